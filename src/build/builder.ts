@@ -1,0 +1,602 @@
+// The executor: walks a BuildPlan stage by stage and turns each step into either a change of
+// the image config (metadata instructions) or a new layer (COPY, ADD, RUN), by preparing a
+// snapshot on the current top layer, doing the step in it, and committing it.
+// It never re-reads Dockerfile text: everything it needs is in the plan.
+import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Digest } from '../digest.js';
+import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
+import {
+  DEFAULT_PATH,
+  DEFAULT_SHELL,
+  hostArchitecture,
+  serializeConfig,
+  type HistoryEntry,
+  type ImageConfig,
+} from '../image/config.js';
+import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, Word } from '../parse/plan.js';
+import { expandWord, type Env } from '../parse/substitute.js';
+import { openContext, type BuildContext } from '../context/index.js';
+import type { LayerRecord } from '../store/layerdb.js';
+import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
+import type { Store } from '../store/store.js';
+import { newSnapshotId, type InitLayer } from '../snapshot/snapshotter.js';
+import { runInContainer } from '../runtime/helper.js';
+import { resolveInRoot } from '../fs/securejoin.js';
+import { copyIntoRootfs } from './copy.js';
+import { resolveChown, resolveUser } from './users.js';
+import { commitSnapshot } from './commit.js';
+import { BuildCache } from './cache.js';
+import { lstat } from 'node:fs/promises';
+
+/** What the builder reports while it works; the CLI renders it. */
+export interface BuildEvents {
+  /** A step starts. `index` counts from 1 over every FROM and instruction of the stages built. */
+  step?(e: { index: number; total: number; text: string; loc: SourceLocation }): void;
+  /** The step just announced reused a cached layer. */
+  cached?(): void;
+  /** The step just announced produced a layer. */
+  layer?(e: { diffId: Digest; size: number }): void;
+  warning?(message: string): void;
+}
+
+export interface BuildRequest {
+  readonly plan: BuildPlan;
+  readonly contextDir: string;
+  readonly tags?: readonly string[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly target?: string;
+  readonly noCache?: boolean;
+  /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
+  readonly sourceDateEpoch?: number;
+  readonly signal?: AbortSignal;
+  readonly events?: BuildEvents;
+  /** Where RUN output goes. */
+  readonly stdout?: NodeJS.WritableStream;
+  readonly stderr?: NodeJS.WritableStream;
+}
+
+export interface BuildResult {
+  readonly imageId: Digest;
+  readonly tags: readonly string[];
+  readonly config: ImageConfig;
+}
+
+/** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
+const PREDEFINED_ARGS = new Set([
+  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
+  'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
+]);
+
+interface StageState {
+  readonly stage: Stage;
+  config: ImageConfig;
+  layers: LayerRecord[];
+  /** ARG values declared so far in this stage. */
+  args: Map<string, string>;
+  /** CMD was set in this stage (so a later ENTRYPOINT keeps it). */
+  cmdSet: boolean;
+}
+
+interface StageResult {
+  readonly config: ImageConfig;
+  readonly layers: LayerRecord[];
+  readonly imageId?: Digest;
+}
+
+export class Builder {
+  private readonly cache: BuildCache;
+  private readonly usedArgs = new Set<string>();
+  private readonly globalArgs = new Map<string, string>();
+  private context?: BuildContext;
+  private stepIndex = 0;
+  private totalSteps = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly req: BuildRequest,
+  ) {
+    this.cache = new BuildCache(store);
+  }
+
+  private get events(): BuildEvents {
+    return this.req.events ?? {};
+  }
+
+  private now(): string {
+    const epoch = this.req.sourceDateEpoch;
+    return (epoch !== undefined ? new Date(epoch * 1000) : new Date()).toISOString();
+  }
+
+  private checkAborted(): void {
+    if (this.req.signal?.aborted) throw new TsbuildError('build interrupted');
+  }
+
+  async build(): Promise<BuildResult> {
+    const { plan } = this.req;
+    const stages = this.stagesToBuild(plan);
+    this.totalSteps = stages.reduce((n, s) => n + 1 + s.steps.length, 0);
+    for (const arg of plan.globalArgs) {
+      for (const a of arg.args) {
+        const value = this.req.buildArgs?.[a.name] ?? (a.default !== undefined ? this.expand(a.default, this.globalArgs, arg.loc) : undefined);
+        if (this.req.buildArgs?.[a.name] !== undefined) this.usedArgs.add(a.name);
+        if (value !== undefined) this.globalArgs.set(a.name, value);
+      }
+    }
+    this.context = await openContext(this.req.contextDir);
+    const results = new Map<number, StageResult>();
+    let last: StageResult | undefined;
+    for (const stage of stages) {
+      last = await this.buildStage(stage, results);
+      results.set(stage.index, last);
+    }
+    for (const name of Object.keys(this.req.buildArgs ?? {})) {
+      if (!this.usedArgs.has(name) && !PREDEFINED_ARGS.has(name)) {
+        this.events.warning?.(`[Warning] One or more build-args [${name}] were not consumed`);
+      }
+    }
+    const final = last!;
+    const bytes = serializeConfig(final.config);
+    const imageId = await this.store.images.put(bytes, final.imageId);
+    const tags: string[] = [];
+    for (const t of this.req.tags ?? []) {
+      const ref = withDefaultTag(parseReference(t));
+      await this.store.tags.set(ref, imageId);
+      tags.push(familiarString(ref));
+    }
+    return { imageId, tags, config: final.config };
+  }
+
+  /** The target stage and the stages it stands on, in Dockerfile order; unused stages are not built. */
+  private stagesToBuild(plan: BuildPlan): Stage[] {
+    let target = plan.stages[plan.stages.length - 1]!;
+    if (this.req.target !== undefined) {
+      const t = plan.stages.find((s) => s.name === this.req.target!.toLowerCase());
+      if (!t) throw new TsbuildError(`target stage "${this.req.target}" could not be found`);
+      target = t;
+    }
+    const needed = new Set<number>();
+    const visit = (s: Stage): void => {
+      if (needed.has(s.index)) return;
+      needed.add(s.index);
+      const base = this.stageByName(plan, s.from.image, s.index);
+      if (base) visit(base);
+    };
+    visit(target);
+    return plan.stages.filter((s) => needed.has(s.index));
+  }
+
+  private stageByName(plan: BuildPlan, name: string, before: number): Stage | undefined {
+    const lower = name.toLowerCase();
+    return plan.stages.find((s) => s.index < before && (s.name === lower || String(s.index) === name));
+  }
+
+  private expand(word: Word, env: Env, loc: SourceLocation): string {
+    try {
+      return expandWord(word, env, this.req.plan.escapeChar);
+    } catch (err) {
+      throw new DockerfileError(loc, (err as Error).message, { cause: err });
+    }
+  }
+
+  private announce(text: string, loc: SourceLocation): void {
+    this.checkAborted();
+    this.stepIndex++;
+    this.events.step?.({ index: this.stepIndex, total: this.totalSteps, text, loc });
+  }
+
+  private async buildStage(stage: Stage, built: Map<number, StageResult>): Promise<StageResult> {
+    this.announce(stage.from.text, stage.from.loc);
+    const state = await this.fromBase(stage, built);
+    for (const step of stage.steps) {
+      this.announce(step.text, step.loc);
+      await this.dispatch(state, step);
+    }
+    const parentId = (await this.baseImageId(stage, built)) ?? undefined;
+    return { config: { ...state.config, created: this.now() }, layers: state.layers, ...(parentId ? { imageId: parentId } : {}) };
+  }
+
+  private async baseImageId(stage: Stage, built: Map<number, StageResult>): Promise<Digest | undefined> {
+    const name = this.expand(stage.from.image, this.globalArgs, stage.from.loc);
+    if (name === 'scratch') return undefined;
+    const prev = this.stageByName(this.req.plan, name, stage.index);
+    if (prev) return built.get(prev.index)?.imageId;
+    return this.store.resolveImage(name).catch(() => undefined);
+  }
+
+  private async fromBase(stage: Stage, built: Map<number, StageResult>): Promise<StageState> {
+    const from: FromClause = stage.from;
+    const name = this.expand(from.image, this.globalArgs, from.loc);
+    if (from.platform !== undefined) {
+      const platform = this.expand(from.platform, this.globalArgs, from.loc);
+      const want = `linux/${hostArchitecture()}`;
+      if (platform !== want && platform !== '$BUILDPLATFORM' && platform !== '$TARGETPLATFORM') {
+        throw new DockerfileError(from.loc, `platform ${platform} is not supported: this machine builds ${want}`);
+      }
+    }
+    let config: ImageConfig;
+    let layers: LayerRecord[] = [];
+    const prev = this.stageByName(this.req.plan, name, stage.index);
+    if (name === 'scratch') {
+      config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+    } else if (prev) {
+      const r = built.get(prev.index);
+      if (!r) throw new DockerfileError(from.loc, `stage ${name} was not built`);
+      config = structuredClone(r.config);
+      layers = [...r.layers];
+    } else {
+      let id: Digest;
+      try {
+        id = await this.store.resolveImage(name);
+      } catch (err) {
+        throw new DockerfileError(
+          from.loc,
+          `base image ${name} is not in the store (${this.store.root}); tsbuild cannot pull yet: create it with \`tsbuild import\` or scripts/make-busybox-image.sh`,
+          { cause: err },
+        );
+      }
+      config = await this.store.images.get(id);
+      layers = await this.store.imageLayers(config);
+      if (config.config.OnBuild?.length) {
+        this.events.warning?.(`${from.loc.file}:${from.loc.line}: the ONBUILD triggers of ${name} were not run (not supported yet)`);
+      }
+    }
+    config.config.OnBuild = [];
+    if (!config.config.Env?.some((e) => e.startsWith('PATH='))) {
+      config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])];
+    }
+    return { stage, config, layers, args: new Map(), cmdSet: false };
+  }
+
+  /** The variables a word of this step is expanded with: ARGs, overridden by ENV of the same name. */
+  private substitutionEnv(state: StageState): Map<string, string> {
+    const env = new Map(state.args);
+    for (const kv of state.config.config.Env ?? []) {
+      const i = kv.indexOf('=');
+      env.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return env;
+  }
+
+  private setEnv(state: StageState, key: string, value: string): void {
+    const env = (state.config.config.Env ?? []).filter((kv) => kv.slice(0, kv.indexOf('=')) !== key);
+    env.push(`${key}=${value}`);
+    state.config.config.Env = env;
+  }
+
+  private history(state: StageState, createdBy: string, emptyLayer: boolean): HistoryEntry {
+    const h: HistoryEntry = { created: this.now(), created_by: createdBy, ...(emptyLayer ? { empty_layer: true } : {}) };
+    state.config.history.push(h);
+    return h;
+  }
+
+  private async dispatch(state: StageState, step: Step): Promise<void> {
+    const c = state.config.config;
+    const env = (): Map<string, string> => this.substitutionEnv(state);
+    const x = (w: Word): string => this.expand(w, env(), step.loc);
+    switch (step.kind) {
+      case 'RUN':
+        return this.run(state, step);
+      case 'COPY':
+      case 'ADD':
+        return this.copy(state, step);
+      case 'ENV': {
+        // Every value of one ENV line sees the environment from before the line, as in Docker.
+        const e = env();
+        const pairs = step.pairs.map(([k, v]) => [k, this.expand(v, e, step.loc)] as const);
+        for (const [k, v] of pairs) this.setEnv(state, k, v);
+        this.history(state, `ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`, true);
+        return;
+      }
+      case 'ARG': {
+        const shown: string[] = [];
+        for (const a of step.args) {
+          const given = this.req.buildArgs?.[a.name];
+          if (given !== undefined) this.usedArgs.add(a.name);
+          const value = given ?? (a.default !== undefined ? x(a.default) : this.globalArgs.get(a.name));
+          if (value !== undefined) state.args.set(a.name, value);
+          shown.push(a.default !== undefined ? `${a.name}=${x(a.default)}` : a.name);
+        }
+        this.history(state, `ARG ${shown.join(' ')}`, true);
+        return;
+      }
+      case 'WORKDIR': {
+        const p = x(step.path);
+        c.WorkingDir = posix.resolve('/', c.WorkingDir || '/', p);
+        this.history(state, `WORKDIR ${c.WorkingDir}`, true);
+        return;
+      }
+      case 'CMD':
+      case 'ENTRYPOINT': {
+        const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...(c.Shell ?? DEFAULT_SHELL), step.cmd.command];
+        if (step.kind === 'CMD') {
+          c.Cmd = argv;
+          state.cmdSet = true;
+        } else {
+          c.Entrypoint = argv;
+          if (!state.cmdSet) delete c.Cmd;
+        }
+        this.history(state, `${step.kind} ${JSON.stringify(argv)}`, true);
+        return;
+      }
+      case 'USER':
+        c.User = x(step.user);
+        this.history(state, `USER ${c.User}`, true);
+        return;
+      case 'EXPOSE': {
+        const ports = step.ports.flatMap((w) => expandPorts(x(w), step.loc));
+        c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
+        for (const p of ports) c.ExposedPorts[p] = {};
+        this.history(state, `EXPOSE ${ports.join(' ')}`, true);
+        return;
+      }
+      case 'LABEL': {
+        const e = env();
+        c.Labels = { ...(c.Labels ?? {}) };
+        const shown: string[] = [];
+        for (const [k, v] of step.pairs) {
+          const key = this.expand(k, e, step.loc);
+          const value = this.expand(v, e, step.loc);
+          c.Labels[key] = value;
+          shown.push(`${key}=${value}`);
+        }
+        this.history(state, `LABEL ${shown.join(' ')}`, true);
+        return;
+      }
+      case 'VOLUME': {
+        c.Volumes = { ...(c.Volumes ?? {}) };
+        const paths = step.paths.map(x);
+        for (const p of paths) {
+          if (p === '') throw new DockerfileError(step.loc, 'VOLUME specified can not be an empty string');
+          c.Volumes[p] = {};
+        }
+        this.history(state, `VOLUME [${paths.join(' ')}]`, true);
+        return;
+      }
+      case 'SHELL':
+        c.Shell = [...step.argv];
+        this.history(state, `SHELL ${JSON.stringify(step.argv)}`, true);
+        return;
+      case 'STOPSIGNAL': {
+        const sig = x(step.signal);
+        if (!isSignal(sig)) throw new DockerfileError(step.loc, `invalid signal: ${sig}`);
+        c.StopSignal = sig;
+        this.history(state, `STOPSIGNAL ${sig}`, true);
+        return;
+      }
+      case 'HEALTHCHECK': {
+        c.Healthcheck = {
+          Test: [...step.test],
+          ...(step.intervalNs !== undefined ? { Interval: step.intervalNs } : {}),
+          ...(step.timeoutNs !== undefined ? { Timeout: step.timeoutNs } : {}),
+          ...(step.startPeriodNs !== undefined ? { StartPeriod: step.startPeriodNs } : {}),
+          ...(step.startIntervalNs !== undefined ? { StartInterval: step.startIntervalNs } : {}),
+          ...(step.retries !== undefined ? { Retries: step.retries } : {}),
+        };
+        this.history(state, step.text, true);
+        return;
+      }
+      case 'ONBUILD':
+        c.OnBuild = [...(c.OnBuild ?? []), step.trigger];
+        this.history(state, `ONBUILD ${step.trigger}`, true);
+        return;
+      case 'MAINTAINER':
+        state.config.author = step.name;
+        this.history(state, `MAINTAINER ${step.name}`, true);
+        return;
+    }
+  }
+
+  /** The environment a RUN process gets: the image's Env plus the ARGs in scope (not persisted). */
+  private runEnv(state: StageState): string[] {
+    const env = [...(state.config.config.Env ?? [])];
+    const has = new Set(env.map((kv) => kv.slice(0, kv.indexOf('='))));
+    for (const [k, v] of state.args) if (!has.has(k)) env.push(`${k}=${v}`);
+    for (const [k, v] of Object.entries(this.req.buildArgs ?? {})) {
+      if (PREDEFINED_ARGS.has(k) && !has.has(k) && !state.args.has(k)) env.push(`${k}=${v}`);
+    }
+    return env;
+  }
+
+  private async run(state: StageState, step: RunStep): Promise<void> {
+    const c = state.config.config;
+    const shell = c.Shell ?? DEFAULT_SHELL;
+    const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...shell, step.cmd.command];
+    const argsShown = [...state.args].map(([k, v]) => `${k}=${v}`);
+    const createdBy = `RUN ${argsShown.length ? `|${argsShown.length} ${argsShown.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
+    const network = step.network === undefined ? 'host' : this.expand(step.network, this.substitutionEnv(state), step.loc);
+    if (network !== 'host' && network !== 'none' && network !== 'default') {
+      throw new DockerfileError(step.loc, `unsupported network mode: ${network}`);
+    }
+    const env = this.runEnv(state);
+    const parent = state.layers.at(-1);
+    const key = BuildCache.key({
+      parent: parent?.chainId ?? '',
+      argv,
+      env,
+      user: c.User ?? '',
+      cwd: c.WorkingDir ?? '/',
+      network,
+    });
+    if (!this.req.noCache) {
+      const hit = await this.cache.get(key);
+      if (hit) {
+        const layer = await this.store.layers.mustGet(hit.chainId);
+        if (layer.parent === parent?.chainId) {
+          this.pushLayer(state, layer, hit.history);
+          this.events.cached?.();
+          return;
+        }
+      }
+    }
+    const snap = newSnapshotId();
+    await this.store.snapshotter.prepare(snap, parent?.cacheId);
+    let layer: LayerRecord;
+    try {
+      let exitCode: number;
+      const mounted = await this.store.snapshotter.mount(snap, initLayer(snap));
+      try {
+        if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
+          throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
+        }
+        let user;
+        try {
+          user = await resolveUser(mounted.rootfs, c.User || 'root');
+        } catch (err) {
+          throw new DockerfileError(step.loc, (err as Error).message, { cause: err });
+        }
+        ({ exitCode } = await runInContainer(
+          {
+            rootfs: mounted.rootfs,
+            argv,
+            env,
+            cwd: c.WorkingDir || '/',
+            uid: user.uid,
+            gid: user.gid,
+            groups: user.groups,
+            hostname: snap.slice(0, 12),
+            network: network === 'none' ? 'none' : 'host',
+            binds: mounted.binds,
+          },
+          {
+            ...(this.req.stdout ? { stdout: this.req.stdout } : {}),
+            ...(this.req.stderr ? { stderr: this.req.stderr } : {}),
+            ...(this.req.signal ? { signal: this.req.signal } : {}),
+          },
+        ));
+      } finally {
+        await this.store.snapshotter.unmount(snap);
+      }
+      this.checkAborted();
+      if (exitCode !== 0) {
+        throw new DockerfileError(step.loc, `${step.text} exited with code ${exitCode}`);
+      }
+      layer = await commitSnapshot(this.store, snap, parent, this.commitOptions());
+    } catch (err) {
+      await this.store.snapshotter.remove(snap);
+      throw err;
+    }
+    const h: HistoryEntry = { created: this.now(), created_by: createdBy };
+    await this.cache.put(key, { chainId: layer.chainId, history: h });
+    this.pushLayer(state, layer, h);
+    this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+  }
+
+  private commitOptions(): { sourceDateEpoch?: number } {
+    return this.req.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.req.sourceDateEpoch } : {};
+  }
+
+  private pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
+    state.layers.push(layer);
+    state.config.rootfs.diff_ids.push(layer.diffId);
+    state.config.history.push(h);
+  }
+
+  private async copy(state: StageState, step: CopyStep): Promise<void> {
+    const env = this.substitutionEnv(state);
+    const x = (w: Word): string => this.expand(w, env, step.loc);
+    if (step.from !== undefined) {
+      throw new DockerfileError(step.loc, `${step.kind} --from is not supported yet`);
+    }
+    const sources = step.sources.map(x);
+    const dest = x(step.dest);
+    let chmod: number | undefined;
+    if (step.chmod !== undefined) {
+      const s = x(step.chmod);
+      if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(step.loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
+      chmod = parseInt(s, 8);
+    }
+    const parent = state.layers.at(-1);
+    const snap = newSnapshotId();
+    await this.store.snapshotter.prepare(snap, parent?.cacheId);
+    let layer: LayerRecord;
+    try {
+      const mounted = await this.store.snapshotter.mount(snap);
+      try {
+        const chown = step.chown !== undefined ? await resolveChown(mounted.rootfs, x(step.chown)) : undefined;
+        await copyIntoRootfs({
+          context: this.context!,
+          sources,
+          dest,
+          workdir: state.config.config.WorkingDir || '/',
+          rootfs: mounted.rootfs,
+          isAdd: step.kind === 'ADD',
+          ...(chown ? { chown } : {}),
+          ...(chmod !== undefined ? { chmod } : {}),
+        });
+      } catch (err) {
+        if (err instanceof DockerfileError) throw err;
+        throw new DockerfileError(step.loc, `${step.kind} failed: ${(err as Error).message}`, { cause: err });
+      } finally {
+        await this.store.snapshotter.unmount(snap);
+      }
+      layer = await commitSnapshot(this.store, snap, parent, this.commitOptions());
+    } catch (err) {
+      await this.store.snapshotter.remove(snap);
+      throw err;
+    }
+    this.pushLayer(state, layer, { created: this.now(), created_by: `${step.text} # buildkit` });
+    this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+  }
+}
+
+export async function build(store: Store, req: BuildRequest): Promise<BuildResult> {
+  return new Builder(store, req).build();
+}
+
+/** Docker's init layer content for a build step. */
+function initLayer(snapshotId: string): InitLayer {
+  const hostname = snapshotId.slice(0, 12);
+  return {
+    files: {
+      'etc/hosts': [
+        '127.0.0.1\tlocalhost',
+        '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet',
+        'ff00::0\tip6-mcastprefix',
+        'ff02::1\tip6-allnodes',
+        'ff02::2\tip6-allrouters',
+        `127.0.1.1\t${hostname}`,
+        '',
+      ].join('\n'),
+      'etc/resolv.conf': hostResolvConf,
+      'etc/hostname': `${hostname}\n`,
+    },
+    dirs: ['proc', 'sys', 'dev'],
+  };
+}
+
+const hostResolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+
+async function existsInRoot(rootfs: string, path: string): Promise<boolean> {
+  try {
+    await lstat(await resolveInRoot(rootfs, path, { followFinal: true }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... as Docker records them. */
+function expandPorts(spec: string, loc: SourceLocation): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  if (!m) throw new DockerfileError(loc, `invalid containerPort: ${spec}`);
+  const lo = Number(m[1]);
+  const hi = m[2] !== undefined ? Number(m[2]) : lo;
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  if (lo < 1 || hi > 65535 || hi < lo) throw new DockerfileError(loc, `invalid port range: ${spec}`);
+  const out: string[] = [];
+  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+const SIGNALS = new Set([
+  'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM', 'TERM',
+  'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH', 'IO', 'PWR', 'SYS',
+]);
+
+function isSignal(s: string): boolean {
+  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65;
+  const name = s.toUpperCase().replace(/^SIG/, '');
+  return SIGNALS.has(name) || /^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name);
+}

@@ -1,0 +1,70 @@
+// image/<driver>/imagedb: content/sha256/<imageID> holds an image's config bytes, and the
+// image ID *is* their sha256, so the file name proves the content. metadata/sha256/<imageID>/
+// holds what is not part of the image itself (parent image, lastUpdated).
+import { readFile, readdir, rm, rename, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { hex, parseDigest, sha256, type Digest } from '../digest.js';
+import { NotFoundError } from '../errors.js';
+import { parseConfig, type ImageConfig } from '../image/config.js';
+import { writeFileAtomic } from './atomic.js';
+
+export class ImageDb {
+  constructor(readonly dir: string) {}
+
+  private contentPath(id: Digest): string {
+    return join(this.dir, 'content', 'sha256', hex(id));
+  }
+
+  private metadataDir(id: Digest): string {
+    return join(this.dir, 'metadata', 'sha256', hex(id));
+  }
+
+  /** Stores config bytes and returns the image ID. Storing the same bytes twice is a no-op. */
+  async put(configBytes: Buffer, parent?: Digest): Promise<Digest> {
+    const id = sha256(configBytes);
+    await writeFileAtomic(this.contentPath(id), configBytes);
+    if (parent) await writeFileAtomic(join(this.metadataDir(id), 'parent'), parent);
+    await writeFileAtomic(join(this.metadataDir(id), 'lastUpdated'), new Date().toISOString());
+    return id;
+  }
+
+  async getBytes(id: Digest): Promise<Buffer> {
+    try {
+      return await readFile(this.contentPath(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`No such image: ${id}`);
+      throw err;
+    }
+  }
+
+  async get(id: Digest): Promise<ImageConfig> {
+    return parseConfig(await this.getBytes(id));
+  }
+
+  async parent(id: Digest): Promise<Digest | undefined> {
+    try {
+      return parseDigest((await readFile(join(this.metadataDir(id), 'parent'), 'utf8')).trim());
+    } catch {
+      return undefined;
+    }
+  }
+
+  async list(): Promise<Digest[]> {
+    try {
+      const names = await readdir(join(this.dir, 'content', 'sha256'));
+      return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => parseDigest(`sha256:${n}`));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async remove(id: Digest): Promise<void> {
+    await rm(this.contentPath(id), { force: true });
+    const trash = join(this.dir, 'metadata', 'sha256', `.tmp-remove-${randomBytes(4).toString('hex')}`);
+    await mkdir(join(this.dir, 'metadata', 'sha256'), { recursive: true });
+    await rename(this.metadataDir(id), trash).catch(() => undefined);
+    await rm(trash, { recursive: true, force: true });
+  }
+}
