@@ -1,2 +1,76 @@
 #!/usr/bin/env node
-console.log("x")
+// tsbuild's entry point: finds the command, loads only its module (start-up time matters: CI
+// scripts call us many times), runs it, and turns any error into one line on stderr.
+import { TsbuildError } from '../src/errors.js';
+import { fail, usageError, VERSION } from './common.js';
+
+type CommandModule = { run(argv: string[]): Promise<number | void> };
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  build: { summary: 'Build an image from a Dockerfile', load: () => import('./commands/build.js') },
+  images: { summary: 'List images', load: () => import('./commands/images.js') },
+  history: { summary: 'Show the history of an image', load: () => import('./commands/history.js') },
+  inspect: { summary: 'Display detailed information on images', load: () => import('./commands/inspect.js') },
+  tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./commands/tag.js') },
+  rmi: { summary: 'Remove one or more images', load: () => import('./commands/rmi.js') },
+  import: { summary: 'Import the contents from a tarball to create a filesystem image', load: () => import('./commands/import.js') },
+  run: { summary: 'Run a command in a throwaway container of an image', load: () => import('./commands/run.js') },
+  bootstrap: { summary: 'Create a base image offline (busybox from the host)', load: () => import('./commands/bootstrap.js') },
+  info: { summary: 'Display store and storage driver information', load: () => import('./commands/info.js') },
+  version: { summary: 'Show the tsbuild version', load: () => import('./commands/version.js') },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'Usage:  tsbuild [OPTIONS] COMMAND',
+    '        tsbuild -t NAME[:TAG] [BUILD OPTIONS] CONTEXT    (short for tsbuild build)',
+    '',
+    'A daemonless image builder for Dockerfiles.',
+    '',
+    'Global options (before or after the command):',
+    '      --root DIR               Store root (default $TSBUILD_ROOT or /var/lib/tsbuild)',
+    '      --storage-driver NAME    overlay2 or vfs (default: chosen like Docker)',
+    '  -v, --version                Print the version and exit',
+    '  -h, --help                   Print help',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'tsbuild COMMAND --help' for more information on a command.",
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    process.stdout.write(`${mainHelp()}\n`);
+    return first === undefined ? 1 : 0;
+  }
+  if (first === '-v' || first === '--version') {
+    process.stdout.write(`tsbuild version ${VERSION}\n`);
+    return 0;
+  }
+  let name = first;
+  let rest = argv.slice(1);
+  if (first.startsWith('-')) {
+    // `tsbuild -t nginx .` is `tsbuild build -t nginx .`
+    name = 'build';
+    rest = argv;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw usageError(`unknown command "${name}" for "tsbuild"\nRun 'tsbuild --help' for usage.`);
+  const code = await (await command.load()).run(rest);
+  return typeof code === 'number' ? code : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.exitCode = fail(err);
+  },
+);
+
+export { TsbuildError };

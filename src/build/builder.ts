@@ -2,7 +2,6 @@
 // the image config (metadata instructions) or a new layer (COPY, ADD, RUN), by preparing a
 // snapshot on the current top layer, doing the step in it, and committing it.
 // It never re-reads Dockerfile text: everything it needs is in the plan.
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
@@ -20,7 +19,8 @@ import { openContext, type BuildContext } from '../context/index.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
 import type { Store } from '../store/store.js';
-import { newSnapshotId, type InitLayer } from '../snapshot/snapshotter.js';
+import { newSnapshotId } from '../snapshot/snapshotter.js';
+import { initLayerFor } from '../container/initlayer.js';
 import { runInContainer } from '../runtime/helper.js';
 import { resolveInRoot } from '../fs/securejoin.js';
 import { copyIntoRootfs } from './copy.js';
@@ -28,6 +28,7 @@ import { resolveChown, resolveUser } from './users.js';
 import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
 import { lstat } from 'node:fs/promises';
+
 
 /** What the builder reports while it works; the CLI renders it. */
 export interface BuildEvents {
@@ -434,7 +435,7 @@ export class Builder {
     let layer: LayerRecord;
     try {
       let exitCode: number;
-      const mounted = await this.store.snapshotter.mount(snap, initLayer(snap));
+      const mounted = await this.store.snapshotter.mount(snap, await initLayerFor(snap.slice(0, 12)));
       try {
         if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
           throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
@@ -543,30 +544,6 @@ export class Builder {
 export async function build(store: Store, req: BuildRequest): Promise<BuildResult> {
   return new Builder(store, req).build();
 }
-
-/** Docker's init layer content for a build step. */
-function initLayer(snapshotId: string): InitLayer {
-  const hostname = snapshotId.slice(0, 12);
-  return {
-    files: {
-      'etc/hosts': [
-        '127.0.0.1\tlocalhost',
-        '::1\tlocalhost ip6-localhost ip6-loopback',
-        'fe00::0\tip6-localnet',
-        'ff00::0\tip6-mcastprefix',
-        'ff02::1\tip6-allnodes',
-        'ff02::2\tip6-allrouters',
-        `127.0.1.1\t${hostname}`,
-        '',
-      ].join('\n'),
-      'etc/resolv.conf': hostResolvConf,
-      'etc/hostname': `${hostname}\n`,
-    },
-    dirs: ['proc', 'sys', 'dev'],
-  };
-}
-
-const hostResolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
 
 async function existsInRoot(rootfs: string, path: string): Promise<boolean> {
   try {

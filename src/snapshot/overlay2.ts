@@ -173,6 +173,18 @@ export class Overlay2Snapshotter implements Snapshotter {
     await this.removeDir(id);
   }
 
+  describe(stack: readonly string[]): Record<string, string> | null {
+    const top = stack.at(-1);
+    if (top === undefined) return null;
+    const lowers = stack.slice(0, -1).reverse().map((id) => join(this.dir(id), 'diff'));
+    return {
+      ...(lowers.length ? { LowerDir: lowers.join(':') } : {}),
+      MergedDir: join(this.dir(top), 'merged'),
+      UpperDir: join(this.dir(top), 'diff'),
+      WorkDir: join(this.dir(top), 'work'),
+    };
+  }
+
   async list(): Promise<string[]> {
     try {
       const names = await readdir(this.home);

@@ -52,6 +52,8 @@ export interface Snapshotter {
   remove(id: string): Promise<void>;
   /** The snapshot ids present on disk. */
   list(): Promise<string[]>;
+  /** `docker image inspect`'s GraphDriver.Data for an image whose layers are these snapshots, bottom first. */
+  describe(stack: readonly string[]): Record<string, string> | null;
 }
 
 /** A fresh snapshot id: 64 hex digits, like Docker's cache-ids. */

@@ -185,6 +185,10 @@ export class VfsSnapshotter implements Snapshotter {
     await rm(this.parentFile(id), { force: true });
   }
 
+  describe(): Record<string, string> | null {
+    return null; // as Docker's vfs driver reports
+  }
+
   async list(): Promise<string[]> {
     try {
       return (await readdir(join(this.home, 'dir'))).filter((n) => !n.startsWith('.'));

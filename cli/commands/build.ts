@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { build } from '../../src/build/builder.js';
+import { shortId } from '../../src/digest.js';
+import { parseDockerfile } from '../../src/parse/index.js';
+import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { buildOutput, type ProgressMode } from '../progress.js';
+import { abortOnSignals } from '../signals.js';
+
+const spec = {
+  usage: 'build [OPTIONS] PATH',
+  description: 'Build an image from a Dockerfile and the context directory PATH',
+  options: {
+    tag: { type: 'string', short: 't', multiple: true },
+    file: { type: 'string', short: 'f' },
+    'build-arg': { type: 'string', multiple: true },
+    'no-cache': { type: 'boolean' },
+    target: { type: 'string' },
+    progress: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  },
+  optionHelp: [
+    '  -t, --tag NAME[:TAG]         Name and optionally a tag (repeatable)',
+    '  -f, --file FILE              Name of the Dockerfile (default: PATH/Dockerfile; - for stdin)',
+    '      --build-arg KEY=VALUE    Set a build-time variable (repeatable)',
+    '      --no-cache               Do not use the cache when building the image',
+    '      --target STAGE           Set the target build stage to build',
+    '      --progress MODE          auto, plain or tty (default auto)',
+    '  -q, --quiet                  Print only the image ID',
+  ],
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseCommand(spec, argv);
+  if (!args) return 0;
+  exactArgs(args.positionals, 1, spec.usage);
+  const v = args.values;
+  const contextDir = resolve(args.positionals[0]!);
+  const buildArgs: Record<string, string> = {};
+  for (const kv of v['build-arg'] ?? []) {
+    const i = kv.indexOf('=');
+    if (i < 0) {
+      // `--build-arg NAME` takes the value from the environment, as docker does.
+      if (process.env[kv] !== undefined) buildArgs[kv] = process.env[kv]!;
+    } else {
+      buildArgs[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+  }
+  const progress = (v.quiet ? 'quiet' : (v.progress ?? 'auto')) as ProgressMode;
+  if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw usageError(`invalid --progress ${progress}: use auto, plain or tty`);
+  const file = v.file === undefined ? join(contextDir, 'Dockerfile') : v.file === '-' ? '-' : resolve(v.file);
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (err) {
+    throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
+  const sde = process.env.SOURCE_DATE_EPOCH;
+  const store = await openStore(v);
+  const out = await buildOutput(progress);
+  const signals = abortOnSignals();
+  try {
+    const result = await build(store, {
+      plan,
+      contextDir,
+      buildArgs,
+      ...(v.tag ? { tags: v.tag } : {}),
+      ...(v.target !== undefined ? { target: v.target } : {}),
+      noCache: v['no-cache'] === true,
+      ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
+      signal: signals.signal,
+      events: out.events,
+      stdout: out.stdout,
+      stderr: out.stderr,
+    });
+    out.finish();
+    if (progress === 'quiet') {
+      process.stdout.write(`${result.imageId}\n`);
+    } else {
+      process.stdout.write(`Successfully built ${shortId(result.imageId)}\n`);
+      for (const t of result.tags) process.stdout.write(`Successfully tagged ${t}\n`);
+    }
+    return 0;
+  } catch (err) {
+    out.finish();
+    const code = signals.exitCode();
+    if (code !== undefined) {
+      process.stderr.write(`Error: build interrupted\n`);
+      return code;
+    }
+    throw err;
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,64 @@
+import { shortId } from '../../src/digest.js';
+import { loadImage } from '../../src/image/image.js';
+import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { ago, ellipsis, humanSize, table } from '../format.js';
+
+const spec = {
+  usage: 'history [OPTIONS] IMAGE',
+  description: 'Show the history of an image, newest first',
+  options: {
+    'no-trunc': { type: 'boolean' },
+    human: { type: 'boolean', short: 'H' },
+    quiet: { type: 'boolean', short: 'q' },
+    format: { type: 'string' },
+  },
+  optionHelp: [
+    '      --no-trunc               Don\'t truncate output',
+    '  -H, --human                  Print sizes and dates in human readable format (default true)',
+    '  -q, --quiet                  Only show image IDs',
+    '      --format json            Print one JSON object per line',
+  ],
+} as const;
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseCommand(spec, argv);
+  if (!args) return;
+  exactArgs(args.positionals, 1, spec.usage);
+  const format = args.values.format;
+  if (format !== undefined && format !== 'json' && format !== 'table') throw usageError(`unsupported --format ${format}: use json or table`);
+  const store = await openStore(args.values);
+  const img = await loadImage(store, await store.resolveImage(args.positionals[0]!));
+  // Each non-empty history entry owns the next layer, bottom up; docker history shows the
+  // image ID on the newest row only and <missing> for rows without an image of their own.
+  const rows: { id: string; created: string; createdBy: string; size: number; comment: string }[] = [];
+  let layer = 0;
+  for (const h of img.config.history) {
+    const size = h.empty_layer ? 0 : img.layers[layer++]?.size ?? 0;
+    rows.push({ id: '<missing>', created: h.created ?? '', createdBy: h.created_by ?? '', size, comment: h.comment ?? '' });
+  }
+  rows.reverse();
+  if (rows[0]) rows[0].id = img.id;
+  if (args.values.quiet) {
+    process.stdout.write(rows.map((r) => `${args.values['no-trunc'] || r.id === '<missing>' ? r.id : shortId(r.id as never)}\n`).join(''));
+    return;
+  }
+  if (format === 'json') {
+    for (const r of rows) {
+      process.stdout.write(`${JSON.stringify({ ID: r.id, CreatedAt: r.created, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment })}\n`);
+    }
+    return;
+  }
+  const trunc = !args.values['no-trunc'];
+  process.stdout.write(
+    table(
+      ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+      rows.map((r) => [
+        r.id === '<missing>' || !trunc ? r.id : shortId(r.id as never),
+        ago(r.created),
+        trunc ? ellipsis(r.createdBy, 45) : r.createdBy,
+        humanSize(r.size),
+        r.comment,
+      ]),
+    ),
+  );
+}

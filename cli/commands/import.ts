@@ -1,0 +1,23 @@
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { importRootfs } from '../../src/import/rootfs.js';
+import { openStore, parseCommand, usageError } from '../common.js';
+
+const spec = {
+  usage: 'import [OPTIONS] file|- [REPOSITORY[:TAG]]',
+  description: 'Import the contents of a root filesystem tarball (plain, gzip, bzip2, xz or zstd) as a one-layer image',
+  options: { message: { type: 'string', short: 'm' } },
+  optionHelp: ['  -m, --message TEXT           Set the commit message for the imported image'],
+} as const;
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseCommand(spec, argv);
+  if (!args) return;
+  const [file, ref, ...extra] = args.positionals;
+  if (file === undefined || extra.length) throw usageError(`"tsbuild import" requires 1 or 2 arguments.\nUsage:  tsbuild ${spec.usage}`);
+  if (file !== '-') await access(file).catch(() => { throw usageError(`open ${file}: no such file or directory`); });
+  const store = await openStore(args.values);
+  const input = file === '-' ? process.stdin : createReadStream(file);
+  const id = await importRootfs(store, input, { source: args.values.message ?? file, ...(ref ? { ref } : {}) });
+  process.stdout.write(`${id}\n`);
+}

@@ -1,0 +1,19 @@
+import { openStore, parseCommand } from '../common.js';
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseCommand({ usage: 'info', description: 'Display the store root and the storage driver in use, and why', options: {}, optionHelp: [] }, argv);
+  if (!args) return;
+  const store = await openStore(args.values);
+  const images = await store.images.list();
+  const layers = await store.layers.list();
+  process.stdout.write(
+    [
+      `Store root: ${store.root}`,
+      `Storage driver: ${store.driver}`,
+      ` Why: ${store.driverReason}`,
+      `Images: ${images.length}`,
+      `Layers: ${layers.length}`,
+      '',
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,18 @@
+import { parseReference } from '../../src/store/reference.js';
+import { exactArgs, openStore, parseCommand } from '../common.js';
+
+const spec = {
+  usage: 'tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
+  description: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+  options: {},
+  optionHelp: [],
+} as const;
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseCommand(spec, argv);
+  if (!args) return;
+  exactArgs(args.positionals, 2, spec.usage);
+  const store = await openStore(args.values);
+  const id = await store.resolveImage(args.positionals[0]!);
+  await store.tags.set(parseReference(args.positionals[1]!), id);
+}

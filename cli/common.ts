@@ -1,0 +1,127 @@
+// What every command shares: global options, opening the store, and error rendering.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { TsbuildError } from '../src/errors.js';
+import type { Store } from '../src/store/store.js';
+import type { DriverName } from '../src/snapshot/snapshotter.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** A mistake in how a command was called: printed with the command's usage hint. */
+export class UsageError extends TsbuildError {}
+
+export function usageError(message: string): UsageError {
+  return new UsageError(message);
+}
+
+/** Prints an error as one line (two for usage mistakes) and returns the exit code. */
+export function fail(err: unknown): number {
+  if (err instanceof TsbuildError) {
+    process.stderr.write(`Error: ${err.message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+  const e = err as NodeJS.ErrnoException;
+  process.stderr.write(`Error: ${e?.message ?? String(err)}\n`);
+  if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+  return 1;
+}
+
+const GLOBAL_OPTIONS = {
+  root: { type: 'string' },
+  'storage-driver': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface CommandSpec<O extends NonNullable<ParseArgsConfig['options']>> {
+  readonly usage: string;
+  readonly description: string;
+  readonly options: O;
+  /** Help lines for the options, already formatted. */
+  readonly optionHelp: readonly string[];
+}
+
+export function helpText(spec: { usage: string; description: string; optionHelp: readonly string[] }): string {
+  return [
+    `Usage:  tsbuild ${spec.usage}`,
+    '',
+    spec.description,
+    '',
+    'Options:',
+    ...spec.optionHelp,
+    '      --root DIR               Store root (default $TSBUILD_ROOT or /var/lib/tsbuild)',
+    '      --storage-driver NAME    overlay2 or vfs',
+    '  -h, --help                   Print usage',
+  ].join('\n');
+}
+
+/**
+ * Parses a command's arguments (its own options plus the global ones). Returns undefined after
+ * printing help for -h.
+ */
+export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+  spec: CommandSpec<O>,
+  argv: string[],
+  opts: { allowPositionalsAfterFirst?: boolean } = {},
+) {
+  const options = { ...spec.options, ...GLOBAL_OPTIONS };
+  let args = argv;
+  let trailing: string[] = [];
+  if (opts.allowPositionalsAfterFirst) {
+    // `tsbuild run IMAGE CMD --flag`: everything after the first positional belongs to CMD.
+    const split = firstPositional(argv, options);
+    if (split >= 0) {
+      args = argv.slice(0, split + 1);
+      trailing = argv.slice(split + 1);
+    }
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}\nSee 'tsbuild ${spec.usage.split(' ')[0]} --help'.`);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${helpText(spec)}\n`);
+    return undefined;
+  }
+  return { values: parsed.values, positionals: [...parsed.positionals, ...trailing] };
+}
+
+function firstPositional(argv: string[], options: NonNullable<ParseArgsConfig['options']>): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return i;
+    if (!a.startsWith('-') || a === '-') return i;
+    if (a.includes('=')) continue;
+    const name = a.startsWith('--') ? a.slice(2) : Object.entries(options).find(([, o]) => o.short === a.slice(1))?.[0];
+    if (name && options[name]?.type === 'string') i++;
+  }
+  return -1;
+}
+
+export async function openStore(values: { root?: unknown; 'storage-driver'?: unknown }): Promise<Store> {
+  const { Store } = await import('../src/store/store.js');
+  const { isDriverName } = await import('../src/snapshot/choose.js');
+  const driver = values['storage-driver'];
+  if (driver !== undefined && (typeof driver !== 'string' || !isDriverName(driver))) {
+    throw usageError(`unknown storage driver "${String(driver)}": use overlay2 or vfs`);
+  }
+  return Store.open({
+    ...(typeof values.root === 'string' ? { root: values.root } : {}),
+    ...(driver !== undefined ? { driver: driver as DriverName } : {}),
+  });
+}
+
+export function exactArgs(positionals: string[], n: number, usage: string): void {
+  if (positionals.length !== n) {
+    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires exactly ${n} argument${n === 1 ? '' : 's'}.\nUsage:  tsbuild ${usage}`);
+  }
+}
+
+export function minArgs(positionals: string[], n: number, usage: string): void {
+  if (positionals.length < n) {
+    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires at least ${n} argument${n === 1 ? '' : 's'}.\nUsage:  tsbuild ${usage}`);
+  }
+}

@@ -1,0 +1,50 @@
+// Terminal formatting the way the docker CLI does it, so output reads the same.
+
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+
+/** docker's units.HumanSize: decimal units, 3 significant digits (`1.23MB`, `4.1kB`, `0B`). */
+export function humanSize(bytes: number): string {
+  let size = bytes;
+  let i = 0;
+  while (size >= 1000 && i < UNITS.length - 1) {
+    size /= 1000;
+    i++;
+  }
+  return `${Number(size.toPrecision(3))}${UNITS[i]}`;
+}
+
+/** docker's units.HumanDuration, for "CREATED ... ago" columns. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+export function ago(iso: string | undefined): string {
+  if (!iso) return 'N/A';
+  return `${humanDuration(Date.now() - Date.parse(iso))} ago`;
+}
+
+/** Columns padded like docker's tabwriter (3 spaces between columns). */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Shortens to n characters with an ellipsis, as docker history does. */
+export function ellipsis(s: string, n: number): string {
+  return [...s].length <= n ? s : `${[...s].slice(0, n - 1).join('')}…`;
+}

@@ -1,0 +1,69 @@
+// Renders build events: a spinner per step on a terminal (ora), plain lines otherwise.
+import { Writable } from 'node:stream';
+import type { Ora } from 'ora';
+import type { BuildEvents } from '../src/build/builder.js';
+import { hex } from '../src/digest.js';
+import { humanSize } from './format.js';
+
+export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet';
+
+export interface BuildOutput {
+  readonly events: BuildEvents;
+  /** RUN output goes through these so that the spinner gets out of the way first. */
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** Ends the current step's line. */
+  finish(): void;
+}
+
+/** A Writable that runs `before` and then passes the bytes on to `to`. */
+function relay(before: () => void, to: NodeJS.WriteStream | undefined): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (!to) return cb();
+      before();
+      to.write(chunk, (err) => cb(err ?? null));
+    },
+  });
+}
+
+export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
+  const quiet = mode === 'quiet';
+  const tty = !quiet && (mode === 'tty' || (mode === 'auto' && process.stdout.isTTY === true));
+  const ora = tty ? (await import('ora')).default : undefined;
+  let spinner: Ora | undefined;
+  let stepText = '';
+  const settle = (suffix?: string): void => {
+    if (spinner) {
+      spinner.stopAndPersist({ symbol: '•', text: suffix ? `${stepText} ${suffix}` : stepText });
+      spinner = undefined;
+    }
+  };
+  const line = (s: string): void => {
+    if (!quiet) process.stdout.write(`${s}\n`);
+  };
+  const events: BuildEvents = {
+    step: (e) => {
+      settle();
+      stepText = `STEP ${e.index}/${e.total}: ${e.text}`;
+      if (ora) spinner = ora({ text: stepText, stream: process.stdout }).start();
+      else line(stepText);
+    },
+    cached: () => (spinner ? settle('CACHED') : line('--> CACHED')),
+    layer: (e) => {
+      const msg = `--> ${hex(e.diffId).slice(0, 12)} (${humanSize(e.size)})`;
+      if (spinner) settle(msg);
+      else line(msg);
+    },
+    warning: (m) => {
+      settle();
+      process.stderr.write(`${m}\n`);
+    },
+  };
+  return {
+    events,
+    stdout: relay(settle, quiet ? undefined : process.stdout),
+    stderr: relay(settle, process.stderr),
+    finish: () => settle(),
+  };
+}

@@ -1,0 +1,79 @@
+// `tsbuild run`: a throwaway container of a stored image. A writable snapshot on the image's
+// top layer, an init layer between them, the helper runs the command, and the snapshot is
+// removed afterwards whatever happened.
+import type { Digest } from '../digest.js';
+import { TsbuildError } from '../errors.js';
+import { DEFAULT_PATH } from '../image/config.js';
+import { runInContainer } from '../runtime/helper.js';
+import { newSnapshotId } from '../snapshot/snapshotter.js';
+import type { Store } from '../store/store.js';
+import { resolveUser } from '../build/users.js';
+import { initLayerFor } from './initlayer.js';
+
+export interface ContainerRequest {
+  readonly image: Digest;
+  /** Replaces the image's Cmd when non-empty. */
+  readonly cmd?: readonly string[];
+  /** Replaces the image's Entrypoint when given ('' clears it). */
+  readonly entrypoint?: string;
+  /** KEY=VALUE entries added to (and overriding) the image's Env. */
+  readonly env?: readonly string[];
+  readonly workdir?: string;
+  readonly user?: string;
+  readonly network?: 'host' | 'none';
+  readonly signal?: AbortSignal;
+  readonly stdout?: NodeJS.WritableStream;
+  readonly stderr?: NodeJS.WritableStream;
+}
+
+function mergeEnv(base: readonly string[], overrides: readonly string[]): string[] {
+  const out = new Map<string, string>();
+  for (const kv of [...base, ...overrides]) {
+    const i = kv.indexOf('=');
+    out.set(i < 0 ? kv : kv.slice(0, i), kv);
+  }
+  if (![...out.keys()].includes('PATH')) out.set('PATH', `PATH=${DEFAULT_PATH}`);
+  return [...out.values()];
+}
+
+export async function runContainer(store: Store, req: ContainerRequest): Promise<number> {
+  const config = await store.images.get(req.image);
+  const layers = await store.imageLayers(config);
+  const c = config.config;
+  const entrypoint = req.entrypoint !== undefined ? (req.entrypoint === '' ? [] : [req.entrypoint]) : (c.Entrypoint ?? []);
+  const cmd = req.cmd && req.cmd.length > 0 ? [...req.cmd] : req.entrypoint !== undefined ? [] : (c.Cmd ?? []);
+  const argv = [...entrypoint, ...cmd];
+  if (argv.length === 0) throw new TsbuildError('no command specified: the image has no Cmd or Entrypoint');
+  const id = newSnapshotId();
+  await store.snapshotter.prepare(id, layers.at(-1)?.cacheId);
+  try {
+    const mounted = await store.snapshotter.mount(id, await initLayerFor(id.slice(0, 12)));
+    try {
+      const user = await resolveUser(mounted.rootfs, req.user ?? (c.User || 'root'));
+      const { exitCode } = await runInContainer(
+        {
+          rootfs: mounted.rootfs,
+          argv,
+          env: mergeEnv(c.Env ?? [], req.env ?? []),
+          cwd: req.workdir ?? (c.WorkingDir || '/'),
+          uid: user.uid,
+          gid: user.gid,
+          groups: user.groups,
+          hostname: id.slice(0, 12),
+          network: req.network ?? 'host',
+          binds: mounted.binds,
+        },
+        {
+          ...(req.stdout ? { stdout: req.stdout } : {}),
+          ...(req.stderr ? { stderr: req.stderr } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        },
+      );
+      return exitCode;
+    } finally {
+      await store.snapshotter.unmount(id);
+    }
+  } finally {
+    await store.snapshotter.remove(id);
+  }
+}

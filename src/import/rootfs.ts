@@ -1,0 +1,63 @@
+// `tsbuild import`: a root filesystem tarball becomes a one-layer image, as `docker import`
+// makes it. The tar's exact bytes define the layer (its tar-split is kept), so the diffID is the
+// sha256 of what the user gave us, decompressed.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../digest.js';
+import { hostArchitecture, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
+import { newSnapshotId } from '../snapshot/snapshotter.js';
+import { parseReference } from '../store/reference.js';
+import type { Store } from '../store/store.js';
+import type { LayerRecord } from '../store/layerdb.js';
+
+export interface ImportOptions {
+  /** Tag for the new image. */
+  readonly ref?: string;
+  /** What the history comment names as the source (`-` for stdin, or the file name). */
+  readonly source: string;
+  /** Runtime config to start from (e.g. Cmd for a base image). */
+  readonly config?: RuntimeConfig;
+  readonly created?: Date;
+}
+
+/** Unpacks a layer tar into a new snapshot and publishes it on top of `parent`. */
+export async function importLayer(store: Store, tar: NodeJS.ReadableStream, parent?: LayerRecord): Promise<LayerRecord> {
+  const snap = newSnapshotId();
+  const tmp = await store.tempDir('import');
+  await store.snapshotter.prepare(snap, parent?.cacheId);
+  try {
+    const tarSplitPath = join(tmp, 'tar-split.json.gz');
+    const desc = await store.snapshotter.apply(snap, tar, tarSplitPath);
+    const { record, created } = await store.layers.create({
+      ...(parent ? { parent: parent.chainId } : {}),
+      diffId: desc.diffId,
+      size: desc.size,
+      cacheId: snap,
+      tarSplitFile: tarSplitPath,
+    });
+    if (!created) await store.snapshotter.remove(snap);
+    return record;
+  } catch (err) {
+    await store.snapshotter.remove(snap);
+    throw err;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Digest> {
+  const ref = opts.ref !== undefined ? parseReference(opts.ref) : undefined; // validate before work
+  const layer = await importLayer(store, tar);
+  const created = (opts.created ?? new Date()).toISOString();
+  const config: ImageConfig = {
+    architecture: hostArchitecture(),
+    os: 'linux',
+    created,
+    config: opts.config ?? {},
+    rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+    history: [{ created, comment: `Imported from ${opts.source}` }],
+  };
+  const id = await store.images.put(serializeConfig(config));
+  if (ref) await store.tags.set(ref, id);
+  return id;
+}
