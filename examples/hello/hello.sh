@@ -1,0 +1,3 @@
+#!/bin/sh
+cat "${GREETING_FILE:-/app/greeting.txt}"
+cat /app/build-info.txt

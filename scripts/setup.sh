@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything tsbuild and its tests need on a fresh Debian/Ubuntu machine, as root:
+# Debian packages, then `npm ci` (which compiles the TypeScript and the native helper).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  gcc libc6-dev          # the native helper (native/helper/*.c)
+  busybox-static         # the offline base image (tsbuild bootstrap busybox)
+  tar gzip bzip2 xz-utils zstd file   # archives for ADD/import and the tests that make them
+  debootstrap            # the Debian base image for examples/nginx (scripts/debian-image.sh)
+  attr                   # getfattr/setfattr, used by tests to check xattrs independently
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund

@@ -1,0 +1,101 @@
+// Bad input gets one clear error line naming the Dockerfile line, a non-zero exit, and leaves
+// the store exactly as it was: no layer, no snapshot, no temp dir, no mount.
+import { mkdir, readdir, writeFile, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { rootWithBusybox, tempDir, tsbuild, mountsBelow } from '../helpers/tsbuild.js';
+
+async function snapshotOfStore(root: string): Promise<string[]> {
+  const list = async (d: string) => (await readdir(join(root, d)).catch(() => [] as string[])).sort();
+  return [
+    ...(await list('overlay2')).map((n) => `overlay2/${n}`),
+    ...(await list('image/overlay2/layerdb/sha256')).map((n) => `layerdb/${n}`),
+    ...(await list('image/overlay2/layerdb/tmp')).map((n) => `layerdb-tmp/${n}`),
+    ...(await list('image/overlay2/imagedb/content/sha256')).map((n) => `imagedb/${n}`),
+    ...(await list('tmp')).map((n) => `tmp/${n}`),
+  ];
+}
+
+describe('bad input', () => {
+  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
+  let before: string[];
+  beforeAll(async () => {
+    env = await rootWithBusybox('overlay2');
+    before = await snapshotOfStore(env.root);
+  });
+  afterAll(async () => env?.cleanup());
+  afterEach(async () => {
+    expect(await snapshotOfStore(env.root)).toEqual(before);
+    expect(await mountsBelow(env.root)).toEqual([]);
+  });
+
+  async function buildWith(dockerfile: string, files: Record<string, string> = {}) {
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), dockerfile);
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(join(ctx, name, '..'), { recursive: true });
+      await writeFile(join(ctx, name), content);
+    }
+    return { ctx, result: await tsbuild(env.root, ['build', '-t', 'bad', ctx]) };
+  }
+
+  function expectOneLine(stderr: string, pattern: RegExp): void {
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(pattern);
+  }
+
+  test('unknown instruction', async () => {
+    const { result } = await buildWith('FROM busybox\nCOPY a /a\nFROBNICATE x\n', { a: 'x' });
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:3: unknown instruction: FROBNICATE/i);
+    expect(result.stdout).not.toMatch(/STEP/); // nothing was built
+  });
+
+  test('bad flag', async () => {
+    const { result } = await buildWith('FROM busybox\nCOPY --frobnicate=1 a /a\n', { a: 'x' });
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:2: .*frobnicate/);
+  });
+
+  test('missing COPY source', async () => {
+    const { result } = await buildWith('FROM busybox\nCOPY a /a\nCOPY missing.txt /m\n', { a: 'x' });
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:3: .*missing\.txt.*not found/);
+  });
+
+  test('a source outside the context', async () => {
+    const { result } = await buildWith('FROM busybox\nCOPY ../etc/passwd /p\n');
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:2: /);
+  });
+
+  test('a symlink in the context that escapes it', async () => {
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY escape /e\n');
+    await symlink('/etc/passwd', join(ctx, 'escape'));
+    const result = await tsbuild(env.root, ['build', ctx]);
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:2: /);
+  });
+
+  test('a base image that is not in the store', async () => {
+    const { result } = await buildWith('FROM nosuchimage:1\nCOPY a /a\n', { a: 'x' });
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:1: base image nosuchimage:1 is not in the store/);
+  });
+
+  test('a missing Dockerfile', async () => {
+    const ctx = await tempDir();
+    const result = await tsbuild(env.root, ['build', ctx]);
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /unable to read the Dockerfile/);
+  });
+
+  test('a malformed tar for import', async () => {
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'bad.tar'), 'this is not a tar archive at all'.repeat(40));
+    const result = await tsbuild(env.root, ['import', join(ctx, 'bad.tar'), 'broken:1']);
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: /);
+  });
+});

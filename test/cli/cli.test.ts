@@ -1,0 +1,56 @@
+// What a user sees from the CLI itself: help, version, the docker-like tables, the short form.
+import { join } from 'node:path';
+import { ok, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
+
+describe('cli', () => {
+  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
+  beforeAll(async () => {
+    env = await rootWithBusybox();
+  });
+  afterAll(async () => env?.cleanup());
+
+  test('--help lists the commands; each command has its own help', async () => {
+    const help = await ok(env.root, ['--help']);
+    for (const c of ['build', 'images', 'history', 'inspect', 'tag', 'rmi', 'import', 'run', 'info', 'version']) {
+      expect(help).toMatch(new RegExp(`^  ${c}\\s`, 'm'));
+    }
+    expect(await ok(env.root, ['build', '--help'])).toMatch(/Usage:  tsbuild build \[OPTIONS\] PATH/);
+  });
+
+  test('version', async () => {
+    expect(await ok(env.root, ['--version'])).toMatch(/^tsbuild version \d+\.\d+\.\d+/);
+  });
+
+  test('an unknown command or flag is one error and a non-zero exit', async () => {
+    const r = await tsbuild(env.root, ['frob']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^Error: unknown command "frob"/);
+    const f = await tsbuild(env.root, ['images', '--frob']);
+    expect(f.exitCode).not.toBe(0);
+    expect(f.stderr).toMatch(/^Error: Unknown option '--frob'/);
+  });
+
+  test('`tsbuild -t NAME PATH` is short for build; images and history read like docker’s', async () => {
+    const out = await ok(env.root, ['-t', 'short:form', '--progress', 'plain', join(REPO, 'testdata/contexts/copy-basic')]);
+    expect(out).toMatch(/^STEP 1\/5: FROM busybox$/m);
+    expect(out).toMatch(/^STEP 2\/5: COPY a\.txt \/a\.txt$/m);
+    expect(out).toMatch(/^Successfully tagged short:form$/m);
+    const images = await ok(env.root, ['images']);
+    expect(images.split('\n')[0]).toMatch(/^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE$/);
+    expect(images).toMatch(/^short\s+form\s+[0-9a-f]{12}\s+.+ ago\s+\d/m);
+    const history = (await ok(env.root, ['history', 'short:form'])).trim().split('\n');
+    expect(history[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
+    // newest first: CMD, ENV, COPY dir, COPY a.txt, then busybox's import
+    expect(history[1]).toMatch(/^[0-9a-f]{12}\s+.*CMD \["cat","\/a\.txt"\]\s+0B/);
+    expect(history[2]).toMatch(/^<missing>\s+.*ENV GREETING=hello\s+0B/);
+    expect(history[3]).toMatch(/^<missing>\s+.*COPY dir \/opt\/dir\/ # buildkit\s+(\d+B)/);
+    expect(history).toHaveLength(6);
+  });
+
+  test('info names the driver and why', async () => {
+    const info = await ok(env.root, ['info']);
+    expect(info).toMatch(/^Storage driver: overlay2$/m);
+    expect(info).toMatch(/Why: .+/);
+    expect(info).toContain(`Store root: ${env.root}`);
+  });
+});

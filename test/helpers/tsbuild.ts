@@ -1,0 +1,69 @@
+// Running the real CLI against temporary store roots, as a user would.
+import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa, type Result } from 'execa';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const CLI = join(REPO, 'dist', 'cli', 'main.js');
+
+export interface CliResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `tsbuild ARGS` with --root ROOT; never throws on a non-zero exit. */
+export async function tsbuild(root: string, args: readonly string[], opts: { cwd?: string; input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const r: Result = await execa('node', [CLI, ...args, '--root', root], {
+    reject: false,
+    cwd: opts.cwd ?? REPO,
+    env: { ...opts.env, TSBUILD_ROOT: '' },
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' }),
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** Like tsbuild(), but fails the test with the command's output if it did not exit 0. */
+export async function ok(root: string, args: readonly string[], opts: Parameters<typeof tsbuild>[2] = {}): Promise<string> {
+  const r = await tsbuild(root, args, opts);
+  if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} exited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** Mount points at or below dir, from the kernel's own table. */
+export async function mountsBelow(dir: string): Promise<string[]> {
+  const table = await readFile('/proc/self/mountinfo', 'utf8');
+  return table
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => m !== undefined && (m === dir || m.startsWith(`${dir}/`)));
+}
+
+/** A fresh store root; `cleanup` fails the test if anything is still mounted below it. */
+export async function tempRoot(): Promise<{ root: string; cleanup(): Promise<void> }> {
+  const root = await mkdtemp(join(tmpdir(), 'tsbuild-test-'));
+  return {
+    root,
+    async cleanup() {
+      const left = await mountsBelow(root);
+      for (const m of left.reverse()) await execa('umount', ['-l', m], { reject: false });
+      await rm(root, { recursive: true, force: true });
+      if (left.length) throw new Error(`mounts left behind under ${root}: ${left.join(', ')}`);
+    },
+  };
+}
+
+/**
+ * A temp root that already holds busybox:latest, stored with the given driver (later commands
+ * keep using it, as Docker keeps using the driver that holds its images).
+ */
+export async function rootWithBusybox(driver?: 'overlay2' | 'vfs'): Promise<{ root: string; cleanup(): Promise<void> }> {
+  const t = await tempRoot();
+  await ok(t.root, ['bootstrap', 'busybox', ...(driver ? ['--storage-driver', driver] : [])]);
+  return t;
+}
+
+export async function tempDir(prefix = 'tsbuild-ctx-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}

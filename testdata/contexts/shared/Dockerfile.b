@@ -1,0 +1,3 @@
+FROM busybox
+COPY shared.txt /srv/
+COPY b.txt /srv/
