@@ -1,1 +1,52 @@
-console.log('placeholder');
+// Builds native/out/tsbuild-helper from native/helper/*.c with the system C compiler.
+// Run by `npm run build:helper` (and so by `npm install` through `prepare`).
+// A single compiler call on purpose: no make, cmake or node-gyp to install or to debug.
+// Honours $CC (may carry flags, e.g. "ccache gcc") and $CFLAGS, like make does.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const sourceDir = join(here, 'helper');
+const outDir = join(here, 'out');
+const output = join(outDir, 'tsbuild-helper');
+
+function fail(message) {
+  console.error(`build:helper: ${message}`);
+  process.exit(1);
+}
+
+if (process.platform !== 'linux') {
+  fail(`tsbuild-helper needs Linux (namespaces, overlayfs); this is ${process.platform}`);
+}
+
+const [cc, ...ccArgs] = (process.env.CC?.trim() || 'cc').split(/\s+/);
+const probe = spawnSync(cc, [...ccArgs, '--version'], { stdio: 'ignore' });
+if (probe.error) {
+  fail(`no C compiler found (${cc}); install one with: apt-get install -y gcc`);
+}
+
+const sources = readdirSync(sourceDir)
+  .filter((name) => name.endsWith('.c'))
+  .sort()
+  .map((name) => join(sourceDir, name));
+const cflags = (process.env.CFLAGS ?? '').split(/\s+/).filter(Boolean);
+
+mkdirSync(outDir, { recursive: true });
+const args = [
+  ...ccArgs,
+  '-std=gnu11',
+  '-D_GNU_SOURCE',
+  '-O2',
+  '-Wall',
+  '-Wextra',
+  ...cflags,
+  '-o',
+  output,
+  ...sources,
+];
+const result = spawnSync(cc, args, { stdio: 'inherit' });
+if (result.error) fail(`${cc}: ${result.error.message}`);
+if (result.status !== 0) fail(`${cc} exited with status ${result.status ?? result.signal}`);
+console.log(`build:helper: built ${output}`);

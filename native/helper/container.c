@@ -1,0 +1,401 @@
+/*
+ * The container's first process, between fork and execve.
+ *
+ * The order follows runc's: namespaces first; make every mount private before creating any,
+ * so nothing propagates to the host; build the new root's mounts while the host's paths are
+ * still reachable (bind sources live there); pivot_root and detach the old root; mask the
+ * kernel files Docker masks; drop capabilities and switch user last, because every step
+ * before needs root; exec.
+ *
+ * This process is PID 1 of a fresh PID namespace (the parent unshared CLONE_NEWPID before
+ * forking), so the /proc mounted here shows only the step's processes, and when the command
+ * exits the kernel kills everything it left behind.
+ *
+ * Any failure before execve goes through die(), which the parent redirected into a
+ * close-on-exec pipe: it is a setup failure, not the command's output.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <grp.h>
+
+/*
+ * PR_SET_PDEATHSIG only covers a parent that is alive when it is set: if the helper died
+ * just before, we would never be told. The parent holds the write end of a pipe for its
+ * whole life (and never writes), so a hang-up on our read end means it is gone.
+ */
+static void die_with_parent(int parent_alive_fd)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		die_errno("prctl(PR_SET_PDEATHSIG)");
+	struct pollfd p = {.fd = parent_alive_fd, .events = POLLIN};
+	if (poll(&p, 1, 0) < 0)
+		die_errno("poll");
+	if (p.revents & (POLLHUP | POLLERR))
+		_exit(EXIT_RUN_SETUP);
+}
+
+/* A new network namespace has lo, but down: bring it up so 127.0.0.1 works (Docker's --network none). */
+static void bring_up_loopback(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		die_errno("socket");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		die_errno("get flags of lo");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		die_errno("bring up lo");
+	close(s);
+}
+
+/* mount(2) onto the inode FD refers to, never onto a path that could be swapped meanwhile. */
+static void mount_on_fd(int fd, const char *source, const char *fstype, unsigned long flags,
+			const char *data, const char *what)
+{
+	char target[64];
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	if (mount(source, target, fstype, flags, data) < 0)
+		die_errno("mount %s on %s", fstype ? fstype : source ? source : "(remount)", what);
+}
+
+/* Mount a filesystem on PATH inside the root, creating the directory if the image lacks it. */
+static void mount_in_root(int rootfd, const char *path, const char *fstype, unsigned long flags,
+			  const char *data)
+{
+	int fd = ensure_in_root(rootfd, path, true, 0755);
+	mount_on_fd(fd, fstype, fstype, flags, data, path);
+	close(fd);
+}
+
+/*
+ * /dev is a small tmpfs of our own, not the host's devtmpfs: the step gets the few
+ * harmless devices Docker gives every container and nothing else.
+ */
+static void setup_dev(int rootfd)
+{
+	mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+	/* Reopen: the fd from before the mount names the directory underneath it. */
+	int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+	if (dev < 0)
+		die_errno("open /dev");
+
+	static const struct {
+		const char *name;
+		unsigned major, minor;
+	} nodes[] = {
+		{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+	};
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
+			die_errno("mknod /dev/%s", nodes[i].name);
+	}
+
+	/* The fresh tmpfs is ours alone, so plain paths below it are safe. */
+	char path[128];
+	if (mkdirat(dev, "pts", 0755) < 0)
+		die_errno("mkdir /dev/pts");
+	snprintf(path, sizeof path, "/proc/self/fd/%d/pts", dev);
+	/* newinstance: the step's ptys are its own, not the host's. */
+	if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0)
+		die_errno("mount devpts on /dev/pts");
+
+	if (mkdirat(dev, "shm", 01777) < 0)
+		die_errno("mkdir /dev/shm");
+	snprintf(path, sizeof path, "/proc/self/fd/%d/shm", dev);
+	if (mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+		die_errno("mount tmpfs on /dev/shm");
+
+	/* POSIX message queues of the step's own IPC namespace. */
+	if (mkdirat(dev, "mqueue", 0755) < 0)
+		die_errno("mkdir /dev/mqueue");
+	snprintf(path, sizeof path, "/proc/self/fd/%d/mqueue", dev);
+	if (mount("mqueue", path, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		die_errno("mount mqueue on /dev/mqueue");
+
+	static const struct {
+		const char *name, *target;
+	} links[] = {
+		{"ptmx", "pts/ptmx"},
+		{"fd", "/proc/self/fd"},
+		{"stdin", "/proc/self/fd/0"},
+		{"stdout", "/proc/self/fd/1"},
+		{"stderr", "/proc/self/fd/2"},
+	};
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+		if (symlinkat(links[i].target, dev, links[i].name) < 0)
+			die_errno("symlink /dev/%s", links[i].name);
+	}
+	close(dev);
+}
+
+/* The caller's files (/etc/hosts, /etc/resolv.conf, /etc/hostname) over paths in the root. */
+static void setup_bind(int rootfd, const struct bind *b)
+{
+	struct stat st;
+	if (stat(b->source, &st) < 0)
+		die_errno("bind source %s", b->source);
+	int fd = ensure_in_root(rootfd, b->target, S_ISDIR(st.st_mode), S_ISDIR(st.st_mode) ? 0755 : 0644);
+	mount_on_fd(fd, b->source, NULL, MS_BIND | MS_REC, NULL, b->target);
+	close(fd);
+	if (!b->readonly)
+		return;
+	/* A bind ignores MS_RDONLY; read-only takes a remount of the new mount (hence the reopen). */
+	fd = open_in_root(rootfd, b->target, O_PATH);
+	if (fd < 0)
+		die_errno("open %s", b->target);
+	mount_on_fd(fd, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL, b->target);
+	close(fd);
+}
+
+/* Everything the new root needs, mounted while the host's paths are still visible. */
+static int prepare_rootfs(const struct run_config *cfg)
+{
+	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
+	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		die_errno("bind %s onto itself", cfg->rootfs);
+	/* Opened here, in our mount namespace and after the bind: mounts must target our own tree. */
+	int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		die_errno("open %s", cfg->rootfs);
+
+	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	setup_dev(rootfd);
+	mount_in_root(rootfd, "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	for (size_t i = 0; i < cfg->nbinds; i++)
+		setup_bind(rootfd, &cfg->binds[i]);
+
+	/* WORKDIR that does not exist yet: Docker creates it, owned by root. */
+	close(ensure_in_root(rootfd, cfg->cwd, true, 0755));
+	return rootfd;
+}
+
+/*
+ * pivot_root rather than chroot: a chroot keeps the host's tree reachable (chroot escapes,
+ * open fds); after pivot_root and detaching the old root it is simply not mounted here.
+ */
+static void enter_rootfs(int rootfd)
+{
+	int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (oldroot < 0)
+		die_errno("open /");
+	if (fchdir(rootfd) < 0)
+		die_errno("chdir to the root filesystem");
+	/* pivot_root(".", "."): the old root ends up stacked on the new one, no put_old dir needed. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		die_errno("pivot_root");
+	if (fchdir(oldroot) < 0)
+		die_errno("chdir to the old root");
+	if (umount2(".", MNT_DETACH) < 0)
+		die_errno("detach the old root");
+	if (chdir("/") < 0)
+		die_errno("chdir /");
+	close(oldroot);
+	close(rootfd);
+}
+
+/*
+ * Docker's default masked and read-only kernel paths: the host's kernel memory, keys and
+ * timers stay hidden, and sysctls cannot be changed from a build step.
+ */
+static void restrict_kernel_files(void)
+{
+	static const char *const masked[] = {
+		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+		"/sys/firmware", "/sys/devices/virtual/powercap",
+	};
+	static const char *const readonly[] = {
+		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+	};
+	struct stat st;
+	for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+		if (lstat(masked[i], &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			die_errno("stat %s", masked[i]);
+		}
+		int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY, NULL)
+					     : mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+		if (rc < 0)
+			die_errno("mask %s", masked[i]);
+	}
+	for (size_t i = 0; i < sizeof readonly / sizeof readonly[0]; i++) {
+		if (mount(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+			if (errno == ENOENT)
+				continue;
+			die_errno("bind %s", readonly[i]);
+		}
+		/* Keep /proc's own nosuid,nodev,noexec: a bind remount replaces all flags. */
+		if (mount(NULL, readonly[i], NULL,
+			  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			die_errno("make %s read-only", readonly[i]);
+	}
+}
+
+/*
+ * Docker's default capability set. A root step can chown, mknod, bind low ports; it cannot
+ * mount, load modules or change the clock. Dropping from the bounding set is enough for
+ * root, whose capabilities after execve are the bounding set; a non-root user gets none.
+ */
+static void limit_capabilities(void)
+{
+	static const int keep[] = {
+		CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_MKNOD,
+		CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SETFCAP, CAP_SETPCAP,
+		CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_KILL, CAP_AUDIT_WRITE,
+	};
+	/* PR_CAPBSET_READ fails past the last capability this kernel knows. */
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		bool kept = false;
+		for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+			kept = kept || keep[i] == cap;
+		if (!kept && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			die_errno("drop capability %d", cap);
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		die_errno("clear ambient capabilities");
+}
+
+static void switch_user(const struct run_config *cfg, int parent_alive_fd)
+{
+	/* Try the working directory as root first, and again as the user below (runc does the same:
+	 * a directory on root-squashed NFS may only be reachable by the user). */
+	bool in_cwd = chdir(cfg->cwd) == 0;
+	if (setgroups(cfg->ngroups, cfg->groups) < 0)
+		die_errno("setgroups");
+	if (setgid(cfg->gid) < 0)
+		die_errno("setgid %u", (unsigned)cfg->gid);
+	if (setuid(cfg->uid) < 0)
+		die_errno("setuid %u", (unsigned)cfg->uid);
+	/* Changing credentials clears the parent-death signal: set it again. */
+	die_with_parent(parent_alive_fd);
+	if (!in_cwd && chdir(cfg->cwd) < 0)
+		die_errno("chdir %s", cfg->cwd);
+}
+
+static const char *env_lookup(char *const *env, const char *key)
+{
+	size_t klen = strlen(key);
+	for (; *env; env++) {
+		if (strncmp(*env, key, klen) == 0 && (*env)[klen] == '=')
+			return *env + klen + 1;
+	}
+	return NULL;
+}
+
+/* Not the command's fault or ours: the shell's convention, 127 not found, 126 not runnable. */
+static noreturn void exec_failed(const char *file, int errnum)
+{
+	fprintf(stderr, "%s: exec %s: %s\n", PROGNAME, file, strerror(errnum));
+	_exit(errnum == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+/*
+ * execvpe() would search the PATH of *our* environment; the command's PATH is the one in
+ * cfg->env. So search it here, like execvp: keep going past missing or non-executable
+ * candidates and report EACCES only if nothing better turned up.
+ */
+static noreturn void exec_command(const struct run_config *cfg)
+{
+	const char *file = cfg->argv[0];
+	if (strchr(file, '/')) {
+		execve(file, cfg->argv, cfg->env);
+		exec_failed(file, errno);
+	}
+	const char *path = env_lookup(cfg->env, "PATH");
+	int err = ENOENT;
+	if (path && *file) {
+		size_t flen = strlen(file);
+		char *candidate = xmalloc(strlen(path) + flen + 3);
+		for (const char *dir = path;; dir++) {
+			const char *end = strchrnul(dir, ':');
+			size_t dlen = (size_t)(end - dir);
+			/* An empty element means the current directory, as in POSIX. */
+			if (dlen == 0)
+				memcpy(candidate, ".", dlen = 1);
+			else
+				memcpy(candidate, dir, dlen);
+			candidate[dlen] = '/';
+			memcpy(candidate + dlen + 1, file, flen + 1);
+			execve(candidate, cfg->argv, cfg->env);
+			switch (errno) {
+			case EACCES:
+				err = EACCES;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ELOOP:
+			case ENAMETOOLONG:
+				break;
+			default:
+				exec_failed(file, errno);
+			}
+			if (*end == '\0')
+				break;
+			dir = end;
+		}
+	}
+	exec_failed(file, err);
+}
+
+void container_init(const struct run_config *cfg, int parent_alive_fd)
+{
+	die_with_parent(parent_alive_fd);
+	/* Exact modes for device nodes and mount points; the command gets Docker's 022 below. */
+	umask(0);
+
+	int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (cfg->network_none ? CLONE_NEWNET : 0);
+	if (unshare(flags) < 0)
+		die_errno("unshare");
+	/* First, before any mount: our copy of the host's mounts must not propagate back to it. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die_errno("make all mounts private");
+	if (cfg->network_none)
+		bring_up_loopback();
+	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
+		die_errno("sethostname %s", cfg->hostname);
+
+	int rootfd = prepare_rootfs(cfg);
+	enter_rootfs(rootfd);
+	restrict_kernel_files();
+
+	umask(022);
+	limit_capabilities();
+	switch_user(cfg, parent_alive_fd);
+
+	/* Signals: the command starts with default handlers and nothing blocked, whatever we had. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	/* Leak none of our descriptors into the step; the setup-error pipe closes on success. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		die_errno("close_range");
+	exec_command(cfg);
+}

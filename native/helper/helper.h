@@ -1,0 +1,81 @@
+/*
+ * tsbuild-helper: the few things Node cannot do itself (namespaces, mount(2), pivot_root(2),
+ * mknod(2), xattrs, a fast lstat walk). One binary, one subcommand per file.
+ *
+ * Conventions shared by every subcommand:
+ *   - failures print one line "tsbuild-helper: WHAT: WHY" and exit non-zero (die*);
+ *   - paths are passed through verbatim, never interpreted by a shell;
+ *   - nothing here follows a symlink it was not explicitly asked to follow.
+ */
+#ifndef TSBUILD_HELPER_H
+#define TSBUILD_HELPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdnoreturn.h>
+#include <sys/types.h>
+
+#define PROGNAME "tsbuild-helper"
+
+/* Exit status when the helper itself failed (as opposed to the command it ran). */
+#define EXIT_HELPER 1
+/* `run` only: the container could not be set up. Same value Docker uses for its own errors. */
+#define EXIT_RUN_SETUP 125
+/* `run` only: the command was found but could not be executed / was not found (shell convention). */
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+/* common.c */
+noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die_to(int fd, int status);
+void *xmalloc(size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+unsigned long long parse_number(const char *s, const char *what, unsigned long long max);
+int strcmp_ptr(const void *a, const void *b);
+const char *single_operand(int argc, char **argv, const char *usage);
+
+/* inroot.c: resolve container paths under a root fd, symlinks included, without escaping it. */
+char *clean_path(const char *path);
+int open_in_root(int rootfd, const char *path, int flags);
+int ensure_in_root(int rootfd, const char *path, bool directory, mode_t mode);
+struct stubs;
+struct stubs *stubs_record(struct stubs *s, int rootfd, const char *path);
+void stubs_remove(struct stubs *s, int rootfd);
+
+/* The run subcommand's parsed options; filled by run.c, consumed by container.c. */
+struct bind {
+	const char *source;
+	const char *target;
+	bool readonly;
+};
+
+struct run_config {
+	const char *rootfs; /* canonical host path of the root filesystem */
+	int rootfd;         /* O_PATH fd of rootfs, opened before any namespace exists */
+	const char *cwd;    /* cleaned, absolute, inside the container */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	size_t ngroups;
+	const char *hostname; /* NULL: keep the one copied from the host */
+	bool network_none;
+	char **env; /* NULL-terminated, exactly the command's environment */
+	struct bind *binds;
+	size_t nbinds;
+	char **argv; /* NULL-terminated */
+};
+
+/* container.c: everything the child does between fork and execve. Never returns. */
+noreturn void container_init(const struct run_config *cfg, int parent_alive_fd);
+
+/* Subcommands. */
+int cmd_run(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+int cmd_walk(int argc, char **argv);
+int cmd_apply_ops(int argc, char **argv);
+int cmd_supports_dtype(int argc, char **argv);
+
+#endif

@@ -1,0 +1,45 @@
+/* Entry point: dispatch to one subcommand. */
+#include "helper.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{"run", cmd_run,
+	 "run --rootfs DIR [--cwd DIR] [--uid N] [--gid N] [--groups A,B] [--hostname NAME]\n"
+	 "      [--network host|none] [--env K=V]... [--bind SRC:DST[:ro]]... [--status-fd N] -- ARGV..."},
+	{"mount", cmd_mount, "mount --type T --source S --options O [--cwd DIR] TARGET"},
+	{"umount", cmd_umount, "umount [--detach] TARGET"},
+	{"walk", cmd_walk, "walk DIR"},
+	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},
+	{"supports-dtype", cmd_supports_dtype, "supports-dtype DIR"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(out, "  %s %s\n", PROGNAME, commands[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			/* The subcommand sees its own name as argv[0], as getopt expects. */
+			return commands[i].fn(argc - 1, argv + 1);
+	}
+	die("unknown subcommand '%s' (try --help)", argv[1]);
+}

@@ -1,0 +1,241 @@
+/*
+ * run: one build step, the way `docker build` runs RUN.
+ *
+ * This process stays in the host's namespaces and only waits. It unshares the PID namespace
+ * (which applies to children only) and forks; the child becomes PID 1 there, sets up the rest
+ * (container.c) and execs the command. Because the command is PID 1, its exit ends the step:
+ * the kernel kills whatever it left running.
+ *
+ * Exit status: the command's (128+N if a signal killed it), 128+N if we were told to stop by
+ * signal N, or 125 if the container could not be set up; the reason is then one line on
+ * --status-fd (stderr without it), so it cannot be mistaken for the command's own output.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+static volatile pid_t init_pid;
+
+/*
+ * SIGINT/SIGTERM/SIGHUP (tsbuild aborting the step) kill the namespace's PID 1, which takes
+ * every process of the step with it. SIGKILL because PID 1 ignores signals it has no handler for.
+ */
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+	if (init_pid > 0)
+		kill(init_pid, SIGKILL);
+}
+
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void parse_groups(struct run_config *cfg, const char *list)
+{
+	cfg->ngroups = 0;
+	if (*list == '\0')
+		return;
+	char *copy = xstrdup(list);
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		cfg->groups = xrealloc(cfg->groups, (cfg->ngroups + 1) * sizeof *cfg->groups);
+		cfg->groups[cfg->ngroups++] = (gid_t)parse_number(tok, "--groups", 4294967294ULL);
+	}
+	free(copy);
+}
+
+/* SRC:DST[:ro]. DST is a container path without ':'; SRC, a host path, may contain ':'. */
+static void parse_bind(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec);
+	bool readonly = false;
+	size_t len = strlen(s);
+	if (len > 3 && (strcmp(s + len - 3, ":ro") == 0 || strcmp(s + len - 3, ":rw") == 0)) {
+		readonly = s[len - 2] == 'r' && s[len - 1] == 'o';
+		s[len - 3] = '\0';
+	}
+	char *colon = strrchr(s, ':');
+	if (!colon || colon == s || colon[1] != '/' || s[0] != '/')
+		die("--bind %s: expected /SOURCE:/TARGET[:ro]", spec);
+	*colon = '\0';
+	cfg->binds = xrealloc(cfg->binds, (cfg->nbinds + 1) * sizeof *cfg->binds);
+	cfg->binds[cfg->nbinds++] = (struct bind){.source = s, .target = clean_path(colon + 1), .readonly = readonly};
+}
+
+static int parse_options(int argc, char **argv, struct run_config *cfg)
+{
+	enum { O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_STATUS_FD };
+	static const struct option options[] = {
+		{"rootfs", required_argument, NULL, O_ROOTFS},
+		{"cwd", required_argument, NULL, O_CWD},
+		{"uid", required_argument, NULL, O_UID},
+		{"gid", required_argument, NULL, O_GID},
+		{"groups", required_argument, NULL, O_GROUPS},
+		{"hostname", required_argument, NULL, O_HOSTNAME},
+		{"network", required_argument, NULL, O_NETWORK},
+		{"env", required_argument, NULL, O_ENV},
+		{"bind", required_argument, NULL, O_BIND},
+		{"status-fd", required_argument, NULL, O_STATUS_FD},
+		{0},
+	};
+	int status_fd = -1;
+	size_t nenv = 0;
+	const char *rootfs = NULL;
+	cfg->cwd = "/";
+	cfg->env = xmalloc(sizeof *cfg->env);
+	int opt;
+	/* '+': stop at the first non-option, so the command's own flags are left alone. */
+	while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+		switch (opt) {
+		case O_ROOTFS: rootfs = optarg; break;
+		case O_CWD:
+			if (optarg[0] != '/')
+				die("--cwd %s: must be an absolute path", optarg);
+			cfg->cwd = clean_path(optarg);
+			break;
+		case O_UID: cfg->uid = (uid_t)parse_number(optarg, "--uid", 4294967294ULL); break;
+		case O_GID: cfg->gid = (gid_t)parse_number(optarg, "--gid", 4294967294ULL); break;
+		case O_GROUPS: parse_groups(cfg, optarg); break;
+		case O_HOSTNAME: cfg->hostname = optarg; break;
+		case O_NETWORK:
+			if (strcmp(optarg, "none") == 0)
+				cfg->network_none = true;
+			else if (strcmp(optarg, "host") == 0)
+				cfg->network_none = false;
+			else
+				die("--network %s: expected host or none", optarg);
+			break;
+		case O_ENV:
+			cfg->env = xrealloc(cfg->env, (nenv + 2) * sizeof *cfg->env);
+			cfg->env[nenv++] = optarg;
+			break;
+		case O_BIND: parse_bind(cfg, optarg); break;
+		case O_STATUS_FD:
+			status_fd = (int)parse_number(optarg, "--status-fd", INT_MAX);
+			if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0)
+				die_errno("--status-fd %d", status_fd);
+			die_to(status_fd, EXIT_RUN_SETUP);
+			break;
+		default: die("run: invalid option (try --help)");
+		}
+	}
+	cfg->env[nenv] = NULL;
+	if (!rootfs)
+		die("run: --rootfs is required");
+	if (optind >= argc)
+		die("run: no command given after --");
+	cfg->argv = argv + optind;
+	/* One canonical path: the child re-opens it after unsharing the mount namespace. */
+	char *real = realpath(rootfs, NULL);
+	if (!real)
+		die_errno("rootfs %s", rootfs);
+	cfg->rootfs = real;
+	return status_fd;
+}
+
+/* Read the child's setup error, if any, until the pipe closes at execve or at its death. */
+static size_t read_setup_error(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (len += (size_t)n) == cap - 1)
+			break;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	/* Until --status-fd is known, report on stderr, still as a setup failure. */
+	die_to(STDERR_FILENO, EXIT_RUN_SETUP);
+	pid_t parent = getppid();
+	/* If tsbuild dies (even by SIGKILL), so do we, and then our child by its own PDEATHSIG. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		die_errno("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != parent)
+		_exit(EXIT_RUN_SETUP);
+
+	struct run_config cfg = {0};
+	int status_fd = parse_options(argc, argv, &cfg);
+
+	/* Remember which bind targets the image lacks, to remove the stubs made for them afterwards. */
+	int host_rootfd = open(cfg.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (host_rootfd < 0)
+		die_errno("rootfs %s", cfg.rootfs);
+	struct stubs *stubs = NULL;
+	for (size_t i = 0; i < cfg.nbinds; i++)
+		stubs = stubs_record(stubs, host_rootfd, cfg.binds[i].target);
+
+	int errpipe[2], alive[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
+		die_errno("pipe");
+
+	/* Block the stop signals until init_pid is known, so the handler never sees a half state. */
+	sigset_t stops, saved;
+	sigemptyset(&stops);
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		sigaddset(&stops, stop_signals[i]);
+	sigprocmask(SIG_BLOCK, &stops, &saved);
+	struct sigaction sa = {.sa_handler = on_stop_signal}; /* no SA_RESTART: wake up read/waitpid */
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		sigaction(stop_signals[i], &sa, NULL);
+
+	/* CLONE_NEWPID applies to the children created after it: fork now, /proc comes later. */
+	if (unshare(CLONE_NEWPID) < 0)
+		die_errno("unshare(CLONE_NEWPID)");
+	pid_t pid = fork();
+	if (pid < 0)
+		die_errno("fork");
+	if (pid == 0) {
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		sigemptyset(&dfl.sa_mask);
+		for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+			sigaction(stop_signals[i], &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		close(errpipe[0]);
+		close(alive[1]);
+		close(host_rootfd);
+		die_to(errpipe[1], EXIT_RUN_SETUP);
+		container_init(&cfg, alive[0]);
+	}
+	init_pid = pid;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	close(errpipe[1]);
+	close(alive[0]); /* alive[1] stays open until we exit: the child watches for its hang-up */
+
+	char msg[4096];
+	size_t msglen = read_setup_error(errpipe[0], msg, sizeof msg);
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			die_errno("waitpid");
+	}
+	stubs_remove(stubs, host_rootfd);
+
+	if (stop_signal)
+		return 128 + stop_signal;
+	if (msglen > 0) {
+		ssize_t ignored = write(status_fd >= 0 ? status_fd : STDERR_FILENO, msg, msglen);
+		(void)ignored;
+		return EXIT_RUN_SETUP;
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
