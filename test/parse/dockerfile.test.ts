@@ -8,13 +8,16 @@ function steps(body: string): readonly Step[] {
   return plan.stages[0]?.steps ?? [];
 }
 
+/** A step narrowed to one kind (CMD and ENTRYPOINT share a type, as do COPY and ADD). */
+type StepOf<K extends Step['kind']> = Step & { readonly kind: K };
+
 /** The single step of `body`, narrowed to its kind. */
-function only<K extends Step['kind']>(kind: K, body: string): Extract<Step, { kind: K }> {
+function only<K extends Step['kind']>(kind: K, body: string): StepOf<K> {
   const all = steps(body);
   expect(all).toHaveLength(1);
   const step = all[0] as Step;
   expect(step.kind).toBe(kind);
-  return step as Extract<Step, { kind: K }>;
+  return step as StepOf<K>;
 }
 
 const noVars = new Map<string, string>();
@@ -407,7 +410,7 @@ describe('text, line numbers and line structure', () => {
     expect(run).toMatchObject({ loc: { line: 3 }, cmd: { form: 'shell', command: 'dir C:\\     && echo done' } });
     expect(workdir).toMatchObject({ path: 'C:\\app' });
     expect(expandWord((workdir as { path: string }).path, noVars, plan.escapeChar)).toBe('C:\\app');
-    const pairs = (env as Extract<Step, { kind: 'ENV' }>).pairs;
+    const pairs = (env as StepOf<'ENV'>).pairs;
     expect(pairs.map(([k, v]) => [k, expandWord(v, noVars, '`')])).toEqual([
       ['P', 'C:\\a b'],
       ['Q', 'x y'],
