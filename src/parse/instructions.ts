@@ -67,6 +67,13 @@ function base(input: Input): { loc: LogicalLine['loc']; text: string } {
   return { loc: input.line.loc, text: input.text };
 }
 
+/** Optional plan members: absent when not given, rather than present and `undefined`. */
+function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
+
 /** Flags for instructions that take none: any flag is `unknown flag`. */
 const NO_FLAGS: FlagSpec = {};
 
@@ -120,7 +127,7 @@ const requiresAtLeastOne = (keyword: string) => new ParseProblem(`${keyword} req
 const requiresExactlyOne = (keyword: string) => new ParseProblem(`${keyword} requires exactly one argument`);
 
 // Stage names are lower-cased, then must match this (Docker's validStageName).
-const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+const STAGE_NAME = /^[a-z][a-z0-9._-]*$/;
 
 function parseFrom(input: Input): Instruction {
   const words = splitOnWhitespace(input.args);
@@ -140,9 +147,9 @@ function parseFrom(input: Input): Instruction {
   const from: FromClause = {
     ...base(input),
     image: checked(words[0] as string, input),
-    ...(platform === undefined ? {} : { platform: checked(platform, input) }),
+    ...definedOnly({ platform: platform === undefined ? undefined : checked(platform, input) }),
   };
-  return { kind: 'FROM', from, ...(name === undefined ? {} : { name }) };
+  return { kind: 'FROM', from, ...definedOnly({ name }) };
 }
 
 const NETWORK_MODES = new Set(['default', 'none', 'host']);
@@ -156,7 +163,7 @@ function parseRun(input: Input): Instruction {
   const cmd = commandForm(input.args);
   if (isEmptyCommand(cmd)) throw requiresAtLeastOne('RUN');
   if (cmd.form === 'shell') rejectHeredoc(input);
-  return step({ kind: 'RUN', ...base(input), cmd, ...(network === undefined ? {} : { network }) });
+  return step({ kind: 'RUN', ...base(input), cmd, ...definedOnly({ network }) });
 }
 
 function parseCmdOrEntrypoint(input: Input): Instruction {
@@ -230,13 +237,6 @@ function parseCopy(input: Input): Instruction {
     }),
   };
   return step(copy);
-}
-
-/** Drops undefined members, for `exactOptionalPropertyTypes`-style plans without `key: undefined`. */
-function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]?: Exclude<T[K], undefined>;
-  };
 }
 
 function parseEnv(input: Input): Instruction {
