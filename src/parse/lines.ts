@@ -7,7 +7,7 @@
 // is `a   b`), skips comment and empty lines inside a continuation, and does not treat a line
 // ending in an escaped escape (`echo foo\\`) as continued, where dockerfile-ast does; such a
 // range then holds more than one instruction and we split it as Docker would.
-import { DockerfileParser } from 'dockerfile-ast';
+import { DockerfileParser, type ParserDirective } from 'dockerfile-ast';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 
 /** One instruction after line joining, before its arguments are interpreted. */
@@ -42,14 +42,8 @@ export function readDockerfile(text: string, file: string): DockerfileSource {
   return { escapeChar, lines };
 }
 
-interface DirectiveLike {
-  getName(): string;
-  getValue(): string;
-  getRange(): { start: { line: number } };
-}
-
 /** Docker accepts one `escape` directive, whose value must be a backslash or a backtick. */
-function escapeDirective(directives: readonly DirectiveLike[], file: string): string {
+function escapeDirective(directives: readonly ParserDirective[], file: string): string {
   const escapes = directives.filter((d) => d.getName().toLowerCase() === 'escape');
   const [first, second] = escapes;
   if (first === undefined) return DEFAULT_ESCAPE;
