@@ -222,7 +222,11 @@ class Lexer {
     }
   }
 
-  /** `${V/pattern/replacement}` (first match) and `${V//pattern/replacement}` (all matches). */
+  /**
+   * `${V/pattern/replacement}` (first match) and `${V//pattern/replacement}` (all matches).
+   * The replacement is literal; Go's ReplaceAllString would also read `$1` in it, which BuildKit
+   * never documents and no Dockerfile should rely on.
+   */
   private processReplace(name: string): string {
     const all = this.peek() === '/';
     if (all) this.next();
