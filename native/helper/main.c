@@ -12,7 +12,9 @@ static const struct {
 	{"run", cmd_run,
 	 "run --rootfs DIR [--cwd DIR] [--uid N] [--gid N] [--groups A,B] [--hostname NAME]\n"
 	 "      [--network host|none] [--env K=V]... [--bind SRC:DST[:ro]]... [--status-fd N] -- ARGV..."},
-	{"mount", cmd_mount, "mount --type T --source S --options O [--cwd DIR] TARGET"},
+	{"mount", cmd_mount,
+	 "mount --type T --source S --options O [--cwd DIR]\n"
+	 "      [--lowerdir DIR... --upperdir DIR --workdir DIR] TARGET"},
 	{"umount", cmd_umount, "umount [--detach] TARGET"},
 	{"walk", cmd_walk, "walk DIR"},
 	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},

@@ -5,10 +5,15 @@
  * the kernel copies for mount options. Docker's answer is short links (l/ABC -> ../<id>/diff)
  * and a relative list "l/ABC:l/DEF" resolved against the mounting process's working
  * directory; mount(8) has no way to set that directory, so we chdir(--cwd) and mount here.
+ *
+ * Past roughly 128 layers even the short list does not fit. With --lowerdir (repeated) the
+ * layers go one by one through the new mount API (fsopen + fsconfig "lowerdir+", Linux 6.8+),
+ * which has no limit on the whole chain, up to overlayfs's own 500.
  */
 #include "helper.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,38 +41,145 @@ static const struct {
 };
 
 /*
- * Split OPTIONS at commas into flags and filesystem data. A comma preceded by a backslash
+ * The next comma-separated option of *P, or NULL at the end. A comma preceded by a backslash
  * belongs to the value (overlay's escape for paths with commas) and is passed on as is.
  */
+static const char *next_option(const char **p, size_t *len)
+{
+	while (**p == ',')
+		(*p)++;
+	if (**p == '\0')
+		return NULL;
+	const char *start = *p;
+	while (**p && !(**p == ',' && (*p)[-1] != '\\'))
+		(*p)++;
+	*len = (size_t)(*p - start);
+	return start;
+}
+
+/* Split OPTIONS into mount flags (the words above) and the filesystem's own options. */
 static char *split_options(const char *options, unsigned long *flags)
 {
 	char *data = xmalloc(strlen(options) + 1);
-	size_t n = 0;
-	const char *p = options;
-	while (*p) {
-		const char *start = p;
-		while (*p && !(*p == ',' && (p == start || p[-1] != '\\')))
-			p++;
-		size_t len = (size_t)(p - start);
+	size_t n = 0, len;
+	const char *p = options, *opt;
+	while ((opt = next_option(&p, &len)) != NULL) {
 		bool is_flag = false;
 		for (size_t i = 0; i < sizeof flag_words / sizeof flag_words[0]; i++) {
-			if (strlen(flag_words[i].name) == len && strncmp(start, flag_words[i].name, len) == 0) {
+			if (strlen(flag_words[i].name) == len && strncmp(opt, flag_words[i].name, len) == 0) {
 				*flags = (*flags | flag_words[i].set) & ~flag_words[i].clear;
 				is_flag = true;
 				break;
 			}
 		}
-		if (!is_flag && len > 0) {
+		if (!is_flag) {
 			if (n > 0)
 				data[n++] = ',';
-			memcpy(data + n, start, len);
+			memcpy(data + n, opt, len);
 			n += len;
 		}
-		if (*p == ',')
-			p++;
 	}
 	data[n] = '\0';
 	return data;
+}
+
+/* What the filesystem logged on its context ("e overlay: ..."): the real reason behind EINVAL. */
+static const char *context_log(int fsfd)
+{
+	static char log[2048];
+	size_t len = 0;
+	char line[512];
+	ssize_t n;
+	log[0] = '\0';
+	while ((n = read(fsfd, line, sizeof line - 1)) > 0 && len < sizeof log - 1) {
+		line[n] = '\0';
+		/* Each message starts with its severity letter and a space. */
+		int m = snprintf(log + len, sizeof log - len, " (%s)", n > 2 ? line + 2 : line);
+		len = m > 0 && (size_t)m < sizeof log - len ? len + (size_t)m : sizeof log - 1;
+	}
+	return log;
+}
+
+static void set_string(int fsfd, const char *key, const char *value)
+{
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, value, 0) < 0) {
+		int errnum = errno;
+		die("mount: overlay option %s=%s: %s%s", key, value, strerror(errnum), context_log(fsfd));
+	}
+}
+
+/* Mount flags as attributes of a new-API mount; the rest has no meaning for a fresh overlay. */
+static unsigned int mount_attributes(unsigned long flags)
+{
+	static const struct {
+		unsigned long flag;
+		unsigned int attr;
+	} map[] = {
+		{MS_RDONLY, MOUNT_ATTR_RDONLY},     {MS_NOSUID, MOUNT_ATTR_NOSUID},
+		{MS_NODEV, MOUNT_ATTR_NODEV},       {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+		{MS_NOATIME, MOUNT_ATTR_NOATIME},   {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME},
+		{MS_STRICTATIME, MOUNT_ATTR_STRICTATIME}, {MS_RELATIME, MOUNT_ATTR_RELATIME},
+	};
+	unsigned int attrs = 0;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (flags & map[i].flag) {
+			attrs |= map[i].attr;
+			flags &= ~map[i].flag;
+		}
+	}
+	if (flags)
+		die("mount: --lowerdir cannot be combined with bind, remount, sync or propagation options");
+	return attrs;
+}
+
+/* An overlay with its lower layers passed one by one (top first), relative to the cwd. */
+static void mount_layers(const char *source, const char *target, char **lowers, size_t nlowers,
+			 const char *upper, const char *work, const char *data, unsigned long flags)
+{
+	unsigned int attrs = mount_attributes(flags);
+	int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		die_errno("mount: fsopen overlay");
+	set_string(fsfd, "source", source);
+	for (size_t i = 0; i < nlowers; i++) {
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) < 0) {
+			int errnum = errno;
+			const char *log = context_log(fsfd);
+			die("mount: overlay lower layer %zu (%s): %s%s%s", i + 1, lowers[i], strerror(errnum), log,
+			    errnum == EINVAL && !*log ? " (layer-by-layer lowerdir needs Linux 6.8 or later)" : "");
+		}
+	}
+	if (upper)
+		set_string(fsfd, "upperdir", upper);
+	if (work)
+		set_string(fsfd, "workdir", work);
+	size_t len;
+	const char *p = data, *opt;
+	while ((opt = next_option(&p, &len)) != NULL) {
+		char *kv = strndup(opt, len);
+		if (!kv)
+			die("out of memory");
+		char *eq = strchr(kv, '=');
+		if (eq) {
+			*eq = '\0';
+			set_string(fsfd, kv, eq + 1);
+		} else if (fsconfig(fsfd, FSCONFIG_SET_FLAG, kv, NULL, 0) < 0) {
+			int errnum = errno;
+			die("mount: overlay option %s: %s%s", kv, strerror(errnum), context_log(fsfd));
+		}
+		free(kv);
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int errnum = errno;
+		die("mount overlay on %s: %s%s", target, strerror(errnum), context_log(fsfd));
+	}
+	int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	if (mfd < 0)
+		die_errno("mount: fsmount overlay for %s", target);
+	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		die_errno("mount overlay on %s", target);
+	close(mfd);
+	close(fsfd);
 }
 
 int cmd_mount(int argc, char **argv)
@@ -77,9 +189,14 @@ int cmd_mount(int argc, char **argv)
 		{"source", required_argument, NULL, 's'},
 		{"options", required_argument, NULL, 'o'},
 		{"cwd", required_argument, NULL, 'C'},
+		{"lowerdir", required_argument, NULL, 'L'},
+		{"upperdir", required_argument, NULL, 'U'},
+		{"workdir", required_argument, NULL, 'W'},
 		{0},
 	};
-	const char *type = NULL, *source = NULL, *opts = "", *cwd = NULL;
+	const char *type = NULL, *source = NULL, *opts = "", *cwd = NULL, *upper = NULL, *work = NULL;
+	char **lowers = NULL;
+	size_t nlowers = 0;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
 		switch (opt) {
@@ -87,6 +204,12 @@ int cmd_mount(int argc, char **argv)
 		case 's': source = optarg; break;
 		case 'o': opts = optarg; break;
 		case 'C': cwd = optarg; break;
+		case 'L':
+			lowers = xrealloc(lowers, (nlowers + 1) * sizeof *lowers);
+			lowers[nlowers++] = optarg;
+			break;
+		case 'U': upper = optarg; break;
+		case 'W': work = optarg; break;
 		default: die("mount: invalid option (try --help)");
 		}
 	}
@@ -100,6 +223,18 @@ int cmd_mount(int argc, char **argv)
 	char *data = split_options(opts, &flags);
 	if (!type && !(flags & (MS_BIND | MS_REMOUNT)))
 		die("mount: --type is required");
+	if ((upper || work) && !nlowers)
+		die("mount: --upperdir and --workdir go with --lowerdir; otherwise put them in --options");
+	if (nlowers && (!type || strcmp(type, "overlay") != 0))
+		die("mount: --lowerdir is for --type overlay");
+
+	if (cwd && chdir(cwd) < 0)
+		die_errno("mount: chdir %s", cwd);
+	if (nlowers) {
+		mount_layers(source, target, lowers, nlowers, upper, work, data, flags);
+		free(data);
+		return 0;
+	}
 
 	/*
 	 * The kernel copies at most one page of options and silently cuts the rest: a truncated
@@ -108,10 +243,8 @@ int cmd_mount(int argc, char **argv)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	if (strlen(data) >= page)
 		die("mount %s: options are %zu bytes, more than the kernel accepts (%zu): use shorter "
-		    "(relative) layer paths", target, strlen(data), page - 1);
+		    "(relative) layer paths or --lowerdir", target, strlen(data), page - 1);
 
-	if (cwd && chdir(cwd) < 0)
-		die_errno("mount: chdir %s", cwd);
 	if (mount(source, target, type, flags, *data ? data : NULL) < 0) {
 		int errnum = errno;
 		/* Overlay explains EINVAL only in the kernel log. */

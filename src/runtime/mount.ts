@@ -14,11 +14,23 @@ export interface MountSpec {
    * within the kernel's one-page limit on mount options.
    */
   readonly cwd?: string;
+  /**
+   * Overlay only: the lower layers one by one, top first, instead of `lowerdir=` in
+   * `options`. For chains too long for one page even with short links; each layer goes
+   * through fsconfig(2) separately (Linux 6.8+). Relative paths resolve against `cwd`.
+   */
+  readonly lowerdirs?: readonly string[];
+  /** With `lowerdirs`: the overlay's upper and work directories. */
+  readonly upperdir?: string;
+  readonly workdir?: string;
 }
 
 export async function mount(m: MountSpec): Promise<void> {
   const args = ['mount', '--type', m.type, '--source', m.source, '--options', m.options];
   if (m.cwd !== undefined) args.push('--cwd', m.cwd);
+  for (const lower of m.lowerdirs ?? []) args.push('--lowerdir', lower);
+  if (m.upperdir !== undefined) args.push('--upperdir', m.upperdir);
+  if (m.workdir !== undefined) args.push('--workdir', m.workdir);
   args.push('--', m.target);
   await runHelper(args);
 }

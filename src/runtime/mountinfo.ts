@@ -18,8 +18,9 @@ async function canonical(dir: string): Promise<string> {
 }
 
 /**
- * Mount points strictly below DIR in this mount namespace, most recent first: the order
- * to unmount them in (a path mounted twice appears twice). DIR itself is not included.
+ * Mount points at or below DIR in this mount namespace, most recent first: the order to
+ * unmount them in (a path mounted twice appears twice). DIR itself is included when it is
+ * a mount point, so `(await mountsUnder(d)).includes(d)` tells whether d is mounted.
  */
 export async function mountsUnder(dir: string): Promise<string[]> {
   const root = await canonical(dir);
@@ -31,7 +32,7 @@ export async function mountsUnder(dir: string): Promise<string[]> {
     const mountPoint = line.split(' ')[4];
     if (mountPoint === undefined) continue;
     const path = unescape(mountPoint);
-    if (path.startsWith(prefix)) found.push(path);
+    if (path === root || path.startsWith(prefix)) found.push(path);
   }
   return found.reverse();
 }
