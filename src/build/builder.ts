@@ -14,7 +14,7 @@ import {
   type ImageConfig,
 } from '../image/config.js';
 import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, Word } from '../parse/plan.js';
-import { expandWord, type Env } from '../parse/substitute.js';
+import { expandWord, expandWords, type Env } from '../parse/index.js';
 import { openContext, type BuildContext } from '../context/index.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
@@ -172,12 +172,21 @@ export class Builder {
     return plan.stages.find((s) => s.index < before && (s.name === lower || String(s.index) === name));
   }
 
-  private expand(word: Word, env: Env, loc: SourceLocation): string {
+  /** Substitution errors become errors at the step's line. */
+  private atLine<T>(loc: SourceLocation, f: () => T): T {
     try {
-      return expandWord(word, env, this.req.plan.escapeChar);
+      return f();
     } catch (err) {
       throw new DockerfileError(loc, (err as Error).message, { cause: err });
     }
+  }
+
+  private expand(word: Word, env: Env, loc: SourceLocation): string {
+    return this.atLine(loc, () => expandWord(word, env, this.req.plan.escapeChar));
+  }
+
+  private expandSplit(word: Word, env: Env, loc: SourceLocation): string[] {
+    return this.atLine(loc, () => expandWords(word, env, this.req.plan.escapeChar));
   }
 
   private announce(text: string, loc: SourceLocation): void {
@@ -325,7 +334,11 @@ export class Builder {
         this.history(state, `USER ${c.User}`, true);
         return;
       case 'EXPOSE': {
-        const ports = step.ports.flatMap((w) => expandPorts(x(w), step.loc));
+        // EXPOSE is the one instruction whose words split after expansion (BuildKit).
+        const e = env();
+        const ports = step.ports
+          .flatMap((w) => this.expandSplit(w, e, step.loc))
+          .flatMap((p) => expandPorts(p, step.loc));
         c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
         for (const p of ports) c.ExposedPorts[p] = {};
         this.history(state, `EXPOSE ${ports.join(' ')}`, true);
