@@ -1,0 +1,101 @@
+// Layer tars arrive compressed or not, and the diffID is always of the uncompressed bytes.
+// Compression is recognised by magic bytes (as moby's DetectCompression does), never by file
+// name. gzip is Node's own zlib; bzip2, xz and zstd go through the system tools, streamed.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { execa } from 'execa';
+import { InvalidInputError } from '../errors.js';
+import { ByteReader } from './bytereader.js';
+
+export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+const MAGIC: readonly (readonly [Exclude<Compression, 'none'>, Buffer])[] = [
+  ['gzip', Buffer.from([0x1f, 0x8b, 0x08])],
+  ['bzip2', Buffer.from('BZh', 'latin1')],
+  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+  ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+];
+
+const TOOLS: Record<'bzip2' | 'xz' | 'zstd', { command: string; aptPackage: string }> = {
+  bzip2: { command: 'bzip2', aptPackage: 'bzip2' },
+  xz: { command: 'xz', aptPackage: 'xz-utils' },
+  zstd: { command: 'zstd', aptPackage: 'zstd' },
+};
+
+/** The longest magic we look for. */
+const HEAD_BYTES = 6;
+
+export function detectCompression(head: Buffer): Compression {
+  for (const [kind, magic] of MAGIC) if (head.subarray(0, magic.length).equals(magic)) return kind;
+  return 'none';
+}
+
+/**
+ * The uncompressed bytes of `input`. The returned iterable must be consumed (or returned early)
+ * by exactly one reader; a failing decompressor surfaces as an InvalidInputError from it.
+ */
+export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
+  const reader = new ByteReader(input);
+  const head = await reader.read(HEAD_BYTES);
+  const all = async function* (): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    for (;;) {
+      const chunk = await reader.readSome(1 << 20);
+      if (chunk.length === 0) return;
+      yield chunk;
+    }
+  };
+  const kind = detectCompression(head);
+  if (kind === 'none') {
+    yield* all();
+    return;
+  }
+  if (kind === 'gzip') {
+    const gunzip = createGunzip();
+    const feeding = pipeline(Readable.from(all()), gunzip);
+    feeding.catch(() => undefined);
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
+      await feeding;
+    } catch (e) {
+      throw new InvalidInputError(`cannot decompress the layer (gzip): ${(e as Error).message}`, { cause: e });
+    } finally {
+      gunzip.destroy();
+    }
+    return;
+  }
+
+  const tool = TOOLS[kind];
+  const proc = execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
+  // An early exit of the tool breaks the pipe; its own exit status explains why, so this error waits.
+  const feeding = pipeline(Readable.from(all()), proc.stdin!);
+  feeding.catch(() => undefined);
+  const failed = (e: unknown): never => {
+    const err = e as { code?: string; stderr?: unknown; shortMessage?: string };
+    if (err.code === 'ENOENT') {
+      throw new InvalidInputError(
+        `the layer is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`,
+        { cause: e },
+      );
+    }
+    const detail = typeof err.stderr === 'string' && err.stderr.trim() !== '' ? err.stderr.trim() : (err.shortMessage ?? String(e));
+    throw new InvalidInputError(`cannot decompress the layer (${kind}): ${detail}`, { cause: e });
+  };
+  let finished = false;
+  try {
+    for await (const chunk of proc.stdout as AsyncIterable<Buffer>) yield chunk;
+    await proc.catch(failed);
+    finished = true;
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw e;
+    // stdout ended in error: the process result carries the real reason.
+    await proc.catch(failed);
+    throw e;
+  } finally {
+    if (!finished) {
+      proc.kill();
+      await proc.catch(() => undefined);
+    }
+  }
+}

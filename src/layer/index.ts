@@ -1,0 +1,8 @@
+// Layer tars: change sets in, diffIDs and tar-split files out; tars in, unpacked dirs out; and
+// stored layers back into the exact tars they came from.
+export type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
+export { writeLayer, type LayerWriteTarget } from './write.js';
+export { applyLayer, type ApplyLayerOptions } from './apply.js';
+export { regenerateLayer, regenerateChunks, CorruptLayerError } from './regenerate.js';
+export { detectCompression, decompress, type Compression } from './decompress.js';
+export { readTarSplit, type TarSplitEntry } from './tarsplit.js';
