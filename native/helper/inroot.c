@@ -76,6 +76,32 @@ static char *split_parent(const char *path, const char **base)
 }
 
 /*
+ * BASE exists in PARENT but does not resolve: a dangling symlink (say /var/run -> /run with
+ * no /run). Create what it points to, resolved inside the root as the container will see it,
+ * like runc's securejoin does. Anything else that exists but does not resolve is left for
+ * the caller's reopen to report.
+ */
+static void create_link_target(int rootfd, int pfd, const char *parent, const char *base, bool directory,
+			       mode_t mode)
+{
+	static int hops;
+	char target[4096];
+	ssize_t n = readlinkat(pfd, base, target, sizeof target - 1);
+	if (n < 0)
+		return;
+	target[n] = '\0';
+	if (++hops > 40)
+		die("%s/%s in the root filesystem: too many levels of symbolic links", parent, base);
+	char *joined = xmalloc(strlen(parent) + (size_t)n + 2);
+	sprintf(joined, "%s/%s", target[0] == '/' ? "" : parent, target);
+	char *resolved = clean_path(joined);
+	close(ensure_in_root(rootfd, resolved, directory, mode));
+	free(resolved);
+	free(joined);
+	hops--;
+}
+
+/*
  * Open PATH (clean, absolute, inside the root) as O_PATH, creating it and its missing
  * parents (directories 0755) when absent: a directory with MODE, or an empty file with MODE.
  * This is what Docker's init layer provides for mount points; here it is done lazily.
@@ -100,6 +126,8 @@ int ensure_in_root(int rootfd, const char *path, bool directory, mode_t mode)
 		}
 		if (rc < 0 && errno != EEXIST)
 			die_errno("create %s in the root filesystem", path);
+		if (rc < 0)
+			create_link_target(rootfd, pfd, parent, base, directory, mode);
 		close(pfd);
 		free(parent);
 		fd = open_in_root(rootfd, path, O_PATH);

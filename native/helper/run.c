@@ -16,12 +16,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,19 +146,86 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 	return status_fd;
 }
 
-/* Read the child's setup error, if any, until the pipe closes at execve or at its death. */
-static size_t read_setup_error(int fd, char *buf, size_t cap)
+/*
+ * The step's stdout or stderr, when ours is a socket. Node connects children through Unix
+ * socketpairs, and opening /proc/self/fd/N of a socket fails (ENXIO), so `echo > /dev/stderr`
+ * or `tee /dev/stdout` would break where Docker (which hands out FIFOs) works. The step then
+ * writes into a pipe and we copy it to the socket.
+ */
+struct relay {
+	int fd;       /* ours: where the output goes */
+	int pipe[2];  /* the step writes pipe[1]; we read pipe[0] */
+	bool broken;  /* the reader went away: keep draining so the step never blocks, drop the data */
+};
+
+static bool is_socket(int fd)
 {
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static void copy_out(struct relay *r, const char *buf, size_t len)
+{
+	while (len > 0 && !r->broken) {
+		ssize_t n = write(r->fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || (len += (size_t)n) == cap - 1)
+		if (n <= 0) {
+			r->broken = true;
 			break;
+		}
+		buf += n;
+		len -= (size_t)n;
 	}
-	buf[len] = '\0';
-	return len;
+}
+
+/*
+ * Until the step is over: collect the child's setup error (its pipe closes at execve or at
+ * its death) and copy relayed output. Relay pipes reach EOF when the last process holding
+ * them is gone, which the death of PID 1 guarantees.
+ */
+static size_t supervise(int errfd, struct relay *relays, size_t nrelays, char *msg, size_t cap)
+{
+	size_t msglen = 0;
+	int fds[3] = {errfd, -1, -1};
+	for (size_t i = 0; i < nrelays; i++)
+		fds[i + 1] = relays[i].pipe[0];
+	static char buf[65536];
+	for (;;) {
+		struct pollfd p[3];
+		size_t n = 0, which[3];
+		for (size_t i = 0; i < 1 + nrelays; i++) {
+			if (fds[i] >= 0) {
+				p[n] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+				which[n++] = i;
+			}
+		}
+		if (n == 0)
+			return msglen;
+		if (poll(p, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("poll");
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (!p[k].revents)
+				continue;
+			size_t i = which[k];
+			ssize_t got = read(fds[i], buf, sizeof buf);
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (got <= 0) {
+				close(fds[i]);
+				fds[i] = -1;
+			} else if (i == 0) {
+				size_t take = (size_t)got < cap - 1 - msglen ? (size_t)got : cap - 1 - msglen;
+				memcpy(msg + msglen, buf, take);
+				msglen += take;
+			} else {
+				copy_out(&relays[i - 1], buf, (size_t)got);
+			}
+		}
+	}
 }
 
 int cmd_run(int argc, char **argv)
@@ -184,6 +253,18 @@ int cmd_run(int argc, char **argv)
 	int errpipe[2], alive[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
 		die_errno("pipe");
+	struct relay relays[2];
+	size_t nrelays = 0;
+	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (!is_socket(fd))
+			continue;
+		relays[nrelays] = (struct relay){.fd = fd};
+		if (pipe2(relays[nrelays].pipe, O_CLOEXEC) < 0)
+			die_errno("pipe");
+		nrelays++;
+	}
+	/* A reader that went away must not kill us with SIGPIPE: the step would die with us. */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* Block the stop signals until init_pid is known, so the handler never sees a half state. */
 	sigset_t stops, saved;
@@ -211,6 +292,13 @@ int cmd_run(int argc, char **argv)
 		close(errpipe[0]);
 		close(alive[1]);
 		close(host_rootfd);
+		for (size_t i = 0; i < nrelays; i++) {
+			/* dup2 clears close-on-exec: the copy on fd 1 or 2 is what the command inherits. */
+			if (dup2(relays[i].pipe[1], relays[i].fd) < 0)
+				die_errno("dup2");
+			close(relays[i].pipe[0]);
+			close(relays[i].pipe[1]);
+		}
 		die_to(errpipe[1], EXIT_RUN_SETUP);
 		container_init(&cfg, alive[0]);
 	}
@@ -218,9 +306,11 @@ int cmd_run(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(errpipe[1]);
 	close(alive[0]); /* alive[1] stays open until we exit: the child watches for its hang-up */
+	for (size_t i = 0; i < nrelays; i++)
+		close(relays[i].pipe[1]);
 
 	char msg[4096];
-	size_t msglen = read_setup_error(errpipe[0], msg, sizeof msg);
+	size_t msglen = supervise(errpipe[0], relays, nrelays, msg, sizeof msg);
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
