@@ -1,0 +1,205 @@
+// The build context: a directory on the host, as COPY and ADD may see it. BuildKit first
+// transfers the context to the builder, leaving out what .dockerignore excludes, and COPY then
+// reads from that copy. tsbuild reads the directory in place, so the same view is made here:
+// an excluded entry does not exist, neither when a source is named or matched, nor inside a
+// copied directory, nor as a step while following a symlink. The one exception, as in the
+// transfer: an excluded directory that holds a re-included (`!`) entry still exists, holding
+// just that.
+//
+// Where tsbuild is stricter than BuildKit (which confines every path to the context silently):
+//  - a source whose `..` climbs above the context root is refused; BuildKit cleans `/../x` to `/x`;
+//  - a symlink followed while resolving a source must stay inside the context: a target that
+//    climbs out with `..`, or any absolute target, is refused; BuildKit would clamp the first
+//    and read the second relative to the context root (`/etc/passwd` as `<context>/etc/passwd`),
+//    which in practice turns a host path into a "not found".
+// Symlinks that are *copied* (inside a copied directory) are never followed, so they may
+// point anywhere, as in Docker.
+import { readdir, lstat, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { posix } from 'node:path';
+import { InvalidInputError } from '../errors.js';
+import type { NamedEntry, TreeEntry, TreeSource } from '../fs/copytree.js';
+import { displayPath, lookupInRoot, type Escape, type Lookup } from '../fs/securejoin.js';
+import { loadIgnoreRules, type IgnoreRules } from './ignore.js';
+import { compileMatch, hasWildcards } from './pattern.js';
+
+/** How many lstat calls one directory listing keeps in flight. */
+const LIST_CONCURRENCY = 64;
+
+export interface OpenContextOptions {
+  /** The Dockerfile's host path; `<Dockerfile>.dockerignore` beside it wins over `.dockerignore`. */
+  readonly dockerfile?: string;
+}
+
+/** A COPY/ADD source resolved in the context. Symlinks named or matched are followed. */
+export interface ContextSource extends TreeEntry {
+  /**
+   * The name it takes at a directory destination: the last component of the path as written or
+   * matched (a symlink's own name, not its target's), as BuildKit does. '' for the context root.
+   */
+  readonly name: string;
+}
+
+/** Open a directory as a build context, with its .dockerignore. */
+export async function openContext(dir: string, opts: OpenContextOptions = {}): Promise<BuildContext> {
+  let root: string;
+  try {
+    root = await realpath(dir);
+    if (!(await stat(root)).isDirectory()) throw new InvalidInputError(`build context ${dir} is not a directory`);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw err;
+    throw new InvalidInputError(`cannot open build context ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  return new BuildContext(root, await loadIgnoreRules(root, opts.dockerfile));
+}
+
+export class BuildContext implements TreeSource {
+  /** Excluded directories found to hold a re-included entry (or not). */
+  private readonly dirVisibility = new Map<string, Promise<boolean>>();
+
+  /** Use openContext. `root` must be a real path (no symlinks). */
+  constructor(
+    readonly root: string,
+    readonly ignore: IgnoreRules,
+  ) {}
+
+  /** Is this context-relative path excluded by .dockerignore (before any `!` re-inclusion below it)? */
+  isExcluded(path: string): boolean {
+    return this.ignore.excludes(path);
+  }
+
+  /**
+   * Resolve one COPY/ADD source, as written in the Dockerfile (variables already expanded):
+   * relative to the context root, a leading `/` meaning the root too. Wildcards follow Go's
+   * filepath.Match, one path component each; a wildcard matching nothing yields [] (BuildKit
+   * allows that), a plain path that does not exist is an error.
+   */
+  async resolveSource(source: string): Promise<ContextSource[]> {
+    refuseClimbingOut(source);
+    const clean = posix.normalize(`/${source}`).replace(/\/+$/, '') || '/';
+    const components = clean.split('/').filter((c) => c !== '');
+    const firstWild = components.findIndex(hasWildcards);
+    const prefix = firstWild === -1 ? components : components.slice(0, firstWild);
+    const base = await this.lookup(prefix.join('/'), source);
+    if (firstWild === -1) {
+      if (!base.stats) throw notFound(clean);
+      return [{ ...entryOf(base, base.stats), name: components.at(-1) ?? '' }];
+    }
+    if (!base.stats) throw notFound(`/${prefix.join('/')}`);
+    if (!base.stats.isDirectory()) return [];
+    const pattern = components.slice(firstWild);
+    const matches = await this.match({ ...entryOf(base, base.stats) }, pattern);
+    const out: ContextSource[] = [];
+    for (const m of matches) {
+      if (!m.stats.isSymbolicLink()) {
+        out.push(m);
+        continue;
+      }
+      // BuildKit follows symlinks that a wildcard matched, like named ones.
+      const target = await this.lookup(m.path, source);
+      if (!target.stats) throw notFound(displayPath(m.path));
+      out.push({ ...entryOf(target, target.stats), name: m.name });
+    }
+    return out;
+  }
+
+  /** The visible children of a directory, sorted by name (bytewise, as Go sorts). */
+  async readDir(dir: TreeEntry): Promise<NamedEntry[]> {
+    const names = (await readdir(dir.hostPath)).sort(compareBytes);
+    const out: NamedEntry[] = [];
+    for (let i = 0; i < names.length; i += LIST_CONCURRENCY) {
+      const batch = await Promise.all(
+        names.slice(i, i + LIST_CONCURRENCY).map(async (name) => {
+          const path = dir.path === '' ? name : `${dir.path}/${name}`;
+          const hostPath = posix.join(dir.hostPath, name);
+          const stats = await lstat(hostPath);
+          return (await this.isVisible(path, stats)) ? { name, path, hostPath, stats } : undefined;
+        }),
+      );
+      for (const e of batch) if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** Entries below `dir` whose relative path matches `pattern` (one element per component). */
+  private async match(dir: TreeEntry, pattern: string[]): Promise<ContextSource[]> {
+    const matcher = compileMatch(pattern.join('/'));
+    if (!matcher) return [];
+    const out: ContextSource[] = [];
+    // Depth-first in name order, never through symlinks: what Go's filepath.Walk visits. A
+    // component wildcard cannot match '/', so only paths as deep as the pattern can match.
+    const visit = async (d: TreeEntry, rel: string[]): Promise<void> => {
+      for (const child of await this.readDir(d)) {
+        const parts = [...rel, child.name];
+        if (parts.length === pattern.length) {
+          if (matcher(parts.join('/'))) out.push(child);
+        } else if (child.stats.isDirectory()) {
+          await visit(child, parts);
+        }
+      }
+    };
+    await visit(dir, []);
+    return out;
+  }
+
+  private lookup(path: string, source: string): Promise<Lookup> {
+    return lookupInRoot(this.root, path, {
+      followFinal: true,
+      onEscape: (e) => {
+        throw escapeError(source, e);
+      },
+      isHidden: async (rel, st) => !(await this.isVisible(rel, st)),
+    });
+  }
+
+  private async isVisible(path: string, stats: Stats): Promise<boolean> {
+    if (!this.ignore.excludes(path)) return true;
+    if (!this.ignore.hasExceptions || !stats.isDirectory()) return false;
+    let visible = this.dirVisibility.get(path);
+    if (!visible) {
+      visible = this.holdsVisible(path);
+      this.dirVisibility.set(path, visible);
+    }
+    return visible;
+  }
+
+  /** Does this (excluded) directory hold anything re-included, at any depth? */
+  private async holdsVisible(path: string): Promise<boolean> {
+    for (const name of await readdir(posix.join(this.root, path))) {
+      const child = `${path}/${name}`;
+      if (await this.isVisible(child, await lstat(posix.join(this.root, child)))) return true;
+    }
+    return false;
+  }
+}
+
+function entryOf(l: Lookup, stats: Stats): TreeEntry {
+  return { path: l.path, hostPath: l.hostPath, stats };
+}
+
+/** Docker's classic builder said "forbidden path outside the build context"; so does tsbuild. */
+function refuseClimbingOut(source: string): void {
+  let depth = 0;
+  for (const c of source.split('/')) {
+    if (c === '..') {
+      if (--depth < 0) throw new InvalidInputError(`forbidden path outside the build context: ${source}`);
+    } else if (c !== '' && c !== '.') {
+      depth++;
+    }
+  }
+}
+
+/** BuildKit's wording: `"/path": not found`. */
+function notFound(path: string): InvalidInputError {
+  return new InvalidInputError(`"${path}": not found`);
+}
+
+function escapeError(source: string, e: Escape): InvalidInputError {
+  return new InvalidInputError(
+    `cannot copy ${JSON.stringify(source)}: symlink ${displayPath(e.link)} points outside the build context (to ${JSON.stringify(e.target)})`,
+  );
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
