@@ -1,0 +1,202 @@
+// Copy a tree of entries into a directory the way BuildKit's copier does for COPY and ADD
+// (tonistiigi/fsutil copy/copy.go): `cp -a` with an owner and an optional mode forced on
+// everything, never following a symlink on either side.
+//
+// What lands where:
+//  - a regular file is copied with fs.copyFile (sendfile in the kernel, never whole in memory);
+//    files hardlinked to each other in the source stay hardlinked in the copy;
+//  - a symlink is recreated with its target verbatim, whatever it points at;
+//  - a fifo or device node is recreated with mknod; a socket becomes an empty regular file,
+//    which is what BuildKit's context transfer turns it into (fsutil clears the socket bit);
+//  - ownership is always `owner` (COPY from the context never keeps the source's: the
+//    client resets uid/gid to 0 before sending, and --chown replaces them);
+//  - the mode is the source's, or `mode` (--chmod) for files and directories alike;
+//  - atime and mtime are the source's (to the microsecond: Node's utimes takes a double);
+//  - a directory gets its metadata after its contents, so adding children does not bump its
+//    mtime and a read-only mode does not get in the way.
+// Conflicts with what the target already holds, as fsutil decides them:
+//  - a file replaces an existing file or symlink; over an existing directory it is an error;
+//  - a directory merges into an existing directory (taking the source's owner, mode and times,
+//    except the top one, which only takes the times); over anything else it is an error, even
+//    over a symlink to a directory.
+import { constants, type Stats } from 'node:fs';
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { InvalidInputError, TsbuildError } from '../errors.js';
+import { settleAll, type Limiter } from './limit.js';
+import type { Ownership } from './mkdirall.js';
+import { displayPath } from './securejoin.js';
+import { makeSpecialNode, splitDeviceNumber } from './special.js';
+
+/** One entry of the source tree. */
+export interface TreeEntry {
+  /** Path relative to the source's root, '/'-separated ('' for the root); for messages. */
+  readonly path: string;
+  /** Where the entry is on the host. */
+  readonly hostPath: string;
+  /** lstat of hostPath. */
+  readonly stats: Stats;
+}
+
+/** A child of a directory: an entry plus the name it has in that directory. */
+export interface NamedEntry extends TreeEntry {
+  readonly name: string;
+}
+
+/** What copyTree reads: the build context implements it (hiding .dockerignore'd entries). */
+export interface TreeSource {
+  /** The children of a directory entry that are to be copied, in a stable order. */
+  readDir(dir: TreeEntry): Promise<readonly NamedEntry[]>;
+}
+
+export interface CopyTreeOptions {
+  /** Owner of everything copied. */
+  readonly owner: Ownership;
+  /** --chmod: permission bits (07777) for every file and directory copied, instead of the source's. */
+  readonly mode?: number;
+  /** The destination's root (the rootfs), to name paths in errors as the image sees them. */
+  readonly root: string;
+  /** Shared bound on filesystem operations in flight. */
+  readonly limiter: Limiter;
+}
+
+/**
+ * Copy `from` to `target` (a host path inside opts.root, already resolved). A directory's
+ * contents are merged into `target`, which must then exist or be creatable as a directory.
+ */
+export async function copyTree(source: TreeSource, from: TreeEntry, target: string, opts: CopyTreeOptions): Promise<void> {
+  await new TreeCopier(source, opts).copy(from, target, true);
+}
+
+class TreeCopier {
+  /** First copy of each multiply-linked source inode (dev:ino), for the others to link to. */
+  private readonly links = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly source: TreeSource,
+    private readonly opts: CopyTreeOptions,
+  ) {}
+
+  async copy(from: TreeEntry, target: string, top: boolean): Promise<void> {
+    const st = from.stats;
+    if (st.isDirectory()) return this.copyDirectory(from, target, top);
+    if (st.isFile() && st.nlink > 1) return this.copyLinkedFile(from, target);
+    await this.run(() => this.copyLeaf(from, target));
+  }
+
+  private async copyDirectory(from: TreeEntry, target: string, top: boolean): Promise<void> {
+    const created = await this.run(async () => {
+      const existing = await lstatOrUndefined(target);
+      if (existing?.isDirectory()) return false;
+      if (existing) throw new InvalidInputError(`cannot copy to non-directory: ${this.display(target)}`);
+      // Owner-only until the contents are in; the real mode comes last.
+      await mkdir(target, 0o700);
+      return true;
+    });
+    const children = await this.run(() => this.source.readDir(from));
+    // Children run concurrently; only their leaf operations take limiter slots, so a deep tree
+    // cannot starve itself.
+    await settleAll(children.map((child) => this.copy(child, join(target, child.name), false)));
+    await this.run(async () => {
+      if (top && !created) {
+        // fsutil leaves the destination directory's owner and mode alone, but gives it the
+        // source directory's times (copyFileTimestamp on the top-level target).
+        await setTimes(target, from.stats);
+      } else {
+        await this.applyMetadata(target, from.stats);
+      }
+    });
+  }
+
+  /** A file with other links: the first name seen is copied, the others are linked to it. */
+  private async copyLinkedFile(from: TreeEntry, target: string): Promise<void> {
+    const key = `${from.stats.dev}:${from.stats.ino}`;
+    const first = this.links.get(key);
+    if (first) {
+      // Wait outside the limiter: the first copy may itself be waiting for a slot.
+      const firstTarget = await first;
+      await this.run(async () => {
+        await this.clearForNonDirectory(target);
+        await link(firstTarget, target);
+      });
+      return;
+    }
+    const copied = this.run(async () => {
+      await this.copyLeaf(from, target);
+      return target;
+    });
+    this.links.set(key, copied);
+    await copied;
+  }
+
+  /** Anything but a directory. Runs inside one limiter slot. */
+  private async copyLeaf(from: TreeEntry, target: string): Promise<void> {
+    const st = from.stats;
+    await this.clearForNonDirectory(target);
+    if (st.isFile()) {
+      // EXCL: the target was just cleared, so anything there now was not ours to overwrite.
+      await copyFile(from.hostPath, target, constants.COPYFILE_EXCL);
+    } else if (st.isSymbolicLink()) {
+      await symlink(await readlink(from.hostPath), target);
+    } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+      const kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : 'block';
+      await makeSpecialNode(target, { kind, mode: st.mode, ...splitDeviceNumber(st.rdev) });
+    } else if (st.isSocket()) {
+      await writeFile(target, '', { flag: 'wx', mode: 0o600 });
+    } else {
+      throw new InvalidInputError(`cannot copy ${displayPath(from.path)}: unsupported file type`);
+    }
+    await this.applyMetadata(target, st);
+  }
+
+  /** Owner, then mode (chown clears setuid/setgid, so chmod must come after), then times. */
+  private async applyMetadata(target: string, st: Stats): Promise<void> {
+    await lchown(target, this.opts.owner.uid, this.opts.owner.gid);
+    if (!st.isSymbolicLink()) await chmod(target, this.opts.mode ?? st.mode & 0o7777);
+    await setTimes(target, st);
+  }
+
+  /** Make room for a non-directory: remove a file or symlink, refuse to replace a directory. */
+  private async clearForNonDirectory(target: string): Promise<void> {
+    const existing = await lstatOrUndefined(target);
+    if (!existing) return;
+    if (existing.isDirectory()) {
+      throw new InvalidInputError(`cannot replace to directory ${this.display(target)} with file`);
+    }
+    await unlink(target);
+  }
+
+  private async run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.opts.limiter.run(fn);
+    } catch (err) {
+      throw this.rootRelative(err);
+    }
+  }
+
+  private display(hostPath: string): string {
+    return displayPath(relative(this.opts.root, hostPath));
+  }
+
+  /** Node's errors name host paths deep inside a snapshot; show them as the image sees them. */
+  private rootRelative(err: unknown): unknown {
+    if (err instanceof TsbuildError || !(err instanceof Error)) return err;
+    const root = this.opts.root.replace(/\/+$/, '');
+    const message = err.message.split(root + '/').join('/').split(root).join('/');
+    return new TsbuildError(message, { cause: err });
+  }
+}
+
+/** atime and mtime from `st`, on the entry itself (never through a symlink). */
+async function setTimes(target: string, st: Stats): Promise<void> {
+  await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

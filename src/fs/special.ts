@@ -1,0 +1,32 @@
+// Device nodes and fifos. Node has no mknod(2), so this runs coreutils' `mknod`, one process per
+// node: fine for the handful a build context or an ADD archive may hold. (The native helper's
+// batched `apply-ops` would be the place to move this if it ever mattered.)
+import { execa } from 'execa';
+
+export type SpecialKind = 'fifo' | 'char' | 'block';
+
+export interface SpecialNode {
+  readonly kind: SpecialKind;
+  /** Permission bits; setuid/setgid/sticky are best applied by a chmod after any chown. */
+  readonly mode: number;
+  readonly major: number;
+  readonly minor: number;
+}
+
+/** Create a device node or fifo at `path` (which must not exist). */
+export async function makeSpecialNode(path: string, node: SpecialNode): Promise<void> {
+  const mode = (node.mode & 0o777).toString(8);
+  const args =
+    node.kind === 'fifo'
+      ? ['-m', mode, path, 'p']
+      : ['-m', mode, path, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)];
+  await execa('mknod', args);
+}
+
+/** Split a Linux dev_t (st_rdev) into major and minor, as glibc's gnu_dev_major/minor do. */
+export function splitDeviceNumber(rdev: number): { major: number; minor: number } {
+  const dev = BigInt(rdev);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return { major: Number(major), minor: Number(minor) };
+}
