@@ -292,6 +292,7 @@ int cmd_run(int argc, char **argv)
 		close(errpipe[0]);
 		close(alive[1]);
 		close(host_rootfd);
+		die_to(errpipe[1], EXIT_RUN_SETUP);
 		for (size_t i = 0; i < nrelays; i++) {
 			/* dup2 clears close-on-exec: the copy on fd 1 or 2 is what the command inherits. */
 			if (dup2(relays[i].pipe[1], relays[i].fd) < 0)
@@ -299,7 +300,6 @@ int cmd_run(int argc, char **argv)
 			close(relays[i].pipe[0]);
 			close(relays[i].pipe[1]);
 		}
-		die_to(errpipe[1], EXIT_RUN_SETUP);
 		container_init(&cfg, alive[0]);
 	}
 	init_pid = pid;

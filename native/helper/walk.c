@@ -268,7 +268,8 @@ static void walk_dir(int dirfd)
 	}
 	if (errno != 0)
 		die_errno("walk: readdir %s", path.len ? path.data : ".");
-	qsort(entries, n, sizeof *entries, strcmp_ptr);
+	if (n > 1) /* an empty directory has no array at all, and qsort(NULL) is undefined */
+		qsort(entries, n, sizeof *entries, strcmp_ptr);
 
 	size_t base = path.len;
 	if (fchdir(dirfd) < 0)
