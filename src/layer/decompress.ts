@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { execa } from 'execa';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, TsbuildError } from '../errors.js';
 import { ByteReader } from './bytereader.js';
 
 export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
@@ -74,10 +74,10 @@ export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenera
   const failed = (e: unknown): never => {
     const err = e as { code?: string; stderr?: unknown; shortMessage?: string };
     if (err.code === 'ENOENT') {
-      throw new InvalidInputError(
-        `the layer is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`,
-        { cause: e },
-      );
+      // The host's fault, not the archive's.
+      throw new TsbuildError(`the layer is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`, {
+        cause: e,
+      });
     }
     const detail = typeof err.stderr === 'string' && err.stderr.trim() !== '' ? err.stderr.trim() : (err.shortMessage ?? String(e));
     throw new InvalidInputError(`cannot decompress the layer (${kind}): ${detail}`, { cause: e });
@@ -88,7 +88,7 @@ export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenera
     await proc.catch(failed);
     finished = true;
   } catch (e) {
-    if (e instanceof InvalidInputError) throw e;
+    if (e instanceof TsbuildError) throw e;
     // stdout ended in error: the process result carries the real reason.
     await proc.catch(failed);
     throw e;

@@ -1,12 +1,13 @@
 // tar-split + unpacked files -> the original layer tar, byte for byte (tar-split's
 // NewOutputTarStream). Used by save and push: the store keeps only the unpacked diff dir.
 import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, realpath } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
-import { Crc64 } from './crc64.js';
-import { readTarSplit } from './tarsplit.js';
+import { Crc64, crc64 } from './crc64.js';
+import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFile } from './readahead.js';
+import { readTarSplit, type TarSplitEntry } from './tarsplit.js';
 
 const READ_CHUNK = 1 << 20;
 
@@ -18,18 +19,23 @@ export function regenerateLayer(tarSplitPath: string, fileRoot: string): Readabl
   return Readable.from(regenerateChunks(tarSplitPath, fileRoot), { objectMode: false });
 }
 
+type FileEntry = Extract<TarSplitEntry, { type: 'file' }>;
+
+/** What goes into the tar next: bytes in hand, or a big file to stream when its turn comes. */
+type Piece = { readonly bytes: Buffer } | { readonly entry: FileEntry; readonly path: Buffer };
+
 /** The same, as an async generator of chunks. */
 export async function* regenerateChunks(tarSplitPath: string, fileRoot: string): AsyncGenerator<Buffer, void, undefined> {
   const root = await realpath(fileRoot);
   const safeDirs = new Set<string>([root]);
+  const shown = (e: FileEntry): string => JSON.stringify(e.name.toString());
 
   // A tar-split names files as the archive did; the name must stay inside fileRoot even through
   // symlinks that the layer itself contains.
-  const resolve = async (name: Buffer): Promise<Buffer> => {
-    const clean = posix.normalize(name.toString('latin1')).replace(/^\/+/, '').replace(/\/+$/, '');
-    const shown = JSON.stringify(name.toString());
+  const resolve = async (e: FileEntry): Promise<Buffer> => {
+    const clean = posix.normalize(e.name.toString('latin1')).replace(/^\/+/, '').replace(/\/+$/, '');
     if (clean === '.' || clean === '..' || clean.startsWith('../')) {
-      throw new CorruptLayerError(`${tarSplitPath}: file entry ${shown} is outside the layer`);
+      throw new CorruptLayerError(`${tarSplitPath}: file entry ${shown(e)} is outside the layer`);
     }
     const slash = clean.lastIndexOf('/');
     const dir = slash < 0 ? root : `${root}/${clean.slice(0, slash)}`;
@@ -37,49 +43,65 @@ export async function* regenerateChunks(tarSplitPath: string, fileRoot: string):
       let real: string;
       try {
         real = (await realpath(Buffer.from(dir, 'latin1'), { encoding: 'buffer' })).toString('latin1');
-      } catch (e) {
-        throw new CorruptLayerError(`layer file ${shown} is missing from ${fileRoot}`, { cause: e });
+      } catch (err) {
+        throw new CorruptLayerError(`layer file ${shown(e)} is missing from ${fileRoot}`, { cause: err });
       }
-      if (real !== dir) throw new CorruptLayerError(`layer file ${shown} in ${fileRoot} is below a symlink`);
+      if (real !== dir) throw new CorruptLayerError(`layer file ${shown(e)} in ${fileRoot} is below a symlink`);
       safeDirs.add(dir);
     }
     return Buffer.from(`${root}/${clean}`, 'latin1');
   };
+  const unreadable = (e: FileEntry, err: unknown): CorruptLayerError =>
+    new CorruptLayerError(`layer file ${shown(e)} cannot be read from ${fileRoot}: ${(err as Error).message}`, { cause: err });
+  const wrongSize = (e: FileEntry, actual: number): CorruptLayerError =>
+    new CorruptLayerError(`layer file ${shown(e)} in ${fileRoot} has ${actual} bytes, the layer recorded ${e.size}`);
+  const changed = (e: FileEntry): CorruptLayerError =>
+    new CorruptLayerError(`layer file ${shown(e)} in ${fileRoot} has changed since the layer was recorded (crc64 mismatch)`);
 
-  for await (const entry of readTarSplit(tarSplitPath)) {
-    if (entry.type === 'segment') {
-      yield entry.payload;
+  const prepare = async (e: TarSplitEntry): Promise<Piece | undefined> => {
+    if (e.type === 'segment') return { bytes: e.payload };
+    if (e.size === 0) return undefined; // links, directories, empty files: nothing on disk needed
+    const path = await resolve(e);
+    if (e.size > SMALL_FILE) return { entry: e, path };
+    let data: Buffer;
+    try {
+      data = await readSmallFile(path, e.size);
+    } catch (err) {
+      throw unreadable(e, err);
+    }
+    // Grown files were read only up to size + 1 bytes; ask the filesystem for the real size.
+    if (data.length !== e.size) throw wrongSize(e, data.length > e.size ? (await lstat(path)).size : data.length);
+    if (e.crc !== undefined && !crc64(data).equals(e.crc)) throw changed(e);
+    return { bytes: data };
+  };
+
+  for await (const piece of mapAhead(readTarSplit(tarSplitPath), prepare, READ_AHEAD)) {
+    if (piece === undefined) continue;
+    if ('bytes' in piece) {
+      yield piece.bytes;
       continue;
     }
-    if (entry.size === 0) continue;
-    const shown = JSON.stringify(entry.name.toString());
-    const path = await resolve(entry.name);
-    let fh: FileHandle;
-    try {
-      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (e) {
-      throw new CorruptLayerError(`layer file ${shown} cannot be read from ${fileRoot}: ${(e as Error).message}`, { cause: e });
-    }
+    const { entry, path } = piece;
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: unknown) => {
+      throw unreadable(entry, err);
+    });
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw new CorruptLayerError(`layer file ${shown} in ${fileRoot} is no longer a regular file`);
-      if (st.size !== entry.size) {
-        throw new CorruptLayerError(`layer file ${shown} in ${fileRoot} has ${st.size} bytes, the layer recorded ${entry.size}`);
-      }
+      if (!st.isFile()) throw new CorruptLayerError(`layer file ${shown(entry)} in ${fileRoot} is no longer a regular file`);
+      if (st.size !== entry.size) throw wrongSize(entry, st.size);
       const crc = new Crc64();
       let pos = 0;
       while (pos < entry.size) {
+        // A fresh buffer per chunk: the consumer may still hold the previous one.
         const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, entry.size - pos));
         const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-        if (bytesRead === 0) throw new CorruptLayerError(`layer file ${shown} in ${fileRoot} shrank while being read`);
+        if (bytesRead === 0) throw new CorruptLayerError(`layer file ${shown(entry)} in ${fileRoot} shrank while being read`);
         const chunk = buf.subarray(0, bytesRead);
         crc.update(chunk);
         pos += bytesRead;
         yield chunk;
       }
-      if (entry.crc !== undefined && !crc.digest().equals(entry.crc)) {
-        throw new CorruptLayerError(`layer file ${shown} in ${fileRoot} has changed since the layer was recorded (crc64 mismatch)`);
-      }
+      if (entry.crc !== undefined && !crc.digest().equals(entry.crc)) throw changed(entry);
     } finally {
       await fh.close();
     }

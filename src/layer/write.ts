@@ -6,7 +6,8 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Digest } from '../digest.js';
 import type { WalkRecord } from '../runtime/types.js';
-import { Crc64 } from './crc64.js';
+import { Crc64, crc64 } from './crc64.js';
+import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFile } from './readahead.js';
 import { END_OF_ARCHIVE, blockPadding, encodeHeader, type EntryType, type TarHeader } from './tarheader.js';
 import { TarSplitWriter } from './tarsplit.js';
 import type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
@@ -109,7 +110,7 @@ export async function writeLayer(
   };
 
   try {
-    for await (const change of changes) {
+    for await (const { change, content } of mapAhead(changes, prefetch, READ_AHEAD)) {
       if (change.kind === 'whiteout') {
         await emptyEntry(plainHeader(Buffer.from(whiteoutName(change.name)), 0o600, 0, 0));
         continue;
@@ -163,6 +164,13 @@ export async function writeLayer(
         await split.file(name, 0, undefined);
         continue;
       }
+      if (content !== undefined) {
+        if (content.length !== contentSize) throw changedSize(source, contentSize, content.length);
+        await tar.write(content);
+        await split.file(name, contentSize, crc64(content));
+        padding = Buffer.alloc(blockPadding(contentSize));
+        continue;
+      }
       const crc = new Crc64();
       let copied = 0;
       // O_NOFOLLOW: the walk saw a regular file here; never read through a symlink swapped in since.
@@ -172,14 +180,12 @@ export async function writeLayer(
         copied += chunk.length;
         if (copied > contentSize) {
           stream.destroy();
-          throw new Error(`${source} grew while its layer was being written (expected ${contentSize} bytes)`);
+          throw changedSize(source, contentSize, copied);
         }
         crc.update(chunk);
         await tar.write(chunk);
       }
-      if (copied !== contentSize) {
-        throw new Error(`${source} shrank while its layer was being written (expected ${contentSize} bytes, read ${copied})`);
-      }
+      if (copied !== contentSize) throw changedSize(source, contentSize, copied);
       await split.file(name, contentSize, crc.digest());
       padding = Buffer.alloc(blockPadding(contentSize));
     }
@@ -192,6 +198,18 @@ export async function writeLayer(
     throw e;
   }
   return { diffId: tar.digest(), size, tarSize: tar.bytes };
+}
+
+/** Small files are read ahead whole (see readahead.ts); the second path of an inode never needs its content. */
+async function prefetch(change: Change): Promise<{ change: Change; content?: Buffer }> {
+  if (change.kind !== 'entry') return { change };
+  const r = change.record;
+  if (r.type !== 'f' || r.nlink > 1 || r.size === 0 || r.size > SMALL_FILE) return { change };
+  return { change, content: await readSmallFile(change.source, r.size) };
+}
+
+function changedSize(source: string, expected: number, read: number): Error {
+  return new Error(`${source} ${read > expected ? 'grew' : 'shrank'} while its layer was being written (expected ${expected} bytes)`);
 }
 
 /** A root-style empty regular file (whiteout and opaque markers). */

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { InvalidInputError } from '../../src/errors.js';
+import { InvalidInputError, TsbuildError } from '../../src/errors.js';
 import { applyLayer, regenerateLayer, writeLayer } from '../../src/layer/index.js';
 import { walk } from '../../src/runtime/helper.js';
 import type { WalkRecord } from '../../src/runtime/types.js';
@@ -173,7 +173,12 @@ describe('applyLayer', () => {
   });
 
   describe('hostile and broken archives are refused without writing outside the target', () => {
-    async function refused(tar: Buffer, message: RegExp, prepare?: (target: string) => Promise<void>): Promise<void> {
+    async function refused(
+      tar: Buffer,
+      message: RegExp,
+      prepare?: (target: string) => Promise<void>,
+      errorClass: new (...args: never[]) => Error = InvalidInputError,
+    ): Promise<void> {
       const a = await arena();
       await prepare?.(a.target);
       const before = (await listTree(a.parent)).filter((p) => !p.startsWith('target/'));
@@ -181,7 +186,7 @@ describe('applyLayer', () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(InvalidInputError);
+      expect(err).toBeInstanceOf(errorClass);
       expect((err as Error).message).toMatch(message);
       // Nothing new next to the target: no escaped file, no tar-split (not even a temporary one).
       expect((await listTree(a.parent)).filter((p) => !p.startsWith('target/'))).toEqual(before);
@@ -275,7 +280,7 @@ describe('applyLayer', () => {
       const path = process.env.PATH;
       process.env.PATH = join(work, 'no-such-bin');
       try {
-        await refused(Buffer.from(stdout), /zstd is not installed \(apt-get install zstd\)/);
+        await refused(Buffer.from(stdout), /zstd is not installed \(apt-get install zstd\)/, undefined, TsbuildError);
       } finally {
         process.env.PATH = path;
       }

@@ -1,0 +1,119 @@
+import { readdir, readFile, rm, symlink, truncate, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import { CorruptLayerError, applyLayer, regenerateLayer, writeLayer } from '../../src/layer/index.js';
+import { buildTar, changesOf, cleanup, header, streamBytes, tempDir } from './fixtures.js';
+
+describe('regenerateLayer', () => {
+  let work: string;
+  let n = 0;
+  beforeAll(async () => {
+    work = await tempDir();
+  });
+  afterAll(async () => cleanup(work));
+
+  /** A layer applied from `tar`, ready to be regenerated and tampered with. */
+  async function applied(tar: Buffer): Promise<{ dir: string; split: string }> {
+    const dir = join(work, `l${n++}`);
+    await mkdir(dir);
+    const split = `${dir}.tar-split.json.gz`;
+    await applyLayer(Readable.from([tar]), dir, { whiteouts: 'overlay', tarSplitPath: split });
+    return { dir, split };
+  }
+
+  const sample = (): Buffer =>
+    buildTar([
+      { h: header('a/', { type: 'dir', mode: 0o755 }) },
+      { h: header('a/one'), content: Buffer.from('one\n') },
+      { h: header('a/two'), content: Buffer.from('two two\n') },
+    ]);
+
+  test('a file that changed size is reported by name', async () => {
+    const { dir, split } = await applied(sample());
+    await writeFile(join(dir, 'a/two'), 'longer than before\n');
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(CorruptLayerError);
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/"a\/two" .* has 19 bytes, the layer recorded 8/);
+  });
+
+  test('a file with the same size but other content fails the crc64 check', async () => {
+    const { dir, split } = await applied(sample());
+    await writeFile(join(dir, 'a/one'), 'ONE\n');
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/"a\/one" .* has changed since the layer was recorded \(crc64 mismatch\)/);
+  });
+
+  test('a missing file, and a file swapped for a symlink, are errors', async () => {
+    const { dir, split } = await applied(sample());
+    await rm(join(dir, 'a/one'));
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/"a\/one" cannot be read/);
+    await symlink('/etc/hostname', join(dir, 'a/one'));
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/"a\/one" cannot be read/);
+  });
+
+  test('a directory swapped for a symlink is not followed', async () => {
+    const { dir, split } = await applied(sample());
+    const elsewhere = join(work, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(join(elsewhere, 'one'), 'one\n');
+    await writeFile(join(elsewhere, 'two'), 'two two\n');
+    await rm(join(dir, 'a'), { recursive: true });
+    await symlink(elsewhere, join(dir, 'a'));
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/below a symlink/);
+  });
+
+  test('empty files need nothing on disk; truncation to zero is still caught', async () => {
+    const { dir, split } = await applied(buildTar([{ h: header('empty') }, { h: header('full'), content: Buffer.from('x') }]));
+    await rm(join(dir, 'empty'));
+    expect((await streamBytes(regenerateLayer(split, dir))).length).toBe(3 * 512 + 1024); // two headers, one padded block of content, end
+    await truncate(join(dir, 'full'), 0);
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/has 0 bytes/);
+  });
+
+  test('non-UTF-8 names are stored as name_raw and come back byte for byte', async () => {
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "café" in latin1
+    const special = Buffer.from('<a&b>');
+    const tar = buildTar([
+      { h: header('x', { name: latin1 }), content: Buffer.from('latin\n') },
+      { h: header('y', { name: special }), content: Buffer.from('html\n') },
+    ]);
+    const { dir, split } = await applied(tar);
+    const names = await readdir(dir, { encoding: 'buffer' });
+    expect(names.some((b) => b.equals(latin1))).toBe(true);
+    const json = gunzipSync(await readFile(split)).toString('utf8');
+    expect(json).toContain(`"name_raw":"${latin1.toString('base64')}"`);
+    // Go's encoding/json escapes <, > and & (tar-split files are written by Go in Docker).
+    expect(json).toContain('"name":"\\u003ca\\u0026b\\u003e"');
+    expect((await streamBytes(regenerateLayer(split, dir))).equals(tar)).toBe(true);
+  });
+
+  test('streams: a slow consumer bounds memory, in both directions', async () => {
+    const src = join(work, 'bigsrc');
+    await mkdir(src);
+    const big = Buffer.alloc(64 * 1024 * 1024, 0x5a);
+    await writeFile(join(src, 'big'), big);
+    let maxBuffered = 0;
+    let total = 0;
+    const slow = (): Writable =>
+      new Writable({
+        highWaterMark: 64 * 1024,
+        write(chunk: Buffer, _enc, cb) {
+          total += chunk.length;
+          maxBuffered = Math.max(maxBuffered, this.writableLength);
+          setImmediate(cb);
+        },
+      });
+    const split = join(work, 'big.json.gz');
+    const sink = slow();
+    const desc = await writeLayer(changesOf(src), { tarSplitPath: split, tarSink: sink });
+    expect(total).toBe(desc.tarSize);
+    // At most about one read chunk (1 MiB) waits in the sink at any time.
+    expect(maxBuffered).toBeLessThanOrEqual(2 * 1024 * 1024);
+
+    maxBuffered = 0;
+    total = 0;
+    await pipeline(regenerateLayer(split, src), slow());
+    expect(total).toBe(desc.tarSize);
+    expect(maxBuffered).toBeLessThanOrEqual(2 * 1024 * 1024);
+  });
+});
