@@ -14,6 +14,7 @@ import type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX, layerXattrs } from './whiteout.js';
 
 const READ_CHUNK = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
 export interface LayerWriteTarget {
@@ -21,6 +22,201 @@ export interface LayerWriteTarget {
   readonly tarSplitPath: string;
   /** Receives the tar bytes too, with backpressure honoured. Not ended: the caller owns it. */
   readonly tarSink?: NodeJS.WritableStream;
+}
+
+/**
+ * Turns a change set into a layer tar as Docker writes it (see tarheader.ts for the header
+ * conventions), returning its diffID and sizes and recording its tar-split.
+ *
+ * - Entries are written in the order given; directories get a trailing '/'; sockets are skipped.
+ * - The second and later paths of an inode (nlink > 1) become hardlinks to the first one.
+ * - A whiteout is the empty file `dir/.wh.name`, mode 0600 as moby writes it, owned by root
+ *   with mtime 0 (moby copies the overlay device's owner and time, which only adds noise).
+ * - An opaque directory gets `dir/.wh..wh..opq` with the directory's owner and permission bits
+ *   and mtime 0, exactly as moby's overlay whiteout converter writes it.
+ * - mtimes are whole seconds, clamped to `sourceDateEpoch` when given.
+ *
+ * `size` is what overlay2 reports for the layer (moby's directory.Size on the diff dir): regular
+ * file bytes, each inode once, plus symlink target lengths.
+ */
+export async function writeLayer(
+  changes: AsyncIterable<Change>,
+  out: LayerWriteTarget,
+  opts: LayerWriteOptions = {},
+): Promise<LayerDescriptor> {
+  const w = new LayerWriter(new TarSplitWriter(out.tarSplitPath), new TarOutput(out.tarSink), opts);
+  try {
+    for await (const { change, content } of mapAhead(changes, prefetch, READ_AHEAD)) {
+      if (change.kind === 'whiteout') await w.whiteout(change.name);
+      else if (change.kind === 'opaque') await w.opaque(change.name);
+      else await w.entry(change.name, change.record, change.source, content);
+    }
+    return await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+/** Small files are read ahead whole (see readahead.ts); the second path of an inode never needs its content. */
+async function prefetch(change: Change): Promise<{ change: Change; content?: Buffer }> {
+  if (change.kind !== 'entry') return { change };
+  const r = change.record;
+  if (r.type !== 'f' || r.nlink > 1 || r.size === 0 || r.size > SMALL_FILE) return { change };
+  return { change, content: await readSmallFile(change.source, r.size) };
+}
+
+/** The tar bytes: hashed, counted, and copied to the sink if there is one. */
+class TarOutput {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly sink: NodeJS.WritableStream | undefined) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.sink && !this.sink.write(chunk)) await once(this.sink as unknown as NodeJS.EventEmitter, 'drain');
+  }
+
+  digest(): Digest {
+    return `sha256:${this.hash.digest('hex')}` as Digest;
+  }
+}
+
+class LayerWriter {
+  private size = 0;
+  /** The previous entry's content padding; it goes out with the next headers, as one tar-split segment. */
+  private padding = EMPTY;
+  private readonly firstPathOfInode = new Map<number, string>();
+  private readonly dirs = new Map<string, { mode: number; uid: number; gid: number }>();
+
+  constructor(
+    private readonly split: TarSplitWriter,
+    private readonly tar: TarOutput,
+    private readonly opts: LayerWriteOptions,
+  ) {}
+
+  async whiteout(name: string): Promise<void> {
+    const clean = stripSlashes(name);
+    const slash = clean.lastIndexOf('/');
+    await this.emptyFile(`${clean.slice(0, slash + 1)}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`, 0o600, 0, 0);
+  }
+
+  async opaque(name: string): Promise<void> {
+    const dirName = stripSlashes(name);
+    const dir = this.dirs.get(dirName);
+    if (dir === undefined) throw new Error(`opaque marker for ${JSON.stringify(dirName)} does not follow its directory`);
+    await this.emptyFile(`${dirName}/${WHITEOUT_OPAQUE}`, dir.mode & 0o777, dir.uid, dir.gid);
+  }
+
+  async entry(changeName: string, record: WalkRecord, source: string, content: Buffer | undefined): Promise<void> {
+    let type = tarType(record);
+    if (type === undefined) return;
+    const path = stripSlashes(changeName);
+    let linkname = type === 'symlink' ? Buffer.from(record.link ?? '') : EMPTY;
+    if (type !== 'dir' && record.nlink > 1) {
+      const first = this.firstPathOfInode.get(record.ino);
+      if (first === undefined) this.firstPathOfInode.set(record.ino, path);
+      else [type, linkname] = ['hardlink', Buffer.from(first)];
+    }
+    if (type === 'dir') this.dirs.set(path, { mode: record.mode, uid: record.uid, gid: record.gid });
+    const device = type === 'char' || type === 'block';
+    const h: TarHeader = {
+      type,
+      name: Buffer.from(type === 'dir' ? `${path}/` : path),
+      linkname,
+      mode: record.mode & 0o7777,
+      uid: record.uid,
+      gid: record.gid,
+      size: type === 'file' ? record.size : 0,
+      mtime: this.clamp(record.mtime),
+      mtimeNs: 0,
+      uname: '',
+      gname: '',
+      devMajor: device ? (record.devMajor ?? 0) : 0,
+      devMinor: device ? (record.devMinor ?? 0) : 0,
+      xattrs: layerXattrs(record.xattrs),
+    };
+    await this.header(h);
+    if (type === 'file') this.size += h.size;
+    if (type === 'symlink') this.size += linkname.length;
+    if (h.size === 0) {
+      await this.split.file(h.name, 0, undefined);
+    } else {
+      const crc = content !== undefined ? await this.small(source, h.size, content) : await this.stream(source, h.size);
+      await this.split.file(h.name, h.size, crc);
+      this.padding = Buffer.alloc(blockPadding(h.size));
+    }
+  }
+
+  async finish(): Promise<LayerDescriptor> {
+    const end = Buffer.concat([this.padding, END_OF_ARCHIVE]);
+    await this.split.segment(end);
+    await this.tar.write(end);
+    await this.split.commit();
+    return { diffId: this.tar.digest(), size: this.size, tarSize: this.tar.bytes };
+  }
+
+  abort(): Promise<void> {
+    return this.split.abort();
+  }
+
+  private clamp(t: number): number {
+    const epoch = this.opts.sourceDateEpoch;
+    return epoch !== undefined && t > epoch ? epoch : t;
+  }
+
+  private async header(h: TarHeader): Promise<void> {
+    const seg = Buffer.concat([this.padding, encodeHeader(h)]);
+    this.padding = EMPTY;
+    await this.split.segment(seg);
+    await this.tar.write(seg);
+  }
+
+  /** Whiteout and opaque markers: empty regular files with mtime 0. */
+  private async emptyFile(name: string, mode: number, uid: number, gid: number): Promise<void> {
+    const h: TarHeader = {
+      type: 'file',
+      name: Buffer.from(name),
+      linkname: EMPTY,
+      mode,
+      uid,
+      gid,
+      size: 0,
+      mtime: 0,
+      mtimeNs: 0,
+      uname: '',
+      gname: '',
+      devMajor: 0,
+      devMinor: 0,
+      xattrs: NO_XATTRS,
+    };
+    await this.header(h);
+    await this.split.file(h.name, 0, undefined);
+  }
+
+  /** Content read ahead; returns its crc64. */
+  private async small(source: string, size: number, content: Buffer): Promise<Buffer> {
+    if (content.length !== size) throw changedSize(source, size, content.length);
+    await this.tar.write(content);
+    return crc64(content);
+  }
+
+  /** Content streamed from disk; returns its crc64. */
+  private async stream(source: string, size: number): Promise<Buffer> {
+    const crc = new Crc64();
+    let copied = 0;
+    // O_NOFOLLOW: the walk saw a regular file here; never read through a symlink swapped in since.
+    const fh = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
+    for await (const chunk of fh.createReadStream({ highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+      copied += chunk.length;
+      if (copied > size) throw changedSize(source, size, copied);
+      crc.update(chunk);
+      await this.tar.write(chunk);
+    }
+    if (copied !== size) throw changedSize(source, size, copied);
+    return crc.digest();
+  }
 }
 
 /** The file's tar type, or undefined for sockets, which tar cannot hold (moby skips them too). */
@@ -47,187 +243,6 @@ function stripSlashes(name: string): string {
   return name.replace(/^\/+|\/+$/g, '');
 }
 
-/** `a/b` -> `a/.wh.b` */
-function whiteoutName(name: string): string {
-  const clean = stripSlashes(name);
-  const slash = clean.lastIndexOf('/');
-  return `${clean.slice(0, slash + 1)}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`;
-}
-
-class TarOutput {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly sink: NodeJS.WritableStream | undefined) {}
-
-  async write(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    if (this.sink && !this.sink.write(chunk)) await once(this.sink as unknown as NodeJS.EventEmitter, 'drain');
-  }
-
-  digest(): Digest {
-    return `sha256:${this.hash.digest('hex')}` as Digest;
-  }
-}
-
-/**
- * Turns a change set into a layer tar as Docker writes it (see tarheader.ts for the header
- * conventions), returning its diffID and sizes and recording its tar-split.
- *
- * - Entries are written in the order given; directories get a trailing '/'.
- * - The second and later paths of an inode (nlink > 1) become hardlinks to the first one.
- * - A whiteout is the empty file `dir/.wh.name` (mode 0600, root, mtime 0: moby writes 0600).
- * - An opaque directory gets `dir/.wh..wh..opq` with the directory's owner and permission bits
- *   and mtime 0, exactly as moby's overlay whiteout converter writes it.
- * - mtimes are whole seconds, clamped to `sourceDateEpoch` when given.
- *
- * `size` is what overlay2 reports for the layer (moby's directory.Size on the diff dir): regular
- * file bytes, each inode once, plus symlink target lengths.
- */
-export async function writeLayer(
-  changes: AsyncIterable<Change>,
-  out: LayerWriteTarget,
-  opts: LayerWriteOptions = {},
-): Promise<LayerDescriptor> {
-  const split = new TarSplitWriter(out.tarSplitPath);
-  const tar = new TarOutput(out.tarSink);
-  const clamp = (t: number): number => (opts.sourceDateEpoch !== undefined && t > opts.sourceDateEpoch ? opts.sourceDateEpoch : t);
-  const firstPathOfInode = new Map<number, string>();
-  const dirs = new Map<string, { mode: number; uid: number; gid: number }>();
-  let size = 0;
-  let padding = Buffer.alloc(0);
-
-  // Header blocks go out together with the previous entry's padding: one tar-split segment.
-  const emitHeader = async (h: TarHeader): Promise<void> => {
-    const seg = Buffer.concat([padding, encodeHeader(h)]);
-    padding = Buffer.alloc(0);
-    await split.segment(seg);
-    await tar.write(seg);
-  };
-  const emptyEntry = async (h: TarHeader): Promise<void> => {
-    await emitHeader(h);
-    await split.file(h.name, 0, undefined);
-  };
-
-  try {
-    for await (const { change, content } of mapAhead(changes, prefetch, READ_AHEAD)) {
-      if (change.kind === 'whiteout') {
-        await emptyEntry(plainHeader(Buffer.from(whiteoutName(change.name)), 0o600, 0, 0));
-        continue;
-      }
-      if (change.kind === 'opaque') {
-        const dirName = stripSlashes(change.name);
-        const dir = dirs.get(dirName);
-        if (dir === undefined) throw new Error(`opaque marker for ${JSON.stringify(dirName)} does not follow its directory`);
-        await emptyEntry(plainHeader(Buffer.from(`${dirName}/${WHITEOUT_OPAQUE}`), dir.mode & 0o777, dir.uid, dir.gid));
-        continue;
-      }
-
-      const { record, source } = change;
-      let type = tarType(record);
-      if (type === undefined) continue;
-      const base = stripSlashes(change.name);
-      let linkname = type === 'symlink' ? Buffer.from(record.link ?? '') : Buffer.alloc(0);
-      let contentSize = type === 'file' ? record.size : 0;
-      if (type !== 'dir' && record.nlink > 1) {
-        const first = firstPathOfInode.get(record.ino);
-        if (first === undefined) {
-          firstPathOfInode.set(record.ino, base);
-        } else {
-          type = 'hardlink';
-          linkname = Buffer.from(first);
-          contentSize = 0;
-        }
-      }
-      if (type === 'dir') dirs.set(base, { mode: record.mode, uid: record.uid, gid: record.gid });
-      const name = Buffer.from(type === 'dir' ? `${base}/` : base);
-      const header: TarHeader = {
-        type,
-        name,
-        linkname,
-        mode: record.mode & 0o7777,
-        uid: record.uid,
-        gid: record.gid,
-        size: contentSize,
-        mtime: clamp(record.mtime),
-        mtimeNs: 0,
-        uname: '',
-        gname: '',
-        devMajor: type === 'char' || type === 'block' ? (record.devMajor ?? 0) : 0,
-        devMinor: type === 'char' || type === 'block' ? (record.devMinor ?? 0) : 0,
-        xattrs: layerXattrs(record.xattrs),
-      };
-      await emitHeader(header);
-      if (type === 'file') size += contentSize;
-      if (type === 'symlink') size += linkname.length;
-      if (contentSize === 0) {
-        await split.file(name, 0, undefined);
-        continue;
-      }
-      if (content !== undefined) {
-        if (content.length !== contentSize) throw changedSize(source, contentSize, content.length);
-        await tar.write(content);
-        await split.file(name, contentSize, crc64(content));
-        padding = Buffer.alloc(blockPadding(contentSize));
-        continue;
-      }
-      const crc = new Crc64();
-      let copied = 0;
-      // O_NOFOLLOW: the walk saw a regular file here; never read through a symlink swapped in since.
-      const fh = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const stream = fh.createReadStream({ highWaterMark: READ_CHUNK });
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        copied += chunk.length;
-        if (copied > contentSize) {
-          stream.destroy();
-          throw changedSize(source, contentSize, copied);
-        }
-        crc.update(chunk);
-        await tar.write(chunk);
-      }
-      if (copied !== contentSize) throw changedSize(source, contentSize, copied);
-      await split.file(name, contentSize, crc.digest());
-      padding = Buffer.alloc(blockPadding(contentSize));
-    }
-    const end = Buffer.concat([padding, END_OF_ARCHIVE]);
-    await split.segment(end);
-    await tar.write(end);
-    await split.commit();
-  } catch (e) {
-    await split.abort();
-    throw e;
-  }
-  return { diffId: tar.digest(), size, tarSize: tar.bytes };
-}
-
-/** Small files are read ahead whole (see readahead.ts); the second path of an inode never needs its content. */
-async function prefetch(change: Change): Promise<{ change: Change; content?: Buffer }> {
-  if (change.kind !== 'entry') return { change };
-  const r = change.record;
-  if (r.type !== 'f' || r.nlink > 1 || r.size === 0 || r.size > SMALL_FILE) return { change };
-  return { change, content: await readSmallFile(change.source, r.size) };
-}
-
 function changedSize(source: string, expected: number, read: number): Error {
   return new Error(`${source} ${read > expected ? 'grew' : 'shrank'} while its layer was being written (expected ${expected} bytes)`);
-}
-
-/** A root-style empty regular file (whiteout and opaque markers). */
-function plainHeader(name: Buffer, mode: number, uid: number, gid: number): TarHeader {
-  return {
-    type: 'file',
-    name,
-    linkname: Buffer.alloc(0),
-    mode,
-    uid,
-    gid,
-    size: 0,
-    mtime: 0,
-    mtimeNs: 0,
-    uname: '',
-    gname: '',
-    devMajor: 0,
-    devMinor: 0,
-    xattrs: NO_XATTRS,
-  };
 }
