@@ -1,11 +1,11 @@
 // runInContainer on real namespaces: what a RUN step sees, checked from inside and from the host.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { execa } from 'execa';
-import { HelperError, helperPath, runArgs, runInContainer } from '../../src/runtime/helper.js';
+import { HelperError, helperPath, mount, runArgs, runInContainer, unmount } from '../../src/runtime/helper.js';
 import type { RunSpec } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 
@@ -301,6 +301,33 @@ describe('binds', () => {
     } finally {
       await rm(join(rootfs, 'escape'));
       await rm(join(rootfs, root), { recursive: true, force: true });
+    }
+  });
+});
+
+describe('overlay rootfs', () => {
+  test('a step on an overlay mount writes only to the upper layer', async () => {
+    const layer = join(root, 'overlay');
+    for (const d of ['upper', 'work', 'merged']) await mkdir(join(layer, d), { recursive: true });
+    const merged = join(layer, 'merged');
+    await mount({ type: 'overlay', source: 'overlay', target: merged, options: 'lowerdir=../rootfs,upperdir=upper,workdir=work', cwd: layer });
+    try {
+      const hosts = join(root, 'overlay-hosts');
+      await writeFile(hosts, '127.0.0.1 localhost\n');
+      const r = await sh('echo built > /tmp/out && cat /etc/hosts && rm /bin/vi', {
+        rootfs: merged,
+        binds: [{ source: hosts, target: '/etc/hosts' }],
+      });
+      expect(r).toMatchObject({ exitCode: 0, stdout: '127.0.0.1 localhost\n' });
+      expect(await readFile(join(layer, 'upper/tmp/out'), 'utf8')).toBe('built\n');
+      // The deletion is a whiteout in the upper layer; the lower layer is untouched.
+      expect((await lstat(join(layer, 'upper/bin/vi'))).isCharacterDevice()).toBe(true);
+      expect(existsSync(join(rootfs, 'bin/vi'))).toBe(true);
+      // No stub for the bind target is left in the layer.
+      expect(existsSync(join(layer, 'upper/etc/hosts'))).toBe(false);
+    } finally {
+      await unmount(merged);
+      await rm(layer, { recursive: true, force: true });
     }
   });
 });
