@@ -182,7 +182,8 @@ class Unpacker {
     const h = entry.header;
     const rel = cleanName(h.name, 'name');
     if (rel === '') return; // "./": moby leaves the root's own metadata alone
-    if (parentOf(rel) === '' && rel.startsWith(WHITEOUT_META_PREFIX) && rel !== WHITEOUT_OPAQUE) return; // AUFS bookkeeping
+    // AUFS bookkeeping (.wh..wh.plnk/..., .wh..wh.aufs) at the root is not content; moby skips it too.
+    if (rel.startsWith(WHITEOUT_META_PREFIX) && rel !== WHITEOUT_OPAQUE) return;
     await this.ensureParents(rel, h.name);
     const base = baseOf(rel);
     if (base.startsWith(WHITEOUT_PREFIX)) {
@@ -235,10 +236,15 @@ class Unpacker {
     return false;
   }
 
-  /** Drops cached knowledge about rel and everything below it. */
+  /**
+   * Drops cached knowledge about rel and everything below it. `dirs` holds every parent of what it
+   * holds (ensureParents adds them top-down), and pending nodes have nothing below them, so only
+   * a known directory needs a scan.
+   */
   private forget(rel: string): void {
-    for (const d of this.dirs) if (d !== '' && isUnder(d, rel)) this.dirs.delete(d);
-    for (const p of this.pendingNodes.keys()) if (isUnder(p, rel)) this.pendingNodes.delete(p);
+    this.pendingNodes.delete(rel);
+    if (!this.dirs.has(rel)) return;
+    for (const d of this.dirs) if (isUnder(d, rel)) this.dirs.delete(d);
   }
 
   private async whiteout(rel: string, target: string, h: TarHeader): Promise<void> {
@@ -308,10 +314,10 @@ class Unpacker {
       case 'hardlink': {
         const target = cleanName(h.linkname, 'hardlink target');
         if (target === '' || !this.written.has(target)) refuse(h.name, `is a hardlink to ${show(target)}, which is not an earlier entry of this layer`);
+        await this.ensureParents(target, h.linkname);
         if (this.pendingNodes.has(target)) await this.flushOps();
         const st = await lstatOrUndefined(this.fsPath(target));
         if (st === undefined || st.isDirectory()) refuse(h.name, `is a hardlink to ${show(target)}, which is ${st ? 'a directory' : 'gone'}`);
-        await this.ensureParents(target, h.linkname);
         linkTargetIsSymlink = st.isSymbolicLink();
         await link(this.fsPath(target), p);
         break;

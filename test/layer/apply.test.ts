@@ -172,6 +172,64 @@ describe('applyLayer', () => {
     expect(r.get('t')).toMatchObject({ mode: 0o1777 });
   });
 
+  test('AUFS metadata at the root is skipped, as moby skips it', async () => {
+    const a = await arena();
+    const tar = buildTar([
+      { h: header('.wh..wh.plnk/', { type: 'dir' }) },
+      { h: header('.wh..wh.plnk/123.456'), content: Buffer.from('aufs') },
+      { h: header('kept'), content: Buffer.from('k') },
+    ]);
+    await applyLayer(Readable.from([tar]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    expect(await listTree(a.target)).toEqual(['kept']);
+  });
+
+  test('hardlinks to fifos and devices; nanosecond PAX mtimes', async () => {
+    const a = await arena();
+    const tar = buildTar([
+      { h: header('p', { type: 'fifo' }) },
+      { h: header('q', { type: 'hardlink', linkname: Buffer.from('p') }) },
+      { h: header('zero', { type: 'char', mode: 0o666, devMajor: 1, devMinor: 5 }) },
+    ]);
+    // A PAX mtime with a fraction, as GNU tar --format=pax writes it.
+    const src = join(work, 'ns-src');
+    await mkdir(src);
+    await writeFile(join(src, 'f'), 'f');
+    await execa('touch', ['-d', '2021-01-01 00:00:00.123456789', join(src, 'f')]);
+    const pax = Buffer.from((await execa('tar', ['--format=pax', '-C', src, '-cf', '-', 'f'], { encoding: 'buffer' })).stdout);
+    await applyLayer(Readable.from([tar.subarray(0, tar.length - 1024), pax]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    const r = await records(a.target);
+    expect([...r.keys()].sort()).toEqual(['f', 'p', 'q', 'zero']);
+    expect(r.get('q')!.ino).toBe(r.get('p')!.ino);
+    expect(r.get('zero')).toMatchObject({ type: 'c', devMajor: 1, devMinor: 5, mode: 0o666 });
+    expect(r.get('f')).toMatchObject({ mtime: 1_609_459_200 });
+    expect(Math.abs(r.get('f')!.mtimeNs - 123_456_789)).toBeLessThan(1000);
+    expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(Buffer.concat([tar.subarray(0, tar.length - 1024), pax]))).toBe(true);
+  });
+
+  test('delete mode: directories merge with the lower ones, other types replace them', async () => {
+    const a = await arena();
+    await mkdir(join(a.target, 'merged'));
+    await writeFile(join(a.target, 'merged/lower'), 'x');
+    await mkdir(join(a.target, 'replaced'));
+    await writeFile(join(a.target, 'replaced/lower'), 'x');
+    const tar = buildTar([
+      { h: header('merged/', { type: 'dir', mode: 0o711 }) },
+      { h: header('merged/upper'), content: Buffer.from('u') },
+      { h: header('replaced', { type: 'symlink', linkname: Buffer.from('merged') }) },
+    ]);
+    await applyLayer(Readable.from([tar]), a.target, { whiteouts: 'delete', tarSplitPath: a.split });
+    expect(await listTree(a.target)).toEqual(['merged/', 'merged/lower', 'merged/upper', 'replaced']);
+    expect((await lstat(join(a.target, 'merged'))).mode & 0o777).toBe(0o711);
+    expect(await readlink(join(a.target, 'replaced'))).toBe('merged');
+  });
+
+  test('an empty input is an empty layer, as in Docker', async () => {
+    const a = await arena();
+    const desc = await applyLayer(Readable.from([Buffer.alloc(0)]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    expect(desc).toEqual({ diffId: `sha256:${sha256hex(Buffer.alloc(0))}`, size: 0, tarSize: 0 });
+    expect((await streamBytes(regenerateLayer(a.split, a.target))).length).toBe(0);
+  });
+
   describe('hostile and broken archives are refused without writing outside the target', () => {
     async function refused(
       tar: Buffer,
@@ -246,6 +304,32 @@ describe('applyLayer', () => {
         ]),
         /more than one entry for "\.\/f"/,
       ));
+
+    test('a whiteout with content', () => refused(buildTar([{ h: header('.wh.x'), content: Buffer.from('?') }]), /is a whiteout with content/));
+
+    test('a whiteout of ".."', () => refused(buildTar([{ h: header('d/.wh...') }]), /is not a valid whiteout/));
+
+    test('an entry below a fifo of the same layer', () =>
+      refused(buildTar([{ h: header('p', { type: 'fifo' }) }, { h: header('p/x'), content: Buffer.from('x') }]), /below "p", which this layer made a device/));
+
+    test('a file, then a write through it as if it were a directory', () =>
+      refused(
+        buildTar([
+          { h: header('f'), content: Buffer.from('x') },
+          { h: header('f/x'), content: Buffer.from('x') },
+        ]),
+        /"f\/x" would be written through "f", which this layer made a non-directory/,
+      ));
+
+    test('a sparse file (unsupported)', () => {
+      const tar = buildTar([{ h: header('s'), content: Buffer.from('x') }]);
+      tar[156] = 0x53; // 'S'
+      // fix the checksum for the changed type flag
+      tar.fill(0x20, 148, 156);
+      const sum = tar.subarray(0, 512).reduce((acc, c) => acc + c, 0);
+      tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      return refused(tar, /sparse file "s" is not supported/);
+    });
 
     test('truncated in the middle of a file', async () => {
       const tar = buildTar([{ h: header('f'), content: Buffer.alloc(4000, 1) }]);
