@@ -25,7 +25,11 @@ export interface LayerWriteOptions {
 export interface LayerDescriptor {
   /** sha256 of the uncompressed tar. */
   readonly diffId: Digest;
-  /** Sum of the data sizes of the tar's entries (what `docker history` shows). */
+  /**
+   * What `docker history` shows: the layer's bytes as Docker's overlay2 driver counts them
+   * (moby's directory.Size on the diff dir): regular file contents, each inode once, plus
+   * symlink target lengths.
+   */
   readonly size: number;
   /** Bytes of the tar itself. */
   readonly tarSize: number;
