@@ -34,7 +34,20 @@ const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface CommandSpec<O extends NonNullable<ParseArgsConfig['options']>> {
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** The parsed value of each option, typed from its declaration. */
+export type OptionValues<O extends Options> = {
+  -readonly [K in keyof O]?: O[K] extends { type: 'string'; multiple: true }
+    ? string[]
+    : O[K] extends { type: 'string' }
+      ? string
+      : O[K] extends { type: 'boolean' }
+        ? boolean
+        : never;
+};
+
+export interface CommandSpec<O extends Options> {
   readonly usage: string;
   readonly description: string;
   readonly options: O;
@@ -60,11 +73,11 @@ export function helpText(spec: { usage: string; description: string; optionHelp:
  * Parses a command's arguments (its own options plus the global ones). Returns undefined after
  * printing help for -h.
  */
-export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
+export function parseCommand<O extends Options>(
   spec: CommandSpec<O>,
   argv: string[],
   opts: { allowPositionalsAfterFirst?: boolean } = {},
-) {
+): { values: OptionValues<O & typeof GLOBAL_OPTIONS>; positionals: string[] } | undefined {
   const options = { ...spec.options, ...GLOBAL_OPTIONS };
   let args = argv;
   let trailing: string[] = [];
@@ -82,14 +95,15 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
   } catch (err) {
     throw usageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}\nSee 'tsbuild ${spec.usage.split(' ')[0]} --help'.`);
   }
-  if (parsed.values.help) {
+  const values = parsed.values as OptionValues<O & typeof GLOBAL_OPTIONS>;
+  if (values.help) {
     process.stdout.write(`${helpText(spec)}\n`);
     return undefined;
   }
-  return { values: parsed.values, positionals: [...parsed.positionals, ...trailing] };
+  return { values, positionals: [...parsed.positionals, ...trailing] };
 }
 
-function firstPositional(argv: string[], options: NonNullable<ParseArgsConfig['options']>): number {
+function firstPositional(argv: string[], options: Options): number {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') return i;

@@ -3,6 +3,7 @@
 // Deterministic: the same busybox binary gives the same image ID on any machine.
 import { mkdir, mkdtemp, rm, symlink, writeFile, chmod, stat, copyFile, utimes, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Digest } from '../digest.js';
@@ -84,13 +85,15 @@ export async function bootstrapBusybox(store: Store, ref = 'busybox:latest'): Pr
     await mkdir(rootfs);
     const mtime = await writeBusyboxRootfs(rootfs);
     await utimes(rootfs, mtime, mtime);
-    const tar = execa('tar', [
+    // Through a file: the import reads the tar only after it has prepared a snapshot, and a
+    // pipe nobody reads yet would be drained by execa.
+    const tarball = join(tmp, 'rootfs.tar');
+    await execa('tar', [
       '--sort=name', '--numeric-owner', '--owner=0', '--group=0', `--mtime=@${Math.floor(mtime.getTime() / 1000)}`,
       '--format=pax', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
-      '-C', rootfs, '-cf', '-', '.',
-    ], { stdout: 'pipe', buffer: false });
-    const id = await importRootfs(store, tar.stdout!, { ref, source: 'busybox-static', config: { Cmd: ['sh'] }, created: mtime });
-    await tar;
+      '-C', rootfs, '-cf', tarball, '.',
+    ]);
+    const id = await importRootfs(store, createReadStream(tarball), { ref, source: 'busybox-static', config: { Cmd: ['sh'] }, created: mtime });
     return id;
   } finally {
     await rm(tmp, { recursive: true, force: true });
