@@ -37,6 +37,15 @@ export function detectCompression(head: Buffer): Compression {
  */
 export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
   const reader = new ByteReader(input);
+  try {
+    yield* decompressFrom(reader);
+  } finally {
+    // Stopped early (an error downstream): stop the input too, so a download or file read ends.
+    await reader.cancel();
+  }
+}
+
+async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void, undefined> {
   const head = await reader.read(HEAD_BYTES);
   const all = async function* (): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;

@@ -371,6 +371,28 @@ describe('applyLayer', () => {
     });
   });
 
+  test('a refused archive stops reading its input', async () => {
+    const a = await arena();
+    let pulled = 0;
+    let closed = false;
+    async function* endless(): AsyncGenerator<Buffer> {
+      try {
+        yield buildTar([{ h: header('../x') }], false);
+        for (;;) {
+          pulled++;
+          yield Buffer.alloc(65536);
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    const input = Readable.from(endless());
+    await expect(applyLayer(input, a.target, { whiteouts: 'overlay', tarSplitPath: a.split })).rejects.toThrow(/climbs out/);
+    expect(closed).toBe(true);
+    expect(input.destroyed).toBe(true);
+    expect(pulled).toBeLessThan(100);
+  });
+
   test('the tar-split is only left behind on success', async () => {
     const a = await arena();
     await applyLayer(Readable.from([buildTar([{ h: header('ok') }])]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
