@@ -21,6 +21,8 @@ export class VfsSnapshotter implements Snapshotter {
   readonly name = 'vfs' as const;
   /** Init placeholders created in each mounted rootfs, to remove at unmount. */
   private readonly placeholders = new Map<string, string[]>();
+  /** mtimes (as `seconds.nanoseconds`) of the directories the placeholders were created in. */
+  private readonly parentTimes = new Map<string, Map<string, string>>();
 
   constructor(readonly home: string) {}
 
@@ -59,6 +61,8 @@ export class VfsSnapshotter implements Snapshotter {
     const rootfs = this.dir(id);
     const binds: Bind[] = [];
     const created: string[] = [];
+    const times = new Map<string, string>();
+    this.parentTimes.set(id, times);
     if (init) {
       // No layer can sit between a plain directory and its parent, so the init files live
       // beside the rootfs and are bind-mounted over placeholders that are removed at unmount.
@@ -66,32 +70,32 @@ export class VfsSnapshotter implements Snapshotter {
       for (const [path, content] of Object.entries(init.files)) {
         await mkdir(dirname(join(initDir, path)), { recursive: true });
         await writeFile(join(initDir, path), content, { mode: 0o644 });
-        await this.ensure(rootfs, dirname(path), created, 'dir');
-        await this.ensure(rootfs, path, created, 'file');
+        await this.ensure(rootfs, dirname(path), created, 'dir', times);
+        await this.ensure(rootfs, path, created, 'file', times);
         binds.push({ source: join(initDir, path), target: `/${path}` });
       }
-      for (const d of init.dirs) await this.ensure(rootfs, d, created, 'dir');
+      for (const d of init.dirs) await this.ensure(rootfs, d, created, 'dir', times);
     }
     this.placeholders.set(id, created);
     return { rootfs, binds };
   }
 
-  /** Creates rootfs/path (and missing parents) if absent, remembering what it created. */
-  private async ensure(rootfs: string, path: string, created: string[], kind: 'dir' | 'file'): Promise<void> {
+  /**
+   * Creates rootfs/path (and missing parents) if absent, remembering what it created and the
+   * mtime of the directory it was created in: removing a placeholder later must leave that
+   * directory exactly as it was, or the change walk would count it as changed.
+   */
+  private async ensure(rootfs: string, path: string, created: string[], kind: 'dir' | 'file', times: Map<string, string>): Promise<void> {
     if (path === '.' || path === '') return;
-    try {
-      await lstat(join(rootfs, path));
-      return;
-    } catch {
-      /* absent: create below */
+    if (await lstat(join(rootfs, path)).catch(() => undefined)) return;
+    await this.ensure(rootfs, dirname(path), created, 'dir', times);
+    const parent = join(rootfs, dirname(path));
+    if (!times.has(parent)) {
+      const st = await lstat(parent, { bigint: true });
+      times.set(parent, `${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}`);
     }
-    if (kind === 'file') {
-      await this.ensure(rootfs, dirname(path), created, 'dir');
-      await writeFile(join(rootfs, path), '', { mode: 0o644 });
-    } else {
-      await this.ensure(rootfs, dirname(path), created, 'dir');
-      await mkdir(join(rootfs, path), { mode: 0o755 });
-    }
+    if (kind === 'file') await writeFile(join(rootfs, path), '', { mode: 0o644 });
+    else await mkdir(join(rootfs, path), { mode: 0o755 });
     created.push(path);
   }
 
@@ -107,6 +111,11 @@ export class VfsSnapshotter implements Snapshotter {
       if (st.isDirectory()) await rmdir(p).catch(() => undefined);
       else await rm(p, { force: true });
     }
+    // Node's utimes has microsecond precision at best; touch sets nanoseconds.
+    for (const [dir, mtime] of this.parentTimes.get(id) ?? []) {
+      await execa('touch', ['-h', '-m', '-d', `@${mtime}`, dir], { reject: false });
+    }
+    this.parentTimes.delete(id);
     await rm(join(this.home, 'init', id), { recursive: true, force: true });
   }
 

@@ -1,6 +1,8 @@
 // Bad input gets one clear error line naming the Dockerfile line, a non-zero exit, and leaves
-// the store exactly as it was: no layer, no snapshot, no temp dir, no mount.
-import { mkdir, readdir, writeFile, symlink } from 'node:fs/promises';
+// the store consistent: no half layer, no stray snapshot, no temp dir, no mount, no new image.
+// Layers of steps that succeeded before the failure may stay (they are the build cache), but
+// only whole: published in layerdb with their snapshot.
+import { mkdir, readdir, readFile, writeFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootWithBusybox, tempDir, tsbuild, mountsBelow } from '../helpers/tsbuild.js';
 
@@ -20,13 +22,29 @@ describe('bad input', () => {
   let before: string[];
   beforeAll(async () => {
     env = await rootWithBusybox('overlay2');
+  });
+  beforeEach(async () => {
     before = await snapshotOfStore(env.root);
   });
   afterAll(async () => env?.cleanup());
   afterEach(async () => {
-    expect(await snapshotOfStore(env.root)).toEqual(before);
+    const now = await snapshotOfStore(env.root);
+    expect(now.filter((e) => /^(imagedb|tmp|layerdb-tmp)\//.test(e))).toEqual(before.filter((e) => /^(imagedb|tmp|layerdb-tmp)\//.test(e)));
+    // Every snapshot dir belongs to a published layer, and every layer is whole.
+    const cacheIds = new Set<string>();
+    for (const e of now.filter((x) => x.startsWith('layerdb/'))) {
+      const dir = join(env.root, 'image/overlay2/layerdb/sha256', e.slice('layerdb/'.length));
+      for (const f of ['diff', 'size', 'cache-id', 'tar-split.json.gz']) await readFile(join(dir, f));
+      cacheIds.add((await readFile(join(dir, 'cache-id'), 'utf8')).trim());
+    }
+    expect(now.filter((e) => e.startsWith('overlay2/') && e !== 'overlay2/l').map((e) => e.slice('overlay2/'.length)).sort()).toEqual([...cacheIds].sort());
     expect(await mountsBelow(env.root)).toEqual([]);
   });
+
+  /** For errors found before anything runs: the store is exactly as it was. */
+  async function expectUntouched(): Promise<void> {
+    expect(await snapshotOfStore(env.root)).toEqual(before);
+  }
 
   async function buildWith(dockerfile: string, files: Record<string, string> = {}) {
     const ctx = await tempDir();
@@ -49,12 +67,14 @@ describe('bad input', () => {
     expect(result.exitCode).not.toBe(0);
     expectOneLine(result.stderr, /^Error: Dockerfile:3: unknown instruction: FROBNICATE/i);
     expect(result.stdout).not.toMatch(/STEP/); // nothing was built
+    await expectUntouched();
   });
 
   test('bad flag', async () => {
     const { result } = await buildWith('FROM busybox\nCOPY --frobnicate=1 a /a\n', { a: 'x' });
     expect(result.exitCode).not.toBe(0);
     expectOneLine(result.stderr, /^Error: Dockerfile:2: .*frobnicate/);
+    await expectUntouched();
   });
 
   test('missing COPY source', async () => {

@@ -8,8 +8,8 @@ const DOCKERFILE = [
   'FROM busybox',
   'COPY app.txt /app/app.txt',
   'RUN mkdir -p /app/sub && echo hi > /app/sub/f && ln -s f /app/sub/l && ln /app/sub/f /app/sub/hard',
-  'RUN rm /bin/ls && chmod 700 /etc/passwd && chown 1:1 /etc/group && rm -rf /home && mkdir /home && touch /home/.keep',
-  'RUN mkfifo /app/fifo && chmod 4711 /app/sub/f',
+  'RUN rm /bin/ls && chmod 700 /etc/passwd && chown 1:1 /etc/group && rm -rf /home/* && touch /home/.keep',
+  'RUN mkfifo /app/fifo && cp /bin/busybox /app/suid && chmod 4711 /app/suid',
   'CMD ["sh"]',
   '',
 ].join('\n');

@@ -90,15 +90,15 @@ describe('RUN', () => {
         'RUN ["/bin/sh", "-c", "id -u > /tmp/uid-exec || echo $(id -u) >&2"]',
         'RUN echo "uid=$(id -u) gid=$(id -g)"',
         'USER root',
-        'SHELL ["/bin/sh", "-c", "-x"]',
-        'RUN echo shell-changed',
+        'SHELL ["/bin/echo", "via-new-shell"]',
+        'RUN shell-changed',
       ].join('\n'),
       'run-config',
       {},
       ['--build-arg', 'BUILD_NOTE=given'],
     );
     expect(out).toContain('uid=65534 gid=65534');
-    expect(out).toContain('+ echo shell-changed'); // sh -x traced it: the new SHELL ran
+    expect(out).toContain('via-new-shell shell-changed\n'); // the shell-form RUN went through the new SHELL
     const vars = await tsbuild(env.root, ['run', 'run-config', 'cat', '/tmp/pwd', '/tmp/vars']);
     expect(vars.stdout).toBe('/srv/app\nproduction given\n');
     const env_ = img.Config.Env as string[];
