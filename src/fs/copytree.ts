@@ -58,6 +58,8 @@ export interface CopyTreeOptions {
   readonly root: string;
   /** Shared bound on filesystem operations in flight. */
   readonly limiter: Limiter;
+  /** The target directory was just created empty by the caller: nothing inside can be in the way. */
+  readonly targetIsNew?: boolean;
 }
 
 /**
@@ -77,15 +79,23 @@ class TreeCopier {
     private readonly opts: CopyTreeOptions,
   ) {}
 
-  async copy(from: TreeEntry, target: string, top: boolean): Promise<void> {
+  /**
+   * Copy one entry. `fresh` says the target's directory was created by this copy, so nothing
+   * can be in the way: one lstat per file saved, which shows on trees of many small files.
+   */
+  async copy(from: TreeEntry, target: string, top: boolean, fresh = false): Promise<void> {
     const st = from.stats;
-    if (st.isDirectory()) return this.copyDirectory(from, target, top);
-    if (st.isFile() && st.nlink > 1) return this.copyLinkedFile(from, target);
-    await this.run(() => this.copyLeaf(from, target));
+    if (st.isDirectory()) return this.copyDirectory(from, target, top, fresh);
+    if (st.isFile() && st.nlink > 1) return this.copyLinkedFile(from, target, fresh);
+    await this.run(() => this.copyLeaf(from, target, fresh));
   }
 
-  private async copyDirectory(from: TreeEntry, target: string, top: boolean): Promise<void> {
+  private async copyDirectory(from: TreeEntry, target: string, top: boolean, fresh: boolean): Promise<void> {
     const created = await this.run(async () => {
+      if (fresh) {
+        await mkdir(target, 0o700);
+        return true;
+      }
       const existing = await lstatOrUndefined(target);
       if (existing?.isDirectory()) return false;
       if (existing) throw new InvalidInputError(`cannot copy to non-directory: ${this.display(target)}`);
@@ -96,7 +106,8 @@ class TreeCopier {
     const children = await this.run(() => this.source.readDir(from));
     // Children run concurrently; only their leaf operations take limiter slots, so a deep tree
     // cannot starve itself.
-    await settleAll(children.map((child) => this.copy(child, join(target, child.name), false)));
+    const empty = created || (top && this.opts.targetIsNew === true);
+    await settleAll(children.map((child) => this.copy(child, join(target, child.name), false, empty)));
     await this.run(async () => {
       if (top && !created) {
         // fsutil leaves the destination directory's owner and mode alone, but gives it the
@@ -109,20 +120,20 @@ class TreeCopier {
   }
 
   /** A file with other links: the first name seen is copied, the others are linked to it. */
-  private async copyLinkedFile(from: TreeEntry, target: string): Promise<void> {
+  private async copyLinkedFile(from: TreeEntry, target: string, fresh: boolean): Promise<void> {
     const key = `${from.stats.dev}:${from.stats.ino}`;
     const first = this.links.get(key);
     if (first) {
       // Wait outside the limiter: the first copy may itself be waiting for a slot.
       const firstTarget = await first;
       await this.run(async () => {
-        await this.clearForNonDirectory(target);
+        if (!fresh) await this.clearForNonDirectory(target);
         await link(firstTarget, target);
       });
       return;
     }
     const copied = this.run(async () => {
-      await this.copyLeaf(from, target);
+      await this.copyLeaf(from, target, fresh);
       return target;
     });
     this.links.set(key, copied);
@@ -130,9 +141,9 @@ class TreeCopier {
   }
 
   /** Anything but a directory. Runs inside one limiter slot. */
-  private async copyLeaf(from: TreeEntry, target: string): Promise<void> {
+  private async copyLeaf(from: TreeEntry, target: string, fresh: boolean): Promise<void> {
     const st = from.stats;
-    await this.clearForNonDirectory(target);
+    if (!fresh) await this.clearForNonDirectory(target);
     if (st.isFile()) {
       // EXCL: the target was just cleared, so anything there now was not ours to overwrite.
       await copyFile(from.hostPath, target, constants.COPYFILE_EXCL);

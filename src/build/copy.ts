@@ -1,0 +1,153 @@
+// COPY and ADD from the build context into a step's rootfs, with BuildKit's semantics
+// (dockerfile2llb's dispatchCopy, solver/llbsolver/file/backend.go's docopy, fsutil's Copy).
+//
+// The builder has mounted the step's snapshot at `rootfs`; everything is written through paths
+// resolved inside it (resolveInRoot), so the image's own symlinks (`/var/run -> /run`, or a
+// hostile `/evil -> /`) lead somewhere inside the rootfs, never onto the host.
+//
+// The destination:
+//  - relative to WORKDIR unless absolute; `.`, `` and anything ending in `/` or `/.` name a
+//    directory (created with its parents if missing), otherwise the last component is the
+//    target's name, unless it already is a directory in the rootfs;
+//  - parents created on the way are 0755 (or --chmod's permission bits, as fsutil does since
+//    2025, moby/buildkit#5943) and owned by the --chown identity, else root.
+// Each source, in order:
+//  - a directory copies its contents, not itself; a file lands as the target or, when the
+//    target is a directory, inside it under its own (as written or matched) name;
+//  - ADD of a local tar archive (recognized by content) unpacks it into the destination, which
+//    is then always a directory; ADD of a URL is not supported yet.
+// Several sources (after wildcards; a wildcard matching nothing is fine) need a directory
+// destination. BuildKit does not check this and, for files, silently writes each one over the
+// previous at the same path (moby/buildkit#1853, #4550). tsbuild treats the destination as a
+// directory then, and refuses with the classic builder's message only when it exists as a file.
+import { lstat } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import type { BuildContext, ContextSource } from '../context/index.js';
+import { InvalidInputError } from '../errors.js';
+import { detectTarArchive, extractTar } from '../fs/archive.js';
+import { copyTree } from '../fs/copytree.js';
+import { Limiter } from '../fs/limit.js';
+import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
+import { displayPath, lookupInRoot, resolveInRoot } from '../fs/securejoin.js';
+
+/** Filesystem operations in flight during one COPY. */
+const COPY_CONCURRENCY = 32;
+const ROOT: Ownership = { uid: 0, gid: 0 };
+
+export interface CopyIntoRootfsOptions {
+  readonly context: BuildContext;
+  /** Sources as written, variables expanded: context-relative, wildcards allowed. */
+  readonly sources: readonly string[];
+  /** Destination as written, variables expanded. */
+  readonly dest: string;
+  /** The image's WORKDIR (absolute), for a relative destination. */
+  readonly workdir: string;
+  /** The mounted snapshot: the image's whole filesystem as the step sees it. */
+  readonly rootfs: string;
+  /** --chown, already resolved against the image. Default 0:0 (the context's owners are never kept). */
+  readonly chown?: Ownership;
+  /** --chmod permission bits (07777), for every file and directory copied. */
+  readonly chmod?: number;
+  readonly isAdd: boolean;
+}
+
+/** Copy (or, for ADD, copy or unpack) the sources into the rootfs. */
+export async function copyIntoRootfs(opts: CopyIntoRootfsOptions): Promise<void> {
+  const cmd = opts.isAdd ? 'ADD' : 'COPY';
+  if (opts.sources.length === 0) throw new InvalidInputError(`${cmd} requires at least one source`);
+  for (const s of opts.sources) {
+    if (/^https?:\/\//.test(s)) {
+      throw new InvalidInputError(opts.isAdd ? 'ADD from URLs is not supported yet' : "source can't be a URL for COPY");
+    }
+  }
+  if (opts.chmod !== undefined && (!Number.isInteger(opts.chmod) || opts.chmod < 0 || opts.chmod > 0o7777)) {
+    throw new InvalidInputError(`invalid chmod parameter: ${opts.chmod.toString(8)}`);
+  }
+
+  // Every source is resolved before anything is written: a missing one fails the step whole.
+  const sources: ContextSource[] = [];
+  for (const s of opts.sources) sources.push(...(await opts.context.resolveSource(s)));
+
+  const dest = destination(opts.dest, opts.workdir);
+  const several = sources.length > 1;
+  const destIsDir = dest.isDir || several;
+  if (several && !dest.isDir) {
+    const existing = await lookupInRoot(opts.rootfs, dest.path);
+    if (existing.stats && !existing.stats.isDirectory()) {
+      throw new InvalidInputError(`When using ${cmd} with more than one source file, the destination must be a directory and end with a /`);
+    }
+  }
+
+  const owner = opts.chown ?? ROOT;
+  const limiter = new Limiter(COPY_CONCURRENCY);
+  const parentMode = opts.chmod !== undefined ? opts.chmod & 0o777 : 0o755;
+  for (const source of sources) {
+    if (opts.isAdd) {
+      const compression = await detectTarArchive(source.hostPath, source.stats);
+      if (compression !== undefined) {
+        // unpack.go: the destination is a directory, 0755, owned by --chown or root.
+        const host = await resolveInRoot(opts.rootfs, dest.path);
+        await mkdirAll(host, { mode: 0o755, owner, root: opts.rootfs });
+        await extractTar({
+          archive: source.hostPath,
+          compression,
+          dest: host,
+          name: displayPath(source.path),
+          ...(opts.chown ? { owner: opts.chown } : {}),
+        });
+        continue;
+      }
+    }
+    const { target, created } = await prepareTarget(source, dest.path, destIsDir, { mode: parentMode, owner, root: opts.rootfs });
+    await copyTree(opts.context, source, target, {
+      owner,
+      root: opts.rootfs,
+      limiter,
+      targetIsNew: created,
+      ...(opts.chmod !== undefined ? { mode: opts.chmod } : {}),
+    });
+  }
+}
+
+interface Destination {
+  /** Absolute and clean, no trailing slash (except `/` itself). */
+  readonly path: string;
+  /** Written as a directory: `.`, empty, or ending in `/` or `/.`. */
+  readonly isDir: boolean;
+}
+
+/** BuildKit's pathRelativeToWorkingDir with keepSlash, then cleanPath. */
+function destination(dest: string, workdir: string): Destination {
+  const d = dest === '' || dest === '.' ? './' : dest;
+  const isDir = d.endsWith('/') || d.endsWith('/.');
+  const abs = d.startsWith('/') ? d : posix.join('/', workdir || '/', d);
+  const path = posix.normalize(abs).replace(/(.)\/+$/, '$1');
+  return { path, isDir };
+}
+
+/**
+ * fsutil's Copy up to the copy itself: create the destination's parents (or the destination,
+ * when it is a directory), then pick the target for this source: a host path, and whether it
+ * is a directory created just now (so empty).
+ */
+async function prepareTarget(
+  source: ContextSource,
+  destPath: string,
+  destIsDir: boolean,
+  mkdirOpts: { mode: number; owner: Ownership; root: string },
+): Promise<{ target: string; created: boolean }> {
+  const root = mkdirOpts.root;
+  const made = await mkdirAll(await resolveInRoot(root, destIsDir ? destPath : posix.dirname(destPath)), mkdirOpts);
+  const host = await resolveInRoot(root, destPath);
+  const existing = await lstat(host).catch(() => undefined);
+  if (source.stats.isDirectory()) {
+    // The contents go into the destination, created if need be; a file there is an error
+    // from the copy itself ("cannot copy to non-directory").
+    if (existing) return { target: host, created: made.includes(host) };
+    await mkdirAll(host, mkdirOpts);
+    return { target: host, created: true };
+  }
+  if (existing?.isDirectory()) return { target: join(host, source.name), created: false };
+  await mkdirAll(dirname(host), mkdirOpts);
+  return { target: host, created: false };
+}
