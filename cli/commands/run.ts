@@ -48,6 +48,11 @@ export async function run(argv: string[]): Promise<number> {
       ...(v.entrypoint !== undefined ? { entrypoint: v.entrypoint } : {}),
     });
     return signals.exitCode() ?? code;
+  } catch (err) {
+    // Stopped by a signal: the container is gone and cleaned up; exit as a shell expects.
+    const code = signals.exitCode();
+    if (code !== undefined) return code;
+    throw err;
   } finally {
     signals.dispose();
   }
