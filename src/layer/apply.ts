@@ -72,7 +72,7 @@ export async function applyLayer(
     return { diffId: `sha256:${hash.digest('hex')}` as Digest, size: unpacker.size, tarSize };
   } catch (e) {
     await split.abort();
-    await src.cancel().catch(() => undefined);
+    await src.cancel().catch(() => undefined); // the error being thrown says more than a failed close
     if (e instanceof TarFormatError) throw new InvalidInputError(`invalid layer tar: ${e.message}`, { cause: e });
     if (e instanceof TruncatedError) {
       throw new InvalidInputError(

@@ -47,10 +47,15 @@ export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenera
 
 async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void, undefined> {
   const head = await reader.read(HEAD_BYTES);
+  /** Set when reading the input itself failed (a download cut short), as opposed to the decompressor. */
+  let inputError: unknown;
   const all = async function* (): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     for (;;) {
-      const chunk = await reader.readSome(1 << 20);
+      const chunk = await reader.readSome(1 << 20).catch((e: unknown) => {
+        inputError = e;
+        throw e;
+      });
       if (chunk.length === 0) return;
       yield chunk;
     }
@@ -63,11 +68,12 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
   if (kind === 'gzip') {
     const gunzip = createGunzip();
     const feeding = pipeline(Readable.from(all()), gunzip);
-    feeding.catch(() => undefined);
+    feeding.catch(() => undefined); // awaited once the output is read
     try {
       for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk;
       await feeding;
     } catch (e) {
+      if (inputError !== undefined) throw inputError;
       throw new InvalidInputError(`cannot decompress the layer (gzip): ${(e as Error).message}`, { cause: e });
     } finally {
       gunzip.destroy();
@@ -77,11 +83,12 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
 
   const tool = TOOLS[kind];
   const proc = execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
-  // An early exit of the tool breaks the pipe; its own exit status explains why, so this error waits.
-  const feeding = pipeline(Readable.from(all()), proc.stdin!);
-  feeding.catch(() => undefined);
+  // If the input itself fails, the tool only sees its stdin end early; the input's error is the
+  // one to report. Otherwise a broken pipe just means the tool exited, and its status says why.
+  pipeline(Readable.from(all()), proc.stdin!).catch(() => undefined);
   const failed = (e: unknown): never => {
     const err = e as { code?: string; stderr?: unknown; shortMessage?: string };
+    if (inputError !== undefined) throw inputError;
     if (err.code === 'ENOENT') {
       // The host's fault, not the archive's.
       throw new TsbuildError(`the layer is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`, {

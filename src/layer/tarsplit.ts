@@ -52,7 +52,7 @@ export class TarSplitWriter {
     this.out = AtomicFile.create(path);
     this.gzip = createGzip();
     this.piped = pipeline(this.gzip, this.out.stream);
-    this.piped.catch(() => undefined);
+    this.piped.catch(() => undefined); // a failure is reported by flush() or commit()
   }
 
   async segment(payload: Buffer): Promise<void> {
@@ -110,7 +110,7 @@ export class TarSplitWriter {
 export async function* readTarSplit(path: string): AsyncGenerator<TarSplitEntry, void, undefined> {
   const gunzip = createGunzip();
   const piped = pipeline(createReadStream(path), gunzip);
-  piped.catch(() => undefined);
+  piped.catch(() => undefined); // awaited below, once the lines are read
   const lines = createInterface({ input: gunzip, crlfDelay: Infinity });
   let lineNo = 0;
   try {

@@ -393,6 +393,18 @@ describe('applyLayer', () => {
     expect(pulled).toBeLessThan(100);
   });
 
+  test.each([['plain', undefined], ['xz', 'xz'], ['gzip', 'gzip']] as const)('a %s input that fails midway reports its own error', async (_n, compressor) => {
+    const a = await arena();
+    const tar = buildTar([{ h: header('f'), content: Buffer.alloc(300000, 7) }]);
+    const data = compressor ? Buffer.from((await execa(compressor, ['-c'], { input: tar, encoding: 'buffer' })).stdout) : tar;
+    async function* cut(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, Math.floor(data.length / 2));
+      throw new Error('connection reset by peer');
+    }
+    const err = await applyLayer(Readable.from(cut()), a.target, { whiteouts: 'overlay', tarSplitPath: a.split }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('connection reset by peer');
+  });
+
   test('the tar-split is only left behind on success', async () => {
     const a = await arena();
     await applyLayer(Readable.from([buildTar([{ h: header('ok') }])]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
