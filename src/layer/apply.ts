@@ -94,8 +94,9 @@ function refuse(name: Buffer, why: string): never {
 }
 
 /**
- * Cleans an archive path into a relative byte string ('' for the root). Absolute names and names
- * climbing above the root are refused, as tar(1) and moby refuse to extract them outside.
+ * Cleans an archive path into a relative byte string ('' for the root). Names climbing above the
+ * root are refused, as moby refuses them. Absolute names are refused too, where GNU tar and moby
+ * strip the '/': no layer writer produces one, so it marks a hand-made or hostile archive.
  */
 function cleanName(name: Buffer, what: string): string {
   const s = name.toString('latin1');

@@ -6,3 +6,7 @@ export { applyLayer, type ApplyLayerOptions } from './apply.js';
 export { regenerateLayer, regenerateChunks, CorruptLayerError } from './regenerate.js';
 export { detectCompression, decompress, type Compression } from './decompress.js';
 export { readTarSplit, type TarSplitEntry } from './tarsplit.js';
+// Tar primitives, for the outer archives of save/load (docker save writes them the same way).
+export { encodeHeader, blockPadding, END_OF_ARCHIVE, type TarHeader, type EntryType } from './tarheader.js';
+export { readTar, type TarItem } from './tarreader.js';
+export { ByteReader } from './bytereader.js';
