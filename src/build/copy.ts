@@ -26,6 +26,7 @@ import type { BuildContext, ContextSource } from '../context/index.js';
 import { InvalidInputError } from '../errors.js';
 import { detectTarArchive, extractTar } from '../fs/archive.js';
 import { copyTree } from '../fs/copytree.js';
+import { withImagePaths } from '../fs/errors.js';
 import { Limiter } from '../fs/limit.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
 import { displayPath, lookupInRoot, resolveInRoot } from '../fs/securejoin.js';
@@ -53,6 +54,14 @@ export interface CopyIntoRootfsOptions {
 
 /** Copy (or, for ADD, copy or unpack) the sources into the rootfs. */
 export async function copyIntoRootfs(opts: CopyIntoRootfsOptions): Promise<void> {
+  try {
+    await copySources(opts);
+  } catch (err) {
+    throw withImagePaths(err, opts.rootfs);
+  }
+}
+
+async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
   const cmd = opts.isAdd ? 'ADD' : 'COPY';
   if (opts.sources.length === 0) throw new InvalidInputError(`${cmd} requires at least one source`);
   for (const s of opts.sources) {

@@ -22,7 +22,8 @@
 import { constants, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { InvalidInputError, TsbuildError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
+import { withImagePaths } from './errors.js';
 import { settleAll, type Limiter } from './limit.js';
 import type { Ownership } from './mkdirall.js';
 import { displayPath } from './securejoin.js';
@@ -181,20 +182,12 @@ class TreeCopier {
     try {
       return await this.opts.limiter.run(fn);
     } catch (err) {
-      throw this.rootRelative(err);
+      throw withImagePaths(err, this.opts.root);
     }
   }
 
   private display(hostPath: string): string {
     return displayPath(relative(this.opts.root, hostPath));
-  }
-
-  /** Node's errors name host paths deep inside a snapshot; show them as the image sees them. */
-  private rootRelative(err: unknown): unknown {
-    if (err instanceof TsbuildError || !(err instanceof Error)) return err;
-    const root = this.opts.root.replace(/\/+$/, '');
-    const message = err.message.split(root + '/').join('/').split(root).join('/');
-    return new TsbuildError(message, { cause: err });
   }
 }
 

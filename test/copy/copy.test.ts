@@ -446,4 +446,17 @@ describe('ADD: damaged archives', () => {
     await writeFile(join(s.ctxDir, 'bad.tar.gz'), gz);
     await expect(s.copy(['bad.tar.gz'], '/z/', { isAdd: true })).rejects.toThrow(InvalidInputError);
   });
+
+  it('names paths as the image sees them when the filesystem refuses', async () => {
+    const s = await setup({});
+    const work = await tempDir();
+    await writeTree(work, { 'x': 'x' });
+    await link(join(work, 'x'), join(work, 'y'));
+    const tar = join(s.ctxDir, 'orphan.tar');
+    await execa('tar', ['-cf', tar, '-C', work, 'x', 'y']);
+    await execa('tar', ['--delete', '-f', tar, 'x']); // y is now a hardlink to nothing
+    const err = await s.copy(['orphan.tar'], '/dest/', { isAdd: true }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err?.message).toContain("'/dest/x'");
+    expect(err?.message).not.toContain(s.rootfs);
+  });
 });
