@@ -257,7 +257,8 @@ class Unpacker {
       return;
     }
     await this.clear(deleted, false);
-    this.queueNode(deleted, { op: 'mknod', path: this.helperPath(deleted, h.name), type: 'c', mode: 0, major: 0, minor: 0, uid: h.uid, gid: h.gid });
+    const path = this.helperPath(deleted, h.name);
+    this.queueNode(deleted, { op: 'mknod', path, type: 'c', mode: 0, major: 0, minor: 0, uid: h.uid, gid: h.gid });
   }
 
   private async opaque(dir: string, name: Buffer): Promise<void> {
@@ -327,7 +328,8 @@ class Unpacker {
       case 'block':
       case 'fifo': {
         const type = h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p';
-        this.queueNode(rel, { op: 'mknod', path: this.helperPath(rel, h.name), type, mode: h.mode, major: h.devMajor, minor: h.devMinor, uid: h.uid, gid: h.gid });
+        const path = this.helperPath(rel, h.name);
+        this.queueNode(rel, { op: 'mknod', path, type, mode: h.mode, major: h.devMajor, minor: h.devMinor, uid: h.uid, gid: h.gid });
         this.nodeTimes.push({ rel, sec: h.mtime + h.mtimeNs / 1e9 });
         this.queueXattrs(rel, h);
         return;

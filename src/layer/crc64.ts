@@ -7,6 +7,8 @@
 
 const POLY_HI = 0xd8000000; // the ISO polynomial has no bits in its low half
 
+type Tables = [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+
 /** tables[k][i]: the CRC of byte i followed by k zero bytes, split into high and low halves. */
 const TABLES_HI: Uint32Array[] = [];
 const TABLES_LO: Uint32Array[] = [];
@@ -56,8 +58,8 @@ export class Crc64 {
   update(data: Uint8Array): this {
     let hi = this.hi;
     let lo = this.lo;
-    const [t0h, t1h, t2h, t3h, t4h, t5h, t6h, t7h] = TABLES_HI as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-    const [t0l, t1l, t2l, t3l, t4l, t5l, t6l, t7l] = TABLES_LO as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    const [t0h, t1h, t2h, t3h, t4h, t5h, t6h, t7h] = TABLES_HI as Tables;
+    const [t0l, t1l, t2l, t3l, t4l, t5l, t6l, t7l] = TABLES_LO as Tables;
     const n = data.length;
     let i = 0;
     for (; i + 8 <= n; i += 8) {
