@@ -127,7 +127,7 @@ function decompress(path: string, compression: Compression): Decompressed {
       },
     };
   }
-  const tool = compression === 'bzip2' ? 'bzip2' : compression;
+  const tool = compression; // the program is named after its format
   const child = execa(tool, ['-dc'], { inputFile: path, buffer: { stdout: false, stderr: true }, stripFinalNewline: true });
   let cancelled = false;
   const done = child.then(
