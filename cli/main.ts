@@ -4,6 +4,11 @@
 import { TsbuildError } from '../src/errors.js';
 import { fail, usageError, VERSION } from './common.js';
 
+// Commits and COPY keep many small filesystem calls in flight; libuv's default of 4 threads
+// serializes them. Read once, when the pool first starts, which is after this line: the
+// imports above do no asynchronous I/O.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 type CommandModule = { run(argv: string[]): Promise<number | void> };
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -41,7 +46,27 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-async function main(argv: string[]): Promise<number> {
+const GLOBAL_WITH_VALUE = new Set(['--root', '--storage-driver']);
+
+/** Global options may come before the command (`tsbuild --root R images`); they are passed on to it. */
+function splitGlobals(argv: string[]): { globals: string[]; rest: string[] } {
+  const globals: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (GLOBAL_WITH_VALUE.has(a) && i + 1 < argv.length) {
+      globals.push(a, argv[i + 1]!);
+      i += 2;
+    } else if ([...GLOBAL_WITH_VALUE].some((g) => a.startsWith(`${g}=`))) {
+      globals.push(a);
+      i += 1;
+    } else break;
+  }
+  return { globals, rest: argv.slice(i) };
+}
+
+async function main(all: string[]): Promise<number> {
+  const { globals, rest: argv } = splitGlobals(all);
   const first = argv[0];
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
     process.stdout.write(`${mainHelp()}\n`);
@@ -52,11 +77,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let name = first;
-  let rest = argv.slice(1);
+  let rest = [...globals, ...argv.slice(1)];
   if (first.startsWith('-')) {
     // `tsbuild -t nginx .` is `tsbuild build -t nginx .`
     name = 'build';
-    rest = argv;
+    rest = [...globals, ...argv];
   }
   const command = COMMANDS[name];
   if (!command) throw usageError(`unknown command "${name}" for "tsbuild"\nRun 'tsbuild --help' for usage.`);

@@ -27,6 +27,7 @@ import { copyIntoRootfs } from './copy.js';
 import { resolveChown, resolveUser } from './users.js';
 import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
+import { sourcesChecksum } from './checksum.js';
 import { lstat } from 'node:fs/promises';
 
 
@@ -432,17 +433,7 @@ export class Builder {
       cwd: c.WorkingDir ?? '/',
       network,
     });
-    if (!this.req.noCache) {
-      const hit = await this.cache.get(key);
-      if (hit) {
-        const layer = await this.store.layers.mustGet(hit.chainId);
-        if (layer.parent === parent?.chainId) {
-          this.pushLayer(state, layer, hit.history);
-          this.events.cached?.();
-          return;
-        }
-      }
-    }
+    if (await this.reuseCached(state, key, parent)) return;
     const snap = newSnapshotId();
     await this.store.snapshotter.prepare(snap, parent?.cacheId);
     let layer: LayerRecord;
@@ -455,7 +446,7 @@ export class Builder {
         }
         let user;
         try {
-          user = await resolveUser(mounted.rootfs, c.User || 'root');
+          user = await resolveUser(mounted.rootfs, c.User ?? '');
         } catch (err) {
           throw new DockerfileError(step.loc, (err as Error).message, { cause: err });
         }
@@ -521,13 +512,31 @@ export class Builder {
       chmod = parseInt(s, 8);
     }
     const parent = state.layers.at(-1);
+    const chown = step.chown !== undefined ? x(step.chown) : undefined;
+    let checksum: Digest;
+    try {
+      checksum = await sourcesChecksum(this.context!, sources);
+    } catch (err) {
+      throw new DockerfileError(step.loc, `${step.kind} failed: ${(err as Error).message}`, { cause: err });
+    }
+    const key = BuildCache.key({
+      parent: parent?.chainId ?? '',
+      kind: step.kind,
+      sources,
+      checksum,
+      dest,
+      workdir: state.config.config.WorkingDir || '/',
+      chown: chown ?? '',
+      chmod: chmod ?? '',
+    });
+    if (await this.reuseCached(state, key, parent)) return;
     const snap = newSnapshotId();
     await this.store.snapshotter.prepare(snap, parent?.cacheId);
     let layer: LayerRecord;
     try {
       const mounted = await this.store.snapshotter.mount(snap);
       try {
-        const chown = step.chown !== undefined ? await resolveChown(mounted.rootfs, x(step.chown)) : undefined;
+        const owner = chown !== undefined ? await resolveChown(mounted.rootfs, chown) : undefined;
         await copyIntoRootfs({
           context: this.context!,
           sources,
@@ -535,7 +544,7 @@ export class Builder {
           workdir: state.config.config.WorkingDir || '/',
           rootfs: mounted.rootfs,
           isAdd: step.kind === 'ADD',
-          ...(chown ? { chown } : {}),
+          ...(owner ? { chown: owner } : {}),
           ...(chmod !== undefined ? { chmod } : {}),
         });
       } catch (err) {
@@ -549,8 +558,22 @@ export class Builder {
       await this.store.snapshotter.remove(snap);
       throw err;
     }
-    this.pushLayer(state, layer, { created: this.now(), created_by: `${step.text} # buildkit` });
+    const h: HistoryEntry = { created: this.now(), created_by: `${step.text} # buildkit` };
+    await this.cache.put(key, { chainId: layer.chainId, history: h });
+    this.pushLayer(state, layer, h);
     this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+  }
+
+  /** Reuses a cached layer for this step if there is one on the same parent. */
+  private async reuseCached(state: StageState, key: Digest, parent: LayerRecord | undefined): Promise<boolean> {
+    if (this.req.noCache) return false;
+    const hit = await this.cache.get(key);
+    if (!hit) return false;
+    const layer = await this.store.layers.mustGet(hit.chainId);
+    if (layer.parent !== parent?.chainId) return false;
+    this.pushLayer(state, layer, hit.history);
+    this.events.cached?.();
+    return true;
   }
 }
 

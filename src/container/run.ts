@@ -49,7 +49,7 @@ export async function runContainer(store: Store, req: ContainerRequest): Promise
   try {
     const mounted = await store.snapshotter.mount(id, await initLayerFor(id.slice(0, 12)));
     try {
-      const user = await resolveUser(mounted.rootfs, req.user ?? (c.User || 'root'));
+      const user = await resolveUser(mounted.rootfs, req.user ?? c.User ?? '');
       const { exitCode } = await runInContainer(
         {
           rootfs: mounted.rootfs,
