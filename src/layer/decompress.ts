@@ -83,6 +83,9 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
 
   const tool = TOOLS[kind];
   const proc = execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
+  // The process may fail while its output is still being read; it is awaited below, this only
+  // keeps that rejection from counting as unhandled in the meantime.
+  proc.catch(() => undefined);
   // If the input itself fails, the tool only sees its stdin end early; the input's error is the
   // one to report. Otherwise a broken pipe just means the tool exited, and its status says why.
   pipeline(Readable.from(all()), proc.stdin!).catch(() => undefined);

@@ -1,10 +1,11 @@
 // Running the real CLI against temporary store roots, as a user would.
 import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
+export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
 
 export interface CliResult {
