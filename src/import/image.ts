@@ -37,9 +37,12 @@ export async function storeImage(store: Store, image: IncomingImage, hooks: { la
     }
     const layer = await importLayer(store, await image.openLayer(i), parent);
     if (layer.diffId !== diffId) {
-      // The layer is whole and valid, just not the one the config names: drop it.
-      await store.layers.remove(layer.chainId);
-      await store.snapshotter.remove(layer.cacheId);
+      // The layer is whole and valid, just not the one the config names: drop it, unless an
+      // image already stood on that very chain (then it was not ours to add).
+      if (!(await store.layersInUse()).has(layer.chainId)) {
+        await store.layers.remove(layer.chainId);
+        await store.snapshotter.remove(layer.cacheId);
+      }
       throw new InvalidInputError(`layer ${i + 1} does not match the image config: its diffID is ${layer.diffId}, the config says ${diffId}`);
     }
     parent = layer;
