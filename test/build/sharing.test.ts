@@ -1,9 +1,9 @@
 // Layers are content-addressed and shared (seed 003): two three-layer images that share their
 // two bottom layers take four layer directories, not six, and removing one image keeps what
 // the other still uses.
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ok, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
+import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 const CONTEXT = join(REPO, 'testdata/contexts/shared');
 
@@ -53,5 +53,28 @@ describe('layer sharing', () => {
     const out = await ok(env.root, ['rmi', 'mybox:1']);
     expect(out).toBe('Untagged: mybox:1\n');
     expect(await ok(env.root, ['images'])).toMatch(/^busybox\s+latest/m);
+  });
+
+  test('the seed’s RUN example: same first RUN, different second RUNs → four layer dirs, not six', async () => {
+    const fresh = await rootWithBusybox('overlay2');
+    try {
+      const ctx = await tempDir();
+      // busybox commands in place of the seed's `apk add` lines
+      await writeFile(join(ctx, 'Dockerfile.nginx'), 'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo nginx > /usr/sbin/nginx\n');
+      await writeFile(join(ctx, 'Dockerfile.python'), 'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo python3 > /usr/bin/python3\n');
+      const out1 = await ok(fresh.root, ['build', '--progress', 'plain', '-t', 'nginx', '-f', join(ctx, 'Dockerfile.nginx'), ctx]);
+      const out2 = await ok(fresh.root, ['build', '--progress', 'plain', '-t', 'python3', '-f', join(ctx, 'Dockerfile.python'), ctx]);
+      expect(out1).not.toMatch(/CACHED/);
+      expect(out2).toMatch(/STEP 2\/3: RUN mkdir[^\n]*\n--> CACHED/);
+      const [a] = JSON.parse(await ok(fresh.root, ['inspect', 'nginx']));
+      const [b] = JSON.parse(await ok(fresh.root, ['inspect', 'python3']));
+      expect(a.RootFS.Layers.slice(0, 2)).toEqual(b.RootFS.Layers.slice(0, 2));
+      expect(await layerDirs(fresh.root)).toHaveLength(4);
+      // --no-cache runs the step again: a new layer (its files have new mtimes)
+      await ok(fresh.root, ['build', '--no-cache', '-t', 'python3-again', '-f', join(ctx, 'Dockerfile.python'), ctx]);
+      expect((await layerDirs(fresh.root)).length).toBeGreaterThan(4);
+    } finally {
+      await fresh.cleanup();
+    }
   });
 });

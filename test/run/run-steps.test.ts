@@ -99,8 +99,8 @@ describe('RUN', () => {
     );
     expect(out).toContain('uid=65534 gid=65534');
     expect(out).toContain('via-new-shell shell-changed\n'); // the shell-form RUN went through the new SHELL
-    const vars = await tsbuild(env.root, ['run', 'run-config', 'cat', '/tmp/pwd', '/tmp/vars']);
-    expect(vars.stdout).toBe('/srv/app\nproduction given\n');
+    const vars = await tsbuild(env.root, ['run', 'run-config', 'cat', '/tmp/pwd', '/tmp/vars', '/tmp/uid-exec']);
+    expect(vars.stdout).toBe('/srv/app\nproduction given\n65534\n');
     const env_ = img.Config.Env as string[];
     expect(env_).toContain('APP_MODE=production');
     expect(env_.some((e) => e.startsWith('BUILD_NOTE'))).toBe(false); // ARG is not persisted
@@ -108,10 +108,17 @@ describe('RUN', () => {
   });
 
   test('the init layer’s files are in no layer', async () => {
-    const { img } = await build('FROM busybox\nRUN cat /etc/hosts /etc/hostname /etc/resolv.conf > /dev/null && echo 1.2.3.4 extra >> /etc/hosts && touch /marker\n', 'run-init');
-    const entries = byName(await layer(img, -1));
-    expect(entries.has('marker')).toBe(true);
-    for (const name of ['etc/hosts', 'etc/hostname', 'etc/resolv.conf']) expect(entries.has(name)).toBe(false);
+    const { out, img } = await build(
+      'FROM busybox\nRUN cat /etc/hosts /etc/hostname && test -f /etc/resolv.conf && echo 1.2.3.4 extra >> /etc/hosts && touch /marker\nRUN grep -c extra /etc/hosts || echo fresh-hosts\n',
+      'run-init',
+    );
+    expect(out).toMatch(/^127\.0\.0\.1\tlocalhost$/m);
+    expect(out).toContain('fresh-hosts'); // the next step gets a new init layer
+    const all = await Promise.all(img.RootFS.Layers.map((_d, i) => layer(img, i)));
+    expect(byName(all[1]!).has('marker')).toBe(true);
+    for (const entries of all) {
+      for (const name of ['etc/hosts', 'etc/hostname', 'etc/resolv.conf']) expect(byName(entries).has(name)).toBe(false);
+    }
   });
 
   test('--network=none sees only lo; the default shares the host network', async () => {

@@ -1,0 +1,54 @@
+// Every store write appears whole or not at all.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '../../src/digest.js';
+import { sweepTemps, writeFileAtomic } from '../../src/store/atomic.js';
+import { chainIdOf, LayerDb } from '../../src/store/layerdb.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tsbuild-atomic-'));
+});
+afterEach(async () => rm(dir, { recursive: true, force: true }));
+
+test('writeFileAtomic replaces content and leaves no temp file', async () => {
+  const f = join(dir, 'sub', 'repositories.json');
+  await writeFileAtomic(f, '{"a":1}');
+  await writeFileAtomic(f, '{"a":2}');
+  expect(await readFile(f, 'utf8')).toBe('{"a":2}');
+  expect(await readdir(join(dir, 'sub'))).toEqual(['repositories.json']);
+});
+
+test('sweepTemps removes what an interrupted write left', async () => {
+  await writeFile(join(dir, '.tmp-repositories.json-abc123'), '{"half');
+  await writeFile(join(dir, 'keep.json'), '{}');
+  await sweepTemps(dir);
+  expect(await readdir(dir)).toEqual(['keep.json']);
+});
+
+describe('LayerDb', () => {
+  const diffId = sha256('layer one');
+  test('publishes a whole layer dir at its chainID, once', async () => {
+    const db = new LayerDb(join(dir, 'layerdb'));
+    const split = join(dir, 'split.json.gz');
+    await writeFile(split, 'x');
+    const first = await db.create({ diffId, size: 10, cacheId: 'c1', tarSplitFile: split });
+    expect(first.created).toBe(true);
+    expect(first.record.chainId).toBe(diffId);
+    const second = await db.create({ diffId, size: 10, cacheId: 'c2', tarSplitFile: split });
+    expect(second).toEqual({ record: first.record, created: false });
+    const child = await db.create({ parent: diffId, diffId: sha256('two'), size: 1, cacheId: 'c3', tarSplitFile: split });
+    expect(child.record.chainId).toBe(chainIdOf(diffId, sha256('two')));
+    expect((await db.chain(child.record.chainId)).map((l) => l.cacheId)).toEqual(['c1', 'c3']);
+    expect(await readdir(db.tmpDir)).toEqual([]);
+  });
+
+  test('a failed write publishes nothing and leaves no write-set', async () => {
+    const db = new LayerDb(join(dir, 'layerdb'));
+    await expect(db.create({ diffId, size: 1, cacheId: 'c', tarSplitFile: join(dir, 'missing.json.gz') })).rejects.toThrow(/ENOENT/);
+    expect(await db.get(diffId)).toBeUndefined();
+    expect(await readdir(db.tmpDir)).toEqual([]);
+    expect(await db.list()).toEqual([]);
+  });
+});
