@@ -13,13 +13,14 @@ import {
   type HistoryEntry,
   type ImageConfig,
 } from '../image/config.js';
-import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, Word } from '../parse/plan.js';
+import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, WorkdirStep, Word } from '../parse/plan.js';
 import { expandWord, expandWords, type Env } from '../parse/index.js';
 import { openContext, type BuildContext } from '../context/index.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
 import type { Store } from '../store/store.js';
-import { newSnapshotId } from '../snapshot/snapshotter.js';
+import { newSnapshotId, type MountedRootfs } from '../snapshot/snapshotter.js';
+import { mkdirAll } from '../fs/mkdirall.js';
 import { initLayerFor } from '../container/initlayer.js';
 import { runInContainer } from '../runtime/helper.js';
 import { resolveInRoot } from '../fs/securejoin.js';
@@ -311,12 +312,9 @@ export class Builder {
         this.history(state, `ARG ${shown.join(' ')}`, true);
         return;
       }
-      case 'WORKDIR': {
-        const p = x(step.path);
-        c.WorkingDir = posix.resolve('/', c.WorkingDir || '/', p);
-        this.history(state, `WORKDIR ${c.WorkingDir}`, true);
-        return;
-      }
+      case 'WORKDIR':
+        c.WorkingDir = posix.resolve('/', c.WorkingDir || '/', x(step.path));
+        return this.workdir(state, step, c.WorkingDir);
       case 'CMD':
       case 'ENTRYPOINT': {
         const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...(c.Shell ?? DEFAULT_SHELL), step.cmd.command];
@@ -413,6 +411,50 @@ export class Builder {
     return env;
   }
 
+  /**
+   * The shape every layer-making step shares: reuse the cached layer for `key` if there is one;
+   * else prepare a snapshot on the current top layer, mount it (with an init layer for RUN),
+   * let `work` change it, unmount, and commit it as a layer. `work` returns false when it
+   * changed nothing and no layer should be recorded. On any failure the snapshot is removed.
+   */
+  private async layerStep(
+    state: StageState,
+    key: Digest,
+    createdBy: string,
+    opts: { init?: boolean },
+    work: (mounted: MountedRootfs, snapshotId: string) => Promise<boolean>,
+  ): Promise<void> {
+    const parent = state.layers.at(-1);
+    if (await this.reuseCached(state, key, parent)) return;
+    const snap = newSnapshotId();
+    await this.store.snapshotter.prepare(snap, parent?.cacheId);
+    let layer: LayerRecord | undefined;
+    try {
+      const init = opts.init ? await initLayerFor(snap.slice(0, 12)) : undefined;
+      const mounted = await this.store.snapshotter.mount(snap, init);
+      let changed: boolean;
+      try {
+        changed = await work(mounted, snap);
+      } finally {
+        await this.store.snapshotter.unmount(snap);
+      }
+      this.checkAborted();
+      if (changed) layer = await commitSnapshot(this.store, snap, parent, this.commitOptions());
+      else await this.store.snapshotter.remove(snap);
+    } catch (err) {
+      await this.store.snapshotter.remove(snap);
+      throw err;
+    }
+    if (!layer) {
+      this.history(state, createdBy, true);
+      return;
+    }
+    const h: HistoryEntry = { created: this.now(), created_by: createdBy };
+    await this.cache.put(key, { chainId: layer.chainId, history: h });
+    this.pushLayer(state, layer, h);
+    this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+  }
+
   private async run(state: StageState, step: RunStep): Promise<void> {
     const c = state.config.config;
     const shell = c.Shell ?? DEFAULT_SHELL;
@@ -424,67 +466,65 @@ export class Builder {
       throw new DockerfileError(step.loc, `unsupported network mode: ${network}`);
     }
     const env = this.runEnv(state);
-    const parent = state.layers.at(-1);
     const key = BuildCache.key({
-      parent: parent?.chainId ?? '',
+      parent: state.layers.at(-1)?.chainId ?? '',
       argv,
       env,
       user: c.User ?? '',
       cwd: c.WorkingDir ?? '/',
       network,
     });
-    if (await this.reuseCached(state, key, parent)) return;
-    const snap = newSnapshotId();
-    await this.store.snapshotter.prepare(snap, parent?.cacheId);
-    let layer: LayerRecord;
-    try {
-      let exitCode: number;
-      const mounted = await this.store.snapshotter.mount(snap, await initLayerFor(snap.slice(0, 12)));
-      try {
-        if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
-          throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
-        }
-        let user;
-        try {
-          user = await resolveUser(mounted.rootfs, c.User ?? '');
-        } catch (err) {
-          throw new DockerfileError(step.loc, (err as Error).message, { cause: err });
-        }
-        ({ exitCode } = await runInContainer(
-          {
-            rootfs: mounted.rootfs,
-            argv,
-            env,
-            cwd: c.WorkingDir || '/',
-            uid: user.uid,
-            gid: user.gid,
-            groups: user.groups,
-            hostname: snap.slice(0, 12),
-            network: network === 'none' ? 'none' : 'host',
-            binds: mounted.binds,
-          },
-          {
-            ...(this.req.stdout ? { stdout: this.req.stdout } : {}),
-            ...(this.req.stderr ? { stderr: this.req.stderr } : {}),
-            ...(this.req.signal ? { signal: this.req.signal } : {}),
-          },
-        ));
-      } finally {
-        await this.store.snapshotter.unmount(snap);
+    await this.layerStep(state, key, createdBy, { init: true }, async (mounted, snap) => {
+      if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
+        throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
       }
+      const user = await this.atLineAsync(step.loc, () => resolveUser(mounted.rootfs, c.User ?? ''));
+      const { exitCode } = await runInContainer(
+        {
+          rootfs: mounted.rootfs,
+          argv,
+          env,
+          cwd: c.WorkingDir || '/',
+          uid: user.uid,
+          gid: user.gid,
+          groups: user.groups,
+          hostname: snap.slice(0, 12),
+          network: network === 'none' ? 'none' : 'host',
+          binds: mounted.binds,
+        },
+        {
+          ...(this.req.stdout ? { stdout: this.req.stdout } : {}),
+          ...(this.req.stderr ? { stderr: this.req.stderr } : {}),
+          ...(this.req.signal ? { signal: this.req.signal } : {}),
+        },
+      );
       this.checkAborted();
-      if (exitCode !== 0) {
-        throw new DockerfileError(step.loc, `${step.text} exited with code ${exitCode}`);
-      }
-      layer = await commitSnapshot(this.store, snap, parent, this.commitOptions());
-    } catch (err) {
-      await this.store.snapshotter.remove(snap);
-      throw err;
+      if (exitCode !== 0) throw new DockerfileError(step.loc, `${step.text} exited with code ${exitCode}`);
+      // Docker's classic builder records a layer even for a RUN that changed nothing.
+      return true;
+    });
+  }
+
+  /**
+   * WORKDIR, as BuildKit does it: the directory is created (with parents, 0755, owned by the
+   * current USER) in a layer of its own; if it already exists, nothing is recorded.
+   */
+  private async workdir(state: StageState, step: WorkdirStep, dir: string): Promise<void> {
+    const createdBy = `WORKDIR ${dir}`;
+    if (dir === '/') {
+      this.history(state, createdBy, true);
+      return;
     }
-    const h: HistoryEntry = { created: this.now(), created_by: createdBy };
-    await this.cache.put(key, { chainId: layer.chainId, history: h });
-    this.pushLayer(state, layer, h);
-    this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+    const user = state.config.config.User ?? '';
+    const key = BuildCache.key({ parent: state.layers.at(-1)?.chainId ?? '', workdir: dir, user });
+    await this.layerStep(state, key, createdBy, {}, async (mounted) =>
+      this.atLineAsync(step.loc, async () => {
+        const owner = user === '' ? { uid: 0, gid: 0 } : await resolveChown(mounted.rootfs, user);
+        const target = await resolveInRoot(mounted.rootfs, dir);
+        const created = await mkdirAll(target, { mode: 0o755, owner, root: mounted.rootfs });
+        return created.length > 0;
+      }),
+    );
   }
 
   private commitOptions(): { sourceDateEpoch?: number } {
@@ -495,6 +535,18 @@ export class Builder {
     state.layers.push(layer);
     state.config.rootfs.diff_ids.push(layer.diffId);
     state.config.history.push(h);
+  }
+
+  /** Reuses a cached layer for this step if there is one on the same parent. */
+  private async reuseCached(state: StageState, key: Digest, parent: LayerRecord | undefined): Promise<boolean> {
+    if (this.req.noCache) return false;
+    const hit = await this.cache.get(key);
+    if (!hit) return false;
+    const layer = await this.store.layers.mustGet(hit.chainId);
+    if (layer.parent !== parent?.chainId) return false;
+    this.pushLayer(state, layer, hit.history);
+    this.events.cached?.();
+    return true;
   }
 
   private async copy(state: StageState, step: CopyStep): Promise<void> {
@@ -511,69 +563,49 @@ export class Builder {
       if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(step.loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
       chmod = parseInt(s, 8);
     }
-    const parent = state.layers.at(-1);
     const chown = step.chown !== undefined ? x(step.chown) : undefined;
-    let checksum: Digest;
-    try {
-      checksum = await sourcesChecksum(this.context!, sources);
-    } catch (err) {
-      throw new DockerfileError(step.loc, `${step.kind} failed: ${(err as Error).message}`, { cause: err });
-    }
+    const checksum = await this.atLineAsync(step.loc, () => sourcesChecksum(this.context!, sources), `${step.kind} failed: `);
+    const workdir = state.config.config.WorkingDir || '/';
     const key = BuildCache.key({
-      parent: parent?.chainId ?? '',
+      parent: state.layers.at(-1)?.chainId ?? '',
       kind: step.kind,
       sources,
       checksum,
       dest,
-      workdir: state.config.config.WorkingDir || '/',
+      workdir,
       chown: chown ?? '',
       chmod: chmod ?? '',
     });
-    if (await this.reuseCached(state, key, parent)) return;
-    const snap = newSnapshotId();
-    await this.store.snapshotter.prepare(snap, parent?.cacheId);
-    let layer: LayerRecord;
-    try {
-      const mounted = await this.store.snapshotter.mount(snap);
-      try {
-        const owner = chown !== undefined ? await resolveChown(mounted.rootfs, chown) : undefined;
-        await copyIntoRootfs({
-          context: this.context!,
-          sources,
-          dest,
-          workdir: state.config.config.WorkingDir || '/',
-          rootfs: mounted.rootfs,
-          isAdd: step.kind === 'ADD',
-          ...(owner ? { chown: owner } : {}),
-          ...(chmod !== undefined ? { chmod } : {}),
-        });
-      } catch (err) {
-        if (err instanceof DockerfileError) throw err;
-        throw new DockerfileError(step.loc, `${step.kind} failed: ${(err as Error).message}`, { cause: err });
-      } finally {
-        await this.store.snapshotter.unmount(snap);
-      }
-      layer = await commitSnapshot(this.store, snap, parent, this.commitOptions());
-    } catch (err) {
-      await this.store.snapshotter.remove(snap);
-      throw err;
-    }
-    const h: HistoryEntry = { created: this.now(), created_by: `${step.text} # buildkit` };
-    await this.cache.put(key, { chainId: layer.chainId, history: h });
-    this.pushLayer(state, layer, h);
-    this.events.layer?.({ diffId: layer.diffId, size: layer.size });
+    await this.layerStep(state, key, `${step.text} # buildkit`, {}, async (mounted) =>
+      this.atLineAsync(
+        step.loc,
+        async () => {
+          const owner = chown !== undefined ? await resolveChown(mounted.rootfs, chown) : undefined;
+          await copyIntoRootfs({
+            context: this.context!,
+            sources,
+            dest,
+            workdir,
+            rootfs: mounted.rootfs,
+            isAdd: step.kind === 'ADD',
+            ...(owner ? { chown: owner } : {}),
+            ...(chmod !== undefined ? { chmod } : {}),
+          });
+          return true;
+        },
+        `${step.kind} failed: `,
+      ),
+    );
   }
 
-  /** Reuses a cached layer for this step if there is one on the same parent. */
-  private async reuseCached(state: StageState, key: Digest, parent: LayerRecord | undefined): Promise<boolean> {
-    if (this.req.noCache) return false;
-    const hit = await this.cache.get(key);
-    if (!hit) return false;
-    const layer = await this.store.layers.mustGet(hit.chainId);
-    if (layer.parent !== parent?.chainId) return false;
-    this.pushLayer(state, layer, hit.history);
-    this.events.cached?.();
-    return true;
+  /** Errors of `f` (other than Dockerfile errors) become errors at the step's line. */
+  private async atLineAsync<T>(loc: SourceLocation, f: () => Promise<T>, prefix = ''): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (err instanceof DockerfileError || this.req.signal?.aborted) throw err;
+      throw new DockerfileError(loc, `${prefix}${(err as Error).message}`, { cause: err });
+    }
   }
 }
 

@@ -12,8 +12,8 @@ describe('tsbuild run', () => {
   afterAll(async () => env?.cleanup());
   afterEach(async () => {
     expect(await mountsBelow(env.root)).toEqual([]);
-    // the container's snapshot is gone: only layer dirs remain (busybox, COPY, RUN)
-    expect((await readdir(join(env.root, 'overlay2'))).filter((n) => n !== 'l')).toHaveLength(3);
+    // the container's snapshot is gone: only layer dirs remain (busybox, WORKDIR, COPY, RUN)
+    expect((await readdir(join(env.root, 'overlay2'))).filter((n) => n !== 'l')).toHaveLength(4);
   });
 
   test('runs the image’s Cmd with its Env and WorkingDir', async () => {

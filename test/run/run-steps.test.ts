@@ -107,6 +107,17 @@ describe('RUN', () => {
     expect(img.Config.WorkingDir).toBe('/srv/app');
   });
 
+  test('WORKDIR creates its directory in a layer, owned by the USER, as BuildKit does', async () => {
+    const { img } = await build('FROM busybox\nUSER nobody\nWORKDIR /data/app\nWORKDIR /tmp\nRUN pwd\n', 'run-workdir');
+    // busybox, WORKDIR /data/app (created), RUN; /tmp exists so its WORKDIR adds no layer
+    expect(img.RootFS.Layers).toHaveLength(3);
+    const entries = byName(await layer(img, 1));
+    expect(entries.get('data/')).toMatchObject({ type: 'd', mode: 'rwxr-xr-x', owner: '65534/65534' });
+    expect(entries.get('data/app/')).toMatchObject({ type: 'd', mode: 'rwxr-xr-x', owner: '65534/65534' });
+    const history = JSON.parse(await ok(env.root, ['inspect', 'run-workdir']))[0];
+    expect(history.Config.WorkingDir).toBe('/tmp');
+  });
+
   test('the init layer’s files are in no layer', async () => {
     const { out, img } = await build(
       'FROM busybox\nRUN cat /etc/hosts /etc/hostname && test -f /etc/resolv.conf && echo 1.2.3.4 extra >> /etc/hosts && touch /marker\nRUN grep -c extra /etc/hosts || echo fresh-hosts\n',
