@@ -55,6 +55,10 @@ export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
       if (spinner) settle(msg);
       else line(msg);
     },
+    trigger: (t) => {
+      settle();
+      line(`--> ONBUILD ${t}`);
+    },
     warning: (m) => {
       settle();
       process.stderr.write(`${m}\n`);

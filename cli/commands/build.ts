@@ -15,6 +15,8 @@ const spec = {
     file: { type: 'string', short: 'f' },
     'build-arg': { type: 'string', multiple: true },
     'no-cache': { type: 'boolean' },
+    'cache-from': { type: 'string', multiple: true },
+    reproducible: { type: 'boolean' },
     target: { type: 'string' },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
@@ -24,6 +26,8 @@ const spec = {
     '  -f, --file FILE              Name of the Dockerfile (default: PATH/Dockerfile; - for stdin)',
     '      --build-arg KEY=VALUE    Set a build-time variable (repeatable)',
     '      --no-cache               Do not use the cache when building the image',
+    '      --cache-from IMAGE       Reuse RUN/WORKDIR layers of this stored image (repeatable)',
+    '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     '      --target STAGE           Set the target build stage to build',
     '      --progress MODE          auto, plain or tty (default auto)',
     '  -q, --quiet                  Print only the image ID',
@@ -56,7 +60,8 @@ export async function run(argv: string[]): Promise<number> {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
-  const sde = process.env.SOURCE_DATE_EPOCH;
+  const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
+  if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await openStore(v);
   const out = await buildOutput(progress);
   const signals = abortOnSignals();
@@ -68,7 +73,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(v.tag ? { tags: v.tag } : {}),
       ...(v.target !== undefined ? { target: v.target } : {}),
       noCache: v['no-cache'] === true,
-      ...(sde !== undefined && /^\d+$/.test(sde) ? { sourceDateEpoch: Number(sde) } : {}),
+      ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
+      ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
       signal: signals.signal,
       events: out.events,
       stdout: out.stdout,

@@ -9,12 +9,13 @@ import {
   DEFAULT_PATH,
   DEFAULT_SHELL,
   hostArchitecture,
+  rfc3339,
   serializeConfig,
   type HistoryEntry,
   type ImageConfig,
 } from '../image/config.js';
 import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, WorkdirStep, Word } from '../parse/plan.js';
-import { expandWord, expandWords, type Env } from '../parse/index.js';
+import { expandWord, expandWords, parseDockerfile, type Env } from '../parse/index.js';
 import { openContext, type BuildContext } from '../context/index.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
@@ -41,6 +42,8 @@ export interface BuildEvents {
   /** The step just announced produced a layer. */
   layer?(e: { diffId: Digest; size: number }): void;
   warning?(message: string): void;
+  /** A base image's ONBUILD trigger runs (part of the FROM step). */
+  trigger?(text: string): void;
 }
 
 export interface BuildRequest {
@@ -50,6 +53,8 @@ export interface BuildRequest {
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly target?: string;
   readonly noCache?: boolean;
+  /** Images whose layers may be reused for RUN and WORKDIR steps (docker build --cache-from). */
+  readonly cacheFrom?: readonly string[];
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
   readonly signal?: AbortSignal;
@@ -79,6 +84,8 @@ interface StageState {
   args: Map<string, string>;
   /** CMD was set in this stage (so a later ENTRYPOINT keeps it). */
   cmdSet: boolean;
+  /** The base's ONBUILD triggers, to run right after FROM. */
+  triggers: readonly string[];
 }
 
 interface StageResult {
@@ -92,6 +99,8 @@ export class Builder {
   private readonly usedArgs = new Set<string>();
   private readonly globalArgs = new Map<string, string>();
   private context?: BuildContext;
+  /** From --cache-from images: "<parent chainID> <created_by>" → the layer that step made. */
+  private readonly cacheFrom = new Map<string, { layer: LayerRecord; history: HistoryEntry }>();
   private stepIndex = 0;
   private totalSteps = 0;
 
@@ -108,7 +117,7 @@ export class Builder {
 
   private now(): string {
     const epoch = this.req.sourceDateEpoch;
-    return (epoch !== undefined ? new Date(epoch * 1000) : new Date()).toISOString();
+    return rfc3339(epoch !== undefined ? new Date(epoch * 1000) : new Date());
   }
 
   private checkAborted(): void {
@@ -127,6 +136,7 @@ export class Builder {
       }
     }
     this.context = await openContext(this.req.contextDir);
+    for (const ref of this.req.cacheFrom ?? []) await this.indexCacheFrom(ref);
     const results = new Map<number, StageResult>();
     let last: StageResult | undefined;
     for (const stage of stages) {
@@ -200,6 +210,7 @@ export class Builder {
   private async buildStage(stage: Stage, built: Map<number, StageResult>): Promise<StageResult> {
     this.announce(stage.from.text, stage.from.loc);
     const state = await this.fromBase(stage, built);
+    await this.runTriggers(state);
     for (const step of stage.steps) {
       this.announce(step.text, step.loc);
       await this.dispatch(state, step);
@@ -243,21 +254,37 @@ export class Builder {
       } catch (err) {
         throw new DockerfileError(
           from.loc,
-          `base image ${name} is not in the store (${this.store.root}); tsbuild cannot pull yet: create it with \`tsbuild import\` or scripts/make-busybox-image.sh`,
+          `base image ${name} is not in the store (${this.store.root}); tsbuild cannot pull yet: create it with \`tsbuild bootstrap busybox\`, \`tsbuild import\` or scripts/debian-image.sh`,
           { cause: err },
         );
       }
       config = await this.store.images.get(id);
       layers = await this.store.imageLayers(config);
-      if (config.config.OnBuild?.length) {
-        this.events.warning?.(`${from.loc.file}:${from.loc.line}: the ONBUILD triggers of ${name} were not run (not supported yet)`);
-      }
     }
-    config.config.OnBuild = [];
+    // The base's ONBUILD triggers run now, in this build, and are not inherited.
+    const triggers = config.config.OnBuild ?? [];
+    delete config.config.OnBuild;
     if (!config.config.Env?.some((e) => e.startsWith('PATH='))) {
       config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])];
     }
-    return { stage, config, layers, args: new Map(), cmdSet: false };
+    return { stage, config, layers, args: new Map(), cmdSet: false, triggers };
+  }
+
+  /** Runs a base image's ONBUILD triggers as if they stood right after the FROM line. */
+  private async runTriggers(state: StageState): Promise<void> {
+    const from = state.stage.from;
+    for (const trigger of state.triggers) {
+      let steps: readonly Step[];
+      try {
+        steps = parseDockerfile(`FROM scratch\n${trigger}\n`, from.loc.file).stages[0]!.steps;
+      } catch (err) {
+        throw new DockerfileError(from.loc, `invalid ONBUILD trigger "${trigger}" in the base image: ${(err as DockerfileError).detail ?? (err as Error).message}`);
+      }
+      for (const step of steps) {
+        this.events.trigger?.(step.text);
+        await this.dispatch(state, { ...step, loc: from.loc });
+      }
+    }
   }
 
   /** The variables a word of this step is expanded with: ARGs, overridden by ENV of the same name. */
@@ -421,11 +448,11 @@ export class Builder {
     state: StageState,
     key: Digest,
     createdBy: string,
-    opts: { init?: boolean },
+    opts: { init?: boolean; cacheFromByCommand?: boolean },
     work: (mounted: MountedRootfs, snapshotId: string) => Promise<boolean>,
   ): Promise<void> {
     const parent = state.layers.at(-1);
-    if (await this.reuseCached(state, key, parent)) return;
+    if (await this.reuseCached(state, key, parent, opts.cacheFromByCommand ? createdBy : undefined)) return;
     const snap = newSnapshotId();
     await this.store.snapshotter.prepare(snap, parent?.cacheId);
     let layer: LayerRecord | undefined;
@@ -474,7 +501,7 @@ export class Builder {
       cwd: c.WorkingDir ?? '/',
       network,
     });
-    await this.layerStep(state, key, createdBy, { init: true }, async (mounted, snap) => {
+    await this.layerStep(state, key, createdBy, { init: true, cacheFromByCommand: true }, async (mounted, snap) => {
       if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
         throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
       }
@@ -517,7 +544,7 @@ export class Builder {
     }
     const user = state.config.config.User ?? '';
     const key = BuildCache.key({ parent: state.layers.at(-1)?.chainId ?? '', workdir: dir, user });
-    await this.layerStep(state, key, createdBy, {}, async (mounted) =>
+    await this.layerStep(state, key, createdBy, { cacheFromByCommand: true }, async (mounted) =>
       this.atLineAsync(step.loc, async () => {
         const owner = user === '' ? { uid: 0, gid: 0 } : await resolveChown(mounted.rootfs, user);
         const target = await resolveInRoot(mounted.rootfs, dir);
@@ -537,14 +564,45 @@ export class Builder {
     state.config.history.push(h);
   }
 
+  /**
+   * Indexes a --cache-from image's layers by what made them: the layer below and the history's
+   * created_by. Like Docker's classic builder, this trusts the command text, so it is used for
+   * RUN and WORKDIR only; COPY/ADD need the content checksum, which only the local cache has.
+   */
+  private async indexCacheFrom(ref: string): Promise<void> {
+    let id: Digest;
+    try {
+      id = await this.store.resolveImage(ref);
+    } catch {
+      this.events.warning?.(`--cache-from ${ref}: no such image in the store, ignored`);
+      return;
+    }
+    const config = await this.store.images.get(id);
+    const layers = await this.store.imageLayers(config);
+    let i = 0;
+    for (const h of config.history) {
+      if (h.empty_layer) continue;
+      const layer = layers[i++];
+      if (!layer) break;
+      if (h.created_by) this.cacheFrom.set(`${layer.parent ?? ''} ${h.created_by}`, { layer, history: h });
+    }
+  }
+
   /** Reuses a cached layer for this step if there is one on the same parent. */
-  private async reuseCached(state: StageState, key: Digest, parent: LayerRecord | undefined): Promise<boolean> {
+  private async reuseCached(state: StageState, key: Digest, parent: LayerRecord | undefined, createdBy?: string): Promise<boolean> {
     if (this.req.noCache) return false;
     const hit = await this.cache.get(key);
-    if (!hit) return false;
-    const layer = await this.store.layers.mustGet(hit.chainId);
-    if (layer.parent !== parent?.chainId) return false;
-    this.pushLayer(state, layer, hit.history);
+    let layer: LayerRecord | undefined;
+    let history: HistoryEntry | undefined;
+    if (hit) {
+      layer = await this.store.layers.mustGet(hit.chainId);
+      history = hit.history;
+    } else if (createdBy !== undefined) {
+      const from = this.cacheFrom.get(`${parent?.chainId ?? ''} ${createdBy}`);
+      if (from) ({ layer, history } = from);
+    }
+    if (!layer || !history || layer.parent !== parent?.chainId) return false;
+    this.pushLayer(state, layer, history);
     this.events.cached?.();
     return true;
   }

@@ -124,3 +124,8 @@ export function hostArchitecture(): string {
     default: return process.arch; // arm64, arm, ppc64, s390x, riscv64 match Go's names
   }
 }
+
+/** A timestamp as Go's time.RFC3339Nano writes it (what Docker puts in configs): no `.000`. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.000Z$/, 'Z').replace(/(\.\d*?)0+Z$/, '$1Z');
+}

@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
-import { hostArchitecture, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
+import { hostArchitecture, rfc3339, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { newSnapshotId } from '../snapshot/snapshotter.js';
 import { parseReference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
@@ -48,7 +48,7 @@ export async function importLayer(store: Store, tar: NodeJS.ReadableStream, pare
 export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Digest> {
   const ref = opts.ref !== undefined ? parseReference(opts.ref) : undefined; // validate before work
   const layer = await importLayer(store, tar);
-  const created = (opts.created ?? new Date()).toISOString();
+  const created = rfc3339(opts.created ?? new Date());
   const config: ImageConfig = {
     architecture: hostArchitecture(),
     os: 'linux',
