@@ -2,7 +2,7 @@
 // the image config (metadata instructions) or a new layer (COPY, ADD, RUN), by preparing a
 // snapshot on the current top layer, doing the step in it, and committing it.
 // It never re-reads Dockerfile text: everything it needs is in the plan.
-import { posix } from 'node:path';
+import { posix, resolve } from 'node:path';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
 import {
@@ -29,6 +29,7 @@ import { copyIntoRootfs } from './copy.js';
 import { resolveChown, resolveUser } from './users.js';
 import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
+import { saveProvenance, type StepOrigin } from '../image/provenance.js';
 import { sourcesChecksum } from './checksum.js';
 import { lstat } from 'node:fs/promises';
 
@@ -70,6 +71,9 @@ export interface BuildResult {
   readonly config: ImageConfig;
 }
 
+/** What BuildKit writes in the comment of every history entry a Dockerfile made. */
+const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
+
 /** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
 const PREDEFINED_ARGS = new Set([
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
@@ -86,12 +90,17 @@ interface StageState {
   cmdSet: boolean;
   /** The base's ONBUILD triggers, to run right after FROM. */
   triggers: readonly string[];
+  /** The step being executed, for provenance. */
+  current?: { loc: SourceLocation; text: string };
+  /** Which line made each history entry this build added. */
+  origins: StepOrigin[];
 }
 
 interface StageResult {
   readonly config: ImageConfig;
   readonly layers: LayerRecord[];
   readonly imageId?: Digest;
+  readonly origins: readonly StepOrigin[];
 }
 
 export class Builder {
@@ -151,6 +160,7 @@ export class Builder {
     const final = last!;
     const bytes = serializeConfig(final.config);
     const imageId = await this.store.images.put(bytes, final.imageId);
+    await saveProvenance(this.store, imageId, { context: resolve(this.req.contextDir), steps: final.origins });
     const tags: string[] = [];
     for (const t of this.req.tags ?? []) {
       const ref = withDefaultTag(parseReference(t));
@@ -213,10 +223,16 @@ export class Builder {
     await this.runTriggers(state);
     for (const step of stage.steps) {
       this.announce(step.text, step.loc);
+      state.current = { loc: step.loc, text: step.text };
       await this.dispatch(state, step);
     }
     const parentId = (await this.baseImageId(stage, built)) ?? undefined;
-    return { config: { ...state.config, created: this.now() }, layers: state.layers, ...(parentId ? { imageId: parentId } : {}) };
+    return {
+      config: { ...state.config, created: this.now() },
+      layers: state.layers,
+      origins: state.origins,
+      ...(parentId ? { imageId: parentId } : {}),
+    };
   }
 
   private async baseImageId(stage: Stage, built: Map<number, StageResult>): Promise<Digest | undefined> {
@@ -239,6 +255,7 @@ export class Builder {
     }
     let config: ImageConfig;
     let layers: LayerRecord[] = [];
+    let origins: StepOrigin[] = [];
     const prev = this.stageByName(this.req.plan, name, stage.index);
     if (name === 'scratch') {
       config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
@@ -247,6 +264,7 @@ export class Builder {
       if (!r) throw new DockerfileError(from.loc, `stage ${name} was not built`);
       config = structuredClone(r.config);
       layers = [...r.layers];
+      origins = [...r.origins];
     } else {
       let id: Digest;
       try {
@@ -267,7 +285,7 @@ export class Builder {
     if (!config.config.Env?.some((e) => e.startsWith('PATH='))) {
       config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])];
     }
-    return { stage, config, layers, args: new Map(), cmdSet: false, triggers };
+    return { stage, config, layers, args: new Map(), cmdSet: false, triggers, origins };
   }
 
   /** Runs a base image's ONBUILD triggers as if they stood right after the FROM line. */
@@ -282,6 +300,7 @@ export class Builder {
       }
       for (const step of steps) {
         this.events.trigger?.(step.text);
+        state.current = { loc: from.loc, text: `ONBUILD ${step.text}` };
         await this.dispatch(state, { ...step, loc: from.loc });
       }
     }
@@ -304,9 +323,17 @@ export class Builder {
   }
 
   private history(state: StageState, createdBy: string, emptyLayer: boolean): HistoryEntry {
-    const h: HistoryEntry = { created: this.now(), created_by: createdBy, ...(emptyLayer ? { empty_layer: true } : {}) };
-    state.config.history.push(h);
+    const h: HistoryEntry = { created: this.now(), created_by: createdBy, comment: HISTORY_COMMENT, ...(emptyLayer ? { empty_layer: true } : {}) };
+    this.addHistory(state, h);
     return h;
+  }
+
+  /** Appends a history entry and notes which Dockerfile line made it. */
+  private addHistory(state: StageState, h: HistoryEntry): void {
+    state.config.history.push(h);
+    if (state.current) {
+      state.origins.push({ history: state.config.history.length - 1, file: state.current.loc.file, line: state.current.loc.line, text: state.current.text });
+    }
   }
 
   private async dispatch(state: StageState, step: Step): Promise<void> {
@@ -476,7 +503,7 @@ export class Builder {
       this.history(state, createdBy, true);
       return;
     }
-    const h: HistoryEntry = { created: this.now(), created_by: createdBy };
+    const h: HistoryEntry = { created: this.now(), created_by: createdBy, comment: HISTORY_COMMENT };
     await this.cache.put(key, { chainId: layer.chainId, history: h });
     this.pushLayer(state, layer, h);
     this.events.layer?.({ diffId: layer.diffId, size: layer.size });
@@ -561,7 +588,7 @@ export class Builder {
   private pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
     state.layers.push(layer);
     state.config.rootfs.diff_ids.push(layer.diffId);
-    state.config.history.push(h);
+    this.addHistory(state, h);
   }
 
   /**

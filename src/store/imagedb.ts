@@ -50,6 +50,20 @@ export class ImageDb {
     }
   }
 
+  /** tsbuild's own notes about an image (kept beside Docker's `parent` and `lastUpdated`). */
+  async putMetadata(id: Digest, name: string, data: string): Promise<void> {
+    await writeFileAtomic(join(this.metadataDir(id), name), data);
+  }
+
+  async getMetadata(id: Digest, name: string): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.metadataDir(id), name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
   async list(): Promise<Digest[]> {
     try {
       const names = await readdir(join(this.dir, 'content', 'sha256'));
