@@ -1,0 +1,249 @@
+// HTTP for registries: node:http(s) rather than fetch, because a registry client needs what
+// fetch hides — a connect timeout apart from an idle timeout, request bodies streamed from disk
+// with a known length, and control over redirects (blob downloads are redirected to storage on
+// another host, which must not receive our Authorization header).
+// Requests whose body can be produced again are retried, a bounded number of times with
+// exponential backoff, after connection errors and 429/5xx answers.
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TransportError } from './errors.js';
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  readonly method: Method;
+  readonly url: URL;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A Buffer, or a function that opens the body afresh, so that a retry can send it again. */
+  readonly body?: Buffer | (() => Readable);
+  /** Required with a streamed body: registries want Content-Length, not chunked uploads. */
+  readonly contentLength?: number;
+  /** Retry after connection errors, 429 and 5xx (default true). */
+  readonly retry?: boolean;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly statusText: string;
+  /** Where the answer came from, after redirects. */
+  readonly url: URL;
+  header(name: string): string | undefined;
+  headerAll(name: string): string[];
+  readonly body: Readable;
+  /** The body, up to `limit` bytes (more is an error: registries' small answers are bounded). */
+  bytes(limit: number): Promise<Buffer>;
+  text(limit?: number): Promise<string>;
+  /** Reads and drops the body, so the connection can be reused. */
+  discard(): Promise<void>;
+}
+
+export interface TransportOptions {
+  /** Time to establish a TCP (and TLS) connection. */
+  readonly connectTimeoutMs?: number;
+  /** Time without any byte moving, once connected. */
+  readonly idleTimeoutMs?: number;
+  /** Further attempts after the first. */
+  readonly retries?: number;
+  readonly backoffMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, retries: 3, backoffMs: 250 };
+const MAX_BACKOFF_MS = 8_000;
+const MAX_REDIRECTS = 5;
+const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TIMEOUT']);
+const USER_AGENT = `tsbuild/0.1 node/${process.versions.node}`;
+
+function retryableStatus(status: number): boolean {
+  return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+}
+
+/** `Get "http://host/v2/": connect ECONNREFUSED`, in the shape Go's net/http errors take. */
+function describeRequest(method: Method, url: URL): string {
+  const m = method[0] + method.slice(1).toLowerCase();
+  return `${m} "${url.origin}${url.pathname}"`;
+}
+
+class TimeoutError extends Error {
+  readonly code = 'ERR_TIMEOUT';
+}
+
+export class Transport {
+  private readonly opts: Required<Omit<TransportOptions, 'signal'>> & { signal?: AbortSignal };
+  // Keep-alive pools: a pull makes many requests to one host. Idle pooled sockets are unref'd
+  // by Node, so they do not hold the process open; close() ends them at once.
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets: 8 }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 8 }),
+  };
+
+  constructor(opts: TransportOptions = {}) {
+    this.opts = { ...DEFAULTS, ...opts };
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.opts.signal;
+  }
+
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  /** Sends a request, following redirects for GET and HEAD, retrying as the request allows. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const attempts = req.retry === false ? 1 : 1 + this.opts.retries;
+    for (let attempt = 1; ; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await this.followRedirects(req);
+      } catch (err) {
+        if (attempt >= attempts || !isRetryableError(err) || this.opts.signal?.aborted) {
+          if (err instanceof TransportError || !isNetworkError(err)) throw err;
+          throw new TransportError(`${describeRequest(req.method, req.url)}: ${(err as Error).message}`, { cause: err });
+        }
+        await this.backoff(attempt, undefined);
+        continue;
+      }
+      if (attempt < attempts && retryableStatus(res.status)) {
+        await res.discard();
+        await this.backoff(attempt, res.header('retry-after'));
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private async backoff(attempt: number, retryAfter: string | undefined): Promise<void> {
+    let ms = Math.min(this.opts.backoffMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+    ms += Math.random() * ms * 0.2;
+    const after = retryAfter !== undefined && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+    if (after !== undefined) ms = Math.min(Math.max(ms, after), MAX_BACKOFF_MS * 4);
+    await sleep(ms, undefined, this.opts.signal ? { signal: this.opts.signal } : {});
+  }
+
+  private async followRedirects(req: HttpRequest): Promise<HttpResponse> {
+    let url = req.url;
+    let headers = { ...req.headers };
+    for (let hops = 0; ; hops++) {
+      const res = await this.once({ ...req, url, headers });
+      const location = res.header('location');
+      if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return res;
+      await res.discard();
+      if (hops >= MAX_REDIRECTS) throw new TransportError(`${describeRequest(req.method, req.url)}: too many redirects`);
+      const next = new URL(location, url);
+      // Credentials are for the registry only: storage behind a redirect gets a signed URL.
+      if (next.origin !== url.origin) {
+        headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+      }
+      url = next;
+    }
+  }
+
+  /** One request, one response, with the connect and idle timeouts. */
+  private once(req: HttpRequest & { url: URL }): Promise<HttpResponse> {
+    const { url } = req;
+    const isHttps = url.protocol === 'https:';
+    const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...req.headers };
+    if (Buffer.isBuffer(req.body)) headers['Content-Length'] = String(req.body.length);
+    else if (req.body) headers['Content-Length'] = String(req.contentLength ?? 0);
+    else if (req.method === 'PUT' || req.method === 'POST' || req.method === 'PATCH') headers['Content-Length'] = '0';
+
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const r = (isHttps ? https : http).request(url, {
+        method: req.method,
+        headers,
+        agent: isHttps ? this.agents.https : this.agents.http,
+        timeout: this.opts.idleTimeoutMs,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      });
+      let response: http.IncomingMessage | undefined;
+      const fail = (err: Error): void => {
+        // Before the answer: the request fails; after it: the body stream does.
+        if (response) response.destroy(err);
+        r.destroy(err);
+      };
+      r.on('timeout', () => fail(new TimeoutError(`no data for ${this.opts.idleTimeoutMs / 1000}s (idle timeout)`)));
+      r.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => fail(new TimeoutError(`connect timeout after ${this.opts.connectTimeoutMs / 1000}s`)), this.opts.connectTimeoutMs);
+        socket.once(isHttps ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      r.on('error', reject);
+      r.on('response', (res) => {
+        response = res;
+        resolve(wrapResponse(res, url));
+      });
+      if (Buffer.isBuffer(req.body)) {
+        r.end(req.body);
+      } else if (req.body) {
+        const src = req.body();
+        src.on('error', (err) => r.destroy(err));
+        src.pipe(r);
+      } else {
+        r.end();
+      }
+    });
+  }
+}
+
+function wrapResponse(res: http.IncomingMessage, url: URL): HttpResponse {
+  const bytes = async (limit: number): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of res as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > limit) {
+        res.destroy();
+        throw new TransportError(`the answer to ${describeRequest('GET', url)} is larger than ${limit} bytes`);
+      }
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks);
+  };
+  return {
+    status: res.statusCode ?? 0,
+    statusText: res.statusMessage ?? '',
+    url,
+    header(name) {
+      const v = res.headers[name.toLowerCase()];
+      return Array.isArray(v) ? v[0] : v;
+    },
+    headerAll(name) {
+      const v = res.headers[name.toLowerCase()];
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    },
+    body: res,
+    bytes,
+    text: async (limit = 1 << 20) => (await bytes(limit)).toString('utf8'),
+    async discard() {
+      // Small bodies are drained so the socket goes back to the pool; others are cut off.
+      const len = Number(res.headers['content-length'] ?? NaN);
+      if (res.complete || (Number.isFinite(len) && len <= 64 * 1024)) {
+        try {
+          for await (const _ of res) void _;
+        } catch {
+          // The body of an answer we are discarding may break off; nothing of it is used.
+        }
+      } else {
+        res.destroy();
+      }
+    },
+  };
+}
+
+function isNetworkError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code !== undefined && (RETRY_CODES.has(code) || code.startsWith('E') || code.startsWith('ERR_'));
+}
+
+function isRetryableError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.name === 'AbortError') return false;
+  if (e?.code !== undefined && RETRY_CODES.has(e.code)) return true;
+  // Node says "socket hang up" (ECONNRESET) when a pooled connection was closed by the server.
+  return e?.message === 'socket hang up';
+}
