@@ -1,0 +1,13 @@
+// The registry side of tsbuild: a client for the distribution API (src/registry/client.ts) and
+// the two operations that connect it to the store.
+export { Registry, Repository, withQuery, type FetchedManifest, type RegistryOptions } from './client.js';
+export { pullImage, PullError, type PullOptions, type PullResult } from './pull.js';
+export { pushImage, type PushOptions, type PushResult, type PushedLayer, type LayerOutcome } from './push.js';
+export { login, type LoginResult } from './login.js';
+export { DockerConfig, dockerConfigDir, authKey, type Credentials, type CredentialSource } from './credentials.js';
+export { endpointFor, type Endpoint } from './endpoint.js';
+export { parsePlatform, formatPlatform, hostPlatform, type Platform } from './platform.js';
+export { MediaType, parseManifest, serializeIndex, serializeImageManifest, type Descriptor, type Manifest } from './manifest.js';
+export { DistributionMetadata, type BlobRecord } from './metadata.js';
+export { RegistryError, UnauthorizedError, TransportError } from './errors.js';
+export type { LayerCompression } from './compress.js';

@@ -1,0 +1,245 @@
+// `pull`: a reference in a registry becomes an image in the store, as `docker pull` does it.
+//   1. The tag (or digest) resolves to a manifest; an index resolves further to the manifest for
+//      the platform asked for (this machine's by default).
+//   2. The config comes next, because its diffIDs say which layers the store already has (by
+//      chainID): those are not downloaded ("Already exists").
+//   3. The other layers are downloaded in parallel into a temp dir in the store, each checked
+//      against its digest and size as it streams. Nothing is stored until all are verified.
+//   4. storeImage unpacks them bottom up, checking each diffID, then stores the config and tags
+//      (`name:tag` and `name@<manifest digest>`, as Docker records RepoDigests). If that fails,
+//      the layers this pull added are removed again: a failed pull leaves the store as it was.
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
+import { InvalidInputError, TsbuildError } from '../errors.js';
+import { parseConfig } from '../image/config.js';
+import { Limiter } from '../fs/limit.js';
+import { storeImage } from '../import/image.js';
+import { NO_PROGRESS, type TransferProgress } from '../progress.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
+import type { Store } from '../store/store.js';
+import { Registry, type FetchedManifest, type Repository, type RegistryOptions } from './client.js';
+import { RegistryError, UnauthorizedError } from './errors.js';
+import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor, type ImageManifest } from './manifest.js';
+import { DistributionMetadata } from './metadata.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+
+export interface PullOptions extends RegistryOptions {
+  /**
+   * The platform to pull from a multi-platform image; default this machine's. When given, a
+   * single-platform image must match it too (Docker refuses the mismatch the same way).
+   */
+  readonly platform?: Platform;
+  readonly progress?: TransferProgress;
+  /** Layers downloaded at once (Docker's default is 3). */
+  readonly concurrency?: number;
+}
+
+export interface PullResult {
+  /** What was pulled, with `latest` filled in when neither tag nor digest was given. */
+  readonly reference: Reference;
+  readonly imageId: Digest;
+  /** What the tag resolved to: an index's digest for a multi-platform image (Docker prints this one). */
+  readonly manifestDigest: Digest;
+  /** The platform-specific image manifest's digest (equal to manifestDigest for a single-platform image). */
+  readonly imageManifestDigest: Digest;
+  /** Layers downloaded; the others were in the store already. */
+  readonly downloaded: number;
+  /** Nothing changed: the image was complete in the store and the tag already named it. */
+  readonly upToDate: boolean;
+}
+
+export class PullError extends TsbuildError {}
+
+/**
+ * Pulls `ref` into the store and tags it. The builder calls this for a FROM the store cannot
+ * resolve.
+ */
+export async function pullImage(store: Store, ref: Reference | string, opts: PullOptions = {}): Promise<PullResult> {
+  const reference = withDefaultTag(typeof ref === 'string' ? parseReference(ref) : ref);
+  const progress = opts.progress ?? NO_PROGRESS;
+  // One failed download stops the others: a controller of our own, joined to the caller's.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const registry = await Registry.open(reference.domain, { ...opts, signal });
+  try {
+    const repo = registry.repository(reference.path, ['pull']);
+    const top = await getTopManifest(repo, reference);
+    const { manifest, digest: imageManifestDigest } = await imageManifestFor(repo, top, opts.platform);
+
+    // The config's digest is the image ID: a store that has the image has its config too.
+    const configBytes = (await store.hasImage(manifest.config.digest))
+      ? await store.images.getBytes(manifest.config.digest)
+      : await repo.readBlob(manifest.config.digest, MAX_CONFIG_BYTES);
+    const config = parseConfig(configBytes);
+    if (opts.platform && !platformMatches(opts.platform, config)) {
+      throw new PullError(
+        `image with reference ${familiarString(reference)} was found but does not match the specified platform: wanted ${formatPlatform(opts.platform)}, actual: ${formatPlatform(config)}`,
+      );
+    }
+    const diffIds = config.rootfs.diff_ids;
+    if (diffIds.length !== manifest.layers.length) {
+      throw new PullError(`${familiarString(reference)}: the manifest has ${manifest.layers.length} layers but the config names ${diffIds.length}`);
+    }
+    for (const l of manifest.layers) {
+      if (layerCompression(l.mediaType) === undefined) throw new PullError(`${familiarString(reference)}: unsupported layer media type ${l.mediaType}`);
+    }
+
+    const imageId = sha256(configBytes);
+    const tagRef = reference.tag !== undefined ? { domain: reference.domain, path: reference.path, tag: reference.tag } : undefined;
+    const digestRef: Reference = { domain: reference.domain, path: reference.path, digest: top.digest };
+    const wasComplete = await store.hasImage(imageId);
+    const tagBefore = tagRef ? await store.tags.get(tagRef) : undefined;
+
+    const chains = chainIds(diffIds);
+    const present = await Promise.all(chains.map((c) => store.layers.exists(c)));
+    manifest.layers.forEach((l, i) => {
+      if (present[i]) progress.done(shortId(l.digest), 'Already exists');
+    });
+
+    const tmp = await store.tempDir('pull');
+    const added: Digest[] = [];
+    try {
+      const files = await downloadLayers(repo, manifest.layers, present, tmp, progress, opts.concurrency ?? 3, stop);
+      const fileOf = async (i: number): Promise<string> => {
+        // A layer that was present when we looked may have been removed since: fetch it now.
+        if (!files.has(i)) files.set(i, await downloadOne(repo, manifest.layers[i]!, tmp, progress));
+        return files.get(i)!;
+      };
+      try {
+        await storeImage(
+          store,
+          {
+            configBytes,
+            openLayer: async (i) => createReadStream(await fileOf(i)),
+            tags: [...(tagRef ? [tagRef] : []), digestRef],
+          },
+          {
+            layerDone: (i, existed) => {
+              if (existed) return;
+              added.push(chains[i]!);
+              progress.done(shortId(manifest.layers[i]!.digest), 'Pull complete');
+            },
+          },
+        );
+      } catch (err) {
+        await removeAdded(store, added);
+        throw err;
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+
+    // Remember where each blob lives, for pushes that can mount instead of upload.
+    const meta = DistributionMetadata.of(store);
+    for (const [i, l] of manifest.layers.entries()) {
+      await meta.add(diffIds[i]!, { digest: l.digest, sourceRepository: repo.name, compression: layerCompression(l.mediaType)!, size: l.size });
+    }
+    const downloaded = added.length;
+    return {
+      reference,
+      imageId,
+      manifestDigest: top.digest,
+      imageManifestDigest,
+      downloaded,
+      upToDate: wasComplete && downloaded === 0 && (tagRef === undefined || tagBefore === imageId),
+    };
+  } finally {
+    registry.close();
+  }
+}
+
+/** The manifest the reference names, with Docker's wording for the two common failures. */
+async function getTopManifest(repo: Repository, reference: Reference): Promise<FetchedManifest> {
+  try {
+    return await repo.getManifest(reference.digest ?? reference.tag!);
+  } catch (err) {
+    const name = familiarName(reference);
+    if (err instanceof UnauthorizedError) {
+      throw new PullError(`pull access denied for ${name}, repository does not exist or may require authorization: ${detailOf(err)}`, { cause: err });
+    }
+    if (err instanceof RegistryError && err.status === 404) {
+      throw new PullError(`manifest for ${familiarString(reference)} not found: ${detailOf(err)}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** `manifest unknown: manifest unknown` from `manifest app:1: manifest unknown: manifest unknown`. */
+function detailOf(err: RegistryError): string {
+  return err.message.replace(/^(manifest|authentication at) \S+( failed)?: /, '');
+}
+
+async function imageManifestFor(repo: Repository, top: FetchedManifest, platform: Platform | undefined): Promise<{ manifest: ImageManifest; digest: Digest }> {
+  if (top.manifest.kind === 'image') return { manifest: top.manifest, digest: top.digest };
+  const entry = selectPlatform(top.manifest, platform ?? hostPlatform());
+  const child = await repo.getManifest(entry.digest);
+  if (child.manifest.kind !== 'image') throw new PullError(`${repo.path}@${entry.digest}: an index entry for a platform is itself an index`);
+  return { manifest: child.manifest, digest: child.digest };
+}
+
+/**
+ * Downloads the layers not `present`, `concurrency` at a time. On the first failure the others
+ * are stopped, and that failure (not the aborts it caused) is what the caller sees.
+ */
+async function downloadLayers(
+  repo: Repository,
+  layers: readonly Descriptor[],
+  present: readonly boolean[],
+  tmp: string,
+  progress: TransferProgress,
+  concurrency: number,
+  stop: AbortController,
+): Promise<Map<number, string>> {
+  const files = new Map<number, string>();
+  const limiter = new Limiter(concurrency);
+  let first: { error: unknown } | undefined;
+  const wanted = layers.map((l, i) => ({ l, i })).filter(({ i }) => !present[i]);
+  // The same blob twice in one image (two identical layers) is fetched once.
+  const byDigest = new Map<Digest, Promise<string>>();
+  for (const { l } of wanted) progress.start(shortId(l.digest), 'Pulling fs layer', l.size);
+  await Promise.allSettled(
+    wanted.map(({ l, i }) => {
+      let p = byDigest.get(l.digest);
+      if (!p) {
+        p = limiter.run(() => downloadOne(repo, l, tmp, progress));
+        byDigest.set(l.digest, p);
+      }
+      return p.then(
+        (file) => void files.set(i, file),
+        (error: unknown) => {
+          first ??= { error };
+          stop.abort();
+        },
+      );
+    }),
+  );
+  if (first) throw first.error;
+  return files;
+}
+
+async function downloadOne(repo: Repository, layer: Descriptor, tmp: string, progress: TransferProgress): Promise<string> {
+  const id = shortId(layer.digest);
+  const file = join(tmp, hex(layer.digest));
+  if (layer.urls?.length) {
+    // Foreign layers (Windows base images) live outside the registry; Linux images have none.
+    throw new InvalidInputError(`layer ${layer.digest} is a foreign layer hosted at ${layer.urls[0]}: not supported`);
+  }
+  await repo.downloadBlob(layer.digest, layer.size, file, (n) => progress.advance(id, n));
+  progress.done(id, 'Download complete');
+  return file;
+}
+
+/** Removes layers a failed pull added, top first, unless an image now stands on them. */
+async function removeAdded(store: Store, added: readonly Digest[]): Promise<void> {
+  if (added.length === 0) return;
+  const used = await store.layersInUse();
+  for (const chainId of [...added].reverse()) {
+    if (used.has(chainId)) continue;
+    const rec = await store.layers.get(chainId);
+    if (!rec) continue;
+    await store.layers.remove(chainId);
+    await store.snapshotter.remove(rec.cacheId);
+  }
+}

@@ -1,0 +1,216 @@
+// `push`: an image in the store becomes a manifest, a config and layer blobs in a registry, as
+// `docker push` does it. Layers are stored uncompressed, so each is compressed on the way out;
+// per layer, cheapest first:
+//   1. a blob the distribution metadata says this layer compresses to (with this compression)
+//      is already in the repository (HEAD): nothing to send ("Layer already exists");
+//   2. the metadata names another repository on the same registry holding such a blob: ask the
+//      registry to mount it (one POST, no bytes: "Mounted from ...");
+//   3. compress the layer tar (rebuilt from the store and checked against its diffID as it
+//      streams) into a temp file while hashing it, then HEAD that digest and upload if absent.
+// Layers go up a few at a time, then the config, then the manifest: Docker schema 2 for gzip,
+// OCI for zstd (zstd layers have no Docker media type), as Docker and BuildKit choose.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { hex, shortId, type Digest } from '../digest.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import { loadImage } from '../image/image.js';
+import { openLayerTar } from '../image/layers.js';
+import { Limiter } from '../fs/limit.js';
+import { NO_PROGRESS, type TransferProgress } from '../progress.js';
+import type { LayerRecord } from '../store/layerdb.js';
+import { familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
+import type { Store } from '../store/store.js';
+import { Registry, type Repository, type RegistryOptions } from './client.js';
+import { compress, type LayerCompression } from './compress.js';
+import { MediaType, serializeImageManifest, type Descriptor } from './manifest.js';
+import { DistributionMetadata, type BlobRecord } from './metadata.js';
+
+export interface PushOptions extends RegistryOptions {
+  /** Layer compression: gzip (Docker schema 2 manifest, the default) or zstd (OCI manifest). */
+  readonly compression?: LayerCompression;
+  readonly progress?: TransferProgress;
+  /** Layers uploaded at once (Docker's default is 5; 3 keeps memory and temp disk modest). */
+  readonly concurrency?: number;
+}
+
+export type LayerOutcome = 'exists' | 'mounted' | 'pushed';
+
+export interface PushedLayer {
+  readonly diffId: Digest;
+  /** The compressed blob in the registry. */
+  readonly digest: Digest;
+  readonly size: number;
+  readonly outcome: LayerOutcome;
+  /** For `mounted`: the repository path it came from. */
+  readonly mountedFrom?: string;
+  /** Whether this push ran the compressor for the layer (false when a known blob was reused). */
+  readonly compressed: boolean;
+}
+
+export interface PushResult {
+  readonly reference: Reference;
+  readonly imageId: Digest;
+  readonly manifestDigest: Digest;
+  readonly manifestMediaType: string;
+  /** Bytes of the manifest, as `docker push` prints them. */
+  readonly manifestSize: number;
+  /** Bottom first, one per layer of the image. */
+  readonly layers: readonly PushedLayer[];
+}
+
+const MEDIA_TYPES: Record<LayerCompression, { manifest: string; config: string; layer: string }> = {
+  gzip: { manifest: MediaType.dockerManifest, config: MediaType.dockerConfig, layer: MediaType.dockerLayerGzip },
+  zstd: { manifest: MediaType.ociManifest, config: MediaType.ociConfig, layer: MediaType.ociLayerZstd },
+};
+
+/** Known blobs tried per layer before compressing: each costs one HEAD or POST. */
+const MAX_CANDIDATES = 3;
+
+export async function pushImage(store: Store, ref: Reference | string, opts: PushOptions = {}): Promise<PushResult> {
+  const reference = withDefaultTag(typeof ref === 'string' ? parseReference(ref) : ref);
+  if (reference.tag === undefined) throw new InvalidInputError(`cannot push a digest reference: ${familiarString(reference)}`);
+  const compression = opts.compression ?? 'gzip';
+  const types = MEDIA_TYPES[compression];
+  const progress = opts.progress ?? NO_PROGRESS;
+  const imageId = await store.tags.get(reference);
+  if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
+  const image = await loadImage(store, imageId);
+  const configBytes = await store.images.getBytes(imageId);
+
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const registry = await Registry.open(reference.domain, { ...opts, signal });
+  const tmp = await store.tempDir('push');
+  try {
+    const repo = registry.repository(reference.path, ['pull', 'push']);
+    const pusher = new LayerPusher(store, repo, compression, tmp, progress);
+
+    // One upload per distinct layer content; a layer repeated in the stack reuses the result.
+    const byDiffId = new Map<Digest, Promise<PushedLayer>>();
+    const limiter = new Limiter(opts.concurrency ?? 3);
+    for (const layer of image.layers) progress.start(shortId(layer.diffId), 'Preparing');
+    let first: { error: unknown } | undefined;
+    const jobs = image.layers.map((layer) => {
+      let job = byDiffId.get(layer.diffId);
+      if (!job) {
+        job = limiter.run(() => pusher.push(layer));
+        byDiffId.set(layer.diffId, job);
+      }
+      return job.catch((error: unknown) => {
+        first ??= { error };
+        stop.abort();
+        throw error;
+      });
+    });
+    const settled = await Promise.allSettled(jobs);
+    if (first) throw first.error;
+    const layers = settled.map((r) => (r as PromiseFulfilledResult<PushedLayer>).value);
+
+    const config: Descriptor = { mediaType: types.config, digest: imageId, size: configBytes.length };
+    if (!(await repo.statBlob(imageId))) await repo.uploadBlob(imageId, configBytes.length, () => Readable.from([configBytes]));
+
+    const manifest = serializeImageManifest({
+      schemaVersion: 2,
+      mediaType: types.manifest,
+      config,
+      layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.size })),
+    });
+    const manifestDigest = await repo.putManifest(reference.tag, types.manifest, manifest);
+    await store.tags.set({ domain: reference.domain, path: reference.path, digest: manifestDigest }, imageId);
+    return { reference, imageId, manifestDigest, manifestMediaType: types.manifest, manifestSize: manifest.length, layers };
+  } finally {
+    registry.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+class LayerPusher {
+  private readonly meta: DistributionMetadata;
+
+  constructor(
+    private readonly store: Store,
+    private readonly repo: Repository,
+    private readonly compression: LayerCompression,
+    private readonly tmp: string,
+    private readonly progress: TransferProgress,
+  ) {
+    this.meta = DistributionMetadata.of(store);
+  }
+
+  async push(layer: LayerRecord): Promise<PushedLayer> {
+    const id = shortId(layer.diffId);
+    const result = (await this.reuse(layer)) ?? (await this.upload(layer));
+    await this.remember(layer.diffId, result);
+    const note = result.outcome === 'exists' ? 'Layer already exists' : result.outcome === 'mounted' ? `Mounted from ${result.mountedFrom}` : 'Pushed';
+    this.progress.done(id, note);
+    return result;
+  }
+
+  /** Steps 1 and 2: a blob this layer is known to compress to, already here or mountable. */
+  private async reuse(layer: LayerRecord): Promise<PushedLayer | undefined> {
+    const domain = this.repo.registry.endpoint.domain;
+    const known = (await this.meta.blobsOf(layer.diffId)).filter((r) => r.compression === this.compression);
+    // Blobs recorded for this very repository first: the likeliest to be here.
+    const here = known.filter((r) => r.sourceRepository === this.repo.name);
+    const elsewhere = known.filter((r) => r.sourceRepository !== this.repo.name);
+    const candidates = distinct([...here, ...elsewhere].map((r) => r.digest)).slice(0, MAX_CANDIDATES);
+    for (const digest of candidates) {
+      const stat = await this.repo.statBlob(digest);
+      if (stat) return { diffId: layer.diffId, digest, size: stat.size, outcome: 'exists', compressed: false };
+    }
+    const mountable = elsewhere.filter((r) => r.sourceRepository.startsWith(`${domain}/`)).slice(0, MAX_CANDIDATES);
+    for (const rec of mountable) {
+      const from = rec.sourceRepository.slice(domain.length + 1);
+      this.repo.addPullScope(from);
+      if (await this.repo.mountBlob(rec.digest, from)) {
+        const size = rec.size >= 0 ? rec.size : ((await this.repo.statBlob(rec.digest))?.size ?? -1);
+        return { diffId: layer.diffId, digest: rec.digest, size, outcome: 'mounted', mountedFrom: from, compressed: false };
+      }
+    }
+    return undefined;
+  }
+
+  /** Step 3: compress into a temp file while hashing; upload unless the registry has that digest. */
+  private async upload(layer: LayerRecord): Promise<PushedLayer> {
+    const id = shortId(layer.diffId);
+    const file = join(this.tmp, hex(layer.diffId));
+    try {
+      const { digest, size } = await this.compressToFile(layer, file);
+      if (!(await this.repo.statBlob(digest))) {
+        await this.repo.uploadBlob(digest, size, () => createReadStream(file), (n) => this.progress.advance(id, n));
+        return { diffId: layer.diffId, digest, size, outcome: 'pushed', compressed: true };
+      }
+      return { diffId: layer.diffId, digest, size, outcome: 'exists', compressed: true };
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  private async compressToFile(layer: LayerRecord, file: string): Promise<{ digest: Digest; size: number }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    await pipeline(compress(openLayerTar(this.store, layer), this.compression), measure, createWriteStream(file, { mode: 0o600 }));
+    return { digest: `sha256:${hash.digest('hex')}` as Digest, size };
+  }
+
+  /** Records where the blob now is: the cache for the next push, a mount source for other repositories. */
+  private async remember(diffId: Digest, l: PushedLayer): Promise<void> {
+    const rec: BlobRecord = { digest: l.digest, sourceRepository: this.repo.name, compression: this.compression, size: l.size };
+    await this.meta.add(diffId, rec);
+  }
+}
+
+function distinct<T>(xs: readonly T[]): T[] {
+  return [...new Set(xs)];
+}
