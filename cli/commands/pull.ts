@@ -1,0 +1,65 @@
+import { parsePlatform } from '../../src/registry/platform.js';
+import { DockerConfig } from '../../src/registry/credentials.js';
+import { pullImage } from '../../src/registry/pull.js';
+import { familiarString, parseReference } from '../../src/store/reference.js';
+import { exactArgs, openStore, parseCommand } from '../common.js';
+import { transferMode, transferOutput } from '../registry-progress.js';
+import { abortOnSignals } from '../signals.js';
+
+const spec = {
+  usage: 'pull [OPTIONS] NAME[:TAG|@DIGEST]',
+  description: 'Download an image from a registry into the store',
+  options: {
+    platform: { type: 'string' },
+    'insecure-registry': { type: 'string', multiple: true },
+    progress: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  },
+  optionHelp: [
+    '      --platform OS/ARCH[/VARIANT]  Platform to pull from a multi-platform image (default: this machine)',
+    '      --insecure-registry HOST      Reach HOST over plain HTTP (repeatable; loopback always is)',
+    '      --progress MODE               auto, plain or tty (default auto)',
+    '  -q, --quiet                       Print only the image reference',
+  ],
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseCommand(spec, argv);
+  if (!args) return 0;
+  exactArgs(args.positionals, 1, spec.usage);
+  const v = args.values;
+  const ref = parseReference(args.positionals[0]!);
+  const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
+  const mode = transferMode(v.progress, v.quiet);
+  const store = await openStore(v);
+  const credentials = await DockerConfig.load();
+  const out = await transferOutput(mode, 'Downloading');
+  if (ref.tag === undefined && ref.digest === undefined) out.line('Using default tag: latest');
+  out.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.path}`);
+  const signals = abortOnSignals();
+  try {
+    const result = await pullImage(store, ref, {
+      ...(platform ? { platform } : {}),
+      insecureRegistries: v['insecure-registry'] ?? [],
+      credentials,
+      progress: out.progress,
+      signal: signals.signal,
+    });
+    out.finish();
+    out.line(`Digest: ${result.manifestDigest}`);
+    out.line(`Status: ${result.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiarString(result.reference)}`);
+    const r = result.reference;
+    process.stdout.write(`${r.domain}/${r.path}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}\n`);
+    return 0;
+  } catch (err) {
+    out.finish();
+    const code = signals.exitCode();
+    if (code !== undefined) {
+      process.stderr.write('Error: pull interrupted\n');
+      return code;
+    }
+    throw err;
+  } finally {
+    signals.dispose();
+  }
+}
