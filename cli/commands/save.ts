@@ -1,0 +1,54 @@
+import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/export/save.js';
+import { selectImages } from '../../src/export/select.js';
+import { minArgs, openStore, parseCommand, usageError } from '../common.js';
+import { abortOnSignals } from '../signals.js';
+import { parseProgressMode, transferOutput } from '../transfer-progress.js';
+
+const spec = {
+  usage: 'save [OPTIONS] IMAGE [IMAGE...]',
+  description: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  options: {
+    output: { type: 'string', short: 'o' },
+    format: { type: 'string' },
+    progress: { type: 'string' },
+  },
+  optionHelp: [
+    '  -o, --output FILE            Write to a file, instead of STDOUT',
+    '      --format docker|oci      docker: a docker save archive (default); oci: an OCI image layout',
+    '      --progress auto|plain|tty  Progress on stderr (default auto: a spinner on a terminal)',
+  ],
+} as const;
+
+export async function run(argv: string[]): Promise<number | void> {
+  const args = parseCommand(spec, argv);
+  if (!args) return;
+  minArgs(args.positionals, 1, spec.usage);
+  const v = args.values;
+  const format = (v.format ?? 'docker') as ArchiveFormat;
+  if (!ARCHIVE_FORMATS.includes(format)) throw usageError(`invalid --format ${JSON.stringify(v.format)}: use docker or oci`);
+  const mode = parseProgressMode(v.progress);
+  const toStdout = v.output === undefined || v.output === '-';
+  // As docker: an archive is binary, and a terminal is no place for it.
+  if (toStdout && process.stdout.isTTY) throw usageError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+
+  const store = await openStore(v);
+  // Everything that can fail on a bad name or a missing layer fails here, before the first byte.
+  const plan = await planSave(store, await selectImages(store, args.positionals), format);
+  const out = await transferOutput(mode);
+  const signals = abortOnSignals();
+  try {
+    const opts = { progress: out.progress, signal: signals.signal };
+    if (toStdout) await saveToStream(store, plan, process.stdout, opts);
+    else await saveToFile(store, plan, v.output!, opts);
+  } catch (err) {
+    const code = signals.exitCode();
+    if (code !== undefined) {
+      process.stderr.write('Error: save interrupted\n');
+      return code;
+    }
+    throw err;
+  } finally {
+    out.finish();
+    signals.dispose();
+  }
+}
