@@ -1,8 +1,6 @@
 // `tsbuild import`: a root filesystem tarball becomes a one-layer image, as `docker import`
 // makes it. The tar's exact bytes define the layer (its tar-split is kept), so the diffID is the
 // sha256 of what the user gave us, decompressed.
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { hostArchitecture, rfc3339, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { newSnapshotId } from '../snapshot/snapshotter.js';
@@ -23,25 +21,12 @@ export interface ImportOptions {
 /** Unpacks a layer tar into a new snapshot and publishes it on top of `parent`. */
 export async function importLayer(store: Store, tar: NodeJS.ReadableStream, parent?: LayerRecord): Promise<LayerRecord> {
   const snap = newSnapshotId();
-  const tmp = await store.tempDir('import');
   await store.snapshotter.prepare(snap, parent?.cacheId);
   try {
-    const tarSplitPath = join(tmp, 'tar-split.json.gz');
-    const desc = await store.snapshotter.apply(snap, tar, tarSplitPath);
-    const { record, created } = await store.layers.create({
-      ...(parent ? { parent: parent.chainId } : {}),
-      diffId: desc.diffId,
-      size: desc.size,
-      cacheId: snap,
-      tarSplitFile: tarSplitPath,
-    });
-    if (!created) await store.snapshotter.remove(snap);
-    return record;
+    return await store.publishSnapshot(snap, parent, (tarSplitPath) => store.snapshotter.apply(snap, tar, tarSplitPath));
   } catch (err) {
     await store.snapshotter.remove(snap);
     throw err;
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 

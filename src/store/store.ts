@@ -2,11 +2,12 @@
 //   image/<driver>/repositories.json, image/<driver>/imagedb/, image/<driver>/layerdb/
 //   <driver>/...  the snapshot directories (see src/snapshot)
 // Store ties the metadata databases to the snapshotter that holds the files.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainIds, isDigest, parseDigest, hex, type Digest } from '../digest.js';
 import { NotFoundError, TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
+import type { LayerDescriptor } from '../layer/types.js';
 import { chooseDriver } from '../snapshot/choose.js';
 import type { DriverName, Snapshotter } from '../snapshot/snapshotter.js';
 import { sweepTemps } from './atomic.js';
@@ -96,6 +97,35 @@ export class Store {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * Turns a finished snapshot into a stored layer on top of `parent`. `describe` writes the
+   * layer's tar-split to the path it is given and returns the layer's digest and size. If the
+   * chain already exists, the snapshot is identical to a stored one and is dropped: this is how
+   * layers are shared. The snapshot is the caller's to remove if this throws.
+   */
+  async publishSnapshot(
+    snapshotId: string,
+    parent: LayerRecord | undefined,
+    describe: (tarSplitPath: string) => Promise<LayerDescriptor>,
+  ): Promise<LayerRecord> {
+    const tmp = await this.tempDir('publish');
+    try {
+      const tarSplitPath = join(tmp, 'tar-split.json.gz');
+      const desc = await describe(tarSplitPath);
+      const { record, created } = await this.layers.create({
+        ...(parent ? { parent: parent.chainId } : {}),
+        diffId: desc.diffId,
+        size: desc.size,
+        cacheId: snapshotId,
+        tarSplitFile: tarSplitPath,
+      });
+      if (!created) await this.snapshotter.remove(snapshotId);
+      return record;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
     }
   }
 
