@@ -14,6 +14,9 @@
 //                                HEALTHCHECK, ONBUILD triggers, MAINTAINER, COPY --from.
 // Quotes are removed by the same pass that expands (`ENV A="x y"` sets `x y`), which is why the
 // parser keeps words exactly as written.
+//
+// BuildKit runs the same lexer in other modes for here-documents (LexOptions below): to find
+// `<<EOF` words on a line and read their delimiters, and to expand COPY/ADD heredoc bodies.
 
 /** Variables visible to a word: build args and ENV in force at that step. */
 export type Env = ReadonlyMap<string, string>;
@@ -69,6 +72,21 @@ interface Processed {
   readonly words: string[];
 }
 
+/** BuildKit's shell.Lex switches; all off for ordinary Dockerfile words. */
+export interface LexOptions {
+  /** Keep quote characters in the result (RawQuotes). */
+  readonly rawQuotes?: boolean;
+  /** Keep escape characters in the result (RawEscapes). */
+  readonly rawEscapes?: boolean;
+  /** Leave references to unset variables as written instead of empty (SkipUnsetEnv). */
+  readonly skipUnsetEnv?: boolean;
+  /** Quotes are ordinary characters (SkipProcessQuotes): how COPY heredoc bodies are expanded. */
+  readonly skipProcessQuotes?: boolean;
+}
+
+/** What `<<` may be followed by inside one heredoc word (BuildKit's isWhitespace). */
+const HEREDOC_SPACE = new Set(['\t', '\r', ' ']);
+
 /** One pass over one word. Code points, not UTF-16 units, as Go's text/scanner reads runes. */
 class Lexer {
   private readonly chars: string[];
@@ -78,6 +96,7 @@ class Lexer {
     word: string,
     private readonly escapeChar: string,
     private readonly lookup: Lookup,
+    private readonly options: LexOptions = {},
   ) {
     this.chars = Array.from(word);
   }
@@ -103,8 +122,12 @@ class Lexer {
         const value = this.processDollar();
         result += value;
         words.addString(value);
-      } else if (ch === "'" || ch === '"') {
+      } else if ((ch === "'" || ch === '"') && !this.options.skipProcessQuotes) {
         const value = ch === "'" ? this.processSingleQuote() : this.processDoubleQuote(rawEscapes);
+        result += value;
+        words.addRaw(value);
+      } else if (ch === '<') {
+        const value = this.processPossibleHeredoc();
         result += value;
         words.addRaw(value);
       } else {
@@ -129,28 +152,43 @@ class Lexer {
     return { result, words: words.finish() };
   }
 
+  /**
+   * `<<` and the blanks after it stay one piece, so that `<< EOF` is a single word when a line
+   * is searched for heredocs. The text itself is unchanged.
+   */
+  private processPossibleHeredoc(): string {
+    this.next();
+    if (this.peek() !== '<') return '<';
+    this.next();
+    let result = '<<';
+    while (HEREDOC_SPACE.has(this.peek() ?? '')) result += this.next();
+    return result;
+  }
+
   /** Everything up to the next `'` is literal; a single quote cannot be escaped inside. */
   private processSingleQuote(): string {
+    const quote = this.options.rawQuotes ? "'" : '';
     this.next();
-    let result = '';
+    let result = quote;
     for (;;) {
       const ch = this.next();
       if (ch === EOF) throw new Error('unexpected end of statement while looking for matching single-quote');
-      if (ch === "'") return result;
+      if (ch === "'") return result + quote;
       result += ch;
     }
   }
 
   /** Expands `$`; the escape character only escapes `"`, `$` and itself, else it stays literal. */
   private processDoubleQuote(rawEscapes: boolean): string {
+    const quote = this.options.rawQuotes ? '"' : '';
     this.next();
-    let result = '';
+    let result = quote;
     for (;;) {
       const peeked = this.peek();
       if (peeked === EOF) throw new Error('unexpected end of statement while looking for matching double-quote');
       if (peeked === '"') {
         this.next();
-        return result;
+        return result + quote;
       }
       if (peeked === '$') {
         result += this.processDollar();
@@ -169,9 +207,12 @@ class Lexer {
 
   private processDollar(): string {
     this.next();
+    const skipUnset = this.options.skipUnsetEnv === true;
     if (this.peek() !== '{') {
       const name = this.processName();
-      return name === '' ? '$' : (this.lookup(name) ?? '');
+      if (name === '') return '$';
+      const value = this.lookup(name);
+      return value ?? (skipUnset ? `$${name}` : '');
     }
     this.next();
     const first = this.peek();
@@ -181,7 +222,7 @@ class Lexer {
     const name = this.processName();
     let modifier = this.next();
     if (modifier === EOF) throw new Error("syntax error: missing '}'");
-    if (modifier === '}') return this.lookup(name) ?? '';
+    if (modifier === '}') return this.lookup(name) ?? (skipUnset ? `\${${name}}` : '');
     if (modifier === '/') return this.processReplace(name);
 
     let spelled = modifier;
@@ -198,6 +239,7 @@ class Lexer {
     const word = this.processBraced(isPattern, "syntax error: missing '}'");
 
     const value = this.lookup(name);
+    if (value === undefined && skipUnset) return `\${${name}${spelled}${word}}`;
     const unset = value === undefined || (nullIsUnset && value === '');
     switch (modifier) {
       case '-':
@@ -232,7 +274,10 @@ class Lexer {
     if (all) this.next();
     const pattern = this.processBraced(true, "syntax error: missing '/' in ${}", '/');
     const replacement = this.processBraced(true, "syntax error: missing '}'");
-    const value = this.lookup(name) ?? '';
+    const set = this.lookup(name);
+    // As BuildKit writes it back: `${V//a/b}` comes out as `${V/a/b}`.
+    if (set === undefined && this.options.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;
+    const value = set ?? '';
     const re = patternToRegExp(pattern, true, false, all);
     return value.replace(re, () => replacement);
   }
@@ -330,9 +375,9 @@ function reversePattern(pattern: string): string {
   return pieces.reverse().join('');
 }
 
-function process(word: string, lookup: Lookup, escapeChar: string): Processed {
+function process(word: string, lookup: Lookup, escapeChar: string, options: LexOptions = {}): Processed {
   try {
-    return new Lexer(word, escapeChar, lookup).processUntil(undefined, false);
+    return new Lexer(word, escapeChar, lookup, options).processUntil(undefined, options.rawEscapes === true);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(`failed to process ${JSON.stringify(word)}: ${reason}`, { cause: err });
@@ -378,4 +423,28 @@ export function referencedVariables(word: string, escapeChar = '\\'): string[] {
     escapeChar,
   );
   return [...names];
+}
+
+/**
+ * BuildKit's ProcessWords with the given switches and no variable set: how a line is cut into
+ * words when it is searched for heredocs (parser.heredocsFromLine) and how a heredoc's delimiter
+ * is read. The escape character is always a backslash there, whatever `# escape=` says.
+ */
+export function lexWords(text: string, options: LexOptions): string[] {
+  return process(text, () => undefined, '\\', options).words;
+}
+
+/**
+ * Expands a COPY/ADD heredoc body whose delimiter was not quoted, as BuildKit does: `$V` and
+ * `${V...}` are substituted and the escape character (always a backslash, whatever `# escape=` says)
+ * escapes the next character, but quotes are plain text (`'$V'` is expanded too). Unset
+ * variables become empty. RUN heredoc bodies are never expanded here: the shell does that.
+ */
+export function expandHeredocBody(body: string, env: Env): string {
+  return process(body, (name) => env.get(name), '\\', { skipProcessQuotes: true }).result;
+}
+
+/** Throws the error `expandHeredocBody` would throw whatever the environment (see checkWordSyntax). */
+export function checkHeredocBodySyntax(body: string): void {
+  process(body, () => 'x', '\\', { skipProcessQuotes: true });
 }
