@@ -2,9 +2,10 @@
 // the filesystem; every mistake Docker would report before building is reported here, as a
 // DockerfileError naming the first line of the instruction.
 import { DockerfileError } from '../errors.js';
+import { syntaxDirective } from './directives.js';
 import { parseInstruction } from './instructions.js';
 import { readDockerfile } from './lines.js';
-import type { ArgStep, BuildPlan, FromClause, Stage, Step } from './plan.js';
+import type { ArgStep, BuildPlan, FromClause, PlanWarning, Stage, Step } from './plan.js';
 
 interface OpenStage {
   readonly name?: string;
@@ -42,10 +43,22 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): BuildPlan {
   }
   if (stages.length === 0) throw new DockerfileError(start, 'dockerfile contains no stages to build');
 
+  // `# check=` configures BuildKit's linter, which tsbuild does not have: accepted, unused.
+  const warnings: PlanWarning[] = [];
+  let syntax: string | undefined;
+  for (const directive of source.directives) {
+    if (directive.name !== 'syntax') continue;
+    const { ref, warning } = syntaxDirective(directive);
+    syntax = ref;
+    if (warning !== undefined) warnings.push(warning);
+  }
+
   return {
     file,
     globalArgs,
     stages: stages.map((stage, index): Stage => ({ index, ...stage })),
     escapeChar: source.escapeChar,
+    ...(syntax === undefined ? {} : { syntax }),
+    ...(warnings.length === 0 ? {} : { warnings }),
   };
 }

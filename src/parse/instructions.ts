@@ -5,17 +5,19 @@ import { DockerfileError } from '../errors.js';
 import { parseGoDuration } from './duration.js';
 import { parseFlags, type FlagSpec, type FlagValues } from './flags.js';
 import type { LogicalLine } from './lines.js';
+import { heredocContent, heredocWordOrUndefined } from './heredoc.js';
 import type {
   ArgStep,
   CommandForm,
   CopyStep,
   FromClause,
   HealthcheckStep,
+  Heredoc,
   Step,
   Word,
 } from './plan.js';
 import { ParseProblem } from './problem.js';
-import { checkWordSyntax, expandWord, referencedVariables } from './substitute.js';
+import { checkHeredocBodySyntax, checkWordSyntax, expandWord, referencedVariables } from './substitute.js';
 import {
   extractFlags,
   parseJsonArray,
@@ -40,6 +42,8 @@ interface Input {
   readonly flags: readonly string[];
   /** The arguments after the flags, trimmed. */
   readonly args: string;
+  /** The heredocs the line opened, bodies read (RUN, COPY, ADD, ONBUILD only). */
+  readonly heredocs: readonly Heredoc[];
   readonly escapeChar: string;
 }
 
@@ -52,7 +56,7 @@ export function parseInstruction(line: LogicalLine, escapeChar: string): Instruc
   const text = line.rest === '' ? keyword : `${keyword} ${line.rest}`;
   try {
     const { flags, args } = extractFlags(line.rest, escapeChar);
-    return parse({ line, keyword, text, flags, args, escapeChar });
+    return parse({ line, keyword, text, flags, args, heredocs: line.heredocs ?? [], escapeChar });
   } catch (err) {
     if (err instanceof ParseProblem) throw new DockerfileError(line.loc, err.message, { cause: err });
     throw err;
@@ -110,19 +114,6 @@ function isEmptyCommand(cmd: CommandForm): boolean {
   return cmd.form === 'exec' ? cmd.argv.length === 0 : cmd.command === '';
 }
 
-/**
- * Docker reads `<<EOF` in RUN/COPY/ADD as a here-document whose body follows on the next lines.
- * tsbuild does not implement them; say so instead of misreading the body as instructions.
- */
-function rejectHeredoc(input: Input, args = input.args): void {
-  const words = splitWordsKeepingQuotes(args, input.escapeChar);
-  const found = words.some(
-    (word, i) =>
-      /^\d*<<-?[^<]+$/.test(word) || (/^\d*<<-?$/.test(word) && !(words[i + 1] ?? '<').includes('<')),
-  );
-  if (found) throw new ParseProblem(`heredocs are not supported by tsbuild (${input.keyword})`);
-}
-
 const requiresAtLeastOne = (keyword: string) => new ParseProblem(`${keyword} requires at least one argument`);
 const requiresExactlyOne = (keyword: string) => new ParseProblem(`${keyword} requires exactly one argument`);
 
@@ -162,8 +153,9 @@ function parseRun(input: Input): Instruction {
   }
   const cmd = commandForm(input.args);
   if (isEmptyCommand(cmd)) throw requiresAtLeastOne('RUN');
-  if (cmd.form === 'shell') rejectHeredoc(input);
-  return step({ kind: 'RUN', ...base(input), cmd, ...definedOnly({ network }) });
+  // Only shell form can open heredocs; the line reader found them.
+  const heredocs = cmd.form === 'shell' && input.heredocs.length > 0 ? input.heredocs : undefined;
+  return step({ kind: 'RUN', ...base(input), cmd, ...definedOnly({ network, heredocs }) });
 }
 
 function parseCmdOrEntrypoint(input: Input): Instruction {
@@ -209,7 +201,11 @@ function parseCopy(input: Input): Instruction {
     );
   }
   const flags = flagsOf(input, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
-  if (!json.json) rejectHeredoc(input);
+  const dest = words[words.length - 1] as string;
+  if (heredocWordOrUndefined(dest) !== undefined) {
+    throw new ParseProblem(`${kind} cannot accept a heredoc as a destination`);
+  }
+  const { sources, heredocs } = copySources(words.slice(0, -1), input);
 
   const from = flags.get('from');
   // BuildKit resolves --from before any variable is known, and refuses to guess.
@@ -225,9 +221,10 @@ function parseCopy(input: Input): Instruction {
   const copy: CopyStep = {
     kind,
     ...base(input),
-    sources: words.slice(0, -1).map((word) => checked(word, input)),
-    dest: checked(words[words.length - 1] as string, input),
+    sources,
+    dest: checked(dest, input),
     ...definedOnly({
+      heredocs: heredocs.length > 0 ? heredocs : undefined,
       chown: optional('chown'),
       chmod: optional('chmod'),
       from,
@@ -237,6 +234,37 @@ function parseCopy(input: Input): Instruction {
     }),
   };
   return step(copy);
+}
+
+/**
+ * BuildKit's parseSourcesAndDest: a source word that is a heredoc operator (`<<EOF`, even in
+ * JSON form) is an inline file with that heredoc's body, matched by name (the last body of
+ * that name, or empty when the line opened none); every other word is a context path.
+ */
+function copySources(words: readonly string[], input: Input): { sources: Word[]; heredocs: Heredoc[] } {
+  const bodies = new Map(input.heredocs.map((heredoc) => [heredoc.name, heredoc.body]));
+  const sources: Word[] = [];
+  const heredocs: Heredoc[] = [];
+  for (const word of words) {
+    const marker = heredocWordOrUndefined(word);
+    if (marker === undefined) {
+      sources.push(checked(word, input));
+      continue;
+    }
+    const heredoc: Heredoc = { ...marker, body: bodies.get(marker.name) ?? '' };
+    // The builder expands it; its syntax is checked now, like every word's.
+    if (heredoc.expand) checkedHeredoc(heredoc);
+    heredocs.push(heredoc);
+  }
+  return { sources, heredocs };
+}
+
+function checkedHeredoc(heredoc: Heredoc): void {
+  try {
+    checkHeredocBodySyntax(heredocContent(heredoc));
+  } catch (err) {
+    throw new ParseProblem((err as Error).message, { cause: err });
+  }
 }
 
 function parseEnv(input: Input): Instruction {
@@ -415,8 +443,9 @@ function parseOnbuild(input: Input): Instruction {
   if (trigger === 'FROM' || trigger === 'MAINTAINER') {
     throw new ParseProblem(`${trigger} isn't allowed as an ONBUILD trigger`);
   }
-  if (['RUN', 'COPY', 'ADD'].includes(trigger)) rejectHeredoc(input, input.args.slice(trigger.length));
-  return step({ kind: 'ONBUILD', ...base(input), trigger: input.args });
+  // The bodies go with the trigger, so that it parses the same in the child's build (BuildKit).
+  const bodies = input.heredocs.map((heredoc) => `\n${heredoc.body}${heredoc.name}`).join('');
+  return step({ kind: 'ONBUILD', ...base(input), trigger: input.args + bodies });
 }
 
 const PARSERS: Readonly<Record<string, InstructionParser>> = {

@@ -21,6 +21,32 @@ interface StepBase {
   readonly text: string;
 }
 
+/**
+ * A here-document of RUN, COPY or ADD (`<<EOF` on the instruction's line, the body on the lines
+ * after it, up to a line that is just `EOF`): Dockerfile 1.4 syntax, read as BuildKit reads it
+ * (./heredoc.ts has the rules). The step's `loc` stays the instruction's first line.
+ */
+export interface Heredoc {
+  /** The delimiter with its quotes removed: `EOF` for `<<"EOF"`. For COPY/ADD, the file's name. */
+  readonly name: string;
+  /**
+   * The lines between the instruction and the delimiter line, each with its line ending, as
+   * written: not expanded, leading tabs not yet stripped ('' for an empty heredoc). The
+   * content a file or script gets is `heredocContent(heredoc)` (tabs stripped for `<<-`).
+   */
+  readonly body: string;
+  /**
+   * True when no part of the delimiter was quoted. COPY/ADD then expand variables in the body
+   * at build time (`expandHeredocBody`: `$V`, `${V}` and backslash escapes; quotes are plain text).
+   * RUN ignores it, as BuildKit does: the body goes to the shell, which expands or not.
+   */
+  readonly expand: boolean;
+  /** `<<-`: leading tabs are stripped from every line of the body. */
+  readonly chomp: boolean;
+  /** `3<<EOF`: the descriptor the shell feeds it to (stdin when absent). Informational. */
+  readonly fd?: number;
+}
+
 /** Shell form is one command line run by the stage's SHELL; exec form is an argv (JSON array). */
 export type CommandForm =
   | { readonly form: 'shell'; readonly command: string }
@@ -32,12 +58,24 @@ export interface RunStep extends StepBase {
   readonly cmd: CommandForm;
   /** --network=default|none|host (default when absent). */
   readonly network?: Word;
+  /**
+   * The bodies of the heredocs opened in `cmd` (shell form only), in order; absent when none.
+   * `cmd.command` stays the instruction's own line (`<<EOF`, `python3 <<EOF`);
+   * src/build/heredoc.ts turns the two into what BuildKit runs.
+   */
+  readonly heredocs?: readonly Heredoc[];
 }
 
 export interface CopyStep extends StepBase {
   readonly kind: 'COPY' | 'ADD';
-  /** At least one. */
+  /** Context paths (or wildcards). At least one, unless `heredocs` has some. */
   readonly sources: readonly Word[];
+  /**
+   * Sources written as heredocs (`COPY <<EOF <<b.txt /dir/`), in order; absent when none. Each
+   * is a file named `name` (mode 0644) holding the body, copied after `sources` as BuildKit does
+   * (never unpacked by ADD, never a wildcard). Not in `sources`.
+   */
+  readonly heredocs?: readonly Heredoc[];
   readonly dest: Word;
   /** --chown=user[:group] */
   readonly chown?: Word;
@@ -123,7 +161,10 @@ export interface HealthcheckStep extends StepBase {
 
 export interface OnbuildStep extends StepBase {
   readonly kind: 'ONBUILD';
-  /** The trigger instruction as written, e.g. `RUN echo hi`; recorded in config.OnBuild. */
+  /**
+   * The trigger instruction as written, e.g. `RUN echo hi`; recorded in config.OnBuild. With
+   * heredocs, their bodies and delimiters follow on the next lines, as BuildKit records them.
+   */
   readonly trigger: string;
 }
 
@@ -176,4 +217,17 @@ export interface BuildPlan {
   readonly stages: readonly Stage[];
   /** The `# escape=` directive's character (default backslash). */
   readonly escapeChar: string;
+  /**
+   * The `# syntax=` directive's image reference, when there is one. tsbuild has no frontend
+   * images: it always builds with its own Dockerfile syntax (docker/dockerfile:1's), and warns
+   * when the directive asks for something else.
+   */
+  readonly syntax?: string;
+  /** Things worth telling the user that do not stop the build; absent when none. */
+  readonly warnings?: readonly PlanWarning[];
+}
+
+export interface PlanWarning {
+  readonly loc: SourceLocation;
+  readonly message: string;
 }

@@ -135,12 +135,11 @@ describe('instruction errors', () => {
     ['FROM a\nONBUILD FROM b', 'Dockerfile:2: FROM isn\'t allowed as an ONBUILD trigger'],
     ['FROM a\nONBUILD maintainer me', 'Dockerfile:2: MAINTAINER isn\'t allowed as an ONBUILD trigger'],
 
-    // directives and heredocs
+    // directives (heredoc errors: heredoc.test.ts)
     ['# escape=x\nFROM a', 'Dockerfile:1: invalid escape token \'x\' does not match ` or \\'],
     ['# escape=\\\n# escape=`\nFROM a', 'Dockerfile:2: only one escape parser directive can be used'],
-    ['FROM a\nRUN <<EOF\necho hi\nEOF', 'Dockerfile:2: heredocs are not supported by tsbuild (RUN)'],
-    ['FROM a\nCOPY <<-EOT /hello\nhi\nEOT', 'Dockerfile:2: heredocs are not supported by tsbuild (COPY)'],
-    ['FROM a\nRUN cat << EOF > /x\nhi\nEOF', 'Dockerfile:2: heredocs are not supported by tsbuild (RUN)'],
+    ['# syntax=docker/dockerfile:1\n# SYNTAX=docker/dockerfile:1.7\nFROM a', 'Dockerfile:2: only one syntax parser directive can be used'],
+    ['# check=skip=all\n# check=error=true\nFROM a', 'Dockerfile:2: only one check parser directive can be used'],
   ];
   test.each(cases)('%j', (text, message) => {
     expect(errorOf(text).message).toBe(message);
