@@ -42,7 +42,8 @@ function parseHeader(header: string): Challenge[] {
 
   function readValue(): string {
     if (!s.startsWith('"')) {
-      const v = TOKEN_RE.exec(s)?.[0] ?? '';
+      // Strictly a token; some servers leave URLs unquoted, so read up to the next separator.
+      const v = /^[^,\s]*/.exec(s)![0];
       s = s.slice(v.length);
       return v;
     }
