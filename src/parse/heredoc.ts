@@ -48,7 +48,7 @@ export function parseHeredocWord(word: string): HeredocMarker | undefined {
 }
 
 /** `parseHeredocWord` with errors meaning "not a heredoc" (BuildKit's MustParseHeredoc). */
-export function heredocWordOrUndefined(word: string): HeredocMarker | undefined {
+export function heredocMarkerOf(word: string): HeredocMarker | undefined {
   try {
     return parseHeredocWord(word);
   } catch (err) {

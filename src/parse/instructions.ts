@@ -5,7 +5,7 @@ import { DockerfileError } from '../errors.js';
 import { parseGoDuration } from './duration.js';
 import { parseFlags, type FlagSpec, type FlagValues } from './flags.js';
 import type { LogicalLine } from './lines.js';
-import { heredocContent, heredocWordOrUndefined } from './heredoc.js';
+import { heredocContent, heredocMarkerOf } from './heredoc.js';
 import type {
   ArgStep,
   CommandForm,
@@ -202,7 +202,7 @@ function parseCopy(input: Input): Instruction {
   }
   const flags = flagsOf(input, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
   const dest = words[words.length - 1] as string;
-  if (heredocWordOrUndefined(dest) !== undefined) {
+  if (heredocMarkerOf(dest) !== undefined) {
     throw new ParseProblem(`${kind} cannot accept a heredoc as a destination`);
   }
   const { sources, heredocs } = copySources(words.slice(0, -1), input);
@@ -246,7 +246,7 @@ function copySources(words: readonly string[], input: Input): { sources: Word[];
   const sources: Word[] = [];
   const heredocs: Heredoc[] = [];
   for (const word of words) {
-    const marker = heredocWordOrUndefined(word);
+    const marker = heredocMarkerOf(word);
     if (marker === undefined) {
       sources.push(checked(word, input));
       continue;
