@@ -4,8 +4,8 @@
 import { DockerfileError } from '../errors.js';
 import { parseGoDuration } from './duration.js';
 import { parseFlags, type FlagSpec, type FlagValues } from './flags.js';
-import type { LogicalLine } from './lines.js';
 import { heredocContent, heredocMarkerOf } from './heredoc.js';
+import type { LogicalLine } from './lines.js';
 import type {
   ArgStep,
   CommandForm,
