@@ -10,7 +10,7 @@ import { TsbuildError } from '../errors.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import type { Endpoint } from './endpoint.js';
-import { describeErrors, parseErrorBody, RegistryError, UnauthorizedError } from './errors.js';
+import { describeErrors, describeStatus, parseErrorBody, RegistryError, UnauthorizedError } from './errors.js';
 import type { HttpResponse, Transport } from './transport.js';
 
 export type Action = 'pull' | 'push';
@@ -56,7 +56,7 @@ export class Authenticator {
     await res.discard();
     if (res.status === 200) return { kind: 'none' };
     if (res.status !== 401) {
-      throw new RegistryError(`${url.href} does not answer as a registry (API v2): ${res.status} ${res.statusText}`, res.status);
+      throw new RegistryError(`${url.href} does not answer as a registry (API v2)`, `${res.status} ${res.statusText}`, res.status);
     }
     return schemeOf(parseChallenges(res.headerAll('www-authenticate')), url);
   }
@@ -113,9 +113,9 @@ export class Authenticator {
     const text = await res.text(1 << 20);
     const where = `${scheme.realm.origin}${scheme.realm.pathname}`;
     if (res.status === 401 || res.status === 403) {
-      throw new UnauthorizedError(`authentication at ${where} failed: ${tokenServerMessage(text) ?? `${res.status} ${res.statusText}`}`, res.status, parseErrorBody(text));
+      throw new UnauthorizedError(`authentication at ${where} failed`, tokenServerMessage(text) ?? describeStatus(res.status, res.statusText), res.status, parseErrorBody(text));
     }
-    if (res.status !== 200) throw new RegistryError(`token server ${where} answered ${res.status} ${res.statusText}`, res.status, parseErrorBody(text));
+    if (res.status !== 200) throw new RegistryError(`token server ${where}`, `${res.status} ${res.statusText}`, res.status, parseErrorBody(text));
     let j: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       j = JSON.parse(text) as typeof j;
@@ -143,7 +143,7 @@ export class Authenticator {
     const url = new URL('/v2/', this.endpoint.base);
     const res = await this.transport.send({ method: 'GET', url, headers: { Authorization: basic(this.credentials) } });
     await res.discard();
-    if (res.status !== 200) throw new UnauthorizedError(`login attempt to ${url.href} failed with status: ${res.status} ${res.statusText}`, res.status);
+    if (res.status !== 200) throw new UnauthorizedError(`login attempt to ${url.href}`, describeStatus(res.status, res.statusText), res.status);
   }
 }
 
@@ -155,13 +155,13 @@ function schemeOf(challenges: readonly Challenge[], url: URL): Scheme {
     try {
       realmUrl = new URL(realm ?? '');
     } catch {
-      throw new RegistryError(`${url.href}: the Bearer challenge has no usable realm`, 401);
+      throw new RegistryError(url.href, 'the Bearer challenge has no usable realm', 401);
     }
-    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new RegistryError(`${url.href}: the token realm is not an http(s) URL`, 401);
+    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new RegistryError(url.href, 'the token realm is not an http(s) URL', 401);
     return { kind: 'bearer', realm: realmUrl, ...(bearer.params.service !== undefined ? { service: bearer.params.service } : {}) };
   }
   if (challenges.some((c) => c.scheme === 'basic')) return { kind: 'basic' };
-  throw new RegistryError(`${url.href} asks for an authentication scheme tsbuild does not speak: ${challenges.map((c) => c.scheme).join(', ') || 'none named'}`, 401);
+  throw new RegistryError(url.href, `asks for an authentication scheme tsbuild does not speak: ${challenges.map((c) => c.scheme).join(', ') || 'none named'}`, 401);
 }
 
 function basic(c: Credentials): string {

@@ -12,7 +12,7 @@ import { DigestMismatchError } from '../image/layers.js';
 import { Authenticator, repositoryScope, type Action } from './auth.js';
 import { NO_CREDENTIALS, type CredentialSource } from './credentials.js';
 import { endpointFor, type Endpoint, type EndpointOptions } from './endpoint.js';
-import { describeErrors, parseErrorBody, RegistryError, TransportError, UnauthorizedError } from './errors.js';
+import { describeErrors, describeStatus, parseErrorBody, RegistryError, TransportError, UnauthorizedError } from './errors.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './manifest.js';
 import { Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
 
@@ -98,9 +98,9 @@ export class Repository {
   private async fail(res: HttpResponse, what: string): Promise<never> {
     const text = res.status === 204 ? '' : await res.text(64 * 1024).catch(() => '');
     const errors = parseErrorBody(text);
-    const detail = errors.length ? describeErrors(errors) : `${res.status} ${res.statusText}`.trim();
+    const detail = errors.length ? describeErrors(errors) : describeStatus(res.status, res.statusText);
     const E = res.status === 401 || res.status === 403 ? UnauthorizedError : RegistryError;
-    throw new E(`${what}: ${detail}`, res.status, errors);
+    throw new E(what, detail, res.status, errors);
   }
 
   // --- manifests ---
@@ -278,7 +278,7 @@ export class Repository {
     if (res.status !== 202) return this.fail(res, `starting an upload to ${this.path}`);
     await res.discard();
     const location = res.header('location');
-    if (location === undefined) throw new RegistryError(`starting an upload to ${this.path}: the registry sent no Location`, res.status);
+    if (location === undefined) throw new RegistryError(`starting an upload to ${this.path}`, 'the registry sent no Location', res.status);
     return new URL(location, res.url);
   }
 }

@@ -8,15 +8,20 @@ export interface RegistryErrorDetail {
   readonly message: string;
 }
 
-/** Any non-success answer from a registry, with its HTTP status and parsed error codes. */
+/**
+ * Any non-success answer from a registry: `subject: detail`, e.g. `manifest app:1: manifest
+ * unknown: manifest unknown`. Callers that know better words for the subject (pull, push) keep
+ * the detail and replace the subject.
+ */
 export class RegistryError extends TsbuildError {
   constructor(
-    message: string,
+    readonly subject: string,
+    readonly detail: string,
     readonly status: number | undefined,
     readonly errors: readonly RegistryErrorDetail[] = [],
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(`${subject}: ${detail}`, options);
   }
 
   hasCode(code: string): boolean {
@@ -46,4 +51,14 @@ export function parseErrorBody(text: string): RegistryErrorDetail[] {
 /** `MANIFEST_UNKNOWN` + `manifest unknown` → `manifest unknown: manifest unknown`, as Docker prints it. */
 export function describeErrors(errors: readonly RegistryErrorDetail[]): string {
   return errors.map((e) => `${e.code.toLowerCase().replace(/_/g, ' ')}: ${e.message}`).join(', ');
+}
+
+/**
+ * What an answer without an error body means: HEAD answers have no body, and a 401 or 403
+ * says what the registry would have said (distribution's own wording for these codes).
+ */
+export function describeStatus(status: number, statusText: string): string {
+  if (status === 401) return 'unauthorized: authentication required';
+  if (status === 403) return 'denied: requested access to the resource is denied';
+  return `${status} ${statusText}`.trim();
 }

@@ -2,7 +2,7 @@
 // the two operations that connect it to the store.
 export { Registry, Repository, withQuery, type FetchedManifest, type RegistryOptions } from './client.js';
 export { pullImage, PullError, type PullOptions, type PullResult } from './pull.js';
-export { pushImage, type PushOptions, type PushResult, type PushedLayer, type LayerOutcome } from './push.js';
+export { pushImage, PushError, type PushOptions, type PushResult, type PushedLayer, type LayerOutcome } from './push.js';
 export { login, type LoginResult } from './login.js';
 export { DockerConfig, dockerConfigDir, authKey, type Credentials, type CredentialSource } from './credentials.js';
 export { endpointFor, type Endpoint } from './endpoint.js';

@@ -21,7 +21,9 @@ export async function login(domain: string, credentials: Credentials, opts: Endp
       await auth.verify();
     } catch (err) {
       if (err instanceof UnauthorizedError) {
-        throw new UnauthorizedError(`login attempt to ${endpoint.base}/v2/ failed with status: ${err.status} ${err.status === 401 ? 'Unauthorized' : 'Forbidden'}`, err.status, err.errors, { cause: err });
+        // Docker's wording, whichever of /v2/ or the token server refused.
+        const status = `${err.status} ${err.status === 403 ? 'Forbidden' : 'Unauthorized'}`;
+        throw new UnauthorizedError(`login attempt to ${endpoint.base}/v2/ failed with status`, status, err.status, err.errors, { cause: err });
       }
       throw err;
     }

@@ -157,18 +157,13 @@ async function getTopManifest(repo: Repository, reference: Reference): Promise<F
   } catch (err) {
     const name = familiarName(reference);
     if (err instanceof UnauthorizedError) {
-      throw new PullError(`pull access denied for ${name}, repository does not exist or may require authorization: ${detailOf(err)}`, { cause: err });
+      throw new PullError(`pull access denied for ${name}, repository does not exist or may require authorization: ${err.detail}`, { cause: err });
     }
     if (err instanceof RegistryError && err.status === 404) {
-      throw new PullError(`manifest for ${familiarString(reference)} not found: ${detailOf(err)}`, { cause: err });
+      throw new PullError(`manifest for ${familiarString(reference)} not found: ${err.detail}`, { cause: err });
     }
     throw err;
   }
-}
-
-/** `manifest unknown: manifest unknown` from `manifest app:1: manifest unknown: manifest unknown`. */
-function detailOf(err: RegistryError): string {
-  return err.message.replace(/^(manifest|authentication at) \S+( failed)?: /, '');
 }
 
 async function imageManifestFor(repo: Repository, top: FetchedManifest, platform: Platform | undefined): Promise<{ manifest: ImageManifest; digest: Digest }> {

@@ -16,15 +16,16 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hex, shortId, type Digest } from '../digest.js';
-import { InvalidInputError, NotFoundError } from '../errors.js';
+import { InvalidInputError, NotFoundError, TsbuildError } from '../errors.js';
 import { loadImage } from '../image/image.js';
 import { openLayerTar } from '../image/layers.js';
 import { Limiter } from '../fs/limit.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import type { LayerRecord } from '../store/layerdb.js';
-import { familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
 import { Registry, type Repository, type RegistryOptions } from './client.js';
+import { UnauthorizedError } from './errors.js';
 import { compress, type LayerCompression } from './compress.js';
 import { MediaType, serializeImageManifest, type Descriptor } from './manifest.js';
 import { DistributionMetadata, type BlobRecord } from './metadata.js';
@@ -61,6 +62,8 @@ export interface PushResult {
   /** Bottom first, one per layer of the image. */
   readonly layers: readonly PushedLayer[];
 }
+
+export class PushError extends TsbuildError {}
 
 const MEDIA_TYPES: Record<LayerCompression, { manifest: string; config: string; layer: string }> = {
   gzip: { manifest: MediaType.dockerManifest, config: MediaType.dockerConfig, layer: MediaType.dockerLayerGzip },
@@ -122,6 +125,12 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
     const manifestDigest = await repo.putManifest(reference.tag, types.manifest, manifest);
     await store.tags.set({ domain: reference.domain, path: reference.path, digest: manifestDigest }, imageId);
     return { reference, imageId, manifestDigest, manifestMediaType: types.manifest, manifestSize: manifest.length, layers };
+  } catch (err) {
+    if (err instanceof UnauthorizedError) {
+      const hint = registry.auth.hasCredentials ? '' : ` (no credentials for ${reference.domain}: tsbuild login ${reference.domain})`;
+      throw new PushError(`push access denied for ${familiarName(reference)}${hint}: ${err.detail}`, { cause: err });
+    }
+    throw err;
   } finally {
     registry.close();
     await rm(tmp, { recursive: true, force: true });
