@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { TsbuildError } from '../../src/errors.js';
 import { loadArchive } from '../../src/import/archive.js';
 import { familiarString } from '../../src/store/reference.js';
 import { openStore, parseCommand, usageError } from '../common.js';
@@ -30,7 +31,7 @@ export async function run(argv: string[]): Promise<number | void> {
   const file = v.input;
   if (file === undefined && process.stdin.isTTY) {
     // As docker: waiting on a terminal for a binary archive would only look like a hang.
-    throw usageError('requested load from stdin, but stdin is empty');
+    throw new TsbuildError('requested load from stdin, but stdin is empty');
   }
   if (file !== undefined) await access(file).catch(() => { throw usageError(`open ${file}: no such file or directory`); });
 

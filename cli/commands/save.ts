@@ -1,3 +1,6 @@
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TsbuildError } from '../../src/errors.js';
 import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/export/save.js';
 import { selectImages } from '../../src/export/select.js';
 import { minArgs, openStore, parseCommand, usageError } from '../common.js';
@@ -29,7 +32,13 @@ export async function run(argv: string[]): Promise<number | void> {
   const mode = parseProgressMode(v.progress);
   const toStdout = v.output === undefined || v.output === '-';
   // As docker: an archive is binary, and a terminal is no place for it.
-  if (toStdout && process.stdout.isTTY) throw usageError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  if (toStdout && process.stdout.isTTY) throw new TsbuildError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  if (!toStdout) {
+    const dir = dirname(v.output!);
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      throw new TsbuildError(`invalid output path: directory ${JSON.stringify(dir)} does not exist`);
+    }
+  }
 
   const store = await openStore(v);
   // Everything that can fail on a bad name or a missing layer fails here, before the first byte.
