@@ -67,7 +67,7 @@ export function tsbuildCmd(root: string, args: readonly string[]): string {
 
 /** Runs a bash pipeline with pipefail; fails with its output when any part fails. */
 export async function pipeline(script: string, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  const r = await execa('bash', ['-o', 'pipefail', '-c', script], { reject: false, env: { ...env, TSBUILD_ROOT: '' } });
+  const r = await execa('bash', ['-o', 'pipefail', '-c', script], { reject: false, stripFinalNewline: false, env: { ...env, TSBUILD_ROOT: '' } });
   if (r.exitCode !== 0) throw new Error(`${script}\nexited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return { stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -93,7 +93,7 @@ export async function tsbuildHistory(root: string, ref: string): Promise<{ Creat
     .map((l) => JSON.parse(l) as { CreatedBy: string; Size: number });
 }
 
-/** Flips one byte of `file` at the first occurrence of `marker` (which must be found exactly once). */
+/** Flips one byte of `file` where `marker` occurs (it must occur exactly once: a file's content in a layer, say). */
 export async function flipByteAt(file: string, marker: string): Promise<void> {
   const data = await readFile(file);
   const at = data.indexOf(marker);
