@@ -1,0 +1,131 @@
+// analyzeImage: a stored image's layers, read from their tar-splits only, replayed bottom up;
+// sizes per layer, wasted bytes and efficiency, inefficient paths, and hints naming the
+// Dockerfile lines. The result is plain data (./types.ts); the CLI renders it.
+import type { Digest } from '../digest.js';
+import { loadImage } from '../image/image.js';
+import { loadProvenance } from '../image/provenance.js';
+import type { Store } from '../store/store.js';
+import { unusedContextFiles } from './context.js';
+import { readLayerEntries, type LayerEntry } from './entries.js';
+import { layerHints } from './hints.js';
+import { layerOrigins } from './origin.js';
+import { Replay, type Copy } from './replay.js';
+import type { ImageAnalysis, InefficientPath, LayerAnalysis } from './types.js';
+
+export interface AnalyzeOptions {
+  /** Hints that would save fewer bytes are left out. */
+  readonly minHintBytes?: number;
+  /** Context files smaller than this are not reported as unused. */
+  readonly minContextFileBytes?: number;
+  /** Look in the build context for large files no COPY reads (needs the context on this host). */
+  readonly checkContext?: boolean;
+  /** How many of each layer's largest files to list. */
+  readonly largestPerLayer?: number;
+}
+
+export const ANALYZE_DEFAULTS: Required<AnalyzeOptions> = {
+  minHintBytes: 1_000_000,
+  minContextFileBytes: 10_000_000,
+  checkContext: true,
+  largestPerLayer: 5,
+};
+
+export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
+  const opts = { ...ANALYZE_DEFAULTS, ...options };
+  const img = await loadImage(store, id);
+  const provenance = await loadProvenance(store, id);
+  const origins = layerOrigins(img.config, img.layers.length, provenance);
+  const notes: string[] = [];
+  if (!provenance) {
+    notes.push('no build record for this image (not built by tsbuild here): instructions are from its history, and only its bottom layer counts as the base image');
+  }
+
+  const replay = new Replay();
+  for (const layer of img.layers) {
+    // One layer's entries at a time: deletions in a layer must be applied before its additions.
+    const entries: LayerEntry[] = [];
+    for await (const e of readLayerEntries(store.layers.tarSplitPath(layer.chainId))) entries.push(e);
+    replay.apply(entries);
+  }
+
+  const layers: LayerAnalysis[] = img.layers.map((rec, i) => {
+    const { copies, files } = replay.layers[i]!;
+    return {
+      index: i,
+      chainId: rec.chainId,
+      diffId: rec.diffId,
+      size: rec.size,
+      origin: origins[i]!,
+      files: { ...files },
+      storedBytes: sum(copies),
+      wastedBytes: sum(copies.filter((c) => c.hiddenBy)),
+      largest: [...copies]
+        .sort((a, b) => b.bytes - a.bytes || a.path.localeCompare(b.path))
+        .slice(0, opts.largestPerLayer)
+        .map((c) => ({ path: `/${c.path}`, bytes: c.bytes })),
+    };
+  });
+
+  const all = replay.layers.flatMap((l) => l.copies);
+  const hidden = all.filter((c) => c.hiddenBy);
+  const storedBytes = sum(all);
+  const wastedBytes = sum(hidden);
+  const userWastedBytes = sum(hidden.filter((c) => !origins[c.hiddenBy!.layer]!.base));
+  const userSize = layers.filter((l) => !l.origin.base).reduce((n, l) => n + l.size, 0);
+
+  const hints = layerHints({ layers: replay.layers, origins, minBytes: opts.minHintBytes });
+  if (provenance && opts.checkContext) {
+    const ctx = await unusedContextFiles(provenance, opts.minContextFileBytes);
+    hints.push(...ctx.hints);
+    notes.push(...ctx.notes);
+    hints.sort((a, b) => b.bytes - a.bytes);
+  }
+
+  return {
+    id: img.id,
+    tags: img.tags.map((t) => t.ref),
+    size: img.size,
+    userSize,
+    storedBytes,
+    wastedBytes,
+    userWastedBytes,
+    userWastedPercent: userSize > 0 ? userWastedBytes / userSize : 0,
+    efficiency: storedBytes > 0 ? 1 - wastedBytes / storedBytes : 1,
+    layers,
+    inefficientPaths: inefficientPaths(all, hidden),
+    hints,
+    notes,
+  };
+}
+
+function sum(copies: readonly Copy[]): number {
+  let n = 0;
+  for (const c of copies) n += c.bytes;
+  return n;
+}
+
+/** Every path with a hidden copy: how often it is stored, and what that wastes. */
+function inefficientPaths(all: readonly Copy[], hidden: readonly Copy[]): InefficientPath[] {
+  const wasteful = new Set(hidden.map((c) => c.path));
+  const byPath = new Map<string, Copy[]>();
+  for (const c of all) {
+    if (!wasteful.has(c.path)) continue;
+    const list = byPath.get(c.path);
+    if (list) list.push(c);
+    else byPath.set(c.path, [c]);
+  }
+  const out: InefficientPath[] = [];
+  for (const [path, copies] of byPath) {
+    const last = copies[copies.length - 1]!;
+    const deleted = copies.every((c) => c.hiddenBy) && last.hiddenBy!.how === 'deleted';
+    out.push({
+      path: `/${path}`,
+      count: copies.length,
+      storedBytes: sum(copies),
+      wastedBytes: sum(copies.filter((c) => c.hiddenBy)),
+      layers: copies.map((c) => c.layer),
+      ...(deleted ? { removedBy: last.hiddenBy!.layer } : {}),
+    });
+  }
+  return out.sort((a, b) => b.wastedBytes - a.wastedBytes || a.path.localeCompare(b.path));
+}

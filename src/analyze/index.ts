@@ -1,0 +1,15 @@
+// Image analysis: which Dockerfile line made an image big, what it wastes, and how to fix it,
+// from stored metadata and tar-splits only (no layer is extracted).
+export { analyzeImage, ANALYZE_DEFAULTS, type AnalyzeOptions } from './analyze.js';
+export {
+  DEFAULT_THRESHOLDS,
+  evaluateCi,
+  parseByteThreshold,
+  parseRatioThreshold,
+  type CiResult,
+  type RuleName,
+  type RuleResult,
+  type Thresholds,
+} from './ci.js';
+export { describeOrigin, type InstructionKind, type LayerOrigin } from './origin.js';
+export type * from './types.js';
