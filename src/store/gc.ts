@@ -1,0 +1,222 @@
+// The store's disk usage (`tsbuild du`) and its garbage collection (`tsbuild prune`).
+//
+// Sizes are layer sizes (layerdb's `size`, what `docker history` and `docker system df` count),
+// each layer once however many images share it. A layer is in use while some image's chain
+// names it; layers no image uses are left by intermediate build stages (their RUN cache) and by
+// interrupted work. Pruning never removes a layer an image uses: the set in use is read again
+// after the images are gone and right before the layers go.
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDigest, type Digest } from '../digest.js';
+import { listImages } from '../image/image.js';
+import type { LayerRecord } from './layerdb.js';
+import { parseReference } from './reference.js';
+import type { TaggedRef } from './repositories.js';
+import type { Store } from './store.js';
+
+export interface ImageUsage {
+  readonly id: Digest;
+  readonly tags: readonly TaggedRef[];
+  readonly created: string | undefined;
+  /** Sum of the image's layer sizes: what `tsbuild images` shows. */
+  readonly size: number;
+  /** Bytes of its layers that another image uses too. */
+  readonly sharedSize: number;
+  /** Bytes of its layers no other image uses: what removing it alone frees. */
+  readonly uniqueSize: number;
+  /** No name:tag reference (a digest reference alone leaves an image untagged, as in Docker). */
+  readonly untagged: boolean;
+  /** Untagged, and no other image names it as its parent: what plain `prune` removes. */
+  readonly dangling: boolean;
+}
+
+export interface DiskUsage {
+  /** Newest first. */
+  readonly images: readonly ImageUsage[];
+  readonly layerCount: number;
+  /** Bytes of every stored layer, each once. */
+  readonly layerBytes: number;
+  /** Layers no image uses, top of each chain first. */
+  readonly unusedLayers: readonly LayerRecord[];
+  /** What `prune` and `prune --all` would free. */
+  readonly reclaimable: { readonly prune: number; readonly pruneAll: number };
+}
+
+export interface PrunePlan {
+  readonly all: boolean;
+  /** The images to remove: dangling ones, or with `all` every untagged one. */
+  readonly images: readonly ImageUsage[];
+  /** Every layer no remaining image would use, top of each chain first. */
+  readonly layers: readonly LayerRecord[];
+  /** Their bytes. */
+  readonly bytes: number;
+}
+
+export type PruneEvent =
+  | { readonly kind: 'untagged'; readonly ref: string }
+  | { readonly kind: 'deleted-image'; readonly id: Digest }
+  | { readonly kind: 'deleted-layer'; readonly chainId: Digest; readonly size: number }
+  | { readonly kind: 'deleted-cache'; readonly key: string };
+
+export interface PruneReport {
+  readonly events: readonly PruneEvent[];
+  /** Bytes of the layers removed. */
+  readonly reclaimed: number;
+}
+
+/** What the store holds, read once. */
+interface StoreState {
+  readonly images: readonly ImageUsage[];
+  /** Each image's chainIDs. */
+  readonly chains: ReadonlyMap<Digest, readonly Digest[]>;
+  readonly layers: readonly LayerRecord[];
+}
+
+async function readState(store: Store): Promise<StoreState> {
+  const [views, layers] = await Promise.all([listImages(store), store.layers.list()]);
+  const users = new Map<Digest, number>();
+  for (const v of views) for (const l of v.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
+  const parents = new Set<Digest>();
+  for (const v of views) {
+    const parent = await store.images.parent(v.id);
+    if (parent !== undefined && parent !== v.id) parents.add(parent);
+  }
+  const images = views.map((v): ImageUsage => {
+    const sharedSize = v.layers.filter((l) => users.get(l.chainId)! > 1).reduce((n, l) => n + l.size, 0);
+    const untagged = !v.tags.some((t) => t.tag !== '<none>');
+    return {
+      id: v.id,
+      tags: v.tags,
+      created: v.config.created,
+      size: v.size,
+      sharedSize,
+      uniqueSize: v.size - sharedSize,
+      untagged,
+      dangling: untagged && !parents.has(v.id),
+    };
+  });
+  return { images, chains: new Map(views.map((v) => [v.id, v.layers.map((l) => l.chainId)])), layers };
+}
+
+function planFrom(state: StoreState, all: boolean): PrunePlan {
+  const images = state.images.filter((i) => (all ? i.untagged : i.dangling));
+  const removed = new Set(images.map((i) => i.id));
+  const used = new Set<Digest>();
+  for (const i of state.images) if (!removed.has(i.id)) for (const c of state.chains.get(i.id)!) used.add(c);
+  const layers = topFirst(state.layers.filter((l) => !used.has(l.chainId)), state.layers);
+  return { all, images, layers, bytes: layers.reduce((n, l) => n + l.size, 0) };
+}
+
+/** `layers` ordered so that a layer comes before its parent (deepest chains first). */
+function topFirst(layers: readonly LayerRecord[], every: readonly LayerRecord[]): LayerRecord[] {
+  const byId = new Map(every.map((l) => [l.chainId, l]));
+  const depths = new Map<Digest, number>();
+  const depth = (l: LayerRecord): number => {
+    let d = depths.get(l.chainId);
+    if (d === undefined) {
+      const parent = l.parent !== undefined ? byId.get(l.parent) : undefined;
+      d = parent ? depth(parent) + 1 : 0;
+      depths.set(l.chainId, d);
+    }
+    return d;
+  };
+  return [...layers].sort((a, b) => depth(b) - depth(a) || a.chainId.localeCompare(b.chainId));
+}
+
+export async function diskUsage(store: Store): Promise<DiskUsage> {
+  const state = await readState(store);
+  const used = new Set([...state.chains.values()].flat());
+  return {
+    images: state.images,
+    layerCount: state.layers.length,
+    layerBytes: state.layers.reduce((n, l) => n + l.size, 0),
+    unusedLayers: topFirst(state.layers.filter((l) => !used.has(l.chainId)), state.layers),
+    reclaimable: { prune: planFrom(state, false).bytes, pruneAll: planFrom(state, true).bytes },
+  };
+}
+
+export async function planPrune(store: Store, opts: { all?: boolean } = {}): Promise<PrunePlan> {
+  return planFrom(await readState(store), opts.all === true);
+}
+
+/**
+ * Carries out a plan. The store may have changed since it was made (a build finished while the
+ * user read the prompt), so each step checks again: an image that gained a tag is kept, and a
+ * layer is removed only if the plan named it, no image uses it now, and no kept layer stands on it.
+ */
+export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport> {
+  const events: PruneEvent[] = [];
+  let reclaimed = 0;
+  const sizes = new Map(plan.layers.map((l) => [l.chainId, l.size]));
+
+  for (const img of plan.images) {
+    if (!(await store.hasImage(img.id))) continue;
+    const refs = await store.tags.refsOf(img.id);
+    if (refs.some((r) => r.tag !== '<none>')) continue;
+    for (const r of refs) {
+      await store.tags.delete(parseReference(r.ref));
+      events.push({ kind: 'untagged', ref: r.ref });
+    }
+    const released = await store.deleteImage(img.id);
+    events.push({ kind: 'deleted-image', id: img.id });
+    for (const chainId of released) {
+      const size = sizes.get(chainId) ?? 0;
+      events.push({ kind: 'deleted-layer', chainId, size });
+      reclaimed += size;
+    }
+  }
+
+  const used = await store.layersInUse();
+  const present = await store.layers.list();
+  const children = new Map<Digest, number>();
+  for (const l of present) if (l.parent !== undefined) children.set(l.parent, (children.get(l.parent) ?? 0) + 1);
+  for (const layer of topFirst(present, present)) {
+    if (!sizes.has(layer.chainId) || used.has(layer.chainId) || (children.get(layer.chainId) ?? 0) > 0) continue;
+    await store.layers.remove(layer.chainId);
+    await store.snapshotter.remove(layer.cacheId);
+    if (layer.parent !== undefined) children.set(layer.parent, children.get(layer.parent)! - 1);
+    events.push({ kind: 'deleted-layer', chainId: layer.chainId, size: layer.size });
+    reclaimed += layer.size;
+  }
+
+  for (const key of await staleCacheRecords(store)) {
+    await rm(join(buildCacheDir(store), key), { force: true });
+    events.push({ kind: 'deleted-cache', key });
+  }
+  return { events, reclaimed };
+}
+
+/**
+ * image/<driver>/buildcache/<key>: the build cache's records (src/build/cache.ts), each naming
+ * the layer a cached step produced. A record whose layer is gone can never hit again.
+ */
+function buildCacheDir(store: Store): string {
+  return join(store.root, 'image', store.driver, 'buildcache');
+}
+
+/** Records whose layer no longer exists. A record that is not `{"chainId": ...}` is not ours to judge and stays. */
+async function staleCacheRecords(store: Store): Promise<string[]> {
+  const dir = buildCacheDir(store);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const stale: string[] = [];
+  for (const name of names) {
+    if (!/^[0-9a-f]{64}$/.test(name)) continue; // temporary files of an atomic write in progress
+    let chainId: unknown;
+    try {
+      const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as unknown;
+      chainId = typeof rec === 'object' && rec !== null ? (rec as { chainId?: unknown }).chainId : undefined;
+    } catch (err) {
+      // Removed meanwhile by another prune, or not JSON: either way nothing to do here.
+      if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (typeof chainId === 'string' && isDigest(chainId) && !(await store.layers.exists(chainId))) stale.push(name);
+  }
+  return stale;
+}
