@@ -1,0 +1,179 @@
+import {
+  analyzeImage,
+  DEFAULT_THRESHOLDS,
+  evaluateCi,
+  parseByteThreshold,
+  parseRatioThreshold,
+  type CiResult,
+  type ImageAnalysis,
+  type RuleResult,
+  type Thresholds,
+} from '../../src/analyze/index.js';
+import { shortId } from '../../src/digest.js';
+import { InvalidInputError } from '../../src/errors.js';
+import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { humanSize, table } from '../format.js';
+
+const spec = {
+  usage: 'analyze [OPTIONS] IMAGE',
+  description: 'Show what each layer of an image stores, what it wastes, and which Dockerfile line to change',
+  options: {
+    json: { type: 'boolean' },
+    ci: { type: 'boolean' },
+    'lowest-efficiency': { type: 'string' },
+    'highest-wasted-bytes': { type: 'string' },
+    'highest-user-wasted-percent': { type: 'string' },
+  },
+  optionHelp: [
+    '      --json                               Print the analysis as JSON (schema: docs/analyze.md)',
+    '      --ci                                 Check the thresholds below; exit 1 if one is crossed',
+    '      --lowest-efficiency RATIO            Fail below this efficiency (default 0.9; "disabled" to skip)',
+    '      --highest-wasted-bytes SIZE          Fail above this many wasted bytes (default 20MB)',
+    '      --highest-user-wasted-percent RATIO  Fail above this share of wasted bytes in the',
+    '                                           Dockerfile\'s own layers (default 0.1)',
+  ],
+} as const;
+
+/** Text output shows this many rows of the long lists; --json has them all. */
+const SHOWN_PATHS = 10;
+const SHOWN_LARGEST = 3;
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseCommand(spec, argv);
+  if (!args) return 0;
+  exactArgs(args.positionals, 1, spec.usage);
+  const v = args.values;
+  const thresholds = parseThresholds(v);
+  if (!v.ci && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
+  const store = await openStore(v);
+  const analysis = await analyzeImage(store, await store.resolveImage(args.positionals[0]!));
+  const ci = v.ci ? evaluateCi(analysis, thresholds.values) : undefined;
+  if (v.json) {
+    process.stdout.write(`${JSON.stringify({ ...analysis, ...(ci ? { ci } : {}) }, null, 2)}\n`);
+  } else {
+    process.stdout.write(renderAnalysis(analysis));
+    if (ci) process.stdout.write(`\n${renderCi(ci)}`);
+  }
+  return ci && !ci.pass ? 1 : 0;
+}
+
+function parseThresholds(v: Record<string, unknown>): { values: Thresholds; given: string[] } {
+  const given = ['lowest-efficiency', 'highest-wasted-bytes', 'highest-user-wasted-percent'].filter((k) => v[k] !== undefined);
+  const opt = <T>(name: string, parse: (s: string) => T, fallback: T): T => {
+    const s = v[name];
+    if (typeof s !== 'string') return fallback;
+    try {
+      return parse(s);
+    } catch (err) {
+      if (err instanceof InvalidInputError) throw usageError(`--${name}: ${err.message}`);
+      throw err;
+    }
+  };
+  return {
+    given,
+    values: {
+      lowestEfficiency: opt('lowest-efficiency', parseRatioThreshold, DEFAULT_THRESHOLDS.lowestEfficiency),
+      highestWastedBytes: opt('highest-wasted-bytes', parseByteThreshold, DEFAULT_THRESHOLDS.highestWastedBytes),
+      highestUserWastedPercent: opt('highest-user-wasted-percent', parseRatioThreshold, DEFAULT_THRESHOLDS.highestUserWastedPercent),
+    },
+  };
+}
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/**
+ * The analysis as text. `summary` (what `build --analyze` prints) keeps the totals and the hints
+ * and leaves out the per-layer and per-path tables.
+ */
+export function renderAnalysis(a: ImageAnalysis, opts: { summary?: boolean } = {}): string {
+  const out: string[] = [];
+  const name = a.tags[0] ?? '<none>';
+  out.push(`Image ${name} (${shortId(a.id)})`);
+  out.push(`  Total size:    ${humanSize(a.size)} (base image ${humanSize(a.size - a.userSize)}, this Dockerfile's layers ${humanSize(a.userSize)})`);
+  out.push(`  Wasted bytes:  ${humanSize(a.wastedBytes)} of ${humanSize(a.storedBytes)} stored (${humanSize(a.userWastedBytes)} by this Dockerfile's layers: ${percent(a.userWastedPercent)} of their size)`);
+  out.push(`  Efficiency:    ${percent(a.efficiency)}`);
+
+  if (!opts.summary) {
+    out.push('', 'Layers, bottom first:');
+    out.push(
+      indent(
+        table(
+          ['#', 'SIZE', 'WASTED', 'ADDED', 'MODIFIED', 'REMOVED', 'INSTRUCTION'],
+          a.layers.map((l) => [
+            String(l.index),
+            humanSize(l.size),
+            humanSize(l.wastedBytes),
+            String(l.files.added),
+            String(l.files.modified),
+            String(l.files.removed),
+            `${l.origin.base ? '(base) ' : ''}${l.origin.file !== undefined ? `${l.origin.file}:${l.origin.line}  ` : ''}${oneLine(l.origin.text, 70)}`,
+          ]),
+        ),
+      ),
+    );
+    const largest = a.layers.flatMap((l) => l.largest.slice(0, SHOWN_LARGEST).map((p) => [`layer ${l.index}`, humanSize(p.bytes), p.path]));
+    if (largest.length > 0) out.push('', 'Largest files per layer:', indent(table(['LAYER', 'SIZE', 'PATH'], largest)));
+
+    if (a.inefficientPaths.length > 0) {
+      out.push('', 'Inefficient paths (each wasted byte counted once):');
+      out.push(
+        indent(
+          table(
+            ['COUNT', 'WASTED', 'PATH'],
+            a.inefficientPaths.slice(0, SHOWN_PATHS).map((p) => [
+              String(p.count),
+              humanSize(p.wastedBytes),
+              `${p.path}${p.removedBy !== undefined ? ` (deleted by layer ${p.removedBy})` : ''}`,
+            ]),
+          ),
+        ),
+      );
+      if (a.inefficientPaths.length > SHOWN_PATHS) out.push(`  ... and ${a.inefficientPaths.length - SHOWN_PATHS} more (--json lists them all)`);
+    }
+  }
+
+  out.push('');
+  if (a.hints.length === 0) {
+    out.push('No hints: no layer wastes or leaves behind enough to mention.');
+  } else {
+    out.push('Hints, largest saving first:');
+    a.hints.forEach((h, i) => {
+      out.push(`  ${i + 1}. ${humanSize(h.bytes)}: ${h.message}`);
+      out.push(`     Fix: ${h.fix}`);
+      if (h.paths.length > 0) out.push(`     ${h.files > h.paths.length ? 'Largest paths' : 'Paths'}: ${h.paths.join(', ')}`);
+    });
+  }
+  for (const n of a.notes) out.push(`Note: ${n}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function renderCi(ci: CiResult): string {
+  const lines = ['CI checks:', ...ci.rules.map((r) => `  ${r.status.toUpperCase().padEnd(4)}  ${r.rule}: ${ruleText(r)}`)];
+  const failed = ci.rules.filter((r) => r.status === 'fail').length;
+  lines.push(`Result: ${ci.pass ? 'PASS' : 'FAIL'} (${failed} of ${ci.rules.filter((r) => r.status !== 'skip').length} checks failed)`);
+  return `${lines.join('\n')}\n`;
+}
+
+function ruleText(r: RuleResult): string {
+  if (r.threshold === null) return 'disabled';
+  switch (r.rule) {
+    case 'lowest-efficiency':
+      return `efficiency ${percent(r.value)} ${r.status === 'fail' ? 'is below' : 'is not below'} ${percent(r.threshold)}`;
+    case 'highest-wasted-bytes':
+      return `${humanSize(r.value)} wasted (${r.value} bytes) ${r.status === 'fail' ? 'is more than' : 'is not more than'} ${humanSize(r.threshold)}`;
+    case 'highest-user-wasted-percent':
+      return `${percent(r.value)} of the Dockerfile's layers wasted ${r.status === 'fail' ? 'is more than' : 'is not more than'} ${percent(r.threshold)}`;
+  }
+}
+
+/** A table as lines of the output: indented, without its final newline. */
+function indent(text: string): string {
+  return text.replace(/\n$/, '').replace(/^(?=.)/gm, '  ');
+}
+
+function oneLine(s: string, n: number): string {
+  const flat = s.replace(/\s*\n\s*/g, ' ');
+  return flat.length > n ? `${flat.slice(0, n - 1)}…` : flat;
+}
