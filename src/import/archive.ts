@@ -14,8 +14,8 @@
 // links out of the archive, no devices, no duplicates); JSON documents are read only up to a
 // bound; blobs named `blobs/sha256/<hex>` or described by an OCI descriptor are verified against
 // their digest and size, and every layer against the diffID its config names (storeImage). Tags
-// are set only once the whole archive has been read and every image stored; on failure the images
-// this load created are removed again, and the spool directory goes in every case.
+// are set only once the whole archive has been read and every image stored; a failed load takes
+// out the images and layers it added, so the store is as it was, and the spool goes in every case.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -379,11 +379,30 @@ async function neededLayers(store: Store, images: readonly ReadyImage[]): Promis
   return new Map([...chains].map(([p, s]) => [p, s.size]));
 }
 
+/**
+ * Undoes a failed load: the images it stored (untagged still, since tags come last) and the
+ * layers it unpacked that no image stands on, top first. What was there before stays.
+ */
+async function rollBack(store: Store, images: readonly Digest[], chains: readonly Digest[]): Promise<void> {
+  for (const id of [...images].reverse()) {
+    if ((await store.tags.refsOf(id)).length === 0) await store.deleteImage(id);
+  }
+  const used = await store.layersInUse();
+  for (const chainId of [...chains].reverse()) {
+    if (used.has(chainId)) continue;
+    const rec = await store.layers.get(chainId);
+    if (!rec) continue; // deleteImage took it
+    await store.layers.remove(chainId);
+    await store.snapshotter.remove(rec.cacheId);
+  }
+}
+
 export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const progress = opts.progress ?? NO_PROGRESS;
   const spool = await store.tempDir('load');
   const archive = new ArchiveReader(input, spool);
-  const created: Digest[] = [];
+  const createdImages: Digest[] = [];
+  const addedChains: Digest[] = [];
   try {
     const images = await readConfigs(archive, await plan(archive));
     archive.want(await neededLayers(store, images));
@@ -391,6 +410,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     for (const img of images) {
       const existed = await store.hasImage(img.id);
       const ids = img.config.rootfs.diff_ids.map(shortId);
+      const chains = chainIds(img.config.rootfs.diff_ids);
       const stored = await storeImage(
         store,
         {
@@ -402,9 +422,14 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
             return Readable.from(body);
           },
         },
-        { layerDone: (i, existedLayer) => progress.done(ids[i]!, existedLayer ? 'Already exists' : 'Loaded') },
+        {
+          layerDone: (i, existedLayer) => {
+            if (!existedLayer) addedChains.push(chains[i]!);
+            progress.done(ids[i]!, existedLayer ? 'Already exists' : 'Loaded');
+          },
+        },
       );
-      if (!existed && !created.includes(stored.id)) created.push(stored.id);
+      if (!existed && !createdImages.includes(stored.id)) createdImages.push(stored.id);
       added.push(stored.added);
     }
     await archive.drain();
@@ -422,16 +447,10 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     }
     return result;
   } catch (err) {
-    // Images this load added are untagged (tags come last): take them out again, with the layers
-    // only they stood on. An image that was there before the load stays.
-    for (const id of created.reverse()) {
-      try {
-        if ((await store.tags.refsOf(id)).length === 0) await store.deleteImage(id);
-      } catch (cleanupErr) {
-        throw new TsbuildError(`${(err as Error).message} (and removing the partly loaded image ${id} failed: ${(cleanupErr as Error).message})`, {
-          cause: err,
-        });
-      }
+    try {
+      await rollBack(store, createdImages, addedChains);
+    } catch (cleanupErr) {
+      throw new TsbuildError(`${(err as Error).message} (and undoing the partial load failed: ${(cleanupErr as Error).message})`, { cause: err });
     }
     throw err;
   } finally {

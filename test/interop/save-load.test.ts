@@ -17,9 +17,10 @@ async function layerCount(root: string): Promise<number> {
   return n;
 }
 
-/** Nothing left of a failed load: no image, no spool. */
+/** Nothing left of a failed load in a store that was empty: no image, no layer, no spool. */
 async function expectNothingLoaded(root: string): Promise<void> {
   expect((await ok(root, ['images', '-q'])).trim()).toBe('');
+  expect(await layerCount(root)).toBe(0);
   expect(await readdir(join(root, 'tmp')).catch(() => [])).toEqual([]);
 }
 
