@@ -60,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
+  for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
   if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await openStore(v);

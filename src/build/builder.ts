@@ -31,7 +31,8 @@ import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
 import { saveProvenance, type StepOrigin } from '../image/provenance.js';
 import { sourcesChecksum } from './checksum.js';
-import { lstat } from 'node:fs/promises';
+import { copyHeredocFiles, heredocRun, inlineFilesKey, PIPES_DIR, writeCopyHeredocs, writePipes } from './heredoc.js';
+import { lstat, rm } from 'node:fs/promises';
 
 
 /** What the builder reports while it works; the CLI renders it. */
@@ -512,7 +513,12 @@ export class Builder {
   private async run(state: StageState, step: RunStep): Promise<void> {
     const c = state.config.config;
     const shell = c.Shell ?? DEFAULT_SHELL;
-    const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...shell, step.cmd.command];
+    // Heredocs become part of the shell's script, or a script file mounted at /dev/pipes.
+    const plan =
+      step.cmd.form === 'exec'
+        ? { argv: [...step.cmd.argv] }
+        : this.atLine(step.loc, () => heredocRun({ shell, command: step.cmd.form === 'shell' ? step.cmd.command : '', heredocs: step.heredocs ?? [] }));
+    const argv = plan.argv;
     const argsShown = [...state.args].map(([k, v]) => `${k}=${v}`);
     const createdBy = `RUN ${argsShown.length ? `|${argsShown.length} ${argsShown.join(' ')} ` : ''}${argv.join(' ')} # buildkit`;
     const network = step.network === undefined ? 'host' : this.expand(step.network, this.substitutionEnv(state), step.loc);
@@ -527,36 +533,60 @@ export class Builder {
       user: c.User ?? '',
       cwd: c.WorkingDir ?? '/',
       network,
+      pipes: plan.pipes ? inlineFilesKey(plan.pipes) : '',
     });
     await this.layerStep(state, key, createdBy, { init: true, cacheFromByCommand: true }, async (mounted, snap) => {
-      if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
-        throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
+      const binds = [...mounted.binds];
+      let pipesDir: string | undefined;
+      if (plan.pipes) {
+        pipesDir = await this.store.tempDir('pipes');
+        await writePipes(pipesDir, plan.pipes);
+        binds.push({ source: pipesDir, target: PIPES_DIR, readonly: true });
       }
-      const user = await this.atLineAsync(step.loc, () => resolveUser(mounted.rootfs, c.User ?? ''));
-      const { exitCode } = await runInContainer(
-        {
-          rootfs: mounted.rootfs,
-          argv,
-          env,
-          cwd: c.WorkingDir || '/',
-          uid: user.uid,
-          gid: user.gid,
-          groups: user.groups,
-          hostname: snap.slice(0, 12),
-          network: network === 'none' ? 'none' : 'host',
-          binds: mounted.binds,
-        },
-        {
-          ...(this.req.stdout ? { stdout: this.req.stdout } : {}),
-          ...(this.req.stderr ? { stderr: this.req.stderr } : {}),
-          ...(this.req.signal ? { signal: this.req.signal } : {}),
-        },
-      );
-      this.checkAborted();
-      if (exitCode !== 0) throw new DockerfileError(step.loc, `${step.text} exited with code ${exitCode}`);
-      // Docker's classic builder records a layer even for a RUN that changed nothing.
-      return true;
+      try {
+        return await this.runStep(state, step, { ...mounted, binds }, { argv, env, network, hostname: snap.slice(0, 12) });
+      } finally {
+        if (pipesDir) await rm(pipesDir, { recursive: true, force: true });
+      }
     });
+  }
+
+  /** Runs one RUN command in the mounted snapshot; a non-zero exit is an error at its line. */
+  private async runStep(
+    state: StageState,
+    step: RunStep,
+    mounted: MountedRootfs,
+    run: { argv: readonly string[]; env: readonly string[]; network: string; hostname: string },
+  ): Promise<boolean> {
+    const c = state.config.config;
+    const shell = c.Shell ?? DEFAULT_SHELL;
+    if (step.cmd.form === 'shell' && !(await existsInRoot(mounted.rootfs, shell[0]!))) {
+      throw new DockerfileError(step.loc, `RUN needs ${shell[0]} to run a shell-form command, and the image has no ${shell[0]}`);
+    }
+    const user = await this.atLineAsync(step.loc, () => resolveUser(mounted.rootfs, c.User ?? ''));
+    const { exitCode } = await runInContainer(
+      {
+        rootfs: mounted.rootfs,
+        argv: run.argv,
+        env: run.env,
+        cwd: c.WorkingDir || '/',
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups,
+        hostname: run.hostname,
+        network: run.network === 'none' ? 'none' : 'host',
+        binds: mounted.binds,
+      },
+      {
+        ...(this.req.stdout ? { stdout: this.req.stdout } : {}),
+        ...(this.req.stderr ? { stderr: this.req.stderr } : {}),
+        ...(this.req.signal ? { signal: this.req.signal } : {}),
+      },
+    );
+    this.checkAborted();
+    if (exitCode !== 0) throw new DockerfileError(step.loc, `${step.text} exited with code ${exitCode}`);
+    // Docker's classic builder records a layer even for a RUN that changed nothing.
+    return true;
   }
 
   /**
@@ -649,7 +679,10 @@ export class Builder {
       chmod = parseInt(s, 8);
     }
     const chown = step.chown !== undefined ? x(step.chown) : undefined;
-    const checksum = await this.atLineAsync(step.loc, () => sourcesChecksum(this.context!, sources), `${step.kind} failed: `);
+    const inline = this.atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env));
+    const checksum = sources.length
+      ? await this.atLineAsync(step.loc, () => sourcesChecksum(this.context!, sources), `${step.kind} failed: `)
+      : '';
     const workdir = state.config.config.WorkingDir || '/';
     const key = BuildCache.key({
       parent: state.layers.at(-1)?.chainId ?? '',
@@ -660,22 +693,32 @@ export class Builder {
       workdir,
       chown: chown ?? '',
       chmod: chmod ?? '',
+      inline: inlineFilesKey(inline),
     });
     await this.layerStep(state, key, `${step.text} # buildkit`, {}, async (mounted) =>
       this.atLineAsync(
         step.loc,
         async () => {
           const owner = chown !== undefined ? await resolveChown(mounted.rootfs, chown) : undefined;
-          await copyIntoRootfs({
-            context: this.context!,
-            sources,
+          const into = {
             dest,
             workdir,
             rootfs: mounted.rootfs,
-            isAdd: step.kind === 'ADD',
             ...(owner ? { chown: owner } : {}),
             ...(chmod !== undefined ? { chmod } : {}),
-          });
+          };
+          if (sources.length) await copyIntoRootfs({ ...into, context: this.context!, sources, isAdd: step.kind === 'ADD' });
+          if (inline.length) {
+            // Heredoc files are copied after the context's sources, one copy each, never unpacked (BuildKit).
+            const dir = await this.store.tempDir('heredoc');
+            try {
+              const epoch = this.req.sourceDateEpoch;
+              const made = await writeCopyHeredocs(dir, inline, epoch !== undefined ? { mtime: new Date(epoch * 1000) } : {});
+              for (const source of made.sources) await copyIntoRootfs({ ...into, context: made.context, sources: [source], isAdd: false });
+            } finally {
+              await rm(dir, { recursive: true, force: true });
+            }
+          }
           return true;
         },
         `${step.kind} failed: `,

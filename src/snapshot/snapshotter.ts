@@ -23,6 +23,7 @@ export interface Bind {
   readonly source: string;
   /** Absolute path inside the rootfs. */
   readonly target: string;
+  readonly readonly?: boolean;
 }
 
 export interface MountedRootfs {
