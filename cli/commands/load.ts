@@ -44,6 +44,7 @@ export async function run(argv: string[]): Promise<number | void> {
   try {
     await loadArchive(store, input, {
       progress: out.progress,
+      signal: signals.signal,
       loaded: (img) => {
         out.finish();
         for (const t of img.tags) {

@@ -75,6 +75,8 @@ export interface LoadOptions {
   readonly progress?: TransferProgress;
   /** Called for each image once the whole archive has been loaded, in archive order. */
   readonly loaded?: (image: LoadedImage) => void;
+  /** Stops the load (which then undoes itself). The input should be ended too: a read may be waiting on it. */
+  readonly signal?: AbortSignal;
 }
 
 /** A file the archive's index names is not in the archive. */
@@ -115,7 +117,11 @@ class ArchiveReader implements ArchiveFiles {
   private spooled = 0;
   ended = false;
 
-  constructor(input: AsyncIterable<Uint8Array>, private readonly spoolDir: string) {
+  constructor(
+    input: AsyncIterable<Uint8Array>,
+    private readonly spoolDir: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {
     this.bytes = new ByteReader(decompress(input));
     this.items = readTar(this.bytes)[Symbol.asyncIterator]();
   }
@@ -170,11 +176,14 @@ class ArchiveReader implements ArchiveFiles {
       return undefined;
     }
     const { path, header } = e;
-    if (this.entries.has(path)) throw new InvalidInputError(`image archive: more than one entry for ${JSON.stringify(path)}`);
+    const before = this.entries.get(path);
+    if (header.type === 'dir' && (before === undefined || before.kind === 'dir')) {
+      this.entries.set(path, { kind: 'dir' }); // a directory listed twice changes nothing
+      return undefined;
+    }
+    // Two files of one name: which one counts would depend on the reader. Refuse instead.
+    if (before !== undefined) throw new InvalidInputError(`image archive: more than one entry for ${JSON.stringify(path)}`);
     switch (header.type) {
-      case 'dir':
-        this.entries.set(path, { kind: 'dir' });
-        return undefined;
       case 'symlink':
       case 'hardlink': {
         const linkname = header.linkname.toString('utf8');
@@ -251,7 +260,7 @@ class ArchiveReader implements ArchiveFiles {
         if (ref.digest !== undefined && st.digest !== ref.digest) {
           throw new DigestMismatchError(`${ref.what} (${ref.path}): digest mismatch: expected ${ref.digest}, got ${st.digest}`);
         }
-        return { size: st.size, body: counted(createReadStream(st.file), ref, st.size, undefined, onBytes) };
+        return { size: st.size, body: counted(createReadStream(st.file), ref, st.size, undefined, this.signal, onBytes) };
       }
       if (st?.kind === 'dir') throw new InvalidInputError(`${ref.what}: ${JSON.stringify(ref.path)} is a directory in the archive`);
       if (st?.kind === 'passed') {
@@ -262,7 +271,7 @@ class ArchiveReader implements ArchiveFiles {
       const live = await this.advance(once ? path : undefined);
       if (live) {
         checkSize(ref, live.size);
-        return { size: live.size, body: counted(live.body, ref, live.size, ref.digest, onBytes) };
+        return { size: live.size, body: counted(live.body, ref, live.size, ref.digest, this.signal, onBytes) };
       }
     }
   }
@@ -299,12 +308,14 @@ async function* counted(
   ref: BlobRef,
   size: number,
   digest: Digest | undefined,
+  signal: AbortSignal | undefined,
   onBytes?: (n: number) => void,
 ): AsyncGenerator<Buffer> {
   const hash = digest !== undefined ? createHash('sha256') : undefined;
   let n = 0;
   try {
     for await (const chunk of body) {
+      signal?.throwIfAborted();
       hash?.update(chunk);
       n += chunk.length;
       onBytes?.(chunk.length);
@@ -400,7 +411,7 @@ async function rollBack(store: Store, images: readonly Digest[], chains: readonl
 export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   const progress = opts.progress ?? NO_PROGRESS;
   const spool = await store.tempDir('load');
-  const archive = new ArchiveReader(input, spool);
+  const archive = new ArchiveReader(input, spool, opts.signal);
   const createdImages: Digest[] = [];
   const addedChains: Digest[] = [];
   try {
@@ -408,6 +419,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     archive.want(await neededLayers(store, images));
     const added: number[] = [];
     for (const img of images) {
+      opts.signal?.throwIfAborted();
       const existed = await store.hasImage(img.id);
       const ids = img.config.rootfs.diff_ids.map(shortId);
       const chains = chainIds(img.config.rootfs.diff_ids);
@@ -433,6 +445,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
       added.push(stored.added);
     }
     await archive.drain();
+    opts.signal?.throwIfAborted();
 
     const result: LoadedImage[] = [];
     for (const [k, img] of images.entries()) {

@@ -5,7 +5,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { encodeHeader, blockPadding, END_OF_ARCHIVE, type TarHeader } from '../../src/layer/index.js';
-import { ok, rootWithBusybox, tempRoot, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, ok, rootWithBusybox, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 import { buildTestImage, flipByteAt, pipeline, q, scratch, tarNames, tsbuildCmd, type BuiltImage } from './util.js';
 
 /** The layer chains a store holds (image/<driver>/layerdb/sha256/*). */
@@ -226,6 +226,21 @@ describe('tsbuild save and load', () => {
         await expectNothingLoaded(root);
       });
     }
+  });
+
+  test('an interrupted load exits 130 and undoes itself', async () => {
+    await withFreshStore(async (root) => {
+      const archive = await readFile(dockerArchive);
+      // The first layer is being unpacked from the pipe when Ctrl-C comes.
+      const child = execa('node', [CLI, 'load', '--root', root], { reject: false, stdin: 'pipe', env: { TSBUILD_ROOT: '' } });
+      child.stdin!.write(archive.subarray(0, Math.floor(archive.length / 2)));
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(String(r.stderr)).toContain('load interrupted');
+      await expectNothingLoaded(root);
+    });
   });
 
   test('a failed save leaves no file, and does not touch an existing one', async () => {
