@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ok, rootWithBusybox } from '../helpers/tsbuild.js';
 import { DOCKER, startDockerd, type Dockerd } from '../helpers/dockerd.js';
-import { buildTestImage, inspectImage, pipeline, q, scratch, tarFile, tsbuildCmd, tsbuildHistory, type BuiltImage } from './util.js';
+import { buildTestImage, inspectImage, pipeline, q, scratch, tarFile, tarSymlinks, tsbuildCmd, tsbuildHistory, type BuiltImage } from './util.js';
 
 describe('Docker Engine interop', () => {
   let dockerd: Dockerd;
@@ -63,6 +63,7 @@ describe('Docker Engine interop', () => {
     const [item] = JSON.parse((await tarFile(archive, 'manifest.json')).toString()) as { Config: string; Layers: string[] }[];
     expect(item!.Config).toMatch(/^[0-9a-f]{64}\.json$/);
     expect(item!.Layers.every((l) => /^[0-9a-f]{64}\/layer\.tar$/.test(l))).toBe(true);
+    expect(await tarSymlinks(archive)).toEqual([item!.Layers[3]]);
 
     const loaded = await ok(env.root, ['load', '-i', archive]);
     expect(loaded).toBe('Loaded image: dockermade:1\n');

@@ -78,6 +78,15 @@ export async function tarNames(file: string): Promise<string[]> {
   return String(r.stdout).split('\n').filter((l) => l !== '');
 }
 
+/** Names of the symlink entries of a tar file (GNU tar's verbose listing: `l` in the mode column). */
+export async function tarSymlinks(file: string): Promise<string[]> {
+  const r = await execa('tar', ['-tvf', file]);
+  return String(r.stdout)
+    .split('\n')
+    .filter((l) => l.startsWith('l'))
+    .map((l) => l.replace(/^.*\d\d:\d\d (.*) -> .*$/, '$1'));
+}
+
 /** One file of a tar, read with GNU tar. */
 export async function tarFile(file: string, name: string): Promise<Buffer> {
   const r = await execa('tar', ['-xOf', file, name], { encoding: 'buffer' });
