@@ -41,9 +41,12 @@ export function parseIgnoreRules(text: string, file: string | undefined): Ignore
   // is case-insensitive (it mimics Docker on Windows and macOS).
   const matcher = dockerignore.default({ ignorecase: false }).add(lines);
   const hasExceptions = lines.some((line) => !line.startsWith('#') && /^!\s*\S/.test(line.trim()));
+  // Without a rule (no file, or only comments and blank lines) nothing is excluded; skipping
+  // the matcher then matters when every path of a large context is asked about.
+  const hasRules = lines.some((line) => !line.startsWith('#') && line.trim() !== '');
   return {
     file,
     hasExceptions,
-    excludes: (path) => path !== '' && matcher.ignores(path),
+    excludes: hasRules ? (path) => path !== '' && matcher.ignores(path) : () => false,
   };
 }
