@@ -25,7 +25,8 @@ export function transferMode(progress: string | undefined, quiet: boolean | unde
 
 export async function transferOutput(mode: TransferMode, verb: string): Promise<TransferOutput> {
   const quiet = mode === 'quiet';
-  const tty = !quiet && (mode === 'tty' || (mode === 'auto' && process.stdout.isTTY === true));
+  // A terminal that reports no width (some ptys) would make ora's line counting go wrong.
+  const tty = !quiet && (mode === 'tty' || (mode === 'auto' && process.stdout.isTTY === true)) && (process.stdout.columns ?? 0) > 0;
   const active = new Map<string, { moved: number; total?: number }>();
   let spinner: Ora | undefined;
   if (tty) {

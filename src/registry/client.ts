@@ -17,7 +17,7 @@ import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } fro
 import { Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
 
 export interface RegistryOptions extends EndpointOptions, TransportOptions {
-  /** Default: none (anonymous). Commands pass the user's Docker config. */
+  /** Default for Registry.open: none (anonymous). pullImage and pushImage default to the user's Docker config. */
   readonly credentials?: CredentialSource;
 }
 

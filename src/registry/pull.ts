@@ -19,6 +19,7 @@ import { storeImage } from '../import/image.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
+import { DockerConfig } from './credentials.js';
 import { Registry, type FetchedManifest, type Repository, type RegistryOptions } from './client.js';
 import { RegistryError, UnauthorizedError } from './errors.js';
 import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor, type ImageManifest } from './manifest.js';
@@ -62,7 +63,8 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
   // One failed download stops the others: a controller of our own, joined to the caller's.
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const registry = await Registry.open(reference.domain, { ...opts, signal });
+  const credentials = opts.credentials ?? (await DockerConfig.load());
+  const registry = await Registry.open(reference.domain, { ...opts, credentials, signal });
   try {
     const repo = registry.repository(reference.path, ['pull']);
     const top = await getTopManifest(repo, reference);

@@ -24,6 +24,7 @@ import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
+import { DockerConfig } from './credentials.js';
 import { Registry, type Repository, type RegistryOptions } from './client.js';
 import { UnauthorizedError } from './errors.js';
 import { compress, type LayerCompression } from './compress.js';
@@ -86,7 +87,8 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
 
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-  const registry = await Registry.open(reference.domain, { ...opts, signal });
+  const credentials = opts.credentials ?? (await DockerConfig.load());
+  const registry = await Registry.open(reference.domain, { ...opts, credentials, signal });
   const tmp = await store.tempDir('push');
   try {
     const repo = registry.repository(reference.path, ['pull', 'push']);

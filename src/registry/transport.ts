@@ -175,7 +175,7 @@ export class Transport {
       r.on('error', reject);
       r.on('response', (res) => {
         response = res;
-        resolve(wrapResponse(res, url));
+        resolve(wrapResponse(res, req.method, url));
       });
       if (Buffer.isBuffer(req.body)) {
         r.end(req.body);
@@ -190,7 +190,7 @@ export class Transport {
   }
 }
 
-function wrapResponse(res: http.IncomingMessage, url: URL): HttpResponse {
+function wrapResponse(res: http.IncomingMessage, method: Method, url: URL): HttpResponse {
   const bytes = async (limit: number): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let n = 0;
@@ -198,7 +198,7 @@ function wrapResponse(res: http.IncomingMessage, url: URL): HttpResponse {
       n += c.length;
       if (n > limit) {
         res.destroy();
-        throw new TransportError(`the answer to ${describeRequest('GET', url)} is larger than ${limit} bytes`);
+        throw new TransportError(`the answer to ${describeRequest(method, url)} is larger than ${limit} bytes`);
       }
       chunks.push(c);
     }
@@ -220,9 +220,10 @@ function wrapResponse(res: http.IncomingMessage, url: URL): HttpResponse {
     bytes,
     text: async (limit = 1 << 20) => (await bytes(limit)).toString('utf8'),
     async discard() {
-      // Small bodies are drained so the socket goes back to the pool; others are cut off.
+      // Small bodies are drained so the socket goes back to the pool; others are cut off. A
+      // HEAD answer has no body whatever its Content-Length says (a blob's size).
       const len = Number(res.headers['content-length'] ?? NaN);
-      if (res.complete || (Number.isFinite(len) && len <= 64 * 1024)) {
+      if (method === 'HEAD' || res.complete || (Number.isFinite(len) && len <= 64 * 1024)) {
         try {
           for await (const _ of res) void _;
         } catch {
