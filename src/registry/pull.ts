@@ -12,8 +12,8 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
-import { InvalidInputError, TsbuildError } from '../errors.js';
-import { parseConfig } from '../image/config.js';
+import { TsbuildError } from '../errors.js';
+import { parseConfig, type ImageConfig } from '../image/config.js';
 import { Limiter } from '../fs/limit.js';
 import { storeImage } from '../import/image.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
@@ -67,26 +67,8 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
   const registry = await Registry.open(reference.domain, { ...opts, credentials, signal });
   try {
     const repo = registry.repository(reference.path, ['pull']);
-    const top = await getTopManifest(repo, reference);
-    const { manifest, digest: imageManifestDigest } = await imageManifestFor(repo, top, opts.platform);
-
-    // The config's digest is the image ID: a store that has the image has its config too.
-    const configBytes = (await store.hasImage(manifest.config.digest))
-      ? await store.images.getBytes(manifest.config.digest)
-      : await repo.readBlob(manifest.config.digest, MAX_CONFIG_BYTES);
-    const config = parseConfig(configBytes);
-    if (opts.platform && !platformMatches(opts.platform, config)) {
-      throw new PullError(
-        `image with reference ${familiarString(reference)} was found but does not match the specified platform: wanted ${formatPlatform(opts.platform)}, actual: ${formatPlatform(config)}`,
-      );
-    }
+    const { top, manifest, imageManifestDigest, configBytes, config } = await resolveImage(store, repo, reference, opts.platform);
     const diffIds = config.rootfs.diff_ids;
-    if (diffIds.length !== manifest.layers.length) {
-      throw new PullError(`${familiarString(reference)}: the manifest has ${manifest.layers.length} layers but the config names ${diffIds.length}`);
-    }
-    for (const l of manifest.layers) {
-      if (layerCompression(l.mediaType) === undefined) throw new PullError(`${familiarString(reference)}: unsupported layer media type ${l.mediaType}`);
-    }
 
     const imageId = sha256(configBytes);
     const tagRef = reference.tag !== undefined ? { domain: reference.domain, path: reference.path, tag: reference.tag } : undefined;
@@ -150,6 +132,41 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
   } finally {
     registry.close();
   }
+}
+
+/** What a reference resolves to in the registry, checked for consistency before anything is downloaded. */
+interface ResolvedImage {
+  /** What the tag or digest names: an index or an image manifest. */
+  readonly top: FetchedManifest;
+  /** The image manifest for the platform. */
+  readonly manifest: ImageManifest;
+  readonly imageManifestDigest: Digest;
+  readonly configBytes: Buffer;
+  readonly config: ImageConfig;
+}
+
+async function resolveImage(store: Store, repo: Repository, reference: Reference, platform: Platform | undefined): Promise<ResolvedImage> {
+  const top = await getTopManifest(repo, reference);
+  const { manifest, digest: imageManifestDigest } = await imageManifestFor(repo, top, platform);
+  // The config's digest is the image ID: a store that has the image has its config too.
+  const configBytes = (await store.hasImage(manifest.config.digest))
+    ? await store.images.getBytes(manifest.config.digest)
+    : await repo.readBlob(manifest.config.digest, MAX_CONFIG_BYTES);
+  const config = parseConfig(configBytes);
+  const name = familiarString(reference);
+  if (platform && !platformMatches(platform, config)) {
+    throw new PullError(
+      `image with reference ${name} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(config)}`,
+    );
+  }
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new PullError(`${name}: the manifest has ${manifest.layers.length} layers but the config names ${config.rootfs.diff_ids.length}`);
+  }
+  for (const l of manifest.layers) {
+    if (layerCompression(l.mediaType) === undefined) throw new PullError(`${name}: unsupported layer media type ${l.mediaType}`);
+    if (l.urls?.length) throw new PullError(`${name}: layer ${l.digest} is a foreign layer hosted at ${l.urls[0]}: not supported`);
+  }
+  return { top, manifest, imageManifestDigest, configBytes, config };
 }
 
 /** The manifest the reference names, with Docker's wording for the two common failures. */
@@ -219,10 +236,6 @@ async function downloadLayers(
 async function downloadOne(repo: Repository, layer: Descriptor, tmp: string, progress: TransferProgress): Promise<string> {
   const id = shortId(layer.digest);
   const file = join(tmp, hex(layer.digest));
-  if (layer.urls?.length) {
-    // Foreign layers (Windows base images) live outside the registry; Linux images have none.
-    throw new InvalidInputError(`layer ${layer.digest} is a foreign layer hosted at ${layer.urls[0]}: not supported`);
-  }
   await repo.downloadBlob(layer.digest, layer.size, file, (n) => progress.advance(id, n));
   progress.done(id, 'Download complete');
   return file;
