@@ -15,7 +15,10 @@
 //  - a directory copies its contents, not itself; a file lands as the target or, when the
 //    target is a directory, inside it under its own (as written or matched) name;
 //  - ADD of a local tar archive (recognized by content) unpacks it into the destination, which
-//    is then always a directory; ADD of a URL is not supported yet.
+//    is then always a directory;
+//  - ADD of a URL (remote.ts) copies the downloaded file like a local file named after the URL's
+//    path: 0600 unless --chmod, mtime from Last-Modified, never unpacked. ADD --checksum pins
+//    its digest.
 // Several sources (after wildcards; a wildcard matching nothing is fine) need a directory
 // destination. BuildKit does not check this and, for files, silently writes each one over the
 // previous at the same path (moby/buildkit#1853, #4550). tsbuild treats the destination as a
@@ -30,6 +33,7 @@ import { withImagePaths } from '../fs/errors.js';
 import { Limiter } from '../fs/limit.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
 import { displayPath, lookupInRoot, resolveInRoot } from '../fs/securejoin.js';
+import { checkRemoteSources, Downloads, isUrlSource, type PinnedChecksum } from './remote.js';
 
 /** Filesystem operations in flight during one COPY. */
 const COPY_CONCURRENCY = 32;
@@ -50,6 +54,21 @@ export interface CopyIntoRootfsOptions {
   /** --chmod permission bits (07777), for every file and directory copied. */
   readonly chmod?: number;
   readonly isAdd: boolean;
+  /** ADD --checksum=<algorithm>:<hex>, variables expanded: the one (URL) source must have this digest. */
+  readonly checksum?: string;
+  /**
+   * Where URL sources are downloaded. Pass the instance sourcesChecksum used for the cache key,
+   * so the file copied is the one that was hashed and is fetched once; the caller closes it.
+   * Without one, a private instance is used and closed before returning.
+   */
+  readonly downloads?: Downloads;
+}
+
+/** One source to copy: a context entry, or a downloaded URL dressed as one. */
+interface CopyItem {
+  readonly source: ContextSource;
+  /** ADD of a local file: unpack it when it is a tar archive. URL sources never are. */
+  readonly mayUnpack: boolean;
 }
 
 /** Copy (or, for ADD, copy or unpack) the sources into the rootfs. */
@@ -64,21 +83,37 @@ export async function copyIntoRootfs(opts: CopyIntoRootfsOptions): Promise<void>
 async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
   const cmd = opts.isAdd ? 'ADD' : 'COPY';
   if (opts.sources.length === 0) throw new InvalidInputError(`${cmd} requires at least one source`);
-  for (const s of opts.sources) {
-    if (/^https?:\/\//.test(s)) {
-      throw new InvalidInputError(opts.isAdd ? 'ADD from URLs is not supported yet' : "source can't be a URL for COPY");
-    }
-  }
+  const pinned = checkRemoteSources(opts.sources, { isAdd: opts.isAdd, checksum: opts.checksum });
   if (opts.chmod !== undefined && (!Number.isInteger(opts.chmod) || opts.chmod < 0 || opts.chmod > 0o7777)) {
     throw new InvalidInputError(`invalid chmod parameter: ${opts.chmod.toString(8)}`);
   }
+  const downloads = opts.downloads ?? new Downloads();
+  try {
+    await copyItems(opts, await resolveItems(opts, downloads, pinned));
+  } finally {
+    if (!opts.downloads) await downloads.close();
+  }
+}
 
-  // Every source is resolved before anything is written: a missing one fails the step whole.
-  const sources: ContextSource[] = [];
-  for (const s of opts.sources) sources.push(...(await opts.context.resolveSource(s)));
+/** Every source, resolved (URLs downloaded) before anything is written: a missing one fails the step whole. */
+async function resolveItems(opts: CopyIntoRootfsOptions, downloads: Downloads, pinned: PinnedChecksum | undefined): Promise<CopyItem[]> {
+  const items: CopyItem[] = [];
+  for (const s of opts.sources) {
+    if (isUrlSource(s)) {
+      const file = await downloads.get(s, pinned);
+      const stats = await lstat(file.hostPath);
+      items.push({ source: { name: file.name, path: file.name, hostPath: file.hostPath, stats }, mayUnpack: false });
+      continue;
+    }
+    for (const source of await opts.context.resolveSource(s)) items.push({ source, mayUnpack: opts.isAdd });
+  }
+  return items;
+}
 
+async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]): Promise<void> {
+  const cmd = opts.isAdd ? 'ADD' : 'COPY';
   const dest = destination(opts.dest, opts.workdir);
-  const several = sources.length > 1;
+  const several = items.length > 1;
   const destIsDir = dest.isDir || several;
   if (several && !dest.isDir) {
     const existing = await lookupInRoot(opts.rootfs, dest.path);
@@ -90,8 +125,8 @@ async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
   const owner = opts.chown ?? ROOT;
   const limiter = new Limiter(COPY_CONCURRENCY);
   const parentMode = opts.chmod !== undefined ? opts.chmod & 0o777 : 0o755;
-  for (const source of sources) {
-    if (opts.isAdd) {
+  for (const { source, mayUnpack } of items) {
+    if (mayUnpack) {
       const compression = await detectTarArchive(source.hostPath, source.stats);
       if (compression !== undefined) {
         // unpack.go: the destination is a directory, 0755, owned by --chown or root.
@@ -108,6 +143,7 @@ async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
       }
     }
     const { target, created } = await prepareTarget(source, dest.path, destIsDir, { mode: parentMode, owner, root: opts.rootfs });
+    // A URL source is a single file: copyTree never asks the context to list it.
     await copyTree(opts.context, source, target, {
       owner,
       root: opts.rootfs,

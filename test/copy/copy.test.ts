@@ -401,10 +401,10 @@ describe('ADD: local archives', () => {
     expect(existsSync(join('/', marker))).toBe(false);
   });
 
-  it('refuses URLs for now', async () => {
+  it('refuses URLs for COPY, and git repositories for both (ADD of URLs: add-url.test.ts)', async () => {
     const s = await setup({});
-    await expect(s.copy(['https://example.com/a.tgz'], '/', { isAdd: true })).rejects.toThrow('ADD from URLs is not supported yet');
     await expect(s.copy(['http://example.com/a'], '/')).rejects.toThrow("source can't be a URL for COPY");
+    await expect(s.copy(['https://example.com/repo.git'], '/', { isAdd: true })).rejects.toThrow('ADD of git repositories is not supported');
   });
 });
 
