@@ -12,7 +12,7 @@ import { MediaType, serializeImageManifest, serializeIndex } from '../../src/reg
 import { pushImage } from '../../src/registry/push.js';
 import { Store } from '../../src/store/store.js';
 import { startProxy, startRegistry, type RequestRecord, type TestRegistry } from '../helpers/registry.js';
-import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 
 type Env = Awaited<ReturnType<typeof tempRoot>>;
 
@@ -33,6 +33,17 @@ describe('registry push and pull', () => {
   const skopeo = async (...args: string[]) => (await execa('skopeo', args)).stdout;
   const rawManifest = async (ref: string) => JSON.parse(await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${ref}`));
   const since = async (n: number): Promise<RequestRecord[]> => (await registry.requests()).slice(n);
+  /** No image, no layer, no snapshot, no temp file: a store a failed pull left as it found it. */
+  const expectEmptyStore = async (root: string): Promise<void> => {
+    expect(await must(root, ['images'])).toBe('REPOSITORY   TAG   IMAGE ID   CREATED   SIZE\n');
+    const driver = (await readdir(join(root, 'image')))[0]!;
+    expect(await readdir(join(root, 'image', driver, 'layerdb/sha256')).catch(() => [])).toEqual([]);
+    expect(await readdir(join(root, 'image', driver, 'imagedb/content/sha256')).catch(() => [])).toEqual([]);
+    expect(await readdir(join(root, 'tmp')).catch(() => [])).toEqual([]);
+    const snapshots = (await readdir(join(root, driver)).catch(() => [] as string[])).filter((n) => n !== 'l' && n !== 'dir');
+    expect(snapshots).toEqual([]);
+    if (driver === 'vfs') expect(await readdir(join(root, 'vfs/dir')).catch(() => [])).toEqual([]);
+  };
   /** `app` pushed as app:1, once: the tests that read it do not depend on running after the first. */
   let firstPush: Promise<string> | undefined;
   const pushApp = (): Promise<string> =>
@@ -271,14 +282,35 @@ describe('registry push and pull', () => {
       const r = await run(root, ['pull', `${proxy.host}/app:1`]);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`^Error: filesystem layer verification failed for digest ${bad}: got sha256:[0-9a-f]{64}\\n$`));
-      expect(await must(root, ['images'])).toBe('REPOSITORY   TAG   IMAGE ID   CREATED   SIZE\n');
-      const driver = (await readdir(join(root, 'image')))[0]!;
-      expect(await readdir(join(root, 'image', driver, 'layerdb/sha256')).catch(() => [])).toEqual([]);
-      expect(await readdir(join(root, 'image', driver, 'imagedb/content/sha256')).catch(() => [])).toEqual([]);
-      expect(await readdir(join(root, 'tmp')).catch(() => [])).toEqual([]);
-      const snapshots = (await readdir(join(root, driver)).catch(() => [] as string[])).filter((n) => n !== 'l' && n !== 'dir');
-      expect(snapshots).toEqual([]);
-      if (driver === 'vfs') expect(await readdir(join(root, 'vfs/dir')).catch(() => [])).toEqual([]);
+      await expectEmptyStore(root);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  test('Ctrl-C during a download stops the pull (exit 130) and leaves nothing behind', async () => {
+    await pushApp();
+    const raw = await rawManifest(`${registry.host}/app:1`);
+    const slow = raw.layers[2].digest as string;
+    const proxy = await startProxy(registry.host, {
+      intercept(req, res) {
+        if (req.method !== 'GET' || !req.url?.endsWith(`/blobs/${slow}`)) return false;
+        res.writeHead(200, { 'Content-Length': String(raw.layers[2].size), 'Content-Type': 'application/octet-stream' });
+        res.write(Buffer.alloc(10)); // and then nothing, until the client gives up
+        return true;
+      },
+    });
+    try {
+      const root = await freshRoot();
+      const child = execa('node', [CLI, 'pull', '--root', root, `${proxy.host}/app:1`], { reject: false, env: { DOCKER_CONFIG: dockerConfig, TSBUILD_ROOT: '' } });
+      // Wait until the slow blob has started arriving, then interrupt as a terminal would.
+      while (!proxy.log.some((r) => r.url.endsWith(`/blobs/${slow}`))) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(r.stderr).toBe('Error: pull interrupted'); // execa drops the final newline
+      await expectEmptyStore(root);
     } finally {
       await proxy.stop();
     }
