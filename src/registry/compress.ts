@@ -3,7 +3,7 @@
 // single-threaded at a fixed level), which is what lets the push cache trust a recorded digest:
 // the same tar compressed again gives the same blob, as long as the compressor's version is the
 // same. A push that does compress again checks the digest it gets rather than assuming.
-import type { Duplex, Readable } from 'node:stream';
+import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { createGzip, constants } from 'node:zlib';
 import { execa } from 'execa';
 import { TsbuildError } from '../errors.js';
@@ -13,23 +13,32 @@ export type LayerCompression = 'gzip' | 'zstd';
 /** zlib's default level, as Docker's gzip writer uses (DefaultCompression). */
 const GZIP_LEVEL = constants.Z_DEFAULT_COMPRESSION;
 /** zstd's default level, as BuildKit uses. */
-const ZSTD_LEVEL = 3;
+const ZSTD_ARGS = ['-3', '-T1', '-q', '-c', '--no-progress'];
 
-/** A compressor that reads `input` and produces the compressed bytes. */
-export function compress(input: Readable, kind: LayerCompression): Readable {
-  if (kind === 'gzip') {
-    const gz = createGzip({ level: GZIP_LEVEL });
-    input.on('error', (err) => gz.destroy(err));
-    return input.pipe(gz);
+/**
+ * Fails early, with the package to install, if the compressor is a tool the host lacks: better
+ * than an error from deep inside a stream once layers are being pushed.
+ */
+export async function checkCompressor(kind: LayerCompression): Promise<void> {
+  if (kind !== 'zstd') return;
+  const r = await execa('zstd', ['--version'], { reject: false });
+  if ((r as { code?: string }).code === 'ENOENT' || r.failed) {
+    throw new TsbuildError('pushing with --compression zstd needs the zstd tool (apt-get install zstd)');
   }
-  const proc = execa('zstd', [`-${ZSTD_LEVEL}`, '-T1', '-q', '-c', '--no-progress'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false } });
-  const out: Duplex = proc.duplex();
-  // A missing zstd is the host's problem, named with the package to install.
-  proc.catch((err: { code?: string }) => {
-    if (err.code === 'ENOENT') out.destroy(new TsbuildError('pushing with --compression zstd needs the zstd tool (apt-get install zstd)'));
-  });
-  input.on('error', (err) => out.destroy(err));
-  input.pipe(out);
-  return out;
 }
 
+/**
+ * The compressed bytes of `input`, as a stream. An error on either side ends both: a failing
+ * input (a layer whose diffID does not verify) fails the output, and an output destroyed by its
+ * reader stops reading the input.
+ */
+export function compress(input: Readable, kind: LayerCompression): Readable {
+  const compressor: Duplex =
+    kind === 'gzip'
+      ? createGzip({ level: GZIP_LEVEL })
+      : execa('zstd', ZSTD_ARGS, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false } }).duplex();
+  pipeline(input, compressor, () => {
+    // Errors reach the reader through `compressor`; nothing else is to be done with them here.
+  });
+  return compressor;
+}

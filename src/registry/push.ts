@@ -27,7 +27,7 @@ import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type Repository, type RegistryOptions } from './client.js';
 import { UnauthorizedError } from './errors.js';
-import { compress, type LayerCompression } from './compress.js';
+import { checkCompressor, compress, type LayerCompression } from './compress.js';
 import { MediaType, serializeImageManifest, type Descriptor } from './manifest.js';
 import { DistributionMetadata, type BlobRecord } from './metadata.js';
 
@@ -82,6 +82,7 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   const progress = opts.progress ?? NO_PROGRESS;
   const imageId = await store.tags.get(reference);
   if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
+  await checkCompressor(compression);
   const image = await loadImage(store, imageId);
   const configBytes = await store.images.getBytes(imageId);
 
@@ -92,7 +93,7 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   const tmp = await store.tempDir('push');
   try {
     const repo = registry.repository(reference.path, ['pull', 'push']);
-    const pusher = new LayerPusher(store, repo, compression, tmp, progress);
+    const pusher = new LayerPusher(store, repo, compression, tmp, progress, signal);
 
     // One upload per distinct layer content; a layer repeated in the stack reuses the result.
     const byDiffId = new Map<Digest, Promise<PushedLayer>>();
@@ -148,6 +149,8 @@ class LayerPusher {
     private readonly compression: LayerCompression,
     private readonly tmp: string,
     private readonly progress: TransferProgress,
+    /** Stops a compression in progress too, not only the transfers. */
+    private readonly signal: AbortSignal,
   ) {
     this.meta = DistributionMetadata.of(store);
   }
@@ -211,7 +214,9 @@ class LayerPusher {
         cb(null, chunk);
       },
     });
-    await pipeline(compress(openLayerTar(this.store, layer), this.compression), measure, createWriteStream(file, { mode: 0o600 }));
+    await pipeline(compress(openLayerTar(this.store, layer), this.compression), measure, createWriteStream(file, { mode: 0o600 }), {
+      signal: this.signal,
+    });
     return { digest: `sha256:${hash.digest('hex')}` as Digest, size };
   }
 
