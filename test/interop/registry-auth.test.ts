@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, startTokenProxy, type TestRegistry, type TokenProxy } from '../helpers/registry.js';
-import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
+import { rootWithBusybox, tempDir, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
 
 type Env = Awaited<ReturnType<typeof tempRoot>>;
 
