@@ -115,7 +115,7 @@ class ArchiveReader implements ArchiveFiles {
    */
   private wanted: Map<string, number> | undefined;
   private spooled = 0;
-  ended = false;
+  private atEnd = false;
 
   constructor(
     input: AsyncIterable<Uint8Array>,
@@ -124,6 +124,11 @@ class ArchiveReader implements ArchiveFiles {
   ) {
     this.bytes = new ByteReader(decompress(input));
     this.items = readTar(this.bytes)[Symbol.asyncIterator]();
+  }
+
+  /** Whether the whole input has been read. */
+  get ended(): boolean {
+    return this.atEnd;
   }
 
   has(path: string): boolean {
@@ -172,7 +177,7 @@ class ArchiveReader implements ArchiveFiles {
   async advance(live?: string): Promise<LiveEntry | undefined> {
     const e = await this.nextEntry();
     if (!e) {
-      this.ended = true;
+      this.atEnd = true;
       return undefined;
     }
     const { path, header } = e;
