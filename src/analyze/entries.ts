@@ -1,12 +1,13 @@
 // A stored layer's entries, read from its tar-split alone: no file of the layer is opened, which
-// is what keeps analysing a large image to seconds. The tar-split names every entry with its
-// content size and CRC-64 (a good enough content fingerprint to tell a rewritten file from a
-// re-stored identical one), and keeps each entry's raw tar header bytes in the segment before it;
-// those give the entry's type, owner, mode and link target.
+// is what keeps analysing a large image to seconds. The tar-split names every entry (its name
+// already merged from PAX or GNU long-name records) with its content size and CRC-64 (a good
+// enough content fingerprint to tell a rewritten file from a re-stored identical one), and keeps
+// each entry's raw tar header blocks in the segment before it; those give the entry's type,
+// owner, mode and link target.
 import { isUtf8 } from 'node:buffer';
 import { posix } from 'node:path';
-import { ByteReader, readTar, readTarSplit, type TarHeader } from '../layer/index.js';
-import { BLOCK_SIZE } from '../layer/tarheader.js';
+import { readTarSplit } from '../layer/index.js';
+import { BLOCK_SIZE, TypeFlag, decodeBlock, parsePaxRecords, type RawHeader } from '../layer/tarheader.js';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 
 /** What a layer holds at a path: its content, or a deletion of what lower layers hold there. */
@@ -52,60 +53,95 @@ export async function* readLayerEntries(tarSplitPath: string): AsyncGenerator<La
     segments = [];
     // The segment before an entry is the previous entry's padding (under a block) followed by
     // this entry's header blocks (whole blocks): the remainder modulo a block is the padding.
-    const header = await decodeHeader(raw.subarray(raw.length % BLOCK_SIZE), tarSplitPath, item.name);
+    let header: Header | undefined;
+    try {
+      header = decodeHeaderBlocks(raw.subarray(raw.length % BLOCK_SIZE));
+    } catch (err) {
+      throw new Error(`${tarSplitPath}: the tar header of ${JSON.stringify(item.name.toString())} cannot be read: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     if (header === undefined) continue;
-    const entry = toEntry(header, item.size, item.crc);
+    const entry = toEntry(item.name, header, item.size, item.crc);
     if (entry !== undefined) yield entry;
   }
 }
 
-/** The merged header (PAX records and GNU long names applied) of one entry's header blocks. */
-async function decodeHeader(blocks: Buffer, where: string, name: Buffer): Promise<TarHeader | undefined> {
-  try {
-    for await (const item of readTar(new ByteReader(once(blocks)))) {
-      if (item.kind === 'entry') return item.header;
-      if (item.kind === 'global') return undefined;
+/** The header fields analysis needs. */
+interface Header {
+  readonly typeflag: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly linkname: Buffer;
+}
+
+/**
+ * An entry's header blocks, decoded: the main block, with the PAX records (`x`) and GNU long
+ * link name (`K`) before it applied to the fields used here, as Go's reader (and tarreader.ts)
+ * merges them; the name comes from the tar-split, which recorded the merged one. Synchronous,
+ * because it runs once per entry of every layer. Undefined for a PAX global header (`g`).
+ */
+function decodeHeaderBlocks(blocks: Buffer): Header | undefined {
+  let pax: Map<string, Buffer> | undefined;
+  let longLink: Buffer | undefined;
+  for (let off = 0; off + BLOCK_SIZE <= blocks.length; ) {
+    const raw: RawHeader = decodeBlock(blocks.subarray(off, off + BLOCK_SIZE));
+    off += BLOCK_SIZE;
+    const data = blocks.subarray(off, off + raw.size);
+    switch (raw.typeflag) {
+      case TypeFlag.XGlobalHeader:
+        return undefined;
+      case TypeFlag.XHeader:
+        pax = parsePaxRecords(data);
+        break;
+      case TypeFlag.GnuLongLink:
+        longLink = data.subarray(0, data.indexOf(0) >= 0 ? data.indexOf(0) : data.length);
+        break;
+      case TypeFlag.GnuLongName:
+        break;
+      default: {
+        const number = (key: string, own: number): number => {
+          const v = pax?.get(key);
+          return v !== undefined && v.length > 0 && /^[0-9]+$/.test(v.toString('latin1')) ? Number(v.toString('latin1')) : own;
+        };
+        const paxLink = pax?.get('linkpath');
+        const linkname = longLink !== undefined && longLink.length > 0 ? longLink : paxLink !== undefined && paxLink.length > 0 ? paxLink : raw.linkname;
+        return { typeflag: raw.typeflag, mode: raw.mode & 0o7777, uid: number('uid', raw.uid), gid: number('gid', raw.gid), linkname };
+      }
     }
-  } catch (err) {
-    throw new Error(`${where}: the tar header of ${JSON.stringify(name.toString())} cannot be read: ${(err as Error).message}`, { cause: err });
+    off += Math.ceil(raw.size / BLOCK_SIZE) * BLOCK_SIZE;
   }
-  throw new Error(`${where}: no tar header recorded before ${JSON.stringify(name.toString())}`);
+  throw new Error('no tar header recorded before it');
 }
 
-async function* once(b: Buffer): AsyncGenerator<Buffer, void, undefined> {
-  yield b;
-}
-
-function toEntry(h: TarHeader, size: number, crc: Buffer | undefined): LayerEntry | undefined {
-  const path = cleanPath(h.name);
+function toEntry(name: Buffer, h: Header, size: number, crc: Buffer | undefined): LayerEntry | undefined {
+  const path = cleanPath(name);
   const slash = path.lastIndexOf('/');
   const base = path.slice(slash + 1);
   if (base.startsWith(WHITEOUT_PREFIX)) {
     const dir = path.slice(0, Math.max(slash, 0));
     if (base === WHITEOUT_OPAQUE) return { kind: 'opaque', path: dir };
     if (base.startsWith(WHITEOUT_META_PREFIX)) return undefined;
-    return { kind: 'whiteout', path: slash < 0 ? base.slice(WHITEOUT_PREFIX.length) : `${dir}/${base.slice(WHITEOUT_PREFIX.length)}` };
+    const deleted = base.slice(WHITEOUT_PREFIX.length);
+    return { kind: 'whiteout', path: slash < 0 ? deleted : `${dir}/${deleted}` };
   }
-  const owner = { mode: h.mode, uid: h.uid, gid: h.gid };
-  switch (h.type) {
-    case 'file':
-      return {
-        kind: 'file',
-        path,
-        bytes: size,
-        fingerprint: size > 0 && crc !== undefined ? `${size}:${crc.toString('hex')}` : undefined,
-        linkTarget: undefined,
-        ...owner,
-      };
-    case 'symlink':
-      return { kind: 'symlink', path, bytes: h.linkname.length, fingerprint: `->${h.linkname.toString('latin1')}`, linkTarget: undefined, ...owner };
-    case 'hardlink':
-      return { kind: 'hardlink', path, bytes: 0, fingerprint: undefined, linkTarget: cleanPath(h.linkname), ...owner };
-    case 'dir':
-      return { kind: 'dir', path, bytes: 0, fingerprint: undefined, linkTarget: undefined, ...owner };
-    default:
-      return { kind: 'special', path, bytes: 0, fingerprint: undefined, linkTarget: undefined, ...owner };
+  const common = { path, mode: h.mode, uid: h.uid, gid: h.gid };
+  // A pre-POSIX archive marks a directory only by the trailing slash of its name.
+  const typeflag = h.typeflag === TypeFlag.RegA && name.at(-1) === 0x2f ? TypeFlag.Dir : h.typeflag;
+  switch (typeflag) {
+    case TypeFlag.RegA:
+    case TypeFlag.Reg:
+    case TypeFlag.Cont:
+      return { kind: 'file', bytes: size, fingerprint: size > 0 && crc !== undefined ? `${size}:${crc.toString('hex')}` : undefined, linkTarget: undefined, ...common };
+    case TypeFlag.Symlink:
+      return { kind: 'symlink', bytes: h.linkname.length, fingerprint: `->${h.linkname.toString('latin1')}`, linkTarget: undefined, ...common };
+    case TypeFlag.Link:
+      return { kind: 'hardlink', bytes: 0, fingerprint: undefined, linkTarget: cleanPath(h.linkname), ...common };
+    case TypeFlag.Dir:
+      return { kind: 'dir', bytes: 0, fingerprint: undefined, linkTarget: undefined, ...common };
   }
+  return { kind: 'special', bytes: 0, fingerprint: undefined, linkTarget: undefined, ...common };
 }
 
 /**
