@@ -25,12 +25,16 @@ const spec = {
     'highest-user-wasted-percent': { type: 'string' },
   },
   optionHelp: [
-    '      --json                               Print the analysis as JSON (schema: docs/analyze.md)',
-    '      --ci                                 Check the thresholds below; exit 1 if one is crossed',
-    '      --lowest-efficiency RATIO            Fail below this efficiency (default 0.9; "disabled" to skip)',
-    '      --highest-wasted-bytes SIZE          Fail above this many wasted bytes (default 20MB)',
-    '      --highest-user-wasted-percent RATIO  Fail above this share of wasted bytes in the',
-    '                                           Dockerfile\'s own layers (default 0.1)',
+    '      --json                   Print the analysis as JSON (schema: docs/analyze.md)',
+    '      --ci                     Check the thresholds below; exit 1 if one is crossed',
+    '      --lowest-efficiency RATIO',
+    '                               Fail below this efficiency (default 0.9)',
+    '      --highest-wasted-bytes SIZE',
+    '                               Fail above this many wasted bytes (default 20MB)',
+    '      --highest-user-wasted-percent RATIO',
+    '                               Fail when the Dockerfile\'s own layers waste more than',
+    '                               this share of their size (default 0.1); a threshold of',
+    '                               "disabled" skips its rule',
   ],
 } as const;
 
