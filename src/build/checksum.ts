@@ -2,44 +2,276 @@
 // link targets and content — not mtimes and not ownership (the context's owners are reset to
 // 0 on copy). Two builds whose sources hash alike produce the same layer, so the second can
 // reuse the first's (Docker's rule for COPY caching).
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readlink } from 'node:fs/promises';
+//
+// A file's content enters as its own sha256, so that with a metadata cache (cacheDir, see
+// src/context/hashcache.ts) an unchanged file is not read at all: the checksum of an unchanged
+// context costs one directory walk. With or without the cache, the same sources give the same
+// checksum. (Before the cache existed, content was streamed straight into the one digest; the
+// checksums of that version differ, so its COPY cache entries miss once.)
+//
+// A URL source (ADD) enters as what BuildKit's http source puts in its cache key: the file's
+// name, mode, content digest and Last-Modified. The content digest means downloading it, once
+// per step (the copy reuses the file through `downloads`). With ADD --checksum the pinned
+// digest stands in for the content and nothing is downloaded unless the step runs — BuildKit's
+// rule too.
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open, readlink } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BuildContext } from '../context/index.js';
-import type { TreeEntry } from '../fs/copytree.js';
+import { ContextHashCache } from '../context/index.js';
 import { sha256, type Digest } from '../digest.js';
+import type { TreeEntry } from '../fs/copytree.js';
+import { Limiter, settleAll } from '../fs/limit.js';
+import { checkRemoteSources, Downloads, isUrlSource, urlFileName, type PinnedChecksum } from './remote.js';
 
-async function hashFile(path: string, into: Hash): Promise<void> {
-  for await (const chunk of createReadStream(path)) into.update(chunk as Buffer);
-}
+/** Files read at once when their digests are not cached (libuv's pool does the reads). */
+const READ_CONCURRENCY = 32;
+const READ_CHUNK = 64 * 1024;
+/** Files up to this size are read synchronously (see readSmallFile). */
+const SMALL_FILE = 64 * 1024;
+const SYNC_READS_PER_TURN = 64;
+/** If a file was swapped for a symlink or a fifo since the walk, fail rather than follow it or block. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Text gathered before it is hashed (or queued): fewer, larger hash updates. */
+const TEXT_CHUNK = 64 * 1024;
 
-async function hashEntry(context: BuildContext, entry: TreeEntry, name: string, into: Hash): Promise<void> {
-  const st = entry.stats;
-  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-  into.update(`${kind}\0${name}\0${(st.mode & 0o7777).toString(8)}\0`);
-  if (kind === 'f') {
-    into.update(`${st.size}\0`);
-    await hashFile(entry.hostPath, into);
-  } else if (kind === 'l') {
-    into.update(`${await readlink(entry.hostPath)}\0`);
-  } else if (kind === 'o') {
-    into.update(`${st.rdev}\0`);
-  } else {
-    for (const child of await context.readDir(entry)) {
-      await hashEntry(context, child, `${name}/${child.name}`, into);
-    }
-  }
-  into.update('\n');
+export interface SourcesChecksumOptions {
+  /**
+   * Directory of the per-context metadata caches (tsbuild passes
+   * `<root>/image/<driver>/contexthash`). Without it every file is read every time.
+   */
+  readonly cacheDir?: string;
+  /** ADD (URLs allowed) or COPY (a URL is an error). Undefined: URLs allowed, copyIntoRootfs checks. */
+  readonly isAdd?: boolean;
+  /** ADD --checksum=<algorithm>:<hex>, variables expanded. */
+  readonly checksum?: string;
+  /**
+   * Where URL sources are downloaded; pass the same instance to copyIntoRootfs and close it
+   * after the step. Without one, URLs are downloaded into a private instance, closed here,
+   * and the copy downloads them again.
+   */
+  readonly downloads?: Downloads;
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
-export async function sourcesChecksum(context: BuildContext, sources: readonly string[]): Promise<Digest> {
-  const h = createHash('sha256');
-  for (const source of sources) {
-    h.update(`source\0${source}\0`);
-    for (const match of await context.resolveSource(source)) {
-      await hashEntry(context, match, match.name, h);
+export async function sourcesChecksum(context: BuildContext, sources: readonly string[], opts: SourcesChecksumOptions = {}): Promise<Digest> {
+  const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
+  const cache = opts.cacheDir === undefined ? undefined : await hashCacheOf(context, opts.cacheDir);
+  const downloads = opts.downloads ?? new Downloads();
+  const hasher = new TreeHasher(context, cache);
+  try {
+    for (const source of sources) {
+      hasher.push(`source\0${source}\0`);
+      if (isUrlSource(source)) {
+        hasher.push(await urlPart(source, downloads, pinned));
+        continue;
+      }
+      for (const match of await context.resolveSource(source)) await hasher.entry(match, match.name);
     }
+    const digest = await hasher.digest();
+    await cache?.save();
+    return digest;
+  } finally {
+    await hasher.settled();
+    if (!opts.downloads) await downloads.close();
   }
-  return sha256(h.digest('hex'));
+}
+
+/** BuildKit's formatCacheKey fields for an http source, as Dockerfile ADD sets them (0600, root). */
+async function urlPart(url: string, downloads: Downloads, pinned: PinnedChecksum | undefined): Promise<string> {
+  if (pinned) return `u\0${JSON.stringify({ name: urlFileName(url), mode: 0o600, checksum: pinned.text, lastModified: null })}\n`;
+  const file = await downloads.get(url);
+  const lastModified = file.lastModified ? file.lastModified.getTime() / 1000 : null;
+  return `u\0${JSON.stringify({ name: file.name, mode: 0o600, checksum: file.digest, lastModified })}\n`;
+}
+
+/** One cache per (context, cacheDir) for the life of the BuildContext: loaded once per build. */
+const caches = new WeakMap<BuildContext, Map<string, Promise<ContextHashCache>>>();
+
+function hashCacheOf(context: BuildContext, cacheDir: string): Promise<ContextHashCache> {
+  let byDir = caches.get(context);
+  if (!byDir) caches.set(context, (byDir = new Map()));
+  let cache = byDir.get(cacheDir);
+  if (!cache) byDir.set(cacheDir, (cache = ContextHashCache.load(cacheDir, context.root)));
+  return cache;
+}
+
+/**
+ * Walks the sources in order and hashes what the digest covers. Digests of files not in the
+ * cache (and link targets) are read concurrently: from the first one on, the text is queued
+ * with them and hashed in order at the end; until then it goes straight into the hash.
+ */
+class TreeHasher {
+  private readonly hash = createHash('sha256');
+  private text = '';
+  /** Text and reads in order, once a read is pending. */
+  private readonly queue: (string | Promise<string>)[] = [];
+  private readonly pending: Promise<string>[] = [];
+  private readonly reads = new Limiter(READ_CONCURRENCY);
+  private syncReads = 0;
+
+  constructor(
+    private readonly context: BuildContext,
+    private readonly cache: ContextHashCache | undefined,
+  ) {}
+
+  push(text: string): void {
+    this.text += text;
+    if (this.text.length >= TEXT_CHUNK) this.flush();
+  }
+
+  async entry(e: TreeEntry, name: string): Promise<void> {
+    if (e.stats.isDirectory()) await this.dir(e, name);
+    else await this.leaf(e, name);
+  }
+
+  private async dir(e: TreeEntry, name: string): Promise<void> {
+    this.push(`d\0${name}\0${(e.stats.mode & 0o7777).toString(8)}\0`);
+    for (const child of await this.context.readDir(e)) {
+      const childName = `${name}/${child.name}`;
+      if (child.stats.isDirectory()) await this.dir(child, childName);
+      else {
+        // Most leaves are done synchronously: no promise per file on the warm path.
+        const wait = this.leaf(child, childName);
+        if (wait) await wait;
+      }
+    }
+    this.cache?.listedDir(e.path);
+    this.push('\n');
+  }
+
+  /** Anything but a directory; returns a promise only when it had to wait. */
+  private leaf(e: TreeEntry, name: string): Promise<void> | undefined {
+    const st = e.stats;
+    this.push(`${kindOf(st)}\0${name}\0${(st.mode & 0o7777).toString(8)}\0`);
+    if (st.isFile()) {
+      this.push(`${st.size}\0`);
+      const cached = this.cache?.lookup(e.path, st);
+      if (cached !== undefined) {
+        this.push(`${cached}\n`);
+      } else if (st.size <= SMALL_FILE) {
+        // The event loop gets a turn every SYNC_READS_PER_TURN synchronous reads.
+        if (++this.syncReads % SYNC_READS_PER_TURN === 0) {
+          return yieldToLoop().then(() => this.push(`${this.readSmallFile(e)}\n`));
+        }
+        this.push(`${this.readSmallFile(e)}\n`);
+      } else {
+        this.later(() => this.readFile(e));
+        this.push('\n');
+      }
+    } else if (st.isSymbolicLink()) {
+      this.later(() => readlink(e.hostPath));
+      this.push('\0\n');
+    } else {
+      this.push(`${st.rdev}\0\n`);
+    }
+    return undefined;
+  }
+
+  /** The digest, once every read has finished. */
+  async digest(): Promise<Digest> {
+    this.flush();
+    await settleAll(this.pending);
+    for (const p of this.queue) this.hash.update(typeof p === 'string' ? p : await p);
+    return sha256(this.hash.digest('hex'));
+  }
+
+  /** Wait for reads still running (after a failure), so nothing outlives the call. */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.pending);
+  }
+
+  private flush(): void {
+    if (this.text === '') return;
+    if (this.queue.length === 0) this.hash.update(this.text);
+    else this.queue.push(this.text);
+    this.text = '';
+  }
+
+  private later(read: () => Promise<string>): void {
+    this.flush();
+    const p = this.reads.run(read);
+    // Rejections surface from digest() (settleAll); until then they are not unhandled.
+    p.catch(() => undefined);
+    this.pending.push(p);
+    this.queue.push(p);
+  }
+
+  private async readFile(e: TreeEntry): Promise<string> {
+    const started = Date.now();
+    const { hex, stats } = await hashFile(e.hostPath, e.stats.size);
+    this.remember(e, hex, stats, started);
+    return hex;
+  }
+
+  /**
+   * Small files are read synchronously: through fs.promises, opening, reading, fstat-ing and
+   * closing one costs several times the syscalls themselves, which dominated a cold 20,000-file
+   * checksum.
+   */
+  private readSmallFile(e: TreeEntry): string {
+    const started = Date.now();
+    const { hex, stats } = hashSmallFileSync(e.hostPath, e.stats.size);
+    this.remember(e, hex, stats, started);
+    return hex;
+  }
+
+  /** Cache a digest only if the file did not change between the walk's lstat and the read's end. */
+  private remember(e: TreeEntry, hex: string, after: Stats, readStartedMs: number): void {
+    if (sameFile(after, e.stats)) this.cache?.record(e.path, e.stats, hex, readStartedMs);
+  }
+}
+
+function kindOf(st: Stats): string {
+  if (st.isFile()) return 'f';
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isFIFO()) return 'p';
+  if (st.isSocket()) return 's';
+  if (st.isCharacterDevice()) return 'c';
+  return 'b';
+}
+
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.mode === b.mode;
+}
+
+/** hashFile for a file of at most SMALL_FILE bytes, synchronously. */
+function hashSmallFileSync(path: string, size: number): { hex: string; stats: Stats } {
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size + 1));
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+    return { hex: h.digest('hex'), stats: fstatSync(fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * sha256 of a regular file, and its fstat after reading (OPEN_FLAGS: never through a symlink,
+ * never blocking on a fifo).
+ */
+async function hashFile(path: string, size: number): Promise<{ hex: string; stats: Stats }> {
+  const fh = await open(path, OPEN_FLAGS);
+  try {
+    const h = createHash('sha256');
+    // Sized to the file (small ones come from Node's shared pool): most context files are
+    // small, and a fresh 64 KiB buffer for each would keep the garbage collector busy.
+    const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size + 1));
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+    return { hex: h.digest('hex'), stats: await fh.stat() };
+  } finally {
+    await fh.close();
+  }
 }
