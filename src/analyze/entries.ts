@@ -146,8 +146,8 @@ function toEntry(name: Buffer, h: Header, size: number, crc: Buffer | undefined)
 
 /**
  * A tar name as an image path: no leading `./` or `/`, no trailing `/`, `.` and `..` resolved
- * (never above the root). A name that is not UTF-8 is kept byte for byte as latin1, so two
- * different names never become the same path.
+ * (never above the root), as Docker applies it. A name that is not UTF-8 keeps its bytes (as
+ * latin1) rather than turning into replacement characters that would merge distinct names.
  */
 export function cleanPath(name: Buffer): string {
   const s = name.toString(isUtf8(name) ? 'utf8' : 'latin1');
