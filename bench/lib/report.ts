@@ -1,0 +1,185 @@
+// Medians, ratios, issue 7's targets, and the tables. A peer that could not run a workload is
+// shown with the reason, never left out; a target that cannot be judged (no peer time, no
+// floor) is "not judged", which is not "met".
+import type { Sample } from './measure.js';
+import { PEER_IDS, type ToolId } from './tools.js';
+import type { Kind } from './workloads.js';
+
+export type Column = ToolId | 'floor';
+
+export interface ToolResult {
+  status: 'ok' | 'failed' | 'unsupported' | 'not started';
+  reason?: string;
+  warmup: Sample[];
+  samples: Sample[];
+  /** Medians of the successful runs; peakMB is the largest peak of any run. */
+  median?: { wall: number; cpu?: number };
+  peakMB?: number;
+}
+
+export interface WorkloadResult {
+  id: string;
+  title: string;
+  kind: Kind;
+  runs: number;
+  floorWhat?: string;
+  loadavg: { before: number[]; after: number[] };
+  columns: Partial<Record<Column, ToolResult>>;
+}
+
+export interface Target {
+  workload: string;
+  what: string;
+  value?: number;
+  limit?: number;
+  met: boolean | null;
+  detail: string;
+}
+
+export function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Fills in medians and the status from the samples. */
+export function summarize(r: ToolResult): void {
+  if (r.status !== 'ok') return;
+  const good = r.samples.filter((s) => s.ok);
+  const failed = r.samples.filter((s) => !s.ok);
+  if (good.length === 0) {
+    r.status = 'failed';
+    r.reason ??= failed[0]?.error ?? 'no successful run';
+    return;
+  }
+  if (failed.length) r.reason = `${failed.length} of ${r.samples.length} runs failed: ${failed[0]!.error ?? ''}`;
+  const cpus = good.map((s) => s.cpu).filter((c): c is number => c !== undefined);
+  const cpu = median(cpus);
+  r.median = { wall: median(good.map((s) => s.wall))!, ...(cpu !== undefined ? { cpu } : {}) };
+  const peaks = r.samples.map((s) => s.peakKiB).filter((p): p is number => p !== undefined);
+  if (peaks.length) r.peakMB = (Math.max(...peaks) * 1024) / 1e6;
+}
+
+export const LABELS: Record<Column, string> = {
+  tsbuild: 'tsbuild',
+  classic: 'Docker classic',
+  buildkit: 'Docker BuildKit',
+  buildah: 'buildah',
+  floor: 'floor',
+};
+
+function fastestPeer(w: WorkloadResult): { id: ToolId; wall: number } | undefined {
+  let best: { id: ToolId; wall: number } | undefined;
+  for (const id of PEER_IDS) {
+    const m = w.columns[id]?.median;
+    if (m && (!best || m.wall < best.wall)) best = { id, wall: m.wall };
+  }
+  return best;
+}
+
+export function evaluateTargets(results: readonly WorkloadResult[]): Target[] {
+  const out: Target[] = [];
+  const by = new Map(results.map((w) => [w.id, w]));
+  const ts = (w: WorkloadResult | undefined): number | undefined => w?.columns.tsbuild?.median?.wall;
+  for (const w of results) {
+    const t = ts(w);
+    const fast = fastestPeer(w);
+    if (t === undefined) {
+      out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', met: null, detail: `tsbuild has no time: ${w.columns.tsbuild?.reason ?? 'not run'}` });
+    } else if (!fast) {
+      out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', met: null, detail: 'no peer completed this workload' });
+    } else {
+      const ratio = t / fast.wall;
+      out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', value: ratio, limit: 0.9, met: ratio <= 0.9, detail: `${fmtTime(t)} vs ${LABELS[fast.id]} ${fmtTime(fast.wall)}: ${ratio.toFixed(2)}×` });
+    }
+    const floor = w.columns.floor?.median?.wall;
+    const floorLimit = w.id === 'W2' ? 2 : w.id === 'W3' ? 1.3 : undefined;
+    if (floorLimit !== undefined) {
+      if (t === undefined || floor === undefined) out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, met: null, detail: 'no time for tsbuild or the floor' });
+      else out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, value: t / floor, limit: floorLimit, met: t / floor <= floorLimit, detail: `${fmtTime(t)} vs floor ${fmtTime(floor)}: ${(t / floor).toFixed(2)}×` });
+    }
+    const absolute = w.id === 'W2c' ? 0.3 : w.id === 'CLI' ? 0.08 : undefined;
+    if (absolute !== undefined) {
+      out.push(t === undefined
+        ? { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, met: null, detail: 'no time for tsbuild' }
+        : { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, value: t, limit: absolute, met: t <= absolute, detail: fmtTime(t) });
+    }
+    const peak = w.columns.tsbuild?.peakMB;
+    if (w.kind !== 'cli') {
+      out.push(peak === undefined
+        ? { workload: w.id, what: 'tsbuild peak memory ≤ 150 MB', met: null, detail: 'not measured' }
+        : { workload: w.id, what: 'tsbuild peak memory ≤ 150 MB', value: peak, limit: 150, met: peak <= 150, detail: `${peak.toFixed(0)} MB` });
+    }
+  }
+  const small = ts(by.get('W5-1k'));
+  const large = ts(by.get('W5-100k'));
+  if (by.has('W5-1k') && by.has('W5-100k')) {
+    out.push(small === undefined || large === undefined
+      ? { workload: 'W5', what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base', met: null, detail: 'a W5 time is missing' }
+      : { workload: 'W5', what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base', value: large / small, limit: 1.1, met: large / small <= 1.1, detail: `${fmtTime(large)} vs ${fmtTime(small)}: ${(large / small).toFixed(2)}×` });
+  }
+  return out;
+}
+
+export function fmtTime(s: number): string {
+  if (s < 1) return `${(s * 1000).toFixed(0)} ms`;
+  if (s < 100) return `${s.toFixed(2)} s`;
+  return `${s.toFixed(0)} s`;
+}
+
+function cell(r: ToolResult | undefined, tsbuild: number | undefined, field: 'wall' | 'cpu', isPeer: boolean): string {
+  if (!r) return isPeer ? 'not requested' : '';
+  if (r.status === 'unsupported') return `n/a: ${r.reason}`;
+  if (r.status === 'not started') return `did not start¹`;
+  if (r.status === 'failed') return 'failed²';
+  const v = field === 'wall' ? r.median?.wall : r.median?.cpu;
+  if (v === undefined) return '—';
+  const flag = r.reason ? '²' : '';
+  if (isPeer && tsbuild !== undefined) return `${fmtTime(v)}${flag} (${(tsbuild / v).toFixed(2)})`;
+  return `${fmtTime(v)}${flag}`;
+}
+
+/** The results as Markdown: times, CPU, targets, and the reasons behind every gap. */
+export function renderMarkdown(results: readonly WorkloadResult[], targets: readonly Target[]): string {
+  const lines: string[] = [];
+  const cols: Column[] = ['tsbuild', ...PEER_IDS, 'floor'];
+  const table = (field: 'wall' | 'cpu'): void => {
+    lines.push(`| workload | ${cols.map((c) => LABELS[c]).join(' | ')} | tsbuild / fastest peer |${field === 'wall' ? ' tsbuild / floor | tsbuild peak RSS |' : ''}`);
+    lines.push(`|---|${cols.map(() => '---:').join('|')}|---:|${field === 'wall' ? '---:|---:|' : ''}`);
+    for (const w of results) {
+      const t = field === 'wall' ? w.columns.tsbuild?.median?.wall : w.columns.tsbuild?.median?.cpu;
+      const peers = PEER_IDS.map((id) => ({ id, v: field === 'wall' ? w.columns[id]?.median?.wall : w.columns[id]?.median?.cpu })).filter((p): p is { id: ToolId; v: number } => p.v !== undefined);
+      const fast = peers.sort((a, b) => a.v - b.v)[0];
+      const vsPeer = t !== undefined && fast ? `**${(t / fast.v).toFixed(2)}** (${LABELS[fast.id]})` : '—';
+      const floor = field === 'wall' ? w.columns.floor?.median?.wall : undefined;
+      // The CLI row's floor is the harness's spawn overhead: no ratio is meant against it.
+      const vsFloor = t !== undefined && floor !== undefined && w.kind !== 'cli' ? (t / floor).toFixed(2) : '';
+      const peak = w.columns.tsbuild?.peakMB;
+      const extra = field === 'wall' ? ` ${vsFloor} | ${peak !== undefined ? `${peak.toFixed(0)} MB` : '—'} |` : '';
+      lines.push(`| ${w.id} | ${cols.map((c) => cell(w.columns[c], t, field, c !== 'tsbuild' && c !== 'floor')).join(' | ')} | ${vsPeer} |${extra}`);
+    }
+  };
+  lines.push('Wall time, median of the measured runs; in parentheses tsbuild ÷ that peer (below 1: tsbuild is faster).', '');
+  table('wall');
+  lines.push('', 'CPU time (user + system) of everything the command caused, median; for Docker this includes the daemon and its containers.', '');
+  table('cpu');
+  lines.push('', '### Targets', '');
+  for (const t of targets) lines.push(`- ${t.met === true ? '✅ met' : t.met === false ? '❌ missed' : '⚪ not judged'} — ${t.workload}: ${t.what} — ${t.detail}`);
+  const notes: string[] = [];
+  for (const w of results) {
+    for (const c of cols) {
+      const r = w.columns[c];
+      if (r && r.reason && r.status !== 'unsupported') notes.push(`- ${w.id} ${LABELS[c]} (${r.status}): ${oneLine(r.reason)}`);
+    }
+  }
+  if (notes.length) lines.push('', '### Failures', '', '¹ the tool could not be started; ² some or all runs failed:', '', ...notes);
+  const floors = results.filter((w) => w.floorWhat).map((w) => `- ${w.id}: ${w.floorWhat}`);
+  if (floors.length) lines.push('', '### Floors', '', ...floors);
+  return `${lines.join('\n')}\n`;
+}
+
+function oneLine(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > 400 ? `${t.slice(0, 400)}…` : t;
+}

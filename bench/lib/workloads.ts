@@ -1,0 +1,253 @@
+// The workloads of issue 7, each as: inputs (generated once, from the seed), untimed setup per
+// tool (a first build to be rebuilt from cache, a base image, the image to save or push), the
+// timed command of run i, untimed work around it (a fresh registry, removing an archive), and
+// for some a floor: the same work done by plain tools, measured in the same run.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { manySmallFilesSpec, nodeModulesSpec, payloadSpec, writeTree, type TreeStats } from './inputs.js';
+import type { Command } from './measure.js';
+import type { Session } from './session.js';
+import { isUnsupported, type Step, type Tool, type ToolId } from './tools.js';
+
+export interface RunSpec {
+  readonly command: Step;
+  /** Untimed, after the command (whether or not it succeeded). */
+  readonly after?: () => Promise<void>;
+}
+
+export interface Registry {
+  readonly host: string;
+  stop(): Promise<void>;
+}
+
+export interface WorkloadEnv {
+  readonly session: Session;
+  readonly seed: string;
+  /** Runs an untimed command of `tool` (setup, tagging, cleanup); throws with its output. */
+  untimed(tool: ToolId | 'floor', cmd: Command): Promise<void>;
+  startRegistry(): Promise<Registry>;
+  /** Describes generated inputs, for the results. */
+  note(id: string, stats: TreeStats): void;
+  floorCgroup: string | undefined;
+}
+
+export type Kind = 'light' | 'heavy' | 'cli';
+
+export interface Workload {
+  readonly id: string;
+  readonly title: string;
+  readonly kind: Kind;
+  prepare?(env: WorkloadEnv): Promise<void>;
+  setup?(tool: Tool, env: WorkloadEnv): Promise<void>;
+  /** The timed command of run `run` (untimed preparation may happen here). */
+  spec(tool: Tool, env: WorkloadEnv, run: number): RunSpec | Promise<RunSpec>;
+  /** Images to remove after the workload (then each tool's prune), to bound disk use. */
+  readonly removes?: (tool: Tool) => string[];
+  readonly floor?: { readonly what: string; spec(env: WorkloadEnv, run: number): RunSpec };
+}
+
+const once = new Map<string, Promise<unknown>>();
+/** Inputs shared by several workloads are made once. */
+function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+  if (!once.has(key)) once.set(key, make());
+  return once.get(key) as Promise<T>;
+}
+
+function inputs(env: WorkloadEnv, ...parts: string[]): string {
+  return env.session.path('inputs', ...parts);
+}
+
+async function context(dir: string, dockerfile: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'Dockerfile'), dockerfile);
+}
+
+function floorCmd(env: WorkloadEnv, script: string): Command {
+  return { argv: ['/bin/sh', '-c', script], ...(env.floorCgroup ? { cgroup: env.floorCgroup } : {}) };
+}
+
+/** Tag names are per tool where two tools share an image store (the Docker columns). */
+function tagFor(base: string, tool: Tool): string {
+  return `${base}-${tool.id}`;
+}
+
+const w2Context = (env: WorkloadEnv): Promise<string> =>
+  memo('w2', async () => {
+    const dir = inputs(env, 'w2');
+    await context(dir, 'FROM busybox\nCOPY node_modules /app/node_modules\nRUN echo built > /app/built.txt\n');
+    env.note('W2 tree', await writeTree(dir, `${env.seed}:w2`, nodeModulesSpec(`${env.seed}:w2`, 20_000, 80_000_000)));
+    return dir;
+  });
+
+function w5(count: number, label: string): Workload {
+  const baseCtx = (env: WorkloadEnv): Promise<string> =>
+    memo(`w5-${label}`, async () => {
+      const dir = inputs(env, `w5-base-${label}`);
+      await context(dir, 'FROM busybox\nCOPY base /base\n');
+      env.note(`W5 base ${label}`, await writeTree(dir, `${env.seed}:w5:${label}`, manySmallFilesSpec(`${env.seed}:w5:${label}`, count, 'base')));
+      return dir;
+    });
+  const runCtx = (env: WorkloadEnv, tool: Tool): string => inputs(env, `w5-${label}-${tool.id}`);
+  return {
+    id: `W5-${label}`,
+    title: `large base: ${count.toLocaleString('en')}-file base + one small RUN`,
+    kind: count > 10_000 ? 'heavy' : 'light',
+    prepare: async (env) => void (await baseCtx(env)),
+    async setup(tool, env) {
+      await env.untimed(tool.id, tool.build(await baseCtx(env), tagFor(`bench-w5base-${label}`, tool), { noCache: false }));
+      await context(runCtx(env, tool), `FROM ${tagFor(`bench-w5base-${label}`, tool)}\nRUN echo hello > /hello.txt\n`);
+    },
+    spec: (tool, env) => ({ command: tool.build(runCtx(env, tool), tagFor(`bench-w5-${label}`, tool), { noCache: true }) }),
+    removes: (tool) => [tagFor(`bench-w5-${label}`, tool), tagFor(`bench-w5base-${label}`, tool)],
+  };
+}
+
+const w7Context = (env: WorkloadEnv): Promise<string> =>
+  memo('w7', async () => {
+    const dir = inputs(env, 'w7');
+    await context(dir, 'FROM busybox\nCOPY payload /payload\n');
+    env.note('W7 payload', await writeTree(dir, `${env.seed}:w7`, payloadSpec(`${env.seed}:w7`, 300_000_000, 'payload')));
+    return dir;
+  });
+
+async function w7Setup(tool: Tool, env: WorkloadEnv): Promise<void> {
+  // Built from cache after the first W7 workload; only the Docker columns share one image.
+  if (tool.id === 'buildkit') return;
+  await env.untimed(tool.id, tool.build(await w7Context(env), tagFor('bench-w7', tool), { noCache: false }));
+}
+
+function w7Push(compression: 'gzip' | 'zstd', last: boolean): Workload {
+  return {
+    id: `W7-push-${compression}`,
+    title: `push of the ~300 MB image to a fresh registry on 127.0.0.1, ${compression}`,
+    kind: 'heavy',
+    prepare: async (env) => void (await w7Context(env)),
+    setup: w7Setup,
+    async spec(tool, env) {
+      const probe = tool.push('probe', compression);
+      if (isUnsupported(probe)) return { command: probe };
+      // Each run pushes to a new, empty registry: every layer is compressed and uploaded.
+      const registry = await env.startRegistry();
+      const ref = `${registry.host}/bench-w7-${tool.id}:latest`;
+      try {
+        await env.untimed(tool.id, tool.tag(tagFor('bench-w7', tool), ref));
+      } catch (err) {
+        await registry.stop();
+        throw err;
+      }
+      return {
+        command: tool.push(ref, compression),
+        async after() {
+          try {
+            await env.untimed(tool.id, tool.rmi([ref]));
+          } finally {
+            await registry.stop();
+          }
+        },
+      };
+    },
+    ...(last ? { removes: (tool: Tool) => (tool.id === 'buildkit' ? [] : [tagFor('bench-w7', tool)]) } : {}),
+  };
+}
+
+export const WORKLOADS: readonly Workload[] = [
+  {
+    id: 'CLI',
+    title: 'CLI start: --version',
+    kind: 'cli',
+    spec: (tool) => ({ command: tool.cliStart() }),
+    floor: { what: 'spawning /bin/true (the harness\'s own overhead)', spec: () => ({ command: { argv: ['/bin/true'] } }) },
+  },
+  {
+    id: 'W1',
+    title: 'small: RUN echo, COPY of a small file, ENV, CMD; --no-cache',
+    kind: 'light',
+    prepare: (env) =>
+      memo('w1', async () => {
+        const dir = inputs(env, 'w1');
+        await context(dir, 'FROM busybox\nRUN echo hello > /hello.txt\nCOPY small.txt /small.txt\nENV APP=bench\nCMD ["sh"]\n');
+        await writeFile(join(dir, 'small.txt'), `small file for ${env.seed}\n`);
+      }),
+    spec: (tool, env) => ({ command: tool.build(inputs(env, 'w1'), tagFor('bench-w1', tool), { noCache: true }) }),
+    removes: (tool) => [tagFor('bench-w1', tool)],
+  },
+  {
+    id: 'W2',
+    title: 'many files: COPY of a 20,000-file, ~80 MB node_modules-like tree + a small RUN; --no-cache',
+    kind: 'heavy',
+    prepare: async (env) => void (await w2Context(env)),
+    spec: (tool, env) => ({ command: tool.build(inputs(env, 'w2'), tagFor('bench-w2', tool), { noCache: true }) }),
+    removes: (tool) => [tagFor('bench-w2', tool)],
+    floor: {
+      what: '`cp -a` of the tree, then sha256 of a tar of it',
+      spec(env) {
+        const copy = env.session.path('floor-w2-copy');
+        return {
+          command: floorCmd(env, `cp -a '${inputs(env, 'w2', 'node_modules')}' '${copy}' && tar -C '${inputs(env, 'w2')}' -cf - node_modules | sha256sum`),
+          after: () => rm(copy, { recursive: true, force: true }),
+        };
+      },
+    },
+  },
+  {
+    id: 'W2c',
+    title: 'cached rebuild of W2, nothing changed',
+    kind: 'light',
+    prepare: async (env) => void (await w2Context(env)),
+    setup: async (tool, env) => env.untimed(tool.id, tool.build(await w2Context(env), tagFor('bench-w2c', tool), { noCache: false })),
+    spec: (tool, env) => ({ command: tool.build(inputs(env, 'w2'), tagFor('bench-w2c', tool), { noCache: false }) }),
+    removes: (tool) => [tagFor('bench-w2c', tool)],
+  },
+  {
+    id: 'W3',
+    title: 'big output: a RUN writing 256 MB from /dev/urandom; --no-cache',
+    kind: 'heavy',
+    prepare: (env) => context(inputs(env, 'w3'), 'FROM busybox\nRUN dd if=/dev/urandom of=/random.bin bs=1048576 count=256\n'),
+    spec: (tool, env) => ({ command: tool.build(inputs(env, 'w3'), tagFor('bench-w3', tool), { noCache: true }) }),
+    removes: (tool) => [tagFor('bench-w3', tool)],
+    floor: {
+      what: 'the same `dd`, then sha256 of the file',
+      spec(env) {
+        const file = env.session.path('floor-w3.bin');
+        return {
+          command: floorCmd(env, `dd if=/dev/urandom of='${file}' bs=1048576 count=256 2>/dev/null && sha256sum '${file}'`),
+          after: () => rm(file, { force: true }),
+        };
+      },
+    },
+  },
+  w5(1_000, '1k'),
+  w5(100_000, '100k'),
+  {
+    id: 'W6',
+    title: 'deep: 150 RUN steps; --no-cache',
+    kind: 'heavy',
+    prepare: (env) =>
+      context(inputs(env, 'w6'), `FROM busybox\n${Array.from({ length: 150 }, (_, i) => `RUN echo ${i + 1} > /step-${i + 1}\n`).join('')}`),
+    spec: (tool, env) => ({ command: tool.build(inputs(env, 'w6'), tagFor('bench-w6', tool), { noCache: true }) }),
+    removes: (tool) => [tagFor('bench-w6', tool)],
+  },
+  {
+    id: 'W7-save',
+    title: 'save of a ~300 MB image to an archive file',
+    kind: 'heavy',
+    prepare: async (env) => void (await w7Context(env)),
+    setup: w7Setup,
+    spec(tool, env) {
+      const file = env.session.path(`w7-${tool.id}.tar`);
+      return { command: tool.save(tagFor('bench-w7', tool), file), after: () => rm(file, { force: true }) };
+    },
+  },
+  w7Push('gzip', false),
+  w7Push('zstd', true),
+];
+
+/** `W5` selects W5-1k and W5-100k, `W7` the three W7 workloads; ids are case-insensitive. */
+export function selectWorkloads(only: string | undefined): Workload[] {
+  if (!only) return [...WORKLOADS];
+  const wanted = only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const picked = WORKLOADS.filter((w) => wanted.some((x) => w.id.toLowerCase() === x || w.id.toLowerCase().startsWith(`${x}-`)));
+  const unknown = wanted.filter((x) => !WORKLOADS.some((w) => w.id.toLowerCase() === x || w.id.toLowerCase().startsWith(`${x}-`)));
+  if (unknown.length) throw new Error(`unknown workload(s): ${unknown.join(', ')} (known: ${WORKLOADS.map((w) => w.id).join(', ')})`);
+  return picked;
+}

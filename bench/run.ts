@@ -1,0 +1,378 @@
+// `npm run bench`: issue 7's workloads with tsbuild and, in the same run, with the peers it
+// starts itself (Docker Engine's classic builder and BuildKit on a private dockerd, buildah with
+// its own root), all from the same busybox archive. A warm-up, then N runs per tool, the tools
+// taking turns so that a change in the machine's load hits them alike; medians, ratios,
+// floors, issue 7's targets; raw results as JSON in bench/results/. Not a test: the numbers
+// depend on the machine. See docs/performance.md.
+import { spawnSync } from 'node:child_process';
+import { access, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startRegistry as startTestRegistry } from '../test/helpers/registry.js';
+import type { TreeStats } from './lib/inputs.js';
+import { describeMachine, describeRevision } from './lib/machine.js';
+import { measure, run, type Command, type Sample } from './lib/measure.js';
+import { evaluateTargets, fmtTime, LABELS, renderMarkdown, summarize, type Column, type ToolResult, type WorkloadResult } from './lib/report.js';
+import { Session } from './lib/session.js';
+import { isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
+import { selectWorkloads, type Registry, type Workload, type WorkloadEnv } from './lib/workloads.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+const COMMAND_TIMEOUT_MS = 30 * 60_000;
+
+const USAGE = `Usage: npm run bench -- [OPTIONS]
+
+Runs issue 7's workloads with tsbuild and the peers, prints the table and writes
+bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
+
+  --runs N          measured runs per light workload (default 5)
+  --heavy-runs N    measured runs of W2, W3, W5-100k, W6, W7 (default 3)
+  --cli-runs N      measured runs of CLI start (default 20)
+  --warmup N        unmeasured runs before them (default 1; CLI start: 3)
+  --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W7,
+                    W7-save,W7-push-gzip,W7-push-zstd (default: all)
+  --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
+  --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
+                    instead of the working tree's build
+  --seed S          seed of the generated inputs (default tsbuild-bench-1)
+  --work-dir DIR    where the scratch directory goes (default $TMPDIR or /tmp)
+  --out DIR         results directory (default bench/results)
+  --cpu-prof DIR    run tsbuild with node --cpu-prof, profiles into DIR (slower: for finding
+                    hot spots, not for the table)
+  --keep            keep the scratch directory (inputs, stores, logs)
+`;
+
+interface Options {
+  runs: number;
+  heavyRuns: number;
+  cliRuns: number;
+  warmup: number;
+  only: string | undefined;
+  peers: ToolId[];
+  rev: string | undefined;
+  seed: string;
+  workDir: string;
+  out: string;
+  cpuProf: string | undefined;
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: 'string' },
+      'heavy-runs': { type: 'string' },
+      'cli-runs': { type: 'string' },
+      warmup: { type: 'string' },
+      only: { type: 'string' },
+      peers: { type: 'string' },
+      rev: { type: 'string' },
+      seed: { type: 'string' },
+      'work-dir': { type: 'string' },
+      out: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const count = (v: string | undefined, def: number, min: number): number => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`expected an integer ≥ ${min}, got ${v}`);
+    return n;
+  };
+  const peers = values.peers === undefined ? [...PEER_IDS] : values.peers === 'none' ? [] : values.peers.split(',').map((p) => p.trim());
+  for (const p of peers) if (!PEER_IDS.includes(p as ToolId)) throw new Error(`unknown peer ${p} (known: ${PEER_IDS.join(', ')})`);
+  return {
+    runs: count(values.runs, 5, 1),
+    heavyRuns: count(values['heavy-runs'], 3, 1),
+    cliRuns: count(values['cli-runs'], 20, 1),
+    warmup: count(values.warmup, 1, 0),
+    only: values.only,
+    peers: peers as ToolId[],
+    rev: values.rev,
+    seed: values.seed ?? 'tsbuild-bench-1',
+    workDir: resolve(values['work-dir'] ?? os.tmpdir()),
+    out: resolve(values.out ?? join(REPO, 'bench', 'results')),
+    cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    keep: values.keep === true,
+  };
+}
+
+function say(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Builds tsbuild as committed at `rev` in `dir` (git archive, tsc, the helper), for --rev. */
+async function buildRevision(rev: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const archive = spawnSync('sh', ['-c', `git -C '${REPO}' archive --format=tar '${rev}' | tar -x -C '${dir}'`], { stdio: 'inherit' });
+  if (archive.status !== 0) throw new Error(`git archive ${rev} failed`);
+  await symlink(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  for (const argv of [
+    [process.execPath, join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+    [process.execPath, join(dir, 'native', 'build.mjs')],
+  ]) {
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd: dir, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`building ${rev}: ${argv.slice(1).join(' ')} failed`);
+  }
+}
+
+class Runner {
+  readonly inputs: Record<string, TreeStats> = {};
+  private readonly registries = new Set<Registry>();
+  readonly env: WorkloadEnv;
+
+  constructor(
+    private readonly session: Session,
+    private readonly opts: Options,
+    private readonly tools: Tool[],
+    floorCgroup: string | undefined,
+  ) {
+    const log = (tool: string): string => session.path('logs', `${tool}.log`);
+    this.env = {
+      session,
+      seed: opts.seed,
+      floorCgroup,
+      untimed: (tool, cmd) => run(cmd, { logFile: log(tool), timeoutMs: COMMAND_TIMEOUT_MS }),
+      startRegistry: async () => {
+        const r = await startTestRegistry();
+        const reg: Registry = {
+          host: r.host,
+          stop: async () => {
+            this.registries.delete(reg);
+            await r.stop();
+          },
+        };
+        this.registries.add(reg);
+        return reg;
+      },
+      note: (id, stats) => {
+        this.inputs[id] = stats;
+      },
+    };
+    session.defer('registries', async () => {
+      for (const r of [...this.registries]) await r.stop();
+    });
+  }
+
+  private runsOf(w: Workload): { runs: number; warmup: number } {
+    if (w.kind === 'cli') return { runs: this.opts.cliRuns, warmup: Math.max(this.opts.warmup, 3) };
+    return { runs: w.kind === 'heavy' ? this.opts.heavyRuns : this.opts.runs, warmup: this.opts.warmup };
+  }
+
+  /** One run of one column; undefined when the tool cannot do this workload (recorded by the caller). */
+  private async once(w: Workload, column: Column, i: number): Promise<Sample | { unsupported: string }> {
+    const tool = this.tools.find((t) => t.id === column);
+    let spec;
+    try {
+      spec = tool ? await w.spec(tool, this.env, i) : await w.floor!.spec(this.env, i);
+    } catch (err) {
+      return { ok: false, wall: 0, error: `preparing the run: ${(err as Error).message}` };
+    }
+    if (isUnsupported(spec.command)) return spec.command;
+    try {
+      return await measure(spec.command as Command, {
+        logFile: this.session.path('logs', `${column}.log`),
+        memory: tool?.pollMemory === true,
+        timeoutMs: COMMAND_TIMEOUT_MS,
+      });
+    } finally {
+      await spec.after?.().catch((err: Error) => say(`  (cleanup after ${column}: ${err.message})`));
+    }
+  }
+
+  async workload(w: Workload): Promise<WorkloadResult> {
+    const { runs, warmup } = this.runsOf(w);
+    const result: WorkloadResult = {
+      id: w.id,
+      title: w.title,
+      kind: w.kind,
+      runs,
+      ...(w.floor ? { floorWhat: w.floor.what } : {}),
+      loadavg: { before: os.loadavg(), after: [] },
+      columns: {},
+    };
+    say(`\n== ${w.id}: ${w.title} (${warmup} warm-up, ${runs} runs; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+    const fresh = (): ToolResult => ({ status: 'ok', warmup: [], samples: [] });
+    try {
+      await w.prepare?.(this.env);
+    } catch (err) {
+      for (const t of this.tools) result.columns[t.id] = { ...fresh(), status: 'failed', reason: `generating inputs: ${(err as Error).message}` };
+      return result;
+    }
+    const active: Column[] = [];
+    for (const t of this.tools) {
+      const r = (result.columns[t.id] = fresh());
+      if (t.failure !== undefined) {
+        r.status = 'not started';
+        r.reason = t.failure;
+        continue;
+      }
+      try {
+        await w.setup?.(t, this.env);
+        active.push(t.id);
+      } catch (err) {
+        r.status = 'failed';
+        r.reason = `setup: ${(err as Error).message}`;
+        say(`  ${LABELS[t.id]}: setup failed: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    if (w.floor) {
+      result.columns.floor = fresh();
+      active.push('floor');
+    }
+    const record = (column: Column, s: Sample | { unsupported: string }, into: 'warmup' | 'samples', label: string): boolean => {
+      const r = result.columns[column]!;
+      if ('unsupported' in s) {
+        r.status = 'unsupported';
+        r.reason = s.unsupported;
+        return false;
+      }
+      r[into].push(s);
+      const extra = `${s.cpu !== undefined ? `  cpu ${fmtTime(s.cpu)}` : ''}${s.peakKiB !== undefined ? `  peak ${((s.peakKiB * 1024) / 1e6).toFixed(0)} MB` : ''}`;
+      say(`  ${label.padEnd(10)} ${LABELS[column].padEnd(16)} ${s.ok ? fmtTime(s.wall).padStart(9) : 'FAILED'.padStart(9)}${extra}${s.ok ? '' : `\n${indent(s.error ?? '')}`}`);
+      if (!s.ok && into === 'warmup') {
+        // A tool that fails its warm-up would fail its runs too: say why once, move on.
+        r.status = 'failed';
+        r.reason = `warm-up failed: ${s.error ?? ''}`;
+        return false;
+      }
+      return true;
+    };
+    let columns = active;
+    for (let k = 0; k < warmup; k++) {
+      const still: Column[] = [];
+      for (const c of columns) if (record(c, await this.once(w, c, -1 - k), 'warmup', `warm-up`)) still.push(c);
+      columns = still;
+    }
+    for (let i = 0; i < runs; i++) {
+      // Rotate the order each run, so that no tool always follows the same one.
+      const order = columns.map((_, j) => columns[(i + j) % columns.length]!);
+      const still = new Set(columns);
+      for (const c of order) if (!record(c, await this.once(w, c, i), 'samples', `run ${i + 1}/${runs}`)) still.delete(c);
+      columns = columns.filter((c) => still.has(c));
+    }
+    for (const r of Object.values(result.columns)) summarize(r);
+    for (const t of this.tools) {
+      if (t.failure !== undefined || !w.removes) continue;
+      try {
+        await this.env.untimed(t.id, t.rmi(w.removes(t)));
+        for (const c of t.pruneAll()) await this.env.untimed(t.id, c);
+      } catch (err) {
+        say(`  (${LABELS[t.id]}: removing this workload's images: ${(err as Error).message.split('\n')[0]})`);
+      }
+    }
+    result.loadavg.after = os.loadavg();
+    return result;
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `      | ${l}`)
+    .join('\n');
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  const workloads = selectWorkloads(opts.only);
+  if (process.getuid?.() !== 0) throw new Error('the bench needs root (mounts, namespaces, dockerd, cgroups)');
+  const session = await Session.create(opts.workDir, opts.keep);
+  session.trapSignals();
+  // Helpers that make temporary directories (the test registry) make them in the scratch dir.
+  process.env.TMPDIR = session.dir;
+  const startedAt = new Date();
+  say(`bench: scratch directory ${session.dir}`);
+  try {
+    let source = REPO;
+    if (opts.rev !== undefined) {
+      source = session.path('checkout');
+      say(`bench: building tsbuild at ${opts.rev}`);
+      await buildRevision(opts.rev, source);
+    }
+    await access(join(source, 'dist', 'cli', 'main.js')).catch(() => {
+      throw new Error(`${source}/dist/cli/main.js is missing: run npm run build (npm run bench does)`);
+    });
+    const app = session.path('tsbuild-app');
+    await snapshotTsbuild(source, app);
+    if (opts.cpuProf) await mkdir(opts.cpuProf, { recursive: true });
+    const tools = makeTools(
+      { session, baseArchive: session.path('busybox.tar'), log: (t) => session.path('logs', `${t}.log`) },
+      app,
+      opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf] : [],
+      opts.peers,
+    );
+    for (const t of tools) {
+      try {
+        await t.start();
+        say(`bench: ${LABELS[t.id]}: ${t.version}`);
+      } catch (err) {
+        if (t.id === 'tsbuild') throw err;
+        t.failure = (err as Error).message;
+        say(`bench: ${LABELS[t.id]} could not be started: ${t.failure.split('\n')[0]}`);
+      }
+    }
+    for (const id of PEER_IDS) if (!opts.peers.includes(id)) say(`bench: ${LABELS[id]} not requested (--peers)`);
+    const machine = await describeMachine(session.dir);
+    const runner = new Runner(session, opts, tools, await session.cgroup('floor'));
+    const results: WorkloadResult[] = [];
+    for (const w of workloads) results.push(await runner.workload(w));
+    await session.close();
+    for (const p of session.problems) say(`bench: ${p}`);
+
+    const targets = evaluateTargets(results);
+    const markdown = renderMarkdown(results, targets);
+    const report = {
+      schema: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      machine,
+      loadavgAtEnd: os.loadavg(),
+      tsbuild: describeRevision(REPO, opts.rev),
+      options: { ...opts, out: undefined, workDir: undefined },
+      tools: Object.fromEntries(
+        [...tools.map((t) => [t.id, t.failure !== undefined ? { started: false, error: t.failure } : { started: true, version: t.version }] as const),
+          ...PEER_IDS.filter((id) => !opts.peers.includes(id)).map((id) => [id, { started: false, error: 'not requested (--peers)' }] as const)],
+      ),
+      inputs: runner.inputs,
+      workloads: results,
+      targets,
+      problems: session.problems,
+    };
+    await mkdir(opts.out, { recursive: true });
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+    await writeFile(join(opts.out, `run-${stamp}.json`), json);
+    await writeFile(join(opts.out, 'latest.json'), json);
+    await writeFile(join(opts.out, 'latest.md'), markdown);
+    await copyFile(join(opts.out, 'latest.md'), join(opts.out, `run-${stamp}.md`));
+    process.stdout.write(`\n${markdown}`);
+    say(`\nbench: results in ${join(opts.out, 'latest.json')} and latest.md`);
+    const missed = targets.filter((t) => t.met !== true).length;
+    say(`bench: ${targets.length - missed} of ${targets.length} targets met`);
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    say(`bench: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  },
+);
