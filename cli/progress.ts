@@ -55,6 +55,10 @@ export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
       if (spinner) settle(msg);
       else line(msg);
     },
+    pull: (name) => {
+      settle();
+      line(`--> pulling ${name}`);
+    },
     trigger: (t) => {
       settle();
       line(`--> ONBUILD ${t}`);

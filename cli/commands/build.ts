@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { build } from '../../src/build/builder.js';
 import { shortId } from '../../src/digest.js';
 import { parseDockerfile } from '../../src/parse/index.js';
+import { parseReference } from '../../src/store/reference.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
 import { abortOnSignals } from '../signals.js';
@@ -17,6 +18,9 @@ const spec = {
     'no-cache': { type: 'boolean' },
     'cache-from': { type: 'string', multiple: true },
     reproducible: { type: 'boolean' },
+    output: { type: 'string', short: 'o', multiple: true },
+    push: { type: 'boolean' },
+    'insecure-registry': { type: 'string', multiple: true },
     target: { type: 'string' },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
@@ -30,6 +34,9 @@ const spec = {
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     '      --target STAGE           Set the target build stage to build',
     '      --progress MODE          auto, plain or tty (default auto)',
+    '  -o, --output SPEC            Also write the image: type=docker,dest=FILE or type=oci,dest=FILE (repeatable)',
+    '      --push                   Push every -t tag to its registry after the build',
+    '      --insecure-registry HOST Reach HOST over plain HTTP for FROM pulls and --push (repeatable)',
     '  -q, --quiet                  Print only the image ID',
   ],
 } as const;
@@ -59,12 +66,17 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const outputs = (v.output ?? []).map(parseOutput);
+  if (v.push && !v.tag?.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
   for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
   if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await openStore(v);
   const out = await buildOutput(progress);
+  const { DockerConfig } = await import('../../src/registry/credentials.js');
+  const credentials = await DockerConfig.load();
+  const insecureRegistries = v['insecure-registry'] ?? [];
   const signals = abortOnSignals();
   try {
     const result = await build(store, {
@@ -76,12 +88,26 @@ export async function run(argv: string[]): Promise<number> {
       noCache: v['no-cache'] === true,
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
       ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
+      pull: { insecureRegistries, credentials },
       signal: signals.signal,
       events: out.events,
       stdout: out.stdout,
       stderr: out.stderr,
     });
     out.finish();
+    for (const o of outputs) {
+      const { planSave, saveToFile } = await import('../../src/export/save.js');
+      const refs = result.tags.map((t) => parseReference(t));
+      await saveToFile(store, await planSave(store, [{ id: result.imageId, refs }], o.type), o.dest, { signal: signals.signal });
+      if (progress !== 'quiet') process.stdout.write(`Wrote ${o.type} archive ${o.dest}\n`);
+    }
+    if (v.push) {
+      const { pushImage } = await import('../../src/registry/push.js');
+      for (const tag of result.tags) {
+        const pushed = await pushImage(store, parseReference(tag), { compression: 'gzip', insecureRegistries, credentials, signal: signals.signal });
+        if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
+      }
+    }
     if (progress === 'quiet') {
       process.stdout.write(`${result.imageId}\n`);
     } else {
@@ -106,4 +132,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+interface OutputSpec {
+  readonly type: 'docker' | 'oci';
+  readonly dest: string;
+}
+
+/** `type=docker,dest=out.tar` (docker buildx's --output syntax, for the archive types). */
+function parseOutput(spec: string): OutputSpec {
+  const fields = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const i = part.indexOf('=');
+    if (i < 0) throw usageError(`invalid --output ${spec}: want type=docker|oci,dest=FILE`);
+    fields.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  const type = fields.get('type');
+  const dest = fields.get('dest');
+  if (type !== 'docker' && type !== 'oci') throw usageError(`unsupported --output type ${type ?? '(none)'}: use docker or oci`);
+  if (!dest) throw usageError(`--output type=${type} needs dest=FILE`);
+  return { type, dest: resolve(dest) };
 }

@@ -4,7 +4,8 @@
 // It never re-reads Dockerfile text: everything it needs is in the plan.
 import { posix, resolve } from 'node:path';
 import type { Digest } from '../digest.js';
-import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
+import { DockerfileError, NotFoundError, TsbuildError, type SourceLocation } from '../errors.js';
+import { pullImage, type PullOptions } from '../registry/index.js';
 import {
   DEFAULT_PATH,
   DEFAULT_SHELL,
@@ -44,6 +45,8 @@ export interface BuildEvents {
   /** The step just announced produced a layer. */
   layer?(e: { diffId: Digest; size: number }): void;
   warning?(message: string): void;
+  /** FROM names an image the store lacks: it is pulled. */
+  pull?(name: string): void;
   /** A base image's ONBUILD trigger runs (part of the FROM step). */
   trigger?(text: string): void;
 }
@@ -55,6 +58,8 @@ export interface BuildRequest {
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly target?: string;
   readonly noCache?: boolean;
+  /** How FROM pulls a base image the store lacks. */
+  readonly pull?: Pick<PullOptions, 'insecureRegistries' | 'credentials' | 'progress' | 'platform'>;
   /** Images whose layers may be reused for RUN and WORKDIR steps (docker build --cache-from). */
   readonly cacheFrom?: readonly string[];
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
@@ -267,16 +272,7 @@ export class Builder {
       layers = [...r.layers];
       origins = [...r.origins];
     } else {
-      let id: Digest;
-      try {
-        id = await this.store.resolveImage(name);
-      } catch (err) {
-        throw new DockerfileError(
-          from.loc,
-          `base image ${name} is not in the store (${this.store.root}); tsbuild cannot pull yet: create it with \`tsbuild bootstrap busybox\`, \`tsbuild import\` or scripts/debian-image.sh`,
-          { cause: err },
-        );
-      }
+      const id = await this.baseImage(name, from);
       config = await this.store.images.get(id);
       layers = await this.store.imageLayers(config);
     }
@@ -287,6 +283,26 @@ export class Builder {
       config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])];
     }
     return { stage, config, layers, args: new Map(), cmdSet: false, triggers, origins };
+  }
+
+  /** The store's image by that name, or else the one a registry has (as docker build pulls). */
+  private async baseImage(name: string, from: FromClause): Promise<Digest> {
+    try {
+      return await this.store.resolveImage(name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    this.events.pull?.(name);
+    try {
+      const pulled = await pullImage(this.store, name, {
+        ...(this.req.pull ?? {}),
+        ...(this.req.signal ? { signal: this.req.signal } : {}),
+      });
+      return pulled.imageId;
+    } catch (err) {
+      if (this.req.signal?.aborted) throw err;
+      throw new DockerfileError(from.loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Runs a base image's ONBUILD triggers as if they stood right after the FROM line. */

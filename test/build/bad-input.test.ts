@@ -98,10 +98,11 @@ describe('bad input', () => {
     expectOneLine(result.stderr, /^Error: Dockerfile:2: /);
   });
 
-  test('a base image that is not in the store', async () => {
-    const { result } = await buildWith('FROM nosuchimage:1\nCOPY a /a\n', { a: 'x' });
+  test('a base image that is neither in the store nor pullable', async () => {
+    // Port 1 on loopback: nothing listens, so the pull fails at once.
+    const { result } = await buildWith('FROM 127.0.0.1:1/nosuchimage:1\nCOPY a /a\n', { a: 'x' });
     expect(result.exitCode).not.toBe(0);
-    expectOneLine(result.stderr, /^Error: Dockerfile:1: base image nosuchimage:1 is not in the store/);
+    expectOneLine(result.stderr, /^Error: Dockerfile:1: base image 127\.0\.0\.1:1\/nosuchimage:1 is not in the store and could not be pulled: /);
   });
 
   test('a missing Dockerfile', async () => {
