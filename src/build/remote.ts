@@ -160,6 +160,8 @@ export function checkRemoteSources(
 export class Downloads {
   private readonly files = new Map<string, Promise<RemoteFile>>();
   private dir: Promise<string> | undefined;
+  /** Names the temporary files; downloads may run concurrently. */
+  private counter = 0;
   private readonly timeouts: DownloadTimeouts;
   private closed = false;
 
@@ -202,8 +204,8 @@ export class Downloads {
   }
 
   private async fetch(url: string): Promise<RemoteFile> {
-    const dir = await this.tempDir();
-    const hostPath = join(dir, `${this.files.size}`);
+    const n = this.counter++;
+    const hostPath = join(await this.tempDir(), `${n}`);
     const got = await download(url, hostPath, this.timeouts, this.opts.signal);
     // BuildKit sets both times, to Last-Modified or the epoch; COPY then keeps them.
     const time = got.lastModified ?? new Date(0);
