@@ -2,7 +2,7 @@
 // the image config (metadata instructions) or a new layer (COPY, ADD, RUN), by preparing a
 // snapshot on the current top layer, doing the step in it, and committing it.
 // It never re-reads Dockerfile text: everything it needs is in the plan.
-import { posix, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import type { Digest } from '../digest.js';
 import { DockerfileError, NotFoundError, TsbuildError, type SourceLocation } from '../errors.js';
 import { pullImage, type PullOptions } from '../registry/index.js';
@@ -32,7 +32,8 @@ import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
 import { saveProvenance, type StepOrigin } from '../image/provenance.js';
 import { sourcesChecksum } from './checksum.js';
-import { copyHeredocFiles, heredocRun, inlineFilesKey, PIPES_DIR, writeCopyHeredocs, writePipes } from './heredoc.js';
+import { copyHeredocFiles, heredocRun, inlineFilesKey, PIPES_DIR, writeCopyHeredocs, writePipes, type InlineFile } from './heredoc.js';
+import { Downloads } from './remote.js';
 import { lstat, rm } from 'node:fs/promises';
 
 
@@ -695,9 +696,43 @@ export class Builder {
       chmod = parseInt(s, 8);
     }
     const chown = step.chown !== undefined ? x(step.chown) : undefined;
+    const pin = step.checksum !== undefined ? x(step.checksum) : undefined;
     const inline = this.atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env));
+    // One Downloads per step: a URL is fetched once, and the file copied is the one hashed.
+    const downloads = new Downloads({ tmpDir: join(this.store.root, 'tmp'), ...(this.req.signal ? { signal: this.req.signal } : {}) });
+    try {
+      await this.copySources(state, step, { sources, dest, chmod, chown, pin, inline, downloads });
+    } finally {
+      await downloads.close();
+    }
+  }
+
+  private async copySources(
+    state: StageState,
+    step: CopyStep,
+    a: {
+      sources: string[];
+      dest: string;
+      chmod: number | undefined;
+      chown: string | undefined;
+      pin: string | undefined;
+      inline: InlineFile[];
+      downloads: Downloads;
+    },
+  ): Promise<void> {
+    const { sources, dest, chmod, chown, pin, inline, downloads } = a;
     const checksum = sources.length
-      ? await this.atLineAsync(step.loc, () => sourcesChecksum(this.context!, sources), `${step.kind} failed: `)
+      ? await this.atLineAsync(
+          step.loc,
+          () =>
+            sourcesChecksum(this.context!, sources, {
+              cacheDir: join(this.store.root, 'image', this.store.driver, 'contexthash'),
+              isAdd: step.kind === 'ADD',
+              downloads,
+              ...(pin !== undefined ? { checksum: pin } : {}),
+            }),
+          `${step.kind} failed: `,
+        )
       : '';
     const workdir = state.config.config.WorkingDir || '/';
     const key = BuildCache.key({
@@ -723,7 +758,9 @@ export class Builder {
             ...(owner ? { chown: owner } : {}),
             ...(chmod !== undefined ? { chmod } : {}),
           };
-          if (sources.length) await copyIntoRootfs({ ...into, context: this.context!, sources, isAdd: step.kind === 'ADD' });
+          if (sources.length) {
+            await copyIntoRootfs({ ...into, context: this.context!, sources, isAdd: step.kind === 'ADD', downloads, ...(pin !== undefined ? { checksum: pin } : {}) });
+          }
           if (inline.length) {
             // Heredoc files are copied after the context's sources, one copy each, never unpacked (BuildKit).
             const dir = await this.store.tempDir('heredoc');
