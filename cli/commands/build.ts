@@ -20,6 +20,7 @@ const spec = {
     reproducible: { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
     push: { type: 'boolean' },
+    analyze: { type: 'boolean' },
     'insecure-registry': { type: 'string', multiple: true },
     target: { type: 'string' },
     progress: { type: 'string' },
@@ -36,6 +37,7 @@ const spec = {
     '      --progress MODE          auto, plain or tty (default auto)',
     '  -o, --output SPEC            Also write the image: type=docker,dest=FILE or type=oci,dest=FILE (repeatable)',
     '      --push                   Push every -t tag to its registry after the build',
+    '      --analyze                Print the size analysis (totals and hints) after the build',
     '      --insecure-registry HOST Reach HOST over plain HTTP for FROM pulls and --push (repeatable)',
     '  -q, --quiet                  Print only the image ID',
   ],
@@ -107,6 +109,13 @@ export async function run(argv: string[]): Promise<number> {
         const pushed = await pushImage(store, parseReference(tag), { compression: 'gzip', insecureRegistries, credentials, signal: signals.signal });
         if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
       }
+    }
+    if (v.analyze) {
+      const { analyzeImage } = await import('../../src/analyze/index.js');
+      const { renderAnalysis } = await import('./analyze.js');
+      const text = renderAnalysis(await analyzeImage(store, result.imageId), { summary: true });
+      // With -q, stdout stays the image ID alone.
+      (progress === 'quiet' ? process.stderr : process.stdout).write(`\n${text}`);
     }
     if (progress === 'quiet') {
       process.stdout.write(`${result.imageId}\n`);
