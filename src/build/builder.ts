@@ -17,7 +17,7 @@ import {
 } from '../image/config.js';
 import type { BuildPlan, CopyStep, FromClause, RunStep, Stage, Step, WorkdirStep, Word } from '../parse/plan.js';
 import { expandWord, expandWords, parseDockerfile, type Env } from '../parse/index.js';
-import { openContext, type BuildContext } from '../context/index.js';
+import { openContext, openRootfsSource, type BuildContext } from '../context/index.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
 import type { Store } from '../store/store.js';
@@ -115,6 +115,8 @@ export class Builder {
   private readonly usedArgs = new Set<string>();
   private readonly globalArgs = new Map<string, string>();
   private context?: BuildContext;
+  /** Stages built so far, by index: FROM and COPY --from read them. */
+  private readonly built = new Map<number, StageResult>();
   /** From --cache-from images: "<parent chainID> <created_by>" → the layer that step made. */
   private readonly cacheFrom = new Map<string, { layer: LayerRecord; history: HistoryEntry }>();
   private stepIndex = 0;
@@ -153,11 +155,10 @@ export class Builder {
     }
     this.context = await openContext(this.req.contextDir);
     for (const ref of this.req.cacheFrom ?? []) await this.indexCacheFrom(ref);
-    const results = new Map<number, StageResult>();
     let last: StageResult | undefined;
     for (const stage of stages) {
-      last = await this.buildStage(stage, results);
-      results.set(stage.index, last);
+      last = await this.buildStage(stage, this.built);
+      this.built.set(stage.index, last);
     }
     for (const name of Object.keys(this.req.buildArgs ?? {})) {
       if (!this.usedArgs.has(name) && !PREDEFINED_ARGS.has(name)) {
@@ -191,6 +192,11 @@ export class Builder {
       needed.add(s.index);
       const base = this.stageByName(plan, s.from.image, s.index);
       if (base) visit(base);
+      for (const step of s.steps) {
+        if (step.kind !== 'COPY' && step.kind !== 'ADD') continue;
+        const from = step.from !== undefined ? this.stageByName(plan, step.from, s.index) : undefined;
+        if (from) visit(from);
+      }
     };
     visit(target);
     return plan.stages.filter((s) => needed.has(s.index));
@@ -684,17 +690,10 @@ export class Builder {
   private async copy(state: StageState, step: CopyStep): Promise<void> {
     const env = this.substitutionEnv(state);
     const x = (w: Word): string => this.expand(w, env, step.loc);
-    if (step.from !== undefined) {
-      throw new DockerfileError(step.loc, `${step.kind} --from is not supported yet`);
-    }
     const sources = step.sources.map(x);
+    if (step.from !== undefined) return this.copyFrom(state, step, sources, x);
     const dest = x(step.dest);
-    let chmod: number | undefined;
-    if (step.chmod !== undefined) {
-      const s = x(step.chmod);
-      if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(step.loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
-      chmod = parseInt(s, 8);
-    }
+    const chmod = step.chmod !== undefined ? this.parseChmod(x(step.chmod), step) : undefined;
     const chown = step.chown !== undefined ? x(step.chown) : undefined;
     const pin = step.checksum !== undefined ? x(step.checksum) : undefined;
     const inline = this.atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env));
@@ -777,6 +776,88 @@ export class Builder {
         `${step.kind} failed: `,
       ),
     );
+  }
+
+  /** The layers a COPY --from reads: an earlier stage (by name or index), or an image. */
+  private async copySourceLayers(state: StageState, step: CopyStep, from: string): Promise<{ layers: readonly LayerRecord[]; key: string }> {
+    const stage = this.stageByName(this.req.plan, from, state.stage.index);
+    if (stage) {
+      const r = this.built.get(stage.index);
+      if (!r) throw new DockerfileError(step.loc, `stage ${from} was not built`);
+      return { layers: r.layers, key: r.layers.at(-1)?.chainId ?? 'scratch' };
+    }
+    if (/^\d+$/.test(from)) throw new DockerfileError(step.loc, `invalid from flag value ${from}: index out of bounds`);
+    const id = await this.baseImage(from, { loc: step.loc, text: step.text, image: from });
+    const config = await this.store.images.get(id);
+    const layers = await this.store.imageLayers(config);
+    return { layers, key: layers.at(-1)?.chainId ?? 'scratch' };
+  }
+
+  /**
+   * COPY --from: the sources come from another stage's or an image's root filesystem, mounted
+   * read-only for the copy (a throwaway snapshot on its top layer). Their identity for the
+   * cache is that root's chainID: the same chain is the same files.
+   */
+  private async copyFrom(state: StageState, step: CopyStep, sources: string[], x: (w: Word) => string): Promise<void> {
+    if (step.kind === 'ADD') throw new DockerfileError(step.loc, 'ADD does not support --from; use COPY --from');
+    const from = step.from!;
+    const source = await this.copySourceLayers(state, step, from);
+    const dest = x(step.dest);
+    const chown = step.chown !== undefined ? x(step.chown) : undefined;
+    const chmod = step.chmod !== undefined ? this.parseChmod(x(step.chmod), step) : undefined;
+    const workdir = state.config.config.WorkingDir || '/';
+    const key = BuildCache.key({
+      parent: state.layers.at(-1)?.chainId ?? '',
+      kind: 'COPY --from',
+      source: source.key,
+      sources,
+      dest,
+      workdir,
+      chown: chown ?? '',
+      chmod: chmod ?? '',
+    });
+    await this.layerStep(state, key, `${step.text} # buildkit`, {}, async (mounted) =>
+      this.atLineAsync(
+        step.loc,
+        () =>
+          this.withReadonlyRootfs(source.layers, async (root) => {
+            const owner = chown !== undefined ? await resolveChown(mounted.rootfs, chown) : undefined;
+            await copyIntoRootfs({
+              context: await openRootfsSource(root),
+              sources,
+              dest,
+              workdir,
+              rootfs: mounted.rootfs,
+              isAdd: false,
+              ...(owner ? { chown: owner } : {}),
+              ...(chmod !== undefined ? { chmod } : {}),
+            });
+            return true;
+          }),
+        'COPY failed: ',
+      ),
+    );
+  }
+
+  /** Mounts a throwaway snapshot on `layers`' top layer for the duration of `f`. */
+  private async withReadonlyRootfs<T>(layers: readonly LayerRecord[], f: (root: string) => Promise<T>): Promise<T> {
+    const snap = newSnapshotId();
+    await this.store.snapshotter.prepare(snap, layers.at(-1)?.cacheId);
+    try {
+      const mounted = await this.store.snapshotter.mount(snap);
+      try {
+        return await f(mounted.rootfs);
+      } finally {
+        await this.store.snapshotter.unmount(snap);
+      }
+    } finally {
+      await this.store.snapshotter.remove(snap);
+    }
+  }
+
+  private parseChmod(s: string, step: CopyStep): number {
+    if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(step.loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
+    return parseInt(s, 8);
   }
 
   /** Errors of `f` (other than Dockerfile errors) become errors at the step's line. */

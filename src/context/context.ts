@@ -21,7 +21,7 @@ import { posix } from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import type { NamedEntry, TreeEntry, TreeSource } from '../fs/copytree.js';
 import { displayPath, lookupInRoot, type Escape, type Lookup } from '../fs/securejoin.js';
-import { loadIgnoreRules, type IgnoreRules } from './ignore.js';
+import { loadIgnoreRules, parseIgnoreRules, type IgnoreRules } from './ignore.js';
 import { compileMatch, hasWildcards } from './pattern.js';
 
 /** How many lstat calls a directory listing makes between two turns of the event loop. */
@@ -54,14 +54,24 @@ export async function openContext(dir: string, opts: OpenContextOptions = {}): P
   return new BuildContext(root, await loadIgnoreRules(root, opts.dockerfile));
 }
 
+/** An image's root filesystem as the source of COPY --from: no .dockerignore, chroot symlinks. */
+export async function openRootfsSource(dir: string): Promise<BuildContext> {
+  return new BuildContext(await realpath(dir), parseIgnoreRules('', undefined), 'rootfs');
+}
+
 export class BuildContext implements TreeSource {
   /** Excluded directories found to hold a re-included entry (or not). */
   private readonly dirVisibility = new Map<string, Promise<boolean>>();
 
-  /** Use openContext. `root` must be a real path (no symlinks). */
+  /**
+   * Use openContext (or openRootfsSource). `root` must be a real path (no symlinks).
+   * `symlinks`: in a build context a symlink pointing out of it is refused; in an image's root
+   * filesystem (COPY --from) it resolves inside the root, as in a chroot.
+   */
   constructor(
     readonly root: string,
     readonly ignore: IgnoreRules,
+    private readonly symlinks: 'context' | 'rootfs' = 'context',
   ) {}
 
   /** Is this context-relative path excluded by .dockerignore (before any `!` re-inclusion below it)? */
@@ -154,7 +164,7 @@ export class BuildContext implements TreeSource {
     return lookupInRoot(this.root, path, {
       followFinal: true,
       onEscape: (e) => {
-        throw escapeError(source, e);
+        if (this.symlinks === 'context') throw escapeError(source, e);
       },
       isHidden: async (rel, st) => !(await this.isVisible(rel, st)),
     });

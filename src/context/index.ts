@@ -1,5 +1,5 @@
 // The build context: what COPY and ADD may read, with .dockerignore applied.
-export { BuildContext, openContext, type ContextSource, type OpenContextOptions } from './context.js';
+export { BuildContext, openContext, openRootfsSource, type ContextSource, type OpenContextOptions } from './context.js';
 export { ContextHashCache } from './hashcache.js';
 export { loadIgnoreRules, parseIgnoreRules, type IgnoreRules } from './ignore.js';
 export { compileMatch, hasWildcards } from './pattern.js';
