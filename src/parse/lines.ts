@@ -2,14 +2,23 @@
 // continuation lines joined, the comments inside them dropped, and the bodies of heredocs
 // attached to the instruction that opens them.
 //
-// This is BuildKit's own line loop (moby/buildkit frontend/dockerfile/parser/parser.go Parse),
+// dockerfile-ast (ast.ts) finds where each instruction starts and ends, heredoc bodies
+// included, and the escape character it found them with. Inside each instruction the text is
+// read with BuildKit's own rules (moby/buildkit frontend/dockerfile/parser/parser.go Parse),
 // because the exact bytes matter: Docker keeps the indentation of continuation lines (`RUN a \`
-// + `  b` is `a   b`), skips comment and empty lines inside a continuation, does not treat a
-// line ending in an escaped escape (`echo foo\\`) as continued, reads parser directives only
-// at the top, and takes the lines after `RUN <<EOF` up to `EOF` as a body, not as
-// instructions. A general-purpose Dockerfile parser (dockerfile-ast) disagrees on several of
-// these, so none is used.
+// + `  b` is `a   b`), skips comment and empty lines inside a continuation, and takes the lines
+// after `RUN <<EOF` up to `EOF` as a body, not as instructions. Where BuildKit's reading of an
+// instruction ends on another line than dockerfile-ast's range, BuildKit is right and
+// dockerfile-ast starts again on the line after it (`read` names the cases).
 import { DockerfileError, type SourceLocation } from '../errors.js';
+import {
+  documentStructure,
+  instructionsFrom,
+  LEADING_SPACE,
+  physicalLines,
+  type InstructionRange,
+  type RangeList,
+} from './ast.js';
 import { DirectiveReader, type Directive } from './directives.js';
 import { heredocsInLine, type HeredocMarker } from './heredoc.js';
 import type { Heredoc } from './plan.js';
@@ -37,87 +46,129 @@ export interface DockerfileSource {
 
 const DEFAULT_ESCAPE = '\\';
 
-/** Go's unicode.IsSpace, which BuildKit trims lines with. */
-const LEADING_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/u;
-
 /** Instructions whose lines may open heredocs (BuildKit's heredocDirectives). */
 const HEREDOC_KEYWORDS = new Set(['run', 'copy', 'add']);
 
 export function readDockerfile(text: string, file: string): DockerfileSource {
-  return new LineReader(text, file).read();
+  const physical = physicalLines(text);
+  const structure = documentStructure(physical);
+  const directives = parserDirectives(physical, file);
+  const escapeChar = directives.find((directive) => directive.name === 'escape')?.value ?? DEFAULT_ESCAPE;
+  // dockerfile-ast's ranges depend on the escape character. Where it read another one than
+  // BuildKit does (it stops before `# escape=` after `# syntax=img --flag`, and takes it after
+  // `# foo=bar`, where BuildKit's directives have ended), they are found again with BuildKit's.
+  const ranges =
+    structure.escapeChar === escapeChar ? structure : instructionsFrom(physical, directives.length, escapeChar);
+  const lines = new InstructionReader(physical, file, escapeChar).read(ranges);
+  return { escapeChar, lines, directives };
 }
 
-class LineReader {
-  /** Physical lines, each with its own line ending (the last may have none). */
-  private readonly raw: string[];
-  /** Index of the next physical line; also the number of lines read so far. */
-  private next = 0;
-  private escapeChar = DEFAULT_ESCAPE;
-  private continuation = continuationPattern(DEFAULT_ESCAPE);
-  private readonly directiveReader = new DirectiveReader();
-  private readonly directives: Directive[] = [];
-
-  constructor(
-    text: string,
-    private readonly file: string,
-  ) {
-    this.raw = text === '' ? [] : text.replace(/^\ufeff/, '').split(/(?<=\n)/);
-  }
-
-  read(): DockerfileSource {
-    const lines: LogicalLine[] = [];
-    while (this.next < this.raw.length) {
-      const loc = this.loc(this.next + 1);
-      const first = this.processLine(this.raw[this.next++] as string, true);
-      let { text, continued } = this.trimContinuation(first);
-      if (!continued && text === '') continue;
-      while (continued && this.next < this.raw.length) {
-        const original = this.raw[this.next++] as string;
-        const next = this.processLine(original, false);
-        // Comment and blank lines inside a continuation are skipped without ending it.
-        if (isComment(original) || next.replace(LEADING_SPACE, '') === '') continue;
-        const piece = this.trimContinuation(next);
-        text += piece.text;
-        continued = piece.continued;
-      }
-      const line = splitCommand(text, loc);
-      const heredocs = this.readHeredocs(line, text);
-      lines.push(heredocs.length > 0 ? { ...line, heredocs } : line);
-    }
-    return { escapeChar: this.escapeChar, lines, directives: this.directives };
-  }
-
-  private loc(line: number): SourceLocation {
-    return { file: this.file, line };
-  }
-
-  /**
-   * BuildKit's processLine: drop the line ending (and, for an instruction's first line, the
-   * indentation), read a directive while they last, and blank out a comment.
-   */
-  private processLine(original: string, trimLeading: boolean): string {
-    let line = trimNewline(original);
-    if (trimLeading) line = line.replace(LEADING_SPACE, '');
-    const loc = this.loc(this.next);
+/**
+ * The parser directives, read as BuildKit reads them (directives.ts) from the first line until
+ * the first that is not one. dockerfile-ast's own list is not used, for three differences:
+ * its value ends at the first blank (`# syntax=img --flag` is `img`, BuildKit's is the whole
+ * rest of the line); it takes any name (`# foo=bar`, `# a b=c`) where BuildKit's directives end
+ * at the first line that is not `escape`, `syntax` or `check`; and it stops after a value that
+ * blanks follow, where BuildKit reads on.
+ */
+function parserDirectives(physical: readonly string[], file: string): Directive[] {
+  const reader = new DirectiveReader();
+  const directives: Directive[] = [];
+  for (const [index, original] of physical.entries()) {
+    const loc = { file, line: index + 1 };
     let directive: Directive | undefined;
     try {
-      directive = this.directiveReader.read(line, loc);
+      directive = reader.read(trimNewline(original).replace(LEADING_SPACE, ''), loc);
     } catch (err) {
       if (err instanceof ParseProblem) throw new DockerfileError(loc, err.message, { cause: err });
       throw err;
     }
-    if (directive !== undefined) this.useDirective(directive);
-    return isComment(line) ? '' : line;
+    if (directive === undefined) break;
+    if (directive.name === 'escape' && directive.value !== '\\' && directive.value !== '`') {
+      throw new DockerfileError(loc, `invalid escape token '${directive.value}' does not match \` or \\`);
+    }
+    directives.push(directive);
+  }
+  return directives;
+}
+
+/** Reads the instructions in dockerfile-ast's ranges with BuildKit's rules. */
+class InstructionReader {
+  /** Index of the next physical line the current instruction has not read. */
+  private next = 0;
+  private readonly continuation: RegExp;
+
+  constructor(
+    /** Physical lines, each with its own line ending (the last may have none). */
+    private readonly physical: readonly string[],
+    private readonly file: string,
+    private readonly escapeChar: string,
+  ) {
+    this.continuation = continuationPattern(escapeChar);
   }
 
-  private useDirective(directive: Directive): void {
-    this.directives.push(directive);
-    if (directive.name !== 'escape') return;
-    if (directive.value !== '\\' && directive.value !== '`') {
-      throw new DockerfileError(directive.loc, `invalid escape token '${directive.value}' does not match \` or \\`);
+  /**
+   * Each range's instruction, read from its first line. BuildKit's reading ends on another
+   * line than dockerfile-ast's range where the two disagree about continuations or heredocs:
+   *  - a line ending in an escaped escape (`echo foo\\`) is not continued in BuildKit;
+   *    dockerfile-ast continues it;
+   *  - a line holding only the escape character continues onto the next in BuildKit;
+   *    dockerfile-ast makes it an instruction of its own;
+   *  - heredocs that dockerfile-ast does not see: with a descriptor (`3<<EOF`), blanks after
+   *    the operator (`<< EOF`), a quoted name holding a blank (`<<'E F'`);
+   *  - words it takes for heredocs that are none in BuildKit: `<<- EOF` (an empty name, whose
+   *    body runs to the end of the file);
+   *  - names it keeps quotes in, where BuildKit removes them (`<<eo'f'`, `<<E"O"F` end at
+   *    `eof` and `EOF`); dockerfile-ast only strips quotes around the whole name;
+   *  - after a `<<-` heredoc, dockerfile-ast strips leading tabs from the end line of every
+   *    heredoc the line opens; BuildKit only from those opened with `<<-`.
+   * The rest of the file is then given to dockerfile-ast again from the line after.
+   */
+  read(structure: RangeList): LogicalLine[] {
+    const lines: LogicalLine[] = [];
+    let list = structure;
+    let index = 0;
+    for (;;) {
+      if (index === list.ranges.length) {
+        if (!list.partial) return lines;
+        list = instructionsFrom(this.physical, this.next, this.escapeChar);
+        index = 0;
+        continue;
+      }
+      const range = list.ranges[index++] as InstructionRange;
+      this.next = range.start;
+      const line = this.readInstruction();
+      if (line !== undefined) lines.push(line);
+      // dockerfile-ast counts the empty line after a final newline; BuildKit has no such line.
+      const end = Math.min(range.end, this.physical.length - 1);
+      if (this.next - 1 !== end) {
+        list = instructionsFrom(this.physical, this.next, this.escapeChar);
+        index = 0;
+      }
     }
-    this.escapeChar = directive.value;
-    this.continuation = continuationPattern(directive.value);
+  }
+
+  /** BuildKit's reading of one instruction from `this.next`: its lines, then its heredocs. */
+  private readInstruction(): LogicalLine | undefined {
+    const loc = this.loc(this.next + 1);
+    let { text, continued } = this.trimContinuation(processLine(this.physical[this.next++] as string, true));
+    if (!continued && text === '') return undefined;
+    while (continued && this.next < this.physical.length) {
+      const original = this.physical[this.next++] as string;
+      const next = processLine(original, false);
+      // Comment and blank lines inside a continuation are skipped without ending it.
+      if (isComment(original) || next.replace(LEADING_SPACE, '') === '') continue;
+      const piece = this.trimContinuation(next);
+      text += piece.text;
+      continued = piece.continued;
+    }
+    const line = splitCommand(text, loc);
+    const heredocs = this.readHeredocs(line, text);
+    return heredocs.length > 0 ? { ...line, heredocs } : line;
+  }
+
+  private loc(line: number): SourceLocation {
+    return { file: this.file, line };
   }
 
   private trimContinuation(line: string): { text: string; continued: boolean } {
@@ -140,8 +191,8 @@ class LineReader {
     }
     return markers.map((marker) => {
       let body = '';
-      while (this.next < this.raw.length) {
-        const original = this.raw[this.next++] as string;
+      while (this.next < this.physical.length) {
+        const original = this.physical[this.next++] as string;
         let candidate = trimNewline(original);
         if (marker.chomp) candidate = candidate.replace(/^\t+/, '');
         if (candidate === marker.name) return { ...marker, body };
@@ -150,6 +201,16 @@ class LineReader {
       throw new DockerfileError(line.loc, 'unterminated heredoc');
     });
   }
+}
+
+/**
+ * BuildKit's processLine: drop the line ending (and, for an instruction's first line, the
+ * indentation), and blank out a comment.
+ */
+function processLine(original: string, trimLeading: boolean): string {
+  let line = trimNewline(original);
+  if (trimLeading) line = line.replace(LEADING_SPACE, '');
+  return isComment(line) ? '' : line;
 }
 
 /**
@@ -189,7 +250,12 @@ function continuationPattern(escapeChar: string): RegExp {
   return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
 }
 
-/** Splits a logical line at the first run of whitespace: keyword, then the rest. */
+/**
+ * Splits a logical line at the first run of whitespace: keyword, then the rest (BuildKit's
+ * splitCommand). dockerfile-ast's keyword is not used: it splits at spaces and tabs only
+ * (`RUN\vx`), keeps an escape that ends the file in it, and reads on through comment lines
+ * inside a continued keyword.
+ */
 function splitCommand(line: string, loc: SourceLocation): LogicalLine {
   const trimmed = line.trim();
   const match = /[\t\v\f\r ]+/.exec(trimmed);
