@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { startRegistry as startTestRegistry } from '../test/helpers/registry.js';
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
-import { measure, run, type Command, type Sample } from './lib/measure.js';
+import { Aborted, measure, run, type Command, type Sample } from './lib/measure.js';
 import { evaluateTargets, fmtTime, LABELS, renderMarkdown, summarize, type Column, type ToolResult, type WorkloadResult } from './lib/report.js';
 import { Session } from './lib/session.js';
 import { isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
@@ -31,7 +31,7 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --heavy-runs N    measured runs of W2, W3, W5-100k, W6, W7 (default 3)
   --cli-runs N      measured runs of CLI start (default 20)
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
-  --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W7,
+  --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
                     W7-save,W7-push-gzip,W7-push-zstd (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
@@ -176,6 +176,7 @@ class Runner {
     try {
       spec = tool ? await w.spec(tool, this.env, i) : await w.floor!.spec(this.env, i);
     } catch (err) {
+      if (err instanceof Aborted) throw err;
       return { ok: false, wall: 0, error: `preparing the run: ${(err as Error).message}` };
     }
     if (isUnsupported(spec.command)) return spec.command;
@@ -206,6 +207,7 @@ class Runner {
     try {
       await w.prepare?.(this.env);
     } catch (err) {
+      if (err instanceof Aborted) throw err;
       for (const t of this.tools) result.columns[t.id] = { ...fresh(), status: 'failed', reason: `generating inputs: ${(err as Error).message}` };
       return result;
     }
@@ -221,6 +223,7 @@ class Runner {
         await w.setup?.(t, this.env);
         active.push(t.id);
       } catch (err) {
+        if (err instanceof Aborted) throw err;
         r.status = 'failed';
         r.reason = `setup: ${(err as Error).message}`;
         say(`  ${LABELS[t.id]}: setup failed: ${(err as Error).message.split('\n')[0]}`);
@@ -264,11 +267,13 @@ class Runner {
     for (const r of Object.values(result.columns)) summarize(r);
     for (const t of this.tools) {
       if (t.failure !== undefined || !w.removes) continue;
-      try {
-        await this.env.untimed(t.id, t.rmi(w.removes(t)));
-        for (const c of t.pruneAll()) await this.env.untimed(t.id, c);
-      } catch (err) {
-        say(`  (${LABELS[t.id]}: removing this workload's images: ${(err as Error).message.split('\n')[0]})`);
+      // A failed build leaves no image to remove: then rmi fails, and prune still runs.
+      const refs = w.removes(t);
+      for (const c of [...(refs.length ? [t.rmi(refs)] : []), ...t.pruneAll()]) {
+        await this.env.untimed(t.id, c).catch((err: Error) => {
+          if (err instanceof Aborted) throw err;
+          say(`  (${LABELS[t.id]}: removing this workload's images: ${err.message.split('\n')[0]})`);
+        });
       }
     }
     result.loadavg.after = os.loadavg();
@@ -318,7 +323,7 @@ async function main(): Promise<number> {
         await t.start();
         say(`bench: ${LABELS[t.id]}: ${t.version}`);
       } catch (err) {
-        if (t.id === 'tsbuild') throw err;
+        if (t.id === 'tsbuild' || err instanceof Aborted) throw err;
         t.failure = (err as Error).message;
         say(`bench: ${LABELS[t.id]} could not be started: ${t.failure.split('\n')[0]}`);
       }
@@ -372,6 +377,7 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof Aborted) return; // the signal handler reports and exits
     say(`bench: ${(err as Error).stack ?? String(err)}`);
     process.exitCode = 1;
   },

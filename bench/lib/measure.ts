@@ -42,7 +42,20 @@ const POLL_MS = 10;
 
 /** The process this harness is waiting for right now, so Ctrl-C can stop it by PID. */
 let current: { pid: number } | undefined;
-export function runningChild(): number | undefined {
+let aborted = false;
+
+export class Aborted extends Error {
+  constructor() {
+    super('the bench was interrupted');
+  }
+}
+
+/**
+ * From now on no command starts (measure() throws Aborted); returns the PID of the one
+ * running, for the caller to stop.
+ */
+export function abortCommands(): number | undefined {
+  aborted = true;
   return current?.pid;
 }
 
@@ -69,6 +82,7 @@ function tail(text: string, lines = 25): string {
  * sample says ok: false and carries the output's tail).
  */
 export async function measure(cmd: Command, opts: { logFile: string; memory?: boolean; timeoutMs: number }): Promise<Sample> {
+  if (aborted) throw new Aborted();
   const log = await open(opts.logFile, 'a');
   const start = (await log.stat()).size;
   await log.write(`\n$ ${cmd.argv.join(' ')}\n`);

@@ -5,7 +5,7 @@
 import { access, mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { runningChild } from './measure.js';
+import { abortCommands } from './measure.js';
 
 const CGROUP_FS = '/sys/fs/cgroup';
 
@@ -126,7 +126,7 @@ export class Session {
   }
 
   private async doClose(): Promise<void> {
-    const child = runningChild();
+    const child = abortCommands();
     if (child !== undefined) await terminate(child, 10_000);
     for (const { what, fn } of this.cleanups.reverse()) {
       try {
@@ -137,7 +137,11 @@ export class Session {
     }
     // Whatever is still in this run's cgroups was started by this run (shims outliving their
     // daemon, a build step a killed builder left): stop it by PID.
-    for (const pid of await this.cgroupPids()) await terminate(pid, 5000);
+    for (let round = 0; round < 3; round++) {
+      const pids = await this.cgroupPids();
+      if (pids.length === 0) break;
+      for (const pid of pids) await terminate(pid, 5000);
+    }
     for (const m of (await mountsBelow(this.dir)).reverse()) {
       const r = spawnSync('umount', [m]);
       if (r.status !== 0) spawnSync('umount', ['-l', m]);
