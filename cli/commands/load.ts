@@ -5,7 +5,7 @@ import { loadArchive } from '../../src/import/archive.js';
 import { familiarString } from '../../src/store/reference.js';
 import { openStore, parseCommand, usageError } from '../common.js';
 import { abortOnSignals } from '../signals.js';
-import { parseProgressMode, transferOutput } from '../transfer-progress.js';
+import { transferMode, transferOutput } from '../transfer-progress.js';
 
 const spec = {
   usage: 'load [OPTIONS]',
@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number | void> {
   if (!args) return;
   if (args.positionals.length > 0) throw usageError(`"tsbuild load" accepts no arguments.\nUsage:  tsbuild ${spec.usage}`);
   const v = args.values;
-  const mode = v.quiet ? 'quiet' : parseProgressMode(v.progress);
+  const mode = transferMode(v.progress, v.quiet);
   const file = v.input;
   if (file === undefined && process.stdin.isTTY) {
     // As docker: waiting on a terminal for a binary archive would only look like a hang.

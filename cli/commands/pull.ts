@@ -3,7 +3,7 @@ import { DockerConfig } from '../../src/registry/credentials.js';
 import { pullImage } from '../../src/registry/pull.js';
 import { familiarString, parseReference } from '../../src/store/reference.js';
 import { exactArgs, openStore, parseCommand } from '../common.js';
-import { transferMode, transferOutput } from '../registry-progress.js';
+import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';
 
 const spec = {
@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const mode = transferMode(v.progress, v.quiet);
   const store = await openStore(v);
   const credentials = await DockerConfig.load();
-  const out = await transferOutput(mode, 'Downloading');
+  const out = await transferOutput(mode, process.stdout);
   if (ref.tag === undefined && ref.digest === undefined) out.line('Using default tag: latest');
   out.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.path}`);
   const signals = abortOnSignals();

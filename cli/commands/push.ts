@@ -2,7 +2,7 @@ import { DockerConfig } from '../../src/registry/credentials.js';
 import { pushImage } from '../../src/registry/push.js';
 import { parseReference } from '../../src/store/reference.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
-import { transferMode, transferOutput } from '../registry-progress.js';
+import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';
 
 const spec = {
@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const mode = transferMode(v.progress, v.quiet);
   const store = await openStore(v);
   const credentials = await DockerConfig.load();
-  const out = await transferOutput(mode, 'Pushing');
+  const out = await transferOutput(mode, process.stdout);
   if (ref.tag === undefined) out.line('Using default tag: latest');
   out.line(`The push refers to repository [${ref.domain}/${ref.path}]`);
   const signals = abortOnSignals();

@@ -5,7 +5,7 @@ import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat
 import { selectImages } from '../../src/export/select.js';
 import { minArgs, openStore, parseCommand, usageError } from '../common.js';
 import { abortOnSignals } from '../signals.js';
-import { parseProgressMode, transferOutput } from '../transfer-progress.js';
+import { transferMode, transferOutput } from '../transfer-progress.js';
 
 const spec = {
   usage: 'save [OPTIONS] IMAGE [IMAGE...]',
@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number | void> {
   const v = args.values;
   const format = (v.format ?? 'docker') as ArchiveFormat;
   if (!ARCHIVE_FORMATS.includes(format)) throw usageError(`invalid --format ${JSON.stringify(v.format)}: use docker or oci`);
-  const mode = parseProgressMode(v.progress);
+  const mode = transferMode(v.progress);
   const toStdout = v.output === undefined || v.output === '-';
   // As docker: an archive is binary, and a terminal is no place for it.
   if (toStdout && process.stdout.isTTY) throw new TsbuildError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
