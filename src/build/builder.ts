@@ -5,7 +5,7 @@
 import { join, posix, resolve } from 'node:path';
 import type { Digest } from '../digest.js';
 import { DockerfileError, NotFoundError, TsbuildError, type SourceLocation } from '../errors.js';
-import { pullImage, type PullOptions } from '../registry/index.js';
+import type { PullOptions } from '../registry/index.js';
 import {
   DEFAULT_PATH,
   DEFAULT_SHELL,
@@ -301,6 +301,8 @@ export class Builder {
     }
     this.events.pull?.(name);
     try {
+      // Loaded only when a base is missing: the registry client is a large part of start-up.
+      const { pullImage } = await import('../registry/index.js');
       const pulled = await pullImage(this.store, name, {
         ...(this.req.pull ?? {}),
         ...(this.req.signal ? { signal: this.req.signal } : {}),

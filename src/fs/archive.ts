@@ -26,7 +26,6 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { execa } from 'execa';
 import { Header, Parser, type ReadEntry } from 'tar';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import { mkdirAll, type Ownership } from './mkdirall.js';
@@ -74,7 +73,7 @@ export async function detectTarArchive(path: string, stats?: Stats): Promise<Com
 
 /** The first block of the decompressed stream, or undefined if decompression fails. */
 async function readDecompressedHead(path: string, compression: Compression): Promise<Buffer | undefined> {
-  const source = decompress(path, compression);
+  const source = await decompress(path, compression);
   const chunks: Buffer[] = [];
   let length = 0;
   try {
@@ -104,7 +103,7 @@ interface Decompressed {
  * A decompressed stream of the file. gzip uses Node's zlib; bzip2, xz and zstd go through the
  * system's `bzip2 -dc`, `xz -dc` and `zstd -dc` (Node has no decoder for them).
  */
-function decompress(path: string, compression: Compression): Decompressed {
+async function decompress(path: string, compression: Compression): Promise<Decompressed> {
   if (compression === 'none' || compression === 'gzip') {
     const file = createReadStream(path);
     const stream = compression === 'gzip' ? file.pipe(createGunzip()) : file;
@@ -128,7 +127,7 @@ function decompress(path: string, compression: Compression): Decompressed {
     };
   }
   const tool = compression; // the program is named after its format
-  const child = execa(tool, ['-dc'], { inputFile: path, buffer: { stdout: false, stderr: true }, stripFinalNewline: true });
+  const child = (await import('execa')).execa(tool, ['-dc'], { inputFile: path, buffer: { stdout: false, stderr: true }, stripFinalNewline: true });
   let cancelled = false;
   const done = child.then(
     () => undefined,
@@ -166,7 +165,7 @@ export interface ExtractOptions {
 
 /** Unpack a tar archive into `dest` with Docker's rules (see the module comment). */
 export async function extractTar(opts: ExtractOptions): Promise<void> {
-  const source = decompress(opts.archive, opts.compression);
+  const source = await decompress(opts.archive, opts.compression);
   const dirTimes: { path: string; atime: number; mtime: number }[] = [];
   try {
     for await (const entry of tarEntries(source.stream, opts.name)) {

@@ -1,7 +1,6 @@
 // Device nodes and fifos. Node has no mknod(2), so this runs coreutils' `mknod`, one process per
 // node: fine for the handful a build context or an ADD archive may hold. (The native helper's
 // batched `apply-ops` would be the place to move this if it ever mattered.)
-import { execa } from 'execa';
 
 export type SpecialKind = 'fifo' | 'char' | 'block';
 
@@ -20,7 +19,7 @@ export async function makeSpecialNode(path: string, node: SpecialNode): Promise<
     node.kind === 'fifo'
       ? ['-m', mode, path, 'p']
       : ['-m', mode, path, node.kind === 'char' ? 'c' : 'b', String(node.major), String(node.minor)];
-  await execa('mknod', args);
+  await (await import('execa')).execa('mknod', args);
 }
 
 /** Split a Linux dev_t (st_rdev) into major and minor, as glibc's gnu_dev_major/minor do. */

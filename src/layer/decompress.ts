@@ -4,7 +4,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { execa } from 'execa';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import { ByteReader } from './bytereader.js';
 
@@ -82,7 +81,7 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
   }
 
   const tool = TOOLS[kind];
-  const proc = execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
+  const proc = (await import('execa')).execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
   // The process may fail while its output is still being read; it is awaited below, this only
   // keeps that rejection from counting as unhandled in the meantime.
   proc.catch(() => undefined);

@@ -9,7 +9,6 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import { fsyncDir, tempNameBeside } from '../store/atomic.js';
 import { DOCKER_HUB_AUTH_KEY, isDockerHub, registryHostname } from './endpoint.js';
@@ -181,6 +180,8 @@ class HelperNotFound extends TsbuildError {}
 
 async function helperRun(helper: string, verb: 'get' | 'store' | 'erase', input: string): Promise<string> {
   const command = `docker-credential-${helper}`;
+  // Loaded here, not at the top: every build loads this module, few run a credential helper.
+  const { execa } = await import('execa');
   const r = await execa(command, [verb], { input, reject: false, stripFinalNewline: true });
   if (r.failed) {
     if ((r as { code?: string }).code === 'ENOENT') throw new TsbuildError(`${command} is named in the Docker config but is not installed`);

@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type Options } from 'execa';
 import { TsbuildError } from '../errors.js';
+import { runBuffered } from './spawn.js';
 
 let packageRootCache: string | undefined;
 
@@ -67,14 +67,8 @@ export interface HelperOutcome {
 export async function invokeHelper(args: readonly string[], options: { input?: Uint8Array } = {}): Promise<HelperOutcome> {
   const file = helperPath();
   const command = [file, ...args];
-  const execaOptions: Options = {
-    reject: false,
-    stripFinalNewline: false,
-    ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' }),
-  };
-  const result = await execa(file, args, execaOptions);
-  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  const result = await runBuffered(file, args, options.input);
+  const { stdout, stderr } = result;
   if (result.exitCode === undefined) throw notRunning(command, result, stderr);
   return { command, exitCode: result.exitCode, stdout, stderr };
 }

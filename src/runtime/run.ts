@@ -1,7 +1,8 @@
 // Running one build step in its own namespaces through `tsbuild-helper run`.
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { InvalidInputError } from '../errors.js';
 import { failed, helperPath, notRunning } from './binary.js';
+import { collect, exited } from './spawn.js';
 import type { RunSpec } from './types.js';
 
 export interface RunIO {
@@ -62,12 +63,10 @@ export async function runInContainer(spec: RunSpec, io: RunIO = {}): Promise<{ e
   const args = runArgs(spec);
   io.signal?.throwIfAborted();
   const file = helperPath();
-  const child = execa(file, args, {
-    stdio: ['ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore', 'pipe'],
-    // Output is streamed to the caller, never accumulated; only the status line is kept.
-    buffer: { stdout: false, stderr: false, fd3: true },
-    reject: false,
-  });
+  const child = spawn(file, args, { stdio: ['ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore', 'pipe'] });
+  const done = exited(child);
+  // Output is streamed to the caller, never accumulated; only the status line is kept.
+  const statusText = collect(child.stdio[STATUS_FD] as NodeJS.ReadableStream | null);
   // end: false: the caller's streams (often process.stdout) outlive the step.
   if (io.stdout) child.stdout?.pipe(io.stdout, { end: false });
   if (io.stderr) child.stderr?.pipe(io.stderr, { end: false });
@@ -79,14 +78,14 @@ export async function runInContainer(spec: RunSpec, io: RunIO = {}): Promise<{ e
   io.signal?.addEventListener('abort', onAbort, { once: true });
   let result;
   try {
-    result = await child;
+    result = await done;
   } finally {
     io.signal?.removeEventListener('abort', onAbort);
   }
   if (io.signal?.aborted) throw io.signal.reason;
 
   const command = [file, ...args];
-  const status = typeof result.stdio[STATUS_FD] === 'string' ? result.stdio[STATUS_FD] : '';
+  const status = await statusText;
   if (result.exitCode === undefined) throw notRunning(command, result, status);
   if (result.exitCode === EXIT_SETUP_FAILED && status.trim() !== '') {
     throw failed({ command, exitCode: result.exitCode, stderr: status }, status);

@@ -1,8 +1,9 @@
 // Streaming a directory tree as WalkRecords through `tsbuild-helper walk`.
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { HelperError, failed, helperPath, notRunning } from './binary.js';
+import { collect, exited } from './spawn.js';
 import type { WalkRecord } from './types.js';
 
 /** The helper's JSON line: a WalkRecord with xattr values in base64. */
@@ -24,11 +25,9 @@ function decode(line: string): WalkRecord {
 export async function* walk(dir: string): AsyncGenerator<WalkRecord, void, undefined> {
   const file = helperPath();
   const args = ['walk', '--', resolve(dir)];
-  const child = execa(file, args, {
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    reject: false,
-  });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = exited(child);
+  const stderrText = collect(child.stderr);
   if (!child.stdout) throw new HelperError('walk: the helper has no stdout', { command: [file, ...args] });
   const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
   let complete = false;
@@ -41,12 +40,12 @@ export async function* walk(dir: string): AsyncGenerator<WalkRecord, void, undef
     // Abandoned (break, or an exception in the consumer): stop the helper, do not leave it blocked on a full pipe.
     if (!complete) {
       child.kill();
-      await child;
+      await done;
     }
   }
-  const result = await child;
+  const result = await done;
   const command = [file, ...args];
-  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  const stderr = await stderrText;
   if (result.exitCode === undefined) throw notRunning(command, result, stderr);
   if (result.exitCode !== 0) throw failed({ command, exitCode: result.exitCode, stderr });
 }

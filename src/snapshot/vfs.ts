@@ -6,7 +6,6 @@
 //   <home>/init/<id>/     the init files while mounted
 import { mkdir, readFile, rm, readdir, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { execa } from 'execa';
 import type { Change, LayerDescriptor } from '../layer/types.js';
 import { applyLayer } from '../layer/index.js';
 import { walk } from '../runtime/helper.js';
@@ -52,7 +51,7 @@ export class VfsSnapshotter implements Snapshotter {
     } else {
       // cp -a keeps ownership, modes, xattrs, hardlinks, devices and nanosecond mtimes, which the
       // change walk relies on; reflinks make it cheap where the filesystem has them.
-      await execa('cp', ['-a', '--reflink=auto', this.dir(parent), this.dir(id)]);
+      await (await import('execa')).execa('cp', ['-a', '--reflink=auto', this.dir(parent), this.dir(id)]);
     }
     await writeFile(this.parentFile(id), parent ?? '');
   }
@@ -113,7 +112,7 @@ export class VfsSnapshotter implements Snapshotter {
     }
     // Node's utimes has microsecond precision at best; touch sets nanoseconds.
     for (const [dir, mtime] of this.parentTimes.get(id) ?? []) {
-      await execa('touch', ['-h', '-m', '-d', `@${mtime}`, dir], { reject: false });
+      await (await import('execa')).execa('touch', ['-h', '-m', '-d', `@${mtime}`, dir], { reject: false });
     }
     this.parentTimes.delete(id);
     await rm(join(this.home, 'init', id), { recursive: true, force: true });
