@@ -2,7 +2,7 @@
 // through libuv's thread pool; reading one file at a time leaves that pool idle. Starting the
 // next few small reads while the current chunk is being hashed or written keeps the pool busy
 // without giving up the tar's order; memory stays bounded by `depth` small files.
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /**
@@ -44,5 +44,27 @@ export async function readSmallFile(path: string | Buffer, size: number): Promis
     return buf.subarray(0, got);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * readSmallFile, synchronously: open, read and close on the calling thread. For files of a
+ * few KiB in the page cache the syscalls take microseconds, while each async call costs a
+ * round trip through libuv's pool and a promise; see write.ts for where it pays.
+ */
+export function readSmallFileSync(path: string | Buffer, size: number): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got === buf.length) break;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import type { Digest } from '../digest.js';
 import type { WalkRecord } from '../runtime/types.js';
 import { Crc64, crc64 } from './crc64.js';
-import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFile } from './readahead.js';
+import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFileSync } from './readahead.js';
 import { END_OF_ARCHIVE, blockPadding, encodeHeader, type EntryType, type TarHeader } from './tarheader.js';
 import { TarSplitWriter } from './tarsplit.js';
 import type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
@@ -58,12 +58,16 @@ export async function writeLayer(
   }
 }
 
-/** Small files are read ahead whole (see readahead.ts); the second path of an inode never needs its content. */
+/**
+ * Small files are read whole, synchronously (readSmallFileSync: a layer is mostly files of a
+ * few KiB, whose async reads cost more in pool round trips than in syscalls); the second path
+ * of an inode never needs its content.
+ */
 async function prefetch(change: Change): Promise<{ change: Change; content?: Buffer }> {
   if (change.kind !== 'entry') return { change };
   const r = change.record;
   if (r.type !== 'f' || r.nlink > 1 || r.size === 0 || r.size > SMALL_FILE) return { change };
-  return { change, content: await readSmallFile(change.source, r.size) };
+  return { change, content: readSmallFileSync(change.source, r.size) };
 }
 
 /** The tar bytes: hashed, counted, and copied to the sink if there is one. */
