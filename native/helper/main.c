@@ -19,6 +19,7 @@ static const struct {
 	{"walk", cmd_walk, "walk DIR"},
 	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},
 	{"supports-dtype", cmd_supports_dtype, "supports-dtype DIR"},
+	{"lock", cmd_lock, "lock FILE   (then x, s or u on stdin; answers ok)"},
 };
 
 static void usage(FILE *out)
