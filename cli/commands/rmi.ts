@@ -34,8 +34,8 @@ export async function run(argv: string[]): Promise<number> {
         await store.tags.delete(parseReference(r.ref));
         process.stdout.write(`Untagged: ${r.ref}\n`);
       }
-      if ((await store.tags.refsOf(id)).length === 0) {
-        await store.deleteImage(id);
+      // deleteImage checks again, under the store lock, that no tag came back meanwhile.
+      if ((await store.tags.refsOf(id)).length === 0 && (await store.deleteImage(id))) {
         process.stdout.write(`Deleted: ${id}\n`);
       }
     } catch (err) {

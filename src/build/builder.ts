@@ -21,6 +21,7 @@ import { openContext, openRootfsSource, type BuildContext } from '../context/ind
 import type { LayerRecord } from '../store/layerdb.js';
 import { parseReference, familiarString, withDefaultTag } from '../store/reference.js';
 import type { Store } from '../store/store.js';
+import { explainNoSpace } from '../store/space.js';
 import { newSnapshotId, type MountedRootfs } from '../snapshot/snapshotter.js';
 import { mkdirAll } from '../fs/mkdirall.js';
 import { initLayerFor } from '../container/initlayer.js';
@@ -167,7 +168,7 @@ export class Builder {
     }
     const final = last!;
     const bytes = serializeConfig(final.config);
-    const imageId = await this.store.images.put(bytes, final.imageId);
+    const imageId = await this.store.putImage(bytes, final.imageId);
     await saveProvenance(this.store, imageId, { context: resolve(this.req.contextDir), steps: final.origins });
     const tags: string[] = [];
     for (const t of this.req.tags ?? []) {
@@ -507,7 +508,7 @@ export class Builder {
     const parent = state.layers.at(-1);
     if (await this.reuseCached(state, key, parent, opts.cacheFromByCommand ? createdBy : undefined)) return;
     const snap = newSnapshotId();
-    await this.store.snapshotter.prepare(snap, parent?.cacheId);
+    await this.store.prepareSnapshot(snap, parent);
     let layer: LayerRecord | undefined;
     try {
       const init = opts.init ? await initLayerFor(snap.slice(0, 12)) : undefined;
@@ -523,7 +524,9 @@ export class Builder {
       else await this.store.snapshotter.remove(snap);
     } catch (err) {
       await this.store.snapshotter.remove(snap);
-      throw err;
+      const explained = explainNoSpace(err, "writing this step's files into its layer", this.store.root);
+      if (explained !== err && err instanceof DockerfileError) throw new DockerfileError(err.location, (explained as Error).message, { cause: err });
+      throw explained;
     }
     if (!layer) {
       this.history(state, createdBy, true);
@@ -844,7 +847,7 @@ export class Builder {
   /** Mounts a throwaway snapshot on `layers`' top layer for the duration of `f`. */
   private async withReadonlyRootfs<T>(layers: readonly LayerRecord[], f: (root: string) => Promise<T>): Promise<T> {
     const snap = newSnapshotId();
-    await this.store.snapshotter.prepare(snap, layers.at(-1)?.cacheId);
+    await this.store.prepareSnapshot(snap, layers.at(-1));
     try {
       const mounted = await this.store.snapshotter.mount(snap);
       try {

@@ -45,7 +45,7 @@ export async function runContainer(store: Store, req: ContainerRequest): Promise
   const argv = [...entrypoint, ...cmd];
   if (argv.length === 0) throw new TsbuildError('no command specified: the image has no Cmd or Entrypoint');
   const id = newSnapshotId();
-  await store.snapshotter.prepare(id, layers.at(-1)?.cacheId);
+  await store.prepareSnapshot(id, layers.at(-1));
   try {
     const mounted = await store.snapshotter.mount(id, await initLayerFor(id.slice(0, 12)));
     try {

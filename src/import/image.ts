@@ -8,6 +8,7 @@ import { parseConfig } from '../image/config.js';
 import { chainIdOf, type LayerRecord } from '../store/layerdb.js';
 import type { Reference } from '../store/reference.js';
 import type { Store } from '../store/store.js';
+import { explainNoSpace } from '../store/space.js';
 import { importLayer } from './rootfs.js';
 
 export interface IncomingImage {
@@ -35,7 +36,12 @@ export async function storeImage(store: Store, image: IncomingImage, hooks: { la
       hooks.layerDone?.(i, true);
       continue;
     }
-    const layer = await importLayer(store, await image.openLayer(i), parent);
+    let layer: LayerRecord;
+    try {
+      layer = await importLayer(store, await image.openLayer(i), parent);
+    } catch (err) {
+      throw explainNoSpace(err, `unpacking layer ${i + 1} of ${config.rootfs.diff_ids.length} (${diffId})`, store.root);
+    }
     if (layer.diffId !== diffId) {
       // The layer is whole and valid, just not the one the config names: drop it, unless an
       // image already stood on that very chain (then it was not ours to add).
@@ -49,7 +55,7 @@ export async function storeImage(store: Store, image: IncomingImage, hooks: { la
     added++;
     hooks.layerDone?.(i, false);
   }
-  const id = await store.images.put(image.configBytes);
+  const id = await store.putImage(image.configBytes);
   for (const ref of image.tags ?? []) await store.tags.set(ref, id);
   return { id, added };
 }

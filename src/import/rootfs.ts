@@ -21,7 +21,7 @@ export interface ImportOptions {
 /** Unpacks a layer tar into a new snapshot and publishes it on top of `parent`. */
 export async function importLayer(store: Store, tar: NodeJS.ReadableStream, parent?: LayerRecord): Promise<LayerRecord> {
   const snap = newSnapshotId();
-  await store.snapshotter.prepare(snap, parent?.cacheId);
+  await store.prepareSnapshot(snap, parent);
   try {
     return await store.publishSnapshot(snap, parent, (tarSplitPath) => store.snapshotter.apply(snap, tar, tarSplitPath));
   } catch (err) {
@@ -42,7 +42,7 @@ export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opt
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
     history: [{ created, comment: `Imported from ${opts.source}` }],
   };
-  const id = await store.images.put(serializeConfig(config));
+  const id = await store.putImage(serializeConfig(config));
   if (ref) await store.tags.set(ref, id);
   return id;
 }

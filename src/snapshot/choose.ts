@@ -41,7 +41,8 @@ export async function overlayUnsupported(root: string): Promise<string | undefin
   if (!(await supportsDType(home))) {
     return `the filesystem under ${home} does not report d_type, which overlayfs needs`;
   }
-  const probe = join(home, `.probe-${randomBytes(6).toString('hex')}`);
+  // `.probe-<pid>-*`: if this process dies mid-probe, repair knows the mount is no one's.
+  const probe = join(home, `.probe-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(probe, d), { recursive: true });
     try {

@@ -1,6 +1,7 @@
 // Every file the store publishes appears whole or not at all: write a temp name in the same
 // directory, fsync it, rename over the final name, fsync the directory. A crash leaves at worst
-// a `.tmp-*` file, which readers never look at and `Store.open` sweeps away.
+// a `.tmp-<name>-<pid>-<random>` file, which readers never look at and the next command's
+// repair removes once process <pid> is gone (src/store/repair.ts).
 import { open, rename, mkdir, rm, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
@@ -8,7 +9,7 @@ import { dirname, join, basename } from 'node:path';
 export const TEMP_PREFIX = '.tmp-';
 
 export function tempNameBeside(path: string): string {
-  return join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${randomBytes(6).toString('hex')}`);
+  return join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -46,13 +47,18 @@ export async function publishDir(tmpDir: string, finalDir: string): Promise<void
   await fsyncDir(dirname(finalDir));
 }
 
-/** Removes leftovers of interrupted atomic writes in a directory. */
-export async function sweepTemps(dir: string): Promise<void> {
+/**
+ * Removes leftovers of interrupted atomic writes in a directory: `.tmp-*` names whose process is
+ * gone (a live process's temp file is about to be renamed into place). Returns what it removed.
+ */
+export async function sweepTemps(dir: string, isDead: (name: string) => boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
-    return;
+    return [];
   }
-  await Promise.all(names.filter((n) => n.startsWith(TEMP_PREFIX)).map((n) => rm(join(dir, n), { recursive: true, force: true })));
+  const gone = names.filter((n) => n.startsWith(TEMP_PREFIX) && isDead(n));
+  await Promise.all(gone.map((n) => rm(join(dir, n), { recursive: true, force: true })));
+  return gone.map((n) => join(dir, n));
 }

@@ -150,14 +150,19 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
   const sizes = new Map(plan.layers.map((l) => [l.chainId, l.size]));
 
   for (const img of plan.images) {
-    if (!(await store.hasImage(img.id))) continue;
-    const refs = await store.tags.refsOf(img.id);
-    if (refs.some((r) => r.tag !== '<none>')) continue;
-    for (const r of refs) {
-      await store.tags.delete(parseReference(r.ref));
-      events.push({ kind: 'untagged', ref: r.ref });
-    }
+    // Checked again under the lock: the image may have been tagged, or be one a live build or
+    // load has just stored and is about to tag.
+    const untagged = await store.exclusive(async () => {
+      if (!(await store.hasImage(img.id)) || (await store.leased()).images.has(img.id)) return undefined;
+      const refs = await store.tags.refsOf(img.id);
+      if (refs.some((r) => r.tag !== '<none>')) return undefined;
+      for (const r of refs) await store.tags.delete(parseReference(r.ref));
+      return refs;
+    });
+    if (!untagged) continue;
+    for (const r of untagged) events.push({ kind: 'untagged', ref: r.ref });
     const released = await store.deleteImage(img.id);
+    if (!released) continue;
     events.push({ kind: 'deleted-image', id: img.id });
     for (const chainId of released) {
       const size = sizes.get(chainId) ?? 0;
@@ -166,15 +171,24 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
     }
   }
 
-  const used = await store.layersInUse();
-  const present = await store.layers.list();
-  const children = new Map<Digest, number>();
-  for (const l of present) if (l.parent !== undefined) children.set(l.parent, (children.get(l.parent) ?? 0) + 1);
-  for (const layer of topFirst(present, present)) {
-    if (!sizes.has(layer.chainId) || used.has(layer.chainId) || (children.get(layer.chainId) ?? 0) > 0) continue;
-    await store.layers.remove(layer.chainId);
+  // Unpublished under the lock, in one section (what images and live processes use is read in
+  // it); their snapshot directories are deleted after it.
+  const unpublished = await store.exclusive(async () => {
+    const used = await store.layersInUse();
+    const present = await store.layers.list();
+    const children = new Map<Digest, number>();
+    for (const l of present) if (l.parent !== undefined) children.set(l.parent, (children.get(l.parent) ?? 0) + 1);
+    const out: LayerRecord[] = [];
+    for (const layer of topFirst(present, present)) {
+      if (!sizes.has(layer.chainId) || used.has(layer.chainId) || (children.get(layer.chainId) ?? 0) > 0) continue;
+      await store.layers.remove(layer.chainId);
+      if (layer.parent !== undefined) children.set(layer.parent, children.get(layer.parent)! - 1);
+      out.push(layer);
+    }
+    return out;
+  });
+  for (const layer of unpublished) {
     await store.snapshotter.remove(layer.cacheId);
-    if (layer.parent !== undefined) children.set(layer.parent, children.get(layer.parent)! - 1);
     events.push({ kind: 'deleted-layer', chainId: layer.chainId, size: layer.size });
     reclaimed += layer.size;
   }

@@ -76,7 +76,7 @@ export class ImageDb {
 
   async remove(id: Digest): Promise<void> {
     await rm(this.contentPath(id), { force: true });
-    const trash = join(this.dir, 'metadata', 'sha256', `.tmp-remove-${randomBytes(4).toString('hex')}`);
+    const trash = join(this.dir, 'metadata', 'sha256', `.tmp-remove-${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(join(this.dir, 'metadata', 'sha256'), { recursive: true });
     await rename(this.metadataDir(id), trash).catch(() => undefined);
     await rm(trash, { recursive: true, force: true });

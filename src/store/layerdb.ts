@@ -101,7 +101,7 @@ export class LayerDb {
     const chainId = chainIdOf(layer.parent, layer.diffId);
     const existing = await this.get(chainId);
     if (existing) return { record: existing, created: false };
-    const ws = join(this.tmpDir, `write-set-${randomBytes(8).toString('hex')}`);
+    const ws = join(this.tmpDir, `write-set-${process.pid}-${randomBytes(8).toString('hex')}`);
     await mkdir(ws, { recursive: true });
     try {
       await writeFileAtomic(join(ws, 'diff'), layer.diffId);
@@ -132,7 +132,7 @@ export class LayerDb {
   /** Unpublishes a layer's metadata (the snapshot is the caller's to remove). */
   async remove(chainId: Digest): Promise<void> {
     const dir = this.layerDir(chainId);
-    const trash = join(this.tmpDir, `remove-${hex(chainId)}-${randomBytes(4).toString('hex')}`);
+    const trash = join(this.tmpDir, `remove-${hex(chainId)}-${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(this.tmpDir, { recursive: true });
     try {
       await rename(dir, trash);

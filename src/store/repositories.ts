@@ -19,7 +19,14 @@ export interface TaggedRef {
 }
 
 export class Repositories {
-  constructor(readonly file: string) {}
+  /**
+   * `exclusive` runs a read-modify-write holding the store lock, so that two processes tagging
+   * at once both keep their tag (without it, the later rename would drop the earlier's).
+   */
+  constructor(
+    readonly file: string,
+    private readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn(),
+  ) {}
 
   private async read(): Promise<RepositoriesJson> {
     try {
@@ -56,6 +63,10 @@ export class Repositories {
 
   /** Points `ref` at `imageId`, replacing what it pointed at. Returns the image it pointed at before, if another. */
   async set(ref: Reference, imageId: Digest): Promise<Digest | undefined> {
+    return this.exclusive(() => this.setUnlocked(ref, imageId));
+  }
+
+  private async setUnlocked(ref: Reference, imageId: Digest): Promise<Digest | undefined> {
     const r = withDefaultTag(ref);
     const j = await this.read();
     const repo = (j.Repositories[familiarName(r)] ??= {});
@@ -67,6 +78,10 @@ export class Repositories {
 
   /** Removes `ref`; returns the image it pointed at, or undefined if there was no such tag. */
   async delete(ref: Reference): Promise<Digest | undefined> {
+    return this.exclusive(() => this.deleteUnlocked(ref));
+  }
+
+  private async deleteUnlocked(ref: Reference): Promise<Digest | undefined> {
     const r = withDefaultTag(ref);
     const j = await this.read();
     const name = familiarName(r);

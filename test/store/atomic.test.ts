@@ -20,11 +20,13 @@ test('writeFileAtomic replaces content and leaves no temp file', async () => {
   expect(await readdir(join(dir, 'sub'))).toEqual(['repositories.json']);
 });
 
-test('sweepTemps removes what an interrupted write left', async () => {
-  await writeFile(join(dir, '.tmp-repositories.json-abc123'), '{"half');
+test('sweepTemps removes what an interrupted write left, and only what the judge calls dead', async () => {
+  await writeFile(join(dir, '.tmp-repositories.json-1-abc123abc123'), '{"half');
+  await writeFile(join(dir, `.tmp-repositories.json-${process.pid}-abc123abc123`), '{"live');
   await writeFile(join(dir, 'keep.json'), '{}');
-  await sweepTemps(dir);
-  expect(await readdir(dir)).toEqual(['keep.json']);
+  const removed = await sweepTemps(dir, (name) => !name.includes(`-${process.pid}-`));
+  expect(removed).toEqual([join(dir, '.tmp-repositories.json-1-abc123abc123')]);
+  expect((await readdir(dir)).sort()).toEqual([`.tmp-repositories.json-${process.pid}-abc123abc123`, 'keep.json']);
 });
 
 describe('LayerDb', () => {

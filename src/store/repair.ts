@@ -1,0 +1,131 @@
+// Startup repair: what a tsbuild process killed mid-work (kill -9, OOM, power) leaves behind,
+// removed by the next command that opens the store. Everything tsbuild writes temporarily is
+// recognizable and names its owner:
+//   - snapshot directories: listed in their owner's lease (src/store/leases.ts) until a layer
+//     record names them; a snapshot neither committed nor leased by a live process is an orphan,
+//   - temporary names carry the owner's PID: `<root>/tmp/<what>-<pid>-<random>`,
+//     `layerdb/tmp/write-set-<pid>-*`, `.tmp-<file>-<pid>-*` beside every atomically written
+//     file, `overlay2/.probe-<pid>-*`,
+//   - mounts below the root are snapshots' `merged` dirs (or inside the owner's temp dirs).
+// Layer records, image configs and repositories.json are never half-written (they are renamed
+// into place whole), so there is nothing to mend in them: a layer published by a process that
+// died before storing its image is merely unused, and prune removes it as Docker's does.
+//
+// Repair runs only when some process died holding a lease (a lease outlives only a process that
+// did not exit normally); finding none costs one readdir. It runs under the store lock, and
+// never touches what a live process owns.
+import { readdir, readlink, rm, stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { mountsUnder, unmount } from '../runtime/helper.js';
+import { TEMP_PREFIX, sweepTemps } from './atomic.js';
+import { isAlive, ownerPid, scanLeases } from './leases.js';
+import type { Store } from './store.js';
+
+export interface RepairReport {
+  readonly unmounted: readonly string[];
+  readonly removedSnapshots: readonly string[];
+  readonly removedTemps: readonly string[];
+  readonly deadLeases: readonly string[];
+}
+
+/** A temporary name whose owner is gone (a name without a PID is from an older tsbuild: gone too). */
+function deadName(name: string): boolean {
+  const pid = ownerPid(name);
+  return pid === undefined || !isAlive(pid);
+}
+
+/** Repairs if a dead process left work behind; undefined when there was nothing to do. */
+export async function repairIfNeeded(store: Store): Promise<RepairReport | undefined> {
+  const { dead } = await scanLeases(store.leasesDir);
+  if (dead.length === 0) return undefined;
+  return store.exclusive(() => repair(store));
+}
+
+/** The repair itself; call holding the store lock. */
+export async function repair(store: Store): Promise<RepairReport> {
+  const { live, dead } = await scanLeases(store.leasesDir);
+  const own = store.lease.record();
+  const liveSnapshots = new Set([...live, own].flatMap((l) => l.snapshots));
+  const snapshotIsLive = (id: string): boolean => liveSnapshots.has(id.replace(/-init$/, ''));
+  const root = await realpath(store.root);
+  const home = resolve(root, relative(store.root, store.snapshotter.home));
+
+  // 1. Mounts below the root whose owner is gone: a snapshot's merged dir, or a mount inside a
+  //    dead process's temp dir. Anything else was not mounted by tsbuild and stays.
+  const unmounted: string[] = [];
+  for (const m of await mountsUnder(root)) {
+    if (m === root) continue;
+    const parts = relative(root, m).split(sep);
+    let dead: boolean | undefined;
+    if (m.startsWith(`${home}${sep}`)) {
+      const first = relative(home, m).split(sep)[0]!;
+      if (first.startsWith('.probe-')) dead = deadName(first);
+      else if (store.driver === 'overlay2') dead = first !== 'l' && !snapshotIsLive(first);
+      else if (first === 'dir' || first === 'init') dead = !snapshotIsLive(relative(home, m).split(sep)[1] ?? '');
+    } else if (parts[0] === 'tmp' && parts[1] !== undefined) {
+      dead = deadName(parts[1]);
+    }
+    if (dead) {
+      await unmount(m, { detach: true });
+      unmounted.push(m);
+    }
+  }
+
+  // 2. Snapshots no layer record names and no live process leases.
+  const committed = new Set((await store.layers.list()).map((l) => l.cacheId));
+  const removedSnapshots: string[] = [];
+  for (const id of await store.snapshotter.list()) {
+    if (committed.has(id) || snapshotIsLive(id)) continue;
+    if (id.startsWith('.')) continue;
+    await store.snapshotter.remove(id);
+    removedSnapshots.push(id);
+  }
+
+  // 3. Temporary files and directories of dead processes.
+  const removedTemps: string[] = [];
+  const sweepAll = async (dir: string, isTemp: (name: string) => boolean): Promise<void> => {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (!isTemp(n) || !deadName(n)) continue;
+      await rm(join(dir, n), { recursive: true, force: true });
+      removedTemps.push(join(dir, n));
+    }
+  };
+  await sweepAll(join(store.root, 'tmp'), () => true);
+  await sweepAll(store.layers.tmpDir, () => true);
+  await sweepAll(store.snapshotter.home, (n) => n.startsWith('.probe-'));
+  const meta = join(store.root, 'image', store.driver);
+  const metadata = join(store.images.dir, 'metadata', 'sha256');
+  const dirs = [meta, join(meta, 'buildcache'), join(store.images.dir, 'content', 'sha256'), metadata];
+  for (const name of await readdir(metadata).catch(() => [] as string[])) {
+    if (!name.startsWith(TEMP_PREFIX)) dirs.push(join(metadata, name));
+  }
+  for (const d of dirs) removedTemps.push(...(await sweepTemps(d, deadName)));
+
+  // 4. overlay2's short links whose snapshot is gone.
+  if (store.driver === 'overlay2') {
+    const links = join(store.snapshotter.home, 'l');
+    for (const name of await readdir(links).catch(() => [] as string[])) {
+      const target = await readlink(join(links, name)).catch(() => undefined);
+      if (target === undefined) continue;
+      const exists = await stat(join(links, target)).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) {
+        await rm(join(links, name), { force: true });
+        removedTemps.push(join(links, name));
+      }
+    }
+  }
+
+  // 5. Last, the dead leases: until now they were what told a command to repair.
+  for (const name of dead) await rm(join(store.leasesDir, name), { force: true });
+  return { unmounted, removedSnapshots, removedTemps, deadLeases: dead };
+}
