@@ -23,6 +23,12 @@ export function fail(err: unknown): number {
     return err instanceof UsageError ? 2 : 1;
   }
   const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') {
+    // Node's words ("ENOSPC: no space left on device, write") name neither what nor where.
+    const where = e.path ? ` writing ${e.path}` : '';
+    process.stderr.write(`Error: no space left on device${where}: the disk holding the store or its temporary files is full\n`);
+    return 1;
+  }
   process.stderr.write(`Error: ${e?.message ?? String(err)}\n`);
   if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 1;
