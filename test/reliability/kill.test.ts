@@ -1,0 +1,195 @@
+// kill -9 anywhere: a build (COPY, RUN, several layers), a load and a pull from a local
+// registry are killed, process group and all, after a random delay; then the store must hold
+// the previous images and tags unchanged and no half layer, the next command must leave no temp
+// dir, lease or mount behind, and doing the same work again must succeed.
+//
+// The delays are drawn from a seeded generator, printed at the start; rerun a failure with
+// TSBUILD_KILL_SEED=<seed> (and TSBUILD_KILL_ROUNDS=<n> for more or fewer kills).
+import { spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI, REPO, mountsBelow, ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { inconsistencies, leftovers, tags } from './store-check.js';
+
+const SEED = Number(process.env.TSBUILD_KILL_SEED ?? Math.floor(Math.random() * 1_000_000));
+const ROUNDS = Number(process.env.TSBUILD_KILL_ROUNDS ?? 14);
+
+/** mulberry32: a small seeded generator, so a failing sequence of kill points can be replayed. */
+function generator(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Scenario = 'build' | 'load' | 'pull';
+
+interface Outcome {
+  readonly killed: boolean;
+  readonly ms: number;
+}
+
+/**
+ * Runs tsbuild in its own process group; with `killAfter`, sends SIGKILL to the whole group
+ * (tsbuild, its helpers, the step's processes) after that many milliseconds, unless it ended first.
+ */
+function runCli(args: readonly string[], env: Record<string, string>, killAfter?: number): Promise<Outcome & { code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn('node', [CLI, ...args], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, TSBUILD_ROOT: '' } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    let killed = false;
+    const timer =
+      killAfter === undefined
+        ? undefined
+        : setTimeout(() => {
+            killed = true;
+            process.kill(-child.pid!, 'SIGKILL');
+          }, killAfter);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ killed, ms: Date.now() - started, code, output });
+    });
+  });
+}
+
+async function imageId(root: string, ref: string): Promise<string> {
+  return (JSON.parse(await ok(root, ['inspect', ref])) as { Id: string }[])[0]!.Id;
+}
+
+describe('kill -9 at random points', () => {
+  let store: { root: string; cleanup(): Promise<void> };
+  let registry: TestRegistry;
+  let ctx: string;
+  let dockerConfig: string;
+  let archive: string;
+  let env: Record<string, string>;
+  const random = generator(SEED);
+  const args: Record<Scenario, (round: number) => string[]> = {
+    build: (round) => ['build', '--root', '', '--build-arg', `NONCE=${round}`, '-t', `app:round${round}`, ''],
+    load: () => ['load', '--root', '', '-i', ''],
+    pull: () => ['pull', '--root', '', ''],
+  };
+  /** The full argument list for a scenario (the blanks above filled in). */
+  let argv: (s: Scenario, round: number) => string[];
+
+  beforeAll(async () => {
+    process.stdout.write(`kill test: seed ${SEED} (rerun with TSBUILD_KILL_SEED=${SEED}), ${ROUNDS} rounds\n`);
+    registry = await startRegistry();
+    dockerConfig = await tempDir('tsbuild-dockercfg-');
+    env = { DOCKER_CONFIG: dockerConfig };
+    store = await rootWithBusybox();
+    ctx = await tempDir();
+    await writeFile(join(ctx, 'small'), 'small\n');
+    await writeFile(join(ctx, 'big'), Buffer.alloc(6 << 20, 7));
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      [
+        'FROM busybox',
+        'ARG NONCE=0',
+        'COPY small /small',
+        'RUN echo $NONCE > /nonce && dd if=/dev/urandom of=/random bs=1k count=3072 2>/dev/null',
+        'COPY big /data/big',
+        'RUN for i in $(seq 1 300); do echo $i > /f$i; done',
+        'WORKDIR /work',
+        'RUN sleep 0.2 && echo done > /work/done',
+        'ENV DONE=1',
+        '',
+      ].join('\n'),
+    );
+    const root = store.root;
+    argv = (s, round) => {
+      const a = args[s](round);
+      a[2] = root;
+      if (s === 'build') a[a.length - 1] = ctx;
+      if (s === 'load') a[4] = archive;
+      if (s === 'pull') a[3] = `${registry.host}/pulled:1`;
+      return a;
+    };
+    await ok(root, ['build', '-t', 'app:v1', ctx]);
+    // The load and pull sources: another image, saved and pushed, then removed from the store.
+    const other = await tempDir();
+    await writeFile(join(other, 'blob'), Buffer.alloc(5 << 20, 3));
+    await writeFile(join(other, 'Dockerfile'), 'FROM busybox\nCOPY blob /blob\nRUN dd if=/dev/urandom of=/r bs=1k count=2048 2>/dev/null\n');
+    await ok(root, ['build', '-t', 'other:1', other]);
+    await rm(other, { recursive: true, force: true });
+    archive = join(ctx, 'other.tar');
+    await ok(root, ['save', '-o', archive, 'other:1']);
+    await ok(root, ['tag', 'other:1', `${registry.host}/pulled:1`], { env });
+    await ok(root, ['push', `${registry.host}/pulled:1`], { env });
+    await ok(root, ['rmi', '-f', await imageId(root, 'other:1')]);
+  });
+
+  afterAll(async () => {
+    await store?.cleanup();
+    await registry?.stop();
+    if (ctx) await rm(ctx, { recursive: true, force: true });
+    if (dockerConfig) await rm(dockerConfig, { recursive: true, force: true });
+  });
+
+  test('the store survives each kill and the work succeeds afterwards', async () => {
+    const root = store.root;
+    const scenarios: Scenario[] = ['build', 'build', 'load', 'pull'];
+    // How long each takes uninterrupted, so that kill points spread over the whole run.
+    const took: Partial<Record<Scenario, number>> = {};
+    const report: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const scenario = scenarios[Math.floor(random() * scenarios.length)]!;
+      const before = await tags(root);
+      const expected = before['app:v1']!;
+      if (took[scenario] === undefined) {
+        // First time: measure it uninterrupted, then undo it.
+        const r = await runCli(argv(scenario, 1000 + round), env);
+        if (r.code !== 0) throw new Error(`${scenario} failed before any kill:\n${r.output}`);
+        took[scenario] = r.ms;
+        await undo(scenario, round + 1000);
+      }
+      const delay = Math.floor(random() * took[scenario]!);
+      const killed = await runCli(argv(scenario, round), env, delay);
+      report.push(`round ${round}: ${scenario} ${killed.killed ? `killed after ${delay} ms` : `ended before the kill at ${delay} ms (exit ${killed.code})`}`);
+
+      // Whatever the kill left, no half layer is visible and nothing old changed.
+      expect({ round, scenario, delay, problems: await inconsistencies(root) }).toEqual({ round, scenario, delay, problems: [] });
+      const after = await tags(root);
+      for (const [ref, id] of Object.entries(before)) expect({ ref, id: after[ref] }).toEqual({ ref, id });
+
+      // The next command repairs: afterwards nothing temporary and nothing mounted.
+      expect(await ok(root, ['images'])).toContain('app ');
+      expect({ round, scenario, delay, left: await leftovers(root) }).toEqual({ round, scenario, delay, left: [] });
+      expect(await mountsBelow(root)).toEqual([]);
+      expect(await imageId(root, 'app:v1')).toBe(expected);
+
+      // And the same work succeeds.
+      const again = await runCli(argv(scenario, round), env);
+      if (again.code !== 0) throw new Error(`round ${round}: ${scenario} after the kill failed:\n${again.output}`);
+      took[scenario] = Math.min(took[scenario]!, again.ms);
+      expect({ round, problems: await inconsistencies(root), left: await leftovers(root) }).toEqual({ round, problems: [], left: [] });
+      await undo(scenario, round);
+    }
+    process.stdout.write(`kill test (seed ${SEED}):\n${report.join('\n')}\n`);
+    // Every layer left reads back as the tar its diffID names (save checks each as it streams).
+    const out = join(ctx, 'all.tar');
+    await ok(root, ['save', '-o', out, ...Object.keys(await tags(root)).filter((r) => !r.includes('@'))]);
+    await rm(out, { force: true });
+  });
+
+  /** Removes what a scenario added, so that the next round has the same work to do. */
+  async function undo(scenario: Scenario, round: number): Promise<void> {
+    const root = store.root;
+    if (scenario === 'build') {
+      await ok(root, ['rmi', `app:round${round}`]);
+      return;
+    }
+    const ref = scenario === 'load' ? 'other:1' : `${registry.host}/pulled:1`;
+    await ok(root, ['rmi', '-f', await imageId(root, ref)]);
+    await ok(root, ['prune', '-f']);
+  }
+});
