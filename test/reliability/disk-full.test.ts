@@ -1,0 +1,100 @@
+// A store on a 24 MB tmpfs: a build whose layer does not fit, a RUN that fills the disk, and a
+// load that does not fit each fail with one error line saying what was being written, exit
+// non-zero, and leave the store as it was: earlier images and tags intact, no half layer, no
+// temp dir, no mount.
+import { execa } from 'execa';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mountsBelow, ok, rootWithBusybox, tempDir, tsbuild, type CliResult } from '../helpers/tsbuild.js';
+import { inconsistencies, leftovers, tags } from './store-check.js';
+
+/** The one `Error:` line of a failed command, which must also be its last line on stderr. */
+function errorLine(r: CliResult): string {
+  const lines = r.stderr.trim().split('\n');
+  const errors = lines.filter((l) => l.startsWith('Error:'));
+  expect({ errors: errors.length, last: lines.at(-1) }).toEqual({ errors: 1, last: errors[0] });
+  return errors[0]!;
+}
+
+describe('disk full', () => {
+  let mnt: string;
+  let root: string;
+  const dirs: string[] = [];
+  let before: Record<string, string>;
+
+  const context = async (files: Record<string, string | Buffer>): Promise<string> => {
+    const d = await tempDir();
+    dirs.push(d);
+    for (const [name, content] of Object.entries(files)) await writeFile(join(d, name), content);
+    return d;
+  };
+
+  /** Nothing half-done, nothing temporary, and the images from before still there. */
+  const expectIntact = async (): Promise<void> => {
+    expect(await inconsistencies(root)).toEqual([]);
+    expect(await leftovers(root)).toEqual([]);
+    expect(await tags(root)).toEqual(before);
+    expect(await ok(root, ['run', 'small:1', 'cat', '/small'])).toBe('small\n');
+  };
+
+  beforeAll(async () => {
+    mnt = await mkdtemp(join(tmpdir(), 'tsbuild-diskfull-'));
+    const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt], { reject: false });
+    if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
+    root = join(mnt, 'store');
+    await ok(root, ['bootstrap', 'busybox']);
+    await ok(root, ['build', '-t', 'small:1', await context({ Dockerfile: 'FROM busybox\nCOPY small /small\nRUN echo ok > /ok\n', small: 'small\n' })]);
+    before = await tags(root);
+  });
+
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    if (!mnt) return;
+    for (const m of (await mountsBelow(mnt)).reverse()) await execa('umount', ['-l', m], { reject: false });
+    await rm(mnt, { recursive: true, force: true });
+  });
+
+  test('a COPY whose layer does not fit: one clear error, the store as it was', async () => {
+    const ctx = await context({ Dockerfile: 'FROM small:1\nCOPY big /big\n', big: Buffer.alloc(40 << 20, 1) });
+    const r = await tsbuild(root, ['build', '-t', 'big:1', ctx]);
+    expect(r.exitCode).not.toBe(0);
+    expect(errorLine(r)).toMatch(
+      new RegExp(`^Error: Dockerfile:2: no space left on device while writing this step's files into its layer: the filesystem holding the store ${root} is full`),
+    );
+    await expectIntact();
+  });
+
+  test('a RUN that fills the disk fails as the command failed, and the store is as it was', async () => {
+    const ctx = await context({ Dockerfile: 'FROM small:1\nRUN dd if=/dev/zero of=/fill bs=1M count=40\n' });
+    const r = await tsbuild(root, ['build', '-t', 'fill:1', ctx]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain('No space left on device');
+    expect(errorLine(r)).toMatch(/^Error: Dockerfile:2: RUN dd .* exited with code 1$/);
+    await expectIntact();
+  });
+
+  test('a load that does not fit: one clear error naming the layer, the store as it was', async () => {
+    const other = await rootWithBusybox();
+    try {
+      await ok(other.root, ['build', '-t', 'huge:1', await context({ Dockerfile: 'FROM busybox\nCOPY huge /huge\n', huge: Buffer.alloc(30 << 20, 2) })]);
+      const archive = join(dirs[dirs.length - 1]!, 'huge.tar');
+      await ok(other.root, ['save', '-o', archive, 'huge:1']);
+      const r = await tsbuild(root, ['load', '-i', archive]);
+      expect(r.exitCode).not.toBe(0);
+      expect(errorLine(r)).toMatch(
+        new RegExp(`^Error: no space left on device while unpacking layer 2 of 2 \\(sha256:[0-9a-f]{64}\\): the filesystem holding the store ${root} is full`),
+      );
+      await expectIntact();
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  test('once there is room again, the same store builds', async () => {
+    const ctx = await context({ Dockerfile: 'FROM small:1\nCOPY fits /fits\n', fits: Buffer.alloc(1 << 20, 3) });
+    await ok(root, ['build', '-t', 'fits:1', ctx]);
+    expect(await inconsistencies(root)).toEqual([]);
+    expect(await leftovers(root)).toEqual([]);
+  });
+});
