@@ -6,7 +6,7 @@
 // The delays are drawn from a seeded generator, printed at the start; rerun a failure with
 // TSBUILD_KILL_SEED=<seed> (and TSBUILD_KILL_ROUNDS=<n> for more or fewer kills).
 import { spawn } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { access, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, REPO, mountsBelow, ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -179,6 +179,67 @@ describe('kill -9 at random points', () => {
     const out = join(ctx, 'all.tar');
     await ok(root, ['save', '-o', out, ...Object.keys(await tags(root)).filter((r) => !r.includes('@'))]);
     await rm(out, { force: true });
+  });
+
+  test('repair after a kill leaves a live build alone: its mount, snapshot, temp dirs and lease', async () => {
+    const root = store.root;
+    const waitCtx = await tempDir();
+    const doomedCtx = await tempDir();
+    const gate = (marker: string) =>
+      `RUN touch /${marker}; i=0; while [ ! -e /go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /go && rm /go /${marker}`;
+    await writeFile(join(waitCtx, 'Dockerfile'), `FROM app:v1\n${gate('live')}\nRUN echo after > /after\n`);
+    await writeFile(join(doomedCtx, 'Dockerfile'), `FROM app:v1\n${gate('doomed')}\n`);
+    /** The merged dir of the snapshot whose RUN has created `marker`. */
+    const rootfsWith = async (marker: string, proc: { exited: boolean }): Promise<string> => {
+      for (;;) {
+        if (proc.exited) throw new Error(`the build that was to create /${marker} ended`);
+        for (const m of await mountsBelow(join(root, 'overlay2'))) {
+          if (await access(join(m, marker)).then(() => true, () => false)) return m;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const start = (ctxDir: string, tag: string) => {
+      const state = { exited: false };
+      const done = runCli(['build', '--root', root, '-t', tag, ctxDir], env).finally(() => (state.exited = true));
+      return { state, done };
+    };
+    const live = start(waitCtx, 'live:1');
+    try {
+      const liveRootfs = await rootfsWith('live', live.state);
+      const liveTemps = await readdir(join(root, 'tmp'));
+      const liveLeases = await readdir(join(root, 'leases'));
+      expect(liveLeases).toHaveLength(1);
+
+      // A second build, killed inside its RUN: it leaves a mount, a snapshot, a lease.
+      const doomed = start(doomedCtx, 'doomed:1');
+      const doomedRootfs = await rootfsWith('doomed', doomed.state);
+      const pid = Number((await readdir(join(root, 'leases'))).find((n) => !liveLeases.includes(n))!.split('-')[0]);
+      process.kill(-pid, 'SIGKILL');
+      await doomed.done;
+      expect(await mountsBelow(root)).toContain(doomedRootfs);
+
+      await ok(root, ['images']); // repairs
+      expect(await mountsBelow(root)).not.toContain(doomedRootfs);
+      expect(await mountsBelow(root)).toContain(liveRootfs);
+      await access(join(liveRootfs, 'live'));
+      expect(await readdir(join(root, 'leases'))).toEqual(liveLeases);
+      for (const t of liveTemps) await access(join(root, 'tmp', t));
+
+      await writeFile(join(liveRootfs, 'go'), '');
+      const r = await live.done;
+      if (r.code !== 0) throw new Error(`the live build failed after the repair:\n${r.output}`);
+      expect(await ok(root, ['run', 'live:1', 'cat', '/after'])).toBe('after\n');
+      expect({ problems: await inconsistencies(root), left: await leftovers(root) }).toEqual({ problems: [], left: [] });
+    } finally {
+      if (!live.state.exited) {
+        const leases = await readdir(join(root, 'leases')).catch(() => [] as string[]);
+        for (const l of leases) process.kill(-Number(l.split('-')[0]), 'SIGKILL');
+      }
+      await live.done;
+      await rm(waitCtx, { recursive: true, force: true });
+      await rm(doomedCtx, { recursive: true, force: true });
+    }
   });
 
   /** Removes what a scenario added, so that the next round has the same work to do. */
