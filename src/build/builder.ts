@@ -680,7 +680,8 @@ export class Builder {
     let layer: LayerRecord | undefined;
     let history: HistoryEntry | undefined;
     if (hit) {
-      layer = await this.store.layers.mustGet(hit.chainId);
+      // Leased as it is found: a prune running now cannot take it before a later step uses it.
+      layer = await this.store.useLayer(hit.chainId);
       history = hit.history;
     } else if (createdBy !== undefined) {
       const from = this.cacheFrom.get(`${parent?.chainId ?? ''} ${createdBy}`);

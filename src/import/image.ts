@@ -30,7 +30,7 @@ export async function storeImage(store: Store, image: IncomingImage, hooks: { la
   let added = 0;
   for (const [i, diffId] of config.rootfs.diff_ids.entries()) {
     const chainId = chainIdOf(parent?.chainId, diffId);
-    const existing = await store.layers.get(chainId);
+    const existing = await store.useLayer(chainId);
     if (existing) {
       parent = existing;
       hooks.layerDone?.(i, true);

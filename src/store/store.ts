@@ -118,6 +118,18 @@ export class Store {
     await this.snapshotter.prepare(id, parent?.cacheId);
   }
 
+  /**
+   * The layer `chainId` leased for this process (so prune leaves it until the process ends), or
+   * undefined if the store does not have it (any more): for a cache hit, a miss.
+   */
+  async useLayer(chainId: Digest): Promise<LayerRecord | undefined> {
+    return this.exclusive(async () => {
+      const rec = await this.layers.get(chainId);
+      if (rec) await this.lease.add({ chains: [chainId] });
+      return rec;
+    });
+  }
+
   private async mustStillHave(chainId: Digest): Promise<void> {
     if (!(await this.layers.exists(chainId))) {
       throw new TsbuildError(`layer ${chainId} was removed from the store (by rmi or prune in another process) while this command was using it; run it again`);
