@@ -5,7 +5,7 @@
 // floors, issue 7's targets; raw results as JSON in bench/results/. Not a test: the numbers
 // depend on the machine. See docs/performance.md.
 import { spawnSync } from 'node:child_process';
-import { access, copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,9 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --cpu-prof DIR    run tsbuild with node --cpu-prof, profiles into DIR (slower: for finding
                     hot spots, not for the table)
   --keep            keep the scratch directory (inputs, stores, logs)
+  --doc FILE        also write the run (machine, versions, tables, targets) into FILE
+                    between its <!-- bench:begin --> and <!-- bench:end --> lines
+                    (docs/performance.md), or at its end when it has none
 `;
 
 interface Options {
@@ -57,6 +60,7 @@ interface Options {
   out: string;
   cpuProf: string | undefined;
   keep: boolean;
+  doc: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -75,6 +79,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       'cpu-prof': { type: 'string' },
       keep: { type: 'boolean' },
+      doc: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -104,6 +109,7 @@ function parseOptions(argv: string[]): Options {
     out: resolve(values.out ?? join(REPO, 'bench', 'results')),
     cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     keep: values.keep === true,
+    doc: values.doc === undefined ? undefined : resolve(values.doc),
   };
 }
 
@@ -183,7 +189,8 @@ class Runner {
     try {
       return await measure(spec.command as Command, {
         logFile: this.session.path('logs', `${column}.log`),
-        memory: tool?.pollMemory === true,
+        // Not for CLI start: no memory target, and GNU time's exec would be in its time.
+        memory: tool?.pollMemory === true && w.kind !== 'cli',
         timeoutMs: COMMAND_TIMEOUT_MS,
       });
     } finally {
@@ -289,6 +296,46 @@ function indent(text: string): string {
     .join('\n');
 }
 
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
+
+/** What was measured, on what, when, with which command: the head of the table in the docs. */
+function renderRun(
+  report: { startedAt: string; finishedAt: string; machine: Awaited<ReturnType<typeof describeMachine>>; loadavgAtEnd: number[]; tsbuild: { commit: string; modified: string[]; source: string }; tools: Record<string, { started: boolean; version?: string; error?: string }> },
+  argv: readonly string[],
+): string {
+  const m = report.machine;
+  const minutes = (Date.parse(report.finishedAt) - Date.parse(report.startedAt)) / 60_000;
+  const versions = Object.entries(report.tools).map(([id, t]) => `${LABELS[id as Column]}: ${t.started ? t.version : `not run (${oneLine(t.error ?? '')})`}`);
+  return [
+    `Run of ${report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${minutes.toFixed(0)} minutes: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
+    '',
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}, Linux ${m.kernel}, cgroup ${m.cgroups}; work directory on ${m.workFs}`,
+    `- Load average (1, 5, 15 min) at the start ${m.loadavg.join(', ')}, at the end ${report.loadavgAtEnd.map((l) => l.toFixed(2)).join(', ')}`,
+    `- tsbuild ${report.tsbuild.commit.slice(0, 12)} (${report.tsbuild.source}${report.tsbuild.modified.length ? `, modified: ${report.tsbuild.modified.join(', ')}` : ''}) on Node ${m.node}`,
+    ...versions.map((v) => `- ${v}`),
+    '',
+    '',
+  ].join('\n');
+}
+
+function oneLine(text: string): string {
+  return text.split('\n')[0]!.slice(0, 200);
+}
+
+/** Replaces FILE's bench block (or appends one) with `body`. */
+async function writeDoc(file: string, body: string): Promise<void> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  });
+  const block = `${BEGIN}\n${body.trimEnd()}\n${END}`;
+  const b = text.indexOf(BEGIN);
+  const e = text.indexOf(END);
+  const next = b !== -1 && e > b ? text.slice(0, b) + block + text.slice(e + END.length) : `${text}${text && !text.endsWith('\n') ? '\n' : ''}${block}\n`;
+  await writeFile(file, next);
+}
+
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const workloads = selectWorkloads(opts.only);
@@ -362,6 +409,10 @@ async function main(): Promise<number> {
     await writeFile(join(opts.out, 'latest.json'), json);
     await writeFile(join(opts.out, 'latest.md'), markdown);
     await copyFile(join(opts.out, 'latest.md'), join(opts.out, `run-${stamp}.md`));
+    if (opts.doc !== undefined) {
+      await writeDoc(opts.doc, renderRun(report, process.argv.slice(2)) + markdown);
+      say(`bench: wrote the run into ${opts.doc}`);
+    }
     process.stdout.write(`\n${markdown}`);
     say(`\nbench: results in ${join(opts.out, 'latest.json')} and latest.md`);
     const missed = targets.filter((t) => t.met !== true).length;

@@ -1,9 +1,12 @@
 // Running one command and measuring it: wall time (spawn to exit, in this process), CPU time
 // of everything it caused (a cpuacct cgroup per tool: the command, its children, and for
 // Docker the daemon and its containers, which are not the client's children), and, when
-// asked, the peak resident memory of the command's own process (VmHWM, polled).
+// asked, the peak resident memory: GNU time's maximum RSS (the kernel's ru_maxrss of the
+// command and every process it waited for, i.e. the largest process of the tree, counted
+// exactly at exit), or without /usr/bin/time the command's own VmHWM, polled.
 import { spawn } from 'node:child_process';
-import { open, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, readFile, rm } from 'node:fs/promises';
 
 /** A command line to run, and where its CPU time is accounted. */
 export interface Command {
@@ -20,7 +23,7 @@ export interface Sample {
   readonly wall: number;
   /** Seconds of CPU (user + system) charged to the tool's cgroup during the run, if known. */
   readonly cpu?: number;
-  /** Peak resident set of the command's own process (VmHWM), in KiB, when polled. */
+  /** Peak resident set in KiB (GNU time's maximum RSS, else the command's VmHWM), when asked. */
   readonly peakKiB?: number;
   readonly exitCode?: number | null;
   readonly signal?: string | null;
@@ -39,6 +42,8 @@ export class CommandFailed extends Error {
 }
 
 const POLL_MS = 10;
+const GNU_TIME = '/usr/bin/time';
+let memoryFiles = 0;
 
 /** The process this harness is waiting for right now, so Ctrl-C can stop it by PID. */
 let current: { pid: number } | undefined;
@@ -88,7 +93,11 @@ export async function measure(cmd: Command, opts: { logFile: string; memory?: bo
   await log.write(`\n$ ${cmd.argv.join(' ')}\n`);
   // The shell moves itself into the cgroup and then becomes the command (same PID), so the
   // command and all it starts are charged there, and VmHWM read at that PID is the command's.
-  const argv = cmd.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cmd.cgroup, ...cmd.argv] : [...cmd.argv];
+  // GNU time writes the peak RSS of the tree it waited for into a file of its own (the
+  // command's output stays in the log, unmixed); it costs one fork and exec, ~1 ms.
+  const rssFile = opts.memory && existsSync(GNU_TIME) ? `${opts.logFile}.maxrss-${process.pid}-${memoryFiles++}` : undefined;
+  const inner = rssFile ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...cmd.argv] : [...cmd.argv];
+  const argv = cmd.cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cmd.cgroup, ...inner] : inner;
   const before = cmd.cgroup ? await cgroupUsageNs(cmd.cgroup) : 0n;
   const t0 = process.hrtime.bigint();
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -101,7 +110,7 @@ export async function measure(cmd: Command, opts: { logFile: string; memory?: bo
   let poll: NodeJS.Timeout | undefined;
   try {
     if (child.pid !== undefined) current = { pid: child.pid };
-    if (opts.memory && child.pid !== undefined) {
+    if (opts.memory && !rssFile && child.pid !== undefined) {
       const pid = child.pid;
       poll = setInterval(() => {
         void vmHwmKiB(pid).then((v) => {
@@ -118,6 +127,13 @@ export async function measure(cmd: Command, opts: { logFile: string; memory?: bo
     });
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cmd.cgroup ? Number((await cgroupUsageNs(cmd.cgroup)) - before) / 1e9 : undefined;
+    if (rssFile) {
+      const text = await readFile(rssFile, 'utf8').catch(() => '');
+      await rm(rssFile, { force: true });
+      // GNU time says "Command exited with non-zero status N" first when it did; %M is last.
+      const kib = Number(text.trim().split('\n').at(-1));
+      if (Number.isFinite(kib) && kib > 0) peak = kib;
+    }
     const ok = code === 0 && !error;
     let output: string | undefined;
     if (!ok) {
