@@ -2,8 +2,11 @@
 // crc64.MakeTable(crc64.ISO). tar-split stores this checksum for every file payload, so ours
 // must be bit-for-bit the same for Docker's tar-split files and ours to verify each other.
 //
-// JavaScript has no fast 64-bit integers, so the register is kept as two uint32 halves and the
-// table is slicing-by-8 (eight 256-entry tables), which processes eight input bytes per step.
+// The work is done by a tiny WebAssembly function (built below, byte by byte: slicing-by-8
+// over 64-bit table entries), about three times as fast as JavaScript, which has no fast 64-bit
+// integers: every byte of a layer goes through here when it is committed, saved or pushed.
+// The JavaScript version (the register as two uint32 halves, the same slicing-by-8) remains
+// for when WebAssembly is not available, and is the reference the tables are built with.
 
 const POLY_HI = 0xd8000000; // the ISO polynomial has no bits in its low half
 
@@ -49,8 +52,131 @@ function buildTables(): void {
 }
 buildTables();
 
+/** unsigned LEB128 */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/** Table k (CRC of a byte followed by k zero bytes) at k * TABLE_BYTES; input at DATA. */
+const TABLE_BYTES = 256 * 8;
+const DATA = 8 * TABLE_BYTES;
+/** Input copied into the module's memory at a time. */
+const DATA_CAP = 1 << 20;
+
+/**
+ * The module: `update(ptr, len, state) -> state` over memory it exports. Its body, in the
+ * text format: while len >= 8, x = state ^ load64(ptr), state = T7[x & 0xff] ^ T6[x >> 8 &
+ * 0xff] ^ ... ^ T0[x >> 56]; then byte by byte, state = T0[(state ^ b) & 0xff] ^ (state >> 8).
+ */
+function moduleBytes(): Uint8Array {
+  const [P, N, CRC, X] = [0, 1, 2, 3];
+  const I32_CONST = 0x41, I64_CONST = 0x42, GET = 0x20, SET = 0x21;
+  const tableIndex = [0xa7, I32_CONST, 0xff, 0x01, 0x71, I32_CONST, 3, 0x74]; // wrap, & 255, << 3
+  const body: number[] = [
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    GET, N, I32_CONST, 8, 0x49, 0x0d, 1, // br_if (len < 8) out of the block
+    GET, CRC, GET, P, 0x29, 0, 0, 0x85, SET, X, // x = state ^ i64.load(ptr)
+  ];
+  for (let j = 0; j < 8; j++) {
+    body.push(GET, X);
+    if (j > 0) body.push(I64_CONST, 8 * j, 0x88); // >> 8j
+    body.push(...tableIndex, 0x29, 3, ...uleb((7 - j) * TABLE_BYTES));
+    if (j > 0) body.push(0x85);
+  }
+  body.push(
+    SET, CRC,
+    GET, P, I32_CONST, 8, 0x6a, SET, P,
+    GET, N, I32_CONST, 8, 0x6b, SET, N,
+    0x0c, 0, 0x0b, 0x0b, // br loop; end loop; end block
+    0x02, 0x40, 0x03, 0x40,
+    GET, N, 0x45, 0x0d, 1, // br_if (len == 0) out
+    GET, CRC, GET, P, 0x31, 0, 0, 0x85, ...tableIndex, 0x29, 3, 0, // T0[(state ^ load8_u(ptr)) & 0xff]
+    GET, CRC, I64_CONST, 8, 0x88, 0x85, SET, CRC, // ^ state >> 8
+    GET, P, I32_CONST, 1, 0x6a, SET, P,
+    GET, N, I32_CONST, 1, 0x6b, SET, N,
+    0x0c, 0, 0x0b, 0x0b,
+    GET, CRC, 0x0b,
+  );
+  const fn = [1, 1, 0x7e, ...body]; // one local of type i64 (x)
+  const pages = Math.ceil((DATA + DATA_CAP) / 65536);
+  const name = (s: string): number[] => [s.length, ...Buffer.from(s)];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7e, 1, 0x7e]),
+    ...section(3, [1, 0]),
+    ...section(5, [1, 0x00, ...uleb(pages)]),
+    ...section(7, [2, ...name('memory'), 0x02, 0, ...name('update'), 0x00, 0]),
+    ...section(10, [1, ...uleb(fn.length), ...fn]),
+  ]);
+}
+
+interface Native {
+  readonly memory: Uint8Array;
+  readonly update: (ptr: number, len: number, state: bigint) => bigint;
+}
+
+/** The compiled module with the tables in its memory, or undefined without WebAssembly. */
+const native: Native | undefined = (() => {
+  try {
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes().buffer as ArrayBuffer));
+    const memory = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
+    const view = new DataView(memory.buffer);
+    for (let k = 0; k < 8; k++) {
+      for (let i = 0; i < 256; i++) {
+        view.setUint32(k * TABLE_BYTES + i * 8, TABLES_LO[k]![i]!, true);
+        view.setUint32(k * TABLE_BYTES + i * 8 + 4, TABLES_HI[k]![i]!, true);
+      }
+    }
+    return { memory, update: instance.exports.update as Native['update'] };
+  } catch {
+    return undefined;
+  }
+})();
+
+const MASK64 = (1n << 64n) - 1n;
+
 /** An incremental CRC-64/ISO. `digest()` gives the 8 big-endian bytes Go's `Sum(nil)` returns. */
-export class Crc64 {
+export interface Crc64Hash {
+  update(data: Uint8Array): this;
+  digest(): Buffer;
+}
+
+class WasmCrc64 implements Crc64Hash {
+  /** The register, inverted between calls (as Go keeps it). */
+  private state = MASK64;
+  constructor(private readonly m: Native) {}
+
+  update(data: Uint8Array): this {
+    let state = this.state;
+    for (let at = 0; at < data.length; at += DATA_CAP) {
+      const piece = data.subarray(at, at + DATA_CAP);
+      this.m.memory.set(piece, DATA);
+      state = BigInt.asUintN(64, this.m.update(DATA, piece.length, state));
+    }
+    this.state = state;
+    return this;
+  }
+
+  digest(): Buffer {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64BE(~this.state & MASK64);
+    return out;
+  }
+}
+
+/** The JavaScript implementation (also the fallback). */
+export class Crc64Js implements Crc64Hash {
   // The register is kept inverted between calls, as Go does inside update().
   private hi = 0xffffffff;
   private lo = 0xffffffff;
@@ -89,6 +215,15 @@ export class Crc64 {
     return out;
   }
 }
+
+/** An incremental CRC-64/ISO, as fast as this platform allows. */
+export const Crc64: new () => Crc64Hash = native
+  ? class extends WasmCrc64 {
+      constructor() {
+        super(native!);
+      }
+    }
+  : Crc64Js;
 
 export function crc64(data: Uint8Array): Buffer {
   return new Crc64().update(data).digest();
