@@ -343,9 +343,12 @@ export class Builder {
     return env;
   }
 
+  /** A variable already set keeps its place in Env (as Docker's ENV replaces it in place); a new one is appended. */
   private setEnv(state: StageState, key: string, value: string): void {
-    const env = (state.config.config.Env ?? []).filter((kv) => kv.slice(0, kv.indexOf('=')) !== key);
-    env.push(`${key}=${value}`);
+    const env = [...(state.config.config.Env ?? [])];
+    const at = env.findIndex((kv) => kv.slice(0, kv.indexOf('=')) === key);
+    if (at >= 0) env[at] = `${key}=${value}`;
+    else env.push(`${key}=${value}`);
     state.config.config.Env = env;
   }
 
