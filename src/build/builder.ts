@@ -161,10 +161,11 @@ export class Builder {
       last = await this.buildStage(stage, this.built);
       this.built.set(stage.index, last);
     }
-    for (const name of Object.keys(this.req.buildArgs ?? {})) {
-      if (!this.usedArgs.has(name) && !PREDEFINED_ARGS.has(name)) {
-        this.events.warning?.(`[Warning] One or more build-args [${name}] were not consumed`);
-      }
+    // Docker's classic builder (BuildArgs.WarnOnUnusedBuildArgs): one line, the names sorted,
+    // as Go prints a []string.
+    const unused = Object.keys(this.req.buildArgs ?? {}).filter((n) => !this.usedArgs.has(n) && !PREDEFINED_ARGS.has(n));
+    if (unused.length > 0) {
+      this.events.warning?.(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed`);
     }
     const final = last!;
     const bytes = serializeConfig(final.config);
