@@ -839,6 +839,7 @@ export class Builder {
               workdir,
               rootfs: mounted.rootfs,
               isAdd: false,
+              keepOwners: true,
               ...(owner ? { chown: owner } : {}),
               ...(chmod !== undefined ? { chmod } : {}),
             });

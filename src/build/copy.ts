@@ -51,6 +51,12 @@ export interface CopyIntoRootfsOptions {
   readonly rootfs: string;
   /** --chown, already resolved against the image. Default 0:0 (the context's owners are never kept). */
   readonly chown?: Ownership;
+  /**
+   * Without --chown, copied entries keep their source's owners instead of 0:0: COPY --from a
+   * stage or an image (Docker's classic builder preserves ownership for any source but the
+   * context; BuildKit's copy keeps it when no chown is given). Parents created stay root's.
+   */
+  readonly keepOwners?: boolean;
   /** --chmod permission bits (07777), for every file and directory copied. */
   readonly chmod?: number;
   readonly isAdd: boolean;
@@ -145,7 +151,7 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
     const { target, created } = await prepareTarget(source, dest.path, destIsDir, { mode: parentMode, owner, root: opts.rootfs });
     // A URL source is a single file: copyTree never asks the context to list it.
     await copyTree(opts.context, source, target, {
-      owner,
+      ...(opts.keepOwners && !opts.chown ? {} : { owner }),
       root: opts.rootfs,
       limiter,
       targetIsNew: created,

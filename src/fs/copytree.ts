@@ -8,8 +8,9 @@
 //  - a symlink is recreated with its target verbatim, whatever it points at;
 //  - a fifo or device node is recreated with mknod; a socket becomes an empty regular file,
 //    which is what BuildKit's context transfer turns it into (fsutil clears the socket bit);
-//  - ownership is always `owner` (COPY from the context never keeps the source's: the
-//    client resets uid/gid to 0 before sending, and --chown replaces them);
+//  - ownership is `owner` when given (COPY from the context never keeps the source's: the
+//    client resets uid/gid to 0 before sending, and --chown replaces them), else the source's
+//    (COPY --from another stage or image without --chown, as both of Docker's builders do);
 //  - the mode is the source's, or `mode` (--chmod) for files and directories alike;
 //  - atime and mtime are the source's (to the microsecond: Node's utimes takes a double);
 //  - a directory gets its metadata after its contents, so adding children does not bump its
@@ -51,8 +52,8 @@ export interface TreeSource {
 }
 
 export interface CopyTreeOptions {
-  /** Owner of everything copied. */
-  readonly owner: Ownership;
+  /** Owner of everything copied; without one, each entry keeps its source's uid and gid. */
+  readonly owner?: Ownership;
   /** --chmod: permission bits (07777) for every file and directory copied, instead of the source's. */
   readonly mode?: number;
   /** The destination's root (the rootfs), to name paths in errors as the image sees them. */
@@ -81,6 +82,8 @@ const SMALL_FILE = 64 * 1024;
 class TreeCopier {
   /** Whether new files are created with the owner asked for (root copying as root, the usual case). */
   private readonly ownerIsSelf: boolean;
+  private readonly euid = process.geteuid?.();
+  private readonly egid = process.getegid?.();
   /** First copy of each multiply-linked source inode (dev:ino), for the others to link to. */
   private readonly links = new Map<string, Promise<string>>();
 
@@ -88,7 +91,7 @@ class TreeCopier {
     private readonly source: TreeSource,
     private readonly opts: CopyTreeOptions,
   ) {
-    this.ownerIsSelf = process.geteuid?.() === opts.owner.uid && process.getegid?.() === opts.owner.gid;
+    this.ownerIsSelf = opts.owner !== undefined && this.euid === opts.owner.uid && this.egid === opts.owner.gid;
   }
 
   /**
@@ -179,7 +182,9 @@ class TreeCopier {
       // EXCL: the target was just cleared, so anything there now was not ours to overwrite.
       if (st.size <= SMALL_FILE) {
         copyFileSync(from.hostPath, target, constants.COPYFILE_EXCL);
-        if (fresh && this.ownerIsSelf && this.opts.mode === undefined) {
+        // Without an owner asked for, the source's is kept: ours only if it is ours.
+        const isSelf = this.opts.owner ? this.ownerIsSelf : st.uid === this.euid && st.gid === this.egid;
+        if (fresh && isSelf && this.opts.mode === undefined) {
           // A new file is already ours (the directory it is in was just made, owner-only,
           // so no setgid bit hands it another group), and copyFile gave it the source's
           // mode with fchmod: only the times are left to set.
@@ -204,7 +209,8 @@ class TreeCopier {
 
   /** Owner, then mode (chown clears setuid/setgid, so chmod must come after), then times. */
   private async applyMetadata(target: string, st: Stats): Promise<void> {
-    await lchown(target, this.opts.owner.uid, this.opts.owner.gid);
+    const owner = this.opts.owner ?? { uid: st.uid, gid: st.gid };
+    await lchown(target, owner.uid, owner.gid);
     if (!st.isSymbolicLink()) await chmod(target, this.opts.mode ?? st.mode & 0o7777);
     await setTimes(target, st);
   }
