@@ -1,0 +1,262 @@
+// The conformance corpus: every case in testdata/corpus is built by tsbuild and by Docker
+// Engine's classic builder (a private daemon, `--network none`) from the same context and the same
+// busybox base, both images are saved, and what a user sees is compared: the flattened
+// filesystem (type, mode, owner, size, content, link target) and the run config.
+//
+// A case is a directory: its Dockerfile, the files it needs, and optionally case.json
+// (setup: a shell script run in a copy of the directory, for modes, owners and links git does
+// not keep; buildArgs; target; docker: another Dockerfile for Docker when the classic builder
+// lacks a flag, spelled with what it has, and dockerReason saying why). Differences that are
+// not Docker's own (classic vs BuildKit, see `legitimate`) fail the case unless
+// testdata/corpus/allow.json lists them, and every entry there must appear in
+// docs/compatibility.md with its reason.
+//
+// CORPUS_CASES=a,b runs only those cases (for working on them), CORPUS_DUMP=DIR writes both
+// flattened images of each case there; the full run checks that every allow-list entry is still
+// needed.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CLI, ok, REPO, tempRoot } from '../helpers/tsbuild.js';
+import { DOCKER, startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { pipeline, scratch } from '../interop/util.js';
+import { CONFIG_FIELDS, readSavedImage, type FsEntry, type SavedImage } from './flatten.js';
+
+const CORPUS = join(REPO, 'testdata/corpus');
+const ALLOW_FILE = join(CORPUS, 'allow.json');
+const COMPAT_DOC = join(REPO, 'docs/compatibility.md');
+/** Builds at a time, per builder: the machine has two cores and one Docker daemon. */
+const POOL = 3;
+
+interface CaseSpec {
+  readonly setup?: string;
+  readonly buildArgs?: Record<string, string>;
+  readonly target?: string;
+  /** A Dockerfile in the case directory that Docker builds instead of `Dockerfile`. */
+  readonly docker?: string;
+  readonly dockerReason?: string;
+}
+
+interface AllowEntry {
+  readonly case: string;
+  /** `fs:/path` or `config:Field`, as the difference lists name them. */
+  readonly key: string;
+  readonly reason: string;
+}
+
+interface Difference {
+  readonly key: string;
+  readonly text: string;
+}
+
+const ALL_CASES = readdirSync(CORPUS).filter((n) => statSync(join(CORPUS, n)).isDirectory()).sort();
+const ONLY = process.env.CORPUS_CASES?.split(',').filter(Boolean);
+const CASES = ONLY ? ALL_CASES.filter((c) => ONLY.includes(c)) : ALL_CASES;
+const ALLOW = JSON.parse(readFileSync(ALLOW_FILE, 'utf8')) as AllowEntry[];
+
+function spec(name: string): CaseSpec {
+  try {
+    return JSON.parse(readFileSync(join(CORPUS, name, 'case.json'), 'utf8')) as CaseSpec;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw e;
+  }
+}
+
+function describeEntry(e: FsEntry | undefined): string {
+  if (!e) return 'absent';
+  const parts = [e.type, `0${e.mode.toString(8)}`, `${e.uid}:${e.gid}`];
+  if (e.size !== undefined) parts.push(`${e.size}B`, e.sha256!.slice(0, 12));
+  if (e.target !== undefined) parts.push(`-> ${e.target}`);
+  if (e.hardlinkGroup !== undefined) parts.push(`linked with ${e.hardlinkGroup}`);
+  return parts.join(' ');
+}
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Where Docker's two builders differ, tsbuild may match either. This is the one place that
+ * knows those differences; each rule accepts tsbuild's value only where it is BuildKit's.
+ */
+function legitimateFs(path: string, ours: FsEntry | undefined, docker: FsEntry | undefined, oursConfig: SavedImage['config']): boolean {
+  if (!ours || !docker || ours.type !== docker.type) return false;
+  const same = (a: FsEntry, b: FsEntry): boolean => describeEntry(a) === describeEntry(b);
+  // Files copied from the build context: the classic builder loses their setuid and setgid bits
+  // (it chowns after the chmod, and chown clears them: moby/moby#36239); BuildKit keeps the
+  // source's mode, as tsbuild does.
+  if (ours.type === 'file' && (ours.mode & ~0o6000) === docker.mode && same({ ...ours, mode: docker.mode }, docker)) return true;
+  // WORKDIR under a USER: the classic builder creates the directory (and its parents) owned by
+  // root, BuildKit by the user, as tsbuild does.
+  const workdir = typeof oursConfig.WorkingDir === 'string' ? oursConfig.WorkingDir : '';
+  const onWorkdir = workdir === path || workdir.startsWith(`${path}/`);
+  if (ours.type === 'dir' && onWorkdir && docker.uid === 0 && docker.gid === 0 && same({ ...ours, uid: 0, gid: 0 }, docker)) return true;
+  return false;
+}
+
+function legitimateConfig(field: string, ours: unknown, docker: unknown): boolean {
+  // An image config without PATH: BuildKit always writes the default PATH into Env; the classic
+  // builder only when a step after FROM commits (a lone FROM just tags the base image).
+  if (field === 'Env' && Array.isArray(ours)) {
+    const rest = ours.filter((kv) => kv !== DEFAULT_PATH);
+    const dockerEnv = Array.isArray(docker) ? (docker as string[]) : [];
+    if (!dockerEnv.some((kv) => kv.startsWith('PATH=')) && JSON.stringify(rest) === JSON.stringify(dockerEnv)) return true;
+  }
+  return false;
+}
+
+/** null, absent, "" and empty maps say the same thing in a config. */
+function normaliseConfigValue(v: unknown): unknown {
+  if (v === null || v === undefined || v === '') return undefined;
+  if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0) return undefined;
+  return v;
+}
+
+function compareImages(ours: SavedImage, docker: SavedImage): Difference[] {
+  const diffs: Difference[] = [];
+  const paths = [...new Set([...ours.fs.keys(), ...docker.fs.keys()])].sort();
+  for (const p of paths) {
+    const a = ours.fs.get(p);
+    const b = docker.fs.get(p);
+    const da = describeEntry(a);
+    const db = describeEntry(b);
+    if (da === db || legitimateFs(p, a, b, ours.config)) continue;
+    diffs.push({ key: `fs:${p}`, text: `${p}: tsbuild ${da}, docker ${db}` });
+  }
+  for (const f of CONFIG_FIELDS) {
+    const a = JSON.stringify(normaliseConfigValue(ours.config[f]));
+    const b = JSON.stringify(normaliseConfigValue(docker.config[f]));
+    if (a !== b && !legitimateConfig(f, ours.config[f], docker.config[f])) diffs.push({ key: `config:${f}`, text: `config ${f}: tsbuild ${a}, docker ${b}` });
+  }
+  return diffs;
+}
+
+/** Runs `fn` over `items` with at most `n` at a time; the promises keep the input order. */
+function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R>[] {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return items.map(async (item) => {
+    if (running >= n) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      return await fn(item);
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  });
+}
+
+describe('conformance corpus: tsbuild and Docker classic build the same images', () => {
+  let dockerd: Dockerd;
+  const tmp = scratch();
+  let baseArchive: string;
+  const results = new Map<string, Promise<{ ours: SavedImage; docker: SavedImage }>>();
+  const usedAllowances = new Set<AllowEntry>();
+
+  async function buildCase(name: string): Promise<{ ours: SavedImage; docker: SavedImage }> {
+    const s = spec(name);
+    const ctx = await tmp.dir(`tsbuild-corpus-${name}-`);
+    await cp(join(CORPUS, name), ctx, { recursive: true });
+    await rm(join(ctx, 'case.json'), { force: true });
+    if (s.setup) await pipeline(`cd ${ctx} && set -eu && ${s.setup}`);
+    const args = [
+      ...Object.entries(s.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+      ...(s.target ? ['--target', s.target] : []),
+    ];
+    const ref = `corpus/${name}:1`;
+
+    const ours = (async () => {
+      const root = await tempRoot();
+      try {
+        await ok(root.root, ['load', '-i', baseArchive]);
+        await ok(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
+        const saved = await execa('node', [CLI, 'save', '--root', root.root, ref], { encoding: 'buffer', env: { TSBUILD_ROOT: '' } });
+        return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
+      } finally {
+        await root.cleanup();
+      }
+    })();
+    const docker = (async () => {
+      // -f only when it names a file in the context: for one outside, the docker CLI adds it to
+      // the context under a random name and appends that name to the .dockerignore it sends.
+      const file = s.docker ? ['-f', join(ctx, s.docker)] : [];
+      await dockerd.ok(['build', '--network', 'none', '-q', '-t', ref, ...file, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+      const saved = await execa(DOCKER, ['save', ref], { encoding: 'buffer', env: dockerd.env });
+      await dockerd.ok(['rmi', ref]);
+      return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
+    })();
+    const [a, b] = await Promise.allSettled([ours, docker]);
+    if (a.status === 'fulfilled' && b.status === 'fulfilled') return { ours: a.value, docker: b.value };
+    const failed = (r: PromiseSettledResult<SavedImage>, who: string): string =>
+      r.status === 'rejected' ? `${who} failed: ${(r.reason as Error).message}` : `${who} built it`;
+    throw new Error(`${failed(a, 'tsbuild')}\n${failed(b, 'docker')}`);
+  }
+
+  beforeAll(async () => {
+    const base = await tempRoot();
+    try {
+      dockerd = await startDockerd();
+      await ok(base.root, ['bootstrap', 'busybox']);
+      baseArchive = join(await tmp.dir('tsbuild-corpus-base-'), 'busybox.tar');
+      await ok(base.root, ['save', '-o', baseArchive, 'busybox:latest']);
+    } finally {
+      await base.cleanup();
+    }
+    await pipeline(`${DOCKER} load -i ${baseArchive}`, dockerd.env);
+    const started = pool(CASES, POOL, buildCase);
+    started.forEach((p, i) => {
+      p.catch(() => undefined); // reported by the case's own test
+      results.set(CASES[i]!, p);
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    // Let running builds finish before the daemon and the directories go away.
+    await Promise.allSettled([...results.values()]);
+    await dockerd?.stop();
+    await tmp.cleanup();
+  }, 600_000);
+
+  test('the corpus has at least 30 cases', () => {
+    expect(ALL_CASES.length).toBeGreaterThanOrEqual(30);
+  });
+
+  test.each(CASES)('%s', async (name) => {
+    const { ours, docker } = await results.get(name)!;
+    if (process.env.CORPUS_DUMP) {
+      const dump = (img: SavedImage): string => JSON.stringify({ config: img.config, fs: [...img.fs].map(([p, e]) => `${p} ${describeEntry(e)}`) }, null, 1);
+      await writeFile(join(process.env.CORPUS_DUMP, `${name}.tsbuild.json`), dump(ours));
+      await writeFile(join(process.env.CORPUS_DUMP, `${name}.docker.json`), dump(docker));
+    }
+    const diffs = compareImages(ours, docker).filter((d) => {
+      const allowed = ALLOW.find((a) => a.case === name && a.key === d.key);
+      if (allowed) usedAllowances.add(allowed);
+      return !allowed;
+    });
+    expect(diffs.map((d) => d.text)).toEqual([]);
+  }, 480_000);
+
+  test('every allow-list entry is in docs/compatibility.md with its reason, and still needed', async () => {
+    const doc = await readFile(COMPAT_DOC, 'utf8');
+    for (const a of ALLOW) {
+      expect(ALL_CASES).toContain(a.case);
+      expect(a.reason.length).toBeGreaterThan(0);
+      const line = doc.split('\n').find((l) => l.includes(`\`${a.case}\``) && l.includes(`\`${a.key}\``));
+      expect({ entry: a, inDoc: line !== undefined && line.includes(a.reason) }).toEqual({ entry: a, inDoc: true });
+    }
+    const unused = ALLOW.filter((a) => CASES.includes(a.case) && !usedAllowances.has(a));
+    expect(unused).toEqual([]);
+  });
+
+  test('every case Docker builds from another Dockerfile says why, and docs/compatibility.md names it', async () => {
+    const doc = await readFile(COMPAT_DOC, 'utf8');
+    for (const name of ALL_CASES) {
+      const s = spec(name);
+      if (!s.docker) continue;
+      expect({ name, reason: s.dockerReason ?? '' }).toEqual({ name, reason: expect.stringMatching(/\S/) });
+      expect({ name, inDoc: doc.includes(`\`${name}\``) && doc.includes(s.dockerReason!) }).toEqual({ name, inDoc: true });
+    }
+  });
+});
+
