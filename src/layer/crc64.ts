@@ -127,7 +127,7 @@ interface Native {
 }
 
 /** The compiled module with the tables in its memory, or undefined without WebAssembly. */
-const native: Native | undefined = (() => {
+function compile(): Native | undefined {
   try {
     const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes().buffer as ArrayBuffer));
     const memory = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
@@ -142,7 +142,14 @@ const native: Native | undefined = (() => {
   } catch {
     return undefined;
   }
-})();
+}
+
+/** Compiled on first use, not at import: most commands never checksum a layer. */
+let native: Native | null | undefined;
+function nativeOrUndefined(): Native | undefined {
+  if (native === undefined) native = compile() ?? null;
+  return native ?? undefined;
+}
 
 const MASK64 = (1n << 64n) - 1n;
 
@@ -217,13 +224,20 @@ export class Crc64Js implements Crc64Hash {
 }
 
 /** An incremental CRC-64/ISO, as fast as this platform allows. */
-export const Crc64: new () => Crc64Hash = native
-  ? class extends WasmCrc64 {
-      constructor() {
-        super(native!);
-      }
-    }
-  : Crc64Js;
+export class Crc64 implements Crc64Hash {
+  private readonly impl: Crc64Hash;
+  constructor() {
+    const m = nativeOrUndefined();
+    this.impl = m ? new WasmCrc64(m) : new Crc64Js();
+  }
+  update(data: Uint8Array): this {
+    this.impl.update(data);
+    return this;
+  }
+  digest(): Buffer {
+    return this.impl.digest();
+  }
+}
 
 export function crc64(data: Uint8Array): Buffer {
   return new Crc64().update(data).digest();
