@@ -198,7 +198,8 @@ export class Downloads {
     this.dir ??= (async () => {
       const parent = this.opts.tmpDir ?? tmpdir();
       await mkdir(parent, { recursive: true });
-      return mkdtemp(join(parent, 'tsbuild-add-'));
+      // The PID in the name tells the store's repair (src/store/repair.ts) when the owner is gone.
+      return mkdtemp(join(parent, `tsbuild-add-${process.pid}-`));
     })();
     return this.dir;
   }

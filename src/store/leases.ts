@@ -48,7 +48,7 @@ export function isAlive(pid: number, start?: string): boolean {
 
 /**
  * The PID that tsbuild's temporary names carry: `<what>-<pid>-<random>`. Undefined for a name
- * that carries none (left by a tsbuild before PIDs were added).
+ * that carries none (made by a tsbuild from before PIDs were added, or not by tsbuild).
  */
 export function ownerPid(name: string): number | undefined {
   const m = /-(\d+)-[A-Za-z0-9]{6,}$/.exec(name);

@@ -29,10 +29,14 @@ export interface RepairReport {
   readonly deadLeases: readonly string[];
 }
 
-/** A temporary name whose owner is gone (a name without a PID is from an older tsbuild: gone too). */
+/**
+ * A temporary name whose owner is gone. A name that carries no PID is not judged: it may belong
+ * to a live process of an older tsbuild, and removing a live process's file is worse than
+ * keeping a dead one's.
+ */
 function deadName(name: string): boolean {
   const pid = ownerPid(name);
-  return pid === undefined || !isAlive(pid);
+  return pid !== undefined && !isAlive(pid);
 }
 
 /** Repairs if a dead process left work behind; undefined when there was nothing to do. */

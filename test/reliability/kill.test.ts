@@ -204,17 +204,19 @@ describe('kill -9 at random points', () => {
       const done = runCli(['build', '--root', root, '-t', tag, ctxDir], env).finally(() => (state.exited = true));
       return { state, done };
     };
+    /** Lease files (not the temporary names they are written under). */
+    const leaseFiles = async () => (await readdir(join(root, 'leases'))).filter((n) => /^\d+-\d+$/.test(n));
     const live = start(waitCtx, 'live:1');
     try {
       const liveRootfs = await rootfsWith('live', live.state);
       const liveTemps = await readdir(join(root, 'tmp'));
-      const liveLeases = await readdir(join(root, 'leases'));
+      const liveLeases = await leaseFiles();
       expect(liveLeases).toHaveLength(1);
 
       // A second build, killed inside its RUN: it leaves a mount, a snapshot, a lease.
       const doomed = start(doomedCtx, 'doomed:1');
       const doomedRootfs = await rootfsWith('doomed', doomed.state);
-      const pid = Number((await readdir(join(root, 'leases'))).find((n) => !liveLeases.includes(n))!.split('-')[0]);
+      const pid = Number((await leaseFiles()).find((n) => !liveLeases.includes(n))!.split('-')[0]);
       process.kill(-pid, 'SIGKILL');
       await doomed.done;
       expect(await mountsBelow(root)).toContain(doomedRootfs);
@@ -223,7 +225,7 @@ describe('kill -9 at random points', () => {
       expect(await mountsBelow(root)).not.toContain(doomedRootfs);
       expect(await mountsBelow(root)).toContain(liveRootfs);
       await access(join(liveRootfs, 'live'));
-      expect(await readdir(join(root, 'leases'))).toEqual(liveLeases);
+      expect(await leaseFiles()).toEqual(liveLeases);
       for (const t of liveTemps) await access(join(root, 'tmp', t));
 
       await writeFile(join(liveRootfs, 'go'), '');
@@ -233,8 +235,7 @@ describe('kill -9 at random points', () => {
       expect({ problems: await inconsistencies(root), left: await leftovers(root) }).toEqual({ problems: [], left: [] });
     } finally {
       if (!live.state.exited) {
-        const leases = await readdir(join(root, 'leases')).catch(() => [] as string[]);
-        for (const l of leases) process.kill(-Number(l.split('-')[0]), 'SIGKILL');
+        for (const l of await leaseFiles().catch(() => [] as string[])) process.kill(-Number(l.split('-')[0]), 'SIGKILL');
       }
       await live.done;
       await rm(waitCtx, { recursive: true, force: true });
