@@ -121,26 +121,23 @@ const TYPES: Record<string, FsEntry['type']> = {
   CharacterDevice: 'char', BlockDevice: 'block', FIFO: 'fifo',
 };
 
-/** Applies one layer tar on top of `fs`: whiteouts, opaque directories, replaced entries. */
-async function applyLayer(fs: FlatFs, links: Map<string, string>, tar: Buffer): Promise<void> {
+/** An entry while layers are applied: regular files carry an inode number shared by their hardlinks. */
+type Working = Map<string, FsEntry & { ino?: number }>;
+
+let nextIno = 1;
+
+/** Applies one layer tar on top of `fs`: whiteouts, opaque directories, replaced entries, hardlinks. */
+async function applyLayer(fs: Working, tar: Buffer): Promise<void> {
   const removeBelow = (dir: string): void => {
-    for (const p of [...fs.keys()]) if (p.startsWith(`${dir}/`)) remove(p);
-  };
-  const remove = (p: string): void => {
-    // Other names of a removed file keep its content: they become its copies (ungrouped).
-    for (const [l, t] of links) {
-      if (t !== p) continue;
-      links.delete(l);
-      const e = fs.get(p);
-      if (e) fs.set(l, e);
-    }
-    fs.delete(p);
-    links.delete(p);
+    for (const p of [...fs.keys()]) if (p.startsWith(`${dir}/`)) fs.delete(p);
   };
   // Opaque markers clear what lower layers had in the directory, not what this layer adds: a
   // layer writer may put the marker after the directory's new entries.
   const opaque: string[] = [];
   const added = new Set<string>();
+  // A hardlink names a file of the same layer; it shares that file's inode from here on (a later
+  // layer that changes one name copies it up, leaving the other names as they were).
+  const links: [string, string][] = [];
   await eachEntry(tar, (e, data) => {
     const path = normalise(e.path);
     const base = posix.basename(path);
@@ -151,7 +148,7 @@ async function applyLayer(fs: FlatFs, links: Map<string, string>, tar: Buffer): 
     }
     if (base.startsWith('.wh.')) {
       const gone = posix.join(dir, base.slice(4));
-      remove(gone);
+      fs.delete(gone);
       removeBelow(gone);
       return;
     }
@@ -159,44 +156,37 @@ async function applyLayer(fs: FlatFs, links: Map<string, string>, tar: Buffer): 
     added.add(path);
     const old = fs.get(path);
     if (old && !(old.type === 'dir' && e.type === 'Directory')) removeBelow(path);
-    links.delete(path);
-    const common = { mode: (e.mode ?? 0) & 0o7777, uid: e.uid ?? 0, gid: e.gid ?? 0 };
+    const common = { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid };
     if (e.type === 'Link') {
-      // Resolved once the whole image is read: the target may change in a later layer too.
-      links.set(path, normalise(e.linkpath ?? ''));
-      fs.set(path, { type: 'file', ...common });
+      links.push([path, normalise(e.linkpath ?? '')]);
       return;
     }
     const type = TYPES[e.type];
     if (!type) throw new Error(`unexpected tar entry type ${e.type} for ${path}`);
-    if (type === 'file') fs.set(path, { type, ...common, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+    if (type === 'file') fs.set(path, { type, ...common, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), ino: nextIno++ });
     else if (type === 'symlink') fs.set(path, { type, ...common, target: e.linkpath ?? '' });
     else fs.set(path, { type, ...common });
   });
+  for (const [path, target] of links) {
+    const t = fs.get(target);
+    if (!t || t.type !== 'file') throw new Error(`hardlink ${path} -> ${target}: no regular file there`);
+    fs.set(path, t);
+  }
   for (const dir of opaque) {
-    for (const p of [...fs.keys()]) if (p.startsWith(`${dir}/`) && !added.has(p)) remove(p);
+    for (const p of [...fs.keys()]) if (p.startsWith(`${dir}/`) && !added.has(p)) fs.delete(p);
   }
 }
 
-/** Hardlinks take their target's attributes; every name of a multiply-linked file names its group. */
-function resolveLinks(fs: FlatFs, links: Map<string, string>): void {
-  const root = (p: string): string => {
-    let cur = p;
-    for (let hops = 0; links.has(cur) && hops < 64; hops++) cur = links.get(cur)!;
-    return cur;
-  };
-  const groups = new Map<string, string[]>();
-  for (const p of links.keys()) {
-    const r = root(p);
-    const target = fs.get(r);
-    if (!target || target.type !== 'file') throw new Error(`hardlink ${p} -> ${links.get(p)}: no regular file there`);
-    groups.set(r, [...(groups.get(r) ?? [r]), p]);
+/** The flattened filesystem: every name of a file with several names says which group it is in. */
+function finish(fs: Working): FlatFs {
+  const names = new Map<number, string[]>();
+  for (const [p, e] of fs) if (e.ino !== undefined) names.set(e.ino, [...(names.get(e.ino) ?? []), p]);
+  const out: FlatFs = new Map();
+  for (const [p, { ino, ...e }] of fs) {
+    const group = ino !== undefined ? names.get(ino)! : [];
+    out.set(p, group.length > 1 ? { ...e, hardlinkGroup: [...group].sort()[0]! } : e);
   }
-  for (const names of groups.values()) {
-    const first = [...names].sort()[0]!;
-    const target = fs.get(names[0]!)!;
-    for (const n of names) fs.set(n, { ...target, hardlinkGroup: first });
-  }
+  return out;
 }
 
 /** Reads a `docker save` / `tsbuild save` archive holding one image. */
@@ -206,11 +196,9 @@ export async function readSavedImage(archive: Buffer): Promise<SavedImage> {
   if (manifest.length !== 1) throw new Error(`expected one image in the archive, found ${manifest.length}`);
   const { Config, Layers } = manifest[0]!;
   const config = JSON.parse(member(members, Config).toString()) as { config?: Record<string, unknown> };
-  const fs: FlatFs = new Map();
-  const links = new Map<string, string>();
-  for (const layer of Layers) await applyLayer(fs, links, member(members, layer));
-  resolveLinks(fs, links);
+  const fs: Working = new Map();
+  for (const layer of Layers) await applyLayer(fs, member(members, layer));
   const picked: Partial<Record<ConfigField, unknown>> = {};
   for (const f of CONFIG_FIELDS) picked[f] = config.config?.[f];
-  return { fs, config: picked };
+  return { fs: finish(fs), config: picked };
 }
