@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -91,24 +92,33 @@ static void mount_in_root(int rootfd, const char *path, const char *fstype, unsi
 /*
  * /dev is a small tmpfs of our own, not the host's devtmpfs: the step gets the few
  * harmless devices Docker gives every container and nothing else.
+ *
+ * Docker lets a container mknod any device but its device cgroup refuses to open all but
+ * those few; we have no device cgroup, so the same rule comes from nodev instead: this tmpfs
+ * (like the root, see prepare_rootfs) is mounted nodev, and the allowed devices are bind
+ * mounts of the host's own nodes, whose mounts do allow devices. A node a step makes is
+ * still made (and goes into the layer, as in Docker), it just cannot be opened.
  */
 static void setup_dev(int rootfd)
 {
-	mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+	mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k");
 	/* Reopen: the fd from before the mount names the directory underneath it. */
 	int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
 	if (dev < 0)
 		die_errno("open /dev");
 
-	static const struct {
-		const char *name;
-		unsigned major, minor;
-	} nodes[] = {
-		{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-	};
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-		if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
-			die_errno("mknod /dev/%s", nodes[i].name);
+		char source[32];
+		snprintf(source, sizeof source, "/dev/%s", nodes[i]);
+		struct stat st;
+		if (stat(source, &st) < 0 || !S_ISCHR(st.st_mode))
+			die("the host's %s is missing or not a character device", source);
+		int fd = openat(dev, nodes[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd < 0)
+			die_errno("create /dev/%s", nodes[i]);
+		mount_on_fd(fd, source, NULL, MS_BIND, NULL, source);
+		close(fd);
 	}
 
 	/* The fresh tmpfs is ours alone, so plain paths below it are safe. */
@@ -174,6 +184,21 @@ static int prepare_rootfs(const struct run_config *cfg)
 	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
 	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die_errno("bind %s onto itself", cfg->rootfs);
+	/* nodev: device nodes the image or the step made cannot be opened (see setup_dev). */
+	struct statvfs sv;
+	if (statvfs(cfg->rootfs, &sv) < 0)
+		die_errno("statvfs %s", cfg->rootfs);
+	unsigned long keep = 0;
+	static const struct {
+		unsigned long st, ms;
+	} kept[] = {
+		{ST_RDONLY, MS_RDONLY}, {ST_NOSUID, MS_NOSUID}, {ST_NOEXEC, MS_NOEXEC}, {ST_NOATIME, MS_NOATIME},
+		{ST_NODIRATIME, MS_NODIRATIME}, {ST_RELATIME, MS_RELATIME},
+	};
+	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+		keep |= (sv.f_flag & kept[i].st) ? kept[i].ms : 0;
+	if (mount(NULL, cfg->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep, NULL) < 0)
+		die_errno("remount %s nodev", cfg->rootfs);
 	/* Opened here, in our mount namespace and after the bind: mounts must target our own tree. */
 	int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -275,6 +300,20 @@ static void limit_capabilities(void)
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		die_errno("clear ambient capabilities");
+	/*
+	 * The inheritable set is not limited by the bounding set: root's permitted set after
+	 * execve is bounding | inheritable. tsbuild started with inheritable capabilities (by
+	 * setpriv, capsh, or an old container runtime) would hand them to the step (CVE-2022-24769
+	 * in runc): empty it, as Docker does.
+	 */
+	struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	if (syscall(SYS_capget, &header, data) < 0)
+		die_errno("capget");
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		data[i].inheritable = 0;
+	if (syscall(SYS_capset, &header, data) < 0)
+		die_errno("clear inheritable capabilities");
 }
 
 static void switch_user(const struct run_config *cfg, int parent_alive_fd)
