@@ -288,8 +288,10 @@ export class Builder {
     // The base's ONBUILD triggers run now, in this build, and are not inherited.
     const triggers = config.config.OnBuild ?? [];
     delete config.config.OnBuild;
+    // After the base's own variables, as both of Docker's builders add it (classic
+    // setDefaultPath, BuildKit dispatchState's "make sure that PATH is always set").
     if (!config.config.Env?.some((e) => e.startsWith('PATH='))) {
-      config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(config.config.Env ?? [])];
+      config.config.Env = [...(config.config.Env ?? []), `PATH=${DEFAULT_PATH}`];
     }
     return { stage, config, layers, args: new Map(), cmdSet: false, triggers, origins };
   }

@@ -1,7 +1,9 @@
 // Behaviours the conformance corpus (test/conformance) found tsbuild getting wrong, each pinned
 // here on its own so a regression names itself without a Docker daemon.
-import { rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
 
 describe('Docker parity fixes', () => {
@@ -26,6 +28,33 @@ describe('Docker parity fixes', () => {
     await build('env-order', 'FROM busybox\nENV A=1 B=2\nENV PATH=/opt/bin:$PATH A=3\n');
     const [img] = JSON.parse(await ok(env.root, ['inspect', 'env-order'])) as { Config: { Env: string[] } }[];
     expect(img!.Config.Env).toEqual(['PATH=/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=3', 'B=2']);
+  });
+
+  test('a base whose Env has no PATH gets the default PATH after its own variables, as Docker does', async () => {
+    // busybox re-saved with Env [A=1] (as `docker import --change 'ENV A=1'` makes them).
+    const dir = await tempDir('tsbuild-noenv-');
+    dirs.push(dir);
+    await ok(env.root, ['save', '-o', join(dir, 'in.tar'), 'busybox:latest']);
+    await execa('tar', ['-xf', 'in.tar'], { cwd: dir });
+    await unlink(join(dir, 'in.tar'));
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { Config: string; RepoTags: string[] }[];
+    const config = JSON.parse(await readFile(join(dir, manifest[0]!.Config), 'utf8')) as { config: { Env?: string[] } };
+    config.config.Env = ['A=1'];
+    const bytes = JSON.stringify(config);
+    await unlink(join(dir, manifest[0]!.Config));
+    manifest[0]!.Config = `${createHash('sha256').update(bytes).digest('hex')}.json`;
+    manifest[0]!.RepoTags = ['noenv:latest'];
+    await writeFile(join(dir, manifest[0]!.Config), bytes);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await rm(join(dir, 'repositories'), { force: true });
+    await execa('tar', ['-cf', join(dir, '..', `${manifest[0]!.Config}.tar`), '.'], { cwd: dir });
+    const archive = join(dir, '..', `${manifest[0]!.Config}.tar`);
+    dirs.push(archive);
+    await ok(env.root, ['load', '-i', archive]);
+
+    await build('path-after', 'FROM noenv\nENV B=2\n');
+    const [img] = JSON.parse(await ok(env.root, ['inspect', 'path-after'])) as { Config: { Env: string[] } }[];
+    expect(img!.Config.Env).toEqual(['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'B=2']);
   });
 
   test('COPY --from keeps the owners of what it copies unless --chown is given, as both Docker builders do', async () => {
