@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // tsbuild's entry point: finds the command, loads only its module (start-up time matters: CI
 // scripts call us many times), runs it, and turns any error into one line on stderr.
+import { availableParallelism } from 'node:os';
 import { TsbuildError } from '../src/errors.js';
 import { fail, usageError, VERSION } from './common.js';
 
-// Commits and COPY keep many small filesystem calls in flight; libuv's default of 4 threads
-// serializes them. Read once, when the pool first starts, which is after this line: the
-// imports above do no asynchronous I/O.
-process.env.UV_THREADPOOL_SIZE ??= '16';
+// libuv's pool does the asynchronous filesystem calls (big files; small ones are synchronous
+// now). Two threads per core: on 2 cores, 16 threads mostly contended for the cores and
+// each other (W2's system time doubled). Read once, when the pool first starts, which is
+// after this line: the imports above do no asynchronous I/O.
+process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() * 2));
 
 type CommandModule = { run(argv: string[]): Promise<number | void> };
 
