@@ -5,9 +5,10 @@
 //
 // A case is a directory: its Dockerfile, the files it needs, and optionally case.json
 // (setup: a shell script run in a copy of the directory, for modes, owners and links git does
-// not keep; buildArgs; target; docker: another Dockerfile for Docker when the classic builder
-// lacks a flag, spelled with what it has, and dockerReason saying why). Differences that are
-// not Docker's own (classic vs BuildKit, see `legitimate`) fail the case unless
+// not keep; buildArgs; target; fails: both builders must refuse it; docker: another Dockerfile
+// for Docker when the classic builder lacks a flag, spelled with what it has, and dockerReason
+// saying why). Differences that are not Docker's own (classic vs BuildKit, see legitimateFs and
+// legitimateConfig) fail the case unless
 // testdata/corpus/allow.json lists them, and every entry there must appear in
 // docs/compatibility.md with its reason.
 //
@@ -18,7 +19,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CLI, ok, REPO, tempRoot } from '../helpers/tsbuild.js';
+import { CLI, ok, REPO, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
 import { DOCKER, startDockerd, type Dockerd } from '../helpers/dockerd.js';
 import { pipeline, scratch } from '../interop/util.js';
 import { CONFIG_FIELDS, readSavedImage, type FsEntry, type SavedImage } from './flatten.js';
@@ -36,6 +37,8 @@ interface CaseSpec {
   /** A Dockerfile in the case directory that Docker builds instead of `Dockerfile`. */
   readonly docker?: string;
   readonly dockerReason?: string;
+  /** Both builders must refuse the build (exit non-zero); nothing is compared. */
+  readonly fails?: boolean;
 }
 
 interface AllowEntry {
@@ -44,6 +47,9 @@ interface AllowEntry {
   readonly key: string;
   readonly reason: string;
 }
+
+/** Both images, or what each builder said when the case is one both must refuse. */
+type Built = { ours: SavedImage; docker: SavedImage } | { failed: { ours: string; docker: string } };
 
 interface Difference {
   readonly key: string;
@@ -80,6 +86,10 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  * knows those differences; each rule accepts tsbuild's value only where it is BuildKit's.
  */
 function legitimateFs(caseName: string, path: string, ours: FsEntry | undefined, docker: FsEntry | undefined, oursConfig: SavedImage['config']): boolean {
+  // What a RUN writes below a VOLUME declared earlier: the classic builder runs the step with a
+  // volume mounted there and discards it; BuildKit keeps it in the layer, as tsbuild does.
+  const volumes = Object.keys((oursConfig.Volumes as Record<string, unknown> | undefined) ?? {});
+  if (ours && !docker && volumes.some((v) => path.startsWith(`${v.replace(/\/$/, '')}/`))) return true;
   if (!ours || !docker || ours.type !== docker.type) return false;
   const same = (a: FsEntry, b: FsEntry): boolean => describeEntry(a) === describeEntry(b);
   // Files copied from the build context: the classic builder loses their setuid and setgid bits
@@ -91,6 +101,11 @@ function legitimateFs(caseName: string, path: string, ours: FsEntry | undefined,
   const workdir = typeof oursConfig.WorkingDir === 'string' ? oursConfig.WorkingDir : '';
   const onWorkdir = workdir === path || workdir.startsWith(`${path}/`);
   if (ours.type === 'dir' && onWorkdir && docker.uid === 0 && docker.gid === 0 && same({ ...ours, uid: 0, gid: 0 }, docker)) return true;
+  // COPY --chown of a directory to a destination whose parents do not exist: the classic
+  // builder creates those parents owned by root (a file's parents get the --chown owner);
+  // BuildKit gives them all the --chown owner (fsutil's MkdirAll with the chowner), as tsbuild
+  // does. Only copy-chown-parents' /made/for holds such a COPY.
+  if (caseName === 'copy-chown-parents' && (path === '/made' || path === '/made/for') && docker.uid === 0 && docker.gid === 0 && same({ ...ours, uid: 0, gid: 0 }, docker)) return true;
   // ADD --chown of a local tar archive: the classic builder keeps the archive's owners (and
   // makes the destination root's); BuildKit gives the destination and everything unpacked the
   // --chown owner (solver/llbsolver/file/unpack.go), as tsbuild does. Only add-tar-chown's
@@ -156,10 +171,10 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
   let dockerd: Dockerd;
   const tmp = scratch();
   let baseArchive: string;
-  const results = new Map<string, Promise<{ ours: SavedImage; docker: SavedImage }>>();
+  const results = new Map<string, Promise<Built>>();
   const usedAllowances = new Set<AllowEntry>();
 
-  async function buildCase(name: string): Promise<{ ours: SavedImage; docker: SavedImage }> {
+  async function buildCase(name: string): Promise<Built> {
     const s = spec(name);
     const ctx = await tmp.dir(`tsbuild-corpus-${name}-`);
     await cp(join(CORPUS, name), ctx, { recursive: true });
@@ -170,6 +185,18 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       ...(s.target ? ['--target', s.target] : []),
     ];
     const ref = `corpus/${name}:1`;
+    if (s.fails) {
+      const root = await tempRoot();
+      try {
+        await ok(root.root, ['load', '-i', baseArchive]);
+        const ours = await tsbuild(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
+        const docker = await dockerd.docker(['build', '--network', 'none', '-q', '-t', ref, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+        const said = (r: CliResult): string => (r.exitCode === 0 ? 'built it' : `failed: ${r.stderr.trim().split('\n').at(-1)}`);
+        return { failed: { ours: said(ours), docker: said(docker) } };
+      } finally {
+        await root.cleanup();
+      }
+    }
 
     const ours = (async () => {
       const root = await tempRoot();
@@ -228,7 +255,14 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
   });
 
   test.each(CASES)('%s', async (name) => {
-    const { ours, docker } = await results.get(name)!;
+    const built = await results.get(name)!;
+    if ('failed' in built) {
+      // Both refuse; the messages are shown, not compared.
+      expect(built.failed.ours).toMatch(/^failed: /);
+      expect(built.failed.docker).toMatch(/^failed: /);
+      return;
+    }
+    const { ours, docker } = built;
     if (process.env.CORPUS_DUMP) {
       const dump = (img: SavedImage): string => JSON.stringify({ config: img.config, fs: [...img.fs].map(([p, e]) => `${p} ${describeEntry(e)}`) }, null, 1);
       await writeFile(join(process.env.CORPUS_DUMP, `${name}.tsbuild.json`), dump(ours));
