@@ -232,9 +232,19 @@ class Unpacker {
     const st = await lstatOrUndefined(this.fsPath(rel));
     if (st === undefined) return false;
     if (keepDir && st.isDirectory()) return true;
+    await this.remove(rel, st);
+    return false;
+  }
+
+  /**
+   * Removes rel and everything below it. Queued device nodes and xattrs are applied first: they
+   * are applied by path, so one queued below a directory that a later entry replaces by a
+   * symlink would otherwise be made wherever that symlink points.
+   */
+  private async remove(rel: string, st: Stats): Promise<void> {
+    if (st.isDirectory() && this.ops.length > 0) await this.flushOps();
     await rm(this.fsPath(rel), { recursive: true, force: true });
     this.forget(rel);
-    return false;
   }
 
   /**
@@ -271,6 +281,7 @@ class Unpacker {
       for (const child of await readdir(this.fsPath(d), { encoding: 'buffer', withFileTypes: true })) {
         const rel = d === '' ? child.name.toString('latin1') : `${d}/${child.name.toString('latin1')}`;
         if (!this.written.has(rel)) {
+          if (child.isDirectory() && this.ops.length > 0) await this.flushOps();
           await rm(this.fsPath(rel), { recursive: true, force: true });
           this.forget(rel);
         } else if (child.isDirectory()) {
@@ -365,11 +376,33 @@ class Unpacker {
 
   async finish(): Promise<void> {
     await this.flushOps();
+    const parents = new Map<string, Promise<boolean>>();
     for (const t of this.nodeTimes) {
       // A node replaced or deleted later in the archive is simply gone.
-      if (this.written.has(t.rel)) await lutimes(this.fsPath(t.rel), t.sec, t.sec).catch(ignoreEnoent);
+      if (this.written.has(t.rel) && (await this.underPlainDirs(t.rel, parents))) await lutimes(this.fsPath(t.rel), t.sec, t.sec).catch(ignoreEnoent);
     }
-    for (const t of this.dirTimes) await lutimes(this.fsPath(t.rel), t.sec, t.sec).catch(ignoreEnoent);
+    for (const t of this.dirTimes) {
+      if (await this.underPlainDirs(t.rel, parents)) await lutimes(this.fsPath(t.rel), t.sec, t.sec).catch(ignoreEnoent);
+    }
+  }
+
+  /**
+   * Times are set by path once everything is unpacked, and by then a later entry may have
+   * replaced a parent directory: by a file (the path is gone) or by a symlink, which lutimes
+   * would follow out of the target. So a time is set only if every parent is still a directory.
+   */
+  private underPlainDirs(rel: string, cache: Map<string, Promise<boolean>>): Promise<boolean> {
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0) return Promise.resolve(true);
+    const parent = rel.slice(0, slash);
+    let known = cache.get(parent);
+    if (known === undefined) {
+      known = this.underPlainDirs(parent, cache).then(async (ok) =>
+        ok ? lstat(this.fsPath(parent)).then((st) => st.isDirectory(), () => false) : false,
+      );
+      cache.set(parent, known);
+    }
+    return known;
   }
 }
 
