@@ -113,6 +113,11 @@ export class Lease {
   private readonly images = new Set<Digest>();
   private written = false;
   private writes: Promise<void> = Promise.resolve();
+  /**
+   * Set by the store: whether this process leaves work behind (a snapshot it neither committed
+   * nor removed, a temp dir). Then its lease stays at exit, so that the next command repairs.
+   */
+  leavesWork: () => boolean = () => false;
 
   constructor(readonly dir: string) {
     this.file = join(dir, `${process.pid}-${startTimeOf(process.pid) ?? '0'}`);
@@ -149,8 +154,9 @@ export class Lease {
     return next;
   }
 
+  /** At exit: the lease goes, unless work is left behind for the next command to repair. */
   removeSync(): void {
-    if (!this.written) return;
+    if (!this.written || this.leavesWork()) return;
     try {
       unlinkSync(this.file);
     } catch {

@@ -2,6 +2,7 @@
 //   image/<driver>/repositories.json, image/<driver>/imagedb/, image/<driver>/layerdb/
 //   <driver>/...  the snapshot directories (see src/snapshot)
 // Store ties the metadata databases to the snapshotter that holds the files.
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainIds, isDigest, parseDigest, hex, type Digest } from '../digest.js';
@@ -12,7 +13,7 @@ import { chooseDriver } from '../snapshot/choose.js';
 import type { DriverName, Snapshotter } from '../snapshot/snapshotter.js';
 import { ImageDb } from './imagedb.js';
 import { LayerDb, type LayerRecord } from './layerdb.js';
-import { leaseFor, scanLeases, type Lease } from './leases.js';
+import { leaseFor, ownerPid, scanLeases, type Lease } from './leases.js';
 import { StoreLock } from './lock.js';
 import { repairIfNeeded } from './repair.js';
 import { Repositories } from './repositories.js';
@@ -40,6 +41,8 @@ export class Store {
   readonly leasesDir: string;
   /** This process's lease. */
   readonly lease: Lease;
+  /** Snapshots this process prepared and then published as a layer. */
+  private readonly published = new Set<string>();
 
   private constructor(
     readonly root: string,
@@ -54,6 +57,23 @@ export class Store {
     this.lock = new StoreLock(join(root, 'lock'));
     this.leasesDir = join(root, 'leases');
     this.lease = leaseFor(this.leasesDir);
+    this.lease.leavesWork = () => this.leavesWorkSync();
+  }
+
+  /**
+   * Whether this process is about to exit leaving a snapshot it prepared (and neither published
+   * nor removed) or a temp dir of its own: an operation cut short, for the next command's repair.
+   * Synchronous: it runs in the 'exit' handler.
+   */
+  private leavesWorkSync(): boolean {
+    for (const id of this.lease.record().snapshots) {
+      if (!this.published.has(id) && existsSync(this.snapshotter.fileRoot(id))) return true;
+    }
+    try {
+      return readdirSync(join(this.root, 'tmp')).some((n) => ownerPid(n) === process.pid);
+    } catch {
+      return false;
+    }
   }
 
   get driver(): DriverName {
@@ -211,7 +231,8 @@ export class Store {
         await this.lease.add({ chains: [made.record.chainId] });
         return made;
       });
-      if (!created) await this.snapshotter.remove(snapshotId);
+      if (created) this.published.add(snapshotId);
+      else await this.snapshotter.remove(snapshotId);
       return record;
     } finally {
       await rm(tmp, { recursive: true, force: true });

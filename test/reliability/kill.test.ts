@@ -38,10 +38,15 @@ interface Outcome {
  * Runs tsbuild in its own process group; with `killAfter`, sends SIGKILL to the whole group
  * (tsbuild, its helpers, the step's processes) after that many milliseconds, unless it ended first.
  */
-function runCli(args: readonly string[], env: Record<string, string>, killAfter?: number): Promise<Outcome & { code: number | null; output: string }> {
+function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  killAfter?: number,
+  nodeArgs: readonly string[] = [CLI],
+): Promise<Outcome & { code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn('node', [CLI, ...args], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, TSBUILD_ROOT: '' } });
+    const child = spawn('node', [...nodeArgs, ...args], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, TSBUILD_ROOT: '' } });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -241,6 +246,27 @@ describe('kill -9 at random points', () => {
       await rm(waitCtx, { recursive: true, force: true });
       await rm(doomedCtx, { recursive: true, force: true });
     }
+  });
+
+  test('a process that exits leaving a snapshot and a temp dir keeps its lease, and the next command repairs', async () => {
+    const root = store.root;
+    // What an operation cut short and then exiting (not killed) leaves: the store's own calls.
+    const script = [
+      `import { Store } from ${JSON.stringify(join(REPO, 'dist/src/store/store.js'))};`,
+      `import { newSnapshotId } from ${JSON.stringify(join(REPO, 'dist/src/snapshot/snapshotter.js'))};`,
+      `const store = await Store.open({ root: ${JSON.stringify(root)} });`,
+      'await store.prepareSnapshot(newSnapshotId(), undefined);',
+      "await store.tempDir('cut-short');",
+      'process.exit(0);',
+    ].join('\n');
+    const r = await runCli([], {}, undefined, ['--input-type=module', '-e', script]);
+    expect({ code: r.code, output: r.output }).toEqual({ code: 0, output: '' });
+    const left = await leftovers(root);
+    expect(left.filter((l) => l.startsWith('lease '))).toHaveLength(1);
+    expect(left.filter((l) => l.startsWith('temp dir tmp/cut-short-'))).toHaveLength(1);
+    expect(left.filter((l) => l.startsWith('snapshot '))).toHaveLength(1);
+    await ok(root, ['images']);
+    expect(await leftovers(root)).toEqual([]);
   });
 
   /** Removes what a scenario added, so that the next round has the same work to do. */
