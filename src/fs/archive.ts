@@ -175,8 +175,13 @@ export async function extractTar(opts: ExtractOptions): Promise<void> {
   } finally {
     source.cancel();
   }
-  // Last, so that the entries created inside do not bump the directories' mtimes again.
-  for (const d of dirTimes) await lutimes(d.path, d.atime, d.mtime);
+  // Last, so that the entries created inside do not bump the directories' mtimes again. A
+  // later entry may have replaced a parent of the directory by a symlink, which lutimes would
+  // follow anywhere on the host: set the time only where the path still leads to it.
+  for (const d of dirTimes) {
+    const now = await lookupInRoot(opts.dest, posix.relative(opts.dest, d.path), { followFinal: false, onEscape: () => undefined });
+    if (now.hostPath === d.path && now.stats?.isDirectory()) await lutimes(d.path, d.atime, d.mtime);
+  }
 }
 
 /**
