@@ -1,0 +1,145 @@
+// Hostile archives through each way in that the layer tests (test/layer/apply.test.ts,
+// hostile.test.ts, test/fuzz/tar.test.ts) do not reach: ADD of a local tar (its own extractor),
+// and `tsbuild import` / `tsbuild load` from the CLI. Each case puts a canary next to where
+// things are unpacked and checks it, contents and times, before and after.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { copyIntoRootfs } from '../../src/build/copy.js';
+import { openContext } from '../../src/context/index.js';
+import { buildTar, header, listTree } from '../layer/fixtures.js';
+import { mountsBelow, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
+
+const cleanups: string[] = [];
+afterAll(async () => {
+  for (const d of cleanups) await rm(d, { recursive: true, force: true });
+});
+
+/** work/{ctx, rootfs, outside/b}: outside/b is the canary, with an old mtime. */
+async function arena() {
+  const work = await tempDir('tsbuild-hostile-');
+  cleanups.push(work);
+  for (const d of ['ctx', 'rootfs', 'outside/b']) await mkdir(join(work, d), { recursive: true });
+  await writeFile(join(work, 'outside', 'b', 'f'), 'canary');
+  await utimes(join(work, 'outside', 'b'), 1000, 1000);
+  await utimes(join(work, 'outside'), 1000, 1000);
+  const canary = async () => ({
+    tree: await listTree(join(work, 'outside')),
+    times: [(await stat(join(work, 'outside'))).mtimeMs, (await stat(join(work, 'outside', 'b'))).mtimeMs],
+    top: (await readdir(work)).sort(),
+  });
+  return { work, ctx: join(work, 'ctx'), rootfs: join(work, 'rootfs'), canary };
+}
+
+describe('ADD of a local archive', () => {
+  async function add(tar: Buffer) {
+    const a = await arena();
+    await writeFile(join(a.ctx, 'evil.tar'), tar);
+    const before = await a.canary();
+    const context = await openContext(a.ctx);
+    const error = await copyIntoRootfs({ context, sources: ['evil.tar'], dest: '/dest/', workdir: '/', rootfs: a.rootfs, isAdd: true }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(await a.canary()).toEqual(before);
+    return { ...a, error };
+  }
+
+  test('a directory replaced by a symlink pointing out: no time is set through it', async () => {
+    // rootfs/dest/x -> ../../outside is work/outside; x/b/ was a directory of the archive first.
+    const a = await add(
+      buildTar([
+        { h: header('x/b/', { type: 'dir', mtime: 1_600_000_000 }) },
+        { h: header('x', { type: 'symlink', linkname: Buffer.from('../../outside') }) },
+      ]),
+    );
+    expect(a.error).toBeUndefined();
+    expect(await readlink(join(a.rootfs, 'dest', 'x'))).toBe('../../outside');
+  });
+
+  test('a directory replaced by a symlink to /: no time is set on the host’s directories', async () => {
+    const tmpTime = (await stat('/tmp')).mtimeMs;
+    const a = await add(
+      buildTar([
+        { h: header('y/tmp/', { type: 'dir', mtime: 1_000_000_000 }) },
+        { h: header('y', { type: 'symlink', linkname: Buffer.from('/') }) },
+      ]),
+    );
+    expect(a.error).toBeUndefined();
+    // /tmp's mtime moves as other processes work; the archive's time (2001) must not be it.
+    expect((await stat('/tmp')).mtimeMs).not.toBe(1_000_000_000_000);
+    expect((await stat('/tmp')).mtimeMs).toBeGreaterThanOrEqual(tmpTime);
+  });
+
+  test('a hardlink to a file outside, and a device node: refused, or made inside', async () => {
+    const out = await add(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('../../outside/b/f') }) }]));
+    expect(out.error?.message).toMatch(/invalid hardlink target/);
+    const dev = await add(buildTar([{ h: header('null', { type: 'char', devMajor: 1, devMinor: 3, mode: 0o666 }) }]));
+    expect(dev.error).toBeUndefined();
+    expect((await stat(join(dev.rootfs, 'dest', 'null'))).isCharacterDevice()).toBe(true);
+  });
+});
+
+describe('tsbuild import and load', () => {
+  // A name nobody else uses, looked for wherever an escape could put it.
+  const M = `tsbuild-pwned-${process.pid}-${Date.now()}`;
+  const escaped = () => ['/', '/tmp', '/tmp/..'].some((d) => existsSync(join(d, M)));
+  const hostile: readonly [string, Buffer, RegExp][] = [
+    ['../ climbing out', buildTar([{ h: header(`../../${M}`), content: Buffer.from('pwned') }]), /climbs out of the layer/],
+    ['an absolute name', buildTar([{ h: header(`/${M}`), content: Buffer.from('pwned') }]), /is an absolute path/],
+    [
+      'a symlink planted, then written through',
+      buildTar([{ h: header('s', { type: 'symlink', linkname: Buffer.from('/') }) }, { h: header(`s/tmp/${M}`), content: Buffer.from('pwned') }]),
+      /would be written through "s"/,
+    ],
+    ['a hardlink out', buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from(`../${M}`) }) }]), /hardlink target climbs out/],
+    ['truncated data', buildTar([{ h: header('f'), content: Buffer.alloc(5000, 1) }]).subarray(0, 3000), /truncated/],
+    ['text that is not a tar', Buffer.from('hello, this is not a tar\n'.repeat(40)), /not a (layer )?tar|invalid/],
+  ];
+
+  test.each(hostile)('import: %s is one clear error, and the store gains nothing', async (_what, tar, message) => {
+    const env = await tempRoot();
+    try {
+      const dir = await tempDir();
+      cleanups.push(dir);
+      await writeFile(join(dir, 'evil.tar'), tar);
+      const r = await tsbuild(env.root, ['import', join(dir, 'evil.tar'), 'evil:latest']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(escaped()).toBe(false);
+      expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
+      expect(await mountsBelow(env.root)).toEqual([]);
+    } finally {
+      await env.cleanup();
+    }
+  }, 60_000);
+
+  test('load: a docker-archive whose layer is hostile is refused and leaves no image or layer', async () => {
+    const env = await tempRoot();
+    try {
+      const dir = await tempDir();
+      cleanups.push(dir);
+      const layer = hostile[2]![1];
+      const { createHash } = await import('node:crypto');
+      const diffID = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+      const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } });
+      const configHex = createHash('sha256').update(config).digest('hex');
+      await writeFile(join(dir, 'layer.tar'), layer);
+      await writeFile(join(dir, `${configHex}.json`), config);
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['evil:1'], Layers: ['layer.tar'] }]));
+      await execa('tar', ['-cf', join(dir, 'image.tar'), '-C', dir, 'manifest.json', `${configHex}.json`, 'layer.tar']);
+      const r = await tsbuild(env.root, ['load', '-i', join(dir, 'image.tar')]);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/would be written through "s"/);
+      expect(escaped()).toBe(false);
+      expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
+      const layerdb = (await readdir(env.root, { recursive: true })).filter((p) => /layerdb\/sha256\/[0-9a-f]{64}$/.test(String(p)));
+      expect(layerdb).toEqual([]);
+    } finally {
+      await env.cleanup();
+    }
+  }, 60_000);
+
+});
