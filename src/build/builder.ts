@@ -405,11 +405,15 @@ export class Builder {
       case 'CMD':
       case 'ENTRYPOINT': {
         const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...(c.Shell ?? DEFAULT_SHELL), step.cmd.command];
+        // `ENTRYPOINT []` unsets it (null in the config): Docker's instruction parser reads an
+        // empty ENTRYPOINT as no list at all (parseShellDependentCommand's emptyAsNil), an empty
+        // CMD as an empty list.
         if (step.kind === 'CMD') {
           c.Cmd = argv;
           state.cmdSet = true;
         } else {
-          c.Entrypoint = argv;
+          if (argv.length > 0) c.Entrypoint = argv;
+          else delete c.Entrypoint;
           if (!state.cmdSet) delete c.Cmd;
         }
         this.history(state, `${step.kind} ${JSON.stringify(argv)}`, true);

@@ -57,6 +57,13 @@ describe('Docker parity fixes', () => {
     expect(img!.Config.Env).toEqual(['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'B=2']);
   });
 
+  test('ENTRYPOINT [] unsets it (null in the config) while CMD [] is an empty list, as Docker does', async () => {
+    await build('empty-lists', 'FROM busybox AS base\nENTRYPOINT ["/bin/echo"]\nCMD ["hi"]\nFROM base\nENTRYPOINT []\nCMD []\n');
+    const [img] = JSON.parse(await ok(env.root, ['inspect', 'empty-lists'])) as { Config: { Cmd?: unknown; Entrypoint?: unknown } }[];
+    expect(img!.Config.Entrypoint ?? null).toBeNull();
+    expect(img!.Config.Cmd).toEqual([]);
+  });
+
   test('COPY --from keeps the owners of what it copies unless --chown is given, as both Docker builders do', async () => {
     await build(
       'from-owners',
