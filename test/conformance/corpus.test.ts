@@ -5,7 +5,8 @@
 //
 // A case is a directory: its Dockerfile, the files it needs, and optionally case.json
 // (setup: a shell script run in a copy of the directory, for modes, owners and links git does
-// not keep; buildArgs; target; fails: both builders must refuse it; docker: another Dockerfile
+// not keep; buildArgs; target; fails: both builders must refuse it; serve: the context is
+// served over HTTP for ADD of URLs, at --build-arg SERVED; docker: another Dockerfile
 // for Docker when the classic builder lacks a flag, spelled with what it has, and dockerReason
 // saying why). Differences that are not Docker's own (classic vs BuildKit, see legitimateFs and
 // legitimateConfig) fail the case unless
@@ -17,6 +18,8 @@
 // needed.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, ok, REPO, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
@@ -39,6 +42,11 @@ interface CaseSpec {
   readonly dockerReason?: string;
   /** Both builders must refuse the build (exit non-zero); nothing is compared. */
   readonly fails?: boolean;
+  /**
+   * The case's context (after setup) is served over HTTP on 127.0.0.1, and the build gets
+   * `--build-arg SERVED=<its URL>` for ADD of URLs.
+   */
+  readonly serve?: boolean;
 }
 
 interface AllowEntry {
@@ -173,6 +181,29 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
   let baseArchive: string;
   const results = new Map<string, Promise<Built>>();
   const usedAllowances = new Set<AllowEntry>();
+  /** Case name → its context directory, for the cases whose files are served over HTTP. */
+  const served = new Map<string, string>();
+  let server: Server | undefined;
+  let serverBase = '';
+
+  /** GET /<case>/<file>: the file from that case's context, with a fixed Last-Modified. */
+  async function startFileServer(): Promise<void> {
+    server = createServer((req, res) => {
+      const [, name, ...rest] = new URL(req.url ?? '/', 'http://x').pathname.split('/');
+      const dir = served.get(name ?? '');
+      const file = rest.join('/');
+      if (!dir || file === '' || file.split('/').includes('..')) {
+        res.writeHead(404).end();
+        return;
+      }
+      readFile(join(dir, file)).then(
+        (body) => res.writeHead(200, { 'content-length': String(body.length), 'last-modified': 'Tue, 01 Jan 2019 00:00:00 GMT' }).end(body),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    serverBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
 
   async function buildCase(name: string): Promise<Built> {
     const s = spec(name);
@@ -180,8 +211,10 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     await cp(join(CORPUS, name), ctx, { recursive: true });
     await rm(join(ctx, 'case.json'), { force: true });
     if (s.setup) await pipeline(`cd ${ctx} && set -eu && ${s.setup}`);
+    if (s.serve) served.set(name, ctx);
     const args = [
       ...Object.entries(s.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+      ...(s.serve ? ['--build-arg', `SERVED=${serverBase}/${name}`] : []),
       ...(s.target ? ['--target', s.target] : []),
     ];
     const ref = `corpus/${name}:1`;
@@ -236,6 +269,7 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       await base.cleanup();
     }
     await pipeline(`${DOCKER} load -i ${baseArchive}`, dockerd.env);
+    await startFileServer();
     const started = pool(CASES, POOL, buildCase);
     started.forEach((p, i) => {
       p.catch(() => undefined); // reported by the case's own test
@@ -247,6 +281,10 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     // Let running builds finish before the daemon and the directories go away.
     await Promise.allSettled([...results.values()]);
     await dockerd?.stop();
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+    }
     await tmp.cleanup();
   }, 600_000);
 
