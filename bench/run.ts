@@ -207,6 +207,7 @@ class Runner {
       runs,
       ...(w.floor ? { floorWhat: w.floor.what } : {}),
       loadavg: { before: os.loadavg(), after: [] },
+      startedAt: new Date().toISOString(),
       columns: {},
     };
     say(`\n== ${w.id}: ${w.title} (${warmup} warm-up, ${runs} runs; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
@@ -284,6 +285,8 @@ class Runner {
       }
     }
     result.loadavg.after = os.loadavg();
+    result.seconds = Math.round((Date.now() - Date.parse(result.startedAt)) / 100) / 10;
+    say(`  (${w.id}: ${result.seconds} s with setup and cleanup)`);
     return result;
   }
 }

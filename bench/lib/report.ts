@@ -24,6 +24,9 @@ export interface WorkloadResult {
   runs: number;
   floorWhat?: string;
   loadavg: { before: number[]; after: number[] };
+  /** When the workload started, and how long it took with setup, warm-up and cleanup (s). */
+  startedAt: string;
+  seconds?: number;
   columns: Partial<Record<Column, ToolResult>>;
 }
 
