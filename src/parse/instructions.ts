@@ -49,11 +49,28 @@ interface Input {
 
 type InstructionParser = (input: Input) => Instruction;
 
+/**
+ * A word for an error message that fits on a terminal line: control characters escaped (a binary
+ * file read as a Dockerfile must not drive the terminal) and at most 80 characters.
+ */
+function printable(word: string): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = word.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const chars = Array.from(escaped);
+  return chars.length > 80 ? `${chars.slice(0, 80).join('')}...` : escaped;
+}
+
 export function parseInstruction(line: LogicalLine, escapeChar: string): Instruction {
   const keyword = line.keyword.toUpperCase();
   const parse = Object.hasOwn(PARSERS, keyword) ? PARSERS[keyword] : undefined;
-  if (parse === undefined) throw new DockerfileError(line.loc, `unknown instruction: ${line.keyword}`);
+  if (parse === undefined) throw new DockerfileError(line.loc, `unknown instruction: ${printable(line.keyword)}`);
   const text = line.rest === '' ? keyword : `${keyword} ${line.rest}`;
+  // No process can be given a NUL in its arguments or environment: refused here, at its line,
+  // rather than as an exec failure in the middle of a build. (A COPY heredoc is file content and
+  // may hold one.)
+  if (text.includes('\0') || (keyword === 'RUN' && line.heredocs?.some((h) => h.body.includes('\0')))) {
+    throw new DockerfileError(line.loc, `${keyword} contains a NUL byte`);
+  }
   try {
     const { flags, args } = extractFlags(line.rest, escapeChar);
     return parse({ line, keyword, text, flags, args, heredocs: line.heredocs ?? [], escapeChar });
