@@ -41,7 +41,7 @@ function deadName(name: string): boolean {
 
 /** Repairs if a dead process left work behind; undefined when there was nothing to do. */
 export async function repairIfNeeded(store: Store): Promise<RepairReport | undefined> {
-  const { dead } = await scanLeases(store.leasesDir);
+  const { dead } = await scanLeases(store.leasesDir, { contents: false });
   if (dead.length === 0) return undefined;
   return store.exclusive(() => repair(store));
 }
