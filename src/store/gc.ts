@@ -185,6 +185,8 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
       if (layer.parent !== undefined) children.set(layer.parent, children.get(layer.parent)! - 1);
       out.push(layer);
     }
+    // Ours to delete now: another process's repair must not race us for them.
+    await store.lease.add({ snapshots: out.map((l) => l.cacheId) });
     return out;
   });
   for (const layer of unpublished) {

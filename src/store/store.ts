@@ -277,6 +277,8 @@ export class Store {
         await this.layers.remove(chainId);
         released.push(rec);
       }
+      // Ours to delete now: another process's repair must not race us for them.
+      await this.lease.add({ snapshots: released.map((r) => r.cacheId) });
       return released;
     });
     if (!gone) return undefined;
