@@ -52,6 +52,18 @@ export interface TransportOptions {
 
 const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, retries: 3, backoffMs: 250 };
 const MAX_BACKOFF_MS = 8_000;
+
+/**
+ * TSBUILD_REGISTRY_TIMEOUT (seconds, decimals allowed) replaces both the connect and the idle
+ * timeout: a slow link can wait longer, a test need not wait a minute for a stalled server.
+ */
+function timeoutsFromEnv(): Partial<TransportOptions> {
+  const v = process.env.TSBUILD_REGISTRY_TIMEOUT;
+  if (v === undefined || v === '') return {};
+  const seconds = Number(v);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new TransportError(`TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(v)}`);
+  return { connectTimeoutMs: seconds * 1000, idleTimeoutMs: seconds * 1000 };
+}
 const MAX_REDIRECTS = 5;
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TIMEOUT']);
 const USER_AGENT = `tsbuild/0.1 node/${process.versions.node}`;
@@ -80,7 +92,7 @@ export class Transport {
   };
 
   constructor(opts: TransportOptions = {}) {
-    this.opts = { ...DEFAULTS, ...opts };
+    this.opts = { ...DEFAULTS, ...timeoutsFromEnv(), ...opts };
   }
 
   get signal(): AbortSignal | undefined {
