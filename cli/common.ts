@@ -26,7 +26,7 @@ export function fail(err: unknown): number {
   if (e?.code === 'ENOSPC') {
     // Node's words ("ENOSPC: no space left on device, write") name neither what nor where.
     const where = e.path ? ` writing ${e.path}` : '';
-    process.stderr.write(`Error: no space left on device${where}: the disk holding the store or its temporary files is full\n`);
+    process.stderr.write(`Error: no space left on device${where}: a disk this command writes to is full\n`);
     return 1;
   }
   process.stderr.write(`Error: ${e?.message ?? String(err)}\n`);

@@ -91,6 +91,21 @@ describe('disk full', () => {
     }
   });
 
+  test('save to a full disk: one error line, the store as it was', async () => {
+    const fill = join(mnt, 'fill');
+    try {
+      // Whatever room is left, taken (dd stops at ENOSPC).
+      await execa('dd', ['if=/dev/zero', `of=${fill}`, 'bs=1M'], { reject: false });
+      const r = await tsbuild(root, ['save', '-o', join(mnt, 'out.tar'), 'small:1']);
+      expect(r.exitCode).toBe(1);
+      expect(errorLine(r)).toMatch(/^Error: no space left on device.*: a disk this command writes to is full$/);
+    } finally {
+      await rm(fill, { force: true });
+      await rm(join(mnt, 'out.tar'), { force: true });
+    }
+    await expectIntact();
+  });
+
   test('once there is room again, the same store builds', async () => {
     const ctx = await context({ Dockerfile: 'FROM small:1\nCOPY fits /fits\n', fits: Buffer.alloc(1 << 20, 3) });
     await ok(root, ['build', '-t', 'fits:1', ctx]);
