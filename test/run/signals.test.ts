@@ -40,6 +40,8 @@ describe.each([
       const sleeper = `sh -c 'sleep 1000; true' ${marker}`;
       await writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nRUN touch /half-made && (${sleeper} &) && ${sleeper}\n`);
       const layersBefore = await readdir(join(env.root, 'overlay2'));
+      const layerdb = join(env.root, 'image', 'overlay2', 'layerdb');
+      const recordsBefore = await readdir(join(layerdb, 'sha256'));
       const build = execa('node', [CLI, 'build', '--root', env.root, '--progress', 'plain', ctx], { reject: false, all: true });
       await waitFor(async () => (await processesWith(marker)).length >= 2, 30_000);
       build.kill(signal);
@@ -49,6 +51,9 @@ describe.each([
       await waitFor(async () => (await processesWith(marker)).length === 0, 5_000);
       expect(await mountsBelow(env.root)).toEqual([]);
       expect((await readdir(join(env.root, 'overlay2'))).sort()).toEqual(layersBefore.sort());
+      // No layer record was published, and no half-assembled one is left.
+      expect((await readdir(join(layerdb, 'sha256'))).sort()).toEqual(recordsBefore.sort());
+      expect(await readdir(join(layerdb, 'tmp')).catch(() => [])).toEqual([]);
       expect(await readdir(join(env.root, 'tmp')).catch(() => [])).toEqual([]);
     } finally {
       await env.cleanup();
