@@ -2,6 +2,7 @@
 // hostile.test.ts, test/fuzz/tar.test.ts) do not reach: ADD of a local tar (its own extractor),
 // and `tsbuild import` / `tsbuild load` from the CLI. Each case puts a canary next to where
 // things are unpacked and checks it, contents and times, before and after.
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { execa } from 'execa';
 import { copyIntoRootfs } from '../../src/build/copy.js';
 import { openContext } from '../../src/context/index.js';
 import { buildTar, header, listTree } from '../layer/fixtures.js';
+import { startRegistry } from '../helpers/registry.js';
 import { mountsBelow, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 
 const cleanups: string[] = [];
@@ -122,7 +124,6 @@ describe('tsbuild import and load', () => {
       const dir = await tempDir();
       cleanups.push(dir);
       const layer = hostile[2]![1];
-      const { createHash } = await import('node:crypto');
       const diffID = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
       const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } });
       const configHex = createHash('sha256').update(config).digest('hex');
@@ -142,4 +143,53 @@ describe('tsbuild import and load', () => {
     }
   }, 60_000);
 
+});
+
+describe('pull', () => {
+  /** Uploads a blob to the registry (monolithic POST then PUT, as the distribution API allows). */
+  async function upload(host: string, repo: string, data: Buffer): Promise<string> {
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    expect(start.status).toBe(202);
+    const location = new URL(start.headers.get('location')!, `http://${host}`);
+    location.searchParams.set('digest', digest);
+    const put = await fetch(location, { method: 'PUT', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(put.status).toBe(201);
+    return digest;
+  }
+
+  test('an image whose layer writes through a symlink is refused; no image, no layer, nothing outside', async () => {
+    const registry = await startRegistry();
+    const env = await tempRoot();
+    const dockerConfig = await tempDir('tsbuild-dockercfg-');
+    cleanups.push(dockerConfig);
+    const marker = `tsbuild-pwned-pull-${process.pid}-${Date.now()}`;
+    try {
+      const layer = buildTar([{ h: header('s', { type: 'symlink', linkname: Buffer.from('/tmp') }) }, { h: header(`s/${marker}`), content: Buffer.from('pwned') }]);
+      const diffID = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } }));
+      const layerDigest = await upload(registry.host, 'evil', layer);
+      const configDigest = await upload(registry.host, 'evil', config);
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+      });
+      const put = await fetch(`http://${registry.host}/v2/evil/manifests/1`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+      expect(put.status).toBe(201);
+
+      const r = await tsbuild(env.root, ['pull', `${registry.host}/evil:1`], { env: { DOCKER_CONFIG: dockerConfig } });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^Error: .*would be written through "s", which this layer made a symlink/)]);
+      expect(existsSync(join('/tmp', marker))).toBe(false);
+      expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
+      const layerdb = (await readdir(env.root, { recursive: true })).filter((p) => /layerdb\/sha256\/[0-9a-f]{64}$/.test(String(p)));
+      expect(layerdb).toEqual([]);
+      expect(await mountsBelow(env.root)).toEqual([]);
+    } finally {
+      await env.cleanup();
+      await registry.stop();
+    }
+  }, 120_000);
 });
