@@ -223,7 +223,7 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       try {
         await ok(root.root, ['load', '-i', baseArchive]);
         const ours = await tsbuild(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
-        const docker = await dockerd.docker(['build', '--network', 'none', '-q', '-t', ref, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+        const docker = await dockerd.docker(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
         const said = (r: CliResult): string => (r.exitCode === 0 ? 'built it' : `failed: ${r.stderr.trim().split('\n').at(-1)}`);
         return { failed: { ours: said(ours), docker: said(docker) } };
       } finally {
@@ -246,7 +246,9 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       // -f only when it names a file in the context: for one outside, the docker CLI adds it to
       // the context under a random name and appends that name to the .dockerignore it sends.
       const file = s.docker ? ['-f', join(ctx, s.docker)] : [];
-      await dockerd.ok(['build', '--network', 'none', '-q', '-t', ref, ...file, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+      // --no-cache: cases build side by side and each removes its image when saved, which takes
+      // its intermediate images along; a cache hit on another case's step could vanish mid-build.
+      await dockerd.ok(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...file, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
       const saved = await execa(DOCKER, ['save', ref], { encoding: 'buffer', env: dockerd.env });
       await dockerd.ok(['rmi', ref]);
       return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
