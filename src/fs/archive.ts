@@ -236,6 +236,10 @@ async function* tarEntries(input: Readable, name: string): AsyncGenerator<ReadEn
       const next = queue.shift();
       if (next) {
         current = next;
+        // fail() destroys the current entry with the error; if its reader is between two awaits
+        // (making parent directories, say) no one listens, and an 'error' event with no listener
+        // would crash the process. The error reaches the reader through `failure` anyway.
+        next.on('error', () => undefined);
         yield next;
         current = undefined;
         continue;
