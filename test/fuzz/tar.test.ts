@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { InvalidInputError } from '../../src/errors.js';
+import { copyIntoRootfs } from '../../src/build/copy.js';
+import { openContext } from '../../src/context/index.js';
+import { InvalidInputError, TsbuildError } from '../../src/errors.js';
 import { ByteReader, applyLayer, readTar } from '../../src/layer/index.js';
 import { TruncatedError } from '../../src/layer/bytereader.js';
 import { TarFormatError, type EntryType } from '../../src/layer/tarheader.js';
@@ -157,6 +159,42 @@ describe('applyLayer under fuzzing', () => {
         await rm(parent, { recursive: true, force: true });
       }),
       fuzzParameters(600),
+    );
+  }, 120_000);
+});
+
+describe('ADD’s archive extractor under fuzzing', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'tsbuild-fuzz-add-'));
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('hostile and damaged archives land inside the destination or fail with a TsbuildError; nothing lands outside', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(damaged, async (bytes) => {
+        // case/{ctx/a.tar, rootfs/, outside/b (canary)}; ADD a.tar /dest/
+        const base = join(work, String(n++));
+        await mkdir(join(base, 'ctx'), { recursive: true });
+        await mkdir(join(base, 'rootfs'));
+        await mkdir(join(base, 'outside', 'b'), { recursive: true });
+        await utimes(join(base, 'outside', 'b'), 1000, 1000);
+        await writeFile(join(base, 'ctx', 'a.tar'), bytes);
+        const outside = async () => [...(await readdir(base)).sort(), ...(await listTree(join(base, 'outside'))), (await stat(join(base, 'outside', 'b'))).mtimeMs];
+        const before = await outside();
+        const context = await openContext(join(base, 'ctx'));
+        try {
+          await copyIntoRootfs({ context, sources: ['a.tar'], dest: '/dest/', workdir: '/', rootfs: join(base, 'rootfs'), isAdd: true });
+        } catch (err) {
+          if (!(err instanceof TsbuildError)) throw err;
+        }
+        expect(await outside()).toEqual(before);
+        await rm(base, { recursive: true, force: true });
+      }),
+      fuzzParameters(1000),
     );
   }, 120_000);
 });
