@@ -360,6 +360,8 @@ async function main(): Promise<number> {
       throw new Error(`${source}/dist/cli/main.js is missing: run npm run build (npm run bench does)`);
     });
     const app = session.path('tsbuild-app');
+    // The revision is read when the snapshot is taken: commits made during a long run are not in it.
+    const revision = describeRevision(REPO, opts.rev);
     await snapshotTsbuild(source, app);
     if (opts.cpuProf) await mkdir(opts.cpuProf, { recursive: true });
     const tools = makeTools(
@@ -394,7 +396,7 @@ async function main(): Promise<number> {
       finishedAt: new Date().toISOString(),
       machine,
       loadavgAtEnd: os.loadavg(),
-      tsbuild: describeRevision(REPO, opts.rev),
+      tsbuild: revision,
       options: { ...opts, out: undefined, workDir: undefined },
       tools: Object.fromEntries(
         [...tools.map((t) => [t.id, t.failure !== undefined ? { started: false, error: t.failure } : { started: true, version: t.version }] as const),

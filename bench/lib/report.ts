@@ -182,7 +182,8 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
   return `${lines.join('\n')}\n`;
 }
 
+/** A failure's output on one line; its end, where the error is, when it is long. */
 function oneLine(text: string): string {
   const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 400 ? `${t.slice(0, 400)}…` : t;
+  return t.length > 400 ? `…${t.slice(-400)}` : t;
 }
