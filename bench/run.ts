@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { startRegistry as startTestRegistry } from '../test/helpers/registry.js';
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
-import { Aborted, measure, run, type Command, type Sample } from './lib/measure.js';
+import { Aborted, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
 import { evaluateTargets, fmtTime, LABELS, renderMarkdown, summarize, type Column, type ToolResult, type WorkloadResult } from './lib/report.js';
 import { Session } from './lib/session.js';
 import { isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
@@ -212,9 +212,12 @@ class Runner {
     };
     say(`\n== ${w.id}: ${w.title} (${warmup} warm-up, ${runs} runs; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
     const fresh = (): ToolResult => ({ status: 'ok', warmup: [], samples: [] });
+    checkAborted();
     try {
       await w.prepare?.(this.env);
     } catch (err) {
+      // Stopped while generating inputs: the scratch directory went away under the writer.
+      checkAborted();
       if (err instanceof Aborted) throw err;
       for (const t of this.tools) result.columns[t.id] = { ...fresh(), status: 'failed', reason: `generating inputs: ${(err as Error).message}` };
       return result;

@@ -59,6 +59,11 @@ export class Aborted extends Error {
  * From now on no command starts (measure() throws Aborted); returns the PID of the one
  * running, for the caller to stop.
  */
+/** Throws Aborted once the run is being stopped (for work done in this process, like generating inputs). */
+export function checkAborted(): void {
+  if (aborted) throw new Aborted();
+}
+
 export function abortCommands(): number | undefined {
   aborted = true;
   return current?.pid;

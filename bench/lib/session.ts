@@ -148,7 +148,26 @@ export class Session {
     }
     await this.removeCgroups();
     if (this.keep) process.stderr.write(`bench: kept ${this.dir}\n`);
-    else await rm(this.dir, { recursive: true, force: true }).catch((err: Error) => this.problems.push(`removing ${this.dir}: ${err.message}`));
+    else await this.removeDir();
+  }
+
+  /**
+   * Removes the scratch directory. On Ctrl-C, inputs may still be being generated in this
+   * process (files written as the directory goes): a few tries, until the writer has failed.
+   */
+  private async removeDir(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await rm(this.dir, { recursive: true, force: true });
+        return;
+      } catch (err) {
+        if (attempt === 5) {
+          this.problems.push(`removing ${this.dir}: ${(err as Error).message}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   /** PIDs in this run's cgroups, in every hierarchy (Docker puts its containers in all of them). */
