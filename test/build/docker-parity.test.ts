@@ -47,9 +47,12 @@ describe('Docker parity fixes', () => {
     await writeFile(join(dir, manifest[0]!.Config), bytes);
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
     await rm(join(dir, 'repositories'), { force: true });
-    await execa('tar', ['-cf', join(dir, '..', `${manifest[0]!.Config}.tar`), '.'], { cwd: dir });
-    const archive = join(dir, '..', `${manifest[0]!.Config}.tar`);
-    dirs.push(archive);
+    // The archive goes in a directory of its own: beside `dir` would be /tmp itself, under a
+    // name every run of this test shares.
+    const out = await tempDir('tsbuild-noenv-archive-');
+    dirs.push(out);
+    const archive = join(out, 'noenv.tar');
+    await execa('tar', ['-cf', archive, '.'], { cwd: dir });
     await ok(env.root, ['load', '-i', archive]);
 
     await build('path-after', 'FROM noenv\nENV B=2\n');
