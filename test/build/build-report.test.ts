@@ -1,24 +1,16 @@
 // What `tsbuild build` prints besides its steps: Docker's warning for --build-arg values no ARG
 // consumed, and the size analysis of --analyze.
 import { randomBytes } from 'node:crypto';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { ok, REPO, busyboxStore, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 describe('build output', () => {
-  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
-  const dirs: string[] = [];
-  beforeAll(async () => {
-    env = await rootWithBusybox();
-  });
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-    await env?.cleanup();
-  });
+  const env = busyboxStore();
 
   async function context(dockerfile: string): Promise<string> {
     const ctx = await tempDir();
-    dirs.push(ctx);
+    env.removeLater(ctx);
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);
     return ctx;
   }
@@ -39,7 +31,7 @@ describe('build output', () => {
 
   test('--analyze prints the analysis of the new image after its steps: the repeated COPY is the hint', async () => {
     const ctx = await tempDir();
-    dirs.push(ctx);
+    env.removeLater(ctx);
     // testdata/waste/duplicate: one file copied to /srv/a, /srv/b, then twice more to /srv/a.
     await cp(join(REPO, 'testdata/waste/duplicate'), ctx, { recursive: true });
     await writeFile(join(ctx, 'data.bin'), randomBytes(4_000_000));

@@ -4,22 +4,14 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
+import { ok, busyboxStore, tempDir } from '../helpers/tsbuild.js';
 
 describe('Docker parity fixes', () => {
-  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
-  const dirs: string[] = [];
-  beforeAll(async () => {
-    env = await rootWithBusybox();
-  });
-  afterAll(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-    await env?.cleanup();
-  });
+  const env = busyboxStore();
 
   async function build(tag: string, dockerfile: string): Promise<void> {
     const ctx = await tempDir();
-    dirs.push(ctx);
+    env.removeLater(ctx);
     await writeFile(join(ctx, 'Dockerfile'), dockerfile);
     await ok(env.root, ['build', '-q', '-t', tag, ctx]);
   }
@@ -33,7 +25,7 @@ describe('Docker parity fixes', () => {
   test('a base whose Env has no PATH gets the default PATH after its own variables, as Docker does', async () => {
     // busybox re-saved with Env [A=1] (as `docker import --change 'ENV A=1'` makes them).
     const dir = await tempDir('tsbuild-noenv-');
-    dirs.push(dir);
+    env.removeLater(dir);
     await ok(env.root, ['save', '-o', join(dir, 'in.tar'), 'busybox:latest']);
     await execa('tar', ['-xf', 'in.tar'], { cwd: dir });
     await unlink(join(dir, 'in.tar'));
@@ -50,7 +42,7 @@ describe('Docker parity fixes', () => {
     // The archive goes in a directory of its own: beside `dir` would be /tmp itself, under a
     // name every run of this test shares.
     const out = await tempDir('tsbuild-noenv-archive-');
-    dirs.push(out);
+    env.removeLater(out);
     const archive = join(out, 'noenv.tar');
     await execa('tar', ['-cf', archive, '.'], { cwd: dir });
     await ok(env.root, ['load', '-i', archive]);

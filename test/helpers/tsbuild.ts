@@ -71,3 +71,26 @@ export async function rootWithBusybox(driver?: 'overlay2' | 'vfs'): Promise<{ ro
 export async function tempDir(prefix = 'tsbuild-ctx-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
+
+/**
+ * A busybox store root shared by one test file: made in beforeAll, removed in afterAll with
+ * every path handed to removeLater.
+ */
+export function busyboxStore(): { readonly root: string; removeLater(path: string): void } {
+  let store: { root: string; cleanup(): Promise<void> } | undefined;
+  const paths: string[] = [];
+  beforeAll(async () => {
+    store = await rootWithBusybox();
+  });
+  afterAll(async () => {
+    for (const p of paths) await rm(p, { recursive: true, force: true });
+    await store?.cleanup();
+  });
+  return {
+    get root(): string {
+      if (!store) throw new Error('busyboxStore: the root is made in beforeAll');
+      return store.root;
+    },
+    removeLater: (path) => void paths.push(path),
+  };
+}

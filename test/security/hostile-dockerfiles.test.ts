@@ -1,27 +1,19 @@
 // Hostile Dockerfiles and contexts through `tsbuild build`: each gives one clear error line with
 // its Dockerfile line (or builds, where Docker builds), a non-zero exit, no crash, no hang (jest's
 // timeout bounds every case), no mount left and no image made.
-import { copyFile, chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CLI, mountsBelow, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, mountsBelow, busyboxStore, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
-let env: Awaited<ReturnType<typeof rootWithBusybox>>;
-const dirs: string[] = [];
-beforeAll(async () => {
-  env = await rootWithBusybox();
-});
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-  await env?.cleanup();
-});
+const env = busyboxStore();
 afterEach(async () => {
   expect(await mountsBelow(env.root)).toEqual([]);
 });
 
 async function context(dockerfile: string | Buffer, files: Record<string, string> = {}): Promise<string> {
   const ctx = await tempDir();
-  dirs.push(ctx);
+  env.removeLater(ctx);
   await writeFile(join(ctx, 'Dockerfile'), dockerfile);
   for (const [name, content] of Object.entries(files)) {
     await mkdir(join(ctx, name, '..'), { recursive: true });
