@@ -31,7 +31,7 @@ import { copyIntoRootfs } from './copy.js';
 import { resolveChown, resolveUser } from './users.js';
 import { commitSnapshot } from './commit.js';
 import { BuildCache } from './cache.js';
-import { saveProvenance, type StepOrigin } from '../image/provenance.js';
+import { provenanceMetadata, type StepOrigin } from '../image/provenance.js';
 import { sourcesChecksum } from './checksum.js';
 import { copyHeredocFiles, heredocRun, inlineFilesKey, PIPES_DIR, writeCopyHeredocs, writePipes, type InlineFile } from './heredoc.js';
 import { Downloads } from './remote.js';
@@ -169,8 +169,8 @@ export class Builder {
     }
     const final = last!;
     const bytes = serializeConfig(final.config);
-    const imageId = await this.store.putImage(bytes, final.imageId);
-    await saveProvenance(this.store, imageId, { context: resolve(this.req.contextDir), steps: final.origins });
+    const provenance = provenanceMetadata({ context: resolve(this.req.contextDir), steps: final.origins });
+    const imageId = await this.store.putImage(bytes, final.imageId, provenance);
     const tags: string[] = [];
     for (const t of this.req.tags ?? []) {
       const ref = withDefaultTag(parseReference(t));

@@ -21,8 +21,9 @@ export interface Provenance {
   readonly steps: readonly StepOrigin[];
 }
 
-export async function saveProvenance(store: Store, id: Digest, p: Provenance): Promise<void> {
-  await store.images.putMetadata(id, PROVENANCE_FILE, JSON.stringify(p));
+/** The provenance as image metadata, to be stored with the image (Store.putImage). */
+export function provenanceMetadata(p: Provenance): Record<string, string> {
+  return { [PROVENANCE_FILE]: JSON.stringify(p) };
 }
 
 export async function loadProvenance(store: Store, id: Digest): Promise<Provenance | undefined> {

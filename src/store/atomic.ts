@@ -2,7 +2,11 @@
 // directory, fsync it, rename over the final name, fsync the directory. A crash leaves at worst
 // a `.tmp-<name>-<pid>-<random>` file, which readers never look at and the next command's
 // repair removes once process <pid> is gone (src/store/repair.ts).
-import { open, rename, mkdir, rm, readdir } from 'node:fs/promises';
+//
+// fsync is most of what publishing a small layer costs (about 2 ms each on ext4, a journal
+// commit). Files that are published together are therefore written and fsynced concurrently,
+// and their directory fsynced once: concurrent fsyncs share one journal commit.
+import { open, rename, mkdir, rm, readdir, link, copyFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 
@@ -21,23 +25,62 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempNameBeside(path);
-  const fh = await open(tmp, 'w', mode);
+/**
+ * Writes and fsyncs a new file. Only for a directory nobody reads yet (a write set that is
+ * published by renaming the directory): elsewhere a reader could see it half written.
+ */
+export async function writeFileSynced(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const fh = await open(path, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Gives a private directory `dest` a durable copy of `src`, a file already fsynced by its
+ * writer: a hard link when both are on one filesystem (no bytes copied; the caller's fsync of
+ * the directory makes the name durable), else a copy, fsynced.
+ */
+export async function linkOrCopySynced(src: string, dest: string): Promise<void> {
   try {
-    await rename(tmp, path);
+    await link(src, dest);
+    return;
   } catch (err) {
-    await rm(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+  }
+  await copyFile(src, dest);
+  const fh = await open(dest, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await writeFilesAtomic(dirname(path), { [basename(path)]: data }, mode);
+}
+
+/**
+ * Publishes several files of one directory, each whole or not at all (a crash can leave some
+ * published and not others). The temp files are written and fsynced concurrently, renamed,
+ * and the directory is fsynced once.
+ */
+export async function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>, mode = 0o644): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const names = Object.keys(files);
+  const temps = names.map((n) => tempNameBeside(join(dir, n)));
+  try {
+    await Promise.all(names.map((n, i) => writeFileSynced(temps[i]!, files[n]!, mode)));
+    for (let i = 0; i < names.length; i++) await rename(temps[i]!, join(dir, names[i]!));
+  } catch (err) {
+    await Promise.all(temps.map((t) => rm(t, { force: true })));
     throw err;
   }
-  await fsyncDir(dirname(path));
+  await fsyncDir(dir);
 }
 
 /** Publishes a fully written directory under its final name. Fails if the name exists. */

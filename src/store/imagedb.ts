@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic, writeFilesAtomic } from './atomic.js';
 
 export class ImageDb {
   constructor(readonly dir: string) {}
@@ -20,12 +20,17 @@ export class ImageDb {
     return join(this.dir, 'metadata', 'sha256', hex(id));
   }
 
-  /** Stores config bytes and returns the image ID. Storing the same bytes twice is a no-op. */
-  async put(configBytes: Buffer, parent?: Digest): Promise<Digest> {
+  /**
+   * Stores config bytes and returns the image ID. Storing the same bytes twice is a no-op.
+   * `metadata` adds notes of tsbuild's own (see putMetadata), written with Docker's.
+   */
+  async put(configBytes: Buffer, parent?: Digest, metadata: Record<string, string> = {}): Promise<Digest> {
     const id = sha256(configBytes);
-    await writeFileAtomic(this.contentPath(id), configBytes);
-    if (parent) await writeFileAtomic(join(this.metadataDir(id), 'parent'), parent);
-    await writeFileAtomic(join(this.metadataDir(id), 'lastUpdated'), new Date().toISOString());
+    const notes: Record<string, string> = { ...metadata, lastUpdated: new Date().toISOString() };
+    if (parent) notes['parent'] = parent;
+    // Metadata without its config is never read (list() goes by content/), so the two are
+    // written side by side rather than one after the other.
+    await Promise.all([writeFileAtomic(this.contentPath(id), configBytes), writeFilesAtomic(this.metadataDir(id), notes)]);
     return id;
   }
 

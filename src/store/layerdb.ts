@@ -6,12 +6,12 @@
 //   tar-split.json.gz what rebuilds the exact layer tar from those files
 // A layer is published by renaming a complete `tmp/write-set-*` directory into place, so a
 // reader never sees a half-written one (Docker does the same).
-import { readFile, readdir, rename, rm, mkdir, copyFile, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { fsyncDir, linkOrCopySynced, writeFileSynced } from './atomic.js';
 
 export interface LayerRecord {
   readonly chainId: Digest;
@@ -26,7 +26,7 @@ export interface NewLayer {
   readonly diffId: Digest;
   readonly size: number;
   readonly cacheId: string;
-  /** A tar-split.json.gz written by the layer writer; moved into the layer's directory. */
+  /** A tar-split.json.gz written and fsynced by the layer writer; linked (or copied) into the layer's directory. */
   readonly tarSplitFile: string;
 }
 
@@ -104,11 +104,15 @@ export class LayerDb {
     const ws = join(this.tmpDir, `write-set-${process.pid}-${randomBytes(8).toString('hex')}`);
     await mkdir(ws, { recursive: true });
     try {
-      await writeFileAtomic(join(ws, 'diff'), layer.diffId);
-      await writeFileAtomic(join(ws, 'size'), String(layer.size));
-      await writeFileAtomic(join(ws, 'cache-id'), layer.cacheId);
-      if (layer.parent !== undefined) await writeFileAtomic(join(ws, 'parent'), layer.parent);
-      await copyFile(layer.tarSplitFile, join(ws, 'tar-split.json.gz'));
+      // The write set is private until renamed: its files need no temp names of their own, only
+      // to be durable (all fsynced at once) before the rename publishes them.
+      await Promise.all([
+        writeFileSynced(join(ws, 'diff'), layer.diffId),
+        writeFileSynced(join(ws, 'size'), String(layer.size)),
+        writeFileSynced(join(ws, 'cache-id'), layer.cacheId),
+        ...(layer.parent !== undefined ? [writeFileSynced(join(ws, 'parent'), layer.parent)] : []),
+        linkOrCopySynced(layer.tarSplitFile, join(ws, 'tar-split.json.gz')),
+      ]);
       await fsyncDir(ws);
       await mkdir(join(this.dir, 'sha256'), { recursive: true });
       try {

@@ -159,13 +159,14 @@ export class Store {
   /**
    * Stores an image config (and leases it until this process exits, so that prune does not take
    * it for a dangling image before it is tagged). Every layer it names must still be there.
+   * `metadata`: notes of tsbuild's own stored beside the image (ImageDb.put).
    */
-  async putImage(configBytes: Buffer, parent?: Digest): Promise<Digest> {
+  async putImage(configBytes: Buffer, parent?: Digest, metadata?: Record<string, string>): Promise<Digest> {
     const { parseConfig } = await import('../image/config.js');
     const config = parseConfig(configBytes);
     return this.exclusive(async () => {
       for (const c of chainIds(config.rootfs.diff_ids)) await this.mustStillHave(c);
-      const id = await this.images.put(configBytes, parent);
+      const id = await this.images.put(configBytes, parent, metadata);
       await this.lease.add({ images: [id] });
       return id;
     });

@@ -1,9 +1,9 @@
 // Every store write appears whole or not at all.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/digest.js';
-import { sweepTemps, writeFileAtomic } from '../../src/store/atomic.js';
+import { linkOrCopySynced, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/store/atomic.js';
 import { chainIdOf, LayerDb } from '../../src/store/layerdb.js';
 
 let dir: string;
@@ -18,6 +18,36 @@ test('writeFileAtomic replaces content and leaves no temp file', async () => {
   await writeFileAtomic(f, '{"a":2}');
   expect(await readFile(f, 'utf8')).toBe('{"a":2}');
   expect(await readdir(join(dir, 'sub'))).toEqual(['repositories.json']);
+});
+
+test('writeFilesAtomic publishes every file of a batch and leaves no temp file', async () => {
+  const meta = join(dir, 'metadata', 'sha256', 'abc');
+  await writeFilesAtomic(meta, { parent: 'sha256:1', lastUpdated: '2026', 'tsbuild-build.json': '{}' });
+  await writeFilesAtomic(meta, { lastUpdated: '2027' });
+  expect((await readdir(meta)).sort()).toEqual(['lastUpdated', 'parent', 'tsbuild-build.json']);
+  expect(await readFile(join(meta, 'lastUpdated'), 'utf8')).toBe('2027');
+  expect(await readFile(join(meta, 'parent'), 'utf8')).toBe('sha256:1');
+});
+
+test('writeFilesAtomic that fails replaces nothing and removes its temp files', async () => {
+  const d = join(dir, 'meta');
+  await writeFilesAtomic(d, { keep: 'old' });
+  // A name that is a non-empty directory cannot be renamed over: the batch fails at rename.
+  await mkdir(join(d, 'blocked', 'inside'), { recursive: true });
+  await expect(writeFilesAtomic(d, { keep: 'new', blocked: 'x' })).rejects.toThrow();
+  expect(await readFile(join(d, 'keep'), 'utf8')).toMatch(/^(old|new)$/);
+  expect((await readdir(d)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+});
+
+test('linkOrCopySynced gives the destination the same bytes, as a hard link on one filesystem', async () => {
+  const src = join(dir, 'tar-split.json.gz');
+  await writeFile(src, 'split bytes');
+  await mkdir(join(dir, 'ws'));
+  await linkOrCopySynced(src, join(dir, 'ws', 'tar-split.json.gz'));
+  expect((await stat(join(dir, 'ws', 'tar-split.json.gz'))).ino).toBe((await stat(src)).ino);
+  await rm(src);
+  expect(await readFile(join(dir, 'ws', 'tar-split.json.gz'), 'utf8')).toBe('split bytes');
+  await expect(linkOrCopySynced(join(dir, 'missing'), join(dir, 'ws', 'x'))).rejects.toThrow(/ENOENT/);
 });
 
 test('sweepTemps removes what an interrupted write left, and only what the judge calls dead', async () => {
