@@ -122,6 +122,7 @@ function moduleBytes(): Uint8Array {
 }
 
 interface Native {
+  readonly module: WebAssembly.Module;
   readonly memory: Uint8Array;
   readonly update: (ptr: number, len: number, state: bigint) => bigint;
 }
@@ -129,7 +130,8 @@ interface Native {
 /** The compiled module with the tables in its memory, or undefined without WebAssembly. */
 function compile(): Native | undefined {
   try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes().buffer as ArrayBuffer));
+    const module = new WebAssembly.Module(moduleBytes().buffer as ArrayBuffer);
+    const instance = new WebAssembly.Instance(module);
     const memory = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
     const view = new DataView(memory.buffer);
     for (let k = 0; k < 8; k++) {
@@ -138,7 +140,7 @@ function compile(): Native | undefined {
         view.setUint32(k * TABLE_BYTES + i * 8 + 4, TABLES_HI[k]![i]!, true);
       }
     }
-    return { memory, update: instance.exports.update as Native['update'] };
+    return { module, memory, update: instance.exports.update as Native['update'] };
   } catch {
     return undefined;
   }
@@ -241,4 +243,15 @@ export class Crc64 implements Crc64Hash {
 
 export function crc64(data: Uint8Array): Buffer {
   return new Crc64().update(data).digest();
+}
+
+/**
+ * What another thread needs to run the same code (crc64-file.ts): the compiled module, which
+ * worker threads share, the tables to put at the start of its memory, and where input goes.
+ * Undefined without WebAssembly.
+ */
+export function crc64Module(): { module: WebAssembly.Module; tables: Uint8Array; dataOffset: number; dataCap: number } | undefined {
+  const m = nativeOrUndefined();
+  if (m === undefined) return undefined;
+  return { module: m.module, tables: m.memory.slice(0, DATA), dataOffset: DATA, dataCap: DATA_CAP };
 }

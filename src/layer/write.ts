@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import type { Digest } from '../digest.js';
 import type { WalkRecord } from '../runtime/types.js';
 import { Crc64, crc64 } from './crc64.js';
+import { crc64OfFile } from './crc64-file.js';
 import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFileSync } from './readahead.js';
 import { END_OF_ARCHIVE, blockPadding, encodeHeader, type EntryType, type TarHeader } from './tarheader.js';
 import { TarSplitWriter } from './tarsplit.js';
@@ -14,6 +15,8 @@ import type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX, layerXattrs } from './whiteout.js';
 
 const READ_CHUNK = 1 << 20;
+/** From this size a file's crc64 is computed on another thread (crc64-file.ts) while its bytes are hashed here. */
+const PARALLEL_CRC = 32 << 20;
 const EMPTY = Buffer.alloc(0);
 const NO_XATTRS: ReadonlyMap<string, Buffer> = new Map();
 
@@ -208,18 +211,24 @@ class LayerWriter {
 
   /** Content streamed from disk; returns its crc64. */
   private async stream(source: string, size: number): Promise<Buffer> {
-    const crc = new Crc64();
+    const aside = size >= PARALLEL_CRC ? crc64OfFile(source) : undefined;
+    // Settled below; until then a failure must not count as unhandled.
+    aside?.catch(() => undefined);
+    const crc = aside === undefined ? new Crc64() : undefined;
     let copied = 0;
     // O_NOFOLLOW: the walk saw a regular file here; never read through a symlink swapped in since.
     const fh = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
     for await (const chunk of fh.createReadStream({ highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
       copied += chunk.length;
       if (copied > size) throw changedSize(source, size, copied);
-      crc.update(chunk);
+      crc?.update(chunk);
       await this.tar.write(chunk);
     }
     if (copied !== size) throw changedSize(source, size, copied);
-    return crc.digest();
+    if (crc !== undefined) return crc.digest();
+    const other = await aside!;
+    if (other.bytes !== size) throw changedSize(source, size, other.bytes);
+    return other.crc;
   }
 }
 
