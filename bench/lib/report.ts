@@ -156,7 +156,7 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
       const fast = peers.sort((a, b) => a.v - b.v)[0];
       const vsPeer = t !== undefined && fast ? `**${(t / fast.v).toFixed(2)}** (${LABELS[fast.id]})` : '—';
       const floor = field === 'wall' ? w.columns.floor?.median?.wall : undefined;
-      // The CLI row's floor is the harness's spawn overhead: no ratio is meant against it.
+      // The CLI row's floor is Node.js's empty start: shown, but no ratio is meant against it.
       const vsFloor = t !== undefined && floor !== undefined && w.kind !== 'cli' ? (t / floor).toFixed(2) : '';
       const peak = w.columns.tsbuild?.peakMB;
       const extra = field === 'wall' ? ` ${vsFloor} | ${peak !== undefined ? `${peak.toFixed(0)} MB` : '—'} |` : '';
