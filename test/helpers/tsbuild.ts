@@ -68,8 +68,24 @@ export async function rootWithBusybox(driver?: 'overlay2' | 'vfs'): Promise<{ ro
   return t;
 }
 
+/** Every tempDir() of the running test file: removed after its last test (test/helpers/setup.ts). */
+const tempDirs: string[] = [];
+
 export async function tempDir(prefix = 'tsbuild-ctx-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/**
+ * Removes what tempDir() made. A directory with something still mounted below it is left to
+ * the cleanup that owns the mount (tempRoot's fails the test for it): removing through a
+ * mount would reach into the mounted filesystem.
+ */
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of tempDirs.splice(0)) {
+    if ((await mountsBelow(dir)).length === 0) await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
