@@ -16,13 +16,18 @@ export function tempNameBeside(path: string): string {
   return join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** fsync(2) of a file or directory by path (a directory: so the names in it survive a crash). */
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncPath(dir);
 }
 
 /**
@@ -52,12 +57,7 @@ export async function linkOrCopySynced(src: string, dest: string): Promise<void>
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
   await copyFile(src, dest);
-  const fh = await open(dest, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fsyncPath(dest);
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
