@@ -1,12 +1,14 @@
 // Compressing layer tars for a registry. Both compressors are run so their output depends only
-// on the input (gzip: Node's zlib at a fixed level, header mtime 0; zstd: the `zstd` tool,
+// on the input (gzip: Node's zlib at a fixed level in fixed-size blocks, header mtime 0, see
+// pgzip.ts; zstd: the `zstd` tool,
 // single-threaded at a fixed level), which is what lets the push cache trust a recorded digest:
 // the same tar compressed again gives the same blob, as long as the compressor's version is the
 // same. A push that does compress again checks the digest it gets rather than assuming.
 import { pipeline, type Duplex, type Readable } from 'node:stream';
-import { createGzip, constants } from 'node:zlib';
+import { constants } from 'node:zlib';
 import { execa } from 'execa';
 import { TsbuildError } from '../errors.js';
+import { parallelGzip } from './pgzip.js';
 
 export type LayerCompression = 'gzip' | 'zstd';
 
@@ -33,10 +35,8 @@ export async function checkCompressor(kind: LayerCompression): Promise<void> {
  * reader stops reading the input.
  */
 export function compress(input: Readable, kind: LayerCompression): Readable {
-  const compressor: Duplex =
-    kind === 'gzip'
-      ? createGzip({ level: GZIP_LEVEL })
-      : execa('zstd', ZSTD_ARGS, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false } }).duplex();
+  if (kind === 'gzip') return parallelGzip(input, { level: GZIP_LEVEL });
+  const compressor: Duplex = execa('zstd', ZSTD_ARGS, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false } }).duplex();
   pipeline(input, compressor, () => {
     // Errors reach the reader through `compressor`; nothing else is to be done with them here.
   });

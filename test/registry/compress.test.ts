@@ -1,10 +1,13 @@
 // The push cache trusts that a layer compresses to the blob it compressed to before: both
-// compressors must give the same bytes for the same input, and decompress back to it.
+// compressors must give the same bytes for the same input, and decompress back to it. gzip is
+// compressed in blocks on several threads, so the block edges get their own checks: sizes on
+// either side of them, and chunkings that do not line up with them.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { compress, type LayerCompression } from '../../src/registry/compress.js';
+import { BLOCK_SIZE } from '../../src/registry/pgzip.js';
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -14,6 +17,28 @@ async function collect(r: Readable): Promise<Buffer> {
 
 const input = Buffer.concat([randomBytes(200_000), Buffer.alloc(300_000, 'tar block ')]);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Text-like runs and random runs, as layer tars have: both deflate's paths get exercised. */
+function layerLike(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += 100_000) {
+    const n = Math.min(100_000, size - at);
+    if ((at / 100_000) % 4 === 3) randomBytes(n).copy(out, at);
+    else out.write(`file ${at} says hello to its neighbours; `.repeat(Math.ceil(n / 40)), at, n);
+  }
+  return out;
+}
+
+/** `data` in pieces of the given sizes, cycled; none lines up with a block. */
+function chunked(data: Buffer, sizes: readonly number[]): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = sizes[i % sizes.length]!;
+    pieces.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return Readable.from(pieces);
+}
 
 describe.each<LayerCompression>(['gzip', 'zstd'])('%s', (kind) => {
   test('the same input gives the same blob, which decompresses to the input', async () => {
@@ -31,5 +56,83 @@ describe.each<LayerCompression>(['gzip', 'zstd'])('%s', (kind) => {
       },
     });
     await expect(collect(compress(failing, kind))).rejects.toThrow('diffID mismatch');
+  });
+});
+
+describe('gzip in parallel blocks', () => {
+  const B = BLOCK_SIZE;
+  const sizes = { empty: 0, 'one byte': 1, 'block - 1': B - 1, block: B, 'block + 1': B + 1, 'several blocks': 3 * B + 12_345 };
+
+  describe.each(Object.entries(sizes))('%s', (_name, size) => {
+    const data = layerLike(size);
+    let blob: Buffer;
+    beforeAll(async () => {
+      blob = await collect(compress(Readable.from(data.length > 0 ? [data] : []), 'gzip'));
+    });
+
+    test('zlib gunzips it to the input, as one gzip member', () => {
+      expect(gunzipSync(blob).equals(data)).toBe(true);
+      // Python's zlib reads exactly one member and reports what follows it: nothing. Readers
+      // that stop after the first member (not Go's, which Docker and registries use) still work.
+      const py = 'import sys, zlib\nd = zlib.decompressobj(31)\nout = d.decompress(sys.stdin.buffer.read())\nassert d.eof and not d.unused_data, "not one member"\nsys.stdout.buffer.write(out)';
+      return execa('python3', ['-c', py], { input: blob, encoding: 'buffer' }).then((r) => {
+        expect(Buffer.from(r.stdout).equals(data)).toBe(true);
+      });
+    });
+
+    test('gzip -dc and Python gzip read it back', async () => {
+      const gz = await execa('gzip', ['-dc'], { input: blob, encoding: 'buffer' });
+      expect(Buffer.from(gz.stdout).equals(data)).toBe(true);
+      const py = await execa('python3', ['-c', 'import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))'], {
+        input: blob,
+        encoding: 'buffer',
+      });
+      expect(Buffer.from(py.stdout).equals(data)).toBe(true);
+    });
+
+    test('any chunking of the input gives the same bytes', async () => {
+      for (const pieces of [[1000], [B - 1], [7, 65_536, B + 3], [B]]) {
+        const again = await collect(compress(chunked(data, pieces), 'gzip'));
+        expect(sha(again)).toBe(sha(blob));
+      }
+    });
+  });
+
+  test('the blob is as small as one serial gzip stream of the input, give or take a little', async () => {
+    const data = layerLike(4 * B);
+    const blob = await collect(compress(Readable.from([data]), 'gzip'));
+    // Each block starts with the previous one's last 32 KiB as its dictionary: matches reach
+    // across block edges, so the price of the blocks is a few bytes each, not a lost window.
+    expect(blob.length).toBeLessThan(gzipSync(data).length * 1.01);
+  });
+
+  test('an input failing after some blocks fails the output', async () => {
+    let sent = 0;
+    const failing = new Readable({
+      read() {
+        if (sent++ >= 5) this.destroy(new Error('diffID mismatch'));
+        else this.push(layerLike(B / 2 + 77));
+      },
+    });
+    await expect(collect(compress(failing, 'gzip'))).rejects.toThrow('diffID mismatch');
+  });
+
+  test('destroying the output stops reading the input', async () => {
+    // An endless input: only a destroyed output can stop it.
+    let reads = 0;
+    const endless = new Readable({
+      read() {
+        reads++;
+        this.push(layerLike(64 * 1024));
+      },
+    });
+    const closed = new Promise<void>((resolve) => endless.once('close', resolve));
+    const out = compress(endless, 'gzip');
+    for await (const _ of out) break; // the header; breaking out destroys the output
+    await closed;
+    expect(endless.destroyed).toBe(true);
+    const after = reads;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reads).toBe(after);
   });
 });
