@@ -3,17 +3,19 @@
 //
 // The input is cut into blocks at fixed input offsets (every BLOCK_SIZE bytes), never where the
 // stream's chunks happened to end, and each block is compressed with the previous block's last
-// 32 KiB as its dictionary. The output therefore depends only on the input bytes and the level
-// (the push cache relies on "same tar, same blob digest"), and the ratio stays within a fraction
-// of a percent of one serial stream, because matches still reach back across block edges.
+// 32 KiB as its dictionary. The output therefore depends only on the input bytes, the level and
+// the block size, not on the chunking or the number of threads (the push cache relies on "same
+// tar, same blob digest"), and the ratio stays within a fraction of a percent of one serial
+// stream, because matches still reach back across block edges.
 //
-// Each block but the last ends with Z_SYNC_FLUSH (byte-aligned, not final); after the last one
-// comes an empty final block, then the trailer with the crc32 of the whole input, which is
-// computed on the main thread as blocks go by (zlib's crc32 runs at several GB/s).
+// Every block ends with Z_SYNC_FLUSH (byte-aligned, not final); after the last one comes an
+// empty final block, then the trailer with the crc32 of the whole input, which is computed on
+// the main thread as blocks go by (zlib's crc32: ~20 ms per 100 MB).
 //
-// Memory is bounded by design: at most WINDOW blocks are being compressed or waiting to be
+// Memory is bounded by design: at most 2 x threads blocks are being compressed or waiting to be
 // read, plus the one being filled; input is not read while that window is full and the reader
-// has not taken the oldest block.
+// has not taken the oldest block. With 1 MiB blocks and 2 cores that is ~10 MB per layer.
+import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
 
@@ -22,14 +24,18 @@ export interface ParallelGzipOptions {
   readonly level: number;
   /** Input bytes per block; the output depends on it, so it is fixed for a given level. */
   readonly blockSize?: number;
-  /** Blocks compressing or compressed but not yet read, at most. */
-  readonly window?: number;
+  /** Blocks being compressed at once, at most (default: the cores, up to 4). */
+  readonly threads?: number;
 }
 
 /** 1 MiB: few enough blocks that the pool's round trips cost nothing, small enough to bound memory. */
 export const BLOCK_SIZE = 1 << 20;
-/** Two cores: two blocks compressing, two more ready so that neither core waits for the reader. */
-const WINDOW = 4;
+/**
+ * Blocks compressing at once: one per core, so that the pool keeps threads free for the file
+ * reads that feed the input (libuv's pool has two threads per core, see cli/main.ts), and at
+ * most 4, so that three layers pushed at once stay within a few tens of MB.
+ */
+const THREADS = Math.min(4, availableParallelism());
 /** deflate's window: the most of the previous block a match can reach back into. */
 const DICTIONARY = 32 * 1024;
 /** An empty final block with fixed Huffman codes (BFINAL=1, BTYPE=01, end-of-block). */
@@ -82,8 +88,32 @@ async function* fixedBlocks(input: AsyncIterable<Buffer>, size: number): AsyncGe
   if (filled > 0) yield block.subarray(0, filled);
 }
 
-async function* members(input: Readable, level: number, blockSize: number, window: number): AsyncGenerator<Buffer> {
+/** Runs at most `width` jobs at once, the others in the order they came. */
+class Slots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly width: number) {}
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+    try {
+      return await job();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/**
+ * The gzip member, part by part. Blocks are deflated in order of input with at most `threads` at
+ * once, and at most 2 x `threads` compressing or done but not yet taken by the reader: input is
+ * not read further until the oldest is taken.
+ */
+async function* member(input: Readable, level: number, blockSize: number, threads: number): AsyncGenerator<Buffer> {
   yield header(level);
+  const slots = new Slots(threads);
+  const window = 2 * threads;
   const inFlight: Promise<Buffer>[] = [];
   let crc = 0;
   let size = 0;
@@ -91,7 +121,8 @@ async function* members(input: Readable, level: number, blockSize: number, windo
   for await (const block of fixedBlocks(input, blockSize)) {
     crc = crc32(block, crc);
     size += block.length;
-    const job = deflateBlock(block, dictionary, level);
+    const dict = dictionary;
+    const job = slots.run(() => deflateBlock(block, dict, level));
     // Awaited in order below; this only keeps a failure behind a destroyed output from being
     // reported as unhandled.
     job.catch(() => undefined);
@@ -112,7 +143,7 @@ async function* members(input: Readable, level: number, blockSize: number, windo
  */
 export function parallelGzip(input: Readable, opts: ParallelGzipOptions): Readable {
   const level = opts.level === constants.Z_DEFAULT_COMPRESSION ? 6 : opts.level;
-  const parts = members(input, level, opts.blockSize ?? BLOCK_SIZE, opts.window ?? WINDOW);
+  const parts = member(input, level, opts.blockSize ?? BLOCK_SIZE, Math.max(1, opts.threads ?? THREADS));
   let pumping = false;
   let wanted = false;
   // Moves parts to the output while it wants more; a read() that comes while a part is being

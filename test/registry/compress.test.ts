@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { compress, type LayerCompression } from '../../src/registry/compress.js';
-import { BLOCK_SIZE } from '../../src/registry/pgzip.js';
+import { BLOCK_SIZE, parallelGzip } from '../../src/registry/pgzip.js';
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -96,6 +96,15 @@ describe('gzip in parallel blocks', () => {
         expect(sha(again)).toBe(sha(blob));
       }
     });
+  });
+
+  test('the number of threads does not change the bytes', async () => {
+    const data = layerLike(5 * B + 999);
+    const blob = await collect(compress(Readable.from([data]), 'gzip'));
+    for (const threads of [1, 3]) {
+      const again = await collect(parallelGzip(Readable.from([data]), { level: 6, threads }));
+      expect(sha(again)).toBe(sha(blob));
+    }
   });
 
   test('the blob is as small as one serial gzip stream of the input, give or take a little', async () => {
