@@ -1,9 +1,10 @@
 // Compressing layer tars for a registry. Both compressors are run so their output depends only
-// on the input (gzip: Node's zlib at a fixed level in fixed-size blocks, header mtime 0, see
-// pgzip.ts; zstd: the `zstd` tool,
-// single-threaded at a fixed level), which is what lets the push cache trust a recorded digest:
-// the same tar compressed again gives the same blob, as long as the compressor's version is the
-// same. A push that does compress again checks the digest it gets rather than assuming.
+// on the input (gzip: Node's zlib at a fixed level, in blocks cut at fixed input offsets and
+// compressed in parallel, header mtime 0, see pgzip.ts; zstd: the `zstd` tool at a fixed level
+// in its multi-threaded mode, whose output does not depend on the number of workers), which is
+// what lets the push cache trust a recorded digest: the same tar compressed again gives the same
+// blob, as long as the compressor's version is the same. A push that does compress again checks
+// the digest it gets rather than assuming.
 import { pipeline, type Duplex, type Readable } from 'node:stream';
 import { constants } from 'node:zlib';
 import { execa } from 'execa';
@@ -14,8 +15,11 @@ export type LayerCompression = 'gzip' | 'zstd';
 
 /** zlib's default level, as Docker's gzip writer uses (DefaultCompression). */
 const GZIP_LEVEL = constants.Z_DEFAULT_COMPRESSION;
-/** zstd's default level, as BuildKit uses. */
-const ZSTD_ARGS = ['-3', '-T1', '-q', '-c', '--no-progress'];
+/**
+ * zstd's default level, as BuildKit uses; two workers. -T1 and -T2 give the same bytes (zstd
+ * cuts jobs by size, not by worker count), so blobs recorded before -T2 still match.
+ */
+const ZSTD_ARGS = ['-3', '-T2', '-q', '-c', '--no-progress'];
 
 /**
  * Fails early, with the package to install, if the compressor is a tool the host lacks: better

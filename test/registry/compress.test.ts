@@ -59,6 +59,14 @@ describe.each<LayerCompression>(['gzip', 'zstd'])('%s', (kind) => {
   });
 });
 
+test('zstd gives the bytes of zstd -T1, as tsbuild did before it used two workers', async () => {
+  // The push cache recorded blobs made with -T1: they must still match.
+  const data = layerLike(24 * BLOCK_SIZE); // several of zstd's jobs (8 MiB at level 3)
+  const ours = await collect(compress(Readable.from([data]), 'zstd'));
+  const t1 = await execa('zstd', ['-3', '-T1', '-q', '-c'], { input: data, encoding: 'buffer' });
+  expect(sha(ours)).toBe(sha(Buffer.from(t1.stdout)));
+});
+
 describe('gzip in parallel blocks', () => {
   const B = BLOCK_SIZE;
   const sizes = { empty: 0, 'one byte': 1, 'block - 1': B - 1, block: B, 'block + 1': B + 1, 'several blocks': 3 * B + 12_345 };
