@@ -12,9 +12,9 @@
 // empty final block, then the trailer with the crc32 of the whole input, which is computed on
 // the main thread as blocks go by (zlib's crc32: ~20 ms per 100 MB).
 //
-// Memory is bounded by design: at most 2 x threads blocks are being compressed or waiting to be
+// Memory is bounded by design: at most threads + 2 blocks are being compressed or waiting to be
 // read, plus the one being filled; input is not read while that window is full and the reader
-// has not taken the oldest block. With 1 MiB blocks and 2 cores that is ~10 MB per layer.
+// has not taken the oldest block. With 1 MiB blocks and 2 cores that is 6 blocks, ~15 MB per layer.
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
@@ -24,18 +24,20 @@ export interface ParallelGzipOptions {
   readonly level: number;
   /** Input bytes per block; the output depends on it, so it is fixed for a given level. */
   readonly blockSize?: number;
-  /** Blocks being compressed at once, at most (default: the cores, up to 4). */
+  /** Blocks being compressed at once, at most (default: two per core, up to 4). */
   readonly threads?: number;
 }
 
 /** 1 MiB: few enough blocks that the pool's round trips cost nothing, small enough to bound memory. */
 export const BLOCK_SIZE = 1 << 20;
 /**
- * Blocks compressing at once: one per core, so that the pool keeps threads free for the file
- * reads that feed the input (libuv's pool has two threads per core, see cli/main.ts), and at
- * most 4, so that three layers pushed at once stay within a few tens of MB.
+ * Blocks compressing at once: two per core (as many as libuv's pool has threads, see
+ * cli/main.ts), so that a core that finishes a block finds the next one already queued rather
+ * than waiting for the main thread, busy reading and hashing the tar, to hand it out (the tar's
+ * file reads then wait for a pool thread now and then: measured, that costs less than an idle
+ * core); at most 4, so that three layers pushed at once stay within a few tens of MB.
  */
-const THREADS = Math.min(4, availableParallelism());
+const THREADS = Math.min(4, 2 * availableParallelism());
 /** deflate's window: the most of the previous block a match can reach back into. */
 const DICTIONARY = 32 * 1024;
 /** An empty final block with fixed Huffman codes (BFINAL=1, BTYPE=01, end-of-block). */
@@ -107,13 +109,13 @@ class Slots {
 
 /**
  * The gzip member, part by part. Blocks are deflated in order of input with at most `threads` at
- * once, and at most 2 x `threads` compressing or done but not yet taken by the reader: input is
+ * once, and at most `threads` + 2 compressing or done but not yet taken by the reader: input is
  * not read further until the oldest is taken.
  */
 async function* member(input: Readable, level: number, blockSize: number, threads: number): AsyncGenerator<Buffer> {
   yield header(level);
   const slots = new Slots(threads);
-  const window = 2 * threads;
+  const window = threads + 2;
   const inFlight: Promise<Buffer>[] = [];
   let crc = 0;
   let size = 0;
