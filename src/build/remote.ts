@@ -19,7 +19,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
-import { STATUS_CODES } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -246,6 +245,8 @@ async function download(
     }
     if (res.status < 200 || res.status > 299) {
       await res.body?.cancel().catch(() => undefined);
+      // node:http only for its table of reason phrases: not loaded by builds that fetch nothing.
+      const { STATUS_CODES } = await import('node:http');
       throw new InvalidInputError(`failed to GET ${shown}: ${res.status} ${res.statusText || STATUS_CODES[res.status] || ''}`.trimEnd());
     }
     const hash = createHash('sha256');

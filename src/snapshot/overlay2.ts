@@ -13,7 +13,6 @@ import { join, dirname } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Change, LayerDescriptor } from '../layer/types.js';
-import { applyLayer } from '../layer/index.js';
 import { mount, unmount, walk, mountsUnder } from '../runtime/helper.js';
 import type { InitLayer, MountedRootfs, Snapshotter, Bind } from './snapshotter.js';
 
@@ -148,7 +147,9 @@ export class Overlay2Snapshotter implements Snapshotter {
     }
   }
 
-  apply(id: string, tar: NodeJS.ReadableStream, tarSplitPath: string): Promise<LayerDescriptor> {
+  async apply(id: string, tar: NodeJS.ReadableStream, tarSplitPath: string): Promise<LayerDescriptor> {
+    // Loaded here: only pull, load and import unpack layers; a build never does.
+    const { applyLayer } = await import('../layer/apply.js');
     return applyLayer(tar, join(this.dir(id), 'diff'), { whiteouts: 'overlay', tarSplitPath });
   }
 

@@ -7,7 +7,6 @@
 import { mkdir, readFile, rm, readdir, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import type { Change, LayerDescriptor } from '../layer/types.js';
-import { applyLayer } from '../layer/index.js';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
 import type { InitLayer, MountedRootfs, Snapshotter, Bind } from './snapshotter.js';
@@ -180,6 +179,8 @@ export class VfsSnapshotter implements Snapshotter {
   }
 
   async apply(id: string, tar: NodeJS.ReadableStream, tarSplitPath: string): Promise<LayerDescriptor> {
+    // Loaded here: only pull, load and import unpack layers; a build never does.
+    const { applyLayer } = await import('../layer/apply.js');
     return applyLayer(tar, this.dir(id), { whiteouts: 'delete', tarSplitPath });
   }
 
