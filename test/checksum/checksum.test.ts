@@ -211,6 +211,28 @@ describe('the metadata cache', () => {
     expect(await checksum(dir, ['.'], { cacheDir })).toBe(plain);
   });
 
+  it('reads a cache bigger than one read, with names of several UTF-8 bytes across the pieces', async () => {
+    const dir = await contextDir({ 'real/é.txt': 'é' });
+    const cacheDir = await tempDir('tsbuild-cache-');
+    await settle();
+    const truth = await checksum(dir, ['.'], { cacheDir });
+    // Entries for files the walk never reaches are kept as they are: add 13,000 of them (about
+    // 2 MiB, so lines and multi-byte characters straddle the 1 MiB pieces the file is read in).
+    const file = await cacheFileOf(cacheDir);
+    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -2);
+    const hex = createHash('sha256').update('x').digest('hex');
+    for (let i = 0; i < 13_000; i++) lines.push(`${hex} 1 1577836800000 1795449879664.1406 ${1000 + i} 33188 ${JSON.stringify(`elsewhere/€ ${i} ${'ü'.repeat(i % 40)}`)}`);
+    const body = lines.map((l) => `${l}\n`).join('');
+    await writeFile(file, `${body}end ${lines.length - 1} ${createHash('sha256').update(body).digest('hex')}\n`);
+    expect((await lstat(file)).size).toBeGreaterThan(2 * (1 << 20));
+    const cache = await ContextHashCache.load(cacheDir, await realRoot(dir));
+    expect(cache.discarded).toBeUndefined();
+    expect(cache.size).toBe(13_001);
+    expect(cache.lookup('real/é.txt', await lstat(join(dir, 'real/é.txt')))).toBe(createHash('sha256').update('é').digest('hex'));
+    expect(await checksum(dir, ['real'], { cacheDir })).toBe(await checksum(dir, ['real']));
+    expect(await checksum(dir, ['.'], { cacheDir })).toBe(truth);
+  });
+
   it('writes nothing when nothing changed', async () => {
     const dir = await contextDir(TREE);
     const cacheDir = await tempDir('tsbuild-cache-');
