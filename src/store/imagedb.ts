@@ -1,7 +1,7 @@
 // image/<driver>/imagedb: content/sha256/<imageID> holds an image's config bytes, and the
 // image ID *is* their sha256, so the file name proves the content. metadata/sha256/<imageID>/
 // holds what is not part of the image itself (parent image, lastUpdated).
-import { readFile, readdir, rm, rename, mkdir } from 'node:fs/promises';
+import { access, readFile, readdir, rm, rename, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
@@ -26,12 +26,39 @@ export class ImageDb {
    */
   async put(configBytes: Buffer, parent?: Digest, metadata: Record<string, string> = {}): Promise<Digest> {
     const id = sha256(configBytes);
+    if (await this.has(id)) {
+      // The same bytes are stored already (the name is their digest): a cached rebuild. Only
+      // notes that differ are written; lastUpdated stays when the image was stored.
+      const notes: Record<string, string> = { ...metadata, ...(parent ? { parent } : {}) };
+      const changed = await this.changedNotes(id, notes);
+      if ((await this.getMetadata(id, 'lastUpdated')) === undefined) changed['lastUpdated'] = new Date().toISOString();
+      if (Object.keys(changed).length > 0) await writeFilesAtomic(this.metadataDir(id), changed);
+      return id;
+    }
     const notes: Record<string, string> = { ...metadata, lastUpdated: new Date().toISOString() };
     if (parent) notes['parent'] = parent;
     // Metadata without its config is never read (list() goes by content/), so the two are
     // written side by side rather than one after the other.
     await Promise.all([writeFileAtomic(this.contentPath(id), configBytes), writeFilesAtomic(this.metadataDir(id), notes)]);
     return id;
+  }
+
+  private async has(id: Digest): Promise<boolean> {
+    try {
+      await access(this.contentPath(id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The entries of `notes` whose stored value differs (or is missing). */
+  private async changedNotes(id: Digest, notes: Record<string, string>): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(notes)) {
+      if ((await this.getMetadata(id, name)) !== value) out[name] = value;
+    }
+    return out;
   }
 
   async getBytes(id: Digest): Promise<Buffer> {

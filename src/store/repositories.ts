@@ -71,6 +71,8 @@ export class Repositories {
     const j = await this.read();
     const repo = (j.Repositories[familiarName(r)] ??= {});
     const before = repo[familiarString(r)];
+    // A rebuild that gives the same image leaves the file as it is (no rewrite, no fsync).
+    if (before === imageId) return undefined;
     repo[familiarString(r)] = imageId;
     await this.write(j);
     return before && before !== imageId ? parseDigest(before) : undefined;
