@@ -1,7 +1,7 @@
 // Turning a finished snapshot into a stored layer: its change set becomes a tar (only streamed
 // through sha256, never kept) while the tar-split is recorded, and the store publishes it under
 // its chainID (dropping the snapshot when an identical chain exists).
-import { writeLayer } from '../layer/index.js';
+import { writeLayer } from '../layer/write.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import type { Store } from '../store/store.js';
 

@@ -27,7 +27,6 @@ import { lstat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import type { BuildContext, ContextSource } from '../context/index.js';
 import { InvalidInputError } from '../errors.js';
-import { detectTarArchive, extractTar } from '../fs/archive.js';
 import { copyTree } from '../fs/copytree.js';
 import { withImagePaths } from '../fs/errors.js';
 import { Limiter } from '../fs/limit.js';
@@ -133,6 +132,8 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
   const parentMode = opts.chmod !== undefined ? opts.chmod & 0o777 : 0o755;
   for (const { source, mayUnpack } of items) {
     if (mayUnpack) {
+      // Loaded here, with node-tar behind it: only ADD of a local file can unpack an archive.
+      const { detectTarArchive, extractTar } = await import('../fs/archive.js');
       const compression = await detectTarArchive(source.hostPath, source.stats);
       if (compression !== undefined) {
         // unpack.go: the destination is a directory, 0755, owned by --chown or root.
