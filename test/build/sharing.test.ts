@@ -70,7 +70,10 @@ describe('layer sharing', () => {
       const [b] = JSON.parse(await ok(fresh.root, ['inspect', 'python3']));
       expect(a.RootFS.Layers.slice(0, 2)).toEqual(b.RootFS.Layers.slice(0, 2));
       expect(await layerDirs(fresh.root)).toHaveLength(4);
-      // --no-cache runs the step again: a new layer (its files have new mtimes)
+      // --no-cache runs the step again: a new layer (its files have new mtimes). Layer tars keep
+      // whole seconds, so a rebuild within the same second as the first would give the same
+      // layer: builds got fast enough for that to happen, hence the wait for the next second.
+      await new Promise((r) => setTimeout(r, 1100));
       await ok(fresh.root, ['build', '--no-cache', '-t', 'python3-again', '-f', join(ctx, 'Dockerfile.python'), ctx]);
       expect((await layerDirs(fresh.root)).length).toBeGreaterThan(4);
     } finally {
