@@ -18,6 +18,7 @@
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
+import { Limiter } from '../fs/limit.js';
 
 export interface ParallelGzipOptions {
   /** zlib level, 0-9 or Z_DEFAULT_COMPRESSION. */
@@ -90,23 +91,6 @@ async function* fixedBlocks(input: AsyncIterable<Buffer>, size: number): AsyncGe
   if (filled > 0) yield block.subarray(0, filled);
 }
 
-/** Runs at most `width` jobs at once, the others in the order they came. */
-class Slots {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly width: number) {}
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.running >= this.width) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
-    try {
-      return await job();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 /**
  * The gzip member, part by part. Blocks are deflated in order of input with at most `threads` at
  * once, and at most `threads` + 2 compressing or done but not yet taken by the reader: input is
@@ -114,7 +98,7 @@ class Slots {
  */
 async function* member(input: Readable, level: number, blockSize: number, threads: number): AsyncGenerator<Buffer> {
   yield header(level);
-  const slots = new Slots(threads);
+  const slots = new Limiter(threads);
   const window = threads + 2;
   const inFlight: Promise<Buffer>[] = [];
   let crc = 0;

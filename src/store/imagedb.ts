@@ -22,28 +22,28 @@ export class ImageDb {
 
   /**
    * Stores config bytes and returns the image ID. Storing the same bytes twice is a no-op.
-   * `metadata` adds notes of tsbuild's own (see putMetadata), written with Docker's.
+   * `metadata` adds notes of tsbuild's own (read back with getMetadata), written with Docker's.
    */
   async put(configBytes: Buffer, parent?: Digest, metadata: Record<string, string> = {}): Promise<Digest> {
     const id = sha256(configBytes);
+    const notes: Record<string, string> = { ...metadata, ...(parent ? { parent } : {}) };
+    const now = new Date().toISOString();
     if (await this.has(id)) {
       // The same bytes are stored already (the name is their digest): a cached rebuild. Only
       // notes that differ are written; lastUpdated stays when the image was stored.
-      const notes: Record<string, string> = { ...metadata, ...(parent ? { parent } : {}) };
       const changed = await this.changedNotes(id, notes);
-      if ((await this.getMetadata(id, 'lastUpdated')) === undefined) changed['lastUpdated'] = new Date().toISOString();
+      if ((await this.getMetadata(id, 'lastUpdated')) === undefined) changed['lastUpdated'] = now;
       if (Object.keys(changed).length > 0) await writeFilesAtomic(this.metadataDir(id), changed);
       return id;
     }
-    const notes: Record<string, string> = { ...metadata, lastUpdated: new Date().toISOString() };
-    if (parent) notes['parent'] = parent;
     // Metadata without its config is never read (list() goes by content/), so the two are
     // written side by side rather than one after the other.
-    await Promise.all([writeFileAtomic(this.contentPath(id), configBytes), writeFilesAtomic(this.metadataDir(id), notes)]);
+    await Promise.all([writeFileAtomic(this.contentPath(id), configBytes), writeFilesAtomic(this.metadataDir(id), { ...notes, lastUpdated: now })]);
     return id;
   }
 
-  private async has(id: Digest): Promise<boolean> {
+  /** Whether the config `id` is stored (without reading it). */
+  async has(id: Digest): Promise<boolean> {
     try {
       await access(this.contentPath(id));
       return true;
@@ -80,11 +80,6 @@ export class ImageDb {
     } catch {
       return undefined;
     }
-  }
-
-  /** tsbuild's own notes about an image (kept beside Docker's `parent` and `lastUpdated`). */
-  async putMetadata(id: Digest, name: string, data: string): Promise<void> {
-    await writeFileAtomic(join(this.metadataDir(id), name), data);
   }
 
   async getMetadata(id: Digest, name: string): Promise<string | undefined> {

@@ -195,12 +195,7 @@ export class Store {
   }
 
   async hasImage(id: Digest): Promise<boolean> {
-    try {
-      await this.images.getBytes(id);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.images.has(id);
   }
 
   /**
