@@ -5,7 +5,7 @@ import { cp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { busyboxStore, ok, REPO, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 const WASTE = join(REPO, 'testdata/waste');
 const MB = 1_000_000;
@@ -35,19 +35,11 @@ async function lineOf(ctx: string, prefix: string, nth = 1): Promise<number> {
 }
 
 describe('tsbuild analyze', () => {
-  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
-  const contexts: string[] = [];
-  beforeAll(async () => {
-    env = await rootWithBusybox();
-  });
-  afterAll(async () => {
-    for (const c of contexts) await rm(c, { recursive: true, force: true });
-    await env?.cleanup();
-  });
+  const env = busyboxStore();
 
   async function build(name: string, files: Record<string, number>, args: string[] = []): Promise<string> {
     const ctx = await context(name, files);
-    contexts.push(ctx);
+    env.removeLater(ctx);
     await ok(env.root, ['build', '-q', '-t', name, ...args, ctx]);
     return ctx;
   }
@@ -67,12 +59,12 @@ describe('tsbuild analyze', () => {
     beforeAll(async () => {
       // The archive holds the program to install and 20MiB of data; random bytes do not compress.
       const src = await tempDir('tsbuild-waste-src-');
-      contexts.push(src);
+      env.removeLater(src);
       await mkdir(join(src, 'xxx'));
       await writeFile(join(src, 'xxx/app'), randomBytes(APP));
       await writeFile(join(src, 'xxx/data'), randomBytes(20 * 1024 * 1024));
       ctx = await context('seed', {});
-      contexts.push(ctx);
+      env.removeLater(ctx);
       await execa('tar', ['czf', join(ctx, 'xxx.tar.gz'), '-C', src, 'xxx']);
       archive = (await stat(join(ctx, 'xxx.tar.gz'))).size;
       await ok(env.root, ['build', '-q', '-t', 'seed', ctx]);

@@ -27,6 +27,17 @@ async function checksum(dir: string, sources: string[] = ['.'], opts: SourcesChe
   return sourcesChecksum(await openContext(dir), sources, opts);
 }
 
+/** The lines of a cache file before its end line (the header, then one per file). */
+async function cacheLines(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8')).split('\n').slice(0, -2);
+}
+
+/** Writes `lines` back as an intact cache file: its end line counts them and hashes the body. */
+async function writeIntactCache(file: string, lines: readonly string[]): Promise<void> {
+  const body = lines.map((l) => `${l}\n`).join('');
+  await writeFile(file, `${body}end ${lines.length - 1} ${createHash('sha256').update(body).digest('hex')}\n`);
+}
+
 async function cacheFileOf(cacheDir: string): Promise<string> {
   const files = await readdir(cacheDir);
   expect(files).toHaveLength(1);
@@ -128,11 +139,8 @@ describe('the metadata cache', () => {
     // Rewrite the cache, intact, to claim other contents for f1: the checksum follows the claim,
     // so the file was not read. (Only a forged cache can do this; the file's lstat is unchanged.)
     const file = await cacheFileOf(cacheDir);
-    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -2);
     const hexOne = createHash('sha256').update('one').digest('hex');
-    const forged = lines.map((l) => l.replace(hexOne, 'f'.repeat(64)));
-    const body = forged.map((l) => `${l}\n`).join('');
-    await writeFile(file, `${body}end ${forged.length - 1} ${createHash('sha256').update(body).digest('hex')}\n`);
+    await writeIntactCache(file, (await cacheLines(file)).map((l) => l.replace(hexOne, 'f'.repeat(64))));
     const claimed = await checksum(dir, ['.'], { cacheDir });
     expect(claimed).not.toBe(truth);
     // Any change to the file's lstat (here a chmod back and forth: ctime) makes it read again.
@@ -219,11 +227,10 @@ describe('the metadata cache', () => {
     // Entries for files the walk never reaches are kept as they are: add 13,000 of them (about
     // 2 MiB, so lines and multi-byte characters straddle the 1 MiB pieces the file is read in).
     const file = await cacheFileOf(cacheDir);
-    const lines = (await readFile(file, 'utf8')).split('\n').slice(0, -2);
+    const lines = await cacheLines(file);
     const hex = createHash('sha256').update('x').digest('hex');
     for (let i = 0; i < 13_000; i++) lines.push(`${hex} 1 1577836800000 1795449879664.1406 ${1000 + i} 33188 ${JSON.stringify(`elsewhere/€ ${i} ${'ü'.repeat(i % 40)}`)}`);
-    const body = lines.map((l) => `${l}\n`).join('');
-    await writeFile(file, `${body}end ${lines.length - 1} ${createHash('sha256').update(body).digest('hex')}\n`);
+    await writeIntactCache(file, lines);
     expect((await lstat(file)).size).toBeGreaterThan(2 * (1 << 20));
     const cache = await ContextHashCache.load(cacheDir, await realRoot(dir));
     expect(cache.discarded).toBeUndefined();
