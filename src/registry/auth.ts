@@ -28,7 +28,7 @@ const DEFAULT_TOKEN_SECONDS = 60;
 type Scheme = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; realm: URL; service?: string };
 
 export class Authenticator {
-  private scheme?: Promise<Scheme>;
+  private scheme: Promise<Scheme> | undefined;
   private readonly tokens = new Map<string, { value: Promise<string>; expires: number }>();
 
   constructor(

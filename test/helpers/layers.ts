@@ -26,7 +26,7 @@ async function layerDir(root: string, driver: string, chainId: Digest): Promise<
 export async function layerEntries(root: string, driver: string, diffIds: Digest[], index: number): Promise<TarEntry[]> {
   const chainId = chainIds(diffIds)[index]!;
   const { dir, fileRoot } = await layerDir(root, driver, chainId);
-  const tar = execa('tar', ['--numeric-owner', '-tvf', '-'], { input: undefined, stdin: 'pipe' });
+  const tar = execa('tar', ['--numeric-owner', '-tvf', '-'], { stdin: 'pipe' });
   regenerateLayer(join(dir, 'tar-split.json.gz'), fileRoot).pipe(tar.stdin!);
   const { stdout } = await tar;
   return stdout

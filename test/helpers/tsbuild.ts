@@ -3,7 +3,7 @@ import { mkdtemp, rm, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type Result } from 'execa';
+import { execa } from 'execa';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -18,7 +18,7 @@ export interface CliResult {
 export async function tsbuild(root: string, args: readonly string[], opts: { cwd?: string; input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   // --root goes right after the command name: for `run`, what follows the image is its command.
   const withRoot = args[0]?.startsWith('-') ? ['--root', root, ...args] : [...args.slice(0, 1), '--root', root, ...args.slice(1)];
-  const r: Result = await execa('node', [CLI, ...withRoot], {
+  const r = await execa('node', [CLI, ...withRoot], {
     reject: false,
     stripFinalNewline: false,
     cwd: opts.cwd ?? REPO,

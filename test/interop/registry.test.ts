@@ -272,7 +272,7 @@ describe('registry push and pull', () => {
         if (status !== 200 || req.method !== 'GET' || !req.url?.endsWith(`/blobs/${bad}`)) return undefined;
         return (body) => {
           const out = Buffer.from(body);
-          out[out.length >> 1] ^= 0xff;
+          out[out.length >> 1]! ^= 0xff;
           return out;
         };
       },

@@ -107,6 +107,6 @@ export async function flipByteAt(file: string, marker: string): Promise<void> {
   const data = await readFile(file);
   const at = data.indexOf(marker);
   if (at < 0 || data.indexOf(marker, at + 1) >= 0) throw new Error(`${marker} must occur exactly once in ${file}`);
-  data[at] ^= 0x01;
+  data[at]! ^= 0x01;
   await writeFile(file, data);
 }

@@ -3,7 +3,7 @@
 // RUN on an image that rmi and prune remove meanwhile. Everything must succeed, and afterwards
 // no image lacks a layer, every JSON file parses, no tag was lost, and the waiting build, once
 // let go, completes with every layer it stood on.
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { access, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, REPO, mountsBelow, ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
@@ -26,7 +26,10 @@ async function context(files: Record<string, string | Buffer>): Promise<string> 
 describe('parallel processes on one store', () => {
   let store: { root: string; cleanup(): Promise<void> };
   const dirs: string[] = [];
-  let waiter: ResultPromise | undefined;
+  /** A build in its own process group, so that a failed test can kill it and every process of its step. */
+  const startBuild = (args: readonly string[]) =>
+    execa('node', [CLI, 'build', ...args], { cwd: REPO, detached: true, reject: false, all: true, env: { TSBUILD_ROOT: '' } });
+  let waiter: ReturnType<typeof startBuild> | undefined;
 
   beforeAll(async () => {
     store = await rootWithBusybox();
@@ -72,10 +75,11 @@ describe('parallel processes on one store', () => {
       ].join('\n'),
       after: 'after\n',
     });
-    waiter = execa('node', [CLI, 'build', '--root', root, '-t', 'waiter:1', waitCtx], { cwd: REPO, detached: true, reject: false, all: true, env: { TSBUILD_ROOT: '' } });
+    const started = startBuild(['--root', root, '-t', 'waiter:1', waitCtx]);
+    waiter = started;
     let rootfs: string | undefined;
     while (rootfs === undefined) {
-      if (waiter.exitCode !== null) throw new Error(`the waiting build ended early:\n${(await waiter).all}`);
+      if (started.exitCode !== null) throw new Error(`the waiting build ended early:\n${(await started).all}`);
       for (const m of await mountsBelow(join(root, 'overlay2'))) {
         if (await access(join(m, 'waiting')).then(() => true, () => false)) rootfs = m;
       }
@@ -99,7 +103,7 @@ describe('parallel processes on one store', () => {
 
     // Let the waiting build finish: its base image is gone, its layers must not be.
     await writeFile(join(rootfs, 'go'), '');
-    const w = await waiter;
+    const w = await started;
     expect({ exit: w.exitCode, output: w.all }).toEqual({ exit: 0, output: expect.stringContaining('Successfully tagged waiter:1') });
 
     expect(await inconsistencies(root)).toEqual([]);
