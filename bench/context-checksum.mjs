@@ -31,12 +31,12 @@ try {
   await symlink(join(repo, 'node_modules'), join(work, 'node_modules'));
   await writeFile(join(work, 'package.json'), '{"type":"module"}\n');
   execFileSync(join(repo, 'node_modules/.bin/tsc'), [
-    ...['src/build/checksum.ts', 'src/context/index.ts'].map((f) => join(repo, f)),
+    ...['src/builder/checksum.ts', 'src/context/index.ts'].map((f) => join(repo, f)),
     ...['--outDir', out, '--rootDir', repo, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'],
     ...['--esModuleInterop', '--skipLibCheck', '--types', 'node'],
   ], { cwd: repo, stdio: 'inherit' });
   const { openContext } = await import(pathToFileURL(join(out, 'src/context/index.js')).href);
-  const { sourcesChecksum } = await import(pathToFileURL(join(out, 'src/build/checksum.js')).href);
+  const { sourcesChecksum } = await import(pathToFileURL(join(out, 'src/builder/checksum.js')).href);
 
   const ctxDir = join(work, 'ctx');
   const cacheDir = join(work, 'contexthash');

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { build } from '../../src/build/builder.js';
+import { build } from '../../src/builder/builder.js';
 import { shortId } from '../../src/digest.js';
 import { parseDockerfile } from '../../src/parse/index.js';
-import { parseReference } from '../../src/store/reference.js';
+import { parseReference } from '../../src/image/reference.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
 import { abortOnSignals } from '../signals.js';
@@ -98,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     out.finish();
     for (const o of outputs) {
-      const { planSave, saveToFile } = await import('../../src/export/save.js');
+      const { planSave, saveToFile } = await import('../../src/archive/save.js');
       const refs = result.tags.map((t) => parseReference(t));
       await saveToFile(store, await planSave(store, [{ id: result.imageId, refs }], o.type), o.dest, { signal: signals.signal });
       if (progress !== 'quiet') process.stdout.write(`Wrote ${o.type} archive ${o.dest}\n`);

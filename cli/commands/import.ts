@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { importRootfs } from '../../src/import/rootfs.js';
+import { importRootfs } from '../../src/archive/rootfs.js';
 import { openStore, parseCommand, usageError } from '../common.js';
 
 const spec = {

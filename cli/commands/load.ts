@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { TsbuildError } from '../../src/errors.js';
-import { loadArchive } from '../../src/import/archive.js';
-import { familiarString } from '../../src/store/reference.js';
+import { loadArchive } from '../../src/archive/load.js';
+import { familiarString } from '../../src/image/reference.js';
 import { openStore, parseCommand, usageError } from '../common.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { DockerConfig, type Credentials } from '../../src/registry/credentials.js';
 import { registryHostname } from '../../src/registry/endpoint.js';
 import { login } from '../../src/registry/login.js';
-import { DEFAULT_DOMAIN } from '../../src/store/reference.js';
+import { DEFAULT_DOMAIN } from '../../src/image/reference.js';
 import { parseCommand, usageError } from '../common.js';
 
 const spec = {

@@ -1,6 +1,6 @@
 import { DockerConfig, authKey } from '../../src/registry/credentials.js';
 import { registryHostname } from '../../src/registry/endpoint.js';
-import { DEFAULT_DOMAIN } from '../../src/store/reference.js';
+import { DEFAULT_DOMAIN } from '../../src/image/reference.js';
 import { parseCommand, usageError } from '../common.js';
 
 const spec = {

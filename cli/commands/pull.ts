@@ -1,7 +1,7 @@
-import { parsePlatform } from '../../src/registry/platform.js';
+import { parsePlatform } from '../../src/image/platform.js';
 import { DockerConfig } from '../../src/registry/credentials.js';
 import { pullImage } from '../../src/registry/pull.js';
-import { familiarString, parseReference } from '../../src/store/reference.js';
+import { familiarString, parseReference } from '../../src/image/reference.js';
 import { exactArgs, openStore, parseCommand } from '../common.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';

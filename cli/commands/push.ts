@@ -1,6 +1,6 @@
 import { DockerConfig } from '../../src/registry/credentials.js';
 import { pushImage } from '../../src/registry/push.js';
-import { parseReference } from '../../src/store/reference.js';
+import { parseReference } from '../../src/image/reference.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';

@@ -1,6 +1,6 @@
 import { isDigest, hex } from '../../src/digest.js';
 import { TsbuildError } from '../../src/errors.js';
-import { familiarString, parseReference, withDefaultTag } from '../../src/store/reference.js';
+import { familiarString, parseReference, withDefaultTag } from '../../src/image/reference.js';
 import { minArgs, openStore, parseCommand } from '../common.js';
 
 const spec = {

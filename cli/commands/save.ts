@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
-import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/export/save.js';
-import { selectImages } from '../../src/export/select.js';
+import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/archive/save.js';
+import { selectImages } from '../../src/archive/select.js';
 import { minArgs, openStore, parseCommand, usageError } from '../common.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';

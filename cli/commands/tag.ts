@@ -1,4 +1,4 @@
-import { parseReference } from '../../src/store/reference.js';
+import { parseReference } from '../../src/image/reference.js';
 import { exactArgs, openStore, parseCommand } from '../common.js';
 
 const spec = {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
-import { importRootfs } from '../import/rootfs.js';
+import { importRootfs } from '../archive/rootfs.js';
 import type { Store } from '../store/store.js';
 
 export const BUSYBOX_BINARY = '/bin/busybox';

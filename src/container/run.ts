@@ -7,7 +7,7 @@ import { DEFAULT_PATH } from '../image/config.js';
 import { runInContainer } from '../runtime/helper.js';
 import { newSnapshotId } from '../snapshot/snapshotter.js';
 import type { Store } from '../store/store.js';
-import { resolveUser } from '../build/users.js';
+import { resolveUser } from './users.js';
 import { initLayerFor } from './initlayer.js';
 
 export interface ContainerRequest {

@@ -61,7 +61,7 @@ export interface RunStep extends StepBase {
   /**
    * The bodies of the heredocs opened in `cmd` (shell form only), in order; absent when none.
    * `cmd.command` stays the instruction's own line (`<<EOF`, `python3 <<EOF`);
-   * src/build/heredoc.ts turns the two into what BuildKit runs.
+   * src/builder/heredoc.ts turns the two into what BuildKit runs.
    */
   readonly heredocs?: readonly Heredoc[];
 }

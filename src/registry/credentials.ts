@@ -10,7 +10,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidInputError, TsbuildError } from '../errors.js';
-import { fsyncDir, tempNameBeside } from '../store/atomic.js';
+import { fsyncDir, tempNameBeside } from '../fs/atomic.js';
 import { DOCKER_HUB_AUTH_KEY, isDockerHub, registryHostname } from './endpoint.js';
 
 export interface Credentials {

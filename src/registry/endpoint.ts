@@ -2,7 +2,7 @@
 // and what credentials are keyed by; the endpoint is the URL we actually talk to. Docker Hub is
 // the one registry whose API lives on another host than its name.
 import { InvalidInputError } from '../errors.js';
-import { DEFAULT_DOMAIN } from '../store/reference.js';
+import { DEFAULT_DOMAIN } from '../image/reference.js';
 
 /** Docker Hub's API host (docker.io is only a name). */
 export const DOCKER_HUB_HOST = 'registry-1.docker.io';

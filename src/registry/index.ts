@@ -6,7 +6,7 @@ export { pushImage, PushError, type PushOptions, type PushResult, type PushedLay
 export { login, type LoginResult } from './login.js';
 export { DockerConfig, dockerConfigDir, authKey, type Credentials, type CredentialSource } from './credentials.js';
 export { endpointFor, type Endpoint } from './endpoint.js';
-export { parsePlatform, formatPlatform, hostPlatform, type Platform } from './platform.js';
+export { parsePlatform, formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 export { MediaType, parseManifest, serializeIndex, serializeImageManifest, type Descriptor, type Manifest } from './manifest.js';
 export { DistributionMetadata, type BlobRecord } from './metadata.js';
 export { RegistryError, UnauthorizedError, TransportError } from './errors.js';

@@ -3,7 +3,7 @@
 // a malformed manifest fails here with a clear message, not later as an undefined.
 import { isDigest, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
-import { platformMatches, formatPlatform, type Platform } from './platform.js';
+import { platformMatches, formatPlatform, type Platform } from '../image/platform.js';
 
 export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',

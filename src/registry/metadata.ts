@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hex, isDigest, type Digest } from '../digest.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { Store } from '../store/store.js';
 
 export type BlobCompression = 'gzip' | 'zstd' | 'none';

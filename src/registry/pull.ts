@@ -15,16 +15,16 @@ import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
 import { Limiter } from '../fs/limit.js';
-import { storeImage } from '../import/image.js';
+import { storeImage } from '../store/write-image.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
-import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type FetchedManifest, type Repository, type RegistryOptions } from './client.js';
 import { RegistryError, UnauthorizedError } from './errors.js';
 import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor, type ImageManifest } from './manifest.js';
 import { DistributionMetadata } from './metadata.js';
-import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 
 export interface PullOptions extends RegistryOptions {
   /**

@@ -22,7 +22,7 @@ import { openLayerTar } from '../image/layers.js';
 import { Limiter } from '../fs/limit.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import type { LayerRecord } from '../store/layerdb.js';
-import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../store/reference.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type Repository, type RegistryOptions } from './client.js';

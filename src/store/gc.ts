@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { isDigest, type Digest } from '../digest.js';
 import { listImages } from '../image/image.js';
 import type { LayerRecord } from './layerdb.js';
-import { parseReference } from './reference.js';
+import { parseReference } from '../image/reference.js';
 import type { TaggedRef } from './repositories.js';
 import type { Store } from './store.js';
 
@@ -203,7 +203,7 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
 }
 
 /**
- * image/<driver>/buildcache/<key>: the build cache's records (src/build/cache.ts), each naming
+ * image/<driver>/buildcache/<key>: the build cache's records (src/builder/cache.ts), each naming
  * the layer a cached step produced. A record whose layer is gone can never hit again.
  */
 function buildCacheDir(store: Store): string {

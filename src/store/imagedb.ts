@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
-import { writeFileAtomic, writeFilesAtomic } from './atomic.js';
+import { writeFileAtomic, writeFilesAtomic } from '../fs/atomic.js';
 
 export class ImageDb {
   constructor(readonly dir: string) {}

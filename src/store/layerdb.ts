@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
-import { fsyncDir, linkOrCopySynced, writeFileSynced } from './atomic.js';
+import { fsyncDir, linkOrCopySynced, writeFileSynced } from '../fs/atomic.js';
 
 export interface LayerRecord {
   readonly chainId: Digest;

@@ -17,7 +17,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
-import { TEMP_PREFIX } from './atomic.js';
+import { TEMP_PREFIX } from '../fs/atomic.js';
 
 export interface LeaseRecord {
   readonly pid: number;

@@ -18,7 +18,7 @@ import { readdir, readlink, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { mountsUnder, unmount } from '../runtime/helper.js';
-import { TEMP_PREFIX, sweepTemps } from './atomic.js';
+import { TEMP_PREFIX, sweepTemps } from '../fs/atomic.js';
 import { isAlive, ownerPid, scanLeases } from './leases.js';
 import type { Store } from './store.js';
 

@@ -3,8 +3,8 @@
 // Keys are familiar names. Rewritten whole and atomically on every change.
 import { readFile } from 'node:fs/promises';
 import { parseDigest, type Digest } from '../digest.js';
-import { writeFileAtomic } from './atomic.js';
-import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from './reference.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 
 type RepositoriesJson = { Repositories: Record<string, Record<string, string>> };
 

@@ -17,7 +17,7 @@ import { leaseFor, ownerPid, scanLeases, type Lease } from './leases.js';
 import { StoreLock } from './lock.js';
 import { repairIfNeeded } from './repair.js';
 import { Repositories } from './repositories.js';
-import { parseReference, familiarString, withDefaultTag, type Reference } from './reference.js';
+import { parseReference, familiarString, withDefaultTag, type Reference } from '../image/reference.js';
 
 export const DEFAULT_ROOT = '/var/lib/tsbuild';
 

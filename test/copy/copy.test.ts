@@ -4,8 +4,8 @@ import { chown, link, lstat, mkdir, readFile, readdir, readlink, stat, utimes, w
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { copyIntoRootfs, type CopyIntoRootfsOptions } from '../../src/build/copy.js';
-import { resolveChown } from '../../src/build/users.js';
+import { copyIntoRootfs, type CopyIntoRootfsOptions } from '../../src/builder/copy.js';
+import { resolveChown } from '../../src/container/users.js';
 import { openContext, type BuildContext } from '../../src/context/index.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { removeTempDirs, setMtime, tempDir, writeTree, type Tree } from './tmp.js';

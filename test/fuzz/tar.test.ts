@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
-import { copyIntoRootfs } from '../../src/build/copy.js';
+import { copyIntoRootfs } from '../../src/builder/copy.js';
 import { openContext } from '../../src/context/index.js';
 import { InvalidInputError, TsbuildError } from '../../src/errors.js';
 import { ByteReader, applyLayer, readTar } from '../../src/layer/index.js';

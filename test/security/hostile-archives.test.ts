@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { copyIntoRootfs } from '../../src/build/copy.js';
+import { copyIntoRootfs } from '../../src/builder/copy.js';
 import { openContext } from '../../src/context/index.js';
 import { buildTar, header, listTree } from '../layer/fixtures.js';
 import { startRegistry } from '../helpers/registry.js';

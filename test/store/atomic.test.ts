@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/digest.js';
-import { linkOrCopySynced, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/store/atomic.js';
+import { linkOrCopySynced, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/fs/atomic.js';
 import { chainIdOf, LayerDb } from '../../src/store/layerdb.js';
 
 let dir: string;

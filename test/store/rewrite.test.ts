@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { sha256 } from '../../src/digest.js';
 import { ImageDb } from '../../src/store/imagedb.js';
 import { Repositories } from '../../src/store/repositories.js';
-import { parseReference } from '../../src/store/reference.js';
+import { parseReference } from '../../src/image/reference.js';
 
 let dir: string;
 beforeEach(async () => {

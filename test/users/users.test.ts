@@ -1,6 +1,6 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveChown, resolveUser } from '../../src/build/users.js';
+import { resolveChown, resolveUser } from '../../src/container/users.js';
 import { removeTempDirs, tempDir, writeTree } from '../copy/tmp.js';
 
 afterEach(removeTempDirs);

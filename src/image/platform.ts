@@ -2,7 +2,7 @@
 // is matched against one, following containerd's platform matcher: os and architecture must be
 // equal; a requested variant must be equal too, where arm64's missing variant means v8.
 import { InvalidInputError } from '../errors.js';
-import { hostArchitecture } from '../image/config.js';
+import { hostArchitecture } from './config.js';
 
 export interface Platform {
   readonly os: string;

@@ -21,10 +21,10 @@ import {
   OCI_LAYOUT_FILE,
   type Descriptor,
   type Platform,
-} from '../export/formats.js';
+} from './formats.js';
 import { hostArchitecture } from '../image/config.js';
-import { parseReference, withDefaultTag, type Reference } from '../store/reference.js';
-import type { ArchiveFiles, BlobRef, PlannedImage } from './archive.js';
+import { parseReference, withDefaultTag, type Reference } from '../image/reference.js';
+import type { ArchiveFiles, BlobRef, PlannedImage } from './load.js';
 
 /** Indexes may nest (an index of per-platform indexes); more than this is not an image. */
 const MAX_DEPTH = 4;

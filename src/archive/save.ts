@@ -11,7 +11,7 @@
 //
 // Entry order is chosen for readers that stream: the index files and every manifest and config
 // come before the first layer, and layers follow bottom first, each blob once. `tsbuild load`
-// can then unpack layers straight from the input without spooling them (see src/import/archive.ts).
+// can then unpack layers straight from the input without spooling them (see src/archive/load.ts).
 //
 // Nothing is held in memory but JSON: each layer tar is regenerated from its tar-split while it
 // is written, and checked against its diffID on the way (a mismatch fails the save).
@@ -24,7 +24,7 @@ import { openLayerTar } from '../image/layers.js';
 import { AtomicFile } from '../layer/atomicfile.js';
 import { readTarSplit } from '../layer/index.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
-import { familiarName, familiarString, type Reference } from '../store/reference.js';
+import { familiarName, familiarString, type Reference } from '../image/reference.js';
 import type { LayerRecord } from '../store/layerdb.js';
 import type { Store } from '../store/store.js';
 import {

@@ -6,9 +6,9 @@
 // layer is verified against the diffID the config gives it in any case (storeImage).
 import type { Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
-import { cleanArchivePath, digestOfBlobPath, DOCKER_MANIFEST_FILE } from '../export/formats.js';
-import { parseReference, type Reference } from '../store/reference.js';
-import type { BlobRef, PlannedImage } from './archive.js';
+import { cleanArchivePath, digestOfBlobPath, DOCKER_MANIFEST_FILE } from './formats.js';
+import { parseReference, type Reference } from '../image/reference.js';
+import type { BlobRef, PlannedImage } from './load.js';
 
 function invalid(detail: string): never {
   throw new InvalidInputError(`invalid ${DOCKER_MANIFEST_FILE} in the image archive: ${detail}`);

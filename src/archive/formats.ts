@@ -1,6 +1,6 @@
 // The two image archive formats, as data: the names of their files, the JSON documents they hold
-// and the media types in them. Exporters (src/export) write these shapes and importers
-// (src/import/*-archive.ts) read them; neither knows the other's code, only this page.
+// and the media types in them. The writer (save.ts) writes these shapes and the readers
+// (load.ts, *-index.ts) read them; neither knows the other's code, only this page.
 //
 // Docker image archive (`docker save`): `manifest.json` is the index,
 //   [{"Config": "<path of the config>", "RepoTags": ["name:tag", ...] | null, "Layers": ["<path of a layer tar>", ...]}]

@@ -6,7 +6,7 @@
 // The same image named twice is saved once, with the union of its tags.
 import { isDigest, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
-import { familiarName, parseReference, type Reference } from '../store/reference.js';
+import { familiarName, parseReference, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 
 export interface SaveTarget {

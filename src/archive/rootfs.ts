@@ -4,7 +4,7 @@
 import type { Digest } from '../digest.js';
 import { hostArchitecture, rfc3339, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { newSnapshotId } from '../snapshot/snapshotter.js';
-import { parseReference } from '../store/reference.js';
+import { parseReference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import type { LayerRecord } from '../store/layerdb.js';
 

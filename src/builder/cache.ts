@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
 import type { HistoryEntry } from '../image/config.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import type { Store } from '../store/store.js';
 
 export interface CacheRecord {

@@ -24,18 +24,18 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { chainIds, sha256, shortId, type Digest } from '../digest.js';
 import { InvalidInputError, TsbuildError } from '../errors.js';
-import { DOCKER_MANIFEST_FILE, OCI_INDEX_FILE, cleanArchivePath, resolveArchiveLink } from '../export/formats.js';
+import { DOCKER_MANIFEST_FILE, OCI_INDEX_FILE, cleanArchivePath, resolveArchiveLink } from './formats.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
 import { DigestMismatchError } from '../image/layers.js';
 import { ByteReader, decompress, readTar, type TarHeader, type TarItem } from '../layer/index.js';
 import { TruncatedError } from '../layer/bytereader.js';
 import { TarFormatError } from '../layer/tarheader.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
-import type { Reference } from '../store/reference.js';
+import type { Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
-import { planDockerArchive } from './docker-archive.js';
-import { storeImage } from './image.js';
-import { planOciArchive } from './oci-archive.js';
+import { planDockerArchive } from './docker-index.js';
+import { storeImage } from '../store/write-image.js';
+import { planOciArchive } from './oci-index.js';
 
 /** The most a JSON document in an archive (manifest.json, index.json, a manifest, a config) may hold. */
 export const MAX_DOCUMENT_BYTES = 8 << 20;

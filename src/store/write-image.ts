@@ -5,11 +5,11 @@
 import type { Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
 import { parseConfig } from '../image/config.js';
-import { chainIdOf, type LayerRecord } from '../store/layerdb.js';
-import type { Reference } from '../store/reference.js';
-import type { Store } from '../store/store.js';
-import { explainNoSpace } from '../store/space.js';
-import { importLayer } from './rootfs.js';
+import { chainIdOf, type LayerRecord } from './layerdb.js';
+import type { Reference } from '../image/reference.js';
+import type { Store } from './store.js';
+import { explainNoSpace } from '../fs/nospace.js';
+import { importLayer } from '../archive/rootfs.js';
 
 export interface IncomingImage {
   readonly configBytes: Buffer;
