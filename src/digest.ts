@@ -1,6 +1,8 @@
 // Content addresses. A Digest is always "sha256:<64 hex>"; the brand keeps bare strings
 // (paths, names, short IDs) from being passed where a content address is expected.
 import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { TsbuildError } from './errors.js';
 
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -43,6 +45,29 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
   return out;
 }
 
+/** The chainID of the layer `diffId` on top of the chain `parent` (none: a bottom layer). */
+export function chainIdOf(parent: Digest | undefined, diffId: Digest): Digest {
+  return parent === undefined ? diffId : sha256(`${parent} ${diffId}`);
+}
+
 export function chainId(diffIds: readonly Digest[]): Digest | undefined {
   return chainIds(diffIds).at(-1);
+}
+
+/** Bytes that do not hash to the digest that names them. */
+export class DigestMismatchError extends TsbuildError {}
+
+/** Passes bytes through and fails at the end unless their sha256 is `expected`. */
+export function verifyDigest(expected: Digest, what: string): Transform {
+  const hash = createHash('sha256');
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      const got = `sha256:${hash.digest('hex')}`;
+      cb(got === expected ? null : new DigestMismatchError(`${what}: digest mismatch: expected ${expected}, got ${got}`));
+    },
+  });
 }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { build } from '../../src/builder/builder.js';
+import { build } from '../../src/builder/index.js';
 import { shortId } from '../../src/digest.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { parseReference } from '../../src/image/reference.js';
@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const o of outputs) {
       const { planSave, saveToFile } = await import('../../src/archive/save.js');
       const refs = result.tags.map((t) => parseReference(t));
-      await saveToFile(store, await planSave(store, [{ id: result.imageId, refs }], o.type), o.dest, { signal: signals.signal });
+      await saveToFile(await planSave([{ image: await store.image(result.imageId), refs }], o.type), o.dest, { signal: signals.signal });
       if (progress !== 'quiet') process.stdout.write(`Wrote ${o.type} archive ${o.dest}\n`);
     }
     if (v.push) {

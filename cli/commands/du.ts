@@ -1,5 +1,4 @@
 import { shortId } from '../../src/digest.js';
-import { diskUsage } from '../../src/store/gc.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
 import { humanSize, table } from '../format.js';
 
@@ -18,7 +17,7 @@ export async function run(argv: string[]): Promise<void> {
   exactArgs(args.positionals, 0, spec.usage);
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table') throw usageError(`unsupported --format ${format}: use json or table`);
-  const du = await diskUsage(await openStore(args.values));
+  const du = await (await openStore(args.values)).diskUsage();
 
   if (format === 'json') {
     const json = {

@@ -1,5 +1,4 @@
 import { shortId } from '../../src/digest.js';
-import { loadImage } from '../../src/image/image.js';
 import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
 import { ago, ellipsis, humanSize, table } from '../format.js';
 
@@ -27,13 +26,13 @@ export async function run(argv: string[]): Promise<void> {
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table') throw usageError(`unsupported --format ${format}: use json or table`);
   const store = await openStore(args.values);
-  const img = await loadImage(store, await store.resolveImage(args.positionals[0]!));
+  const img = await store.image(await store.resolveImage(args.positionals[0]!));
   // Each non-empty history entry owns the next layer, bottom up; docker history shows the
   // image ID on the newest row only and <missing> for rows without an image of their own.
   const rows: { id: string; created: string; createdBy: string; size: number; comment: string }[] = [];
   let layer = 0;
   for (const h of img.config.history) {
-    const size = h.empty_layer ? 0 : img.layers[layer++]?.size ?? 0;
+    const size = h.empty_layer ? 0 : img.layers[layer++]?.record.size ?? 0;
     rows.push({ id: '<missing>', created: h.created ?? '', createdBy: h.created_by ?? '', size, comment: h.comment ?? '' });
   }
   rows.reverse();

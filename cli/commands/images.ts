@@ -1,5 +1,4 @@
 import { shortId, hex } from '../../src/digest.js';
-import { listImages } from '../../src/image/image.js';
 import { openStore, parseCommand } from '../common.js';
 import { ago, humanSize, table } from '../format.js';
 
@@ -14,7 +13,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   const store = await openStore(args.values);
-  const images = await listImages(store);
+  const images = await store.images();
   const id = (d: typeof images[number]['id']) => (args.values['no-trunc'] ? d : shortId(d));
   if (args.values.quiet) {
     process.stdout.write(images.map((i) => `${args.values['no-trunc'] ? i.id : hex(i.id).slice(0, 12)}\n`).join(''));

@@ -4,15 +4,14 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand({ usage: 'info', description: 'Display the store root and the storage driver in use, and why', options: {}, optionHelp: [] }, argv);
   if (!args) return;
   const store = await openStore(args.values);
-  const images = await store.images.list();
-  const layers = await store.layers.list();
+  const counts = await store.counts();
   process.stdout.write(
     [
       `Store root: ${store.root}`,
       `Storage driver: ${store.driver}`,
       ` Why: ${store.driverReason}`,
-      `Images: ${images.length}`,
-      `Layers: ${layers.length}`,
+      `Images: ${counts.images}`,
+      `Layers: ${counts.layers}`,
       '',
     ].join('\n'),
   );

@@ -1,4 +1,3 @@
-import { loadImage } from '../../src/image/image.js';
 import { minArgs, openStore, parseCommand } from '../common.js';
 
 const spec = {
@@ -15,13 +14,13 @@ export async function run(argv: string[]): Promise<void> {
   const store = await openStore(args.values);
   const out = [];
   for (const name of args.positionals) {
-    const img = await loadImage(store, await store.resolveImage(name));
+    const img = await store.image(await store.resolveImage(name));
     const c = img.config;
     out.push({
       Id: img.id,
       RepoTags: img.tags.filter((t) => !t.digest).map((t) => t.ref),
       RepoDigests: img.tags.filter((t) => t.digest).map((t) => t.ref),
-      Parent: (await store.images.parent(img.id)) ?? '',
+      Parent: (await store.parentOf(img.id)) ?? '',
       Comment: c.history.at(-1)?.comment ?? '',
       Created: c.created ?? '',
       Author: c.author ?? '',
@@ -30,7 +29,7 @@ export async function run(argv: string[]): Promise<void> {
       ...(c.variant ? { Variant: c.variant } : {}),
       Os: c.os,
       Size: img.size,
-      GraphDriver: { Data: store.snapshotter.describe(img.layers.map((l) => l.cacheId)), Name: store.driver },
+      GraphDriver: store.graphDriver(img.layers.map((l) => l.record)),
       RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
     });
   }

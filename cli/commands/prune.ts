@@ -1,6 +1,5 @@
 import { createInterface } from 'node:readline/promises';
 import { TsbuildError } from '../../src/errors.js';
-import { planPrune, prune } from '../../src/store/gc.js';
 import { exactArgs, openStore, parseCommand } from '../common.js';
 import { humanSize } from '../format.js';
 
@@ -32,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!(await confirm(`${warning}\nAre you sure you want to continue? [y/N] `))) return 0;
   }
   const store = await openStore(args.values);
-  const report = await prune(store, await planPrune(store, { all }));
+  const report = await store.prune(await store.planPrune({ all }));
   const deleted = report.events.filter((e) => e.kind !== 'deleted-cache');
   const cache = report.events.filter((e) => e.kind === 'deleted-cache');
   const out: string[] = [];

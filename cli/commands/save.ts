@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/archive/save.js';
-import { selectImages } from '../../src/archive/select.js';
+import { saveTargets } from '../../src/archive/select.js';
 import { minArgs, openStore, parseCommand, usageError } from '../common.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
@@ -42,13 +42,13 @@ export async function run(argv: string[]): Promise<number | void> {
 
   const store = await openStore(v);
   // Everything that can fail on a bad name or a missing layer fails here, before the first byte.
-  const plan = await planSave(store, await selectImages(store, args.positionals), format);
+  const plan = await planSave(await saveTargets(store, args.positionals), format);
   const out = await transferOutput(mode);
   const signals = abortOnSignals();
   try {
     const opts = { progress: out.progress, signal: signals.signal };
-    if (toStdout) await saveToStream(store, plan, process.stdout, opts);
-    else await saveToFile(store, plan, v.output!, opts);
+    if (toStdout) await saveToStream(plan, process.stdout, opts);
+    else await saveToFile(plan, v.output!, opts);
   } catch (err) {
     const code = signals.exitCode();
     if (code !== undefined) {

@@ -14,5 +14,5 @@ export async function run(argv: string[]): Promise<void> {
   exactArgs(args.positionals, 2, spec.usage);
   const store = await openStore(args.values);
   const id = await store.resolveImage(args.positionals[0]!);
-  await store.tags.set(parseReference(args.positionals[1]!), id);
+  await store.tag(parseReference(args.positionals[1]!), id);
 }

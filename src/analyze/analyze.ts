@@ -2,8 +2,6 @@
 // sizes per layer, wasted bytes and efficiency, inefficient paths, and hints naming the
 // Dockerfile lines. The result is plain data (./types.ts); the CLI renders it.
 import type { Digest } from '../digest.js';
-import { loadImage } from '../image/image.js';
-import { loadProvenance } from '../image/provenance.js';
 import type { Store } from '../store/store.js';
 import { unusedContextFiles } from './context.js';
 import { readLayerEntries, type LayerEntry } from './entries.js';
@@ -32,8 +30,8 @@ export const ANALYZE_DEFAULTS: Required<AnalyzeOptions> = {
 
 export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
   const opts = { ...ANALYZE_DEFAULTS, ...options };
-  const img = await loadImage(store, id);
-  const provenance = await loadProvenance(store, id);
+  const img = await store.image(id);
+  const provenance = await store.provenance(id);
   const origins = layerOrigins(img.config, img.layers.length, provenance);
   const notes: string[] = [];
   if (!provenance) {
@@ -44,11 +42,11 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
   for (const layer of img.layers) {
     // One layer's entries at a time: deletions in a layer must be applied before its additions.
     const entries: LayerEntry[] = [];
-    for await (const e of readLayerEntries(store.layers.tarSplitPath(layer.chainId))) entries.push(e);
+    for await (const e of readLayerEntries(layer.entries(), `layer ${layer.record.chainId}`)) entries.push(e);
     replay.apply(entries);
   }
 
-  const layers: LayerAnalysis[] = img.layers.map((rec, i) => {
+  const layers: LayerAnalysis[] = img.layers.map(({ record: rec }, i) => {
     const { copies, files } = replay.layers[i]!;
     return {
       index: i,

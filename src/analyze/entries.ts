@@ -6,7 +6,7 @@
 // owner, mode and link target.
 import { isUtf8 } from 'node:buffer';
 import { posix } from 'node:path';
-import { readTarSplit } from '../layer/index.js';
+import type { TarSplitEntry } from '../layer/tarsplit.js';
 import { BLOCK_SIZE, TypeFlag, decodeBlock, parsePaxRecords, type RawHeader } from '../layer/tarheader.js';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 
@@ -38,13 +38,13 @@ export interface StoredEntry {
 }
 
 /**
- * Reads the entries of the layer whose tar-split is at `tarSplitPath`, in tar order. Whiteout
+ * Reads the entries of a layer from its tar-split (`what` names it in errors), in tar order. Whiteout
  * files become `whiteout` entries for the path they delete, opaque markers `opaque` entries for
  * their directory; AUFS bookkeeping and PAX global headers are skipped.
  */
-export async function* readLayerEntries(tarSplitPath: string): AsyncGenerator<LayerEntry, void, undefined> {
+export async function* readLayerEntries(tarSplit: AsyncIterable<TarSplitEntry>, what = 'layer'): AsyncGenerator<LayerEntry, void, undefined> {
   let segments: Buffer[] = [];
-  for await (const item of readTarSplit(tarSplitPath)) {
+  for await (const item of tarSplit) {
     if (item.type === 'segment') {
       segments.push(item.payload);
       continue;
@@ -57,7 +57,7 @@ export async function* readLayerEntries(tarSplitPath: string): AsyncGenerator<La
     try {
       header = decodeHeaderBlocks(raw.subarray(raw.length % BLOCK_SIZE));
     } catch (err) {
-      throw new Error(`${tarSplitPath}: the tar header of ${JSON.stringify(item.name.toString())} cannot be read: ${(err as Error).message}`, {
+      throw new Error(`${what}: the tar header of ${JSON.stringify(item.name.toString())} cannot be read: ${(err as Error).message}`, {
         cause: err,
       });
     }

@@ -8,7 +8,7 @@ import type { Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
 import { cleanArchivePath, digestOfBlobPath, DOCKER_MANIFEST_FILE } from './formats.js';
 import { parseReference, type Reference } from '../image/reference.js';
-import type { BlobRef, PlannedImage } from './load.js';
+import type { BlobRef, PlannedImage } from './reader.js';
 
 function invalid(detail: string): never {
   throw new InvalidInputError(`invalid ${DOCKER_MANIFEST_FILE} in the image archive: ${detail}`);

@@ -1,5 +1,5 @@
-// The two image archive formats, as data: the names of their files, the JSON documents they hold
-// and the media types in them. The writer (save.ts) writes these shapes and the readers
+// The two image archive formats, as data: the names of their files and the JSON documents they
+// hold. The writer (save.ts) writes these shapes and the readers
 // (load.ts, *-index.ts) read them; neither knows the other's code, only this page.
 //
 // Docker image archive (`docker save`): `manifest.json` is the index,
@@ -10,7 +10,8 @@
 //
 // OCI image layout (image-spec image-layout.md): `oci-layout` ({"imageLayoutVersion":"1.0.0"}),
 // `index.json` (an image index whose descriptors name manifests, each tagged by the annotation
-// org.opencontainers.image.ref.name), and content-addressed `blobs/<alg>/<hex>`.
+// org.opencontainers.image.ref.name), and content-addressed `blobs/<alg>/<hex>`. Media types,
+// descriptors and manifests are the image model's (src/image/manifest.ts).
 import { posix } from 'node:path';
 import { hex, isDigest, type Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
@@ -20,75 +21,6 @@ export const DOCKER_REPOSITORIES_FILE = 'repositories';
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_INDEX_FILE = 'index.json';
 export const OCI_LAYOUT_VERSION = '1.0.0';
-
-export const MediaType = {
-  OciIndex: 'application/vnd.oci.image.index.v1+json',
-  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
-  OciConfig: 'application/vnd.oci.image.config.v1+json',
-  OciLayer: 'application/vnd.oci.image.layer.v1.tar',
-  OciLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  OciLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  OciLayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  OciLayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  OciLayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  DockerConfig: 'application/vnd.docker.container.image.v1+json',
-  DockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
-  DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-} as const;
-
-/** Layer media types an importer can unpack. Compression itself is recognised from the bytes. */
-export const LAYER_MEDIA_TYPES: ReadonlySet<string> = new Set([
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.OciLayerNondistributable,
-  MediaType.OciLayerNondistributableGzip,
-  MediaType.OciLayerNondistributableZstd,
-  MediaType.DockerLayer,
-  MediaType.DockerLayerGzip,
-  MediaType.DockerForeignLayerGzip,
-]);
-
-export const INDEX_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.OciIndex, MediaType.DockerManifestList]);
-export const MANIFEST_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.OciManifest, MediaType.DockerManifest]);
-
-/** Annotations on index.json descriptors. */
-export const Annotation = {
-  /** The OCI tag: what `skopeo ... oci-archive:FILE:TAG` and `umoci --image DIR:TAG` select by. */
-  RefName: 'org.opencontainers.image.ref.name',
-  /** containerd's (and Docker 25's, BuildKit's) full image name, which podman also reads. */
-  ImageName: 'io.containerd.image.name',
-} as const;
-
-export interface Platform {
-  readonly architecture: string;
-  readonly os: string;
-  readonly variant?: string;
-}
-
-export interface Descriptor {
-  readonly mediaType: string;
-  readonly digest: Digest;
-  readonly size: number;
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly platform?: Platform;
-}
-
-export interface OciManifest {
-  readonly schemaVersion: 2;
-  readonly mediaType: string;
-  readonly config: Descriptor;
-  readonly layers: readonly Descriptor[];
-}
-
-export interface OciIndex {
-  readonly schemaVersion: 2;
-  readonly mediaType: string;
-  readonly manifests: readonly Descriptor[];
-}
 
 /** One element of Docker's manifest.json. */
 export interface DockerManifestItem {

@@ -10,21 +10,12 @@
 // without a usable name is loaded untagged, as `docker load` does with an untagged image.
 import { isDigest, type Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
-import {
-  Annotation,
-  blobPath,
-  INDEX_MEDIA_TYPES,
-  LAYER_MEDIA_TYPES,
-  MANIFEST_MEDIA_TYPES,
-  MediaType,
-  OCI_INDEX_FILE,
-  OCI_LAYOUT_FILE,
-  type Descriptor,
-  type Platform,
-} from './formats.js';
+import { Annotation, INDEX_MEDIA_TYPES, LAYER_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType, type Descriptor } from '../image/manifest.js';
+import type { Platform } from '../image/platform.js';
+import { blobPath, OCI_INDEX_FILE, OCI_LAYOUT_FILE } from './formats.js';
 import { hostArchitecture } from '../image/config.js';
 import { parseReference, withDefaultTag, type Reference } from '../image/reference.js';
-import type { ArchiveFiles, BlobRef, PlannedImage } from './load.js';
+import type { ArchiveFiles, BlobRef, PlannedImage } from './reader.js';
 
 /** Indexes may nest (an index of per-platform indexes); more than this is not an image. */
 const MAX_DEPTH = 4;
@@ -66,7 +57,7 @@ function descriptorList(doc: Record<string, unknown>, key: string, what: string)
 }
 
 function blobRef(d: Descriptor, what: string): BlobRef {
-  return { path: blobPath(d.digest), digest: d.digest, size: d.size, what };
+  return { path: blobPath(d.digest), digest: d.digest, size: d.size, mediaType: d.mediaType, what };
 }
 
 function nameOf(d: Descriptor): Reference | undefined {
@@ -115,7 +106,7 @@ export async function planOciArchive(files: ArchiveFiles): Promise<PlannedImage[
     let image = byManifest.get(digest);
     if (!image) {
       const configDesc = descriptor(doc.config, `${what}: config`);
-      if (configDesc.mediaType !== MediaType.OciConfig && configDesc.mediaType !== MediaType.DockerConfig) {
+      if (configDesc.mediaType !== MediaType.ociConfig && configDesc.mediaType !== MediaType.dockerConfig) {
         invalid(what, `config media type ${configDesc.mediaType} is not an image config`);
       }
       const layers = descriptorList(doc, 'layers', what).map((l, i) => {

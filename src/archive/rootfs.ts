@@ -3,10 +3,8 @@
 // sha256 of what the user gave us, decompressed.
 import type { Digest } from '../digest.js';
 import { hostArchitecture, rfc3339, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
-import { newSnapshotId } from '../snapshot/snapshotter.js';
 import { parseReference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
-import type { LayerRecord } from '../store/layerdb.js';
 
 export interface ImportOptions {
   /** Tag for the new image. */
@@ -18,21 +16,9 @@ export interface ImportOptions {
   readonly created?: Date;
 }
 
-/** Unpacks a layer tar into a new snapshot and publishes it on top of `parent`. */
-export async function importLayer(store: Store, tar: NodeJS.ReadableStream, parent?: LayerRecord): Promise<LayerRecord> {
-  const snap = newSnapshotId();
-  await store.prepareSnapshot(snap, parent);
-  try {
-    return await store.publishSnapshot(snap, parent, (tarSplitPath) => store.snapshotter.apply(snap, tar, tarSplitPath));
-  } catch (err) {
-    await store.snapshotter.remove(snap);
-    throw err;
-  }
-}
-
 export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Digest> {
   const ref = opts.ref !== undefined ? parseReference(opts.ref) : undefined; // validate before work
-  const layer = await importLayer(store, tar);
+  const layer = await store.applyLayer(tar);
   const created = rfc3339(opts.created ?? new Date());
   const config: ImageConfig = {
     architecture: hostArchitecture(),
@@ -42,7 +28,13 @@ export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opt
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
     history: [{ created, comment: `Imported from ${opts.source}` }],
   };
-  const id = await store.putImage(serializeConfig(config));
-  if (ref) await store.tags.set(ref, id);
+  let id: Digest;
+  try {
+    id = await store.putImage(serializeConfig(config));
+  } catch (err) {
+    await store.rollBack({ chains: [layer.chainId] });
+    throw err;
+  }
+  if (ref) await store.tag(ref, id);
   return id;
 }

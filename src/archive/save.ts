@@ -1,4 +1,5 @@
-// `save`: stored images → one image archive, streamed.
+// `save` and `build --output`: images (the image model's views: the store's, in practice) → one
+// image archive, streamed.
 //
 // Both formats share one body, an OCI image layout: `oci-layout`, `index.json` and
 // `blobs/sha256/` holding for each image an OCI manifest, its config (the exact stored bytes, so
@@ -18,32 +19,24 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sha256, shortId, type Digest } from '../digest.js';
+import { TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
-import { loadImage } from '../image/image.js';
-import { openLayerTar } from '../image/layers.js';
+import type { Image, Layer } from '../image/image.js';
 import { AtomicFile } from '../layer/atomicfile.js';
-import { readTarSplit } from '../layer/index.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, type Reference } from '../image/reference.js';
-import type { LayerRecord } from '../store/layerdb.js';
-import type { Store } from '../store/store.js';
+import { Annotation, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../image/manifest.js';
+import type { Platform } from '../image/platform.js';
 import {
-  Annotation,
   blobPath,
   DOCKER_MANIFEST_FILE,
   DOCKER_REPOSITORIES_FILE,
   goJson,
-  MediaType,
   OCI_INDEX_FILE,
   OCI_LAYOUT_FILE,
   OCI_LAYOUT_VERSION,
-  type Descriptor,
   type DockerManifestItem,
-  type OciIndex,
-  type OciManifest,
-  type Platform,
 } from './formats.js';
-import type { SaveTarget } from './select.js';
 import { tarChunks, type ArchiveEntry } from './tar.js';
 
 export type ArchiveFormat = 'docker' | 'oci';
@@ -56,8 +49,8 @@ export interface SaveOptions {
 }
 
 interface SavedLayer {
-  readonly record: LayerRecord;
-  /** Bytes of the layer tar (not the unpacked size LayerRecord.size holds). */
+  readonly layer: Layer;
+  /** Bytes of the layer tar (not the unpacked size `du` and `history` show). */
   readonly tarSize: number;
 }
 
@@ -80,15 +73,15 @@ export interface SavePlan {
 }
 
 /**
- * The size of a stored layer's tar, from its tar-split: every raw segment plus every file's
- * content. An archive entry's size goes in its header, before the content.
+ * A layer as the archive holds it: its uncompressed tar, whose digest is its diffID. The size
+ * goes in the entry's header, before the content: a source that holds the layer uncompressed
+ * knows it without writing the tar (the store: from its tar-split).
  */
-async function layerTarSize(store: Store, layer: LayerRecord): Promise<number> {
-  let n = 0;
-  for await (const e of readTarSplit(store.layers.tarSplitPath(layer.chainId))) {
-    n += e.type === 'segment' ? e.payload.length : e.size;
+async function savedLayer(layer: Layer): Promise<SavedLayer> {
+  if ((await layer.digest()) !== layer.diffId) {
+    throw new TsbuildError(`layer ${layer.diffId}: save writes layers uncompressed, and this source holds it compressed`);
   }
-  return n;
+  return { layer, tarSize: await layer.size() };
 }
 
 function platformOf(c: ImageConfig): Platform {
@@ -100,37 +93,38 @@ function createdSeconds(c: ImageConfig): number {
   return Number.isFinite(t) && t > 0 ? Math.floor(t / 1000) : 0;
 }
 
-export async function planSave(store: Store, targets: readonly SaveTarget[], format: ArchiveFormat): Promise<SavePlan> {
-  const sizes = new Map<Digest, number>(); // chainID → tar size, each layer read once
+/** An image to save, and the tagged references the archive records for it. */
+export interface SaveTarget {
+  readonly image: Image;
+  readonly refs: readonly Reference[];
+}
+
+export async function planSave(targets: readonly SaveTarget[], format: ArchiveFormat): Promise<SavePlan> {
+  const sizes = new Map<Digest, Promise<SavedLayer>>(); // by diffID: each layer's size found once
   const images: SavedImage[] = [];
-  for (const t of targets) {
-    const view = await loadImage(store, t.id);
-    const configBytes = await store.images.getBytes(t.id);
+  for (const { image, refs } of targets) {
     const layers: SavedLayer[] = [];
-    for (const record of view.layers) {
-      let tarSize = sizes.get(record.chainId);
-      if (tarSize === undefined) {
-        tarSize = await layerTarSize(store, record);
-        sizes.set(record.chainId, tarSize);
-      }
-      layers.push({ record, tarSize });
+    for (const layer of image.layers) {
+      let saved = sizes.get(layer.diffId);
+      if (saved === undefined) sizes.set(layer.diffId, (saved = savedLayer(layer)));
+      layers.push(await saved);
     }
-    const manifest: OciManifest = {
+    const manifest: Omit<ImageManifest, 'kind'> = {
       schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: t.id, size: configBytes.length },
-      layers: layers.map((l) => ({ mediaType: MediaType.OciLayer, digest: l.record.diffId, size: l.tarSize })),
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: image.id, size: image.configBytes.length },
+      layers: layers.map((l) => ({ mediaType: MediaType.ociLayer, digest: l.layer.diffId, size: l.tarSize })),
     };
     const manifestBytes = Buffer.from(goJson(manifest));
     images.push({
-      id: t.id,
-      refs: t.refs,
-      configBytes,
-      config: view.config,
+      id: image.id,
+      refs,
+      configBytes: image.configBytes,
+      config: image.config,
       layers,
       manifestBytes,
       manifestDigest: sha256(manifestBytes),
-      mtime: createdSeconds(view.config),
+      mtime: createdSeconds(image.config),
     });
   }
   return { format, images };
@@ -144,14 +138,14 @@ function fullName(r: Reference): string {
 function indexJson(images: readonly SavedImage[]): Buffer {
   const manifests: Descriptor[] = [];
   for (const img of images) {
-    const base = { mediaType: MediaType.OciManifest, digest: img.manifestDigest, size: img.manifestBytes.length };
+    const base = { mediaType: MediaType.ociManifest, digest: img.manifestDigest, size: img.manifestBytes.length };
     const platform = platformOf(img.config);
     if (img.refs.length === 0) manifests.push({ ...base, platform });
     for (const r of img.refs) {
       manifests.push({ ...base, annotations: { [Annotation.ImageName]: fullName(r), [Annotation.RefName]: r.tag! }, platform });
     }
   }
-  const index: OciIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  const index: Omit<ImageIndex, 'kind'> = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
   return Buffer.from(goJson(index));
 }
 
@@ -159,7 +153,7 @@ function dockerManifestJson(images: readonly SavedImage[]): Buffer {
   const items: DockerManifestItem[] = images.map((img) => ({
     Config: blobPath(img.id),
     RepoTags: img.refs.length > 0 ? img.refs.map(familiarString) : null,
-    Layers: img.layers.map((l) => blobPath(l.record.diffId)),
+    Layers: img.layers.map((l) => blobPath(l.layer.diffId)),
   }));
   // json.Encoder, as Docker writes it: a newline after the document.
   return Buffer.from(`${goJson(items)}\n`);
@@ -171,7 +165,7 @@ function repositoriesJson(images: readonly SavedImage[]): Buffer | undefined {
   for (const img of images) {
     const top = img.layers.at(-1);
     if (!top) continue;
-    for (const r of img.refs) (repos[familiarName(r)] ??= {})[r.tag!] = top.record.diffId.slice('sha256:'.length);
+    for (const r of img.refs) (repos[familiarName(r)] ??= {})[r.tag!] = top.layer.diffId.slice('sha256:'.length);
   }
   return Object.keys(repos).length > 0 ? Buffer.from(`${goJson(repos)}\n`) : undefined;
 }
@@ -189,7 +183,7 @@ function* metadataEntries(plan: SavePlan): Generator<ArchiveEntry> {
   yield { kind: 'dir', name: 'blobs/sha256', mtime };
 }
 
-async function* archiveEntries(store: Store, plan: SavePlan, progress: TransferProgress): AsyncGenerator<ArchiveEntry> {
+async function* archiveEntries(plan: SavePlan, progress: TransferProgress): AsyncGenerator<ArchiveEntry> {
   yield* metadataEntries(plan);
   const written = new Set<Digest>();
   /** True the first time a blob comes up: an archive holds each blob once, however many images share it. */
@@ -204,17 +198,17 @@ async function* archiveEntries(store: Store, plan: SavePlan, progress: TransferP
     if (once(img.id)) yield { kind: 'file', name: blobPath(img.id), mtime: img.mtime, data: img.configBytes };
   }
   for (const img of plan.images) {
-    for (const { record, tarSize } of img.layers) {
-      if (!once(record.diffId)) continue;
-      const id = shortId(record.diffId);
+    for (const { layer, tarSize } of img.layers) {
+      if (!once(layer.diffId)) continue;
+      const id = shortId(layer.diffId);
       yield {
         kind: 'stream',
-        name: blobPath(record.diffId),
+        name: blobPath(layer.diffId),
         mtime: img.mtime,
         size: tarSize,
         async *open() {
           progress.start(id, 'Saving layer', tarSize);
-          for await (const chunk of openLayerTar(store, record) as AsyncIterable<Buffer>) {
+          for await (const chunk of (await layer.uncompressed()) as AsyncIterable<Buffer>) {
             progress.advance(id, chunk.length);
             yield chunk;
           }
@@ -226,8 +220,8 @@ async function* archiveEntries(store: Store, plan: SavePlan, progress: TransferP
 }
 
 /** The archive's bytes. Errors (a layer that no longer matches its diffID, a missing file) fail the stream. */
-export function archiveStream(store: Store, plan: SavePlan, opts: { progress?: TransferProgress } = {}): Readable {
-  return Readable.from(tarChunks(archiveEntries(store, plan, opts.progress ?? NO_PROGRESS)), { objectMode: false });
+export function archiveStream(plan: SavePlan, opts: { progress?: TransferProgress } = {}): Readable {
+  return Readable.from(tarChunks(archiveEntries(plan, opts.progress ?? NO_PROGRESS)), { objectMode: false });
 }
 
 /**
@@ -235,10 +229,10 @@ export function archiveStream(store: Store, plan: SavePlan, opts: { progress?: T
  * into place when it is complete: a failed or interrupted save leaves no file, and an existing
  * file is replaced only by a whole archive.
  */
-export async function saveToFile(store: Store, plan: SavePlan, path: string, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
+export async function saveToFile(plan: SavePlan, path: string, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
   const file = AtomicFile.create(path);
   try {
-    await pipeline(archiveStream(store, plan, opts), file.stream, opts.signal ? { signal: opts.signal } : {});
+    await pipeline(archiveStream(plan, opts), file.stream, opts.signal ? { signal: opts.signal } : {});
     await file.commit();
   } catch (err) {
     await file.abort();
@@ -247,6 +241,6 @@ export async function saveToFile(store: Store, plan: SavePlan, path: string, opt
 }
 
 /** Writes the archive to a stream the caller owns (stdout): it is not ended. */
-export async function saveToStream(store: Store, plan: SavePlan, out: NodeJS.WritableStream, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
-  await pipeline(archiveStream(store, plan, opts), out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+export async function saveToStream(plan: SavePlan, out: NodeJS.WritableStream, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
+  await pipeline(archiveStream(plan, opts), out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
 }

@@ -8,8 +8,9 @@ import { isDigest, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
 import { familiarName, parseReference, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
+import type { SaveTarget } from './save.js';
 
-export interface SaveTarget {
+export interface SelectedImage {
   readonly id: Digest;
   /** Tagged references the archive records for this image (RepoTags, index.json names). */
   readonly refs: readonly Reference[];
@@ -19,7 +20,7 @@ function sameRef(a: Reference, b: Reference): boolean {
   return a.domain === b.domain && a.path === b.path && a.tag === b.tag;
 }
 
-export async function selectImages(store: Store, names: readonly string[]): Promise<SaveTarget[]> {
+export async function selectImages(store: Store, names: readonly string[]): Promise<SelectedImage[]> {
   const order: Digest[] = [];
   const refs = new Map<Digest, Reference[]>();
   const add = (id: Digest, ref?: Reference): void => {
@@ -31,7 +32,7 @@ export async function selectImages(store: Store, names: readonly string[]): Prom
     if (ref && !list.some((r) => sameRef(r, ref))) list.push(ref);
   };
 
-  const all = await store.tags.all();
+  const all = await store.allTags();
   for (const name of names) {
     const bareId = /^[0-9a-f]{64}$/.test(name) ? `sha256:${name}` : name;
     if (isDigest(bareId)) {
@@ -63,4 +64,10 @@ export async function selectImages(store: Store, names: readonly string[]): Prom
     }
   }
   return order.map((id) => ({ id, refs: refs.get(id)! }));
+}
+
+/** The stored images `names` select, as save takes them. */
+export async function saveTargets(store: Store, names: readonly string[]): Promise<SaveTarget[]> {
+  const selected = await selectImages(store, names);
+  return Promise.all(selected.map(async (s) => ({ image: await store.image(s.id), refs: s.refs })));
 }

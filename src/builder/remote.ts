@@ -18,7 +18,7 @@
 //    the file again to learn the content digest its cache key needs.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -67,8 +67,11 @@ export interface RemoteFile {
 }
 
 export interface DownloadsOptions {
-  /** Where the temporary files go (a private directory is made inside). Default: os.tmpdir(). */
-  readonly tmpDir?: string;
+  /**
+   * Makes the private directory the downloads go to, removed by close() (the builder's is a
+   * scratch dir of the store). Default: one in os.tmpdir().
+   */
+  readonly tempDir?: () => Promise<string>;
   /** Cancels downloads in flight (the build's signal). */
   readonly signal?: AbortSignal;
   readonly timeouts?: Partial<DownloadTimeouts>;
@@ -194,12 +197,7 @@ export class Downloads {
   }
 
   private tempDir(): Promise<string> {
-    this.dir ??= (async () => {
-      const parent = this.opts.tmpDir ?? tmpdir();
-      await mkdir(parent, { recursive: true });
-      // The PID in the name tells the store's repair (src/store/repair.ts) when the owner is gone.
-      return mkdtemp(join(parent, `tsbuild-add-${process.pid}-`));
-    })();
+    this.dir ??= this.opts.tempDir ? this.opts.tempDir() : mkdtemp(join(tmpdir(), `tsbuild-add-${process.pid}-`));
     return this.dir;
   }
 

@@ -1,14 +1,15 @@
 // `tsbuild run`: a throwaway container of a stored image. A writable snapshot on the image's
 // top layer, an init layer between them, the helper runs the command, and the snapshot is
-// removed afterwards whatever happened.
+// removed afterwards whatever happened (runner.ts).
+import { randomBytes } from 'node:crypto';
 import type { Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { DEFAULT_PATH } from '../image/config.js';
-import { runInContainer } from '../runtime/helper.js';
-import { newSnapshotId } from '../snapshot/snapshotter.js';
 import type { Store } from '../store/store.js';
+import { runInContainer } from '../runtime/helper.js';
+import { inThrowaway } from './runner.js';
 import { resolveUser } from './users.js';
-import { initLayerFor } from './initlayer.js';
+import { initLayerFor } from './init.js';
 
 export interface ContainerRequest {
   readonly image: Digest;
@@ -37,43 +38,34 @@ function mergeEnv(base: readonly string[], overrides: readonly string[]): string
 }
 
 export async function runContainer(store: Store, req: ContainerRequest): Promise<number> {
-  const config = await store.images.get(req.image);
-  const layers = await store.imageLayers(config);
-  const c = config.config;
+  const image = await store.image(req.image);
+  const c = image.config.config;
   const entrypoint = req.entrypoint !== undefined ? (req.entrypoint === '' ? [] : [req.entrypoint]) : (c.Entrypoint ?? []);
   const cmd = req.cmd && req.cmd.length > 0 ? [...req.cmd] : req.entrypoint !== undefined ? [] : (c.Cmd ?? []);
   const argv = [...entrypoint, ...cmd];
   if (argv.length === 0) throw new TsbuildError('no command specified: the image has no Cmd or Entrypoint');
-  const id = newSnapshotId();
-  await store.prepareSnapshot(id, layers.at(-1));
-  try {
-    const mounted = await store.snapshotter.mount(id, await initLayerFor(id.slice(0, 12)));
-    try {
-      const user = await resolveUser(mounted.rootfs, req.user ?? c.User ?? '');
-      const { exitCode } = await runInContainer(
-        {
-          rootfs: mounted.rootfs,
-          argv,
-          env: mergeEnv(c.Env ?? [], req.env ?? []),
-          cwd: req.workdir ?? (c.WorkingDir || '/'),
-          uid: user.uid,
-          gid: user.gid,
-          groups: user.groups,
-          hostname: id.slice(0, 12),
-          network: req.network ?? 'host',
-          binds: mounted.binds,
-        },
-        {
-          ...(req.stdout ? { stdout: req.stdout } : {}),
-          ...(req.stderr ? { stderr: req.stderr } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
-        },
-      );
-      return exitCode;
-    } finally {
-      await store.snapshotter.unmount(id);
-    }
-  } finally {
-    await store.snapshotter.remove(id);
-  }
+  const hostname = randomBytes(6).toString('hex');
+  return inThrowaway(store, image.layers.at(-1)?.record, { init: await initLayerFor(hostname) }, async (mounted) => {
+    const user = await resolveUser(mounted.rootfs, req.user ?? c.User ?? '');
+    const { exitCode } = await runInContainer(
+      {
+        rootfs: mounted.rootfs,
+        argv,
+        env: mergeEnv(c.Env ?? [], req.env ?? []),
+        cwd: req.workdir ?? (c.WorkingDir || '/'),
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups,
+        hostname,
+        network: req.network ?? 'host',
+        binds: mounted.binds,
+      },
+      {
+        ...(req.stdout ? { stdout: req.stdout } : {}),
+        ...(req.stderr ? { stderr: req.stderr } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      },
+    );
+    return exitCode;
+  });
 }

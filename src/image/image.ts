@@ -1,31 +1,35 @@
-// An immutable view of a stored image: its ID, config, tags and layers, read once. Commands that
-// show images (images, history, inspect) speak this, not the store's files.
-import { chainIds, type Digest } from '../digest.js';
-import type { LayerRecord } from '../store/layerdb.js';
-import type { TaggedRef } from '../store/repositories.js';
-import type { Store } from '../store/store.js';
+// One read-only view of an image, whoever holds it (go-containerregistry's v1.Image and
+// v1.Layer): the store, a Docker or OCI archive, a registry. Sources hand images out in this
+// shape and sinks take them in it, so that load, pull and import write to the store through one
+// path (Store.writeImage), and save, push and build --output read from it through one shape.
+// Views are immutable: what can change (tags) is not part of them.
+import type { Readable } from 'node:stream';
+import type { Digest } from '../digest.js';
 import type { ImageConfig } from './config.js';
 
-export interface ImageView {
+/** One layer of an image. */
+export interface Layer {
+  /** sha256 of the uncompressed tar: what the image config's rootfs names. */
+  readonly diffId: Digest;
+  /** The media type of the blob as this source holds it (compressed or not). */
+  readonly mediaType: string;
+  /** sha256 of that blob (the diffID when the source holds the layer uncompressed). */
+  digest(): Promise<Digest>;
+  /** Bytes of that blob. A source may need to read it to know (the store: its tar-split). */
+  size(): Promise<number>;
+  /** The blob as the source holds it, checked against its digest where the source knows it. */
+  compressed(): Promise<Readable>;
+  /** The layer tar. */
+  uncompressed(): Promise<Readable>;
+}
+
+/** An image: its config and its layers. */
+export interface Image {
+  /** The image ID: sha256 of the config bytes. */
   readonly id: Digest;
+  /** The config exactly as stored (its bytes define the ID). */
+  readonly configBytes: Buffer;
   readonly config: ImageConfig;
-  readonly tags: readonly TaggedRef[];
-  /** Bottom first. */
-  readonly layers: readonly LayerRecord[];
-  /** Sum of the layers' sizes: what `docker images` shows. */
-  readonly size: number;
-}
-
-export async function loadImage(store: Store, id: Digest, allTags?: readonly TaggedRef[]): Promise<ImageView> {
-  const config = await store.images.get(id);
-  const layers = await Promise.all(chainIds(config.rootfs.diff_ids).map((c) => store.layers.mustGet(c)));
-  const tags = (allTags ?? (await store.tags.all())).filter((t) => t.imageId === id);
-  return { id, config, tags, layers, size: layers.reduce((n, l) => n + l.size, 0) };
-}
-
-export async function listImages(store: Store): Promise<ImageView[]> {
-  const tags = await store.tags.all();
-  const ids = await store.images.list();
-  const views = await Promise.all(ids.map((id) => loadImage(store, id, tags)));
-  return views.sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+  /** Bottom first, one per diff_id of the config. */
+  readonly layers: readonly Layer[];
 }

@@ -1,9 +1,7 @@
 // Which Dockerfile line made each history entry of an image tsbuild built: recorded at build
 // time (the image config has no room for it) so that `analyze` can name the line that made a
-// layer big. Stored as image metadata, not in the image: it does not travel with save or push.
-import type { Digest } from '../digest.js';
-import type { Store } from '../store/store.js';
-
+// layer big. Stored by the store beside the image as a note of its own, not in the image: it
+// does not travel with save or push.
 export const PROVENANCE_FILE = 'tsbuild-build.json';
 
 export interface StepOrigin {
@@ -21,17 +19,16 @@ export interface Provenance {
   readonly steps: readonly StepOrigin[];
 }
 
-/** The provenance as image metadata, to be stored with the image (Store.putImage). */
-export function provenanceMetadata(p: Provenance): Record<string, string> {
-  return { [PROVENANCE_FILE]: JSON.stringify(p) };
+export function serializeProvenance(p: Provenance): string {
+  return JSON.stringify(p);
 }
 
-export async function loadProvenance(store: Store, id: Digest): Promise<Provenance | undefined> {
-  const raw = await store.images.getMetadata(id, PROVENANCE_FILE);
+/** The provenance a note holds; a damaged note is no provenance, not a failed command. */
+export function parseProvenance(raw: string | undefined): Provenance | undefined {
   if (raw === undefined) return undefined;
   try {
     return JSON.parse(raw) as Provenance;
   } catch {
-    return undefined; // a damaged note is no provenance, not a failed command
+    return undefined;
   }
 }

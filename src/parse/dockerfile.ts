@@ -1,7 +1,7 @@
 // The parser's entry point: Dockerfile text → BuildPlan. Nothing is expanded and nothing touches
 // the filesystem; every mistake Docker would report before building is reported here, as a
 // DockerfileError naming the first line of the instruction.
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, type SourceLocation } from '../errors.js';
 import { syntaxDirective } from './directives.js';
 import { parseInstruction } from './instructions.js';
 import { readDockerfile } from './lines.js';
@@ -61,4 +61,21 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): BuildPlan {
     ...(syntax === undefined ? {} : { syntax }),
     ...(warnings.length === 0 ? {} : { warnings }),
   };
+}
+
+/**
+ * A base image's ONBUILD trigger (the text its config records, as `ONBUILD` took it) as the
+ * steps it runs, each located at the FROM line that ran it (the trigger's own text has no line
+ * in this Dockerfile). A trigger that does not parse is an error at that line.
+ */
+export function parseTrigger(trigger: string, from: SourceLocation): Step[] {
+  let steps: readonly Step[];
+  try {
+    // On its own, with the default escape character, as BuildKit parses a trigger.
+    steps = parseDockerfile(`FROM scratch\n${trigger}\n`, from.file).stages[0]!.steps;
+  } catch (err) {
+    const detail = err instanceof DockerfileError ? err.detail : (err as Error).message;
+    throw new DockerfileError(from, `invalid ONBUILD trigger "${trigger}" in the base image: ${detail}`);
+  }
+  return steps.map((step) => ({ ...step, loc: from }));
 }

@@ -8,12 +8,12 @@ import { rm } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, sha256, type Digest } from '../digest.js';
-import { DigestMismatchError } from '../image/layers.js';
+import { DigestMismatchError } from '../digest.js';
 import { Authenticator, repositoryScope, type Action } from './auth.js';
 import { NO_CREDENTIALS, type CredentialSource } from './credentials.js';
 import { endpointFor, type Endpoint, type EndpointOptions } from './endpoint.js';
 import { describeErrors, describeStatus, parseErrorBody, RegistryError, TransportError, UnauthorizedError } from './errors.js';
-import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './manifest.js';
+import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../image/manifest.js';
 import { Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
 
 export interface RegistryOptions extends EndpointOptions, TransportOptions {

@@ -5,25 +5,28 @@
 //      chainID): those are not downloaded ("Already exists").
 //   3. The other layers are downloaded in parallel into a temp dir in the store, each checked
 //      against its digest and size as it streams. Nothing is stored until all are verified.
-//   4. storeImage unpacks them bottom up, checking each diffID, then stores the config and tags
-//      (`name:tag` and `name@<manifest digest>`, as Docker records RepoDigests). If that fails,
-//      the layers this pull added are removed again: a failed pull leaves the store as it was.
+//   4. The store takes the image (Store.writeImage, from the image model's view of the
+//      downloaded blobs): it unpacks the layers bottom up, checking each diffID, then stores the
+//      config and tags (`name:tag` and `name@<manifest digest>`, as Docker records RepoDigests).
+//      If that fails, the layers this pull added are removed again: a failed pull leaves the
+//      store as it was.
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
 import { Limiter } from '../fs/limit.js';
-import { storeImage } from '../store/write-image.js';
+import type { Image, Layer } from '../image/image.js';
+import { decompress } from '../layer/decompress.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type FetchedManifest, type Repository, type RegistryOptions } from './client.js';
 import { RegistryError, UnauthorizedError } from './errors.js';
-import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor, type ImageManifest } from './manifest.js';
-import { DistributionMetadata } from './metadata.js';
+import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor, type ImageManifest } from '../image/manifest.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 
 export interface PullOptions extends RegistryOptions {
@@ -74,16 +77,16 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
     const tagRef = reference.tag !== undefined ? { domain: reference.domain, path: reference.path, tag: reference.tag } : undefined;
     const digestRef: Reference = { domain: reference.domain, path: reference.path, digest: top.digest };
     const wasComplete = await store.hasImage(imageId);
-    const tagBefore = tagRef ? await store.tags.get(tagRef) : undefined;
+    const tagBefore = tagRef ? await store.tagged(tagRef) : undefined;
 
     const chains = chainIds(diffIds);
-    const present = await Promise.all(chains.map((c) => store.layers.exists(c)));
+    const present = await Promise.all(chains.map((c) => store.hasLayer(c)));
     manifest.layers.forEach((l, i) => {
       if (present[i]) progress.done(shortId(l.digest), 'Already exists');
     });
 
     const tmp = await store.tempDir('pull');
-    const added: Digest[] = [];
+    let downloaded = 0;
     try {
       const files = await downloadLayers(repo, manifest.layers, present, tmp, progress, opts.concurrency ?? 3, stop);
       const fileOf = async (i: number): Promise<string> => {
@@ -91,36 +94,22 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
         if (!files.has(i)) files.set(i, await downloadOne(repo, manifest.layers[i]!, tmp, progress));
         return files.get(i)!;
       };
-      try {
-        await storeImage(
-          store,
-          {
-            configBytes,
-            openLayer: async (i) => createReadStream(await fileOf(i)),
-            tags: [...(tagRef ? [tagRef] : []), digestRef],
-          },
-          {
-            layerDone: (i, existed) => {
-              if (existed) return;
-              added.push(chains[i]!);
-              progress.done(shortId(manifest.layers[i]!.digest), 'Pull complete');
-            },
-          },
-        );
-      } catch (err) {
-        await removeAdded(store, added);
-        throw err;
-      }
+      await store.writeImage(downloadedImage(configBytes, config, manifest, fileOf), {
+        tags: [...(tagRef ? [tagRef] : []), digestRef],
+        layerDone: (i, existed) => {
+          if (existed) return;
+          downloaded++;
+          progress.done(shortId(manifest.layers[i]!.digest), 'Pull complete');
+        },
+      });
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
 
     // Remember where each blob lives, for pushes that can mount instead of upload.
-    const meta = DistributionMetadata.of(store);
     for (const [i, l] of manifest.layers.entries()) {
-      await meta.add(diffIds[i]!, { digest: l.digest, sourceRepository: repo.name, compression: layerCompression(l.mediaType)!, size: l.size });
+      await store.rememberBlob(diffIds[i]!, { digest: l.digest, sourceRepository: repo.name, compression: layerCompression(l.mediaType)!, size: l.size });
     }
-    const downloaded = added.length;
     return {
       reference,
       imageId,
@@ -150,7 +139,7 @@ async function resolveImage(store: Store, repo: Repository, reference: Reference
   const { manifest, digest: imageManifestDigest } = await imageManifestFor(repo, top, platform);
   // The config's digest is the image ID: a store that has the image has its config too.
   const configBytes = (await store.hasImage(manifest.config.digest))
-    ? await store.images.getBytes(manifest.config.digest)
+    ? (await store.image(manifest.config.digest)).configBytes
     : await repo.readBlob(manifest.config.digest, MAX_CONFIG_BYTES);
   const config = parseConfig(configBytes);
   const name = familiarString(reference);
@@ -241,15 +230,21 @@ async function downloadOne(repo: Repository, layer: Descriptor, tmp: string, pro
   return file;
 }
 
-/** Removes layers a failed pull added, top first, unless an image now stands on them. */
-async function removeAdded(store: Store, added: readonly Digest[]): Promise<void> {
-  if (added.length === 0) return;
-  const used = await store.layersInUse();
-  for (const chainId of [...added].reverse()) {
-    if (used.has(chainId)) continue;
-    const rec = await store.layers.get(chainId);
-    if (!rec) continue;
-    await store.layers.remove(chainId);
-    await store.snapshotter.remove(rec.cacheId);
-  }
+/**
+ * The pulled image as the image model's view: config and manifest from the registry, each
+ * layer's blob from the file it was downloaded to (checked against its digest and size then).
+ */
+function downloadedImage(configBytes: Buffer, config: ImageConfig, manifest: ImageManifest, fileOf: (i: number) => Promise<string>): Image {
+  const layers = manifest.layers.map((d, i): Layer => {
+    const compressed = async () => createReadStream(await fileOf(i));
+    return {
+      diffId: config.rootfs.diff_ids[i]!,
+      mediaType: d.mediaType,
+      digest: async () => d.digest,
+      size: async () => d.size,
+      compressed,
+      uncompressed: async () => Readable.from(decompress(await compressed())),
+    };
+  });
+  return { id: sha256(configBytes), configBytes, config, layers };
 }

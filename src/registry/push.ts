@@ -17,19 +17,17 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hex, shortId, type Digest } from '../digest.js';
 import { InvalidInputError, NotFoundError, TsbuildError } from '../errors.js';
-import { loadImage } from '../image/image.js';
-import { openLayerTar } from '../image/layers.js';
+import type { Image, Layer } from '../image/image.js';
 import { Limiter } from '../fs/limit.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
-import type { LayerRecord } from '../store/layerdb.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type Repository, type RegistryOptions } from './client.js';
 import { UnauthorizedError } from './errors.js';
 import { checkCompressor, compress, type LayerCompression } from './compress.js';
-import { MediaType, serializeImageManifest, type Descriptor } from './manifest.js';
-import { DistributionMetadata, type BlobRecord } from './metadata.js';
+import { MediaType, serializeImageManifest, type Descriptor } from '../image/manifest.js';
+import type { BlobRecord } from '../store/distribution.js';
 
 export interface PushOptions extends RegistryOptions {
   /** Layer compression: gzip (Docker schema 2 manifest, the default) or zstd (OCI manifest). */
@@ -80,11 +78,11 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   const compression = opts.compression ?? 'gzip';
   const types = MEDIA_TYPES[compression];
   const progress = opts.progress ?? NO_PROGRESS;
-  const imageId = await store.tags.get(reference);
+  const imageId = await store.tagged(reference);
   if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
   await checkCompressor(compression);
-  const image = await loadImage(store, imageId);
-  const configBytes = await store.images.getBytes(imageId);
+  const image: Image = await store.image(imageId);
+  const configBytes = image.configBytes;
 
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
@@ -126,7 +124,7 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
       layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.size })),
     });
     const manifestDigest = await repo.putManifest(reference.tag, types.manifest, manifest);
-    await store.tags.set({ domain: reference.domain, path: reference.path, digest: manifestDigest }, imageId);
+    await store.tag({ domain: reference.domain, path: reference.path, digest: manifestDigest }, imageId);
     return { reference, imageId, manifestDigest, manifestMediaType: types.manifest, manifestSize: manifest.length, layers };
   } catch (err) {
     if (err instanceof UnauthorizedError) {
@@ -140,22 +138,27 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   }
 }
 
-class LayerPusher {
-  private readonly meta: DistributionMetadata;
+/**
+ * Where layers are known to compress to blobs in registries (the store's distribution
+ * metadata): the compressed-blob cache of a push, and the repositories to mount blobs from.
+ */
+export interface BlobCache {
+  blobsOf(diffId: Digest): Promise<BlobRecord[]>;
+  rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void>;
+}
 
+class LayerPusher {
   constructor(
-    private readonly store: Store,
+    private readonly cache: BlobCache,
     private readonly repo: Repository,
     private readonly compression: LayerCompression,
     private readonly tmp: string,
     private readonly progress: TransferProgress,
     /** Stops a compression in progress too, not only the transfers. */
     private readonly signal: AbortSignal,
-  ) {
-    this.meta = DistributionMetadata.of(store);
-  }
+  ) {}
 
-  async push(layer: LayerRecord): Promise<PushedLayer> {
+  async push(layer: Layer): Promise<PushedLayer> {
     const id = shortId(layer.diffId);
     const result = (await this.reuse(layer)) ?? (await this.upload(layer));
     await this.remember(layer.diffId, result);
@@ -165,9 +168,9 @@ class LayerPusher {
   }
 
   /** Steps 1 and 2: a blob this layer is known to compress to, already here or mountable. */
-  private async reuse(layer: LayerRecord): Promise<PushedLayer | undefined> {
+  private async reuse(layer: Layer): Promise<PushedLayer | undefined> {
     const domain = this.repo.registry.endpoint.domain;
-    const known = (await this.meta.blobsOf(layer.diffId)).filter((r) => r.compression === this.compression);
+    const known = (await this.cache.blobsOf(layer.diffId)).filter((r) => r.compression === this.compression);
     // Blobs recorded for this very repository first: the likeliest to be here.
     const here = known.filter((r) => r.sourceRepository === this.repo.name);
     const elsewhere = known.filter((r) => r.sourceRepository !== this.repo.name);
@@ -189,7 +192,7 @@ class LayerPusher {
   }
 
   /** Step 3: compress into a temp file while hashing; upload unless the registry has that digest. */
-  private async upload(layer: LayerRecord): Promise<PushedLayer> {
+  private async upload(layer: Layer): Promise<PushedLayer> {
     const id = shortId(layer.diffId);
     const file = join(this.tmp, hex(layer.diffId));
     try {
@@ -204,7 +207,7 @@ class LayerPusher {
     }
   }
 
-  private async compressToFile(layer: LayerRecord, file: string): Promise<{ digest: Digest; size: number }> {
+  private async compressToFile(layer: Layer, file: string): Promise<{ digest: Digest; size: number }> {
     const hash = createHash('sha256');
     let size = 0;
     const measure = new Transform({
@@ -214,7 +217,7 @@ class LayerPusher {
         cb(null, chunk);
       },
     });
-    await pipeline(compress(openLayerTar(this.store, layer), this.compression), measure, createWriteStream(file, { mode: 0o600 }), {
+    await pipeline(compress(await layer.uncompressed(), this.compression), measure, createWriteStream(file, { mode: 0o600 }), {
       signal: this.signal,
     });
     return { digest: `sha256:${hash.digest('hex')}` as Digest, size };
@@ -223,7 +226,7 @@ class LayerPusher {
   /** Records where the blob now is: the cache for the next push, a mount source for other repositories. */
   private async remember(diffId: Digest, l: PushedLayer): Promise<void> {
     const rec: BlobRecord = { digest: l.digest, sourceRepository: this.repo.name, compression: this.compression, size: l.size };
-    await this.meta.add(diffId, rec);
+    await this.cache.rememberBlob(diffId, rec);
   }
 }
 

@@ -1,5 +1,8 @@
-// mount(2) and umount2(2) through the helper, for the snapshotters.
+// mount(2) and umount2(2) through the helper: single mounts for the storage probe and repair, and
+// a snapshot's Mount list (runtime/types.ts) turned into a root filesystem to work in.
+import { mkdir } from 'node:fs/promises';
 import { runHelper } from './binary.js';
+import type { BindMount, Mount, OverlayMount } from './types.js';
 
 export interface MountSpec {
   /** Filesystem type: overlay, tmpfs, ... (ignored by the kernel for bind mounts). */
@@ -38,4 +41,59 @@ export async function mount(m: MountSpec): Promise<void> {
 /** Unmount TARGET; `detach` (MNT_DETACH) detaches it now and frees it once it is no longer busy. */
 export async function unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
   await runHelper(['umount', ...(opts.detach ? ['--detach'] : []), '--', target]);
+}
+
+/** The kernel copies mount options into a single page. */
+const PAGE_SIZE = 4096;
+
+/** A snapshot presented as a root filesystem. */
+export interface MountedRootfs {
+  /** The directory holding the whole filesystem. */
+  readonly rootfs: string;
+  /** Files bound over paths inside it (the init layer's), for the helper to mount in its namespace. */
+  readonly binds: readonly BindMount[];
+  /** The mount point to unmount when done; undefined when the rootfs is a directory used in place. */
+  readonly mountpoint: string | undefined;
+}
+
+/**
+ * Presents `mounts` as one root filesystem. A bind of a whole directory is used in place (the
+ * helper binds the rootfs onto itself before pivot_root anyway, so a mount here would only cost a
+ * helper call); an overlay is mounted at the directory `target()` makes. No root mount at all
+ * means an empty filesystem (a view of no layers): an empty directory from `target()`.
+ */
+export async function mountRootfs(mounts: readonly Mount[], target: () => Promise<string>): Promise<MountedRootfs> {
+  const root = mounts.find((m) => m.target === undefined);
+  const binds = mounts.filter((m): m is BindMount => m.type === 'bind' && m.target !== undefined);
+  if (root === undefined) return { rootfs: await target(), binds, mountpoint: undefined };
+  if (root.type === 'bind') return { rootfs: root.source, binds, mountpoint: undefined };
+  const dir = await target();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mountOverlay(root, dir);
+  return { rootfs: dir, binds, mountpoint: dir };
+}
+
+/** Undoes mountRootfs. */
+export async function unmountRootfs(m: MountedRootfs): Promise<void> {
+  if (m.mountpoint !== undefined) await unmount(m.mountpoint);
+}
+
+async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
+  const layers = [`lowerdir=${m.lowerdirs.join(':')}`];
+  if (m.upper !== undefined) layers.push(`upperdir=${m.upper.dir}`, `workdir=${m.upper.work}`);
+  const options = [...layers, ...m.options].join(',');
+  if (Buffer.byteLength(options) < PAGE_SIZE) {
+    await mount({ type: 'overlay', source: 'overlay', target, options, cwd: m.cwd });
+    return;
+  }
+  // Too long for one page even with short links: each layer through fsconfig(2) (Linux 6.8+).
+  await mount({
+    type: 'overlay',
+    source: 'overlay',
+    target,
+    options: m.options.join(','),
+    cwd: m.cwd,
+    lowerdirs: m.lowerdirs,
+    ...(m.upper !== undefined ? { upperdir: m.upper.dir, workdir: m.upper.work } : {}),
+  });
 }

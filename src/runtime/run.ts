@@ -43,7 +43,7 @@ export function runArgs(spec: RunSpec): string[] {
   for (const entry of spec.env) args.push('--env', entry);
   for (const bind of spec.binds) {
     // The helper splits SOURCE:TARGET at the last colon; a target cannot contain one.
-    if (!bind.target.startsWith('/') || bind.target.includes(':')) {
+    if (bind.target === undefined || !bind.target.startsWith('/') || bind.target.includes(':')) {
       throw new InvalidInputError(`run: bind target ${bind.target} must be an absolute path without ':'`);
     }
     if (!bind.source.startsWith('/')) throw new InvalidInputError(`run: bind source ${bind.source} is not absolute`);

@@ -41,6 +41,36 @@ export type FsOp =
     }
   | { readonly op: 'setxattr'; readonly path: string; readonly name: string; readonly value: Buffer };
 
+/**
+ * How to present a snapshot as a root filesystem, as containerd's mount.Mount says it: data, not
+ * an action. A snapshotter returns a list of them; the mount without a `target` is the root, and
+ * the others go over paths inside it (Docker's init files).
+ */
+export type Mount = BindMount | OverlayMount;
+
+/** A directory (or, with a target, a file) bound at the root or at `target` inside it. */
+export interface BindMount {
+  readonly type: 'bind';
+  readonly source: string;
+  /** Absolute path inside the rootfs; absent for the root itself. */
+  readonly target?: string;
+  readonly readonly?: boolean;
+}
+
+/** An overlayfs stack. Without `upper` it is read-only. */
+export interface OverlayMount {
+  readonly type: 'overlay';
+  readonly target?: undefined;
+  /** The directory relative lowerdirs and upper dirs resolve against. */
+  readonly cwd: string;
+  /** Top first. */
+  readonly lowerdirs: readonly string[];
+  /** The writable layer and overlayfs's scratch dir beside it (same filesystem). */
+  readonly upper?: { readonly dir: string; readonly work: string };
+  /** Further overlay options, e.g. `index=off`. */
+  readonly options: readonly string[];
+}
+
 /** One namespaced process, run by `tsbuild-helper run`. */
 export interface RunSpec {
   /** The prepared root filesystem (an overlay mount or a plain directory). The helper pivots into it. */
@@ -59,5 +89,5 @@ export interface RunSpec {
   /** host: share the host's network namespace (docker build's default); none: a new one with only lo up. */
   readonly network: 'host' | 'none';
   /** Files bind-mounted over paths inside the rootfs (the init layer's /etc/hosts, /etc/resolv.conf, /etc/hostname). */
-  readonly binds: readonly { readonly source: string; readonly target: string; readonly readonly?: boolean }[];
+  readonly binds: readonly BindMount[];
 }

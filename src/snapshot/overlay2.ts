@@ -1,29 +1,23 @@
-// All overlayfs knowledge lives here (moby's overlay2 driver is the model):
-//   <home>/<id>/diff   the snapshot's own files: an upperdir while mounted, a lowerdir after
-//   <home>/<id>/work   overlay's scratch dir, same filesystem as diff
-//   <home>/<id>/link   the snapshot's 26-character short name
-//   <home>/<id>/lower  the parents' short links, top first: `l/AAA:l/BBB`
-//   <home>/<id>/merged the mount point
-//   <home>/l/<short> -> ../<id>/diff
-// Lower chains are written with the short links and mounted from inside <home>, because the
-// whole mount option string must fit in one page: absolute paths would cap an image at a few
-// dozen layers.
-import { mkdir, readFile, writeFile, rm, symlink, readdir, stat } from 'node:fs/promises';
-import { join, dirname } from 'node:path';
-import { randomInt } from 'node:crypto';
+// All overlay2 layout knowledge lives here (moby's overlay2 driver is the model):
+//   <home>/<key>/diff   the snapshot's own files: an upperdir while active, a lowerdir after
+//   <home>/<key>/work   overlay's scratch dir, same filesystem as diff
+//   <home>/<key>/link   the snapshot's 26-character short name
+//   <home>/<key>/lower  the parents' short links, top first: `l/AAA:l/BBB`
+//   <home>/<key>-init/  Docker's init layer of an active snapshot (same shape, no lower)
+//   <home>/l/<short> -> ../<key>/diff
+// Lower chains are given with the short links, relative to <home>, because the whole mount
+// option string must fit in one page: absolute paths would cap an image at a few dozen layers.
 import { existsSync } from 'node:fs';
-import type { Change, LayerDescriptor } from '../layer/types.js';
-import { mount, unmount, walk, mountsUnder } from '../runtime/helper.js';
-import type { InitLayer, MountedRootfs, Snapshotter, Bind } from './snapshotter.js';
+import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { BindMount, Mount } from '../runtime/types.js';
+import type { InitLayer, PrepareOptions, Snapshotter } from './snapshotter.js';
 
 const LINK_DIR = 'l';
 const LINK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-/** The kernel copies mount options into a single page. */
-const PAGE_SIZE = 4096;
 /** Below this depth, overlayfs refuses the stack (OVL_MAX_STACK). */
 export const MAX_LOWER_LAYERS = 500;
-
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 function newLinkName(): string {
   let s = '';
@@ -39,9 +33,11 @@ function newLinkName(): string {
  */
 function diffSafeOptions(): string[] {
   const params = '/sys/module/overlay/parameters';
-  return ['index', 'redirect_dir', 'metacopy']
-    .filter((p) => existsSync(join(params, p)))
-    .map((p) => `${p}=off`);
+  return ['index', 'redirect_dir', 'metacopy'].filter((p) => existsSync(join(params, p))).map((p) => `${p}=off`);
+}
+
+function initKey(key: string): string {
+  return `${key}-init`;
 }
 
 export class Overlay2Snapshotter implements Snapshotter {
@@ -50,37 +46,31 @@ export class Overlay2Snapshotter implements Snapshotter {
 
   constructor(readonly home: string) {}
 
-  private dir(id: string): string {
-    return join(this.home, id);
+  private dir(key: string): string {
+    return join(this.home, key);
   }
 
-  private initId(id: string): string {
-    return `${id}-init`;
-  }
-
-  private async createDir(id: string, parent: string | undefined): Promise<void> {
-    const dir = this.dir(id);
+  private async createDir(key: string, parent: string | undefined): Promise<void> {
+    const dir = this.dir(key);
     await mkdir(join(dir, 'diff'), { recursive: true, mode: 0o755 });
     await mkdir(join(dir, 'work'), { recursive: true, mode: 0o700 });
     const link = newLinkName();
     await mkdir(join(this.home, LINK_DIR), { recursive: true, mode: 0o700 });
-    await symlink(join('..', id, 'diff'), join(this.home, LINK_DIR, link));
+    await symlink(join('..', key, 'diff'), join(this.home, LINK_DIR, link));
     await writeFile(join(dir, 'link'), link);
     if (parent !== undefined) {
-      const parentLink = (await readFile(join(this.dir(parent), 'link'), 'utf8')).trim();
-      const parentLower = await this.lowerOf(parent);
-      await writeFile(join(dir, 'lower'), [`${LINK_DIR}/${parentLink}`, ...parentLower].join(':'));
+      await writeFile(join(dir, 'lower'), [await this.linkOf(parent), ...(await this.lowerOf(parent))].join(':'));
     }
   }
 
-  async prepare(id: string, parent: string | undefined): Promise<void> {
-    await this.createDir(id, parent);
+  private async linkOf(key: string): Promise<string> {
+    return `${LINK_DIR}/${(await readFile(join(this.dir(key), 'link'), 'utf8')).trim()}`;
   }
 
   /** The parents' short-link paths, top first. */
-  private async lowerOf(id: string): Promise<string[]> {
+  private async lowerOf(key: string): Promise<string[]> {
     try {
-      const s = (await readFile(join(this.dir(id), 'lower'), 'utf8')).trim();
+      const s = (await readFile(join(this.dir(key), 'lower'), 'utf8')).trim();
       return s === '' ? [] : s.split(':');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -88,77 +78,76 @@ export class Overlay2Snapshotter implements Snapshotter {
     }
   }
 
-  async mount(id: string, init?: InitLayer): Promise<MountedRootfs> {
-    const lowers = await this.lowerOf(id);
-    const binds: Bind[] = [];
-    if (init) {
-      const initId = this.initId(id);
-      await this.createDir(initId, undefined);
-      const initDiff = join(this.dir(initId), 'diff');
-      for (const d of init.dirs) await mkdir(join(initDiff, d), { recursive: true, mode: 0o755 });
-      for (const [path, content] of Object.entries(init.files)) {
-        await mkdir(dirname(join(initDiff, path)), { recursive: true, mode: 0o755 });
-        await writeFile(join(initDiff, path), content, { mode: 0o644 });
-        binds.push({ source: join(initDiff, path), target: `/${path}` });
-      }
-      const initLink = (await readFile(join(this.dir(initId), 'link'), 'utf8')).trim();
-      lowers.unshift(`${LINK_DIR}/${initLink}`);
+  async prepare(key: string, parent: string | undefined, opts: PrepareOptions = {}): Promise<Mount[]> {
+    await this.createDir(key, parent);
+    if (opts.init) await this.writeInit(key, opts.init);
+    return this.mounts(key);
+  }
+
+  /** The init layer: a snapshot of its own, stacked between the parents and `key` while it is active. */
+  private async writeInit(key: string, init: InitLayer): Promise<void> {
+    await this.createDir(initKey(key), undefined);
+    const diff = join(this.dir(initKey(key)), 'diff');
+    for (const d of init.dirs) await mkdir(join(diff, d), { recursive: true, mode: 0o755 });
+    for (const [path, content] of Object.entries(init.files)) {
+      await mkdir(dirname(join(diff, path)), { recursive: true, mode: 0o755 });
+      await writeFile(join(diff, path), content, { mode: 0o644 });
     }
+  }
+
+  /** The init layer's files as binds over the rootfs, or none when `key` has no init layer. */
+  private async initBinds(key: string): Promise<BindMount[]> {
+    const diff = join(this.dir(initKey(key)), 'diff');
+    let entries;
+    try {
+      entries = await readdir(diff, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name))
+      .sort()
+      .map((source) => ({ type: 'bind', source, target: `/${source.slice(diff.length + 1)}` }));
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const lowers = await this.lowerOf(key);
+    const binds = await this.initBinds(key);
+    if (binds.length > 0) lowers.unshift(await this.linkOf(initKey(key)));
     if (lowers.length === 0) {
       // A bottom layer with nothing beneath it needs no overlay: its diff dir is the rootfs.
-      return { rootfs: join(this.dir(id), 'diff'), binds };
+      return [{ type: 'bind', source: join(this.dir(key), 'diff') }, ...binds];
     }
     if (lowers.length > MAX_LOWER_LAYERS) {
       throw new Error(`too many layers: ${lowers.length} (overlayfs stacks at most ${MAX_LOWER_LAYERS})`);
     }
-    const merged = join(this.dir(id), 'merged');
-    await mkdir(merged, { recursive: true, mode: 0o700 });
-    const options = [
-      `lowerdir=${lowers.join(':')}`,
-      `upperdir=${join(id, 'diff')}`,
-      `workdir=${join(id, 'work')}`,
-      ...this.extraOptions,
-    ].join(',');
-    if (Buffer.byteLength(options) >= PAGE_SIZE) {
-      await mount({ type: 'overlay', source: 'overlay', target: merged, options: this.extraOptions.join(','), cwd: this.home, lowerdirs: lowers, upperdir: join(id, 'diff'), workdir: join(id, 'work') });
-    } else {
-      await mount({ type: 'overlay', source: 'overlay', target: merged, options, cwd: this.home });
+    const upper = { dir: join(key, 'diff'), work: join(key, 'work') };
+    return [{ type: 'overlay', cwd: this.home, lowerdirs: lowers, upper, options: this.extraOptions }, ...binds];
+  }
+
+  async view(parent: string | undefined): Promise<Mount[]> {
+    if (parent === undefined) return [];
+    const lowers = [await this.linkOf(parent), ...(await this.lowerOf(parent))];
+    // overlayfs wants two lowerdirs at least when there is no upper: one layer is a bind.
+    if (lowers.length === 1) return [{ type: 'bind', source: join(this.dir(parent), 'diff'), readonly: true }];
+    if (lowers.length > MAX_LOWER_LAYERS) {
+      throw new Error(`too many layers: ${lowers.length} (overlayfs stacks at most ${MAX_LOWER_LAYERS})`);
     }
-    return { rootfs: merged, binds };
+    return [{ type: 'overlay', cwd: this.home, lowerdirs: lowers, options: this.extraOptions }];
   }
 
-  async unmount(id: string): Promise<void> {
-    const merged = join(this.dir(id), 'merged');
-    if ((await mountsUnder(merged)).includes(merged)) await unmount(merged);
-    await this.removeDir(this.initId(id));
+  async commit(key: string): Promise<void> {
+    await this.removeDir(initKey(key));
   }
 
-  async *changes(id: string): AsyncIterable<Change> {
-    const diff = join(this.dir(id), 'diff');
-    for await (const rec of walk(diff)) {
-      if (rec.type === 'c' && rec.devMajor === 0 && rec.devMinor === 0) {
-        yield { kind: 'whiteout', name: rec.path };
-        continue;
-      }
-      yield { kind: 'entry', name: rec.path, record: rec, source: join(diff, rec.path) };
-      if (rec.type === 'd' && rec.xattrs?.[OPAQUE_XATTR]?.toString() === 'y') {
-        yield { kind: 'opaque', name: rec.path };
-      }
-    }
+  fileRoot(key: string): string {
+    return join(this.dir(key), 'diff');
   }
 
-  async apply(id: string, tar: NodeJS.ReadableStream, tarSplitPath: string): Promise<LayerDescriptor> {
-    // Loaded here: only pull, load and import unpack layers; a build never does.
-    const { applyLayer } = await import('../layer/apply.js');
-    return applyLayer(tar, join(this.dir(id), 'diff'), { whiteouts: 'overlay', tarSplitPath });
-  }
-
-  fileRoot(id: string): string {
-    return join(this.dir(id), 'diff');
-  }
-
-  private async removeDir(id: string): Promise<void> {
-    const dir = this.dir(id);
+  private async removeDir(key: string): Promise<void> {
+    const dir = this.dir(key);
     let link: string | undefined;
     try {
       link = (await readFile(join(dir, 'link'), 'utf8')).trim();
@@ -169,15 +158,18 @@ export class Overlay2Snapshotter implements Snapshotter {
     await rm(dir, { recursive: true, force: true });
   }
 
-  async remove(id: string): Promise<void> {
-    await this.unmount(id);
-    await this.removeDir(id);
+  async remove(key: string): Promise<void> {
+    await this.removeDir(initKey(key));
+    await this.removeDir(key);
   }
 
   describe(stack: readonly string[]): Record<string, string> | null {
     const top = stack.at(-1);
     if (top === undefined) return null;
-    const lowers = stack.slice(0, -1).reverse().map((id) => join(this.dir(id), 'diff'));
+    const lowers = stack
+      .slice(0, -1)
+      .reverse()
+      .map((key) => join(this.dir(key), 'diff'));
     return {
       ...(lowers.length ? { LowerDir: lowers.join(':') } : {}),
       MergedDir: join(this.dir(top), 'merged'),

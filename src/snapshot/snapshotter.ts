@@ -1,14 +1,18 @@
-// A snapshotter speaks in directories and mounts only (containerd's idea): it prepares a
-// writable snapshot on top of a committed one, mounts it as a rootfs, reports what changed, and
-// removes it. It knows nothing of tar, digests, images or Dockerfiles; the layer module turns
-// its Change stream into a tar, and the builder connects the two.
-import type { Change, LayerDescriptor } from '../layer/types.js';
+// A snapshotter speaks in directories and mounts only, with containerd's verbs: it prepares a
+// writable snapshot on a committed one, views a committed one read-only, says how to mount
+// either (data, not a mount: runtime/types.ts's Mount), commits and removes. It knows nothing of
+// tar, digests, images or Dockerfiles: the differ (src/layer/differ.ts) turns mounts into layer
+// tars and back, and the store connects the two. Adding a driver is one new file.
+//
+// Keys are the store's cache-ids: a snapshot keeps its key when committed, so a layer record's
+// cache-id names its directory, as in Docker's layout.
+import type { Mount } from '../runtime/types.js';
 
 export type DriverName = 'overlay2' | 'vfs';
 
 /**
  * Docker's `<id>-init` layer: files every container needs that belong to no image. The driver
- * places them between the image's layers and the snapshot so they are never committed, and
+ * places them between the parent and the snapshot so they are never part of its changes, and
  * returns them as bind mounts so a step writing /etc/hosts writes to the init file, not to the
  * snapshot (Docker bind-mounts them for the same reason).
  */
@@ -19,17 +23,8 @@ export interface InitLayer {
   readonly dirs: readonly string[];
 }
 
-export interface Bind {
-  readonly source: string;
-  /** Absolute path inside the rootfs. */
-  readonly target: string;
-  readonly readonly?: boolean;
-}
-
-export interface MountedRootfs {
-  /** The directory holding the snapshot's whole filesystem. */
-  readonly rootfs: string;
-  readonly binds: readonly Bind[];
+export interface PrepareOptions {
+  readonly init?: InitLayer;
 }
 
 export interface Snapshotter {
@@ -37,27 +32,28 @@ export interface Snapshotter {
   /** `<root>/<driver>`: where the snapshot directories live. */
   readonly home: string;
 
-  /** Creates the empty writable snapshot `id` on top of the committed snapshot `parent` (none: a bottom layer). */
-  prepare(id: string, parent: string | undefined): Promise<void>;
-  /** Presents `id` as a rootfs, with an init layer above its parents when given. */
-  mount(id: string, init?: InitLayer): Promise<MountedRootfs>;
-  /** Undoes `mount`, init layer included. Safe to call when not mounted. */
-  unmount(id: string): Promise<void>;
-  /** What `id` changed relative to its parent, in tar order. Call when unmounted. */
-  changes(id: string): AsyncIterable<Change>;
-  /** Unpacks a layer tar into the freshly prepared `id` (load, pull, import). */
-  apply(id: string, tar: NodeJS.ReadableStream, tarSplitPath: string): Promise<LayerDescriptor>;
-  /** Where a snapshot's files are read from to rebuild its layer tar. */
-  fileRoot(id: string): string;
-  /** Deletes `id` (unmounting it first if needed). Missing is fine. */
-  remove(id: string): Promise<void>;
-  /** The snapshot ids present on disk. */
+  /**
+   * Creates the writable snapshot `key` on the committed snapshot `parent` (none: an empty
+   * bottom) and returns its mounts: the root, and with `init` the init files to bind over it.
+   */
+  prepare(key: string, parent: string | undefined, opts?: PrepareOptions): Promise<Mount[]>;
+  /** Read-only mounts of the committed snapshot `parent` (none: an empty list). Creates nothing. */
+  view(parent: string | undefined): Promise<Mount[]>;
+  /** The mounts of the active snapshot `key`, as prepare returned them. */
+  mounts(key: string): Promise<Mount[]>;
+  /** Freezes `key` (dropping its init layer): from now on it can be a parent and be viewed. */
+  commit(key: string): Promise<void>;
+  /** Deletes `key`, active or committed. Missing is fine. */
+  remove(key: string): Promise<void>;
+  /** The keys present on disk (init layers included: `<key>-init`). */
   list(): Promise<string[]>;
+  /** Where a committed snapshot's own files are read from to rebuild its layer tar. */
+  fileRoot(key: string): string;
   /** `docker image inspect`'s GraphDriver.Data for an image whose layers are these snapshots, bottom first. */
   describe(stack: readonly string[]): Record<string, string> | null;
 }
 
-/** A fresh snapshot id: 64 hex digits, like Docker's cache-ids. */
-export function newSnapshotId(): string {
+/** A fresh snapshot key: 64 hex digits, like Docker's cache-ids. */
+export function newSnapshotKey(): string {
   return crypto.randomUUID().replace(/-/g, '') + crypto.randomUUID().replace(/-/g, '');
 }

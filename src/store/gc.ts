@@ -5,14 +5,14 @@
 // names it; layers no image uses are left by intermediate build stages (their RUN cache) and by
 // interrupted work. Pruning never removes a layer an image uses: the set in use is read again
 // after the images are gone and right before the layers go.
-import { readFile, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isDigest, type Digest } from '../digest.js';
-import { listImages } from '../image/image.js';
-import type { LayerRecord } from './layerdb.js';
+import type { Digest } from '../digest.js';
 import { parseReference } from '../image/reference.js';
+import { pruneCacheRecords } from './buildcache.js';
+import { listImages } from './images.js';
+import type { LayerRecord } from './layerdb.js';
+import type { StoreParts } from './parts.js';
+import { deleteImage } from './remove.js';
 import type { TaggedRef } from './repositories.js';
-import type { Store } from './store.js';
 
 export interface ImageUsage {
   readonly id: Digest;
@@ -72,17 +72,17 @@ interface StoreState {
   readonly layers: readonly LayerRecord[];
 }
 
-async function readState(store: Store): Promise<StoreState> {
-  const [views, layers] = await Promise.all([listImages(store), store.layers.list()]);
+async function readState(parts: StoreParts): Promise<StoreState> {
+  const [views, layers] = await Promise.all([listImages(parts), parts.layers.list()]);
   const users = new Map<Digest, number>();
-  for (const v of views) for (const l of v.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
+  for (const v of views) for (const { record: l } of v.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
   const parents = new Set<Digest>();
   for (const v of views) {
-    const parent = await store.images.parent(v.id);
+    const parent = await parts.images.parent(v.id);
     if (parent !== undefined && parent !== v.id) parents.add(parent);
   }
   const images = views.map((v): ImageUsage => {
-    const sharedSize = v.layers.filter((l) => users.get(l.chainId)! > 1).reduce((n, l) => n + l.size, 0);
+    const sharedSize = v.layers.map((l) => l.record).filter((l) => users.get(l.chainId)! > 1).reduce((n, l) => n + l.size, 0);
     const untagged = !v.tags.some((t) => t.tag !== '<none>');
     return {
       id: v.id,
@@ -95,7 +95,7 @@ async function readState(store: Store): Promise<StoreState> {
       dangling: untagged && !parents.has(v.id),
     };
   });
-  return { images, chains: new Map(views.map((v) => [v.id, v.layers.map((l) => l.chainId)])), layers };
+  return { images, chains: new Map(views.map((v) => [v.id, v.layers.map((l) => l.record.chainId)])), layers };
 }
 
 function planFrom(state: StoreState, all: boolean): PrunePlan {
@@ -123,8 +123,8 @@ function topFirst(layers: readonly LayerRecord[], every: readonly LayerRecord[])
   return [...layers].sort((a, b) => depth(b) - depth(a) || a.chainId.localeCompare(b.chainId));
 }
 
-export async function diskUsage(store: Store): Promise<DiskUsage> {
-  const state = await readState(store);
+export async function diskUsage(parts: StoreParts): Promise<DiskUsage> {
+  const state = await readState(parts);
   const used = new Set([...state.chains.values()].flat());
   return {
     images: state.images,
@@ -135,8 +135,8 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   };
 }
 
-export async function planPrune(store: Store, opts: { all?: boolean } = {}): Promise<PrunePlan> {
-  return planFrom(await readState(store), opts.all === true);
+export async function planPrune(parts: StoreParts, opts: { all?: boolean } = {}): Promise<PrunePlan> {
+  return planFrom(await readState(parts), opts.all === true);
 }
 
 /**
@@ -144,7 +144,7 @@ export async function planPrune(store: Store, opts: { all?: boolean } = {}): Pro
  * user read the prompt), so each step checks again: an image that gained a tag is kept, and a
  * layer is removed only if the plan named it, no image uses it now, and no kept layer stands on it.
  */
-export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport> {
+export async function prune(parts: StoreParts, plan: PrunePlan): Promise<PruneReport> {
   const events: PruneEvent[] = [];
   let reclaimed = 0;
   const sizes = new Map(plan.layers.map((l) => [l.chainId, l.size]));
@@ -152,20 +152,19 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
   for (const img of plan.images) {
     // Checked again under the lock: the image may have been tagged, or be one a live build or
     // load has just stored and is about to tag.
-    const untagged = await store.exclusive(async () => {
-      if (!(await store.hasImage(img.id)) || (await store.leased()).images.has(img.id)) return undefined;
-      const refs = await store.tags.refsOf(img.id);
+    const untagged = await parts.exclusive(async () => {
+      if (!(await parts.images.has(img.id)) || (await parts.leased()).images.has(img.id)) return undefined;
+      const refs = await parts.tags.refsOf(img.id);
       if (refs.some((r) => r.tag !== '<none>')) return undefined;
-      for (const r of refs) await store.tags.delete(parseReference(r.ref));
+      for (const r of refs) await parts.tags.delete(parseReference(r.ref));
       return refs;
     });
     if (!untagged) continue;
     for (const r of untagged) events.push({ kind: 'untagged', ref: r.ref });
-    const released = await store.deleteImage(img.id);
+    const released = await deleteImage(parts, img.id);
     if (!released) continue;
     events.push({ kind: 'deleted-image', id: img.id });
-    for (const chainId of released) {
-      const size = sizes.get(chainId) ?? 0;
+    for (const { chainId, size } of released) {
       events.push({ kind: 'deleted-layer', chainId, size });
       reclaimed += size;
     }
@@ -173,66 +172,28 @@ export async function prune(store: Store, plan: PrunePlan): Promise<PruneReport>
 
   // Unpublished under the lock, in one section (what images and live processes use is read in
   // it); their snapshot directories are deleted after it.
-  const unpublished = await store.exclusive(async () => {
-    const used = await store.layersInUse();
-    const present = await store.layers.list();
+  const unpublished = await parts.exclusive(async () => {
+    const used = await parts.layersInUse();
+    const present = await parts.layers.list();
     const children = new Map<Digest, number>();
     for (const l of present) if (l.parent !== undefined) children.set(l.parent, (children.get(l.parent) ?? 0) + 1);
     const out: LayerRecord[] = [];
     for (const layer of topFirst(present, present)) {
       if (!sizes.has(layer.chainId) || used.has(layer.chainId) || (children.get(layer.chainId) ?? 0) > 0) continue;
-      await store.layers.remove(layer.chainId);
+      await parts.layers.remove(layer.chainId);
       if (layer.parent !== undefined) children.set(layer.parent, children.get(layer.parent)! - 1);
       out.push(layer);
     }
     // Ours to delete now: another process's repair must not race us for them.
-    await store.lease.add({ snapshots: out.map((l) => l.cacheId) });
+    await parts.lease.add({ snapshots: out.map((l) => l.cacheId) });
     return out;
   });
   for (const layer of unpublished) {
-    await store.snapshotter.remove(layer.cacheId);
+    await parts.snapshotter.remove(layer.cacheId);
     events.push({ kind: 'deleted-layer', chainId: layer.chainId, size: layer.size });
     reclaimed += layer.size;
   }
 
-  for (const key of await staleCacheRecords(store)) {
-    await rm(join(buildCacheDir(store), key), { force: true });
-    events.push({ kind: 'deleted-cache', key });
-  }
+  for (const key of await pruneCacheRecords(parts)) events.push({ kind: 'deleted-cache', key });
   return { events, reclaimed };
-}
-
-/**
- * image/<driver>/buildcache/<key>: the build cache's records (src/builder/cache.ts), each naming
- * the layer a cached step produced. A record whose layer is gone can never hit again.
- */
-function buildCacheDir(store: Store): string {
-  return join(store.root, 'image', store.driver, 'buildcache');
-}
-
-/** Records whose layer no longer exists. A record that is not `{"chainId": ...}` is not ours to judge and stays. */
-async function staleCacheRecords(store: Store): Promise<string[]> {
-  const dir = buildCacheDir(store);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const stale: string[] = [];
-  for (const name of names) {
-    if (!/^[0-9a-f]{64}$/.test(name)) continue; // temporary files of an atomic write in progress
-    let chainId: unknown;
-    try {
-      const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as unknown;
-      chainId = typeof rec === 'object' && rec !== null ? (rec as { chainId?: unknown }).chainId : undefined;
-    } catch (err) {
-      // Removed meanwhile by another prune, or not JSON: either way nothing to do here.
-      if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    if (typeof chainId === 'string' && isDigest(chainId) && !(await store.layers.exists(chainId))) stale.push(name);
-  }
-  return stale;
 }

@@ -9,7 +9,7 @@
 import { readFile, readdir, rename, rm, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { hex, parseDigest, sha256, type Digest } from '../digest.js';
+import { chainIdOf, hex, parseDigest, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
 import { fsyncDir, linkOrCopySynced, writeFileSynced } from '../fs/atomic.js';
 
@@ -28,10 +28,6 @@ export interface NewLayer {
   readonly cacheId: string;
   /** A tar-split.json.gz written and fsynced by the layer writer; linked (or copied) into the layer's directory. */
   readonly tarSplitFile: string;
-}
-
-export function chainIdOf(parent: Digest | undefined, diffId: Digest): Digest {
-  return parent === undefined ? diffId : sha256(`${parent} ${diffId}`);
 }
 
 export class LayerDb {

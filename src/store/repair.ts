@@ -6,7 +6,8 @@
 //   - temporary names carry the owner's PID: `<root>/tmp/<what>-<pid>-<random>`,
 //     `layerdb/tmp/write-set-<pid>-*`, `.tmp-<file>-<pid>-*` beside every atomically written
 //     file, `overlay2/.probe-<pid>-*`,
-//   - mounts below the root are snapshots' `merged` dirs (or inside the owner's temp dirs).
+//   - mounts below the root are rootfs mounts in the owner's temp dirs (`tmp/rootfs-<pid>-*`),
+//     or, from tsbuild before 0.2, overlay2 snapshots' `merged` dirs.
 // Layer records, image configs and repositories.json are never half-written (they are renamed
 // into place whole), so there is nothing to mend in them: a layer published by a process that
 // died before storing its image is merely unused, and prune removes it as Docker's does.
@@ -20,7 +21,7 @@ import { realpath } from 'node:fs/promises';
 import { mountsUnder, unmount } from '../runtime/helper.js';
 import { TEMP_PREFIX, sweepTemps } from '../fs/atomic.js';
 import { isAlive, ownerPid, scanLeases } from './leases.js';
-import type { Store } from './store.js';
+import type { StoreParts } from './parts.js';
 
 export interface RepairReport {
   readonly unmounted: readonly string[];
@@ -40,35 +41,35 @@ function deadName(name: string): boolean {
 }
 
 /** Repairs if a dead process left work behind; undefined when there was nothing to do. */
-export async function repairIfNeeded(store: Store): Promise<RepairReport | undefined> {
-  const { dead } = await scanLeases(store.leasesDir, { contents: false });
+export async function repairIfNeeded(parts: StoreParts): Promise<RepairReport | undefined> {
+  const { dead } = await scanLeases(parts.paths.leases, { contents: false });
   if (dead.length === 0) return undefined;
-  return store.exclusive(() => repair(store));
+  return parts.exclusive(() => repair(parts));
 }
 
 /** The repair itself; call holding the store lock. */
-export async function repair(store: Store): Promise<RepairReport> {
-  const { live, dead } = await scanLeases(store.leasesDir);
-  const own = store.lease.record();
+export async function repair(parts: StoreParts): Promise<RepairReport> {
+  const { live, dead } = await scanLeases(parts.paths.leases);
+  const own = parts.lease.record();
   const liveSnapshots = new Set([...live, own].flatMap((l) => l.snapshots));
   const snapshotIsLive = (id: string): boolean => liveSnapshots.has(id.replace(/-init$/, ''));
-  const root = await realpath(store.root);
-  const home = resolve(root, relative(store.root, store.snapshotter.home));
+  const root = await realpath(parts.root);
+  const home = resolve(root, relative(parts.root, parts.snapshotter.home));
 
   // 1. Mounts below the root whose owner is gone: a snapshot's merged dir, or a mount inside a
   //    dead process's temp dir. Anything else was not mounted by tsbuild and stays.
   const unmounted: string[] = [];
   for (const m of await mountsUnder(root)) {
     if (m === root) continue;
-    const parts = relative(root, m).split(sep);
+    const path = relative(root, m).split(sep);
     let dead: boolean | undefined;
     if (m.startsWith(`${home}${sep}`)) {
       const first = relative(home, m).split(sep)[0]!;
       if (first.startsWith('.probe-')) dead = deadName(first);
-      else if (store.driver === 'overlay2') dead = first !== 'l' && !snapshotIsLive(first);
+      else if (parts.snapshotter.name === 'overlay2') dead = first !== 'l' && !snapshotIsLive(first);
       else if (first === 'dir' || first === 'init') dead = !snapshotIsLive(relative(home, m).split(sep)[1] ?? '');
-    } else if (parts[0] === 'tmp' && parts[1] !== undefined) {
-      dead = deadName(parts[1]);
+    } else if (path[0] === 'tmp' && path[1] !== undefined) {
+      dead = deadName(path[1]);
     }
     if (dead) {
       await unmount(m, { detach: true });
@@ -77,12 +78,12 @@ export async function repair(store: Store): Promise<RepairReport> {
   }
 
   // 2. Snapshots no layer record names and no live process leases.
-  const committed = new Set((await store.layers.list()).map((l) => l.cacheId));
+  const committed = new Set((await parts.layers.list()).map((l) => l.cacheId));
   const removedSnapshots: string[] = [];
-  for (const id of await store.snapshotter.list()) {
+  for (const id of await parts.snapshotter.list()) {
     if (committed.has(id) || snapshotIsLive(id)) continue;
     if (id.startsWith('.')) continue;
-    await store.snapshotter.remove(id);
+    await parts.snapshotter.remove(id);
     removedSnapshots.push(id);
   }
 
@@ -101,20 +102,20 @@ export async function repair(store: Store): Promise<RepairReport> {
       removedTemps.push(join(dir, n));
     }
   };
-  await sweepAll(join(store.root, 'tmp'), () => true);
-  await sweepAll(store.layers.tmpDir, () => true);
-  await sweepAll(store.snapshotter.home, (n) => n.startsWith('.probe-'));
-  const meta = join(store.root, 'image', store.driver);
-  const metadata = join(store.images.dir, 'metadata', 'sha256');
-  const dirs = [meta, join(meta, 'buildcache'), join(store.images.dir, 'content', 'sha256'), metadata];
+  await sweepAll(parts.paths.tmp, () => true);
+  await sweepAll(parts.layers.tmpDir, () => true);
+  await sweepAll(parts.snapshotter.home, (n) => n.startsWith('.probe-'));
+  const meta = parts.paths.meta;
+  const metadata = join(parts.images.dir, 'metadata', 'sha256');
+  const dirs = [meta, parts.paths.buildcache, join(parts.images.dir, 'content', 'sha256'), metadata];
   for (const name of await readdir(metadata).catch(() => [] as string[])) {
     if (!name.startsWith(TEMP_PREFIX)) dirs.push(join(metadata, name));
   }
   for (const d of dirs) removedTemps.push(...(await sweepTemps(d, deadName)));
 
   // 4. overlay2's short links whose snapshot is gone.
-  if (store.driver === 'overlay2') {
-    const links = join(store.snapshotter.home, 'l');
+  if (parts.snapshotter.name === 'overlay2') {
+    const links = join(parts.snapshotter.home, 'l');
     for (const name of await readdir(links).catch(() => [] as string[])) {
       const target = await readlink(join(links, name)).catch(() => undefined);
       if (target === undefined) continue;
@@ -130,6 +131,6 @@ export async function repair(store: Store): Promise<RepairReport> {
   }
 
   // 5. Last, the dead leases: until now they were what told a command to repair.
-  for (const name of dead) await rm(join(store.leasesDir, name), { force: true });
+  for (const name of dead) await rm(join(parts.paths.leases, name), { force: true });
   return { unmounted, removedSnapshots, removedTemps, deadLeases: dead };
 }

@@ -1,23 +1,28 @@
-// The local store, in Docker's layout under one root directory:
-//   image/<driver>/repositories.json, image/<driver>/imagedb/, image/<driver>/layerdb/
-//   <driver>/...  the snapshot directories (see src/snapshot)
-// Store ties the metadata databases to the snapshotter that holds the files.
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { chainIds, isDigest, parseDigest, hex, type Digest } from '../digest.js';
-import { NotFoundError, TsbuildError } from '../errors.js';
-import type { ImageConfig } from '../image/config.js';
-import type { LayerDescriptor } from '../layer/types.js';
+// The local store, in Docker's layout under one root directory (parts.ts lists it), as one
+// façade with verbs: images, tags, layers, snapshots, the build cache's records, the blobs known
+// to registries, disk usage and pruning. Nothing outside src/store touches the databases or
+// builds a path below the root; every verb that changes what other processes read or delete
+// runs under the store lock (lock.ts) and leases what it uses (leases.ts).
+import { mkdir } from 'node:fs/promises';
+import type { Digest } from '../digest.js';
+import type { Image } from '../image/image.js';
+import type { Provenance } from '../image/provenance.js';
+import type { Reference } from '../image/reference.js';
+import type { DiffOptions } from '../layer/differ.js';
+import type { Mount } from '../runtime/types.js';
 import { chooseDriver } from '../snapshot/choose.js';
-import type { DriverName, Snapshotter } from '../snapshot/snapshotter.js';
-import { ImageDb } from './imagedb.js';
-import { LayerDb, type LayerRecord } from './layerdb.js';
-import { leaseFor, ownerPid, scanLeases, type Lease } from './leases.js';
-import { StoreLock } from './lock.js';
+import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
+import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
+import { DistributionMetadata, type BlobRecord } from './distribution.js';
+import { diskUsage, planPrune, prune, type DiskUsage, type PrunePlan, type PruneReport } from './gc.js';
+import { listImages, loadImage, provenanceOf, putImage, resolveImage, storedLayer, type PutImageOptions, type StoredImage, type StoredLayer } from './images.js';
+import type { LayerRecord } from './layerdb.js';
+import { StoreParts } from './parts.js';
+import { removeImage, rollBack, type RemovedImage } from './remove.js';
 import { repairIfNeeded } from './repair.js';
-import { Repositories } from './repositories.js';
-import { parseReference, familiarString, withDefaultTag, type Reference } from '../image/reference.js';
+import type { TaggedRef } from './repositories.js';
+import { applyLayer, commit, discard, prepare, view, type ActiveSnapshot } from './snapshots.js';
+import { useLayer, writeImage, type WriteImageOptions, type WrittenImage } from './write-image.js';
 
 export const DEFAULT_ROOT = '/var/lib/tsbuild';
 
@@ -32,255 +37,218 @@ export function defaultRoot(): string {
 }
 
 export class Store {
-  readonly layers: LayerDb;
-  readonly images: ImageDb;
-  readonly tags: Repositories;
-  /** The store lock (src/store/lock.ts), shared by every process using this root. */
-  readonly lock: StoreLock;
-  /** Where live processes record what they use (src/store/leases.ts). */
-  readonly leasesDir: string;
-  /** This process's lease. */
-  readonly lease: Lease;
-  /** Snapshots this process prepared and then published as a layer. */
-  private readonly published = new Set<string>();
+  private readonly distribution: DistributionMetadata;
 
-  private constructor(
-    readonly root: string,
-    readonly snapshotter: Snapshotter,
-    /** Why this driver, for `tsbuild info`. */
-    readonly driverReason: string,
-  ) {
-    const meta = join(root, 'image', snapshotter.name);
-    this.layers = new LayerDb(join(meta, 'layerdb'));
-    this.images = new ImageDb(join(meta, 'imagedb'));
-    this.tags = new Repositories(join(meta, 'repositories.json'), (fn) => this.exclusive(fn));
-    this.lock = new StoreLock(join(root, 'lock'));
-    this.leasesDir = join(root, 'leases');
-    this.lease = leaseFor(this.leasesDir);
-    this.lease.leavesWork = () => this.leavesWorkSync();
+  private constructor(private readonly parts: StoreParts) {
+    this.distribution = new DistributionMetadata(parts.paths.distribution);
   }
 
-  /**
-   * Whether this process is about to exit leaving a snapshot it prepared (and neither published
-   * nor removed) or a temp dir of its own: an operation cut short, for the next command's repair.
-   * Synchronous: it runs in the 'exit' handler.
-   */
-  private leavesWorkSync(): boolean {
-    for (const id of this.lease.record().snapshots) {
-      if (!this.published.has(id) && existsSync(this.snapshotter.fileRoot(id))) return true;
-    }
-    try {
-      return readdirSync(join(this.root, 'tmp')).some((n) => ownerPid(n) === process.pid);
-    } catch {
-      return false;
-    }
-  }
-
-  get driver(): DriverName {
-    return this.snapshotter.name;
-  }
-
+  /** Opens (creating if need be) the store at `opts.root`, repairing what a killed process left. */
   static async open(opts: StoreOptions = {}): Promise<Store> {
     const root = opts.root ?? defaultRoot();
     await mkdir(root, { recursive: true, mode: 0o711 });
     const { snapshotter, reason } = await chooseDriver(root, opts.driver);
-    const store = new Store(root, snapshotter, reason);
-    await mkdir(store.layers.tmpDir, { recursive: true });
-    await repairIfNeeded(store);
-    return store;
+    const parts = new StoreParts(root, snapshotter, reason);
+    await mkdir(parts.layers.tmpDir, { recursive: true });
+    await repairIfNeeded(parts);
+    return new Store(parts);
   }
+
+  get root(): string {
+    return this.parts.root;
+  }
+
+  get driver(): DriverName {
+    return this.parts.snapshotter.name;
+  }
+
+  /** Why this driver, in one sentence, for `tsbuild info`. */
+  get driverReason(): string {
+    return this.parts.driverReason;
+  }
+
+  // --- images ---
+
+  /** The ID of what a user typed: name[:tag], name@digest, an image ID or a unique prefix of one. */
+  resolveImage(name: string): Promise<Digest> {
+    return resolveImage(this.parts, name);
+  }
+
+  hasImage(id: Digest): Promise<boolean> {
+    return this.parts.images.has(id);
+  }
+
+  /** A stored image as a read-only view: config, layers (their tars on demand), tags, size. */
+  image(id: Digest): Promise<StoredImage> {
+    return loadImage(this.parts, id);
+  }
+
+  /** Every stored image, newest first. */
+  images(): Promise<StoredImage[]> {
+    return listImages(this.parts);
+  }
+
+  /** The image a build started from, as Docker records it. */
+  parentOf(id: Digest): Promise<Digest | undefined> {
+    return this.parts.images.parent(id);
+  }
+
+  /** Which Dockerfile line made each history entry, if tsbuild built the image. */
+  provenance(id: Digest): Promise<Provenance | undefined> {
+    return provenanceOf(this.parts, id);
+  }
+
+  /** Stores config bytes whose layers are all in the store; leased until this process exits or it is tagged. */
+  putImage(configBytes: Buffer, opts: PutImageOptions = {}): Promise<Digest> {
+    return putImage(this.parts, configBytes, opts);
+  }
+
+  /** Stores an image from anywhere (an archive, a registry): the layers the store lacks, then the config and tags. */
+  writeImage(image: Image, opts: WriteImageOptions = {}): Promise<WrittenImage> {
+    return writeImage(this.parts, image, opts);
+  }
+
+  /** `rmi NAME`: drops the tag (or, by ID, every tag), and the image and its unused layers when no tag is left. */
+  removeImage(name: string, opts: { force?: boolean } = {}): Promise<RemovedImage> {
+    return removeImage(this.parts, name, opts);
+  }
+
+  /** Undoes what a failed import stored: its untagged images and the layers nothing else needs. */
+  rollBack(added: { images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
+    return rollBack(this.parts, added);
+  }
+
+  // --- tags ---
+
+  /** Points `ref` at `id`; returns the image it pointed at before, if another. */
+  tag(ref: Reference, id: Digest): Promise<Digest | undefined> {
+    return this.parts.tags.set(ref, id);
+  }
+
+  /** Removes `ref`; returns the image it pointed at. */
+  untag(ref: Reference): Promise<Digest | undefined> {
+    return this.parts.tags.delete(ref);
+  }
+
+  /** The image `ref` points at. */
+  tagged(ref: Reference): Promise<Digest | undefined> {
+    return this.parts.tags.get(ref);
+  }
+
+  /** Every tag and digest reference. */
+  allTags(): Promise<TaggedRef[]> {
+    return this.parts.tags.all();
+  }
+
+  // --- layers ---
+
+  /** Whether the store has the layer chain `chainId`. */
+  hasLayer(chainId: Digest): Promise<boolean> {
+    return this.parts.layers.exists(chainId);
+  }
+
+  /** The layer `chainId`, leased for the rest of this process (prune leaves it), or undefined if it is gone. */
+  useLayer(chainId: Digest): Promise<LayerRecord | undefined> {
+    return useLayer(this.parts, chainId);
+  }
+
+  /** A layer record as the image model's layer: its tar on demand, checked against its diffID. */
+  layerOf(record: LayerRecord): StoredLayer {
+    return storedLayer(this.parts, record);
+  }
+
+  /** Unpacks a layer tar (compressed or not) on `parent` and publishes it. */
+  async applyLayer(tar: NodeJS.ReadableStream | AsyncIterable<Uint8Array>, parent?: LayerRecord): Promise<LayerRecord> {
+    return (await applyLayer(this.parts, tar, parent)).record;
+  }
+
+  // --- snapshots ---
+
+  /** A writable snapshot on `parent` (none: empty), leased, with its mounts. Commit or discard it. */
+  prepare(parent: LayerRecord | undefined, opts: PrepareOptions = {}): Promise<ActiveSnapshot> {
+    return prepare(this.parts, parent, opts);
+  }
+
+  /** Read-only mounts of `layer`'s whole filesystem (none: empty); its chain stays leased. */
+  view(layer: LayerRecord | undefined): Promise<Mount[]> {
+    return view(this.parts, layer);
+  }
+
+  /** What the snapshot changed, published as a layer on its parent. The snapshot is the caller's to discard if this throws. */
+  commit(snap: ActiveSnapshot, opts: Omit<DiffOptions, 'tarSplitPath'> = {}): Promise<LayerRecord> {
+    return commit(this.parts, snap, opts);
+  }
+
+  /** Deletes a snapshot that will not be committed. */
+  discard(snap: ActiveSnapshot): Promise<void> {
+    return discard(this.parts, snap.key);
+  }
+
+  /** `docker image inspect`'s GraphDriver for an image whose layers are these. */
+  graphDriver(layers: readonly LayerRecord[]): { Data: Record<string, string> | null; Name: DriverName } {
+    return { Data: this.parts.snapshotter.describe(layers.map((l) => l.cacheId)), Name: this.driver };
+  }
+
+  // --- scratch space and caches ---
 
   /**
-   * Runs `fn` holding the store lock exclusively: for short sections that change what other
-   * processes read or delete. Registers this process's lease first, so that if it dies inside,
-   * the next command repairs.
+   * A scratch directory inside the store root (same filesystem, so renames into the store are
+   * atomic), which the next command's repair removes if this process dies. The caller removes it.
    */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.lock.held) return fn();
-    await this.lease.register();
-    return this.lock.exclusive(fn);
+  tempDir(prefix: string): Promise<string> {
+    return this.parts.tempDir(prefix);
   }
 
-  /**
-   * What other live processes are using: rmi and prune leave it alone. (This process's own
-   * lease does not count: what it deletes itself, such as a failed load's layers, is its own.)
-   */
-  async leased(): Promise<{ chains: Set<Digest>; snapshots: Set<string>; images: Set<Digest> }> {
-    const { live: all } = await scanLeases(this.leasesDir);
-    return {
-      chains: new Set(all.flatMap((l) => l.chains)),
-      snapshots: new Set(all.flatMap((l) => l.snapshots)),
-      images: new Set(all.flatMap((l) => l.images)),
-    };
+  /** Where a build keeps the file checksums of its contexts between builds. */
+  get contextHashDir(): string {
+    return this.parts.paths.contexthash;
   }
 
-  /**
-   * A scratch directory inside the store root (same filesystem, so renames are atomic), named
-   * `<prefix>-<pid>-<random>` so that repair can tell when its owner is gone.
-   */
-  async tempDir(prefix: string): Promise<string> {
-    await this.lease.register();
-    const dir = join(this.root, 'tmp');
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    return mkdtemp(join(dir, `${prefix}-${process.pid}-`));
+  /** The build cache's record for a step key, if its layer is still stored. */
+  cacheRecord(key: Digest): Promise<CacheRecord | undefined> {
+    return getCacheRecord(this.parts, key);
   }
 
-  /**
-   * Creates the writable snapshot `id` on `parent`'s snapshot, leasing both first (under the
-   * lock, after checking that `parent` still exists): from here until this process exits, rmi
-   * and prune leave `parent`'s chain alone and repair leaves `id` alone.
-   */
-  async prepareSnapshot(id: string, parent: LayerRecord | undefined): Promise<void> {
-    await this.exclusive(async () => {
-      if (parent) await this.mustStillHave(parent.chainId);
-      await this.lease.add({ snapshots: [id], ...(parent ? { chains: [parent.chainId] } : {}) });
-    });
-    await this.snapshotter.prepare(id, parent?.cacheId);
+  putCacheRecord(key: Digest, rec: CacheRecord): Promise<void> {
+    return putCacheRecord(this.parts, key, rec);
   }
 
-  /**
-   * The layer `chainId` leased for this process (so prune leaves it until the process ends), or
-   * undefined if the store does not have it (any more): for a cache hit, a miss.
-   */
-  async useLayer(chainId: Digest): Promise<LayerRecord | undefined> {
-    return this.exclusive(async () => {
-      const rec = await this.layers.get(chainId);
-      if (rec) await this.lease.add({ chains: [chainId] });
-      return rec;
-    });
+  /** The compressed blobs a layer is known to have in registries, newest first. */
+  blobsOf(diffId: Digest): Promise<BlobRecord[]> {
+    return this.distribution.blobsOf(diffId);
   }
 
-  private async mustStillHave(chainId: Digest): Promise<void> {
-    if (!(await this.layers.exists(chainId))) {
-      throw new TsbuildError(`layer ${chainId} was removed from the store (by rmi or prune in another process) while this command was using it; run it again`);
-    }
+  /** Remembers that a layer compresses to a blob found in a registry repository. */
+  rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void> {
+    return this.distribution.add(diffId, rec);
   }
 
-  /**
-   * Stores an image config (and leases it until this process exits, so that prune does not take
-   * it for a dangling image before it is tagged). Every layer it names must still be there.
-   * `metadata`: notes of tsbuild's own stored beside the image (ImageDb.put).
-   */
-  async putImage(configBytes: Buffer, parent?: Digest, metadata?: Record<string, string>): Promise<Digest> {
-    const { parseConfig } = await import('../image/config.js');
-    const config = parseConfig(configBytes);
-    return this.exclusive(async () => {
-      for (const c of chainIds(config.rootfs.diff_ids)) await this.mustStillHave(c);
-      const id = await this.images.put(configBytes, parent, metadata);
-      await this.lease.add({ images: [id] });
-      return id;
-    });
+  // --- disk usage ---
+
+  /** Store usage: per image, shared and unique bytes; the layers no image uses. */
+  diskUsage(): Promise<DiskUsage> {
+    return diskUsage(this.parts);
   }
 
-  /**
-   * Resolves what a user typed: a name[:tag] or name@digest, a full image ID (`sha256:...`), or
-   * a unique prefix of an ID as `docker` accepts.
-   */
-  async resolveImage(s: string): Promise<Digest> {
-    if (isDigest(s) && (await this.hasImage(s))) return s;
-    if (/^[0-9a-f]{4,64}$/.test(s)) {
-      const matches = (await this.images.list()).filter((id) => hex(id).startsWith(s));
-      if (matches.length === 1) return matches[0]!;
-      if (matches.length > 1) throw new TsbuildError(`ambiguous image ID prefix ${s}`);
-    }
-    let ref: Reference;
-    try {
-      ref = parseReference(s);
-    } catch {
-      throw new NotFoundError(`No such image: ${s}`);
-    }
-    const id = await this.tags.get(ref);
-    if (!id) throw new NotFoundError(`No such image: ${familiarString(withDefaultTag(ref))}`);
-    return id;
+  /** What `prune` (dangling images) or `prune --all` (every untagged image) would remove. */
+  planPrune(opts: { all?: boolean } = {}): Promise<PrunePlan> {
+    return planPrune(this.parts, opts);
   }
 
-  async hasImage(id: Digest): Promise<boolean> {
-    return this.images.has(id);
+  /** Carries out a plan, checking each step again (the store may have changed since it was made). */
+  prune(plan: PrunePlan): Promise<PruneReport> {
+    return prune(this.parts, plan);
   }
 
-  /**
-   * Turns a finished snapshot into a stored layer on top of `parent`. `describe` writes the
-   * layer's tar-split to the path it is given and returns the layer's digest and size. If the
-   * chain already exists, the snapshot is identical to a stored one and is dropped: this is how
-   * layers are shared. The snapshot is the caller's to remove if this throws.
-   */
-  async publishSnapshot(
-    snapshotId: string,
-    parent: LayerRecord | undefined,
-    describe: (tarSplitPath: string) => Promise<LayerDescriptor>,
-  ): Promise<LayerRecord> {
-    const tmp = await this.tempDir('publish');
-    try {
-      const tarSplitPath = join(tmp, 'tar-split.json.gz');
-      const desc = await describe(tarSplitPath);
-      // Publishing and leasing in one section: prune never sees the new layer unleased. Two
-      // processes publishing the same chain queue here; the second finds the first's.
-      const { record, created } = await this.exclusive(async () => {
-        if (parent) await this.mustStillHave(parent.chainId);
-        const made = await this.layers.create({
-          ...(parent ? { parent: parent.chainId } : {}),
-          diffId: desc.diffId,
-          size: desc.size,
-          cacheId: snapshotId,
-          tarSplitFile: tarSplitPath,
-        });
-        await this.lease.add({ chains: [made.record.chainId] });
-        return made;
-      });
-      if (created) this.published.add(snapshotId);
-      else await this.snapshotter.remove(snapshotId);
-      return record;
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+  /** How many images and layers the store holds. */
+  async counts(): Promise<{ images: number; layers: number }> {
+    return { images: (await this.parts.images.list()).length, layers: (await this.parts.layers.list()).length };
   }
 
-  /** The layer records of an image, bottom first. */
-  async imageLayers(config: ImageConfig): Promise<LayerRecord[]> {
-    const ids = chainIds(config.rootfs.diff_ids);
-    return Promise.all(ids.map((id) => this.layers.mustGet(id)));
-  }
-
-  /** The chainIDs every stored image stands on, and those live processes lease. */
-  async layersInUse(except?: Digest): Promise<Set<Digest>> {
-    const used = new Set<Digest>((await this.leased()).chains);
-    for (const id of await this.images.list()) {
-      if (id === except) continue;
-      const config = await this.images.get(id);
-      for (const c of chainIds(config.rootfs.diff_ids)) used.add(c);
-    }
-    return used;
-  }
-
-  /**
-   * Deletes an image's config, then each of its layers from the top down that no other image
-   * stands on and no live process leases. Tags must already be gone: if the image was tagged
-   * again meanwhile (another process), it stays and the result is undefined. The records are
-   * unpublished under the store lock; the snapshot directories, which nothing names any more,
-   * are deleted after it (if this process dies in between, the next command's repair does it).
-   */
-  async deleteImage(id: Digest): Promise<Digest[] | undefined> {
-    const gone = await this.exclusive(async () => {
-      if ((await this.tags.refsOf(id)).length > 0) return undefined;
-      const config = await this.images.get(id);
-      const used = await this.layersInUse(id);
-      await this.images.remove(id);
-      const released: LayerRecord[] = [];
-      for (const chainId of chainIds(config.rootfs.diff_ids).reverse()) {
-        if (used.has(chainId)) break;
-        const rec = await this.layers.get(chainId);
-        if (!rec) continue;
-        await this.layers.remove(chainId);
-        released.push(rec);
-      }
-      // Ours to delete now: another process's repair must not race us for them.
-      await this.lease.add({ snapshots: released.map((r) => r.cacheId) });
-      return released;
-    });
-    if (!gone) return undefined;
-    for (const rec of gone) await this.snapshotter.remove(rec.cacheId);
-    return gone.map((r) => r.chainId);
+  /** Ends the lock helper (tests that open many stores in one process). */
+  close(): void {
+    this.parts.lock.close();
   }
 }
 
-export { parseDigest };
+export type { ActiveSnapshot, BlobRecord, CacheRecord, DiskUsage, LayerRecord, PrunePlan, PruneReport, RemovedImage, StoredImage, StoredLayer, TaggedRef, WrittenImage };

@@ -1,61 +1,81 @@
-// Storing an image that arrives as config bytes plus layer tars (load, pull): each layer is
+// The store as a sink of images (load, pull, import all come through here): each layer is
 // unpacked on its parent unless the store already has that chain, and must hash to the diffID
-// the config names; only then is the config stored and tagged. A failure leaves the layers
-// stored so far (whole and valid, reusable) and no image.
-import type { Digest } from '../digest.js';
+// the config names; only then is the config stored and tagged. All or nothing: a failure takes
+// the layers this image added out again, and stores no image.
+import { chainIdOf, type Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
-import { parseConfig } from '../image/config.js';
-import { chainIdOf, type LayerRecord } from './layerdb.js';
-import type { Reference } from '../image/reference.js';
-import type { Store } from './store.js';
 import { explainNoSpace } from '../fs/nospace.js';
-import { importLayer } from '../archive/rootfs.js';
+import type { Image } from '../image/image.js';
+import type { Reference } from '../image/reference.js';
+import type { LayerRecord } from './layerdb.js';
+import type { StoreParts } from './parts.js';
+import { putImage } from './images.js';
+import { rollBack } from './remove.js';
+import { applyLayer } from './snapshots.js';
 
-export interface IncomingImage {
-  readonly configBytes: Buffer;
-  /** Opens layer `index` (bottom first) as a tar stream, compressed or not. Called only for layers the store lacks. */
-  openLayer(index: number): Promise<NodeJS.ReadableStream>;
+export interface WriteImageOptions {
+  /** Tags to set once the image is stored. */
   readonly tags?: readonly Reference[];
+  /** Layer `index` (bottom first) is in the store now; `existed` when it was there before. */
+  layerDone?(index: number, existed: boolean): void;
 }
 
-export interface StoredImage {
+export interface WrittenImage {
   readonly id: Digest;
-  /** Layers that were unpacked (the others were already in the store). */
-  readonly added: number;
+  /** Whether the store lacked the image (its config) before. */
+  readonly created: boolean;
+  /** The chains this image added, bottom first (the others were in the store already). */
+  readonly addedChains: readonly Digest[];
 }
 
-export async function storeImage(store: Store, image: IncomingImage, hooks: { layerDone?(index: number, existed: boolean): void } = {}): Promise<StoredImage> {
-  const config = parseConfig(image.configBytes);
-  let parent: LayerRecord | undefined;
-  let added = 0;
-  for (const [i, diffId] of config.rootfs.diff_ids.entries()) {
-    const chainId = chainIdOf(parent?.chainId, diffId);
-    const existing = await store.useLayer(chainId);
-    if (existing) {
-      parent = existing;
-      hooks.layerDone?.(i, true);
-      continue;
-    }
-    let layer: LayerRecord;
-    try {
-      layer = await importLayer(store, await image.openLayer(i), parent);
-    } catch (err) {
-      throw explainNoSpace(err, `unpacking layer ${i + 1} of ${config.rootfs.diff_ids.length} (${diffId})`, store.root);
-    }
-    if (layer.diffId !== diffId) {
-      // The layer is whole and valid, just not the one the config names: drop it, unless an
-      // image already stood on that very chain (then it was not ours to add).
-      if (!(await store.layersInUse()).has(layer.chainId)) {
-        await store.layers.remove(layer.chainId);
-        await store.snapshotter.remove(layer.cacheId);
-      }
-      throw new InvalidInputError(`layer ${i + 1} does not match the image config: its diffID is ${layer.diffId}, the config says ${diffId}`);
-    }
-    parent = layer;
-    added++;
-    hooks.layerDone?.(i, false);
+export async function writeImage(parts: StoreParts, image: Image, opts: WriteImageOptions = {}): Promise<WrittenImage> {
+  const diffIds = image.config.rootfs.diff_ids;
+  if (image.layers.length !== diffIds.length) {
+    throw new InvalidInputError(`image ${image.id}: ${image.layers.length} layers for the ${diffIds.length} its config names`);
   }
-  const id = await store.putImage(image.configBytes);
-  for (const ref of image.tags ?? []) await store.tags.set(ref, id);
-  return { id, added };
+  const created = !(await parts.images.has(image.id));
+  const added: Digest[] = [];
+  try {
+    let parent: LayerRecord | undefined;
+    for (const [i, diffId] of diffIds.entries()) {
+      const existing = await useLayer(parts, chainIdOf(parent?.chainId, diffId));
+      if (existing) {
+        parent = existing;
+        opts.layerDone?.(i, true);
+        continue;
+      }
+      let layer: LayerRecord;
+      try {
+        const published = await applyLayer(parts, await image.layers[i]!.compressed(), parent);
+        layer = published.record;
+        if (published.created) added.push(layer.chainId);
+      } catch (err) {
+        throw explainNoSpace(err, `unpacking layer ${i + 1} of ${diffIds.length} (${diffId})`, parts.root);
+      }
+      if (layer.diffId !== diffId) {
+        throw new InvalidInputError(`layer ${i + 1} does not match the image config: its diffID is ${layer.diffId}, the config says ${diffId}`);
+      }
+      parent = layer;
+      opts.layerDone?.(i, false);
+    }
+    const id = await putImage(parts, image.configBytes);
+    if (id !== image.id) throw new InvalidInputError(`image ${image.id}: its config hashes to ${id}`);
+  } catch (err) {
+    await rollBack(parts, { chains: added });
+    throw err;
+  }
+  for (const ref of opts.tags ?? []) await parts.tags.set(ref, image.id);
+  return { id: image.id, created, addedChains: added };
+}
+
+/**
+ * The layer `chainId` leased for this process (so prune leaves it until the process ends), or
+ * undefined if the store does not have it (any more): for a cache hit, a miss.
+ */
+export async function useLayer(parts: StoreParts, chainId: Digest): Promise<LayerRecord | undefined> {
+  return parts.exclusive(async () => {
+    const rec = await parts.layers.get(chainId);
+    if (rec) await parts.lease.add({ chains: [chainId] });
+    return rec;
+  });
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { readLayerEntries, type LayerEntry } from '../../src/analyze/entries.js';
 import { ByteReader, readTar } from '../../src/layer/index.js';
-import { disassemble, TarSplitWriter } from '../../src/layer/tarsplit.js';
+import { disassemble, readTarSplit, TarSplitWriter } from '../../src/layer/tarsplit.js';
 import { tempDir } from '../helpers/tsbuild.js';
 
 const LONG_DIR = `d/${'x'.repeat(120)}`;
@@ -20,7 +20,7 @@ async function tarSplitOf(tarFile: string, out: string): Promise<void> {
 
 async function entriesOf(path: string): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
-  for await (const e of readLayerEntries(path)) out.push(e);
+  for await (const e of readLayerEntries(readTarSplit(path))) out.push(e);
   return out;
 }
 

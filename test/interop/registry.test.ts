@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { hex, sha256, type Digest } from '../../src/digest.js';
 import { Registry } from '../../src/registry/client.js';
-import { MediaType, serializeImageManifest, serializeIndex } from '../../src/registry/manifest.js';
+import { MediaType, serializeImageManifest, serializeIndex } from '../../src/image/manifest.js';
 import { pushImage } from '../../src/registry/push.js';
 import { Store } from '../../src/store/store.js';
 import { startProxy, startRegistry, type RequestRecord, type TestRegistry } from '../helpers/registry.js';

@@ -4,7 +4,7 @@
 import { parseChallenges } from '../../src/registry/challenge.js';
 import { withQuery } from '../../src/registry/client.js';
 import { endpointFor, registryHostname } from '../../src/registry/endpoint.js';
-import { MediaType, parseManifest, selectPlatform, type ImageIndex } from '../../src/registry/manifest.js';
+import { MediaType, parseManifest, selectPlatform, type ImageIndex } from '../../src/image/manifest.js';
 import { parsePlatform, platformMatches } from '../../src/image/platform.js';
 import { sha256 } from '../../src/digest.js';
 

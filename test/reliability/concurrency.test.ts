@@ -80,7 +80,7 @@ describe('parallel processes on one store', () => {
     let rootfs: string | undefined;
     while (rootfs === undefined) {
       if (started.exitCode !== null) throw new Error(`the waiting build ended early:\n${(await started).all}`);
-      for (const m of await mountsBelow(join(root, 'overlay2'))) {
+      for (const m of await mountsBelow(join(root, 'tmp'))) {
         if (await access(join(m, 'waiting')).then(() => true, () => false)) rootfs = m;
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -198,13 +198,13 @@ describe.each([
       `RUN touch /${marker}; i=0; while [ ! -e /go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /go && rm /go /${marker}`;
     await writeFile(join(waitCtx, 'Dockerfile'), `FROM app:v1\n${gate('live')}\nRUN echo after > /after\n`);
     await writeFile(join(doomedCtx, 'Dockerfile'), `FROM app:v1\n${gate('doomed')}\n`);
-    /** The rootfs (overlay2: the merged mount; vfs: the snapshot dir) whose RUN has created `marker`. */
+    /** The rootfs (overlay2: the step's mount in the store's tmp/; vfs: the snapshot dir) whose RUN has created `marker`. */
     const rootfsWith = async (marker: string, proc: { exited: boolean }): Promise<string> => {
       for (;;) {
         if (proc.exited) throw new Error(`the build that was to create /${marker} ended`);
         const candidates =
           driver === 'overlay2'
-            ? await mountsBelow(join(root, 'overlay2'))
+            ? await mountsBelow(join(root, 'tmp'))
             : (await readdir(join(root, 'vfs', 'dir')).catch(() => [] as string[])).map((d) => join(root, 'vfs', 'dir', d));
         for (const m of candidates) {
           if (await access(join(m, marker)).then(() => true, () => false)) return m;
@@ -263,9 +263,8 @@ describe.each([
     // What an operation cut short and then exiting (not killed) leaves: the store's own calls.
     const script = [
       `import { Store } from ${JSON.stringify(join(REPO, 'dist/src/store/store.js'))};`,
-      `import { newSnapshotId } from ${JSON.stringify(join(REPO, 'dist/src/snapshot/snapshotter.js'))};`,
       `const store = await Store.open({ root: ${JSON.stringify(root)} });`,
-      'await store.prepareSnapshot(newSnapshotId(), undefined);',
+      'await store.prepare(undefined);',
       "await store.tempDir('cut-short');",
       'process.exit(0);',
     ].join('\n');

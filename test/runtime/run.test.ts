@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { HelperError, helperPath, mount, runArgs, runInContainer, unmount } from '../../src/runtime/helper.js';
-import type { RunSpec } from '../../src/runtime/types.js';
+import type { BindMount, RunSpec } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 
 let root: string;
@@ -263,10 +263,10 @@ describe('binds', () => {
     await writeFile(join(files, 'hosts'), '127.0.0.1 localhost\n');
     await writeFile(join(files, 'resolv.conf'), 'nameserver 192.0.2.53\n');
     await writeFile(join(files, 'hostname'), 'bound-host\n');
-    const binds = [
-      { source: join(files, 'hosts'), target: '/etc/hosts' },
-      { source: join(files, 'resolv.conf'), target: '/etc/resolv.conf' },
-      { source: join(files, 'hostname'), target: '/etc/hostname', readonly: true },
+    const binds: BindMount[] = [
+      { type: 'bind', source: join(files, 'hosts'), target: '/etc/hosts' },
+      { type: 'bind', source: join(files, 'resolv.conf'), target: '/etc/resolv.conf' },
+      { type: 'bind', source: join(files, 'hostname'), target: '/etc/hostname', readonly: true },
     ];
     const r = await sh(
       'cat /etc/hosts /etc/resolv.conf /etc/hostname; echo "192.0.2.1 added" >> /etc/hosts; echo nope > /etc/hostname',
@@ -283,7 +283,7 @@ describe('binds', () => {
   test('a bind target under a missing directory is created and removed again', async () => {
     const source = join(root, 'data.txt');
     await writeFile(source, 'data\n');
-    const r = await run({ argv: ['cat', '/srv/deep/data.txt'], binds: [{ source, target: '/srv/deep/data.txt' }] });
+    const r = await run({ argv: ['cat', '/srv/deep/data.txt'], binds: [{ type: 'bind', source, target: '/srv/deep/data.txt' }] });
     expect(r.stdout).toBe('data\n');
     expect(existsSync(join(rootfs, 'srv'))).toBe(false);
   });
@@ -294,7 +294,7 @@ describe('binds', () => {
     await writeFile(source, 'evil\n');
     await execa('ln', ['-s', outside, join(rootfs, 'escape')]);
     try {
-      const r = await run({ argv: ['cat', '/escape/file'], binds: [{ source, target: '/escape/file' }] });
+      const r = await run({ argv: ['cat', '/escape/file'], binds: [{ type: 'bind', source, target: '/escape/file' }] });
       expect(r.stdout).toBe('evil\n');
       // The link was resolved inside the rootfs (its target became rootfs/<root>/outside), never on the host.
       expect(existsSync(outside)).toBe(false);
@@ -316,7 +316,7 @@ describe('overlay rootfs', () => {
       await writeFile(hosts, '127.0.0.1 localhost\n');
       const r = await sh('echo built > /tmp/out && cat /etc/hosts && rm /bin/vi', {
         rootfs: merged,
-        binds: [{ source: hosts, target: '/etc/hosts' }],
+        binds: [{ type: 'bind', source: hosts, target: '/etc/hosts' }],
       });
       expect(r).toMatchObject({ exitCode: 0, stdout: '127.0.0.1 localhost\n' });
       expect(await readFile(join(layer, 'upper/tmp/out'), 'utf8')).toBe('built\n');
@@ -378,7 +378,7 @@ describe('setup failures', () => {
 
   test('a missing bind source is a HelperError naming it', async () => {
     const source = join(root, 'no-such-file');
-    await expect(runInContainer(spec({ binds: [{ source, target: '/etc/hosts' }] }))).rejects.toThrow(
+    await expect(runInContainer(spec({ binds: [{ type: 'bind', source, target: '/etc/hosts' }] }))).rejects.toThrow(
       new RegExp(`bind source ${source}: No such file or directory`),
     );
   });

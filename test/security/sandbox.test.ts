@@ -85,7 +85,7 @@ describe('mounts', () => {
   test('the step sees its root, /proc, /dev, /sys and the init files, nothing of the host', async () => {
     const files = join(root, 'hosts');
     await writeFile(files, '127.0.0.1 localhost\n');
-    const r = await sh('cat /proc/self/mountinfo', { binds: [{ source: files, target: '/etc/hosts' }] });
+    const r = await sh('cat /proc/self/mountinfo', { binds: [{ type: 'bind', source: files, target: '/etc/hosts' }] });
     const points = r.stdout.trim().split('\n').map((l) => l.split(' ')[4]!);
     expect(points[0]).toBe('/');
     for (const p of points) expect(p).toMatch(/^\/(|(proc|dev|sys)(\/.*)?|etc\/hosts)$/);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/digest.js';
 import { linkOrCopySynced, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/fs/atomic.js';
-import { chainIdOf, LayerDb } from '../../src/store/layerdb.js';
+import { chainIdOf } from '../../src/digest.js';
+import { LayerDb } from '../../src/store/layerdb.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -13,7 +13,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hex, isDigest, type Digest } from '../digest.js';
 import { writeFileAtomic } from '../fs/atomic.js';
-import type { Store } from '../store/store.js';
 
 export type BlobCompression = 'gzip' | 'zstd' | 'none';
 
@@ -32,11 +31,8 @@ type Entry = { Digest: string; SourceRepository: string; HMAC: string; Compressi
 const MAX_ENTRIES = 50;
 
 export class DistributionMetadata {
+  /** `dir`: image/<driver>/distribution. */
   constructor(readonly dir: string) {}
-
-  static of(store: Store): DistributionMetadata {
-    return new DistributionMetadata(join(store.root, 'image', store.driver, 'distribution'));
-  }
 
   private file(diffId: Digest): string {
     return join(this.dir, 'v2metadata-by-diffid', 'sha256', hex(diffId));

@@ -1,0 +1,88 @@
+// Where a stage starts: `scratch`, an earlier stage, or an image, from the store or else pulled
+// from its registry as docker build does; and the base's ONBUILD triggers, run as if they stood
+// right after the FROM line.
+import type { Digest } from '../digest.js';
+import { DockerfileError, NotFoundError, type SourceLocation } from '../errors.js';
+import { hostArchitecture, type ImageConfig } from '../image/config.js';
+import type { StepOrigin } from '../image/provenance.js';
+import { expandWord, parseTrigger } from '../parse/index.js';
+import type { Stage, Step } from '../parse/plan.js';
+import type { LayerRecord } from '../store/store.js';
+import { startStage } from './instructions.js';
+import { stageByName } from './stages.js';
+import type { BuildSession, StageState } from './session.js';
+
+/** The image FROM names once global ARGs are expanded. */
+export function fromName(session: BuildSession, stage: Stage): string {
+  try {
+    return expandWord(stage.from.image, session.scope.globalArgs, session.plan.escapeChar);
+  } catch (err) {
+    throw new DockerfileError(stage.from.loc, (err as Error).message, { cause: err });
+  }
+}
+
+/** The state a stage starts in, and its base's ONBUILD triggers. */
+export async function startFrom(session: BuildSession, stage: Stage): Promise<{ state: StageState; triggers: readonly string[]; baseId?: Digest }> {
+  const from = stage.from;
+  const name = fromName(session, stage);
+  if (from.platform !== undefined) {
+    let platform: string;
+    try {
+      platform = expandWord(from.platform, session.scope.globalArgs, session.plan.escapeChar);
+    } catch (err) {
+      throw new DockerfileError(from.loc, (err as Error).message, { cause: err });
+    }
+    const want = `linux/${hostArchitecture()}`;
+    if (platform !== want && platform !== '$BUILDPLATFORM' && platform !== '$TARGETPLATFORM') {
+      throw new DockerfileError(from.loc, `platform ${platform} is not supported: this machine builds ${want}`);
+    }
+  }
+  let config: ImageConfig;
+  let layers: LayerRecord[] = [];
+  let origins: StepOrigin[] = [];
+  let baseId: Digest | undefined;
+  const prev = stageByName(session.plan, name, stage.index);
+  if (name === 'scratch') {
+    config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+  } else if (prev) {
+    const r = session.built.get(prev.index);
+    if (!r) throw new DockerfileError(from.loc, `stage ${name} was not built`);
+    config = r.config;
+    layers = [...r.layers];
+    origins = [...r.origins];
+    baseId = r.imageId;
+  } else {
+    baseId = await baseImage(session, name, from.loc);
+    const image = await session.store.image(baseId);
+    config = image.config;
+    layers = image.layers.map((l) => l.record);
+  }
+  const { vars, triggers } = startStage(config);
+  const state: StageState = { stage, vars, layers, history: [...config.history], origins };
+  return { state, triggers, ...(baseId ? { baseId } : {}) };
+}
+
+/** The store's image by that name, or else the one a registry has (as docker build pulls). */
+export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<Digest> {
+  const { store, req } = session;
+  try {
+    return await store.resolveImage(name);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  session.events.pull?.(name);
+  try {
+    // Loaded only when a base is missing: the registry client is a large part of start-up.
+    const { pullImage } = await import('../registry/index.js');
+    const pulled = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
+    return pulled.imageId;
+  } catch (err) {
+    if (req.signal?.aborted) throw err;
+    throw new DockerfileError(loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A base's triggers as the steps they run, located at the FROM line. */
+export function triggerSteps(stage: Stage, triggers: readonly string[]): { text: string; steps: Step[] }[] {
+  return triggers.map((text) => ({ text, steps: parseTrigger(text, stage.from.loc) }));
+}

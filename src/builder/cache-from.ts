@@ -1,0 +1,36 @@
+// `--cache-from IMAGE`: layers of stored images reused for RUN and WORKDIR steps, found by what
+// made them. Like Docker's classic builder, this trusts the command text: a step on the same
+// layer with the same created_by is taken to make the same layer. COPY and ADD need the content
+// checksum, which only the local build cache has.
+import type { HistoryEntry } from '../image/config.js';
+import type { LayerRecord, Store } from '../store/store.js';
+
+/** "<parent chainID> <created_by>" → the layer that step made and its history entry. */
+export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
+
+export function cacheFromKey(parent: LayerRecord | undefined, createdBy: string): string {
+  return `${parent?.chainId ?? ''} ${createdBy}`;
+}
+
+/** Indexes the layers of each image named; a name the store lacks is reported and skipped. */
+export async function indexCacheFrom(store: Store, refs: readonly string[], warn: (message: string) => void): Promise<CacheFromIndex> {
+  const index = new Map<string, { layer: LayerRecord; history: HistoryEntry }>();
+  for (const ref of refs) {
+    let image;
+    try {
+      image = await store.image(await store.resolveImage(ref));
+    } catch {
+      warn(`--cache-from ${ref}: no such image in the store, ignored`);
+      continue;
+    }
+    let i = 0;
+    for (const h of image.config.history) {
+      if (h.empty_layer) continue;
+      const layer = image.layers[i++]?.record;
+      if (!layer) break;
+      const parent = layer.parent;
+      if (h.created_by) index.set(`${parent ?? ''} ${h.created_by}`, { layer, history: h });
+    }
+  }
+  return index;
+}

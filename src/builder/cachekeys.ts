@@ -1,0 +1,97 @@
+// The build cache's keys, one recipe per kind of step that makes a layer. A key is the sha256 of
+// a JSON object holding everything that decides what the step writes, and nothing else: the same
+// key on another build means the stored layer is what running the step again would produce
+// (Docker's cache rule). The objects' shapes and key order are part of the store's format:
+// changing a recipe makes every earlier record a miss (harmless, but a full rebuild).
+//
+// Every recipe starts with `parent`, the chainID of the layer the step runs on ('' for none):
+// the same command on other files is another step.
+import { sha256, type Digest } from '../digest.js';
+
+function key(parts: Record<string, unknown>): Digest {
+  return sha256(JSON.stringify(parts));
+}
+
+export interface RunKey {
+  readonly parent: string;
+  /** What runs: the exec form's argv, or the shell and the script (heredocs included). */
+  readonly argv: readonly string[];
+  /** The process environment: the image's Env, then the stage's ARGs and the proxy build args. */
+  readonly env: readonly string[];
+  /** USER, as written (resolved against the image's /etc/passwd when the step runs). */
+  readonly user: string;
+  readonly cwd: string;
+  /** --network as written: default, host or none. */
+  readonly network: string;
+  /** The heredoc files fed to the script through /dev/pipes, by name and content. */
+  readonly pipes: string;
+}
+
+/**
+ * RUN: the command and what it sees. Not the files it reads: a RUN is trusted to depend only
+ * on its parent layer and its inputs, which is why `--no-cache` exists (and BuildKit's the same).
+ */
+export function runKey(k: RunKey): Digest {
+  return key({ parent: k.parent, argv: k.argv, env: k.env, user: k.user, cwd: k.cwd, network: k.network, pipes: k.pipes });
+}
+
+/** WORKDIR: the directory it creates and the USER who owns it. */
+export function workdirKey(k: { readonly parent: string; readonly dir: string; readonly user: string }): Digest {
+  return key({ parent: k.parent, workdir: k.dir, user: k.user });
+}
+
+export interface CopyKey {
+  readonly parent: string;
+  readonly kind: 'COPY' | 'ADD';
+  /** The sources as written, variables expanded. */
+  readonly sources: readonly string[];
+  /** The sources' content: names, metadata Docker keeps, and file checksums (checksum.ts). */
+  readonly checksum: string;
+  readonly dest: string;
+  /** The WORKDIR a relative destination resolves against. */
+  readonly workdir: string;
+  readonly chown: string;
+  readonly chmod: number | '';
+  /** Heredoc files, by name and content. */
+  readonly inline: string;
+}
+
+/** COPY and ADD from the context (or URLs): what is copied, by content, and where to. */
+export function copyKey(k: CopyKey): Digest {
+  return key({
+    parent: k.parent,
+    kind: k.kind,
+    sources: k.sources,
+    checksum: k.checksum,
+    dest: k.dest,
+    workdir: k.workdir,
+    chown: k.chown,
+    chmod: k.chmod,
+    inline: k.inline,
+  });
+}
+
+export interface CopyFromKey {
+  readonly parent: string;
+  /** The source root's chainID ('scratch' for no layers): the same chain is the same files. */
+  readonly source: string;
+  readonly sources: readonly string[];
+  readonly dest: string;
+  readonly workdir: string;
+  readonly chown: string;
+  readonly chmod: number | '';
+}
+
+/** COPY --from a stage or an image: the source root by its chainID, then as for COPY. */
+export function copyFromKey(k: CopyFromKey): Digest {
+  return key({
+    parent: k.parent,
+    kind: 'COPY --from',
+    source: k.source,
+    sources: k.sources,
+    dest: k.dest,
+    workdir: k.workdir,
+    chown: k.chown,
+    chmod: k.chmod,
+  });
+}

@@ -1,0 +1,148 @@
+// COPY and ADD, carried out: the sources' checksum makes the cache key (checksum.ts), then the
+// files are copied into a writable rootfs of the stage by Docker's rules (copy.ts) and become
+// the step's layer. COPY --from reads another stage's or an image's root filesystem through a
+// read-only view.
+import { rm } from 'node:fs/promises';
+import { openRootfsSource } from '../context/index.js';
+import { inView } from '../container/runner.js';
+import { resolveChown } from '../container/users.js';
+import { DockerfileError } from '../errors.js';
+import type { HistoryEntry } from '../image/config.js';
+import type { CopyStep } from '../parse/plan.js';
+import type { LayerRecord } from '../store/store.js';
+import { stageByName } from './stages.js';
+import { copyFromKey, copyKey } from './cachekeys.js';
+import { sourcesChecksum } from './checksum.js';
+import { copyIntoRootfs } from './copy.js';
+import { inlineFilesKey, writeCopyHeredocs } from './heredoc.js';
+import type { CopyWork } from './instructions.js';
+import { layerStep } from './layer-step.js';
+import { Downloads } from './remote.js';
+import { baseImage } from './base.js';
+import { atLine, type BuildSession, type StageState } from './session.js';
+
+export async function copyStep(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork, history: HistoryEntry): Promise<void> {
+  if (work.from !== undefined) return copyFrom(session, state, step, { ...work, from: work.from }, history);
+  // One Downloads per step: a URL is fetched once, and the file copied is the one hashed.
+  const downloads = new Downloads({ tempDir: () => session.store.tempDir('add'), ...(session.req.signal ? { signal: session.req.signal } : {}) });
+  try {
+    await copyFromContext(session, state, step, work, history, downloads);
+  } finally {
+    await downloads.close();
+  }
+}
+
+async function copyFromContext(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork, history: HistoryEntry, downloads: Downloads): Promise<void> {
+  const { store, context } = session;
+  const isAdd = work.kind === 'ADD';
+  const pin = work.checksum;
+  const checksum = work.sources.length
+    ? await atLine(
+        step.loc,
+        () =>
+          sourcesChecksum(context, work.sources, {
+            cacheDir: store.contextHashDir,
+            isAdd,
+            downloads,
+            ...(pin !== undefined ? { checksum: pin } : {}),
+          }),
+        `${step.kind} failed: `,
+      )
+    : '';
+  const key = copyKey({
+    parent: state.layers.at(-1)?.chainId ?? '',
+    kind: work.kind,
+    sources: work.sources,
+    checksum,
+    dest: work.dest,
+    workdir: work.workdir,
+    chown: work.chown ?? '',
+    chmod: work.chmod ?? '',
+    inline: inlineFilesKey(work.inline),
+  });
+  await layerStep(session, state, key, history, {}, async (mounted) =>
+    atLine(
+      step.loc,
+      async () => {
+        const owner = work.chown !== undefined ? await resolveChown(mounted.rootfs, work.chown) : undefined;
+        const into = {
+          dest: work.dest,
+          workdir: work.workdir,
+          rootfs: mounted.rootfs,
+          ...(owner ? { chown: owner } : {}),
+          ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
+        };
+        if (work.sources.length) {
+          await copyIntoRootfs({ ...into, context, sources: work.sources, isAdd, downloads, ...(pin !== undefined ? { checksum: pin } : {}) });
+        }
+        if (work.inline.length) {
+          // Heredoc files are copied after the context's sources, one copy each, never unpacked (BuildKit).
+          const dir = await store.tempDir('heredoc');
+          try {
+            const epoch = session.req.sourceDateEpoch;
+            const made = await writeCopyHeredocs(dir, work.inline, epoch !== undefined ? { mtime: new Date(epoch * 1000) } : {});
+            for (const source of made.sources) await copyIntoRootfs({ ...into, context: made.context, sources: [source], isAdd: false });
+          } finally {
+            await rm(dir, { recursive: true, force: true });
+          }
+        }
+        return true;
+      },
+      `${step.kind} failed: `,
+    ),
+  );
+}
+
+/** The layers a COPY --from reads: an earlier stage (by name or index), or an image. */
+async function sourceLayers(session: BuildSession, state: StageState, step: CopyStep, from: string): Promise<readonly LayerRecord[]> {
+  const stage = stageByName(session.plan, from, state.stage.index);
+  if (stage) {
+    const r = session.built.get(stage.index);
+    if (!r) throw new DockerfileError(step.loc, `stage ${from} was not built`);
+    return r.layers;
+  }
+  if (/^\d+$/.test(from)) throw new DockerfileError(step.loc, `invalid from flag value ${from}: index out of bounds`);
+  const image = await session.store.image(await baseImage(session, from, step.loc));
+  return image.layers.map((l) => l.record);
+}
+
+/**
+ * COPY --from: the sources come from another stage's or an image's root filesystem, viewed
+ * read-only for the copy. Their identity for the cache is that root's chainID: the same chain
+ * is the same files.
+ */
+async function copyFrom(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork & { from: string }, history: HistoryEntry): Promise<void> {
+  const layers = await sourceLayers(session, state, step, work.from);
+  const top = layers.at(-1);
+  const key = copyFromKey({
+    parent: state.layers.at(-1)?.chainId ?? '',
+    source: top?.chainId ?? 'scratch',
+    sources: work.sources,
+    dest: work.dest,
+    workdir: work.workdir,
+    chown: work.chown ?? '',
+    chmod: work.chmod ?? '',
+  });
+  await layerStep(session, state, key, history, {}, async (mounted) =>
+    atLine(
+      step.loc,
+      () =>
+        inView(session.store, top, async (root) => {
+          const owner = work.chown !== undefined ? await resolveChown(mounted.rootfs, work.chown) : undefined;
+          await copyIntoRootfs({
+            context: await openRootfsSource(root),
+            sources: work.sources,
+            dest: work.dest,
+            workdir: work.workdir,
+            rootfs: mounted.rootfs,
+            isAdd: false,
+            keepOwners: true,
+            ...(owner ? { chown: owner } : {}),
+            ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
+          });
+          return true;
+        }),
+      'COPY failed: ',
+    ),
+  );
+}

@@ -1,0 +1,89 @@
+// The shape every layer-making step shares (RUN, COPY, ADD, WORKDIR): reuse the cached layer for
+// the step's key if there is one; else work in a writable rootfs on the current top layer
+// (src/container/runner.ts) and commit what changed as the step's layer, recording it in the
+// build cache.
+import { DockerfileError } from '../errors.js';
+import type { Digest } from '../digest.js';
+import { explainNoSpace } from '../fs/nospace.js';
+import type { HistoryEntry } from '../image/config.js';
+import { inNewLayer, type MountedRootfs } from '../container/runner.js';
+import type { InitLayer } from '../snapshot/snapshotter.js';
+import type { LayerRecord } from '../store/store.js';
+import { cacheFromKey } from './cache-from.js';
+import { addHistory, type BuildSession, type StageState } from './session.js';
+
+export interface LayerStepOptions {
+  /** Docker's init layer, for a step that runs a process. */
+  readonly init?: InitLayer;
+  /** --cache-from images may supply the layer, matched by created_by (RUN, WORKDIR). */
+  readonly cacheFromByCommand?: boolean;
+}
+
+/**
+ * `work` changes the mounted rootfs and returns false when it changed nothing and no layer
+ * should be recorded (the history entry is then an empty layer's).
+ */
+export async function layerStep(
+  session: BuildSession,
+  state: StageState,
+  key: Digest,
+  history: HistoryEntry,
+  opts: LayerStepOptions,
+  work: (rootfs: MountedRootfs) => Promise<boolean>,
+): Promise<void> {
+  const parent = state.layers.at(-1);
+  if (await reuseCached(session, state, key, parent, opts.cacheFromByCommand ? history.created_by : undefined)) return;
+  const { store, req } = session;
+  let layer: LayerRecord | undefined;
+  try {
+    layer = await inNewLayer(
+      store,
+      parent,
+      {
+        ...(opts.init ? { init: opts.init } : {}),
+        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      },
+      work,
+    );
+  } catch (err) {
+    if (req.signal?.aborted) session.checkAborted();
+    const explained = explainNoSpace(err, "writing this step's files into its layer", store.root);
+    if (explained !== err && err instanceof DockerfileError) throw new DockerfileError(err.location, (explained as Error).message, { cause: err });
+    throw explained;
+  }
+  // Stamped when the layer is made, as Docker stamps a committed step.
+  const { empty_layer: _, ...entry } = { ...history, created: session.now() };
+  if (!layer) {
+    addHistory(state, { ...entry, empty_layer: true });
+    return;
+  }
+  await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
+  pushLayer(state, layer, entry);
+  session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+}
+
+function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
+  state.layers.push(layer);
+  addHistory(state, h);
+}
+
+/** Reuses a cached layer for this step if there is one on the same parent. */
+async function reuseCached(session: BuildSession, state: StageState, key: Digest, parent: LayerRecord | undefined, createdBy?: string): Promise<boolean> {
+  if (session.req.noCache) return false;
+  const hit = await session.store.cacheRecord(key);
+  let layer: LayerRecord | undefined;
+  let history: HistoryEntry | undefined;
+  if (hit) {
+    // Leased as it is found: a prune running now cannot take it before a later step uses it.
+    layer = await session.store.useLayer(hit.chainId);
+    history = hit.history;
+  } else if (createdBy !== undefined) {
+    const from = session.cacheFrom.get(cacheFromKey(parent, createdBy));
+    if (from) ({ layer, history } = from);
+  }
+  if (!layer || !history || layer.parent !== parent?.chainId) return false;
+  pushLayer(state, layer, history);
+  session.events.cached?.();
+  return true;
+}

@@ -1,0 +1,47 @@
+// What a build is asked to do and what it reports, as the CLI and library callers see it.
+import type { Digest } from '../digest.js';
+import type { SourceLocation } from '../errors.js';
+import type { ImageConfig } from '../image/config.js';
+import type { BuildPlan } from '../parse/plan.js';
+import type { PullOptions } from '../registry/index.js';
+
+/** What the builder reports while it works; the CLI renders it. */
+export interface BuildEvents {
+  /** A step starts. `index` counts from 1 over every FROM and instruction of the stages built. */
+  step?(e: { index: number; total: number; text: string; loc: SourceLocation }): void;
+  /** The step just announced reused a cached layer. */
+  cached?(): void;
+  /** The step just announced produced a layer. */
+  layer?(e: { diffId: Digest; size: number }): void;
+  warning?(message: string): void;
+  /** FROM names an image the store lacks: it is pulled. */
+  pull?(name: string): void;
+  /** A base image's ONBUILD trigger runs (part of the FROM step). */
+  trigger?(text: string): void;
+}
+
+export interface BuildRequest {
+  readonly plan: BuildPlan;
+  readonly contextDir: string;
+  readonly tags?: readonly string[];
+  readonly buildArgs?: Readonly<Record<string, string>>;
+  readonly target?: string;
+  readonly noCache?: boolean;
+  /** How FROM pulls a base image the store lacks. */
+  readonly pull?: Pick<PullOptions, 'insecureRegistries' | 'credentials' | 'progress' | 'platform'>;
+  /** Images whose layers may be reused for RUN and WORKDIR steps (docker build --cache-from). */
+  readonly cacheFrom?: readonly string[];
+  /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
+  readonly sourceDateEpoch?: number;
+  readonly signal?: AbortSignal;
+  readonly events?: BuildEvents;
+  /** Where RUN output goes. */
+  readonly stdout?: NodeJS.WritableStream;
+  readonly stderr?: NodeJS.WritableStream;
+}
+
+export interface BuildResult {
+  readonly imageId: Digest;
+  readonly tags: readonly string[];
+  readonly config: ImageConfig;
+}

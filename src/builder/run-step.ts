@@ -1,0 +1,86 @@
+// RUN, carried out: the command runs in the helper's namespaces on a writable rootfs of the
+// stage, with Docker's init layer and the heredoc scripts mounted, and what it changed becomes
+// the step's layer. A non-zero exit is an error at the instruction's line.
+import { randomBytes } from 'node:crypto';
+import { lstat, rm } from 'node:fs/promises';
+import { initLayerFor } from '../container/init.js';
+import type { MountedRootfs } from '../container/runner.js';
+import { resolveUser } from '../container/users.js';
+import { DockerfileError, type SourceLocation } from '../errors.js';
+import { resolveInRoot } from '../fs/securejoin.js';
+import type { HistoryEntry } from '../image/config.js';
+import type { RunStep } from '../parse/plan.js';
+import { runInContainer } from '../runtime/helper.js';
+import { runKey } from './cachekeys.js';
+import { inlineFilesKey, PIPES_DIR, writePipes } from './heredoc.js';
+import type { RunWork } from './instructions.js';
+import { layerStep } from './layer-step.js';
+import { atLine, type BuildSession, type StageState } from './session.js';
+
+export async function runStep(session: BuildSession, state: StageState, step: RunStep, work: RunWork, history: HistoryEntry): Promise<void> {
+  const key = runKey({
+    parent: state.layers.at(-1)?.chainId ?? '',
+    argv: work.argv,
+    env: work.env,
+    user: work.user,
+    cwd: work.cwd,
+    network: work.network,
+    pipes: work.pipes ? inlineFilesKey(work.pipes) : '',
+  });
+  // The classic builder names a step's container by 12 hex digits; so does this hostname.
+  const hostname = randomBytes(6).toString('hex');
+  await layerStep(session, state, key, history, { init: await initLayerFor(hostname), cacheFromByCommand: true }, async (mounted) => {
+    const binds = [...mounted.binds];
+    let pipesDir: string | undefined;
+    if (work.pipes) {
+      pipesDir = await session.store.tempDir('pipes');
+      await writePipes(pipesDir, work.pipes);
+      binds.push({ type: 'bind', source: pipesDir, target: PIPES_DIR, readonly: true });
+    }
+    try {
+      await runCommand(session, step.loc, step.text, work, { ...mounted, binds }, hostname);
+      // Docker's classic builder records a layer even for a RUN that changed nothing.
+      return true;
+    } finally {
+      if (pipesDir) await rm(pipesDir, { recursive: true, force: true });
+    }
+  });
+}
+
+async function runCommand(session: BuildSession, loc: SourceLocation, text: string, work: RunWork, mounted: MountedRootfs, hostname: string): Promise<void> {
+  if (work.shell !== undefined && !(await existsInRoot(mounted.rootfs, work.shell))) {
+    throw new DockerfileError(loc, `RUN needs ${work.shell} to run a shell-form command, and the image has no ${work.shell}`);
+  }
+  const user = await atLine(loc, () => resolveUser(mounted.rootfs, work.user));
+  const { req } = session;
+  const { exitCode } = await runInContainer(
+    {
+      rootfs: mounted.rootfs,
+      argv: work.argv,
+      env: work.env,
+      cwd: work.cwd,
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.groups,
+      hostname,
+      network: work.network === 'none' ? 'none' : 'host',
+      binds: mounted.binds,
+    },
+    {
+      ...(req.stdout ? { stdout: req.stdout } : {}),
+      ...(req.stderr ? { stderr: req.stderr } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    },
+  );
+  session.checkAborted();
+  if (exitCode !== 0) throw new DockerfileError(loc, `${text} exited with code ${exitCode}`);
+}
+
+async function existsInRoot(rootfs: string, path: string): Promise<boolean> {
+  try {
+    await lstat(await resolveInRoot(rootfs, path, { followFinal: true }));
+    return true;
+  } catch {
+    return false;
+  }
+}

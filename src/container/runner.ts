@@ -1,0 +1,89 @@
+// The life of a root filesystem to work in, in one place for RUN, COPY/ADD, WORKDIR, COPY --from
+// and `tsbuild run`: a snapshot is prepared on a layer (with Docker's init layer when a process
+// will run in it), mounted, worked in, unmounted, and then committed as a layer or discarded.
+// Whatever happens, nothing stays mounted and an uncommitted snapshot does not stay behind.
+//
+// Mount points are scratch directories of the store (`tmp/rootfs-<pid>-*`): the next command's
+// repair unmounts and removes them if this process is killed.
+import { rmdir } from 'node:fs/promises';
+import { mountRootfs, unmountRootfs, type MountedRootfs } from '../runtime/helper.js';
+import type { LayerWriteOptions } from '../layer/types.js';
+import type { InitLayer } from '../snapshot/snapshotter.js';
+import type { ActiveSnapshot, LayerRecord, Store } from '../store/store.js';
+
+export type { MountedRootfs };
+
+export interface WorkOptions extends LayerWriteOptions {
+  /** Docker's init layer (/etc/hosts, /etc/resolv.conf, /etc/hostname): for rootfs a process runs in. */
+  readonly init?: InitLayer;
+  /** Checked once the work is done, before anything is committed. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs `work` in a writable rootfs on `parent`. If it returns true, what it changed is
+ * committed as a layer on `parent` and returned; if false, or if anything fails, the snapshot is
+ * discarded (undefined, or the error).
+ */
+export async function inNewLayer(
+  store: Store,
+  parent: LayerRecord | undefined,
+  opts: WorkOptions,
+  work: (rootfs: MountedRootfs, snap: ActiveSnapshot) => Promise<boolean>,
+): Promise<LayerRecord | undefined> {
+  const snap = await store.prepare(parent, opts.init ? { init: opts.init } : {});
+  try {
+    const changed = await mounted(store, snap, (rootfs) => work(rootfs, snap));
+    opts.signal?.throwIfAborted();
+    if (!changed) {
+      await store.discard(snap);
+      return undefined;
+    }
+    return await store.commit(snap, opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {});
+  } catch (err) {
+    await store.discard(snap);
+    throw err;
+  }
+}
+
+/** Runs `f` in a writable rootfs on `parent` that is thrown away afterwards (`tsbuild run`). */
+export async function inThrowaway<T>(store: Store, parent: LayerRecord | undefined, opts: WorkOptions, f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
+  const snap = await store.prepare(parent, opts.init ? { init: opts.init } : {});
+  try {
+    return await mounted(store, snap, f);
+  } finally {
+    await store.discard(snap);
+  }
+}
+
+/** Runs `f` over a read-only rootfs of `layer`'s whole filesystem (none: empty): COPY --from's source. */
+export async function inView<T>(store: Store, layer: LayerRecord | undefined, f: (rootfs: string) => Promise<T>): Promise<T> {
+  const mounts = await store.view(layer);
+  let scratch: string | undefined;
+  const rootfs = await mountRootfs(mounts, async () => (scratch = await store.tempDir('rootfs')));
+  try {
+    return await f(rootfs.rootfs);
+  } finally {
+    await release(rootfs, scratch);
+  }
+}
+
+async function mounted<T>(store: Store, snap: ActiveSnapshot, f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
+  let scratch: string | undefined;
+  const rootfs = await mountRootfs(snap.mounts, async () => (scratch = await store.tempDir('rootfs')));
+  try {
+    return await f(rootfs);
+  } finally {
+    await release(rootfs, scratch);
+  }
+}
+
+/**
+ * Unmounts, then removes the mount point, which is empty once unmounted: rmdir, never a
+ * recursive removal, which would reach into the snapshot if the unmount had failed (then the
+ * directory stays for repair, and the unmount's error is what the caller sees).
+ */
+async function release(rootfs: MountedRootfs, scratch: string | undefined): Promise<void> {
+  await unmountRootfs(rootfs);
+  if (scratch !== undefined) await rmdir(scratch);
+}

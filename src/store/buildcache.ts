@@ -1,0 +1,68 @@
+// The build cache's records: image/<driver>/buildcache/<key hex>, one small JSON file per
+// cached step, naming the layer the step produced and the history entry it wrote. What goes into
+// a key is the builder's business (src/builder/cachekeys.ts); the store keeps the records, and
+// prune takes out those whose layer is gone, since they can never hit again.
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hex, isDigest, parseDigest, type Digest } from '../digest.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import type { HistoryEntry } from '../image/config.js';
+import type { StoreParts } from './parts.js';
+
+export interface CacheRecord {
+  readonly chainId: Digest;
+  readonly history: HistoryEntry;
+}
+
+/** The record for `key`, if there is one and its layer is still stored (else it is a miss). */
+export async function getCacheRecord(parts: StoreParts, key: Digest): Promise<CacheRecord | undefined> {
+  let raw: { chainId: string; history: HistoryEntry };
+  try {
+    raw = JSON.parse(await readFile(join(parts.paths.buildcache, hex(key)), 'utf8')) as typeof raw;
+  } catch {
+    return undefined; // missing, or torn by a crash mid-write (never: it is renamed into place), or not ours
+  }
+  if (!isDigest(raw.chainId)) return undefined;
+  const chainId = parseDigest(raw.chainId);
+  // A record whose layer has since been removed is a miss, not an error.
+  if (!(await parts.layers.exists(chainId))) return undefined;
+  return { chainId, history: raw.history };
+}
+
+export async function putCacheRecord(parts: StoreParts, key: Digest, rec: CacheRecord): Promise<void> {
+  await writeFileAtomic(join(parts.paths.buildcache, hex(key)), JSON.stringify(rec));
+}
+
+/** Removes the records whose layer no longer exists; returns their names. */
+export async function pruneCacheRecords(parts: StoreParts): Promise<string[]> {
+  const stale = await staleCacheRecords(parts);
+  for (const name of stale) await rm(join(parts.paths.buildcache, name), { force: true });
+  return stale;
+}
+
+/** Records whose layer no longer exists. A record that is not `{"chainId": ...}` is not ours to judge and stays. */
+async function staleCacheRecords(parts: StoreParts): Promise<string[]> {
+  const dir = parts.paths.buildcache;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const stale: string[] = [];
+  for (const name of names) {
+    if (!/^[0-9a-f]{64}$/.test(name)) continue; // temporary files of an atomic write in progress
+    let chainId: unknown;
+    try {
+      const rec = JSON.parse(await readFile(join(dir, name), 'utf8')) as unknown;
+      chainId = typeof rec === 'object' && rec !== null ? (rec as { chainId?: unknown }).chainId : undefined;
+    } catch (err) {
+      // Removed meanwhile by another prune, or not JSON: either way nothing to do here.
+      if (err instanceof SyntaxError || (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    if (typeof chainId === 'string' && isDigest(chainId) && !(await parts.layers.exists(chainId))) stale.push(name);
+  }
+  return stale;
+}

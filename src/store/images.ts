@@ -1,0 +1,133 @@
+// Stored images as the image model's read-only views (src/image/image.ts): what save, push,
+// build --output and the commands that show images (images, history, inspect, analyze) read.
+// A stored layer is kept unpacked, so its blob is the uncompressed tar, rebuilt from its
+// tar-split and its snapshot's files and checked against its diffID while it streams: a
+// mismatch is an error at the end of the stream, never a silently different layer.
+import type { Readable } from 'node:stream';
+import { chainIds, hex, isDigest, verifyDigest, type Digest } from '../digest.js';
+import { NotFoundError, TsbuildError } from '../errors.js';
+import { parseConfig } from '../image/config.js';
+import type { Image, Layer } from '../image/image.js';
+import { MediaType } from '../image/manifest.js';
+import { parseProvenance, PROVENANCE_FILE, serializeProvenance, type Provenance } from '../image/provenance.js';
+import { familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
+import { regenerateLayer } from '../layer/regenerate.js';
+import { readTarSplit, type TarSplitEntry } from '../layer/tarsplit.js';
+import type { LayerRecord } from './layerdb.js';
+import type { StoreParts } from './parts.js';
+import type { TaggedRef } from './repositories.js';
+
+/** A stored image, with what the store knows beside the image itself. */
+export interface StoredImage extends Image {
+  readonly layers: readonly StoredLayer[];
+  readonly tags: readonly TaggedRef[];
+  /** Sum of the layers' unpacked sizes: what `docker images` shows. */
+  readonly size: number;
+}
+
+export interface StoredLayer extends Layer {
+  /** The store's record: chainID, parent, cache-id, and `size`, the unpacked bytes `docker history` shows. */
+  readonly record: LayerRecord;
+  /** The layer tar's entries as its tar-split records them (headers and file sizes, no content). */
+  entries(): AsyncIterable<TarSplitEntry>;
+}
+
+/**
+ * Resolves what a user typed: a name[:tag] or name@digest, a full image ID (`sha256:...`), or
+ * a unique prefix of an ID as `docker` accepts.
+ */
+export async function resolveImage(parts: StoreParts, s: string): Promise<Digest> {
+  if (isDigest(s) && (await parts.images.has(s))) return s;
+  if (/^[0-9a-f]{4,64}$/.test(s)) {
+    const matches = (await parts.images.list()).filter((id) => hex(id).startsWith(s));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw new TsbuildError(`ambiguous image ID prefix ${s}`);
+  }
+  let ref: Reference;
+  try {
+    ref = parseReference(s);
+  } catch {
+    throw new NotFoundError(`No such image: ${s}`);
+  }
+  const id = await parts.tags.get(ref);
+  if (!id) throw new NotFoundError(`No such image: ${familiarString(withDefaultTag(ref))}`);
+  return id;
+}
+
+export async function loadImage(parts: StoreParts, id: Digest, allTags?: readonly TaggedRef[]): Promise<StoredImage> {
+  const configBytes = await parts.images.getBytes(id);
+  const config = parseConfig(configBytes);
+  const records = await Promise.all(chainIds(config.rootfs.diff_ids).map((c) => parts.layers.mustGet(c)));
+  const tags = (allTags ?? (await parts.tags.all())).filter((t) => t.imageId === id);
+  return {
+    id,
+    configBytes,
+    config,
+    layers: records.map((r) => storedLayer(parts, r)),
+    tags,
+    size: records.reduce((n, l) => n + l.size, 0),
+  };
+}
+
+/** Every stored image, newest first. */
+export async function listImages(parts: StoreParts): Promise<StoredImage[]> {
+  const tags = await parts.tags.all();
+  const ids = await parts.images.list();
+  const views = await Promise.all(ids.map((id) => loadImage(parts, id, tags)));
+  return views.sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+}
+
+export function storedLayer(parts: StoreParts, record: LayerRecord): StoredLayer {
+  const tarSplit = parts.layers.tarSplitPath(record.chainId);
+  let tarSize: Promise<number> | undefined;
+  const open = async (): Promise<Readable> => {
+    const tar = regenerateLayer(tarSplit, parts.snapshotter.fileRoot(record.cacheId));
+    const check = verifyDigest(record.diffId, `layer ${record.diffId}`);
+    tar.on('error', (err) => check.destroy(err));
+    return tar.pipe(check);
+  };
+  return {
+    record,
+    diffId: record.diffId,
+    mediaType: MediaType.ociLayer,
+    digest: async () => record.diffId,
+    // Every raw segment plus every file's content: an archive entry's size goes in its header,
+    // before the content, so it is known without rebuilding the tar.
+    size: () =>
+      (tarSize ??= (async () => {
+        let n = 0;
+        for await (const e of readTarSplit(tarSplit)) n += e.type === 'segment' ? e.payload.length : e.size;
+        return n;
+      })()),
+    compressed: open,
+    uncompressed: open,
+    entries: () => readTarSplit(tarSplit),
+  };
+}
+
+export interface PutImageOptions {
+  /** The image a build started from (Docker's metadata `parent`). */
+  readonly parent?: Digest;
+  /** Which Dockerfile line made each history entry, for analyze. */
+  readonly provenance?: Provenance;
+}
+
+/**
+ * Stores an image config (and leases it until this process exits, so that prune does not take
+ * it for a dangling image before it is tagged). Every layer it names must still be there.
+ */
+export async function putImage(parts: StoreParts, configBytes: Buffer, opts: PutImageOptions = {}): Promise<Digest> {
+  const config = parseConfig(configBytes);
+  const notes = opts.provenance ? { [PROVENANCE_FILE]: serializeProvenance(opts.provenance) } : undefined;
+  return parts.exclusive(async () => {
+    for (const c of chainIds(config.rootfs.diff_ids)) await parts.mustStillHave(c);
+    const id = await parts.images.put(configBytes, opts.parent, notes);
+    await parts.lease.add({ images: [id] });
+    return id;
+  });
+}
+
+/** The provenance a build stored with the image, if any. */
+export async function provenanceOf(parts: StoreParts, id: Digest): Promise<Provenance | undefined> {
+  return parseProvenance(await parts.images.getMetadata(id, PROVENANCE_FILE));
+}

@@ -1,0 +1,119 @@
+// Snapshots as the store hands them out: leased while in use, and turned into published layers.
+// The snapshotter knows directories and mounts, the differ (src/layer/differ.ts) tars; this is
+// where a snapshot becomes a layer record under its chainID, and where leases make sure that
+// rmi and prune in another process never take a layer a snapshot stands on.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compare, apply, type DiffOptions } from '../layer/differ.js';
+import type { LayerDescriptor } from '../layer/types.js';
+import type { Mount } from '../runtime/types.js';
+import { newSnapshotKey, type PrepareOptions } from '../snapshot/snapshotter.js';
+import type { LayerRecord } from './layerdb.js';
+import type { StoreParts } from './parts.js';
+
+/** A writable snapshot on a layer, before it is committed or discarded. */
+export interface ActiveSnapshot {
+  readonly key: string;
+  /** The layer it stands on (none: an empty bottom). */
+  readonly parent: LayerRecord | undefined;
+  readonly mounts: readonly Mount[];
+}
+
+/**
+ * Creates a writable snapshot on `parent`, leasing both first (under the lock, after checking
+ * that `parent` still exists): from here until this process exits, rmi and prune leave
+ * `parent`'s chain alone and repair leaves the snapshot alone.
+ */
+export async function prepare(parts: StoreParts, parent: LayerRecord | undefined, opts: PrepareOptions = {}): Promise<ActiveSnapshot> {
+  const key = newSnapshotKey();
+  await parts.exclusive(async () => {
+    if (parent) await parts.mustStillHave(parent.chainId);
+    await parts.lease.add({ snapshots: [key], ...(parent ? { chains: [parent.chainId] } : {}) });
+  });
+  try {
+    return { key, parent, mounts: await parts.snapshotter.prepare(key, parent?.cacheId, opts) };
+  } catch (err) {
+    await parts.snapshotter.remove(key);
+    throw err;
+  }
+}
+
+/** Read-only mounts of `layer`'s whole filesystem, its chain leased for the life of this process. */
+export async function view(parts: StoreParts, layer: LayerRecord | undefined): Promise<Mount[]> {
+  if (layer) {
+    await parts.exclusive(async () => {
+      await parts.mustStillHave(layer.chainId);
+      await parts.lease.add({ chains: [layer.chainId] });
+    });
+  }
+  return parts.snapshotter.view(layer?.cacheId);
+}
+
+/**
+ * Commits a snapshot as a layer on its parent: the differ writes its tar-split and says its
+ * diffID, and the layer is published under its chainID. If that chain exists already, the
+ * snapshot was identical to a stored one and is dropped: this is how layers are shared. The
+ * snapshot is the caller's to discard if this throws.
+ */
+export async function commit(parts: StoreParts, snap: ActiveSnapshot, opts: Omit<DiffOptions, 'tarSplitPath'> = {}): Promise<LayerRecord> {
+  await parts.snapshotter.commit(snap.key);
+  const { record } = await publish(parts, snap, async (tarSplitPath) =>
+    compare(await parts.snapshotter.view(snap.parent?.cacheId), await parts.snapshotter.view(snap.key), { ...opts, tarSplitPath }),
+  );
+  return record;
+}
+
+/**
+ * Unpacks a layer tar on `parent` and publishes it; on failure nothing of it stays. `created` is
+ * false when the store had that chain already (the tar was unpacked for nothing, and dropped).
+ */
+export async function applyLayer(
+  parts: StoreParts,
+  tar: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  parent: LayerRecord | undefined,
+): Promise<Published> {
+  const snap = await prepare(parts, parent);
+  try {
+    return await publish(parts, snap, (tarSplitPath) => apply(snap.mounts, tar, { tarSplitPath }));
+  } catch (err) {
+    await parts.snapshotter.remove(snap.key);
+    throw err;
+  }
+}
+
+export async function discard(parts: StoreParts, key: string): Promise<void> {
+  await parts.snapshotter.remove(key);
+}
+
+export interface Published {
+  readonly record: LayerRecord;
+  /** False when the chain was in the store already, and the snapshot was dropped for it. */
+  readonly created: boolean;
+}
+
+async function publish(parts: StoreParts, snap: ActiveSnapshot, describe: (tarSplitPath: string) => Promise<LayerDescriptor>): Promise<Published> {
+  const tmp = await parts.tempDir('publish');
+  try {
+    const tarSplitPath = join(tmp, 'tar-split.json.gz');
+    const desc = await describe(tarSplitPath);
+    // Publishing and leasing in one section: prune never sees the new layer unleased. Two
+    // processes publishing the same chain queue here; the second finds the first's.
+    const { record, created } = await parts.exclusive(async () => {
+      if (snap.parent) await parts.mustStillHave(snap.parent.chainId);
+      const made = await parts.layers.create({
+        ...(snap.parent ? { parent: snap.parent.chainId } : {}),
+        diffId: desc.diffId,
+        size: desc.size,
+        cacheId: snap.key,
+        tarSplitFile: tarSplitPath,
+      });
+      await parts.lease.add({ chains: [made.record.chainId] });
+      return made;
+    });
+    if (created) parts.published.add(snap.key);
+    else await parts.snapshotter.remove(snap.key);
+    return { record, created };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
