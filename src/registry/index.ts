@@ -9,5 +9,6 @@ export { endpointFor, type Endpoint } from './endpoint.js';
 export { parsePlatform, formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 export { MediaType, parseManifest, serializeIndex, serializeImageManifest, type Descriptor, type Manifest } from './manifest.js';
 export { DistributionMetadata, type BlobRecord } from './metadata.js';
-export { RegistryError, UnauthorizedError, TransportError } from './errors.js';
+export { RegistryError, UnauthorizedError } from './errors.js';
+export { TransportError } from '../http/errors.js';
 export type { LayerCompression } from './compress.js';

@@ -3,7 +3,7 @@
 // Authorization header, and a registry that keeps failing ends in one clear line.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Transport } from '../../src/registry/transport.js';
+import { Transport } from '../../src/http/transport.js';
 
 async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer(handler);

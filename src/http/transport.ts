@@ -1,7 +1,8 @@
-// HTTP for registries: node:http(s) rather than fetch, because a registry client needs what
-// fetch hides — a connect timeout apart from an idle timeout, request bodies streamed from disk
-// with a known length, and control over redirects (blob downloads are redirected to storage on
-// another host, which must not receive our Authorization header).
+// tsbuild's HTTP client, below the registry client and independent of it: node:http(s) rather
+// than fetch, because a registry client needs what fetch hides — a connect timeout apart from an
+// idle timeout, request bodies streamed from disk with a known length, and control over
+// redirects (blob downloads are redirected to storage on another host, which must not receive
+// our Authorization header).
 // Requests whose body can be produced again are retried, a bounded number of times with
 // exponential backoff, after connection errors and 429/5xx answers.
 import http from 'node:http';
@@ -52,18 +53,6 @@ export interface TransportOptions {
 
 const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, retries: 3, backoffMs: 250 };
 const MAX_BACKOFF_MS = 8_000;
-
-/**
- * TSBUILD_REGISTRY_TIMEOUT (seconds, decimals allowed) replaces both the connect and the idle
- * timeout: a slow link can wait longer, a test need not wait a minute for a stalled server.
- */
-function timeoutsFromEnv(): Partial<TransportOptions> {
-  const v = process.env.TSBUILD_REGISTRY_TIMEOUT;
-  if (v === undefined || v === '') return {};
-  const seconds = Number(v);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new TransportError(`TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(v)}`);
-  return { connectTimeoutMs: seconds * 1000, idleTimeoutMs: seconds * 1000 };
-}
 const MAX_REDIRECTS = 5;
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TIMEOUT']);
 const USER_AGENT = `tsbuild/0.1 node/${process.versions.node}`;
@@ -92,7 +81,7 @@ export class Transport {
   };
 
   constructor(opts: TransportOptions = {}) {
-    this.opts = { ...DEFAULTS, ...timeoutsFromEnv(), ...opts };
+    this.opts = { ...DEFAULTS, ...opts };
   }
 
   get signal(): AbortSignal | undefined {
