@@ -1,8 +1,8 @@
-// tsbuild's HTTP client, below the registry client and independent of it: node:http(s) rather
-// than fetch, because a registry client needs what fetch hides — a connect timeout apart from an
-// idle timeout, request bodies streamed from disk with a known length, and control over
-// redirects (blob downloads are redirected to storage on another host, which must not receive
-// our Authorization header).
+// tsbuild's HTTP client, for the registry client and ADD's URL sources, knowing neither:
+// node:http(s) rather than fetch, because a registry client needs what fetch hides — a connect
+// timeout apart from an idle timeout, request bodies streamed from disk with a known length,
+// and control over redirects (blob downloads are redirected to storage on another host, which
+// must not receive our Authorization header).
 // Requests whose body can be produced again are retried, a bounded number of times with
 // exponential backoff, after connection errors and 429/5xx answers.
 // GET and HEAD follow redirects. A URL's user:password is sent as Basic authorization, which,
