@@ -16,22 +16,30 @@
 //    so they always fail there with a digest mismatch;
 //  - no ETag revalidation against earlier downloads: without --checksum, every build downloads
 //    the file again to learn the content digest its cache key needs.
+// Requests go through src/http's client, the one the registry uses, with the timeouts of
+// DownloadTimeouts and a single attempt (a failure is reported as it happened). The client is
+// imported with the first download, so a build without a URL source never loads node:http(s).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { InvalidInputError } from '../errors.js';
 import type { Digest } from '../digest.js';
+import { RequestError, TimeoutError } from '../http/errors.js';
+import type { HttpResponse, Transport } from '../http/transport.js';
 
 /** The name BuildKit gives a download whose URL path has no last component. */
 const UNNAMED = '__unnamed__';
 /** pathutil.SafeFileName's fallback for names that cannot be file names. */
 const UNSAFE_NAME = 'download';
-const USER_AGENT = 'tsbuild/0.1';
+/**
+ * Redirects a download follows: the fetch standard's limit, above the 10 of Go's client (which
+ * BuildKit uses), so that no URL BuildKit can fetch fails here for its redirects.
+ */
+const MAX_REDIRECTS = 20;
 
 export const DEFAULT_TIMEOUTS: DownloadTimeouts = {
   connectMs: 60_000,
@@ -39,7 +47,7 @@ export const DEFAULT_TIMEOUTS: DownloadTimeouts = {
 };
 
 export interface DownloadTimeouts {
-  /** From the request until the response headers, redirects included. */
+  /** From the request until the response headers, connecting and redirects included. */
   readonly connectMs: number;
   /** Longest wait for the next piece of the body. */
   readonly idleMs: number;
@@ -165,6 +173,8 @@ export class Downloads {
   /** Names the temporary files; downloads may run concurrently. */
   private counter = 0;
   private readonly timeouts: DownloadTimeouts;
+  /** Made with the first download; its connections are kept for the next ones until close(). */
+  private transport: Promise<Transport> | undefined;
   private closed = false;
 
   constructor(private readonly opts: DownloadsOptions = {}) {
@@ -190,6 +200,7 @@ export class Downloads {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.allSettled(this.files.values());
+    if (this.transport) (await this.transport).close();
     if (this.dir) {
       const dir = await this.dir.catch(() => undefined);
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -201,10 +212,29 @@ export class Downloads {
     return this.dir;
   }
 
+  private client(): Promise<Transport> {
+    this.transport ??= (async () => {
+      // Imported here, not above: node:http(s) loads only for a build that downloads something.
+      const { Transport } = await import('../http/transport.js');
+      const { connectMs, idleMs } = this.timeouts;
+      return new Transport({
+        // connectMs bounds connecting as well as the whole wait for an answer: whichever of
+        // the two runs out first, the message is the same.
+        connectTimeoutMs: connectMs,
+        responseTimeoutMs: connectMs,
+        idleTimeoutMs: idleMs,
+        maxRedirects: MAX_REDIRECTS,
+        retries: 0,
+        ...(this.opts.signal ? { signal: this.opts.signal } : {}),
+      });
+    })();
+    return this.transport;
+  }
+
   private async fetch(url: string): Promise<RemoteFile> {
     const n = this.counter++;
     const hostPath = join(await this.tempDir(), `${n}`);
-    const got = await download(url, hostPath, this.timeouts, this.opts.signal);
+    const got = await download(url, hostPath, await this.client());
     // BuildKit sets both times, to Last-Modified or the epoch; COPY then keeps them.
     const time = got.lastModified ?? new Date(0);
     await utimes(hostPath, time, time);
@@ -212,79 +242,60 @@ export class Downloads {
   }
 }
 
-/** GET `url` into a new file at `path` (0600), hashing it on the way. */
-async function download(
-  url: string,
-  path: string,
-  timeouts: DownloadTimeouts,
-  signal: AbortSignal | undefined,
-): Promise<{ digest: Digest; size: number; lastModified: Date | undefined }> {
+/**
+ * GET `url` into a new file at `path` (0600), hashing it on the way. The transport's signal is
+ * the build's; its timeouts are the download's.
+ */
+async function download(url: string, path: string, transport: Transport): Promise<{ digest: Digest; size: number; lastModified: Date | undefined }> {
   const shown = redactUrl(url);
+  const signal = transport.signal;
   signal?.throwIfAborted();
-  const abort = new AbortController();
-  const onAbort = (): void => abort.abort(signal?.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (ms: number, what: string): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => abort.abort(new InvalidInputError(`failed to GET ${shown}: ${what} (${ms / 1000}s)`)), ms);
-  };
+  let res: HttpResponse;
   try {
-    arm(timeouts.connectMs, 'no response within the time limit');
-    let res: Response;
-    try {
-      res = await fetch(requestUrl(url), {
-        redirect: 'follow',
-        signal: abort.signal,
-        headers: { 'user-agent': USER_AGENT, ...basicAuth(url) },
-      });
-    } catch (err) {
-      throw fetchError(shown, err, abort.signal);
-    }
-    if (res.status < 200 || res.status > 299) {
-      await res.body?.cancel().catch(() => undefined);
-      // node:http only for its table of reason phrases: not loaded by builds that fetch nothing.
-      const { STATUS_CODES } = await import('node:http');
-      throw new InvalidInputError(`failed to GET ${shown}: ${res.status} ${res.statusText || STATUS_CODES[res.status] || ''}`.trimEnd());
-    }
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        arm(timeouts.idleMs, 'the download stalled');
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    arm(timeouts.idleMs, 'the download stalled');
-    const body = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
-    try {
-      await pipeline(body, tap, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
-    } catch (err) {
-      throw fetchError(shown, err, abort.signal);
-    }
-    const header = res.headers.get('last-modified');
-    return { digest: sha256FromHex(hash.digest('hex')), size, lastModified: header === null ? undefined : parseHttpTime(header) };
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    res = await transport.send({ method: 'GET', url: new URL(url) });
+  } catch (err) {
+    throw downloadError(shown, err, signal);
   }
+  if (res.status < 200 || res.status > 299) {
+    await res.discard();
+    throw new InvalidInputError(`failed to GET ${shown}: ${res.status} ${res.statusText}`.trimEnd());
+  }
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(res.body, tap, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+  } catch (err) {
+    throw downloadError(shown, err, signal);
+  }
+  const header = res.header('last-modified');
+  return { digest: sha256FromHex(hash.digest('hex')), size, lastModified: header === undefined ? undefined : parseHttpTime(header) };
 }
 
 /**
- * One line for a failed request: the abort reason (our timeout, or the build's cancellation),
- * or the network error undici wraps in `cause` ("fetch failed" alone says nothing). Errors are
- * recognized by shape: undici's come from another realm than the caller's under a test runner.
+ * One line for a failed download: the build's cancellation as it was given, a timeout in the
+ * words of DownloadTimeouts (the client's timeouts are set from them), or what the client says
+ * went wrong, with the URL as the user wrote it (password hidden) rather than the client's
+ * `Get "..."`. Errors from Node itself are recognized by shape: under a test runner they come
+ * from another realm than the caller's.
  */
-function fetchError(shown: string, err: unknown, signal: AbortSignal): Error {
-  if (signal.aborted) {
+function downloadError(shown: string, err: unknown, signal: AbortSignal | undefined): Error {
+  if (signal?.aborted) {
     const reason: unknown = signal.reason;
     return isError(reason) ? reason : new InvalidInputError(`failed to GET ${shown}: aborted`);
   }
-  const cause = isError(err) ? err.cause : undefined;
-  const code = isError(cause) ? (cause as NodeJS.ErrnoException).code : undefined;
-  const detail = isError(cause) ? cause.message || code || cause.name : isError(err) ? err.message : String(err);
+  const cause = err instanceof RequestError ? err.cause : err;
+  if (cause instanceof TimeoutError) {
+    const what = cause.phase === 'idle' ? 'the download stalled' : 'no response within the time limit';
+    return new InvalidInputError(`failed to GET ${shown}: ${what} (${cause.ms / 1000}s)`, { cause: err });
+  }
+  const detail = err instanceof RequestError ? err.detail : isError(err) ? err.message : String(err);
   return new InvalidInputError(`failed to GET ${shown}: ${detail}`, { cause: err });
 }
 
@@ -310,22 +321,6 @@ async function verifyPinned(file: RemoteFile, pinned: PinnedChecksum): Promise<v
 
 function sha256FromHex(hex: string): Digest {
   return `sha256:${hex}` as Digest;
-}
-
-/** Go's client sends a URL's user:password as basic auth; fetch refuses URLs that hold them. */
-function basicAuth(url: string): Record<string, string> {
-  const u = new URL(url);
-  if (u.username === '' && u.password === '') return {};
-  const user = decodeURIComponent(u.username);
-  const pass = decodeURIComponent(u.password);
-  return { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
-}
-
-function requestUrl(url: string): string {
-  const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  return u.href;
 }
 
 /** The URL for messages: a password shows as `xxxxx`, as Go's url.Redacted does. */

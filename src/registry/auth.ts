@@ -11,7 +11,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import type { Endpoint } from './endpoint.js';
 import { describeErrors, describeStatus, parseErrorBody, RegistryError, UnauthorizedError } from './errors.js';
-import type { HttpResponse, Transport } from './transport.js';
+import type { HttpResponse, Transport } from '../http/transport.js';
 
 export type Action = 'pull' | 'push';
 

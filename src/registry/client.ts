@@ -12,9 +12,11 @@ import { DigestMismatchError } from '../digest.js';
 import { Authenticator, repositoryScope, type Action } from './auth.js';
 import { NO_CREDENTIALS, type CredentialSource } from './credentials.js';
 import { endpointFor, type Endpoint, type EndpointOptions } from './endpoint.js';
-import { describeErrors, describeStatus, parseErrorBody, RegistryError, TransportError, UnauthorizedError } from './errors.js';
+import { describeErrors, describeStatus, parseErrorBody, RegistryError, UnauthorizedError } from './errors.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../image/manifest.js';
-import { Transport, type HttpRequest, type HttpResponse, type TransportOptions } from './transport.js';
+import { TransportError } from '../http/errors.js';
+import type { HttpRequest, HttpResponse, Transport, TransportOptions } from '../http/transport.js';
+import { registryTransport } from './timeouts.js';
 
 export interface RegistryOptions extends EndpointOptions, TransportOptions {
   /** Default for Registry.open: none (anonymous). pullImage and pushImage default to the user's Docker config. */
@@ -35,7 +37,7 @@ export class Registry {
   static async open(domain: string, opts: RegistryOptions = {}): Promise<Registry> {
     const endpoint = endpointFor(domain, opts);
     const credentials = await (opts.credentials ?? NO_CREDENTIALS).get(endpoint.domain);
-    const transport = new Transport(opts);
+    const transport = registryTransport(opts);
     return new Registry(endpoint, transport, new Authenticator(endpoint, transport, credentials));
   }
 

@@ -32,9 +32,6 @@ export class RegistryError extends TsbuildError {
 /** 401/403: credentials missing, wrong, or without the rights asked for. */
 export class UnauthorizedError extends RegistryError {}
 
-/** A connection that could not be made or broke, after the retries. */
-export class TransportError extends TsbuildError {}
-
 /** Parses a registry error body; anything else yields no details. */
 export function parseErrorBody(text: string): RegistryErrorDetail[] {
   try {

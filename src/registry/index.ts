@@ -8,6 +8,7 @@ export { DockerConfig, dockerConfigDir, authKey, type Credentials, type Credenti
 export { endpointFor, type Endpoint } from './endpoint.js';
 export { parsePlatform, formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 export { MediaType, parseManifest, serializeIndex, serializeImageManifest, type Descriptor, type Manifest } from '../image/manifest.js';
-export { DistributionMetadata, type BlobRecord } from '../store/distribution.js';
-export { RegistryError, UnauthorizedError, TransportError } from './errors.js';
+export type { BlobRecord } from '../store/distribution.js';
+export { RegistryError, UnauthorizedError } from './errors.js';
+export { TransportError } from '../http/errors.js';
 export type { LayerCompression } from './compress.js';

@@ -4,7 +4,8 @@ import { Authenticator } from './auth.js';
 import type { Credentials } from './credentials.js';
 import { endpointFor, type EndpointOptions } from './endpoint.js';
 import { UnauthorizedError } from './errors.js';
-import { Transport, type TransportOptions } from './transport.js';
+import type { TransportOptions } from '../http/transport.js';
+import { registryTransport } from './timeouts.js';
 
 export interface LoginResult {
   /** The registry asks for no credentials at all (they are kept anyway, as Docker keeps them). */
@@ -13,7 +14,7 @@ export interface LoginResult {
 
 export async function login(domain: string, credentials: Credentials, opts: EndpointOptions & TransportOptions = {}): Promise<LoginResult> {
   const endpoint = endpointFor(domain, opts);
-  const transport = new Transport(opts);
+  const transport = registryTransport(opts);
   try {
     const auth = new Authenticator(endpoint, transport, credentials);
     const scheme = await auth.ping();

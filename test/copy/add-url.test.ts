@@ -41,7 +41,14 @@ beforeAll(async () => {
       res.write('only part of it');
     },
     '/hang': () => undefined,
+    '/to-hang': (_req, res) => res.writeHead(302, { location: '/hang' }).end(),
     '/error': (_req, res) => res.writeHead(500).end('boom'),
+    '/gone': (_req, res) => res.writeHead(301, { location: '/missing.txt' }).end(),
+    '/loop': (_req, res) => res.writeHead(302, { location: '/loop' }).end(),
+    '/private/report.txt': (req, res) => {
+      if (req.headers.authorization !== `Basic ${Buffer.from('me:s3cret').toString('base64')}`) return void res.writeHead(401).end();
+      res.writeHead(200, { 'content-length': '7' }).end('secret\n');
+    },
   });
 });
 afterAll(async () => {
@@ -163,6 +170,36 @@ describe('ADD <url>', () => {
       await downloads.close();
     }
     expect(existsSync(join(s.rootfs, 'e'))).toBe(false);
+  });
+
+  it('accepts only a 2xx at the end of the redirects, and names the URL as written', async () => {
+    const s = await setup();
+    await expect(s.add([url('/gone')], '/e/')).rejects.toThrow(`failed to GET ${url('/gone')}: 404 Not Found`);
+    const before = server.hits.get('/loop') ?? 0;
+    await expect(s.add([url('/loop')], '/e/')).rejects.toThrow(`failed to GET ${url('/loop')}: too many redirects`);
+    expect((server.hits.get('/loop') ?? 0) - before).toBe(21); // the first request and 20 redirects
+    const downloads = new Downloads({ timeouts: { connectMs: 300, idleMs: 5000 } });
+    try {
+      // The time limit covers the whole wait for an answer, redirects included.
+      await expect(s.add([url('/to-hang')], '/e/', { downloads })).rejects.toThrow(`failed to GET ${url('/to-hang')}: no response within the time limit (0.3s)`);
+    } finally {
+      await downloads.close();
+    }
+    expect(existsSync(join(s.rootfs, 'e'))).toBe(false);
+  });
+
+  it("sends a URL's user:password as basic auth, not to another host it is redirected to, and never shows it", async () => {
+    const s = await setup();
+    await s.add([url('/private/report.txt').replace('http://', 'http://me:s3cret@')], '/p/');
+    expect(await readFile(join(s.rootfs, 'p/report.txt'), 'utf8')).toBe('secret\n');
+    // The same file behind a redirect from another host: the credentials stay with that host.
+    const other = await startServer({ '/away': (_req, res) => res.writeHead(302, { location: url('/private/report.txt') }).end() });
+    try {
+      const away = `${other.base}/away`.replace('http://', 'http://me:s3cret@');
+      await expect(s.add([away], '/q/')).rejects.toThrow(`failed to GET ${other.base.replace('http://', 'http://me:xxxxx@')}/away: 401 Unauthorized`);
+    } finally {
+      await other.close();
+    }
   });
 
   it('stops when the build is cancelled', async () => {

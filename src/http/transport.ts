@@ -1,14 +1,19 @@
-// HTTP for registries: node:http(s) rather than fetch, because a registry client needs what
-// fetch hides — a connect timeout apart from an idle timeout, request bodies streamed from disk
-// with a known length, and control over redirects (blob downloads are redirected to storage on
-// another host, which must not receive our Authorization header).
+// tsbuild's HTTP client, for the registry client and ADD's URL sources, knowing neither:
+// node:http(s) rather than fetch, because a registry client needs what fetch hides — a connect
+// timeout apart from an idle timeout, request bodies streamed from disk with a known length,
+// and control over redirects (blob downloads are redirected to storage on another host, which
+// must not receive our Authorization header).
 // Requests whose body can be produced again are retried, a bounded number of times with
 // exponential backoff, after connection errors and 429/5xx answers.
+// GET and HEAD follow redirects. A URL's user:password is sent as Basic authorization, which,
+// like any Authorization header, does not follow a redirect to another origin.
+// A caller that wants the whole wait for an answer bounded, however many redirects it takes
+// (ADD of a URL), sets responseTimeoutMs; the idle timeout then watches the body only.
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransportError } from './errors.js';
+import { RequestError, TimeoutError, TransportError } from './errors.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -42,29 +47,24 @@ export interface HttpResponse {
 export interface TransportOptions {
   /** Time to establish a TCP (and TLS) connection. */
   readonly connectTimeoutMs?: number;
-  /** Time without any byte moving, once connected. */
+  /** Time without any byte moving, once connected (once the response has come, with responseTimeoutMs). */
   readonly idleTimeoutMs?: number;
+  /**
+   * Time from sending a request until the headers of its final response, redirects and sending
+   * the request body included; each retry starts it anew. Unset: no bound but the idle
+   * timeout's, hop by hop.
+   */
+  readonly responseTimeoutMs?: number;
+  /** Redirects a GET or HEAD follows; one more fails the request with `too many redirects`. */
+  readonly maxRedirects?: number;
   /** Further attempts after the first. */
   readonly retries?: number;
   readonly backoffMs?: number;
   readonly signal?: AbortSignal;
 }
 
-const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, retries: 3, backoffMs: 250 };
+const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, maxRedirects: 5, retries: 3, backoffMs: 250 };
 const MAX_BACKOFF_MS = 8_000;
-
-/**
- * TSBUILD_REGISTRY_TIMEOUT (seconds, decimals allowed) replaces both the connect and the idle
- * timeout: a slow link can wait longer, a test need not wait a minute for a stalled server.
- */
-function timeoutsFromEnv(): Partial<TransportOptions> {
-  const v = process.env.TSBUILD_REGISTRY_TIMEOUT;
-  if (v === undefined || v === '') return {};
-  const seconds = Number(v);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new TransportError(`TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(v)}`);
-  return { connectTimeoutMs: seconds * 1000, idleTimeoutMs: seconds * 1000 };
-}
-const MAX_REDIRECTS = 5;
 const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TIMEOUT']);
 const USER_AGENT = `tsbuild/0.1 node/${process.versions.node}`;
 
@@ -78,12 +78,8 @@ function describeRequest(method: Method, url: URL): string {
   return `${m} "${url.origin}${url.pathname}"`;
 }
 
-class TimeoutError extends Error {
-  readonly code = 'ERR_TIMEOUT';
-}
-
 export class Transport {
-  private readonly opts: Required<Omit<TransportOptions, 'signal'>> & { signal?: AbortSignal };
+  private readonly opts: Required<Omit<TransportOptions, 'signal' | 'responseTimeoutMs'>> & Pick<TransportOptions, 'signal' | 'responseTimeoutMs'>;
   // Keep-alive pools: a pull makes many requests to one host. Idle pooled sockets are unref'd
   // by Node, so they do not hold the process open; close() ends them at once.
   private readonly agents = {
@@ -92,7 +88,7 @@ export class Transport {
   };
 
   constructor(opts: TransportOptions = {}) {
-    this.opts = { ...DEFAULTS, ...timeoutsFromEnv(), ...opts };
+    this.opts = { ...DEFAULTS, ...opts };
   }
 
   get signal(): AbortSignal | undefined {
@@ -114,7 +110,7 @@ export class Transport {
       } catch (err) {
         if (attempt >= attempts || !isRetryableError(err) || this.opts.signal?.aborted) {
           if (err instanceof TransportError || !isNetworkError(err)) throw err;
-          throw new TransportError(`${describeRequest(req.method, req.url)}: ${(err as Error).message}`, { cause: err });
+          throw new RequestError(describeRequest(req.method, req.url), (err as Error).message, { cause: err });
         }
         await this.backoff(attempt, undefined);
         continue;
@@ -137,16 +133,18 @@ export class Transport {
   }
 
   private async followRedirects(req: HttpRequest): Promise<HttpResponse> {
-    let url = req.url;
-    let headers = { ...req.headers };
+    let { url, headers } = withUserinfoAsAuth(req.url, req.headers ?? {});
+    const timeout = this.opts.responseTimeoutMs;
+    const deadline = timeout === undefined ? undefined : { at: Date.now() + timeout, ms: timeout };
     for (let hops = 0; ; hops++) {
-      const res = await this.once({ ...req, url, headers });
+      const res = await this.once({ ...req, url, headers }, deadline);
       const location = res.header('location');
       if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return res;
       await res.discard();
-      if (hops >= MAX_REDIRECTS) throw new TransportError(`${describeRequest(req.method, req.url)}: too many redirects`);
+      if (hops >= this.opts.maxRedirects) throw new RequestError(describeRequest(req.method, req.url), 'too many redirects');
       const next = new URL(location, url);
-      // Credentials are for the registry only: storage behind a redirect gets a signed URL.
+      // Credentials are for the origin they were given to: a registry's blob storage on
+      // another host is sent a signed URL instead, and must not see them.
       if (next.origin !== url.origin) {
         headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
       }
@@ -154,8 +152,11 @@ export class Transport {
     }
   }
 
-  /** One request, one response, with the connect and idle timeouts. */
-  private once(req: HttpRequest & { url: URL }): Promise<HttpResponse> {
+  /**
+   * One request, one response, with the connect and idle timeouts; with a deadline, the wait
+   * for the response is bounded by it, and the idle timeout starts with the response.
+   */
+  private once(req: HttpRequest & { url: URL }, deadline: { at: number; ms: number } | undefined): Promise<HttpResponse> {
     const { url } = req;
     const isHttps = url.protocol === 'https:';
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...req.headers };
@@ -168,7 +169,7 @@ export class Transport {
         method: req.method,
         headers,
         agent: isHttps ? this.agents.https : this.agents.http,
-        timeout: this.opts.idleTimeoutMs,
+        ...(deadline ? {} : { timeout: this.opts.idleTimeoutMs }),
         ...(this.opts.signal ? { signal: this.opts.signal } : {}),
       });
       let response: http.IncomingMessage | undefined;
@@ -177,16 +178,20 @@ export class Transport {
         if (response) response.destroy(err);
         r.destroy(err);
       };
-      r.on('timeout', () => fail(new TimeoutError(`no data for ${this.opts.idleTimeoutMs / 1000}s (idle timeout)`)));
+      r.on('timeout', () => fail(new TimeoutError('idle', this.opts.idleTimeoutMs)));
       r.on('socket', (socket) => {
         if (!socket.connecting) return;
-        const timer = setTimeout(() => fail(new TimeoutError(`connect timeout after ${this.opts.connectTimeoutMs / 1000}s`)), this.opts.connectTimeoutMs);
+        const timer = setTimeout(() => fail(new TimeoutError('connect', this.opts.connectTimeoutMs)), this.opts.connectTimeoutMs);
         socket.once(isHttps ? 'secureConnect' : 'connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
+      const responseTimer = deadline && setTimeout(() => fail(new TimeoutError('response', deadline.ms)), Math.max(0, deadline.at - Date.now()));
+      r.on('close', () => clearTimeout(responseTimer));
       r.on('error', reject);
       r.on('response', (res) => {
         response = res;
+        clearTimeout(responseTimer);
+        if (deadline) r.setTimeout(this.opts.idleTimeoutMs);
         resolve(wrapResponse(res, req.method, url));
       });
       if (Buffer.isBuffer(req.body)) {
@@ -218,7 +223,8 @@ function wrapResponse(res: http.IncomingMessage, method: Method, url: URL): Http
   };
   return {
     status: res.statusCode ?? 0,
-    statusText: res.statusMessage ?? '',
+    // HTTP/1.1 lets a server send an empty reason phrase; messages want the standard one then.
+    statusText: res.statusMessage || http.STATUS_CODES[res.statusCode ?? 0] || '',
     url,
     header(name) {
       const v = res.headers[name.toLowerCase()];
@@ -246,6 +252,29 @@ function wrapResponse(res: http.IncomingMessage, method: Method, url: URL): Http
       }
     },
   };
+}
+
+/**
+ * A URL's user:password, taken out of the URL and sent as Basic authorization (unless the
+ * request has its own), so that it is dropped on a redirect to another origin like any other.
+ */
+function withUserinfoAsAuth(url: URL, headers: Readonly<Record<string, string>>): { url: URL; headers: Record<string, string> } {
+  if (url.username === '' && url.password === '') return { url, headers: { ...headers } };
+  const bare = new URL(url);
+  bare.username = '';
+  bare.password = '';
+  if (Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) return { url: bare, headers: { ...headers } };
+  const basic = Buffer.from(`${decodeUserinfo(url.username)}:${decodeUserinfo(url.password)}`).toString('base64');
+  return { url: bare, headers: { ...headers, Authorization: `Basic ${basic}` } };
+}
+
+/** Percent-decoded; a malformed escape, which a WHATWG URL lets through, is sent as written. */
+function decodeUserinfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function isNetworkError(err: unknown): boolean {
