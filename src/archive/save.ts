@@ -22,7 +22,7 @@ import { sha256, shortId, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
 import type { Image, Layer } from '../image/image.js';
-import { AtomicFile } from '../layer/atomicfile.js';
+import { AtomicFile } from '../fs/atomic.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, type Reference } from '../image/reference.js';
 import { Annotation, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../image/manifest.js';

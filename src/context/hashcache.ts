@@ -29,7 +29,7 @@ import type { Stats } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { AtomicFile } from '../layer/atomicfile.js';
+import { AtomicFile } from '../fs/atomic.js';
 
 const MAGIC = 'tsbuild-contexthash';
 const VERSION = 1;

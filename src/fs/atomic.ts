@@ -1,12 +1,15 @@
-// Every file the store publishes appears whole or not at all: write a temp name in the same
-// directory, fsync it, rename over the final name, fsync the directory. A crash leaves at worst
-// a `.tmp-<name>-<pid>-<random>` file, which readers never look at and the next command's
-// repair removes once process <pid> is gone (src/store/repair.ts).
+// Files that appear whole or not at all (every file the store publishes, a tar-split, a saved
+// archive): write a temp name in the same directory, fsync it, rename over the final name, fsync
+// the directory. A crash leaves at worst a `.tmp-<name>-<pid>-<random>` file, which readers never
+// look at and the store's repair removes once process <pid> is gone (src/store/repair.ts).
 //
 // fsync is most of what publishing a small layer costs (about 2 ms each on ext4, a journal
 // commit). Files that are published together are therefore written and fsynced concurrently,
 // and their directory fsynced once: concurrent fsyncs share one journal commit.
+import { createWriteStream } from 'node:fs';
 import { open, rename, mkdir, rm, readdir, link, copyFile } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 
@@ -104,4 +107,42 @@ export async function sweepTemps(dir: string, isDead: (name: string) => boolean)
   const gone = names.filter((n) => n.startsWith(TEMP_PREFIX) && isDead(n));
   await Promise.all(gone.map((n) => rm(join(dir, n), { recursive: true, force: true })));
   return gone.map((n) => join(dir, n));
+}
+
+/** A file written as a stream, then published whole by commit() or dropped by abort(). */
+export class AtomicFile {
+  readonly stream: Writable;
+  private readonly done: Promise<void>;
+  private readonly tmpPath: string;
+
+  private constructor(readonly path: string) {
+    this.tmpPath = tempNameBeside(path);
+    // `flush: true` fsyncs the descriptor before it is closed.
+    this.stream = createWriteStream(this.tmpPath, { flags: 'wx', mode: 0o644, flush: true });
+    this.done = finished(this.stream);
+    // A failure is reported by commit(); keep Node from calling it unhandled meanwhile.
+    this.done.catch(() => undefined);
+  }
+
+  static create(path: string): AtomicFile {
+    return new AtomicFile(path);
+  }
+
+  /** Resolves when the stream has been ended and flushed; rejects if writing failed. */
+  get written(): Promise<void> {
+    return this.done;
+  }
+
+  /** Call after ending `stream` (directly or through a pipe): waits for it, then renames into place. */
+  async commit(): Promise<void> {
+    await this.done;
+    await rename(this.tmpPath, this.path);
+    await fsyncDir(dirname(this.path));
+  }
+
+  async abort(): Promise<void> {
+    this.stream.destroy();
+    await this.done.catch(() => undefined);
+    await rm(this.tmpPath, { force: true });
+  }
 }

@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { createGunzip, createGzip, type Gzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../errors.js';
-import { AtomicFile } from './atomicfile.js';
+import { AtomicFile } from '../fs/atomic.js';
 import { Crc64 } from './crc64.js';
 import type { TarHeader } from './tarheader.js';
 import type { TarItem } from './tarreader.js';

@@ -34,8 +34,13 @@ export class DistributionMetadata {
   /** `dir`: image/<driver>/distribution. */
   constructor(readonly dir: string) {}
 
+  /** Where the per-layer files are (and the temporaries of their atomic writes). */
+  get filesDir(): string {
+    return join(this.dir, 'v2metadata-by-diffid', 'sha256');
+  }
+
   private file(diffId: Digest): string {
-    return join(this.dir, 'v2metadata-by-diffid', 'sha256', hex(diffId));
+    return join(this.filesDir, hex(diffId));
   }
 
   private async read(diffId: Digest): Promise<Entry[]> {

@@ -21,6 +21,7 @@ import { realpath } from 'node:fs/promises';
 import { mountsUnder, unmount } from '../runtime/helper.js';
 import { TEMP_PREFIX, sweepTemps } from '../fs/atomic.js';
 import { isAlive, ownerPid, scanLeases } from './leases.js';
+import { DistributionMetadata } from './distribution.js';
 import type { StoreParts } from './parts.js';
 
 export interface RepairReport {
@@ -107,7 +108,8 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
   await sweepAll(parts.snapshotter.home, (n) => n.startsWith('.probe-'));
   const meta = parts.paths.meta;
   const metadata = join(parts.images.dir, 'metadata', 'sha256');
-  const dirs = [meta, parts.paths.buildcache, join(parts.images.dir, 'content', 'sha256'), metadata];
+  const distribution = new DistributionMetadata(parts.paths.distribution).filesDir;
+  const dirs = [meta, parts.paths.buildcache, parts.paths.contexthash, distribution, join(parts.images.dir, 'content', 'sha256'), metadata];
   for (const name of await readdir(metadata).catch(() => [] as string[])) {
     if (!name.startsWith(TEMP_PREFIX)) dirs.push(join(metadata, name));
   }
