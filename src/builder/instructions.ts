@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { DEFAULT_PATH, DEFAULT_SHELL, type HistoryEntry, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { expandWord, expandWords, type Env } from '../parse/index.js';
-import type { CopyStep, RunStep, Step, Word } from '../parse/plan.js';
+import type { CopyStep, RunNetwork, RunStep, Step, Word } from '../parse/plan.js';
 import { PREDEFINED_ARGS } from './args.js';
 import { copyHeredocFiles, heredocRun, type InlineFile } from './heredoc.js';
 import { expandPorts, isSignal, parseChmod } from './values.js';
@@ -38,9 +38,6 @@ export interface BuildScope {
   /** The `created` time of a history entry written now (RFC 3339). */
   now(): string;
 }
-
-/** RUN --network, parsed once. `default` is the host's network for a build, as in Docker. */
-export type RunNetwork = 'default' | 'host' | 'none';
 
 /** A RUN, ready to run. */
 export interface RunWork {
@@ -277,15 +274,11 @@ function run(vars: StageVars, step: RunStep, scope: BuildScope): Outcome {
       : atLine(step.loc, () => heredocRun({ shell, command: step.cmd.form === 'shell' ? step.cmd.command : '', heredocs: step.heredocs ?? [] }));
   const argsShown = [...vars.args].map(([k, v]) => `${k}=${v}`);
   const createdBy = `RUN ${argsShown.length ? `|${argsShown.length} ${argsShown.join(' ')} ` : ''}${plan.argv.join(' ')} # buildkit`;
-  const network = step.network === undefined ? 'host' : expander(substitutionEnv(vars), scope, step.loc)(step.network);
-  if (network !== 'host' && network !== 'none' && network !== 'default') {
-    throw new DockerfileError(step.loc, `unsupported network mode: ${network}`);
-  }
   const work: RunWork = {
     kind: 'RUN',
     argv: plan.argv,
     env: runEnv(vars, scope.buildArgs),
-    network,
+    network: step.network ?? 'host',
     ...(step.cmd.form === 'shell' ? { shell: shell[0]! } : {}),
     ...(plan.pipes ? { pipes: plan.pipes } : {}),
     user: c.User ?? '',
@@ -296,7 +289,6 @@ function run(vars: StageVars, step: RunStep, scope: BuildScope): Outcome {
 }
 
 function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) => string): Outcome {
-  if (step.kind === 'ADD' && step.from !== undefined) throw new DockerfileError(step.loc, 'ADD does not support --from; use COPY --from');
   const env = substitutionEnv(vars);
   const work: CopyWork = {
     kind: step.kind,
@@ -306,7 +298,7 @@ function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) =
     ...(step.chown !== undefined ? { chown: x(step.chown) } : {}),
     ...(step.chmod !== undefined ? { chmod: parseChmod(x(step.chmod), step.loc) } : {}),
     ...(step.checksum !== undefined ? { checksum: x(step.checksum) } : {}),
-    // COPY --from names a stage or an image as written (ARGs are not expanded in it).
+    // COPY --from names a stage or an image as written (the parser refuses variables in it).
     ...(step.from !== undefined ? { from: step.from } : {}),
     inline: step.from !== undefined ? [] : atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env)),
   };

@@ -13,6 +13,7 @@ import type {
   FromClause,
   HealthcheckStep,
   Heredoc,
+  RunNetwork,
   Step,
   Word,
 } from './plan.js';
@@ -160,14 +161,17 @@ function parseFrom(input: Input): Instruction {
   return { kind: 'FROM', from, ...definedOnly({ name }) };
 }
 
-const NETWORK_MODES = new Set(['default', 'none', 'host']);
+const NETWORK_MODES: ReadonlySet<string> = new Set<RunNetwork>(['default', 'none', 'host']);
+
+function isRunNetwork(s: string): s is RunNetwork {
+  return NETWORK_MODES.has(s);
+}
 
 function parseRun(input: Input): Instruction {
   const flags = flagsOf(input, { network: 'string', mount: 'unsupported', security: 'unsupported' });
-  const network = flags.get('network');
-  if (network !== undefined && !NETWORK_MODES.has(network)) {
-    throw new ParseProblem(`invalid network mode ${JSON.stringify(network)}`);
-  }
+  const given = flags.get('network');
+  if (given !== undefined && !isRunNetwork(given)) throw new ParseProblem(`invalid network mode ${JSON.stringify(given)}`);
+  const network = given;
   const cmd = commandForm(input.args);
   if (isEmptyCommand(cmd)) throw requiresAtLeastOne('RUN');
   // Only shell form can open heredocs; the line reader found them.

@@ -47,6 +47,9 @@ export interface Heredoc {
   readonly fd?: number;
 }
 
+/** RUN --network's values. `default` is the host's network for a build, as in Docker. */
+export type RunNetwork = 'default' | 'none' | 'host';
+
 /** Shell form is one command line run by the stage's SHELL; exec form is an argv (JSON array). */
 export type CommandForm =
   | { readonly form: 'shell'; readonly command: string }
@@ -56,8 +59,8 @@ export interface RunStep extends StepBase {
   readonly kind: 'RUN';
   /** Not substituted by the builder: the shell does that (exec form is never substituted). */
   readonly cmd: CommandForm;
-  /** --network=default|none|host (default when absent). */
-  readonly network?: Word;
+  /** --network: checked here, never expanded (BuildKit takes it literally too). Absent: the host's. */
+  readonly network?: RunNetwork;
   /**
    * The bodies of the heredocs opened in `cmd` (shell form only), in order; absent when none.
    * `cmd.command` stays the instruction's own line (`<<EOF`, `python3 <<EOF`);

@@ -1,9 +1,9 @@
 // Heredocs and parser directives as BuildKit's Dockerfile frontend reads them. Expected values
 // come from moby/buildkit's frontend/dockerfile tests (parser_heredoc_test.go,
 // instructions/parse_heredoc_test.go, dockerfile_heredoc_test.go), restated as tables.
-import { DockerfileError } from '../../src/errors.js';
-import { expandHeredocBody, parseDockerfile, type Heredoc, type Step } from '../../src/parse/index.js';
-import { chompHeredocBody, heredocContent, parseHeredocWord } from '../../src/parse/heredoc.js';
+import { DockerfileError } from '../../../src/errors.js';
+import { expandHeredocBody, parseDockerfile, type Heredoc, type Step } from '../../../src/parse/index.js';
+import { chompHeredocBody, heredocContent, parseHeredocWord } from '../../../src/parse/heredoc.js';
 
 function steps(body: string): readonly Step[] {
   return parseDockerfile(`FROM scratch\n${body}`).stages[0]?.steps ?? [];

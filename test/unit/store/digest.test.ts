@@ -1,4 +1,4 @@
-import { chainId, chainIds, parseDigest, sha256 } from '../../src/digest.js';
+import { chainId, chainIds, parseDigest, sha256 } from '../../../src/digest.js';
 
 // The vectors from the founding documents (REFERENCE.md, seed 002).
 const d1 = parseDigest('sha256:867d0767a47c392f80acb51572851923d6d3e55289828b0cd84a96ba342660c7');

@@ -1,12 +1,12 @@
 // The registry client's small pure parts: where a registry is reached, what a challenge asks
 // for, how an upload Location gets its digest, which index entry a platform picks, and which
 // manifests are refused.
-import { parseChallenges } from '../../src/registry/challenge.js';
-import { withQuery } from '../../src/registry/client.js';
-import { endpointFor, registryHostname } from '../../src/registry/endpoint.js';
-import { MediaType, parseManifest, selectPlatform, type ImageIndex } from '../../src/image/manifest.js';
-import { parsePlatform, platformMatches } from '../../src/image/platform.js';
-import { sha256 } from '../../src/digest.js';
+import { parseChallenges } from '../../../src/registry/challenge.js';
+import { withQuery } from '../../../src/registry/client.js';
+import { endpointFor, registryHostname } from '../../../src/registry/endpoint.js';
+import { MediaType, parseManifest, selectPlatform, type ImageIndex } from '../../../src/image/manifest.js';
+import { parsePlatform, platformMatches } from '../../../src/image/platform.js';
+import { sha256 } from '../../../src/digest.js';
 
 describe('endpoints', () => {
   test('Docker Hub is reached at registry-1.docker.io over https', () => {

@@ -1,8 +1,8 @@
 // The layer replay on hand-made layers: which stored bytes end up visible and which are hidden
 // (wasted), by what, and the per-layer file counts. Expectations are worked out by hand from
 // Docker's layer rules, not from the implementation.
-import type { LayerEntry, StoredEntry } from '../../src/analyze/entries.js';
-import { Replay, type Copy } from '../../src/analyze/replay.js';
+import type { LayerEntry, StoredEntry } from '../../../src/analyze/entries.js';
+import { Replay, type Copy } from '../../../src/analyze/replay.js';
 
 function file(path: string, bytes: number, opts: { content?: string; uid?: number; mode?: number } = {}): StoredEntry {
   return {

@@ -1,4 +1,4 @@
-import { compileMatch, hasWildcards } from '../../src/context/pattern.js';
+import { compileMatch, hasWildcards } from '../../../src/context/pattern.js';
 
 // Expected values are Go's filepath.Match on Linux.
 const cases: [pattern: string, name: string, match: boolean | 'bad'][] = [

@@ -1,11 +1,11 @@
 import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Crc64, crc64 } from '../../src/layer/crc64.js';
-import { ByteReader } from '../../src/layer/bytereader.js';
-import { decodeBlock, encodeHeader, parsePaxRecords, TarFormatError } from '../../src/layer/tarheader.js';
-import { readTar, type TarItem } from '../../src/layer/tarreader.js';
-import { buildTar, cleanup, gnuList, header, tempDir } from './fixtures.js';
+import { Crc64, crc64 } from '../../../src/layer/crc64.js';
+import { ByteReader } from '../../../src/layer/bytereader.js';
+import { decodeBlock, encodeHeader, parsePaxRecords, TarFormatError } from '../../../src/layer/tarheader.js';
+import { readTar, type TarItem } from '../../../src/layer/tarreader.js';
+import { buildTar, cleanup, gnuList, header, tempDir } from '../../layer/fixtures.js';
 
 async function items(tar: Buffer): Promise<{ entries: { name: string; type: string; size: number; link: string; content: Buffer; h: unknown }[]; raw: Buffer }> {
   const entries: { name: string; type: string; size: number; link: string; content: Buffer; h: unknown }[] = [];

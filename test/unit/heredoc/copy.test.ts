@@ -5,8 +5,8 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyHeredocFiles, inlineFilesKey, writeCopyHeredocs, type InlineFile } from '../../src/builder/heredoc.js';
-import { parseDockerfile, type CopyStep, type Env } from '../../src/parse/index.js';
+import { copyHeredocFiles, inlineFilesKey, writeCopyHeredocs, type InlineFile } from '../../../src/builder/heredoc.js';
+import { parseDockerfile, type CopyStep, type Env } from '../../../src/parse/index.js';
 
 /** The files of the single COPY/ADD of `body`, expanded with `env`. */
 function filesOf(body: string, env: Env = new Map()): InlineFile[] {

@@ -1,6 +1,6 @@
 // What the parser makes of each instruction form. Where a value is a Word, the tests also
 // expand it, because that is what the user observes (ENV A="x y" sets `x y`).
-import { expandWord, parseDockerfile, type Step } from '../../src/parse/index.js';
+import { expandWord, parseDockerfile, type Step } from '../../../src/parse/index.js';
 
 /** The steps of a one-stage Dockerfile whose FROM line is added here. */
 function steps(body: string): readonly Step[] {

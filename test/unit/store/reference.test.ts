@@ -1,4 +1,4 @@
-import { familiarName, familiarString, parseReference, withDefaultTag } from '../../src/image/reference.js';
+import { familiarName, familiarString, parseReference, withDefaultTag } from '../../../src/image/reference.js';
 
 describe("Docker's naming rules", () => {
   test.each([

@@ -1,7 +1,7 @@
 // Every mistake is reported before anything is built, as `Dockerfile:LINE: reason`, with the
 // first line of the offending instruction and, where Docker has one, Docker's wording.
-import { DockerfileError } from '../../src/errors.js';
-import { parseDockerfile } from '../../src/parse/index.js';
+import { DockerfileError } from '../../../src/errors.js';
+import { parseDockerfile } from '../../../src/parse/index.js';
 
 function errorOf(text: string): DockerfileError {
   try {

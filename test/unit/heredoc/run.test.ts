@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { heredocRun, inlineFilesKey, PIPES_DIR, writePipes, type HeredocRun } from '../../src/builder/heredoc.js';
-import { parseDockerfile, type RunStep } from '../../src/parse/index.js';
+import { heredocRun, inlineFilesKey, PIPES_DIR, writePipes, type HeredocRun } from '../../../src/builder/heredoc.js';
+import { parseDockerfile, type RunStep } from '../../../src/parse/index.js';
 
 const SH = ['/bin/sh', '-c'];
 

@@ -5,7 +5,7 @@
 // redirect loop ends after maxRedirects.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { Transport } from '../../src/http/transport.js';
+import { Transport } from '../../../src/http/transport.js';
 
 async function serve(handler: http.RequestListener): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer(handler);

@@ -2,9 +2,9 @@
 // with a small reference model written from the Dockerfile reference; on any word it returns a
 // string or throws the substitution's own "failed to process" error, never a crash.
 import fc from 'fast-check';
-import { checkWordSyntax, expandWord, expandWords } from '../../src/parse/index.js';
-import { referencedVariables } from '../../src/parse/substitute.js';
-import { fuzzParameters } from './settings.js';
+import { checkWordSyntax, expandWord, expandWords } from '../../../src/parse/index.js';
+import { referencedVariables } from '../../../src/parse/substitute.js';
+import { fuzzParameters } from '../../fuzz/settings.js';
 
 type Env = Map<string, string>;
 const NAMES = ['A', 'B', 'long_name', '_x1'];

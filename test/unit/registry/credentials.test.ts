@@ -4,7 +4,7 @@
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DockerConfig, authKey } from '../../src/registry/credentials.js';
+import { DockerConfig, authKey } from '../../../src/registry/credentials.js';
 
 describe('Docker config credentials', () => {
   let dir: string;

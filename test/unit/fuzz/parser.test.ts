@@ -3,9 +3,9 @@
 // crash. Inputs are mostly Dockerfile-shaped (keywords, flags, quotes, variables, continuations,
 // heredocs, directives) so that they reach deep into the parser, plus some arbitrary text.
 import fc from 'fast-check';
-import { DockerfileError } from '../../src/errors.js';
-import { parseDockerfile } from '../../src/parse/index.js';
-import { fuzzParameters } from './settings.js';
+import { DockerfileError } from '../../../src/errors.js';
+import { parseDockerfile } from '../../../src/parse/index.js';
+import { fuzzParameters } from '../../fuzz/settings.js';
 
 const KEYWORDS = [
   'FROM', 'RUN', 'CMD', 'LABEL', 'MAINTAINER', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER',

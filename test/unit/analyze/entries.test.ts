@@ -5,10 +5,10 @@ import { createReadStream } from 'node:fs';
 import { link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { readLayerEntries, type LayerEntry } from '../../src/analyze/entries.js';
-import { ByteReader, readTar } from '../../src/layer/index.js';
-import { disassemble, readTarSplit, TarSplitWriter } from '../../src/layer/tarsplit.js';
-import { tempDir } from '../helpers/tsbuild.js';
+import { readLayerEntries, type LayerEntry } from '../../../src/analyze/entries.js';
+import { ByteReader, readTar } from '../../../src/layer/index.js';
+import { disassemble, readTarSplit, TarSplitWriter } from '../../../src/layer/tarsplit.js';
+import { tempDir } from '../../helpers/tsbuild.js';
 
 const LONG_DIR = `d/${'x'.repeat(120)}`;
 

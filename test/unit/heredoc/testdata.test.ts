@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { copyHeredocFiles, heredocRun, PIPES_DIR, writePipes } from '../../src/builder/heredoc.js';
-import { expandWord, parseDockerfile } from '../../src/parse/index.js';
+import { copyHeredocFiles, heredocRun, PIPES_DIR, writePipes } from '../../../src/builder/heredoc.js';
+import { expandWord, parseDockerfile } from '../../../src/parse/index.js';
 
 const DIR = join(process.cwd(), 'testdata/dockerfiles/heredoc');
 

@@ -6,8 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { compress, type LayerCompression } from '../../src/registry/compress.js';
-import { BLOCK_SIZE, parallelGzip } from '../../src/registry/pgzip.js';
+import { compress, type LayerCompression } from '../../../src/registry/compress.js';
+import { BLOCK_SIZE, parallelGzip } from '../../../src/registry/pgzip.js';
 
 async function collect(r: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

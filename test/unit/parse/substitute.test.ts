@@ -1,6 +1,6 @@
 // Expected values are Docker's: the vectors in moby/buildkit frontend/dockerfile/shell
 // (envVarTest, wordsTest, lex_test.go), restated as tables.
-import { checkWordSyntax, expandWord, expandWords, type Env } from '../../src/parse/index.js';
+import { checkWordSyntax, expandWord, expandWords, type Env } from '../../../src/parse/index.js';
 
 const ERROR = Symbol('error');
 
