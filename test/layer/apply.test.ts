@@ -107,6 +107,18 @@ describe('applyLayer', () => {
     });
   });
 
+  test('a zstd layer may open with a skippable frame, as moby\'s compression.Detect allows', async () => {
+    const tar = buildTar([{ h: header('z'), content: Buffer.from('zstd') }]);
+    const zst = Buffer.from((await execa('zstd', ['-c'], { input: tar, encoding: 'buffer' })).stdout);
+    const skippable = Buffer.alloc(12);
+    skippable.writeUInt32LE(0x184d2a50, 0);
+    skippable.writeUInt32LE(4, 4);
+    const a = await arena();
+    const desc = await applyLayer(Readable.from([skippable, zst]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    expect(desc.diffId).toBe(`sha256:${sha256hex(tar)}`);
+    expect(await readFile(join(a.target, 'z'), 'utf8')).toBe('zstd');
+  });
+
   const whiteoutTar = (): Buffer =>
     buildTar([
       { h: header('.wh.gone') },
