@@ -9,6 +9,7 @@ import { copyIntoRootfs } from '../../src/builder/copy.js';
 import { openContext } from '../../src/context/index.js';
 import { walk } from '../../src/runtime/helper.js';
 import type { WalkRecord } from '../../src/runtime/types.js';
+import { encodeHeader } from '../../src/layer/tarheader.js';
 import { buildTar, header, listTree } from '../layer/fixtures.js';
 import { removeTempDirs, tempDir, writeTree, type Tree } from './tmp.js';
 
@@ -132,5 +133,51 @@ describe('ADD of a local archive: Docker’s Untar rules', () => {
       { h: header('up/x'), content: Buffer.from('x') },
     ]);
     await expect(add(tar, '/x/')).rejects.toThrow(/\/a\.tar: entry "up\/x" would be written outside the destination through symlink "up"/);
+  });
+
+  it('refuses hardlinks to the destination itself and through a symlink that climbs out', async () => {
+    await expect(add(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('./') }) }]), '/x/')).rejects.toThrow(
+      /\/a\.tar: entry "h" is a hardlink to the destination itself/,
+    );
+    const tar = buildTar([
+      { h: header('up', { type: 'symlink', linkname: Buffer.from('../../..') }) },
+      { h: header('h', { type: 'hardlink', linkname: Buffer.from('up/etc/passwd') }) },
+    ]);
+    await expect(add(tar, '/x/')).rejects.toThrow(/entry "h" is a hardlink to "up\/etc\/passwd", which lies outside the destination through symlink "up"/);
+  });
+});
+
+// Where ADD's archive reader (node-tar, before the extractors became one) read archives
+// differently from Go's archive/tar, which Docker reads them with.
+describe('ADD of a local archive: read as Docker reads it', () => {
+  it('keeps the device numbers of a GNU-format archive', async () => {
+    const src = await tempDir();
+    await execa('mknod', [join(src, 'null'), 'c', '1', '3']);
+    await execa('mknod', [join(src, 'loop9'), 'b', '7', '9']);
+    const r = await records(await add(await gnuTar(src, ['null', 'loop9'], ['--format=gnu']), '/x/'));
+    expect(r.get('x/null')).toMatchObject({ type: 'c', devMajor: 1, devMinor: 3 });
+    expect(r.get('x/loop9')).toMatchObject({ type: 'b', devMajor: 7, devMinor: 9 });
+  });
+
+  it('does not apply a global PAX header to the entries after it', async () => {
+    // A 'g' header whose one record would set every later entry's mtime, were it applied.
+    const body = Buffer.from('20 mtime=1000000000\n');
+    const global = encodeHeader(header('pax_global_header', { size: body.length }));
+    global[156] = 0x67; // 'g'
+    global.fill(0x20, 148, 156);
+    global.write(`${global.reduce((sum, c) => sum + c, 0).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const tar = Buffer.concat([global, body, Buffer.alloc(512 - body.length), buildTar([{ h: header('f', { mtime: 1_700_000_000 }), content: Buffer.from('f') }])]);
+    const root = await add(tar, '/x/');
+    expect((await stat(join(root, 'x/f'))).mtimeMs).toBe(1_700_000_000_000);
+  });
+
+  it('keeps PAX modification times to the nanosecond', async () => {
+    const src = await tempDir();
+    await writeFile(join(src, 'f'), 'f');
+    await execa('touch', ['-m', '-d', '2021-01-01 00:00:00.123456789', join(src, 'f')]);
+    const root = await add(await gnuTar(src, ['f'], ['--format=posix']), '/x/');
+    const st = await stat(join(root, 'x/f'), { bigint: true });
+    expect(st.mtimeNs / 1_000_000_000n).toBe(1_609_459_200n);
+    expect(Math.abs(Number(st.mtimeNs % 1_000_000_000n) - 123_456_789)).toBeLessThan(1000);
   });
 });
