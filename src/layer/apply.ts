@@ -1,7 +1,8 @@
-// Layer tar -> unpacked directory (containerd's differ Apply, moby/go-archive's UnpackLayer),
-// recording the tar-split of the exact uncompressed bytes so the diffID can be reproduced later.
-// The unpacking itself is extract.ts with a layer's rules (extract-rules.ts: the defaults);
-// this adds what only a layer has: the diffID, the tar-split, and whiteouts.
+// Layer tar -> unpacked directory (containerd's differ Apply, UnpackLayer in moby/go-archive's
+// diff.go), recording the tar-split of the exact uncompressed bytes so the diffID can be
+// reproduced later. The unpacking itself is extract.ts with a layer's rules (the defaults in
+// extract-rules.ts, whiteouts as the snapshot driver needs them); this adds what only a layer
+// has: the diffID and the tar-split.
 import { createHash } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import type { Digest } from '../digest.js';

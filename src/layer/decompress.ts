@@ -1,6 +1,6 @@
 // Tars arrive compressed or not: layers (the diffID is always of the uncompressed bytes), image
 // archives, and ADD's local archives. Compression is recognised by magic bytes, never by file
-// name, as moby/go-archive's compression/compression.go (Detect) does for both layers and ADD.
+// name, as Detect in moby/go-archive's compression/compression.go does for layers and ADD alike.
 // gzip is Node's own zlib; bzip2, xz and zstd go through the system tools, streamed.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,7 +25,7 @@ const TOOLS: Record<'bzip2' | 'xz' | 'zstd', { command: string; aptPackage: stri
 
 /**
  * A zstd stream may open with a skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian,
- * then a 4-byte length), which `zstd -d` passes over; moby's Detect accepts it given 8 bytes.
+ * then a 4-byte length), which `zstd -d` passes over; Detect accepts it given 8 bytes.
  */
 const ZSTD_SKIPPABLE = { magic: 0x184d2a50, mask: 0xfffffff0, minLength: 8 } as const;
 

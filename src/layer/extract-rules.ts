@@ -1,8 +1,8 @@
 // The rules an archive's entries land by, for the one extractor (extract.ts) that unpacks both
-// layers (load, import, pull: moby/go-archive's UnpackLayer) and ADD's local archives (Docker's
-// Untar into a directory of the image). Where the two differ, the difference is a field here
-// with its reason; the defaults are a layer's rules, the strictest, and ADD's overrides sit next
-// to them. Nothing else in the extractor knows which caller it serves.
+// layers (load, import, pull: UnpackLayer in moby/go-archive's diff.go) and ADD's local archives
+// (Untar in go-archive's archive.go, into a directory of the image). Where the two differ, the
+// difference is a field here with its reason; the defaults are a layer's rules, the strictest,
+// and ADD's overrides sit next to them. Nothing else in the extractor knows which caller it serves.
 //
 // Names are "byte strings" (latin1, one char per byte) so archives with non-UTF-8 names unpack
 // exactly as they are; see utf8Name for the one rule that cannot keep them.
@@ -14,7 +14,8 @@ export interface ExtractRules {
    * An absolute entry name (`/etc/passwd`).
    * - refuse: no layer writer produces one, so it marks a hand-made or hostile archive (GNU tar
    *   and moby would strip the `/`);
-   * - strip: the name is relative to the destination, as moby's Unpack joins it under `dest`.
+   * - strip: the name is relative to the destination, as Unpack (go-archive's archive.go) joins
+   *   it under `dest`.
    * A name that climbs out with `..` is refused under both.
    */
   readonly absoluteNames: 'refuse' | 'strip';
@@ -27,9 +28,9 @@ export interface ExtractRules {
    * - resolve-in-root: resolved inside the root as if it were `/`, by src/fs/securejoin.ts:
    *   symlinks, the archive's own and the image's (`/var/run -> /run`), are followed, an
    *   absolute target is read inside the root and a relative one that climbs out is refused.
-   *   That is moby's Unpack run chrooted into the destination (go-archive's chrootarchive),
+   *   That is Unpack run chrooted into the destination (go-archive's chrootarchive/archive.go),
    *   which Docker's ADD uses. Missing ones are made 0755 and root's, whatever --chown says
-   *   (go-archive's createImpliedDirectories uses the root pair of the ID map).
+   *   (createImpliedDirectories in go-archive's archive.go uses the root pair of the ID map).
    */
   readonly parents: 'real-directories' | 'resolve-in-root';
   /**
@@ -37,7 +38,7 @@ export interface ExtractRules {
    * - earlier-entries: an entry this archive wrote before. A plain-directory driver could link
    *   to a lower layer's file, an overlay upper dir could not; refusing keeps the two alike.
    * - inside-root: any path inside the root, found as `parents` finds directories, including
-   *   what the destination held before (go-archive's createTarFile, TypeLink). A missing or
+   *   what the destination held before (createTarFile in go-archive's archive.go). A missing or
    *   unlinkable target is the filesystem's error to report, as there.
    */
   readonly hardlinks: 'earlier-entries' | 'inside-root';
@@ -54,13 +55,14 @@ export interface ExtractRules {
   /**
    * SCHILY.xattr records.
    * - restore: through the native helper, except overlayfs's own (see queueXattrs);
-   * - ignore: what ADD has always done. Not Docker's rule (go-archive's createTarFile and
-   *   BuildKit's unpack restore them): ADD's old extractor had no way to set one. Kept as it was
-   *   so this refactor changes no image; restoring them is a decision of its own (what to do
-   *   when the filesystem under the image refuses one).
+   * - ignore: what ADD has always done. Not Docker's rule (createTarFile in go-archive's
+   *   archive.go and BuildKit's solver/llbsolver/file/unpack_root.go restore them): ADD's old
+   *   extractor had no way to set one. Kept as it was so that merging the extractors changes
+   *   no image; restoring them is a decision of its own (what to do when the filesystem under
+   *   the image refuses one).
    */
   readonly xattrs: 'restore' | 'ignore';
-  /** Every entry's owner: the archive's uid/gid, or ADD --chown's (BuildKit's unpack.go chowner). */
+  /** Every entry's owner: the archive's uid/gid, or ADD --chown's (BuildKit's solver/llbsolver/file/unpack.go). */
   readonly owner: Ownership | 'from-archive';
   /** How refusals name things, so each caller's errors read in its own terms. */
   readonly naming: Naming;

@@ -1,7 +1,8 @@
 // One extractor for every tar tsbuild unpacks onto disk: layers (load, import, pull; containerd's
-// differ Apply, moby/go-archive's UnpackLayer) and ADD's local archives (go-archive's Untar, which
-// Docker runs chrooted into the destination). What differs between the two is ExtractRules
-// (extract-rules.ts); everything here holds for both.
+// differ Apply, UnpackLayer in moby/go-archive's diff.go) and ADD's local archives (Untar in
+// go-archive's archive.go, which Docker runs chrooted into the destination through
+// chrootarchive/archive.go). What differs between the two is ExtractRules (extract-rules.ts);
+// everything here holds for both.
 //
 // This runs as root on other people's archives, so every name is treated as hostile:
 // - names are cleaned, and `..` that climbs out of the root is refused;
@@ -70,7 +71,7 @@ interface Times {
 
 function timesOf(rel: string, h: TarHeader): Times {
   const mtime = h.mtime + h.mtimeNs / 1e9;
-  // go-archive's createTarFile: the access time is the later of the two.
+  // createTarFile in moby/go-archive's archive.go: the access time is the later of the two.
   return { rel, atime: Math.max(h.atime ?? mtime, mtime), mtime };
 }
 
@@ -324,7 +325,7 @@ class Extractor {
     // chown first: it clears setuid/setgid, which chmod then sets.
     await lchown(p, owner.uid, owner.gid);
     // A hardlink to a symlink is the symlink's inode: it has no mode of its own and keeps its own
-    // times (go-archive's createTarFile skips both for it).
+    // times (createTarFile in go-archive's archive.go skips both for it).
     if (h.type !== 'symlink' && !linkTargetIsSymlink) await chmod(p, h.mode);
     this.queueXattrs(rel, h, name);
     if (h.type === 'dir') this.dirTimes.push(times);
@@ -351,7 +352,7 @@ class Extractor {
     }
     if (this.pendingNodes.has(at)) await this.flushOps();
     if (this.rules.hardlinks === 'inside-root') {
-      // A missing target, or a directory, is the filesystem's to report, as in go-archive.
+      // A missing target, or a directory, is the filesystem's to report, as in createTarFile.
       await link(this.fsPath(at), p);
       return (await lstat(this.fsPath(at))).isSymbolicLink();
     }

@@ -1,7 +1,8 @@
 // ADD's local archives: recognise one and unpack it into a directory of the image, as BuildKit
-// does (solver/llbsolver/file/unpack.go) with Docker's Untar rules (moby/go-archive's Unpack,
-// run chrooted into the destination). The unpacking is extract.ts with UNTAR_RULES
-// (extract-rules.ts); this file adds recognition and the archive's name in errors.
+// does (solver/llbsolver/file/unpack.go) with Docker's Untar rules (Unpack in moby/go-archive's
+// archive.go, run chrooted into the destination by chrootarchive/archive.go). The unpacking is
+// extract.ts with UNTAR_RULES (extract-rules.ts); this file adds recognition and the archive's
+// name in errors.
 //
 // Recognition is by content, never by name: the first bytes name a compression Docker knows
 // (gzip, bzip2, xz, zstd, or none) and the first decompressed block must be a tar header with a
