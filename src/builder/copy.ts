@@ -132,16 +132,14 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
   const parentMode = opts.chmod !== undefined ? opts.chmod & 0o777 : 0o755;
   for (const { source, mayUnpack } of items) {
     if (mayUnpack) {
-      // Loaded here, with node-tar behind it: only ADD of a local file can unpack an archive.
-      const { detectTarArchive, extractTar } = await import('../fs/archive.js');
-      const compression = await detectTarArchive(source.hostPath, source.stats);
-      if (compression !== undefined) {
+      // Loaded here, with the tar reader and extractor behind it: only ADD of a local file can unpack an archive.
+      const { isTarArchive, untar } = await import('../layer/untar.js');
+      if (await isTarArchive(source.hostPath, source.stats)) {
         // unpack.go: the destination is a directory, 0755, owned by --chown or root.
         const host = await resolveInRoot(opts.rootfs, dest.path);
         await mkdirAll(host, { mode: 0o755, owner, root: opts.rootfs });
-        await extractTar({
+        await untar({
           archive: source.hostPath,
-          compression,
           dest: host,
           name: displayPath(source.path),
           ...(opts.chown ? { owner: opts.chown } : {}),

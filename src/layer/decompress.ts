@@ -1,6 +1,7 @@
-// Layer tars arrive compressed or not, and the diffID is always of the uncompressed bytes.
-// Compression is recognised by magic bytes (as moby's DetectCompression does), never by file
-// name. gzip is Node's own zlib; bzip2, xz and zstd go through the system tools, streamed.
+// Tars arrive compressed or not: layers (the diffID is always of the uncompressed bytes), image
+// archives, and ADD's local archives. Compression is recognised by magic bytes, never by file
+// name, as Detect in moby/go-archive's compression/compression.go does for layers and ADD alike.
+// gzip is Node's own zlib; bzip2, xz and zstd go through the system tools, streamed.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -22,29 +23,38 @@ const TOOLS: Record<'bzip2' | 'xz' | 'zstd', { command: string; aptPackage: stri
   zstd: { command: 'zstd', aptPackage: 'zstd' },
 };
 
-/** The longest magic we look for. */
-const HEAD_BYTES = 6;
+/**
+ * A zstd stream may open with a skippable frame (magic 0x184D2A50 to 0x184D2A5F, little-endian,
+ * then a 4-byte length), which `zstd -d` passes over; Detect accepts it given 8 bytes.
+ */
+const ZSTD_SKIPPABLE = { magic: 0x184d2a50, mask: 0xfffffff0, minLength: 8 } as const;
+
+/** The most bytes recognition looks at. */
+const HEAD_BYTES = ZSTD_SKIPPABLE.minLength;
 
 export function detectCompression(head: Buffer): Compression {
   for (const [kind, magic] of MAGIC) if (head.subarray(0, magic.length).equals(magic)) return kind;
+  if (head.length >= ZSTD_SKIPPABLE.minLength && (head.readUInt32LE(0) & ZSTD_SKIPPABLE.mask) >>> 0 === ZSTD_SKIPPABLE.magic) return 'zstd';
   return 'none';
 }
 
 /**
  * The uncompressed bytes of `input`. The returned iterable must be consumed (or returned early)
- * by exactly one reader; a failing decompressor surfaces as an InvalidInputError from it.
+ * by exactly one reader; a failing decompressor surfaces as an InvalidInputError from it (a
+ * missing program as a TsbuildError: the host's fault). `name` says what is being decompressed
+ * in those errors: "cannot decompress <name> (xz): ...".
  */
-export async function* decompress(input: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer, void, undefined> {
+export async function* decompress(input: AsyncIterable<Uint8Array>, name = 'the layer'): AsyncGenerator<Buffer, void, undefined> {
   const reader = new ByteReader(input);
   try {
-    yield* decompressFrom(reader);
+    yield* decompressFrom(reader, name);
   } finally {
     // Stopped early (an error downstream): stop the input too, so a download or file read ends.
     await reader.cancel();
   }
 }
 
-async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void, undefined> {
+async function* decompressFrom(reader: ByteReader, name: string): AsyncGenerator<Buffer, void, undefined> {
   const head = await reader.read(HEAD_BYTES);
   /** Set when reading the input itself failed (a download cut short), as opposed to the decompressor. */
   let inputError: unknown;
@@ -73,7 +83,7 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
       await feeding;
     } catch (e) {
       if (inputError !== undefined) throw inputError;
-      throw new InvalidInputError(`cannot decompress the layer (gzip): ${(e as Error).message}`, { cause: e });
+      throw new InvalidInputError(`cannot decompress ${name} (gzip): ${(e as Error).message}`, { cause: e });
     } finally {
       gunzip.destroy();
     }
@@ -93,12 +103,12 @@ async function* decompressFrom(reader: ByteReader): AsyncGenerator<Buffer, void,
     if (inputError !== undefined) throw inputError;
     if (err.code === 'ENOENT') {
       // The host's fault, not the archive's.
-      throw new TsbuildError(`the layer is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`, {
+      throw new TsbuildError(`${name} is ${kind}-compressed and ${tool.command} is not installed (apt-get install ${tool.aptPackage})`, {
         cause: e,
       });
     }
     const detail = typeof err.stderr === 'string' && err.stderr.trim() !== '' ? err.stderr.trim() : (err.shortMessage ?? String(e));
-    throw new InvalidInputError(`cannot decompress the layer (${kind}): ${detail}`, { cause: e });
+    throw new InvalidInputError(`cannot decompress ${name} (${kind}): ${detail}`, { cause: e });
   };
   let finished = false;
   try {

@@ -64,6 +64,8 @@ export interface TarHeader {
   readonly mtime: number;
   /** Sub-second part of mtime, only ever non-zero when read from a PAX record. */
   readonly mtimeNs: number;
+  /** Access time in seconds, only when read from a PAX atime record (never written). */
+  readonly atime?: number;
   readonly uname: string;
   readonly gname: string;
   readonly devMajor: number;
@@ -352,7 +354,7 @@ export function isZeroBlock(block: Buffer): boolean {
 }
 
 /** Checks the checksum (unsigned, or signed as old Sun tar computed it) and guesses the format. */
-function blockFormat(block: Buffer): RawHeader['format'] | undefined {
+export function blockFormat(block: Buffer): RawHeader['format'] | undefined {
   let stored: number;
   try {
     stored = parseNumeric(field(block, F.chksum), 'checksum');

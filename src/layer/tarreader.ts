@@ -81,6 +81,7 @@ function mergeHeader(raw: RawHeader, pax: Map<string, Buffer> | undefined, longN
   let linkname = raw.linkname;
   let { uid, gid, size, mtime } = raw;
   let mtimeNs = 0;
+  let atime: number | undefined;
   let uname = raw.uname.toString('utf8');
   let gname = raw.gname.toString('utf8');
   const xattrs = new Map<string, Buffer>();
@@ -115,6 +116,11 @@ function mergeHeader(raw: RawHeader, pax: Map<string, Buffer> | undefined, longN
         mtimeNs = t.nsec;
         break;
       }
+      case 'atime': {
+        const t = parsePaxTime(value.toString('latin1'));
+        atime = t.sec + t.nsec / 1e9;
+        break;
+      }
       default:
         if (key.startsWith(PAX_SCHILY_XATTR)) xattrs.set(key.slice(PAX_SCHILY_XATTR.length), value);
     }
@@ -134,6 +140,7 @@ function mergeHeader(raw: RawHeader, pax: Map<string, Buffer> | undefined, longN
     size: type === 'file' ? size : 0,
     mtime,
     mtimeNs,
+    ...(atime !== undefined ? { atime } : {}),
     uname,
     gname,
     devMajor: raw.devMajor,

@@ -387,7 +387,7 @@ describe('ADD: local archives', () => {
     await writeTree(work, { 'x': 'evil' });
     // An entry named ../../<marker>
     await execa('tar', ['-cf', join(s.ctxDir, 'dotdot.tar'), '-P', '--transform', `s,^x$,../../${marker},`, '-C', work, 'x']);
-    await expect(s.copy(['dotdot.tar'], '/dest/', { isAdd: true })).rejects.toThrow('invalid entry name');
+    await expect(s.copy(['dotdot.tar'], '/dest/', { isAdd: true })).rejects.toThrow("climbs out of the destination with '..'");
     // A symlink climbing out, then an entry written through it.
     await writeTree(work, { 'esc': { link: '../../..' }, 'esc2/': null });
     await execa('tar', ['-cf', join(s.ctxDir, 'link.tar'), '-C', work, 'esc']);
@@ -435,7 +435,7 @@ describe('ADD: damaged archives', () => {
     await execa('tar', ['-cf', join(work, 'full.tar'), '-C', work, 'big', 'small']);
     const full = await readFile(join(work, 'full.tar'));
     await writeFile(join(s.ctxDir, 'cut.tar'), full.subarray(0, 2048));
-    await expect(s.copy(['cut.tar'], '/x/', { isAdd: true })).rejects.toThrow('/cut.tar: TAR_BAD_ARCHIVE: Truncated input');
+    await expect(s.copy(['cut.tar'], '/x/', { isAdd: true })).rejects.toThrow('the tar archive /cut.tar is truncated');
     await execa('xz', ['-k', join(work, 'full.tar')]);
     const xz = await readFile(join(work, 'full.tar.xz'));
     await writeFile(join(s.ctxDir, 'cut.tar.xz'), xz.subarray(0, Math.floor(xz.length / 2)));

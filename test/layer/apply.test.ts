@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { InvalidInputError, TsbuildError } from '../../src/errors.js';
@@ -107,6 +107,18 @@ describe('applyLayer', () => {
     });
   });
 
+  test('a zstd layer may open with a skippable frame, as moby\'s compression.Detect allows', async () => {
+    const tar = buildTar([{ h: header('z'), content: Buffer.from('zstd') }]);
+    const zst = Buffer.from((await execa('zstd', ['-c'], { input: tar, encoding: 'buffer' })).stdout);
+    const skippable = Buffer.alloc(12);
+    skippable.writeUInt32LE(0x184d2a50, 0);
+    skippable.writeUInt32LE(4, 4);
+    const a = await arena();
+    const desc = await applyLayer(Readable.from([skippable, zst]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    expect(desc.diffId).toBe(`sha256:${sha256hex(tar)}`);
+    expect(await readFile(join(a.target, 'z'), 'utf8')).toBe('zstd');
+  });
+
   const whiteoutTar = (): Buffer =>
     buildTar([
       { h: header('.wh.gone') },
@@ -204,6 +216,23 @@ describe('applyLayer', () => {
     expect(r.get('f')).toMatchObject({ mtime: 1_609_459_200 });
     expect(Math.abs(r.get('f')!.mtimeNs - 123_456_789)).toBeLessThan(1000);
     expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(Buffer.concat([tar.subarray(0, tar.length - 1024), pax]))).toBe(true);
+  });
+
+  test('times as go-archive sets them: atime is the later of PAX atime and mtime; a hardlink to a symlink leaves its times alone', async () => {
+    const src = join(work, 'atime-src');
+    await mkdir(src);
+    await writeFile(join(src, 'f'), 'f');
+    await utimes(join(src, 'f'), 1_640_995_200, 1_577_836_800);
+    const pax = Buffer.from((await execa('tar', ['--format=posix', '-C', src, '-cf', '-', 'f'], { encoding: 'buffer' })).stdout);
+    const links = buildTar([
+      { h: header('s', { type: 'symlink', linkname: Buffer.from('f'), mtime: 1_600_000_000 }) },
+      { h: header('h', { type: 'hardlink', linkname: Buffer.from('s'), mtime: 1_650_000_000 }) },
+    ]);
+    const a = await arena();
+    await applyLayer(Readable.from([pax.subarray(0, 2048), links]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    const f = await stat(join(a.target, 'f'));
+    expect([f.atimeMs, f.mtimeMs]).toEqual([1_640_995_200_000, 1_577_836_800_000]);
+    expect((await lstat(join(a.target, 'h'))).mtimeMs).toBe(1_600_000_000_000);
   });
 
   test('delete mode: directories merge with the lower ones, other types replace them', async () => {

@@ -1,7 +1,7 @@
 // Hostile archives through each way in that the layer tests (test/layer/apply.test.ts,
-// hostile.test.ts, test/fuzz/tar.test.ts) do not reach: ADD of a local tar (its own extractor),
-// and `tsbuild import` / `tsbuild load` from the CLI. Each case puts a canary next to where
-// things are unpacked and checks it, contents and times, before and after.
+// hostile.test.ts, test/fuzz/tar.test.ts) do not reach: ADD of a local tar (the same extractor
+// under Docker's Untar rules), and `tsbuild import` / `tsbuild load` from the CLI. Each case puts
+// a canary next to where things are unpacked and checks it, contents and times, before and after.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readlink, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -76,7 +76,7 @@ describe('ADD of a local archive', () => {
 
   test('a hardlink to a file outside, and a device node: refused, or made inside', async () => {
     const out = await add(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('../../outside/b/f') }) }]));
-    expect(out.error?.message).toMatch(/invalid hardlink target/);
+    expect(out.error?.message).toMatch(/hardlink target climbs out of the destination/);
     const dev = await add(buildTar([{ h: header('null', { type: 'char', devMajor: 1, devMinor: 3, mode: 0o666 }) }]));
     expect(dev.error).toBeUndefined();
     expect((await stat(join(dev.rootfs, 'dest', 'null'))).isCharacterDevice()).toBe(true);
