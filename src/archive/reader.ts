@@ -93,7 +93,7 @@ export class ArchiveReader implements ArchiveFiles {
     private readonly spoolDir: string,
     private readonly signal: AbortSignal | undefined,
   ) {
-    this.bytes = new ByteReader(decompress(input));
+    this.bytes = new ByteReader(decompress(input, 'the image archive'));
     this.items = readTar(this.bytes)[Symbol.asyncIterator]();
   }
 
