@@ -2,11 +2,13 @@
 // the same layer at once), rmi, prune, load and tags, all while another build waits inside a
 // RUN on an image that rmi and prune remove meanwhile. Everything must succeed, and afterwards
 // no image lacks a layer, every JSON file parses, no tag was lost, and the waiting build, once
-// let go, completes with every layer it stood on.
+// let go, completes with every layer it stood on. Then pull and load, which unpack layers no
+// image stands on yet, race `prune --all` and rmi, round after round.
 import { execa } from 'execa';
 import { access, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, REPO, mountsBelow, ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { inconsistencies, leftovers, tags } from './store-check.js';
 
 async function imageId(root: string, ref: string): Promise<string> {
@@ -122,5 +124,58 @@ describe('parallel processes on one store', () => {
     expect(await ok(root, ['run', 'waiter:1', 'cat', '/midfile', '/mid', '/built', '/after'])).toBe('from mid\nmid\nbuilt\nafter\n');
     const out = join(loadDir, 'all.tar');
     await ok(root, ['save', '-o', out, 'waiter:1', 'loaded:1', 'shared:a', 'shared:a2', 'shared:b']);
+  });
+
+  test('pull and load while prune --all and rmi run: they succeed, and the store stays whole', async () => {
+    const root = store.root;
+    let registry: TestRegistry | undefined;
+    try {
+      registry = await startRegistry();
+      const env = { DOCKER_CONFIG: await tempDir('tsbuild-dockercfg-'), TSBUILD_ROOT: '' };
+      const run = (args: string[]) => execa('node', [CLI, args[0]!, '--root', root, ...args.slice(1)], { cwd: REPO, reject: false, all: true, env });
+      const must = async (args: string[]): Promise<string> => {
+        const r = await run(args);
+        if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} exited ${r.exitCode}:\n${r.all}`);
+        return String(r.all);
+      };
+      // Two images sharing a COPY layer above busybox, then out of the store: one in the
+      // registry, one in an archive.
+      const common = { common: Buffer.alloc(1 << 20, 1) };
+      const pulled = `${registry.host}/race/pulled:1`;
+      await must(['build', '-t', pulled, await ctx({ ...common, own: 'pulled\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo p > /p\n' })]);
+      await must(['build', '-t', 'race-loaded:1', await ctx({ ...common, own: 'loaded\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo l > /l\n' })]);
+      await must(['push', pulled]);
+      const archive = join(await ctx({}), 'loaded.tar');
+      await must(['save', '-o', archive, 'race-loaded:1']);
+      const removeBoth = async (): Promise<void> => {
+        await must(['rmi', '-f', pulled, 'race-loaded:1']);
+        await must(['prune', '--all', '-f']);
+      };
+      await removeBoth();
+
+      for (let round = 0; round < 3; round++) {
+        const victim = `race-victim:${round}`;
+        await must(['build', '-t', victim, await ctx({ v: `victim ${round}\n`, Dockerfile: 'FROM busybox\nCOPY v /v\n' })]);
+        const commands: [string, string[]][] = [
+          ['pull', ['pull', pulled]],
+          ['load', ['load', '-i', archive]],
+          ['prune --all', ['prune', '--all', '-f']],
+          ['rmi', ['rmi', victim]],
+          ['prune --all again', ['prune', '--all', '-f']],
+        ];
+        const results = await Promise.all(commands.map(([, args]) => run(args)));
+        const failed = results.map((r, i) => ({ round, what: commands[i]![0], exit: r.exitCode, output: r.all })).filter((r) => r.exit !== 0);
+        expect(failed).toEqual([]);
+        expect({ round, problems: await inconsistencies(root), left: await leftovers(root) }).toEqual({ round, problems: [], left: [] });
+        // (execa strips the last newline.)
+        expect(await must(['run', pulled, 'sh', '-c', 'wc -c < /common; cat /own /p'])).toBe(`${1 << 20}\npulled\np`);
+        expect(await must(['run', 'race-loaded:1', 'sh', '-c', 'wc -c < /common; cat /own /l'])).toBe(`${1 << 20}\nloaded\nl`);
+        await removeBoth();
+      }
+      expect(await inconsistencies(root)).toEqual([]);
+      expect(await leftovers(root)).toEqual([]);
+    } finally {
+      await registry?.stop();
+    }
   });
 });
