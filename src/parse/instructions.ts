@@ -2,51 +2,30 @@
 // moby/buildkit frontend/dockerfile/instructions/parse.go: same argument rules, same checks,
 // same error wording, so that a Dockerfile Docker rejects is rejected here with the same reason.
 import { DockerfileError } from '../errors.js';
-import { parseGoDuration } from './duration.js';
-import { parseFlags, type FlagSpec, type FlagValues } from './flags.js';
-import { heredocContent, heredocMarkerOf } from './heredoc.js';
-import type { LogicalLine } from './lines.js';
-import type {
-  ArgStep,
-  CommandForm,
-  CopyStep,
-  FromClause,
-  HealthcheckStep,
-  Heredoc,
-  RunNetwork,
-  Step,
-  Word,
-} from './plan.js';
-import { ParseProblem } from './problem.js';
-import { checkHeredocBodySyntax, checkWordSyntax, expandWord, referencedVariables } from './substitute.js';
+import { parseCopy } from './copy.js';
+import { parseHealthcheck } from './healthcheck.js';
 import {
-  extractFlags,
-  parseJsonArray,
-  parseNameValues,
-  splitOnWhitespace,
-  splitWordsKeepingQuotes,
-} from './words.js';
+  base,
+  checked,
+  commandForm,
+  definedOnly,
+  expandWithoutVariables,
+  flagsOf,
+  isEmptyCommand,
+  NO_FLAGS,
+  requiresAtLeastOne,
+  requiresExactlyOne,
+  step,
+  type Input,
+  type Instruction,
+} from './input.js';
+import type { LogicalLine } from './lines.js';
+import type { ArgStep, FromClause, RunNetwork } from './plan.js';
+import { ParseProblem } from './problem.js';
+import { referencedVariables } from './substitute.js';
+import { extractFlags, parseJsonArray, parseNameValues, splitOnWhitespace, splitWordsKeepingQuotes } from './words.js';
 
-/** A FROM line opens a stage; every other instruction is a step of the current one. */
-export type Instruction =
-  | { readonly kind: 'FROM'; readonly from: FromClause; readonly name?: string }
-  | { readonly kind: 'STEP'; readonly step: Step };
-
-/** What every instruction parser receives. */
-interface Input {
-  readonly line: LogicalLine;
-  /** Upper-cased keyword. */
-  readonly keyword: string;
-  /** `KEYWORD rest`, for history and messages. */
-  readonly text: string;
-  /** Raw `--flag[=value]` words; each parser checks them against what it accepts. */
-  readonly flags: readonly string[];
-  /** The arguments after the flags, trimmed. */
-  readonly args: string;
-  /** The heredocs the line opened, bodies read (RUN, COPY, ADD, ONBUILD only). */
-  readonly heredocs: readonly Heredoc[];
-  readonly escapeChar: string;
-}
+export type { Instruction } from './input.js';
 
 type InstructionParser = (input: Input) => Instruction;
 
@@ -80,60 +59,6 @@ export function parseInstruction(line: LogicalLine, escapeChar: string): Instruc
     throw err;
   }
 }
-
-function step(step: Step): Instruction {
-  return { kind: 'STEP', step };
-}
-
-function base(input: Input): { loc: LogicalLine['loc']; text: string } {
-  return { loc: input.line.loc, text: input.text };
-}
-
-/** Optional plan members: absent when not given, rather than present and `undefined`. */
-function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]?: Exclude<T[K], undefined>;
-  };
-}
-
-/** Flags for instructions that take none: any flag is `unknown flag`. */
-const NO_FLAGS: FlagSpec = {};
-
-function flagsOf(input: Input, spec: FlagSpec): FlagValues {
-  return parseFlags(input.keyword, input.flags, spec);
-}
-
-/** Reports substitution syntax errors now rather than halfway through the build. */
-function checked(word: Word, input: Input): Word {
-  try {
-    checkWordSyntax(word, input.escapeChar);
-  } catch (err) {
-    throw new ParseProblem((err as Error).message, { cause: err });
-  }
-  return word;
-}
-
-/** A word's value when no variable is set: its quotes and escapes removed. */
-function expandWithoutVariables(word: Word, input: Input): string {
-  try {
-    return expandWord(word, new Map(), input.escapeChar);
-  } catch (err) {
-    throw new ParseProblem((err as Error).message, { cause: err });
-  }
-}
-
-/** JSON array → exec form; anything else (including broken JSON) → shell form, as Docker does. */
-function commandForm(args: string): CommandForm {
-  const json = parseJsonArray(args);
-  return json.json ? { form: 'exec', argv: json.values } : { form: 'shell', command: args };
-}
-
-function isEmptyCommand(cmd: CommandForm): boolean {
-  return cmd.form === 'exec' ? cmd.argv.length === 0 : cmd.command === '';
-}
-
-const requiresAtLeastOne = (keyword: string) => new ParseProblem(`${keyword} requires at least one argument`);
-const requiresExactlyOne = (keyword: string) => new ParseProblem(`${keyword} requires exactly one argument`);
 
 // Stage names are lower-cased, then must match this (Docker's validStageName).
 const STAGE_NAME = /^[a-z][a-z0-9._-]*$/;
@@ -191,101 +116,6 @@ function parseShell(input: Input): Instruction {
   if (input.args === '' || (json.json && json.values.length === 0)) throw requiresAtLeastOne('SHELL');
   if (!json.json) throw new ParseProblem('SHELL requires the arguments to be in JSON form');
   return step({ kind: 'SHELL', ...base(input), argv: json.values });
-}
-
-const COPY_FLAGS: FlagSpec = {
-  chown: 'string',
-  chmod: 'string',
-  from: 'string',
-  link: 'bool',
-  exclude: 'unsupported',
-  parents: 'unsupported',
-};
-
-const ADD_FLAGS: FlagSpec = {
-  chown: 'string',
-  chmod: 'string',
-  checksum: 'string',
-  link: 'bool',
-  'keep-git-dir': 'bool',
-  exclude: 'unsupported',
-  unpack: 'unsupported',
-};
-
-function parseCopy(input: Input): Instruction {
-  const kind = input.keyword === 'ADD' ? 'ADD' : 'COPY';
-  const json = parseJsonArray(input.args);
-  const words = json.json ? json.values : splitOnWhitespace(input.args);
-  if (words.length < 2) {
-    throw new ParseProblem(
-      `${kind} requires at least two arguments, but only one was provided. Destination could not be determined`,
-    );
-  }
-  const flags = flagsOf(input, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
-  const dest = words[words.length - 1] as string;
-  if (heredocMarkerOf(dest) !== undefined) {
-    throw new ParseProblem(`${kind} cannot accept a heredoc as a destination`);
-  }
-  const { sources, heredocs } = copySources(words.slice(0, -1), input);
-
-  const from = flags.get('from');
-  // BuildKit resolves --from before any variable is known, and refuses to guess.
-  if (from !== undefined && expandWithoutVariables(from, input) !== from) {
-    throw new ParseProblem(
-      'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround',
-    );
-  }
-  const optional = (name: string): Word | undefined => {
-    const value = flags.get(name);
-    return value === undefined ? undefined : checked(value, input);
-  };
-  const copy: CopyStep = {
-    kind,
-    ...base(input),
-    sources,
-    dest: checked(dest, input),
-    ...definedOnly({
-      heredocs: heredocs.length > 0 ? heredocs : undefined,
-      chown: optional('chown'),
-      chmod: optional('chmod'),
-      from,
-      checksum: optional('checksum'),
-      link: flags.get('link') === 'true' ? true : undefined,
-      keepGitDir: flags.get('keep-git-dir') === 'true' ? true : undefined,
-    }),
-  };
-  return step(copy);
-}
-
-/**
- * BuildKit's parseSourcesAndDest: a source word that is a heredoc operator (`<<EOF`, even in
- * JSON form) is an inline file with that heredoc's body, matched by name (the last body of
- * that name, or empty when the line opened none); every other word is a context path.
- */
-function copySources(words: readonly string[], input: Input): { sources: Word[]; heredocs: Heredoc[] } {
-  const bodies = new Map(input.heredocs.map((heredoc) => [heredoc.name, heredoc.body]));
-  const sources: Word[] = [];
-  const heredocs: Heredoc[] = [];
-  for (const word of words) {
-    const marker = heredocMarkerOf(word);
-    if (marker === undefined) {
-      sources.push(checked(word, input));
-      continue;
-    }
-    const heredoc: Heredoc = { ...marker, body: bodies.get(marker.name) ?? '' };
-    // The builder expands it; its syntax is checked now, like every word's.
-    if (heredoc.expand) checkedHeredoc(heredoc);
-    heredocs.push(heredoc);
-  }
-  return { sources, heredocs };
-}
-
-function checkedHeredoc(heredoc: Heredoc): void {
-  try {
-    checkHeredocBodySyntax(heredocContent(heredoc));
-  } catch (err) {
-    throw new ParseProblem((err as Error).message, { cause: err });
-  }
 }
 
 function parseEnv(input: Input): Instruction {
@@ -382,74 +212,6 @@ function parseVolume(input: Input): Instruction {
       return checked(trimmed, input);
     }),
   });
-}
-
-const HEALTHCHECK_FLAGS: FlagSpec = {
-  interval: 'string',
-  timeout: 'string',
-  'start-period': 'string',
-  'start-interval': 'string',
-  retries: 'string',
-};
-
-/** `HEALTHCHECK NONE` or `HEALTHCHECK [flags] CMD command`. Never substituted. */
-function parseHealthcheck(input: Input): Instruction {
-  if (input.args === '') throw requiresAtLeastOne('HEALTHCHECK');
-  const sep = /\s/.exec(input.args);
-  const type = (sep === null ? input.args : input.args.slice(0, sep.index)).toUpperCase();
-  const rest = sep === null ? '' : input.args.slice(sep.index).trimStart();
-
-  if (type === 'NONE') {
-    // Docker does not look at the flags of HEALTHCHECK NONE at all.
-    if (rest !== '') throw new ParseProblem('HEALTHCHECK NONE takes no arguments');
-    return step({ kind: 'HEALTHCHECK', ...base(input), test: ['NONE'] });
-  }
-  const flags = flagsOf(input, HEALTHCHECK_FLAGS);
-  if (type !== 'CMD') throw new ParseProblem(`Unknown type ${JSON.stringify(type)} in HEALTHCHECK (try CMD)`);
-  const cmd = commandForm(rest);
-  if (isEmptyCommand(cmd)) throw new ParseProblem('Missing command after HEALTHCHECK CMD');
-
-  const healthcheck: HealthcheckStep = {
-    kind: 'HEALTHCHECK',
-    ...base(input),
-    test: cmd.form === 'exec' ? ['CMD', ...cmd.argv] : ['CMD-SHELL', cmd.command],
-    ...definedOnly({
-      intervalNs: interval(flags, 'interval'),
-      timeoutNs: interval(flags, 'timeout'),
-      startPeriodNs: interval(flags, 'start-period'),
-      startIntervalNs: interval(flags, 'start-interval'),
-      retries: retries(flags.get('retries')),
-    }),
-  };
-  return step(healthcheck);
-}
-
-const MILLISECOND_NS = 1e6;
-
-/** A duration flag in nanoseconds; empty or zero means unset (the image keeps no value). */
-function interval(flags: FlagValues, name: string): number | undefined {
-  const value = flags.get(name);
-  if (value === undefined || value === '') return undefined;
-  const ns = parseGoDuration(value);
-  if (ns === 0) return undefined;
-  if (ns < MILLISECOND_NS) throw new ParseProblem(`Interval ${JSON.stringify(name)} cannot be less than 1ms`);
-  return ns;
-}
-
-const INT32_MAX = 2 ** 31 - 1;
-
-/** Parsed like Go's strconv.ParseInt(value, 10, 32), with its error messages. */
-function retries(value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!/^[+-]?\d+$/.test(value)) {
-    throw new ParseProblem(`strconv.ParseInt: parsing ${JSON.stringify(value)}: invalid syntax`);
-  }
-  const n = Number(value);
-  if (n > INT32_MAX || n < -INT32_MAX - 1) {
-    throw new ParseProblem(`strconv.ParseInt: parsing ${JSON.stringify(value)}: value out of range`);
-  }
-  if (n < 0) throw new ParseProblem(`--retries cannot be negative (${n})`);
-  return n === 0 ? undefined : n;
 }
 
 /**
