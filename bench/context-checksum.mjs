@@ -30,11 +30,15 @@ try {
   // The compiled modules resolve packages and module type as they would in the repo.
   await symlink(join(repo, 'node_modules'), join(work, 'node_modules'));
   await writeFile(join(work, 'package.json'), '{"type":"module"}\n');
-  execFileSync(join(repo, 'node_modules/.bin/tsc'), [
-    ...['src/builder/checksum.ts', 'src/context/index.ts'].map((f) => join(repo, f)),
-    ...['--outDir', out, '--rootDir', repo, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'],
-    ...['--esModuleInterop', '--skipLibCheck', '--types', 'node'],
-  ], { cwd: repo, stdio: 'inherit' });
+  execFileSync(
+    join(repo, 'node_modules/.bin/tsc'),
+    [
+      ...['src/builder/checksum.ts', 'src/context/index.ts'].map((f) => join(repo, f)),
+      ...['--outDir', out, '--rootDir', repo, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext'],
+      ...['--esModuleInterop', '--skipLibCheck', '--types', 'node'],
+    ],
+    { cwd: repo, stdio: 'inherit' },
+  );
   const { openContext } = await import(pathToFileURL(join(out, 'src/context/index.js')).href);
   const { sourcesChecksum } = await import(pathToFileURL(join(out, 'src/builder/checksum.js')).href);
 
@@ -43,7 +47,9 @@ try {
   for (let d = 0; d < dirs; d++) await mkdir(join(ctxDir, `d${d}`), { recursive: true });
   for (let i = 0; i < files; i += 500) {
     await Promise.all(
-      Array.from({ length: Math.min(500, files - i) }, (_, j) => writeFile(join(ctxDir, `d${(i + j) % dirs}`, `f${i + j}.txt`), `file ${i + j}\n`.repeat(20))),
+      Array.from({ length: Math.min(500, files - i) }, (_, j) =>
+        writeFile(join(ctxDir, `d${(i + j) % dirs}`, `f${i + j}.txt`), `file ${i + j}\n`.repeat(20)),
+      ),
     );
   }
   await mkdir(join(ctxDir, 'large'));
@@ -70,7 +76,9 @@ try {
   for (let i = 1; i <= 3; i++) await time(`warm cache, unchanged (run ${i})`, { cacheDir });
   for (let i = 0; i < 10; i++) await writeFile(join(ctxDir, `d${i % dirs}`, `f${i}.txt`), `changed ${i}\n`);
   const changed = await time('warm cache, 10 files changed', { cacheDir });
-  console.log(`cache file: ${(size / 1024).toFixed(0)} KiB; same digest with and without cache: ${none === cold}; changed: ${changed !== cold}`);
+  console.log(
+    `cache file: ${(size / 1024).toFixed(0)} KiB; same digest with and without cache: ${none === cold}; changed: ${changed !== cold}`,
+  );
 } finally {
   await rm(work, { recursive: true, force: true });
 }

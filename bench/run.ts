@@ -14,7 +14,16 @@ import { startRegistry as startTestRegistry } from '../test/helpers/registry.js'
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
 import { Aborted, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
-import { evaluateTargets, fmtTime, LABELS, renderMarkdown, summarize, type Column, type ToolResult, type WorkloadResult } from './lib/report.js';
+import {
+  evaluateTargets,
+  fmtTime,
+  LABELS,
+  renderMarkdown,
+  summarize,
+  type Column,
+  type ToolResult,
+  type WorkloadResult,
+} from './lib/report.js';
 import { Session } from './lib/session.js';
 import { isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
 import { selectWorkloads, type Registry, type Workload, type WorkloadEnv } from './lib/workloads.js';
@@ -210,7 +219,12 @@ class Runner {
       startedAt: new Date().toISOString(),
       columns: {},
     };
-    say(`\n== ${w.id}: ${w.title} (${warmup} warm-up, ${runs} runs; load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+    say(
+      `\n== ${w.id}: ${w.title} (${warmup} warm-up, ${runs} runs; load ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})`,
+    );
     const fresh = (): ToolResult => ({ status: 'ok', warmup: [], samples: [] });
     checkAborted();
     try {
@@ -219,7 +233,8 @@ class Runner {
       // Stopped while generating inputs: the scratch directory went away under the writer.
       checkAborted();
       if (err instanceof Aborted) throw err;
-      for (const t of this.tools) result.columns[t.id] = { ...fresh(), status: 'failed', reason: `generating inputs: ${(err as Error).message}` };
+      for (const t of this.tools)
+        result.columns[t.id] = { ...fresh(), status: 'failed', reason: `generating inputs: ${(err as Error).message}` };
       return result;
     }
     const active: Column[] = [];
@@ -253,7 +268,9 @@ class Runner {
       }
       r[into].push(s);
       const extra = `${s.cpu !== undefined ? `  cpu ${fmtTime(s.cpu)}` : ''}${s.peakKiB !== undefined ? `  peak ${((s.peakKiB * 1024) / 1e6).toFixed(0)} MB` : ''}`;
-      say(`  ${label.padEnd(10)} ${LABELS[column].padEnd(16)} ${s.ok ? fmtTime(s.wall).padStart(9) : 'FAILED'.padStart(9)}${extra}${s.ok ? '' : `\n${indent(s.error ?? '')}`}`);
+      say(
+        `  ${label.padEnd(10)} ${LABELS[column].padEnd(16)} ${s.ok ? fmtTime(s.wall).padStart(9) : 'FAILED'.padStart(9)}${extra}${s.ok ? '' : `\n${indent(s.error ?? '')}`}`,
+      );
       if (!s.ok && into === 'warmup') {
         // A tool that fails its warm-up would fail its runs too: say why once, move on.
         r.status = 'failed';
@@ -307,12 +324,21 @@ const END = '<!-- bench:end -->';
 
 /** What was measured, on what, when, with which command: the head of the table in the docs. */
 function renderRun(
-  report: { startedAt: string; finishedAt: string; machine: Awaited<ReturnType<typeof describeMachine>>; loadavgAtEnd: number[]; tsbuild: { commit: string; modified: string[]; source: string }; tools: Record<string, { started: boolean; version?: string; error?: string }> },
+  report: {
+    startedAt: string;
+    finishedAt: string;
+    machine: Awaited<ReturnType<typeof describeMachine>>;
+    loadavgAtEnd: number[];
+    tsbuild: { commit: string; modified: string[]; source: string };
+    tools: Record<string, { started: boolean; version?: string; error?: string }>;
+  },
   argv: readonly string[],
 ): string {
   const m = report.machine;
   const minutes = (Date.parse(report.finishedAt) - Date.parse(report.startedAt)) / 60_000;
-  const versions = Object.entries(report.tools).map(([id, t]) => `${LABELS[id as Column]}: ${t.started ? t.version : `not run (${oneLine(t.error ?? '')})`}`);
+  const versions = Object.entries(report.tools).map(
+    ([id, t]) => `${LABELS[id as Column]}: ${t.started ? t.version : `not run (${oneLine(t.error ?? '')})`}`,
+  );
   return [
     `Run of ${report.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${minutes.toFixed(0)} minutes: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
     '',
@@ -338,7 +364,10 @@ async function writeDoc(file: string, body: string): Promise<void> {
   const block = `${BEGIN}\n${body.trimEnd()}\n${END}`;
   const b = text.indexOf(BEGIN);
   const e = text.indexOf(END);
-  const next = b !== -1 && e > b ? text.slice(0, b) + block + text.slice(e + END.length) : `${text}${text && !text.endsWith('\n') ? '\n' : ''}${block}\n`;
+  const next =
+    b !== -1 && e > b
+      ? text.slice(0, b) + block + text.slice(e + END.length)
+      : `${text}${text && !text.endsWith('\n') ? '\n' : ''}${block}\n`;
   await writeFile(file, next);
 }
 
@@ -401,10 +430,14 @@ async function main(): Promise<number> {
       loadavgAtEnd: os.loadavg(),
       tsbuild: revision,
       options: { ...opts, out: undefined, workDir: undefined },
-      tools: Object.fromEntries(
-        [...tools.map((t) => [t.id, t.failure !== undefined ? { started: false, error: t.failure } : { started: true, version: t.version }] as const),
-          ...PEER_IDS.filter((id) => !opts.peers.includes(id)).map((id) => [id, { started: false, error: 'not requested (--peers)' }] as const)],
-      ),
+      tools: Object.fromEntries([
+        ...tools.map(
+          (t) => [t.id, t.failure !== undefined ? { started: false, error: t.failure } : { started: true, version: t.version }] as const,
+        ),
+        ...PEER_IDS.filter((id) => !opts.peers.includes(id)).map(
+          (id) => [id, { started: false, error: 'not requested (--peers)' }] as const,
+        ),
+      ]),
       inputs: runner.inputs,
       workloads: results,
       targets,

@@ -5,9 +5,8 @@ import { TsbuildError } from '../src/errors.js';
 import type { Store } from '../src/store/store.js';
 import type { DriverName } from '../src/snapshot/snapshotter.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 /** A mistake in how a command was called: printed with the command's usage hint. */
 export class UsageError extends TsbuildError {}

@@ -17,7 +17,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   build: { summary: 'Build an image from a Dockerfile', load: () => import('./commands/build.js') },
   images: { summary: 'List images', load: () => import('./commands/images.js') },
   history: { summary: 'Show the history of an image', load: () => import('./commands/history.js') },
-  analyze: { summary: 'Show what each layer stores and wastes, and which Dockerfile line to change', load: () => import('./commands/analyze.js') },
+  analyze: {
+    summary: 'Show what each layer stores and wastes, and which Dockerfile line to change',
+    load: () => import('./commands/analyze.js'),
+  },
   inspect: { summary: 'Display detailed information on images', load: () => import('./commands/inspect.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./commands/tag.js') },
   rmi: { summary: 'Remove one or more images', load: () => import('./commands/rmi.js') },

@@ -23,7 +23,8 @@ export interface TransferOutput {
 export function transferMode(progress: string | undefined, quiet?: boolean): TransferMode {
   if (quiet) return 'quiet';
   const mode = progress ?? 'auto';
-  if (mode !== 'auto' && mode !== 'plain' && mode !== 'tty') throw usageError(`invalid --progress ${JSON.stringify(mode)}: use auto, plain or tty`);
+  if (mode !== 'auto' && mode !== 'plain' && mode !== 'tty')
+    throw usageError(`invalid --progress ${JSON.stringify(mode)}: use auto, plain or tty`);
   return mode;
 }
 

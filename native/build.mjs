@@ -34,18 +34,7 @@ const sources = readdirSync(sourceDir)
 const cflags = (process.env.CFLAGS ?? '').split(/\s+/).filter(Boolean);
 
 mkdirSync(outDir, { recursive: true });
-const args = [
-  ...ccArgs,
-  '-std=gnu11',
-  '-D_GNU_SOURCE',
-  '-O2',
-  '-Wall',
-  '-Wextra',
-  ...cflags,
-  '-o',
-  output,
-  ...sources,
-];
+const args = [...ccArgs, '-std=gnu11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', ...cflags, '-o', output, ...sources];
 const result = spawnSync(cc, args, { stdio: 'inherit' });
 if (result.error) fail(`${cc}: ${result.error.message}`);
 if (result.status !== 0) fail(`${cc} exited with status ${result.status ?? result.signal}`);

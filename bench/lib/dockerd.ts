@@ -44,12 +44,18 @@ export async function startDockerd(session: Session, cgroup: string | undefined)
   const socket = join(dir, 'docker.sock');
   const logFile = session.path('logs', 'dockerd.log');
   const args = [
-    '--config-file', join(dir, 'daemon.json'),
-    '--data-root', join(dir, 'data'),
-    '--exec-root', join(dir, 'exec'),
-    '--pidfile', join(dir, 'dockerd.pid'),
-    '-H', `unix://${socket}`,
-    '--storage-driver', 'overlay2',
+    '--config-file',
+    join(dir, 'daemon.json'),
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'dockerd.pid'),
+    '-H',
+    `unix://${socket}`,
+    '--storage-driver',
+    'overlay2',
     '--iptables=false',
     '--ip-forward=false',
     '--ip-masq=false',
@@ -72,7 +78,8 @@ export async function startDockerd(session: Session, cgroup: string | undefined)
   const readLog = async (): Promise<string> => (await readFile(logFile, 'utf8').catch(() => '')).split('\n').slice(-30).join('\n');
   const until = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`dockerd exited during start-up (${child.exitCode ?? child.signalCode}):\n${await readLog()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`dockerd exited during start-up (${child.exitCode ?? child.signalCode}):\n${await readLog()}`);
     if (await ping(socket)) break;
     if (Date.now() > until) throw new Error(`dockerd did not answer on ${socket} within ${START_TIMEOUT_MS / 1000} s:\n${await readLog()}`);
     await new Promise((r) => setTimeout(r, 200));

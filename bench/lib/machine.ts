@@ -50,6 +50,9 @@ export function describeRevision(repo: string, rev: string | undefined): Revisio
     source: 'working tree (npm run build)',
     commit: sh(['git', 'rev-parse', 'HEAD'], repo).trim(),
     // Porcelain lines are "XY PATH": two status letters (either may be a space), then the path.
-    modified: status.split('\n').filter(Boolean).map((l) => l.slice(3)),
+    modified: status
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3)),
   };
 }

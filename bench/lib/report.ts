@@ -89,38 +89,79 @@ export function evaluateTargets(results: readonly WorkloadResult[]): Target[] {
     const t = ts(w);
     const fast = fastestPeer(w);
     if (t === undefined) {
-      out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', met: null, detail: `tsbuild has no time: ${w.columns.tsbuild?.reason ?? 'not run'}` });
+      out.push({
+        workload: w.id,
+        what: 'tsbuild ≤ 0.9 × fastest peer',
+        met: null,
+        detail: `tsbuild has no time: ${w.columns.tsbuild?.reason ?? 'not run'}`,
+      });
     } else if (!fast) {
       out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', met: null, detail: 'no peer completed this workload' });
     } else {
       const ratio = t / fast.wall;
-      out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', value: ratio, limit: 0.9, met: ratio <= 0.9, detail: `${fmtTime(t)} vs ${LABELS[fast.id]} ${fmtTime(fast.wall)}: ${ratio.toFixed(2)}×` });
+      out.push({
+        workload: w.id,
+        what: 'tsbuild ≤ 0.9 × fastest peer',
+        value: ratio,
+        limit: 0.9,
+        met: ratio <= 0.9,
+        detail: `${fmtTime(t)} vs ${LABELS[fast.id]} ${fmtTime(fast.wall)}: ${ratio.toFixed(2)}×`,
+      });
     }
     const floor = w.columns.floor?.median?.wall;
     const floorLimit = w.id === 'W2' ? 2 : w.id === 'W3' ? 1.3 : undefined;
     if (floorLimit !== undefined) {
-      if (t === undefined || floor === undefined) out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, met: null, detail: 'no time for tsbuild or the floor' });
-      else out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, value: t / floor, limit: floorLimit, met: t / floor <= floorLimit, detail: `${fmtTime(t)} vs floor ${fmtTime(floor)}: ${(t / floor).toFixed(2)}×` });
+      if (t === undefined || floor === undefined)
+        out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, met: null, detail: 'no time for tsbuild or the floor' });
+      else
+        out.push({
+          workload: w.id,
+          what: `tsbuild ≤ ${floorLimit} × floor`,
+          value: t / floor,
+          limit: floorLimit,
+          met: t / floor <= floorLimit,
+          detail: `${fmtTime(t)} vs floor ${fmtTime(floor)}: ${(t / floor).toFixed(2)}×`,
+        });
     }
     const absolute = w.id === 'W2c' ? 0.3 : w.id === 'CLI' ? 0.08 : undefined;
     if (absolute !== undefined) {
-      out.push(t === undefined
-        ? { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, met: null, detail: 'no time for tsbuild' }
-        : { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, value: t, limit: absolute, met: t <= absolute, detail: fmtTime(t) });
+      out.push(
+        t === undefined
+          ? { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, met: null, detail: 'no time for tsbuild' }
+          : { workload: w.id, what: `tsbuild ≤ ${fmtTime(absolute)}`, value: t, limit: absolute, met: t <= absolute, detail: fmtTime(t) },
+      );
     }
     const peak = w.columns.tsbuild?.peakMB;
     if (w.kind !== 'cli') {
-      out.push(peak === undefined
-        ? { workload: w.id, what: 'tsbuild peak memory ≤ 150 MB', met: null, detail: 'not measured' }
-        : { workload: w.id, what: 'tsbuild peak memory ≤ 150 MB', value: peak, limit: 150, met: peak <= 150, detail: `${peak.toFixed(0)} MB` });
+      out.push(
+        peak === undefined
+          ? { workload: w.id, what: 'tsbuild peak memory ≤ 150 MB', met: null, detail: 'not measured' }
+          : {
+              workload: w.id,
+              what: 'tsbuild peak memory ≤ 150 MB',
+              value: peak,
+              limit: 150,
+              met: peak <= 150,
+              detail: `${peak.toFixed(0)} MB`,
+            },
+      );
     }
   }
   const small = ts(by.get('W5-1k'));
   const large = ts(by.get('W5-100k'));
   if (by.has('W5-1k') && by.has('W5-100k')) {
-    out.push(small === undefined || large === undefined
-      ? { workload: 'W5', what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base', met: null, detail: 'a W5 time is missing' }
-      : { workload: 'W5', what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base', value: large / small, limit: 1.1, met: large / small <= 1.1, detail: `${fmtTime(large)} vs ${fmtTime(small)}: ${(large / small).toFixed(2)}×` });
+    out.push(
+      small === undefined || large === undefined
+        ? { workload: 'W5', what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base', met: null, detail: 'a W5 time is missing' }
+        : {
+            workload: 'W5',
+            what: 'W5 100,000-file base ≤ 1.1 × 1,000-file base',
+            value: large / small,
+            limit: 1.1,
+            met: large / small <= 1.1,
+            detail: `${fmtTime(large)} vs ${fmtTime(small)}: ${(large / small).toFixed(2)}×`,
+          },
+    );
   }
   return out;
 }
@@ -148,11 +189,15 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
   const lines: string[] = [];
   const cols: Column[] = ['tsbuild', ...PEER_IDS, 'floor'];
   const table = (field: 'wall' | 'cpu'): void => {
-    lines.push(`| workload | ${cols.map((c) => LABELS[c]).join(' | ')} | tsbuild / fastest peer |${field === 'wall' ? ' tsbuild / floor | tsbuild peak RSS |' : ''}`);
+    lines.push(
+      `| workload | ${cols.map((c) => LABELS[c]).join(' | ')} | tsbuild / fastest peer |${field === 'wall' ? ' tsbuild / floor | tsbuild peak RSS |' : ''}`,
+    );
     lines.push(`|---|${cols.map(() => '---:').join('|')}|---:|${field === 'wall' ? '---:|---:|' : ''}`);
     for (const w of results) {
       const t = field === 'wall' ? w.columns.tsbuild?.median?.wall : w.columns.tsbuild?.median?.cpu;
-      const peers = PEER_IDS.map((id) => ({ id, v: field === 'wall' ? w.columns[id]?.median?.wall : w.columns[id]?.median?.cpu })).filter((p): p is { id: ToolId; v: number } => p.v !== undefined);
+      const peers = PEER_IDS.map((id) => ({ id, v: field === 'wall' ? w.columns[id]?.median?.wall : w.columns[id]?.median?.cpu })).filter(
+        (p): p is { id: ToolId; v: number } => p.v !== undefined,
+      );
       const fast = peers.sort((a, b) => a.v - b.v)[0];
       const vsPeer = t !== undefined && fast ? `**${(t / fast.v).toFixed(2)}** (${LABELS[fast.id]})` : '—';
       const floor = field === 'wall' ? w.columns.floor?.median?.wall : undefined;
@@ -160,15 +205,22 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
       const vsFloor = t !== undefined && floor !== undefined && w.kind !== 'cli' ? (t / floor).toFixed(2) : '';
       const peak = w.columns.tsbuild?.peakMB;
       const extra = field === 'wall' ? ` ${vsFloor} | ${peak !== undefined ? `${peak.toFixed(0)} MB` : '—'} |` : '';
-      lines.push(`| ${w.id} | ${cols.map((c) => cell(w.columns[c], t, field, c !== 'tsbuild' && c !== 'floor')).join(' | ')} | ${vsPeer} |${extra}`);
+      lines.push(
+        `| ${w.id} | ${cols.map((c) => cell(w.columns[c], t, field, c !== 'tsbuild' && c !== 'floor')).join(' | ')} | ${vsPeer} |${extra}`,
+      );
     }
   };
   lines.push('Wall time, median of the measured runs; in parentheses tsbuild ÷ that peer (below 1: tsbuild is faster).', '');
   table('wall');
-  lines.push('', 'CPU time (user + system) of everything the command caused, median; for Docker this includes the daemon and its containers.', '');
+  lines.push(
+    '',
+    'CPU time (user + system) of everything the command caused, median; for Docker this includes the daemon and its containers.',
+    '',
+  );
   table('cpu');
   lines.push('', '### Targets', '');
-  for (const t of targets) lines.push(`- ${t.met === true ? '✅ met' : t.met === false ? '❌ missed' : '⚪ not judged'} — ${t.workload}: ${t.what} — ${t.detail}`);
+  for (const t of targets)
+    lines.push(`- ${t.met === true ? '✅ met' : t.met === false ? '❌ missed' : '⚪ not judged'} — ${t.workload}: ${t.what} — ${t.detail}`);
   const notes: string[] = [];
   for (const w of results) {
     for (const c of cols) {

@@ -84,7 +84,10 @@ function w5(count: number, label: string): Workload {
     memo(`w5-${label}`, async () => {
       const dir = inputs(env, `w5-base-${label}`);
       await context(dir, 'FROM busybox\nCOPY base /base\n');
-      env.note(`W5 base ${label}`, await writeTree(dir, `${env.seed}:w5:${label}`, manySmallFilesSpec(`${env.seed}:w5:${label}`, count, 'base')));
+      env.note(
+        `W5 base ${label}`,
+        await writeTree(dir, `${env.seed}:w5:${label}`, manySmallFilesSpec(`${env.seed}:w5:${label}`, count, 'base')),
+      );
       return dir;
     });
   const runCtx = (env: WorkloadEnv, tool: Tool): string => inputs(env, `w5-${label}-${tool.id}`);
@@ -108,7 +111,8 @@ function deep(steps: number, id: string, title: string): Workload {
     id,
     title,
     kind: 'heavy',
-    prepare: (env) => context(dir(env), `FROM busybox\n${Array.from({ length: steps }, (_, i) => `RUN echo ${i + 1} > /step-${i + 1}\n`).join('')}`),
+    prepare: (env) =>
+      context(dir(env), `FROM busybox\n${Array.from({ length: steps }, (_, i) => `RUN echo ${i + 1} > /step-${i + 1}\n`).join('')}`),
     spec: (tool, env) => ({ command: tool.build(dir(env), tagFor(`bench-w6-${steps}`, tool), { noCache: true }) }),
     removes: (tool) => [tagFor(`bench-w6-${steps}`, tool)],
   };
@@ -169,7 +173,10 @@ export const WORKLOADS: readonly Workload[] = [
     kind: 'cli',
     spec: (tool) => ({ command: tool.cliStart() }),
     // Not a ratio target: what no Node.js program can start below, shown beside the Go peers.
-    floor: { what: "Node.js's own start, `node -e 0` with the node that runs tsbuild (no Node.js program starts faster)", spec: () => ({ command: { argv: [process.execPath, '-e', '0'] } }) },
+    floor: {
+      what: "Node.js's own start, `node -e 0` with the node that runs tsbuild (no Node.js program starts faster)",
+      spec: () => ({ command: { argv: [process.execPath, '-e', '0'] } }),
+    },
   },
   {
     id: 'W1',
@@ -196,7 +203,10 @@ export const WORKLOADS: readonly Workload[] = [
       spec(env) {
         const copy = env.session.path('floor-w2-copy');
         return {
-          command: floorCmd(env, `cp -a '${inputs(env, 'w2', 'node_modules')}' '${copy}' && tar -C '${inputs(env, 'w2')}' -cf - node_modules | sha256sum`),
+          command: floorCmd(
+            env,
+            `cp -a '${inputs(env, 'w2', 'node_modules')}' '${copy}' && tar -C '${inputs(env, 'w2')}' -cf - node_modules | sha256sum`,
+          ),
           after: () => rm(copy, { recursive: true, force: true }),
         };
       },
@@ -234,7 +244,7 @@ export const WORKLOADS: readonly Workload[] = [
   deep(150, 'W6', 'deep: 150 RUN steps; --no-cache'),
   // Not in issue 7: Docker's overlay2 and buildah's overlay refuse images deeper than about 125
   // layers ("max depth exceeded"), so W6 has no peer time. 100 steps gives one to compare with.
-  deep(100, 'W6-100', 'deep, within the peers\' layer limit: 100 RUN steps; --no-cache'),
+  deep(100, 'W6-100', "deep, within the peers' layer limit: 100 RUN steps; --no-cache"),
   {
     id: 'W7-save',
     title: 'save of a ~300 MB image to an archive file',
@@ -253,7 +263,10 @@ export const WORKLOADS: readonly Workload[] = [
 /** `W5` selects W5-1k and W5-100k, `W7` the three W7 workloads; ids are case-insensitive. */
 export function selectWorkloads(only: string | undefined): Workload[] {
   if (!only) return [...WORKLOADS];
-  const wanted = only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const wanted = only
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   const picked = WORKLOADS.filter((w) => wanted.some((x) => w.id.toLowerCase() === x || w.id.toLowerCase().startsWith(`${x}-`)));
   const unknown = wanted.filter((x) => !WORKLOADS.some((w) => w.id.toLowerCase() === x || w.id.toLowerCase().startsWith(`${x}-`)));
   if (unknown.length) throw new Error(`unknown workload(s): ${unknown.join(', ')} (known: ${WORKLOADS.map((w) => w.id).join(', ')})`);

@@ -32,7 +32,7 @@ const spec = {
     '      --highest-wasted-bytes SIZE',
     '                               Fail above this many wasted bytes (default 20MB)',
     '      --highest-user-wasted-percent RATIO',
-    '                               Fail when the Dockerfile\'s own layers waste more than',
+    "                               Fail when the Dockerfile's own layers waste more than",
     '                               this share of their size (default 0.1); a threshold of',
     '                               "disabled" skips its rule',
   ],
@@ -95,8 +95,12 @@ export function renderAnalysis(a: ImageAnalysis, opts: { summary?: boolean } = {
   const out: string[] = [];
   const name = a.tags[0] ?? '<none>';
   out.push(`Image ${name} (${shortId(a.id)})`);
-  out.push(`  Total size:    ${humanSize(a.size)} (base image ${humanSize(a.size - a.userSize)}, this Dockerfile's layers ${humanSize(a.userSize)})`);
-  out.push(`  Wasted bytes:  ${humanSize(a.wastedBytes)} of ${humanSize(a.storedBytes)} stored (${humanSize(a.userWastedBytes)} by this Dockerfile's layers: ${percent(a.userWastedPercent)} of their size)`);
+  out.push(
+    `  Total size:    ${humanSize(a.size)} (base image ${humanSize(a.size - a.userSize)}, this Dockerfile's layers ${humanSize(a.userSize)})`,
+  );
+  out.push(
+    `  Wasted bytes:  ${humanSize(a.wastedBytes)} of ${humanSize(a.storedBytes)} stored (${humanSize(a.userWastedBytes)} by this Dockerfile's layers: ${percent(a.userWastedPercent)} of their size)`,
+  );
   out.push(`  Efficiency:    ${percent(a.efficiency)}`);
 
   if (!opts.summary) {
@@ -126,15 +130,18 @@ export function renderAnalysis(a: ImageAnalysis, opts: { summary?: boolean } = {
         indent(
           table(
             ['COUNT', 'WASTED', 'PATH'],
-            a.inefficientPaths.slice(0, SHOWN_PATHS).map((p) => [
-              String(p.count),
-              humanSize(p.wastedBytes),
-              `${p.path}${p.removedBy !== undefined ? ` (deleted by layer ${p.removedBy})` : ''}`,
-            ]),
+            a.inefficientPaths
+              .slice(0, SHOWN_PATHS)
+              .map((p) => [
+                String(p.count),
+                humanSize(p.wastedBytes),
+                `${p.path}${p.removedBy !== undefined ? ` (deleted by layer ${p.removedBy})` : ''}`,
+              ]),
           ),
         ),
       );
-      if (a.inefficientPaths.length > SHOWN_PATHS) out.push(`  ... and ${a.inefficientPaths.length - SHOWN_PATHS} more (--json lists them all)`);
+      if (a.inefficientPaths.length > SHOWN_PATHS)
+        out.push(`  ... and ${a.inefficientPaths.length - SHOWN_PATHS} more (--json lists them all)`);
     }
   }
 

@@ -2,7 +2,8 @@ import { openStore, parseCommand, usageError } from '../common.js';
 
 const spec = {
   usage: 'bootstrap busybox [-t NAME[:TAG]]',
-  description: 'Create a base image offline. busybox: from the host\'s busybox-static package (apt-get install -y busybox-static).\nFor a Debian base, see scripts/debian-image.sh (debootstrap).',
+  description:
+    "Create a base image offline. busybox: from the host's busybox-static package (apt-get install -y busybox-static).\nFor a Debian base, see scripts/debian-image.sh (debootstrap).",
   options: { tag: { type: 'string', short: 't' } },
   optionHelp: ['  -t, --tag NAME[:TAG]         Name for the image (default busybox:latest)'],
 } as const;

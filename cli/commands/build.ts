@@ -73,7 +73,8 @@ export async function run(argv: string[]): Promise<number> {
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
   for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
-  if (sde !== undefined && !/^\d+$/.test(sde)) throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
+  if (sde !== undefined && !/^\d+$/.test(sde))
+    throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await openStore(v);
   const out = await buildOutput(progress);
   const { DockerConfig } = await import('../../src/registry/credentials.js');
@@ -106,7 +107,12 @@ export async function run(argv: string[]): Promise<number> {
     if (v.push) {
       const { pushImage } = await import('../../src/registry/push.js');
       for (const tag of result.tags) {
-        const pushed = await pushImage(store, parseReference(tag), { compression: 'gzip', insecureRegistries, credentials, signal: signals.signal });
+        const pushed = await pushImage(store, parseReference(tag), {
+          compression: 'gzip',
+          insecureRegistries,
+          credentials,
+          signal: signals.signal,
+        });
         if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
       }
     }

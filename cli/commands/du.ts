@@ -16,7 +16,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!args) return;
   exactArgs(args.positionals, 0, spec.usage);
   const format = args.values.format;
-  if (format !== undefined && format !== 'json' && format !== 'table') throw usageError(`unsupported --format ${format}: use json or table`);
+  if (format !== undefined && format !== 'json' && format !== 'table')
+    throw usageError(`unsupported --format ${format}: use json or table`);
   const du = await (await openStore(args.values)).diskUsage();
 
   if (format === 'json') {
@@ -47,7 +48,14 @@ export async function run(argv: string[]): Promise<void> {
   });
   const out: string[] = ['Images space usage:', '', table(['REPOSITORY', 'TAG', 'IMAGE ID', 'SIZE', 'SHARED SIZE', 'UNIQUE SIZE'], rows)];
   if (du.unusedLayers.length > 0) {
-    out.push('Layers no image uses:', '', table(['LAYER (CHAIN ID)', 'SIZE'], du.unusedLayers.map((l) => [shortId(l.chainId), humanSize(l.size)])));
+    out.push(
+      'Layers no image uses:',
+      '',
+      table(
+        ['LAYER (CHAIN ID)', 'SIZE'],
+        du.unusedLayers.map((l) => [shortId(l.chainId), humanSize(l.size)]),
+      ),
+    );
   }
   const unusedBytes = du.unusedLayers.reduce((n, l) => n + l.size, 0);
   out.push(
@@ -60,6 +68,8 @@ export async function run(argv: string[]): Promise<void> {
       ],
     ),
   );
-  out.push(`Reclaimable: ${humanSize(du.reclaimable.prune)} by \`tsbuild prune\`, ${humanSize(du.reclaimable.pruneAll)} by \`tsbuild prune --all\``);
+  out.push(
+    `Reclaimable: ${humanSize(du.reclaimable.prune)} by \`tsbuild prune\`, ${humanSize(du.reclaimable.pruneAll)} by \`tsbuild prune --all\``,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -12,7 +12,7 @@ const spec = {
     format: { type: 'string' },
   },
   optionHelp: [
-    '      --no-trunc               Don\'t truncate output',
+    "      --no-trunc               Don't truncate output",
     '  -H, --human                  Print sizes and dates in human readable format (default true)',
     '  -q, --quiet                  Only show image IDs',
     '      --format json            Print one JSON object per line',
@@ -24,7 +24,8 @@ export async function run(argv: string[]): Promise<void> {
   if (!args) return;
   exactArgs(args.positionals, 1, spec.usage);
   const format = args.values.format;
-  if (format !== undefined && format !== 'json' && format !== 'table') throw usageError(`unsupported --format ${format}: use json or table`);
+  if (format !== undefined && format !== 'json' && format !== 'table')
+    throw usageError(`unsupported --format ${format}: use json or table`);
   const store = await openStore(args.values);
   const img = await store.image(await store.resolveImage(args.positionals[0]!));
   // Each non-empty history entry owns the next layer, bottom up; docker history shows the
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<void> {
   const rows: { id: string; created: string; createdBy: string; size: number; comment: string }[] = [];
   let layer = 0;
   for (const h of img.config.history) {
-    const size = h.empty_layer ? 0 : img.layers[layer++]?.record.size ?? 0;
+    const size = h.empty_layer ? 0 : (img.layers[layer++]?.record.size ?? 0);
     rows.push({ id: '<missing>', created: h.created ?? '', createdBy: h.created_by ?? '', size, comment: h.comment ?? '' });
   }
   rows.reverse();
@@ -43,7 +44,9 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (format === 'json') {
     for (const r of rows) {
-      process.stdout.write(`${JSON.stringify({ ID: r.id, CreatedAt: r.created, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ ID: r.id, CreatedAt: r.created, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment })}\n`,
+      );
     }
     return;
   }

@@ -6,7 +6,7 @@ const spec = {
   usage: 'images [OPTIONS]',
   description: 'List images',
   options: { quiet: { type: 'boolean', short: 'q' }, 'no-trunc': { type: 'boolean' } },
-  optionHelp: ['  -q, --quiet                  Only show image IDs', '      --no-trunc               Don\'t truncate output'],
+  optionHelp: ['  -q, --quiet                  Only show image IDs', "      --no-trunc               Don't truncate output"],
 } as const;
 
 export async function run(argv: string[]): Promise<void> {
@@ -14,7 +14,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!args) return;
   const store = await openStore(args.values);
   const images = await store.images();
-  const id = (d: typeof images[number]['id']) => (args.values['no-trunc'] ? d : shortId(d));
+  const id = (d: (typeof images)[number]['id']) => (args.values['no-trunc'] ? d : shortId(d));
   if (args.values.quiet) {
     process.stdout.write(images.map((i) => `${args.values['no-trunc'] ? i.id : hex(i.id).slice(0, 12)}\n`).join(''));
     return;

@@ -15,7 +15,10 @@ export async function run(argv: string[]): Promise<void> {
   if (!args) return;
   const [file, ref, ...extra] = args.positionals;
   if (file === undefined || extra.length) throw usageError(`"tsbuild import" requires 1 or 2 arguments.\nUsage:  tsbuild ${spec.usage}`);
-  if (file !== '-') await access(file).catch(() => { throw usageError(`open ${file}: no such file or directory`); });
+  if (file !== '-')
+    await access(file).catch(() => {
+      throw usageError(`open ${file}: no such file or directory`);
+    });
   const store = await openStore(args.values);
   const input = file === '-' ? process.stdin : createReadStream(file);
   const id = await importRootfs(store, input, { source: args.values.message ?? file, ...(ref ? { ref } : {}) });

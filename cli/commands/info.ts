@@ -1,7 +1,10 @@
 import { openStore, parseCommand } from '../common.js';
 
 export async function run(argv: string[]): Promise<void> {
-  const args = parseCommand({ usage: 'info', description: 'Display the store root and the storage driver in use, and why', options: {}, optionHelp: [] }, argv);
+  const args = parseCommand(
+    { usage: 'info', description: 'Display the store root and the storage driver in use, and why', options: {}, optionHelp: [] },
+    argv,
+  );
   if (!args) return;
   const store = await openStore(args.values);
   const counts = await store.counts();

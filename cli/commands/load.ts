@@ -33,7 +33,10 @@ export async function run(argv: string[]): Promise<number | void> {
     // As docker: waiting on a terminal for a binary archive would only look like a hang.
     throw new TsbuildError('requested load from stdin, but stdin is empty');
   }
-  if (file !== undefined) await access(file).catch(() => { throw usageError(`open ${file}: no such file or directory`); });
+  if (file !== undefined)
+    await access(file).catch(() => {
+      throw usageError(`open ${file}: no such file or directory`);
+    });
 
   const store = await openStore(v);
   const input = file === undefined ? process.stdin : createReadStream(file);
@@ -50,7 +53,8 @@ export async function run(argv: string[]): Promise<number | void> {
         for (const t of img.tags) {
           const name = familiarString(t.ref);
           // Docker's wording, including its quirk of calling an untagged image "empty string".
-          if (t.replaced) process.stdout.write(`The image ${name} already exists, renaming the old one with ID ${t.replaced} to empty string\n`);
+          if (t.replaced)
+            process.stdout.write(`The image ${name} already exists, renaming the old one with ID ${t.replaced} to empty string\n`);
           process.stdout.write(`Loaded image: ${name}\n`);
         }
         if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);

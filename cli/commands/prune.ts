@@ -26,7 +26,9 @@ export async function run(argv: string[]): Promise<number> {
       ? 'WARNING! This will remove all images without at least one tag, and every layer no remaining image uses (build cache included).'
       : 'WARNING! This will remove all dangling images, and every layer no remaining image uses (build cache included).';
     if (!process.stdin.isTTY) {
-      throw new TsbuildError(`${warning.replace('WARNING! This will', 'prune would')} Not asking without a terminal: run with --force (-f) to confirm.`);
+      throw new TsbuildError(
+        `${warning.replace('WARNING! This will', 'prune would')} Not asking without a terminal: run with --force (-f) to confirm.`,
+      );
     }
     if (!(await confirm(`${warning}\nAre you sure you want to continue? [y/N] `))) return 0;
   }

@@ -4,7 +4,7 @@ import { abortOnSignals } from '../signals.js';
 
 const spec = {
   usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
-  description: 'Run a command in a throwaway container of IMAGE; its exit code becomes tsbuild\'s',
+  description: "Run a command in a throwaway container of IMAGE; its exit code becomes tsbuild's",
   options: {
     rm: { type: 'boolean' },
     network: { type: 'string' },
@@ -16,7 +16,7 @@ const spec = {
   optionHelp: [
     '      --rm                     Remove the container when it exits (always done; accepted for docker compatibility)',
     '      --network MODE           host (default) or none',
-    '  -e, --env KEY=VALUE          Set an environment variable (repeatable; KEY alone takes the host\'s value)',
+    "  -e, --env KEY=VALUE          Set an environment variable (repeatable; KEY alone takes the host's value)",
     '  -w, --workdir DIR            Working directory inside the container',
     '  -u, --user USER[:GROUP]      Username or UID',
     '      --entrypoint CMD         Overwrite the default ENTRYPOINT of the image',

@@ -35,7 +35,12 @@ export async function run(argv: string[]): Promise<number | void> {
   if (toStdout && process.stdout.isTTY) throw new TsbuildError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   if (!toStdout) {
     const dir = dirname(v.output!);
-    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+    if (
+      !(await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
       throw new TsbuildError(`invalid output path: directory ${JSON.stringify(dir)} does not exist`);
     }
   }

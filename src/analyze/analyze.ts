@@ -35,7 +35,9 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
   const origins = layerOrigins(img.config, img.layers.length, provenance);
   const notes: string[] = [];
   if (!provenance) {
-    notes.push('no build record for this image (not built by tsbuild here): instructions are from its history, and only its bottom layer counts as the base image');
+    notes.push(
+      'no build record for this image (not built by tsbuild here): instructions are from its history, and only its bottom layer counts as the base image',
+    );
   }
 
   const replay = new Replay();

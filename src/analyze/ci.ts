@@ -43,12 +43,7 @@ export function evaluateCi(a: ImageAnalysis, t: Thresholds): CiResult {
   return { pass: rules.every((r) => r.status !== 'fail'), rules };
 }
 
-function rule(
-  name: RuleName,
-  threshold: number | undefined,
-  value: number,
-  fails: (v: number, th: number) => boolean,
-): RuleResult {
+function rule(name: RuleName, threshold: number | undefined, value: number, fails: (v: number, th: number) => boolean): RuleResult {
   if (threshold === undefined) return { rule: name, status: 'skip', threshold: null, value };
   return { rule: name, status: fails(value, threshold) ? 'fail' : 'pass', threshold, value };
 }
@@ -56,9 +51,24 @@ function rule(
 const DISABLED = /^(disabled|off|none)$/i;
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
-  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3, ti: 1024 ** 4, tib: 1024 ** 4,
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  ki: 1024,
+  kib: 1024,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  ti: 1024 ** 4,
+  tib: 1024 ** 4,
 };
 
 /**
@@ -69,7 +79,8 @@ export function parseByteThreshold(s: string): number | undefined {
   if (DISABLED.test(s.trim())) return undefined;
   const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*$/i.exec(s);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new InvalidInputError(`invalid size ${JSON.stringify(s)}: want e.g. 20MB, 1.5GiB, 500000 or disabled`);
+  if (!m || unit === undefined)
+    throw new InvalidInputError(`invalid size ${JSON.stringify(s)}: want e.g. 20MB, 1.5GiB, 500000 or disabled`);
   return Math.round(Number(m[1]) * unit);
 }
 

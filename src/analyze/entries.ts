@@ -42,7 +42,10 @@ export interface StoredEntry {
  * files become `whiteout` entries for the path they delete, opaque markers `opaque` entries for
  * their directory; AUFS bookkeeping and PAX global headers are skipped.
  */
-export async function* readLayerEntries(tarSplit: AsyncIterable<TarSplitEntry>, what = 'layer'): AsyncGenerator<LayerEntry, void, undefined> {
+export async function* readLayerEntries(
+  tarSplit: AsyncIterable<TarSplitEntry>,
+  what = 'layer',
+): AsyncGenerator<LayerEntry, void, undefined> {
   let segments: Buffer[] = [];
   for await (const item of tarSplit) {
     if (item.type === 'segment') {
@@ -85,7 +88,7 @@ interface Header {
 function decodeHeaderBlocks(blocks: Buffer): Header | undefined {
   let pax: Map<string, Buffer> | undefined;
   let longLink: Buffer | undefined;
-  for (let off = 0; off + BLOCK_SIZE <= blocks.length; ) {
+  for (let off = 0; off + BLOCK_SIZE <= blocks.length;) {
     const raw: RawHeader = decodeBlock(blocks.subarray(off, off + BLOCK_SIZE));
     off += BLOCK_SIZE;
     const data = blocks.subarray(off, off + raw.size);
@@ -106,7 +109,8 @@ function decodeHeaderBlocks(blocks: Buffer): Header | undefined {
           return v !== undefined && v.length > 0 && /^[0-9]+$/.test(v.toString('latin1')) ? Number(v.toString('latin1')) : own;
         };
         const paxLink = pax?.get('linkpath');
-        const linkname = longLink !== undefined && longLink.length > 0 ? longLink : paxLink !== undefined && paxLink.length > 0 ? paxLink : raw.linkname;
+        const linkname =
+          longLink !== undefined && longLink.length > 0 ? longLink : paxLink !== undefined && paxLink.length > 0 ? paxLink : raw.linkname;
         return { typeflag: raw.typeflag, mode: raw.mode & 0o7777, uid: number('uid', raw.uid), gid: number('gid', raw.gid), linkname };
       }
     }
@@ -133,9 +137,21 @@ function toEntry(name: Buffer, h: Header, size: number, crc: Buffer | undefined)
     case TypeFlag.RegA:
     case TypeFlag.Reg:
     case TypeFlag.Cont:
-      return { kind: 'file', bytes: size, fingerprint: size > 0 && crc !== undefined ? `${size}:${crc.toString('hex')}` : undefined, linkTarget: undefined, ...common };
+      return {
+        kind: 'file',
+        bytes: size,
+        fingerprint: size > 0 && crc !== undefined ? `${size}:${crc.toString('hex')}` : undefined,
+        linkTarget: undefined,
+        ...common,
+      };
     case TypeFlag.Symlink:
-      return { kind: 'symlink', bytes: h.linkname.length, fingerprint: `->${h.linkname.toString('latin1')}`, linkTarget: undefined, ...common };
+      return {
+        kind: 'symlink',
+        bytes: h.linkname.length,
+        fingerprint: `->${h.linkname.toString('latin1')}`,
+        linkTarget: undefined,
+        ...common,
+      };
     case TypeFlag.Link:
       return { kind: 'hardlink', bytes: 0, fingerprint: undefined, linkTarget: cleanPath(h.linkname), ...common };
     case TypeFlag.Dir:

@@ -70,7 +70,16 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
   const hints: Hint[] = [];
   const push = (kind: HintKind, g: Group, layer: number, otherLayer: number | undefined, message: string, fix: string) => {
     if (g.bytes < minBytes) return;
-    hints.push({ kind, bytes: g.bytes, files: g.copies.length, layer, ...(otherLayer !== undefined ? { otherLayer } : {}), paths: g.paths(), message, fix });
+    hints.push({
+      kind,
+      bytes: g.bytes,
+      files: g.copies.length,
+      layer,
+      ...(otherLayer !== undefined ? { otherLayer } : {}),
+      paths: g.paths(),
+      message,
+      fix,
+    });
   };
 
   for (const { key, group: g } of hidden.values()) {
@@ -80,14 +89,22 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
     switch (key.how) {
       case 'deleted': {
         const allCache = g.copies.every((c) => cacheOf(c.path) !== undefined);
-        const fix = allCache && kindOf(store) === 'RUN'
-          ? `Clean the cache in the RUN that fills it (${at(store)}): ${cacheOf(g.copies[0]!.path)!.fix}; a later RUN cannot shrink an earlier layer.`
-          : copied
-            ? `Fetch and delete in the same RUN: download or unpack the files inside the RUN that uses and deletes them, or do that work in a build stage and COPY --from=<stage> only the result.`
-            : kindOf(store) === 'RUN'
-              ? `Create and delete in the same RUN: move the removal into ${at(store)}.`
-              : 'Delete the files in the step that creates them: a later step cannot shrink an earlier layer.';
-        push('deleted-later', g, store, by, `${at(store)} stores ${what} that ${at(by)} deletes; the deleted bytes still ship in the image.`, fix);
+        const fix =
+          allCache && kindOf(store) === 'RUN'
+            ? `Clean the cache in the RUN that fills it (${at(store)}): ${cacheOf(g.copies[0]!.path)!.fix}; a later RUN cannot shrink an earlier layer.`
+            : copied
+              ? `Fetch and delete in the same RUN: download or unpack the files inside the RUN that uses and deletes them, or do that work in a build stage and COPY --from=<stage> only the result.`
+              : kindOf(store) === 'RUN'
+                ? `Create and delete in the same RUN: move the removal into ${at(store)}.`
+                : 'Delete the files in the step that creates them: a later step cannot shrink an earlier layer.';
+        push(
+          'deleted-later',
+          g,
+          store,
+          by,
+          `${at(store)} stores ${what} that ${at(by)} deletes; the deleted bytes still ship in the image.`,
+          fix,
+        );
         break;
       }
       case 'replaced':

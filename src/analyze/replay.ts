@@ -96,7 +96,16 @@ export class Replay {
         // A hardlink shares its target's content, stored once by this layer.
         copy = e.linkTarget !== undefined ? byPath.get(e.linkTarget) : undefined;
       } else if (e.bytes > 0) {
-        copy = { path: e.path, layer: index, bytes: e.bytes, fingerprint: e.fingerprint, mode: e.mode, uid: e.uid, gid: e.gid, hiddenBy: undefined };
+        copy = {
+          path: e.path,
+          layer: index,
+          bytes: e.bytes,
+          fingerprint: e.fingerprint,
+          mode: e.mode,
+          uid: e.uid,
+          gid: e.gid,
+          hiddenBy: undefined,
+        };
         copies.push(copy);
         byPath.set(e.path, copy);
       }

@@ -47,7 +47,8 @@ export function planDockerArchive(manifestJson: Buffer): PlannedImage[] {
     if (typeof raw !== 'object' || raw === null) invalid(`image ${n} is not an object`);
     const item = raw as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
     if (!Array.isArray(item.Layers)) invalid(`image ${n} has no Layers list`);
-    if (item.RepoTags !== undefined && item.RepoTags !== null && !Array.isArray(item.RepoTags)) invalid(`image ${n}: RepoTags is not a list`);
+    if (item.RepoTags !== undefined && item.RepoTags !== null && !Array.isArray(item.RepoTags))
+      invalid(`image ${n}: RepoTags is not a list`);
     const tags = ((item.RepoTags as unknown[] | null | undefined) ?? []).map((t, j) => repoTag(t, `image ${n}, tag ${j + 1}`));
     return {
       config: blob(item.Config, `the config of image ${n} in ${DOCKER_MANIFEST_FILE}`),

@@ -48,7 +48,8 @@ export function digestOfBlobPath(path: string): Digest | undefined {
  * wherever it is unpacked, so such a name is refused rather than rewritten.
  */
 export function cleanArchivePath(name: string, what: string): string {
-  if (name.startsWith('/')) throw new InvalidInputError(`${what}: absolute path ${JSON.stringify(name)} is not allowed in an image archive`);
+  if (name.startsWith('/'))
+    throw new InvalidInputError(`${what}: absolute path ${JSON.stringify(name)} is not allowed in an image archive`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new InvalidInputError(`${what}: path ${JSON.stringify(name)} climbs out of the archive with ".."`);
   if (name.includes('\0')) throw new InvalidInputError(`${what}: path ${JSON.stringify(name)} contains a NUL byte`);
@@ -57,7 +58,8 @@ export function cleanArchivePath(name: string, what: string): string {
 
 /** The archive path a symlink at `linkPath` pointing to `target` resolves to, kept inside the archive. */
 export function resolveArchiveLink(linkPath: string, target: string, what: string): string {
-  if (target.startsWith('/')) throw new InvalidInputError(`${what}: symlink ${JSON.stringify(linkPath)} points to the absolute path ${JSON.stringify(target)}`);
+  if (target.startsWith('/'))
+    throw new InvalidInputError(`${what}: symlink ${JSON.stringify(linkPath)} points to the absolute path ${JSON.stringify(target)}`);
   const joined = posix.normalize(posix.join(posix.dirname(linkPath), target));
   if (joined === '..' || joined.startsWith('../')) {
     throw new InvalidInputError(`${what}: symlink ${JSON.stringify(linkPath)} points outside the archive (${JSON.stringify(target)})`);

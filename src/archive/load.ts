@@ -78,7 +78,8 @@ async function readConfigs(archive: ArchiveReader, images: readonly PlannedImage
     } catch (err) {
       throw new InvalidInputError(`${p.config.what}: not an image config: ${(err as Error).message}`);
     }
-    if (config.os !== 'linux') throw new InvalidInputError(`${p.config.what}: the image is for ${config.os}; only linux images can be loaded`);
+    if (config.os !== 'linux')
+      throw new InvalidInputError(`${p.config.what}: the image is for ${config.os}; only linux images can be loaded`);
     if (config.rootfs.diff_ids.length !== p.layers.length) {
       throw new InvalidInputError(
         `${p.config.what}: the config names ${config.rootfs.diff_ids.length} layers, the archive's index ${p.layers.length}`,
@@ -115,10 +116,12 @@ function archiveImage(archive: ArchiveReader, img: ReadyImage, progress: Transfe
   const layers = img.plan.layers.map((ref: BlobRef, i): Layer => {
     let opened: Promise<{ size: number; body: AsyncIterable<Buffer> }> | undefined;
     const open = () =>
-      (opened ??= archive.open(ref, (n) => progress.advance(ids[i]!, n)).then((blob) => {
-        progress.start(ids[i]!, 'Loading layer', blob.size);
-        return blob;
-      }));
+      (opened ??= archive
+        .open(ref, (n) => progress.advance(ids[i]!, n))
+        .then((blob) => {
+          progress.start(ids[i]!, 'Loading layer', blob.size);
+          return blob;
+        }));
     const diffId = img.config.rootfs.diff_ids[i]!;
     const compressed = async () => Readable.from((await open()).body);
     return {
@@ -174,7 +177,9 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
       // that no image stands on. What was there before stays.
       await store.rollBack({ images: createdImages, chains: addedChains });
     } catch (cleanupErr) {
-      throw new TsbuildError(`${(err as Error).message} (and undoing the partial load failed: ${(cleanupErr as Error).message})`, { cause: err });
+      throw new TsbuildError(`${(err as Error).message} (and undoing the partial load failed: ${(cleanupErr as Error).message})`, {
+        cause: err,
+      });
     }
     throw err;
   } finally {

@@ -47,7 +47,13 @@ function descriptor(raw: unknown, what: string): Descriptor {
     p && typeof p.os === 'string' && typeof p.architecture === 'string'
       ? { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' ? { variant: p.variant } : {}) }
       : undefined;
-  return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(annotations ? { annotations } : {}), ...(platform ? { platform } : {}) };
+  return {
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+    ...(annotations ? { annotations } : {}),
+    ...(platform ? { platform } : {}),
+  };
 }
 
 function descriptorList(doc: Record<string, unknown>, key: string, what: string): Descriptor[] {
@@ -79,13 +85,20 @@ function matchesHost(p: Platform | undefined): boolean {
 }
 
 /** The image manifest a descriptor leads to, through nested indexes. */
-async function resolveManifest(files: ArchiveFiles, d: Descriptor, what: string, depth: number): Promise<{ digest: Digest; doc: Record<string, unknown> }> {
+async function resolveManifest(
+  files: ArchiveFiles,
+  d: Descriptor,
+  what: string,
+  depth: number,
+): Promise<{ digest: Digest; doc: Record<string, unknown> }> {
   if (depth > MAX_DEPTH) invalid(what, 'indexes nested too deeply');
   if (INDEX_MEDIA_TYPES.has(d.mediaType)) {
     const doc = parseJson(await files.readDocument(blobRef(d, what)), what);
     const entries = descriptorList(doc, 'manifests', what);
     const candidates = entries.filter((e) => MANIFEST_MEDIA_TYPES.has(e.mediaType) || INDEX_MEDIA_TYPES.has(e.mediaType));
-    const chosen = candidates.find((e) => e.platform !== undefined && matchesHost(e.platform)) ?? (candidates.length === 1 && matchesHost(candidates[0]!.platform) ? candidates[0] : undefined);
+    const chosen =
+      candidates.find((e) => e.platform !== undefined && matchesHost(e.platform)) ??
+      (candidates.length === 1 && matchesHost(candidates[0]!.platform) ? candidates[0] : undefined);
     if (!chosen) invalid(what, `no manifest for linux/${hostArchitecture()} among ${candidates.length}`);
     return resolveManifest(files, chosen, `${what} → ${chosen.digest}`, depth + 1);
   }

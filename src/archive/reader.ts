@@ -163,13 +163,16 @@ export class ArchiveReader implements ArchiveFiles {
       case 'symlink':
       case 'hardlink': {
         const linkname = header.linkname.toString('utf8');
-        const target = header.type === 'symlink' ? resolveArchiveLink(path, linkname, 'image archive') : cleanArchivePath(linkname, 'image archive');
+        const target =
+          header.type === 'symlink' ? resolveArchiveLink(path, linkname, 'image archive') : cleanArchivePath(linkname, 'image archive');
         this.entries.set(path, { kind: 'link', target });
         const n = this.wanted?.get(path);
         if (n !== undefined) {
           const resolved = this.resolve(target, path);
           if (this.entries.get(resolved)?.kind === 'passed') {
-            throw new InvalidInputError(`image archive: ${JSON.stringify(path)} links to ${JSON.stringify(target)}, which came earlier and was not kept`);
+            throw new InvalidInputError(
+              `image archive: ${JSON.stringify(path)} links to ${JSON.stringify(target)}, which came earlier and was not kept`,
+            );
           }
           this.wanted!.set(resolved, (this.wanted!.get(resolved) ?? 0) + n);
         }
@@ -178,7 +181,9 @@ export class ArchiveReader implements ArchiveFiles {
       case 'file':
         break;
       default:
-        throw new InvalidInputError(`image archive: ${JSON.stringify(path)} is a ${header.type}; an image archive holds only files, directories and links`);
+        throw new InvalidInputError(
+          `image archive: ${JSON.stringify(path)} is a ${header.type}; an image archive holds only files, directories and links`,
+        );
     }
     if (path === live) {
       this.entries.set(path, { kind: 'passed' });
@@ -269,7 +274,9 @@ export class ArchiveReader implements ArchiveFiles {
 }
 
 function tooLarge(ref: BlobRef, size: number): InvalidInputError {
-  return new InvalidInputError(`${ref.what}: ${JSON.stringify(ref.path)} has ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} a document may have`);
+  return new InvalidInputError(
+    `${ref.what}: ${JSON.stringify(ref.path)} has ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} a document may have`,
+  );
 }
 
 function checkSize(ref: BlobRef, size: number): void {

@@ -229,7 +229,11 @@ export function archiveStream(plan: SavePlan, opts: { progress?: TransferProgres
  * into place when it is complete: a failed or interrupted save leaves no file, and an existing
  * file is replaced only by a whole archive.
  */
-export async function saveToFile(plan: SavePlan, path: string, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
+export async function saveToFile(
+  plan: SavePlan,
+  path: string,
+  opts: { progress?: TransferProgress; signal?: AbortSignal } = {},
+): Promise<void> {
   const file = AtomicFile.create(path);
   try {
     await pipeline(archiveStream(plan, opts), file.stream, opts.signal ? { signal: opts.signal } : {});
@@ -241,6 +245,10 @@ export async function saveToFile(plan: SavePlan, path: string, opts: { progress?
 }
 
 /** Writes the archive to a stream the caller owns (stdout): it is not ended. */
-export async function saveToStream(plan: SavePlan, out: NodeJS.WritableStream, opts: { progress?: TransferProgress; signal?: AbortSignal } = {}): Promise<void> {
+export async function saveToStream(
+  plan: SavePlan,
+  out: NodeJS.WritableStream,
+  opts: { progress?: TransferProgress; signal?: AbortSignal } = {},
+): Promise<void> {
   await pipeline(archiveStream(plan, opts), out, { end: false, ...(opts.signal ? { signal: opts.signal } : {}) });
 }

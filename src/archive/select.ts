@@ -57,9 +57,11 @@ export async function selectImages(store: Store, names: readonly string[]): Prom
       if (tagged.length > 0) {
         for (const t of tagged) add(t.imageId, parseReference(t.ref));
       } else {
-        add(await store.resolveImage(name).catch((err: unknown) => {
-          throw err instanceof NotFoundError ? new NotFoundError(`No such image: ${name}`) : err;
-        }));
+        add(
+          await store.resolveImage(name).catch((err: unknown) => {
+            throw err instanceof NotFoundError ? new NotFoundError(`No such image: ${name}`) : err;
+          }),
+        );
       }
     }
   }

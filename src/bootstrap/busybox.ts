@@ -65,7 +65,10 @@ export async function writeBusyboxRootfs(dir: string): Promise<Date> {
   await copyFile(path, join(dir, 'bin/busybox'));
   await chmod(join(dir, 'bin/busybox'), 0o755);
   const { stdout } = await execa(path, ['--list-full']);
-  for (const applet of stdout.split('\n').map((s) => s.trim()).filter(Boolean)) {
+  for (const applet of stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (applet === 'bin/busybox') continue;
     const target = join(dir, applet);
     await mkdir(dirname(target), { recursive: true });
@@ -89,11 +92,25 @@ export async function bootstrapBusybox(store: Store, ref = 'busybox:latest'): Pr
     // pipe nobody reads yet would be drained by execa.
     const tarball = join(tmp, 'rootfs.tar');
     await execa('tar', [
-      '--sort=name', '--numeric-owner', '--owner=0', '--group=0', `--mtime=@${Math.floor(mtime.getTime() / 1000)}`,
-      '--format=pax', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
-      '-C', rootfs, '-cf', tarball, '.',
+      '--sort=name',
+      '--numeric-owner',
+      '--owner=0',
+      '--group=0',
+      `--mtime=@${Math.floor(mtime.getTime() / 1000)}`,
+      '--format=pax',
+      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+      '-C',
+      rootfs,
+      '-cf',
+      tarball,
+      '.',
     ]);
-    const id = await importRootfs(store, createReadStream(tarball), { ref, source: 'busybox-static', config: { Cmd: ['sh'] }, created: mtime });
+    const id = await importRootfs(store, createReadStream(tarball), {
+      ref,
+      source: 'busybox-static',
+      config: { Cmd: ['sh'] },
+      created: mtime,
+    });
     return id;
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -6,10 +6,9 @@ import { expandWord } from '../parse/index.js';
 import type { BuildPlan } from '../parse/plan.js';
 
 /** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
-export const PREDEFINED_ARGS: ReadonlySet<string> = new Set([
-  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
-  'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
-]);
+export const PREDEFINED_ARGS: ReadonlySet<string> = new Set(
+  'HTTP_PROXY http_proxy HTTPS_PROXY https_proxy FTP_PROXY ftp_proxy NO_PROXY no_proxy ALL_PROXY all_proxy'.split(' '),
+);
 
 /**
  * The values of the ARGs before the first FROM (visible to FROM lines, and to an ARG of the

@@ -22,7 +22,10 @@ export function fromName(session: BuildSession, stage: Stage): string {
 }
 
 /** The state a stage starts in, and its base's ONBUILD triggers. */
-export async function startFrom(session: BuildSession, stage: Stage): Promise<{ state: StageState; triggers: readonly string[]; baseId?: Digest }> {
+export async function startFrom(
+  session: BuildSession,
+  stage: Stage,
+): Promise<{ state: StageState; triggers: readonly string[]; baseId?: Digest }> {
   const from = stage.from;
   const name = fromName(session, stage);
   if (from.platform !== undefined) {
@@ -78,7 +81,9 @@ export async function baseImage(session: BuildSession, name: string, loc: Source
     return pulled.imageId;
   } catch (err) {
     if (req.signal?.aborted) throw err;
-    throw new DockerfileError(loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, { cause: err });
+    throw new DockerfileError(loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

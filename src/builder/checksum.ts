@@ -55,7 +55,11 @@ export interface SourcesChecksumOptions {
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
-export async function sourcesChecksum(context: BuildContext, sources: readonly string[], opts: SourcesChecksumOptions = {}): Promise<Digest> {
+export async function sourcesChecksum(
+  context: BuildContext,
+  sources: readonly string[],
+  opts: SourcesChecksumOptions = {},
+): Promise<Digest> {
   const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
   const cache = opts.cacheDir === undefined ? undefined : await hashCacheOf(context, opts.cacheDir);
   const downloads = opts.downloads ?? new Downloads();

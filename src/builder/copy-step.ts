@@ -21,10 +21,19 @@ import { Downloads } from './remote.js';
 import { baseImage } from './base.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
 
-export async function copyStep(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork, history: HistoryEntry): Promise<void> {
+export async function copyStep(
+  session: BuildSession,
+  state: StageState,
+  step: CopyStep,
+  work: CopyWork,
+  history: HistoryEntry,
+): Promise<void> {
   if (work.from !== undefined) return copyFrom(session, state, step, { ...work, from: work.from }, history);
   // One Downloads per step: a URL is fetched once, and the file copied is the one hashed.
-  const downloads = new Downloads({ tempDir: () => session.store.tempDir('add'), ...(session.req.signal ? { signal: session.req.signal } : {}) });
+  const downloads = new Downloads({
+    tempDir: () => session.store.tempDir('add'),
+    ...(session.req.signal ? { signal: session.req.signal } : {}),
+  });
   try {
     await copyFromContext(session, state, step, work, history, downloads);
   } finally {
@@ -32,7 +41,14 @@ export async function copyStep(session: BuildSession, state: StageState, step: C
   }
 }
 
-async function copyFromContext(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork, history: HistoryEntry, downloads: Downloads): Promise<void> {
+async function copyFromContext(
+  session: BuildSession,
+  state: StageState,
+  step: CopyStep,
+  work: CopyWork,
+  history: HistoryEntry,
+  downloads: Downloads,
+): Promise<void> {
   const { store, context } = session;
   const isAdd = work.kind === 'ADD';
   const pin = work.checksum;
@@ -73,7 +89,14 @@ async function copyFromContext(session: BuildSession, state: StageState, step: C
           ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
         };
         if (work.sources.length) {
-          await copyIntoRootfs({ ...into, context, sources: work.sources, isAdd, downloads, ...(pin !== undefined ? { checksum: pin } : {}) });
+          await copyIntoRootfs({
+            ...into,
+            context,
+            sources: work.sources,
+            isAdd,
+            downloads,
+            ...(pin !== undefined ? { checksum: pin } : {}),
+          });
         }
         if (work.inline.length) {
           // Heredoc files are copied after the context's sources, one copy each, never unpacked (BuildKit).
@@ -111,7 +134,13 @@ async function sourceLayers(session: BuildSession, state: StageState, step: Copy
  * read-only for the copy. Their identity for the cache is that root's chainID: the same chain
  * is the same files.
  */
-async function copyFrom(session: BuildSession, state: StageState, step: CopyStep, work: CopyWork & { from: string }, history: HistoryEntry): Promise<void> {
+async function copyFrom(
+  session: BuildSession,
+  state: StageState,
+  step: CopyStep,
+  work: CopyWork & { from: string },
+  history: HistoryEntry,
+): Promise<void> {
   const layers = await sourceLayers(session, state, step, work.from);
   const top = layers.at(-1);
   const key = copyFromKey({

@@ -143,11 +143,7 @@ export interface HeredocSources {
  * named `.dockerignore`), and each source path matches its file literally, wildcard characters
  * in the name included.
  */
-export async function writeCopyHeredocs(
-  dir: string,
-  files: readonly InlineFile[],
-  opts: WriteOptions = {},
-): Promise<HeredocSources> {
+export async function writeCopyHeredocs(dir: string, files: readonly InlineFile[], opts: WriteOptions = {}): Promise<HeredocSources> {
   const sources: string[] = [];
   for (const [i, file] of files.entries()) {
     const sub = join(dir, String(i));
@@ -173,7 +169,9 @@ async function writeInlineFile(path: string, file: InlineFile, opts: WriteOption
 function inlineFileName(delimiter: string): string {
   const name = posix.normalize(`/${delimiter}`).slice(1);
   if (name === '' || name.includes('/') || name.includes('\0')) {
-    throw new InvalidInputError(`heredoc ${JSON.stringify(delimiter)} cannot be made into a file: its name must be a file name, not a path`);
+    throw new InvalidInputError(
+      `heredoc ${JSON.stringify(delimiter)} cannot be made into a file: its name must be a file name, not a path`,
+    );
   }
   return name;
 }

@@ -271,7 +271,9 @@ function run(vars: StageVars, step: RunStep, scope: BuildScope): Outcome {
   const plan =
     step.cmd.form === 'exec'
       ? { argv: [...step.cmd.argv] }
-      : atLine(step.loc, () => heredocRun({ shell, command: step.cmd.form === 'shell' ? step.cmd.command : '', heredocs: step.heredocs ?? [] }));
+      : atLine(step.loc, () =>
+          heredocRun({ shell, command: step.cmd.form === 'shell' ? step.cmd.command : '', heredocs: step.heredocs ?? [] }),
+        );
   const argsShown = [...vars.args].map(([k, v]) => `${k}=${v}`);
   const createdBy = `RUN ${argsShown.length ? `|${argsShown.length} ${argsShown.join(' ')} ` : ''}${plan.argv.join(' ')} # buildkit`;
   const work: RunWork = {

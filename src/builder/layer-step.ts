@@ -49,7 +49,8 @@ export async function layerStep(
   } catch (err) {
     if (req.signal?.aborted) session.checkAborted();
     const explained = explainNoSpace(err, "writing this step's files into its layer", store.root);
-    if (explained !== err && err instanceof DockerfileError) throw new DockerfileError(err.location, (explained as Error).message, { cause: err });
+    if (explained !== err && err instanceof DockerfileError)
+      throw new DockerfileError(err.location, (explained as Error).message, { cause: err });
     throw explained;
   }
   // Stamped when the layer is made, as Docker stamps a committed step.
@@ -69,7 +70,13 @@ function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void
 }
 
 /** Reuses a cached layer for this step if there is one on the same parent. */
-async function reuseCached(session: BuildSession, state: StageState, key: Digest, parent: LayerRecord | undefined, createdBy?: string): Promise<boolean> {
+async function reuseCached(
+  session: BuildSession,
+  state: StageState,
+  key: Digest,
+  parent: LayerRecord | undefined,
+  createdBy?: string,
+): Promise<boolean> {
   if (session.req.noCache) return false;
   const hit = await session.store.cacheRecord(key);
   let layer: LayerRecord | undefined;

@@ -117,7 +117,8 @@ export function urlFileName(url: string): string {
   }
   if (base === '' || base === '.') base = UNNAMED;
   const name = base.trim();
-  // Unicode category Cc: C0, DEL and C1 controls.
+  // Unicode category Cc: C0, DEL and C1 controls, which no file name of an image should hold.
+  // eslint-disable-next-line no-control-regex
   if (name === '' || name === '.' || name === '..' || /[\u0000-\u001f\u007f-\u009f]/.test(name)) return UNSAFE_NAME;
   return name;
 }
@@ -128,13 +129,16 @@ export function urlFileName(url: string): string {
  */
 export function parsePinnedChecksum(text: string): PinnedChecksum {
   const i = text.indexOf(':');
-  if (i <= 0 || i + 1 === text.length) throw new InvalidInputError(`invalid checksum ${JSON.stringify(text)}: invalid checksum digest format`);
+  if (i <= 0 || i + 1 === text.length)
+    throw new InvalidInputError(`invalid checksum ${JSON.stringify(text)}: invalid checksum digest format`);
   const algorithm = text.slice(0, i);
   const hex = text.slice(i + 1);
   const size = ({ sha256: 64, sha384: 96, sha512: 128 } as Record<string, number>)[algorithm];
   if (size === undefined) {
     const wellFormed = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(text);
-    throw new InvalidInputError(`invalid checksum ${JSON.stringify(text)}: ${wellFormed ? 'unsupported digest algorithm' : 'invalid checksum digest format'}`);
+    throw new InvalidInputError(
+      `invalid checksum ${JSON.stringify(text)}: ${wellFormed ? 'unsupported digest algorithm' : 'invalid checksum digest format'}`,
+    );
   }
   if (hex.length !== size || !/^[a-f0-9]+$/.test(hex)) {
     throw new InvalidInputError(`invalid checksum ${JSON.stringify(text)}: invalid checksum digest format`);
@@ -246,7 +250,11 @@ export class Downloads {
  * GET `url` into a new file at `path` (0600), hashing it on the way. The transport's signal is
  * the build's; its timeouts are the download's.
  */
-async function download(url: string, path: string, transport: Transport): Promise<{ digest: Digest; size: number; lastModified: Date | undefined }> {
+async function download(
+  url: string,
+  path: string,
+  transport: Transport,
+): Promise<{ digest: Digest; size: number; lastModified: Date | undefined }> {
   const shown = redactUrl(url);
   const signal = transport.signal;
   signal?.throwIfAborted();
@@ -354,7 +362,12 @@ export function parseHttpTime(text: string): Date | undefined {
     const month = MONTHS.indexOf(mon.toLowerCase());
     const t = new Date(Date.UTC(year, month, Number(day), Number(h), Number(min), Number(s)));
     // Out-of-range fields (31 Feb, 25:00) are errors in Go, not carried over.
-    if (t.getUTCDate() !== Number(day) || t.getUTCHours() !== Number(h) || t.getUTCMinutes() !== Number(min) || t.getUTCSeconds() !== Number(s)) {
+    if (
+      t.getUTCDate() !== Number(day) ||
+      t.getUTCHours() !== Number(h) ||
+      t.getUTCMinutes() !== Number(min) ||
+      t.getUTCSeconds() !== Number(s)
+    ) {
       return undefined;
     }
     return t;

@@ -17,7 +17,13 @@ import type { RunWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
 
-export async function runStep(session: BuildSession, state: StageState, step: RunStep, work: RunWork, history: HistoryEntry): Promise<void> {
+export async function runStep(
+  session: BuildSession,
+  state: StageState,
+  step: RunStep,
+  work: RunWork,
+  history: HistoryEntry,
+): Promise<void> {
   const key = runKey({
     parent: state.layers.at(-1)?.chainId ?? '',
     argv: work.argv,
@@ -47,7 +53,14 @@ export async function runStep(session: BuildSession, state: StageState, step: Ru
   });
 }
 
-async function runCommand(session: BuildSession, loc: SourceLocation, text: string, work: RunWork, mounted: MountedRootfs, hostname: string): Promise<void> {
+async function runCommand(
+  session: BuildSession,
+  loc: SourceLocation,
+  text: string,
+  work: RunWork,
+  mounted: MountedRootfs,
+  hostname: string,
+): Promise<void> {
   if (work.shell !== undefined && !(await existsInRoot(mounted.rootfs, work.shell))) {
     throw new DockerfileError(loc, `RUN needs ${work.shell} to run a shell-form command, and the image has no ${work.shell}`);
   }

@@ -10,7 +10,13 @@ import type { WorkdirWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
 
-export async function workdirStep(session: BuildSession, state: StageState, step: WorkdirStep, work: WorkdirWork, history: HistoryEntry): Promise<void> {
+export async function workdirStep(
+  session: BuildSession,
+  state: StageState,
+  step: WorkdirStep,
+  work: WorkdirWork,
+  history: HistoryEntry,
+): Promise<void> {
   const key = workdirKey({ parent: state.layers.at(-1)?.chainId ?? '', dir: work.dir, user: work.user });
   await layerStep(session, state, key, history, { cacheFromByCommand: true }, async (mounted) =>
     atLine(step.loc, async () => {

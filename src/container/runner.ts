@@ -47,7 +47,12 @@ export async function inNewLayer(
 }
 
 /** Runs `f` in a writable rootfs on `parent` that is thrown away afterwards (`tsbuild run`). */
-export async function inThrowaway<T>(store: Store, parent: LayerRecord | undefined, opts: WorkOptions, f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
+export async function inThrowaway<T>(
+  store: Store,
+  parent: LayerRecord | undefined,
+  opts: WorkOptions,
+  f: (rootfs: MountedRootfs) => Promise<T>,
+): Promise<T> {
   const snap = await store.prepare(parent, opts.init ? { init: opts.init } : {});
   try {
     return await mounted(store, snap, f);

@@ -138,7 +138,9 @@ async function execUser(rootfs: string, spec: string): Promise<{ uid: number; gi
   let uid = 0;
   let gid = 0;
   let matchedName: string | undefined;
-  const found = passwd?.find((u) => (userArg === undefined ? u.uid === 0 : userArg.id !== undefined ? u.uid === userArg.id : u.name === userArg.name));
+  const found = passwd?.find((u) =>
+    userArg === undefined ? u.uid === 0 : userArg.id !== undefined ? u.uid === userArg.id : u.name === userArg.name,
+  );
   if (found) {
     matchedName = found.name;
     uid = found.uid;

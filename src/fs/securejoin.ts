@@ -112,7 +112,11 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
         opts.onEscape?.({ kind: 'absolute', ...link });
         done.length = 0;
       }
-      todo.push(...splitComponents(target).map((c) => ({ name: c, from: link })).reverse());
+      todo.push(
+        ...splitComponents(target)
+          .map((c) => ({ name: c, from: link }))
+          .reverse(),
+      );
       statsKnown = false;
       continue;
     }
@@ -142,11 +146,7 @@ function splitComponents(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
 }
 
-async function lstatVisible(
-  hostRoot: string,
-  rel: string,
-  isHidden: ResolveOptions['isHidden'],
-): Promise<Stats | undefined> {
+async function lstatVisible(hostRoot: string, rel: string, isHidden: ResolveOptions['isHidden']): Promise<Stats | undefined> {
   let st: Stats;
   try {
     st = await lstat(rel === '' ? hostRoot : posix.join(hostRoot, rel));

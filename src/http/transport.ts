@@ -65,7 +65,17 @@ export interface TransportOptions {
 
 const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, maxRedirects: 5, retries: 3, backoffMs: 250 };
 const MAX_BACKOFF_MS = 8_000;
-const RETRY_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TIMEOUT']);
+const RETRY_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_TIMEOUT',
+]);
 const USER_AGENT = `tsbuild/0.1 node/${process.versions.node}`;
 
 function retryableStatus(status: number): boolean {
@@ -79,7 +89,8 @@ function describeRequest(method: Method, url: URL): string {
 }
 
 export class Transport {
-  private readonly opts: Required<Omit<TransportOptions, 'signal' | 'responseTimeoutMs'>> & Pick<TransportOptions, 'signal' | 'responseTimeoutMs'>;
+  private readonly opts: Required<Omit<TransportOptions, 'signal' | 'responseTimeoutMs'>> &
+    Pick<TransportOptions, 'signal' | 'responseTimeoutMs'>;
   // Keep-alive pools: a pull makes many requests to one host. Idle pooled sockets are unref'd
   // by Node, so they do not hold the process open; close() ends them at once.
   private readonly agents = {
@@ -139,7 +150,8 @@ export class Transport {
     for (let hops = 0; ; hops++) {
       const res = await this.once({ ...req, url, headers }, deadline);
       const location = res.header('location');
-      if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return res;
+      if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || (req.method !== 'GET' && req.method !== 'HEAD'))
+        return res;
       await res.discard();
       if (hops >= this.opts.maxRedirects) throw new RequestError(describeRequest(req.method, req.url), 'too many redirects');
       const next = new URL(location, url);
@@ -185,7 +197,8 @@ export class Transport {
         socket.once(isHttps ? 'secureConnect' : 'connect', () => clearTimeout(timer));
         socket.once('close', () => clearTimeout(timer));
       });
-      const responseTimer = deadline && setTimeout(() => fail(new TimeoutError('response', deadline.ms)), Math.max(0, deadline.at - Date.now()));
+      const responseTimer =
+        deadline && setTimeout(() => fail(new TimeoutError('response', deadline.ms)), Math.max(0, deadline.at - Date.now()));
       r.on('close', () => clearTimeout(responseTimer));
       r.on('error', reject);
       r.on('response', (res) => {

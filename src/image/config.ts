@@ -54,8 +54,19 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 const RUNTIME_KEYS: (keyof RuntimeConfig)[] = [
-  'User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Healthcheck', 'ArgsEscaped',
-  'Volumes', 'WorkingDir', 'Labels', 'OnBuild', 'StopSignal', 'Shell',
+  'User',
+  'ExposedPorts',
+  'Env',
+  'Entrypoint',
+  'Cmd',
+  'Healthcheck',
+  'ArgsEscaped',
+  'Volumes',
+  'WorkingDir',
+  'Labels',
+  'OnBuild',
+  'StopSignal',
+  'Shell',
 ];
 
 function isEmpty(v: unknown): boolean {
@@ -74,7 +85,7 @@ function orderedRuntime(c: RuntimeConfig): RuntimeConfig {
   for (const k of RUNTIME_KEYS) {
     const v = c[k];
     if (isEmpty(v) && !(k === 'Env' && Array.isArray(v))) continue;
-    out[k] = (k === 'ExposedPorts' || k === 'Volumes' || k === 'Labels') ? sortedObject(v as Record<string, unknown>) : v;
+    out[k] = k === 'ExposedPorts' || k === 'Volumes' || k === 'Labels' ? sortedObject(v as Record<string, unknown>) : v;
   }
   return out as RuntimeConfig;
 }
@@ -119,13 +130,19 @@ export function parseConfig(bytes: Buffer | string): ImageConfig {
 /** The architecture name Docker uses for this Node process's CPU. */
 export function hostArchitecture(): string {
   switch (process.arch) {
-    case 'x64': return 'amd64';
-    case 'ia32': return '386';
-    default: return process.arch; // arm64, arm, ppc64, s390x, riscv64 match Go's names
+    case 'x64':
+      return 'amd64';
+    case 'ia32':
+      return '386';
+    default:
+      return process.arch; // arm64, arm, ppc64, s390x, riscv64 match Go's names
   }
 }
 
 /** A timestamp as Go's time.RFC3339Nano writes it (what Docker puts in configs): no `.000`. */
 export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.000Z$/, 'Z').replace(/(\.\d*?)0+Z$/, '$1Z');
+  return d
+    .toISOString()
+    .replace(/\.000Z$/, 'Z')
+    .replace(/(\.\d*?)0+Z$/, '$1Z');
 }

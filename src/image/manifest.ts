@@ -90,7 +90,8 @@ function descriptor(v: unknown, where: string): Descriptor {
   const d = v as Partial<Descriptor> | null;
   if (!d || typeof d !== 'object') throw new ManifestError(`${where}: not a descriptor`);
   if (typeof d.mediaType !== 'string') throw new ManifestError(`${where}: mediaType missing`);
-  if (typeof d.digest !== 'string' || !isDigest(d.digest)) throw new ManifestError(`${where}: unsupported digest ${JSON.stringify(d.digest)}`);
+  if (typeof d.digest !== 'string' || !isDigest(d.digest))
+    throw new ManifestError(`${where}: unsupported digest ${JSON.stringify(d.digest)}`);
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw new ManifestError(`${where}: bad size`);
   return d as Descriptor;
 }
@@ -111,7 +112,9 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): M
   const known: string[] = [MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.ociIndex];
   const mediaType = header && known.includes(header) ? header : typeof raw.mediaType === 'string' ? raw.mediaType : guess(raw);
   if (mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed || raw.schemaVersion === 1) {
-    throw new ManifestError('the image has a Docker schema 1 manifest, which is deprecated and not supported: push it again with a current client');
+    throw new ManifestError(
+      'the image has a Docker schema 1 manifest, which is deprecated and not supported: push it again with a current client',
+    );
   }
   if (raw.schemaVersion !== 2) throw new ManifestError(`unsupported manifest schemaVersion ${JSON.stringify(raw.schemaVersion)}`);
   if (mediaType === MediaType.dockerManifestList || mediaType === MediaType.ociIndex) {
@@ -168,7 +171,12 @@ export function layerCompression(mediaType: string): 'gzip' | 'zstd' | 'none' | 
 
 /** Serialized as Docker and BuildKit write them: fixed key order, no whitespace. */
 export function serializeImageManifest(m: Omit<ImageManifest, 'kind'>): Buffer {
-  const desc = (d: Descriptor) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) });
+  const desc = (d: Descriptor) => ({
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+    ...(d.platform ? { platform: d.platform } : {}),
+  });
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: m.mediaType, config: desc(m.config), layers: m.layers.map(desc) }));
 }
 
@@ -177,7 +185,12 @@ export function serializeIndex(m: Omit<ImageIndex, 'kind'>): Buffer {
     JSON.stringify({
       schemaVersion: 2,
       mediaType: m.mediaType,
-      manifests: m.manifests.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) })),
+      manifests: m.manifests.map((d) => ({
+        mediaType: d.mediaType,
+        digest: d.digest,
+        size: d.size,
+        ...(d.platform ? { platform: d.platform } : {}),
+      })),
     }),
   );
 }

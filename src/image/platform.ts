@@ -40,7 +40,11 @@ export function hostPlatform(): Platform {
 export function platformMatches(want: Platform, have: { os?: string; architecture?: string; variant?: string }): boolean {
   if (have.os === undefined || have.architecture === undefined) return false;
   const w = normalize(want);
-  const h = normalize({ os: have.os.toLowerCase(), architecture: have.architecture.toLowerCase(), ...(have.variant ? { variant: have.variant.toLowerCase() } : {}) });
+  const h = normalize({
+    os: have.os.toLowerCase(),
+    architecture: have.architecture.toLowerCase(),
+    ...(have.variant ? { variant: have.variant.toLowerCase() } : {}),
+  });
   if (w.os !== h.os || w.architecture !== h.architecture) return false;
   return w.variant === undefined || w.variant === h.variant;
 }

@@ -78,7 +78,9 @@ const DATA_CAP = 1 << 20;
  * The module: `update(ptr, len, state) -> state` over memory it exports. Its body, in the
  * text format: while len >= 8, x = state ^ load64(ptr), state = T7[x & 0xff] ^ T6[x >> 8 &
  * 0xff] ^ ... ^ T0[x >> 56]; then byte by byte, state = T0[(state ^ b) & 0xff] ^ (state >> 8).
+ * Laid out by hand (Prettier leaves it): one group of instructions per line, with its comment.
  */
+// prettier-ignore
 function moduleBytes(): Uint8Array {
   const [P, N, CRC, X] = [0, 1, 2, 3];
   const I32_CONST = 0x41, I64_CONST = 0x42, GET = 0x20, SET = 0x21;
@@ -202,8 +204,14 @@ export class Crc64Js implements Crc64Hash {
       // table for its distance from the end of the group.
       const a = (lo ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
       const b = (hi ^ (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24))) >>> 0;
-      const a0 = a & 0xff, a1 = (a >>> 8) & 0xff, a2 = (a >>> 16) & 0xff, a3 = a >>> 24;
-      const b0 = b & 0xff, b1 = (b >>> 8) & 0xff, b2 = (b >>> 16) & 0xff, b3 = b >>> 24;
+      const a0 = a & 0xff,
+        a1 = (a >>> 8) & 0xff,
+        a2 = (a >>> 16) & 0xff,
+        a3 = a >>> 24;
+      const b0 = b & 0xff,
+        b1 = (b >>> 8) & 0xff,
+        b2 = (b >>> 16) & 0xff,
+        b3 = b >>> 24;
       hi = t7h[a0]! ^ t6h[a1]! ^ t5h[a2]! ^ t4h[a3]! ^ t3h[b0]! ^ t2h[b1]! ^ t1h[b2]! ^ t0h[b3]!;
       lo = t7l[a0]! ^ t6l[a1]! ^ t5l[a2]! ^ t4l[a3]! ^ t3l[b0]! ^ t2l[b1]! ^ t1l[b2]! ^ t0l[b3]!;
     }

@@ -91,7 +91,12 @@ async function* decompressFrom(reader: ByteReader, name: string): AsyncGenerator
   }
 
   const tool = TOOLS[kind];
-  const proc = (await import('execa')).execa(tool.command, ['-dc'], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
+  const proc = (await import('execa')).execa(tool.command, ['-dc'], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+  });
   // The process may fail while its output is still being read; it is awaited below, this only
   // keeps that rejection from counting as unhandled in the meantime.
   proc.catch(() => undefined);

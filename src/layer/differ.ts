@@ -32,14 +32,22 @@ export class DifferError extends TsbuildError {}
  */
 export async function compare(lower: readonly Mount[], upper: readonly Mount[], opts: DiffOptions): Promise<LayerDescriptor> {
   const changes = await changesBetween(rootOf(lower), rootOf(upper));
-  return writeLayer(changes, { tarSplitPath: opts.tarSplitPath }, opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {});
+  return writeLayer(
+    changes,
+    { tarSplitPath: opts.tarSplitPath },
+    opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {},
+  );
 }
 
 /**
  * Unpacks a layer tar (compressed or not) into the active snapshot whose mounts are given, on
  * top of its parent, and returns the layer's diffID and sizes. The tar is untrusted (apply.ts).
  */
-export async function apply(mounts: readonly Mount[], tar: NodeJS.ReadableStream | AsyncIterable<Uint8Array>, opts: DiffOptions): Promise<LayerDescriptor> {
+export async function apply(
+  mounts: readonly Mount[],
+  tar: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
+  opts: DiffOptions,
+): Promise<LayerDescriptor> {
   // Loaded here: only pull, load and import unpack layers; a build never does.
   const { applyLayer } = await import('./apply.js');
   const root = rootOf(mounts);

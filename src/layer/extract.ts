@@ -41,7 +41,11 @@ export interface ExtractEntry {
  * targets). Refuses hostile entries with an InvalidInputError naming the entry; on any error the
  * root is left as far as it got, for the caller to deal with, and nothing outside it is touched.
  */
-export async function extract(entries: AsyncIterable<ExtractEntry>, root: string, opts: ExtractOptions): Promise<{ readonly size: number }> {
+export async function extract(
+  entries: AsyncIterable<ExtractEntry>,
+  root: string,
+  opts: ExtractOptions,
+): Promise<{ readonly size: number }> {
   if (!(await lstat(root)).isDirectory()) throw new Error(`${root} is not a directory`);
   const extractor = new Extractor(root, extractRules(opts));
   for await (const entry of entries) await extractor.apply(entry);
@@ -56,7 +60,10 @@ export async function extract(entries: AsyncIterable<ExtractEntry>, root: string
 export function tarReadError(e: unknown, noun: string, bytesRead: number): unknown {
   if (e instanceof TarFormatError) return new InvalidInputError(`invalid ${noun}: ${e.message}`, { cause: e });
   if (e instanceof TruncatedError) {
-    return new InvalidInputError(bytesRead < BLOCK_SIZE ? `not a ${noun}: only ${bytesRead} bytes` : `the ${noun} is truncated: ${e.message}`, { cause: e });
+    return new InvalidInputError(
+      bytesRead < BLOCK_SIZE ? `not a ${noun}: only ${bytesRead} bytes` : `the ${noun} is truncated: ${e.message}`,
+      { cause: e },
+    );
   }
   return e;
 }
@@ -152,7 +159,11 @@ class Extractor {
       return rel;
     }
     const root = this.rules.naming.root;
-    const dir = await this.resolveDir(parentOf(rel), name, (link) => `would be written outside ${root} through symlink ${JSON.stringify(link)}`);
+    const dir = await this.resolveDir(
+      parentOf(rel),
+      name,
+      (link) => `would be written outside ${root} through symlink ${JSON.stringify(link)}`,
+    );
     await mkdirAll(dir.hostPath, { mode: 0o755, owner: ROOT, root: this.rootPath });
     return joinRel(dir.rel, baseOf(rel));
   }
@@ -165,7 +176,8 @@ class Extractor {
     for (let i = 0; i < parts.length - 1; i++) {
       dir = dir === '' ? parts[i]! : `${dir}/${parts[i]!}`;
       if (this.dirs.has(dir)) continue;
-      if (this.pendingNodes.has(dir)) this.refuse(name, `would be written below ${show(dir)}, which ${archive} made a device, fifo or whiteout`);
+      if (this.pendingNodes.has(dir))
+        this.refuse(name, `would be written below ${show(dir)}, which ${archive} made a device, fifo or whiteout`);
       const st = await lstatOrUndefined(this.fsPath(dir));
       if (st?.isDirectory()) {
         this.dirs.add(dir);
@@ -173,7 +185,10 @@ class Extractor {
       }
       if (st !== undefined) {
         if (this.written.has(dir)) {
-          this.refuse(name, `would be written through ${show(dir)}, which ${archive} made a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'}`);
+          this.refuse(
+            name,
+            `would be written through ${show(dir)}, which ${archive} made a ${st.isSymbolicLink() ? 'symlink' : 'non-directory'}`,
+          );
         }
         // Left by a lower layer: in the merged view this layer's directory hides it.
         await rm(this.fsPath(dir), { recursive: true, force: true });
@@ -315,7 +330,16 @@ class Extractor {
       case 'fifo': {
         const type = h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p';
         const path = this.helperPath(rel, name);
-        this.queueNode(rel, { op: 'mknod', path, type, mode: h.mode, major: h.devMajor, minor: h.devMinor, uid: owner.uid, gid: owner.gid });
+        this.queueNode(rel, {
+          op: 'mknod',
+          path,
+          type,
+          mode: h.mode,
+          major: h.devMajor,
+          minor: h.devMinor,
+          uid: owner.uid,
+          gid: owner.gid,
+        });
         this.nodeTimes.set(rel, times);
         this.queueXattrs(rel, h, name);
         return;
@@ -347,7 +371,8 @@ class Extractor {
     if (this.rules.parents === 'real-directories') {
       await this.ensureParents(target, linkname);
     } else {
-      const escape = (link: string) => `is a hardlink to ${show(target)}, which lies outside ${this.rules.naming.root} through symlink ${JSON.stringify(link)}`;
+      const escape = (link: string) =>
+        `is a hardlink to ${show(target)}, which lies outside ${this.rules.naming.root} through symlink ${JSON.stringify(link)}`;
       at = joinRel((await this.resolveDir(parentOf(target), name, escape)).rel, baseOf(target));
     }
     if (this.pendingNodes.has(at)) await this.flushOps();
@@ -403,7 +428,12 @@ class Extractor {
     let known = cache.get(rel);
     if (known === undefined) {
       known = this.plainDir(parentOf(rel), cache).then(async (ok) =>
-        ok ? lstat(this.fsPath(rel)).then((st) => st.isDirectory(), () => false) : false,
+        ok
+          ? lstat(this.fsPath(rel)).then(
+              (st) => st.isDirectory(),
+              () => false,
+            )
+          : false,
       );
       cache.set(rel, known);
     }

@@ -10,7 +10,11 @@ import { open } from 'node:fs/promises';
  * the consumer. A failure surfaces when the consumer reaches the failed item; stopping early
  * lets calls already started finish on their own.
  */
-export async function* mapAhead<T, R>(source: AsyncIterable<T>, fn: (item: T) => Promise<R>, depth: number): AsyncGenerator<R, void, undefined> {
+export async function* mapAhead<T, R>(
+  source: AsyncIterable<T>,
+  fn: (item: T) => Promise<R>,
+  depth: number,
+): AsyncGenerator<R, void, undefined> {
   const inFlight: Promise<R>[] = [];
   for await (const item of source) {
     const p = fn(item);

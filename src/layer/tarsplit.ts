@@ -64,7 +64,9 @@ export class TarSplitWriter {
   async file(name: Buffer, size: number, crc: Buffer | undefined): Promise<void> {
     const key = cleanKey(name);
     if (this.seen.has(key)) {
-      throw new InvalidInputError(`archive has more than one entry for ${JSON.stringify(name.toString())}: duplicate paths are not supported`);
+      throw new InvalidInputError(
+        `archive has more than one entry for ${JSON.stringify(name.toString())}: duplicate paths are not supported`,
+      );
     }
     this.seen.add(key);
     let line = '{"type":1';

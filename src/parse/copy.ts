@@ -33,9 +33,7 @@ export function parseCopy(input: Input): Instruction {
   const json = parseJsonArray(input.args);
   const words = json.json ? json.values : splitOnWhitespace(input.args);
   if (words.length < 2) {
-    throw new ParseProblem(
-      `${kind} requires at least two arguments, but only one was provided. Destination could not be determined`,
-    );
+    throw new ParseProblem(`${kind} requires at least two arguments, but only one was provided. Destination could not be determined`);
   }
   const flags = flagsOf(input, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
   const dest = words[words.length - 1] as string;

@@ -2,7 +2,17 @@
 // time.ParseDuration and strconv.ParseInt parse them (moby/buildkit parseHealthcheck).
 import { parseGoDuration } from './duration.js';
 import type { FlagSpec, FlagValues } from './flags.js';
-import { base, commandForm, definedOnly, flagsOf, isEmptyCommand, requiresAtLeastOne, step, type Input, type Instruction } from './input.js';
+import {
+  base,
+  commandForm,
+  definedOnly,
+  flagsOf,
+  isEmptyCommand,
+  requiresAtLeastOne,
+  step,
+  type Input,
+  type Instruction,
+} from './input.js';
 import type { HealthcheckStep } from './plan.js';
 import { ParseProblem } from './problem.js';
 

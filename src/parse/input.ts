@@ -9,8 +9,7 @@ import { parseJsonArray } from './words.js';
 
 /** A FROM line opens a stage; every other instruction is a step of the current one. */
 export type Instruction =
-  | { readonly kind: 'FROM'; readonly from: FromClause; readonly name?: string }
-  | { readonly kind: 'STEP'; readonly step: Step };
+  { readonly kind: 'FROM'; readonly from: FromClause; readonly name?: string } | { readonly kind: 'STEP'; readonly step: Step };
 
 /** What every instruction parser receives. */
 export interface Input {

@@ -70,9 +70,7 @@ function parseFrom(input: Input): Instruction {
     const written = words[2] as string;
     name = written.toLowerCase();
     if (!STAGE_NAME.test(name)) {
-      throw new ParseProblem(
-        `invalid name for build stage: ${JSON.stringify(written)}, name can't start with a number or contain symbols`,
-      );
+      throw new ParseProblem(`invalid name for build stage: ${JSON.stringify(written)}, name can't start with a number or contain symbols`);
     }
   } else if (words.length !== 1) {
     throw new ParseProblem('FROM requires either one or three arguments');
@@ -222,7 +220,7 @@ function parseOnbuild(input: Input): Instruction {
   if (input.args === '') throw requiresAtLeastOne('ONBUILD');
   flagsOf(input, NO_FLAGS);
   const trigger = (input.args.split(/\s/, 1)[0] as string).toUpperCase();
-  if (trigger === 'ONBUILD') throw new ParseProblem('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+  if (trigger === 'ONBUILD') throw new ParseProblem("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
   if (trigger === 'FROM' || trigger === 'MAINTAINER') {
     throw new ParseProblem(`${trigger} isn't allowed as an ONBUILD trigger`);
   }

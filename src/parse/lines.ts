@@ -11,14 +11,7 @@
 // instruction ends on another line than dockerfile-ast's range, BuildKit is right and
 // dockerfile-ast starts again on the line after it (`read` names the cases).
 import { DockerfileError, type SourceLocation } from '../errors.js';
-import {
-  documentStructure,
-  instructionsFrom,
-  LEADING_SPACE,
-  physicalLines,
-  type InstructionRange,
-  type RangeList,
-} from './ast.js';
+import { documentStructure, instructionsFrom, LEADING_SPACE, physicalLines, type InstructionRange, type RangeList } from './ast.js';
 import { DirectiveReader, type Directive } from './directives.js';
 import { heredocsInLine, type HeredocMarker } from './heredoc.js';
 import type { Heredoc } from './plan.js';
@@ -57,8 +50,7 @@ export function readDockerfile(text: string, file: string): DockerfileSource {
   // dockerfile-ast's ranges depend on the escape character. Where it read another one than
   // BuildKit does (it stops before `# escape=` after `# syntax=img --flag`, and takes it after
   // `# foo=bar`, where BuildKit's directives have ended), they are found again with BuildKit's.
-  const ranges =
-    structure.escapeChar === escapeChar ? structure : instructionsFrom(physical, directives.length, escapeChar);
+  const ranges = structure.escapeChar === escapeChar ? structure : instructionsFrom(physical, directives.length, escapeChar);
   const lines = new InstructionReader(physical, file, escapeChar).read(ranges);
   return { escapeChar, lines, directives };
 }

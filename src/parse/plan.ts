@@ -52,8 +52,7 @@ export type RunNetwork = 'default' | 'none' | 'host';
 
 /** Shell form is one command line run by the stage's SHELL; exec form is an argv (JSON array). */
 export type CommandForm =
-  | { readonly form: 'shell'; readonly command: string }
-  | { readonly form: 'exec'; readonly argv: readonly string[] };
+  { readonly form: 'shell'; readonly command: string } | { readonly form: 'exec'; readonly argv: readonly string[] };
 
 export interface RunStep extends StepBase {
   readonly kind: 'RUN';

@@ -255,9 +255,7 @@ class Lexer {
         // One # or % removes the shortest match, two the longest.
         const greedy = word.startsWith(modifier);
         const pattern = greedy ? word.slice(1) : word;
-        return modifier === '#'
-          ? trimPrefix(pattern, value ?? '', greedy)
-          : trimSuffix(pattern, value ?? '', greedy);
+        return modifier === '#' ? trimPrefix(pattern, value ?? '', greedy) : trimSuffix(pattern, value ?? '', greedy);
       }
       default:
         throw new Error(`unsupported modifier (${spelled}) in substitution`);
@@ -287,7 +285,7 @@ class Lexer {
     try {
       return this.processUntil(stop, rawEscapes).result;
     } catch (err) {
-      if (this.peek() === EOF) throw new Error(missing);
+      if (this.peek() === EOF) throw new Error(missing, { cause: err });
       throw err;
     }
   }

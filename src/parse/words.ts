@@ -81,9 +81,7 @@ export function splitWordsKeepingQuotes(args: string, escapeChar: string): strin
   return words;
 }
 
-export type JsonArgs =
-  | { readonly json: true; readonly values: string[] }
-  | { readonly json: false };
+export type JsonArgs = { readonly json: true; readonly values: string[] } | { readonly json: false };
 
 /**
  * Docker's parseJSON: text starting with `[` that is a valid JSON array of strings. Anything

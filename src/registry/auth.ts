@@ -102,7 +102,11 @@ export class Authenticator {
   }
 
   /** Docker's token spec: GET realm?service=...&scope=... with Basic credentials if known. */
-  async fetchToken(scheme: Extract<Scheme, { kind: 'bearer' }>, scopes: readonly string[], expiresAt?: (ms: number) => void): Promise<string> {
+  async fetchToken(
+    scheme: Extract<Scheme, { kind: 'bearer' }>,
+    scopes: readonly string[],
+    expiresAt?: (ms: number) => void,
+  ): Promise<string> {
     const url = new URL(scheme.realm);
     if (scheme.service !== undefined) url.searchParams.set('service', scheme.service);
     for (const s of scopes) url.searchParams.append('scope', s);
@@ -113,9 +117,15 @@ export class Authenticator {
     const text = await res.text(1 << 20);
     const where = `${scheme.realm.origin}${scheme.realm.pathname}`;
     if (res.status === 401 || res.status === 403) {
-      throw new UnauthorizedError(`authentication at ${where} failed`, tokenServerMessage(text) ?? describeStatus(res.status, res.statusText), res.status, parseErrorBody(text));
+      throw new UnauthorizedError(
+        `authentication at ${where} failed`,
+        tokenServerMessage(text) ?? describeStatus(res.status, res.statusText),
+        res.status,
+        parseErrorBody(text),
+      );
     }
-    if (res.status !== 200) throw new RegistryError(`token server ${where}`, `${res.status} ${res.statusText}`, res.status, parseErrorBody(text));
+    if (res.status !== 200)
+      throw new RegistryError(`token server ${where}`, `${res.status} ${res.statusText}`, res.status, parseErrorBody(text));
     let j: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       j = JSON.parse(text) as typeof j;
@@ -143,7 +153,8 @@ export class Authenticator {
     const url = new URL('/v2/', this.endpoint.base);
     const res = await this.transport.send({ method: 'GET', url, headers: { Authorization: basic(this.credentials) } });
     await res.discard();
-    if (res.status !== 200) throw new UnauthorizedError(`login attempt to ${url.href}`, describeStatus(res.status, res.statusText), res.status);
+    if (res.status !== 200)
+      throw new UnauthorizedError(`login attempt to ${url.href}`, describeStatus(res.status, res.statusText), res.status);
   }
 }
 
@@ -157,11 +168,16 @@ function schemeOf(challenges: readonly Challenge[], url: URL): Scheme {
     } catch {
       throw new RegistryError(url.href, 'the Bearer challenge has no usable realm', 401);
     }
-    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new RegistryError(url.href, 'the token realm is not an http(s) URL', 401);
+    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:')
+      throw new RegistryError(url.href, 'the token realm is not an http(s) URL', 401);
     return { kind: 'bearer', realm: realmUrl, ...(bearer.params.service !== undefined ? { service: bearer.params.service } : {}) };
   }
   if (challenges.some((c) => c.scheme === 'basic')) return { kind: 'basic' };
-  throw new RegistryError(url.href, `asks for an authentication scheme tsbuild does not speak: ${challenges.map((c) => c.scheme).join(', ') || 'none named'}`, 401);
+  throw new RegistryError(
+    url.href,
+    `asks for an authentication scheme tsbuild does not speak: ${challenges.map((c) => c.scheme).join(', ') || 'none named'}`,
+    401,
+  );
 }
 
 function basic(c: Credentials): string {

@@ -85,7 +85,10 @@ export class Repository {
     const auth = this.registry.auth;
     const withAuth = async (): Promise<HttpResponse> => {
       const authorization = await auth.authorization(this.scopes);
-      return this.registry.transport.send({ ...req, headers: { ...req.headers, ...(authorization ? { Authorization: authorization } : {}) } });
+      return this.registry.transport.send({
+        ...req,
+        headers: { ...req.headers, ...(authorization ? { Authorization: authorization } : {}) },
+      });
     };
     const res = await withAuth();
     if (res.status !== 401) return res;
@@ -119,7 +122,9 @@ export class Repository {
     if (isDigest(ref) && ref !== digest) throw new DigestMismatchError(`manifest verification failed for digest ${ref}: got ${digest}`);
     const header = res.header('docker-content-digest');
     if (header !== undefined && isDigest(header) && header !== digest) {
-      throw new DigestMismatchError(`manifest ${this.path}:${ref}: the registry says its digest is ${header}, its content hashes to ${digest}`);
+      throw new DigestMismatchError(
+        `manifest ${this.path}:${ref}: the registry says its digest is ${header}, its content hashes to ${digest}`,
+      );
     }
     const manifest = parseManifest(bytes, res.header('content-type'));
     return { digest, mediaType: manifest.mediaType, bytes, manifest };
@@ -177,7 +182,12 @@ export class Repository {
       } catch (err) {
         await rm(file, { force: true });
         onBytes(-received);
-        if (!(err instanceof TransportError || isBrokenTransfer(err)) || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) throw err;
+        if (
+          !(err instanceof TransportError || isBrokenTransfer(err)) ||
+          attempt >= TRANSFER_ATTEMPTS ||
+          this.registry.transport.signal?.aborted
+        )
+          throw err;
       }
     }
   }
@@ -190,7 +200,8 @@ export class Repository {
     const check = new Transform({
       transform(chunk: Buffer, _enc, cb: TransformCallback) {
         n += chunk.length;
-        if (n > size) return cb(new DigestMismatchError(`blob ${digest}: the registry sent more than the ${size} bytes the manifest names`));
+        if (n > size)
+          return cb(new DigestMismatchError(`blob ${digest}: the registry sent more than the ${size} bytes the manifest names`));
         hash.update(chunk);
         onBytes(chunk.length);
         cb(null, chunk);
@@ -268,7 +279,8 @@ export class Repository {
         return;
       } catch (err) {
         onBytes(-sent);
-        const transient = err instanceof TransportError || isBrokenTransfer(err) || (err instanceof RegistryError && (err.status ?? 0) >= 500);
+        const transient =
+          err instanceof TransportError || isBrokenTransfer(err) || (err instanceof RegistryError && (err.status ?? 0) >= 500);
         if (!transient || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) throw err;
       }
     }

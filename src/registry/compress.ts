@@ -40,7 +40,12 @@ export async function checkCompressor(kind: LayerCompression): Promise<void> {
  */
 export function compress(input: Readable, kind: LayerCompression): Readable {
   if (kind === 'gzip') return parallelGzip(input, { level: GZIP_LEVEL });
-  const compressor: Duplex = execa('zstd', ZSTD_ARGS, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false } }).duplex();
+  const compressor: Duplex = execa('zstd', ZSTD_ARGS, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false },
+  }).duplex();
   pipeline(input, compressor, () => {
     // Errors reach the reader through `compressor`; nothing else is to be done with them here.
   });

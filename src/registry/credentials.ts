@@ -84,7 +84,8 @@ export class DockerConfig implements CredentialSource {
       if (colon < 0) throw new InvalidInputError(`${this.file}: the auth entry for ${key} is not base64 of user:password`);
       return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
     }
-    if (typeof entry.username === 'string' && typeof entry.password === 'string') return { username: entry.username, password: entry.password };
+    if (typeof entry.username === 'string' && typeof entry.password === 'string')
+      return { username: entry.username, password: entry.password };
     return undefined;
   }
 
@@ -123,7 +124,11 @@ export class DockerConfig implements CredentialSource {
   async remove(server: string): Promise<boolean> {
     const helper = this.helperFor(server);
     let removed = false;
-    if (helper !== undefined) removed = await helperRun(helper, 'erase', authKey(server)).then(() => true, () => false);
+    if (helper !== undefined)
+      removed = await helperRun(helper, 'erase', authKey(server)).then(
+        () => true,
+        () => false,
+      );
     const key = this.entryKey(server);
     if (key === undefined) return removed;
     const auths = { ...(this.json.auths ?? {}) };
@@ -172,7 +177,10 @@ async function helperGet(helper: string, server: string): Promise<Credentials | 
     throw new TsbuildError(`docker-credential-${helper} get: the answer is not JSON`);
   }
   if (typeof j.Username !== 'string' || typeof j.Secret !== 'string' || j.Secret === '') return undefined;
-  if (j.Username === '<token>') throw new TsbuildError(`docker-credential-${helper} holds an identity token for ${server}, which tsbuild does not support: log in with a password`);
+  if (j.Username === '<token>')
+    throw new TsbuildError(
+      `docker-credential-${helper} holds an identity token for ${server}, which tsbuild does not support: log in with a password`,
+    );
   return { username: j.Username, password: j.Secret };
 }
 
@@ -186,7 +194,9 @@ async function helperRun(helper: string, verb: 'get' | 'store' | 'erase', input:
   if (r.failed) {
     if ((r as { code?: string }).code === 'ENOENT') throw new TsbuildError(`${command} is named in the Docker config but is not installed`);
     // Only the helper's first output line: its stdout may not echo secrets, but keep it short.
-    const why = String(r.stdout || r.stderr).split('\n')[0]!.trim();
+    const why = String(r.stdout || r.stderr)
+      .split('\n')[0]!
+      .trim();
     if (/credentials not found/i.test(why)) throw new HelperNotFound(why);
     throw new TsbuildError(`${command} ${verb} failed: ${why || `exit code ${r.exitCode}`}`);
   }

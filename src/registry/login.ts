@@ -24,7 +24,9 @@ export async function login(domain: string, credentials: Credentials, opts: Endp
       if (err instanceof UnauthorizedError) {
         // Docker's wording, whichever of /v2/ or the token server refused.
         const status = `${err.status} ${err.status === 403 ? 'Forbidden' : 'Unauthorized'}`;
-        throw new UnauthorizedError(`login attempt to ${endpoint.base}/v2/ failed with status`, status, err.status, err.errors, { cause: err });
+        throw new UnauthorizedError(`login attempt to ${endpoint.base}/v2/ failed with status`, status, err.status, err.errors, {
+          cause: err,
+        });
       }
       throw err;
     }

@@ -108,7 +108,12 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
 
     // Remember where each blob lives, for pushes that can mount instead of upload.
     for (const [i, l] of manifest.layers.entries()) {
-      await store.rememberBlob(diffIds[i]!, { digest: l.digest, sourceRepository: repo.name, compression: layerCompression(l.mediaType)!, size: l.size });
+      await store.rememberBlob(diffIds[i]!, {
+        digest: l.digest,
+        sourceRepository: repo.name,
+        compression: layerCompression(l.mediaType)!,
+        size: l.size,
+      });
     }
     return {
       reference,
@@ -165,7 +170,9 @@ async function getTopManifest(repo: Repository, reference: Reference): Promise<F
   } catch (err) {
     const name = familiarName(reference);
     if (err instanceof UnauthorizedError) {
-      throw new PullError(`pull access denied for ${name}, repository does not exist or may require authorization: ${err.detail}`, { cause: err });
+      throw new PullError(`pull access denied for ${name}, repository does not exist or may require authorization: ${err.detail}`, {
+        cause: err,
+      });
     }
     if (err instanceof RegistryError && err.status === 404) {
       throw new PullError(`manifest for ${familiarString(reference)} not found: ${err.detail}`, { cause: err });
@@ -174,11 +181,16 @@ async function getTopManifest(repo: Repository, reference: Reference): Promise<F
   }
 }
 
-async function imageManifestFor(repo: Repository, top: FetchedManifest, platform: Platform | undefined): Promise<{ manifest: ImageManifest; digest: Digest }> {
+async function imageManifestFor(
+  repo: Repository,
+  top: FetchedManifest,
+  platform: Platform | undefined,
+): Promise<{ manifest: ImageManifest; digest: Digest }> {
   if (top.manifest.kind === 'image') return { manifest: top.manifest, digest: top.digest };
   const entry = selectPlatform(top.manifest, platform ?? hostPlatform());
   const child = await repo.getManifest(entry.digest);
-  if (child.manifest.kind !== 'image') throw new PullError(`${repo.path}@${entry.digest}: an index entry for a platform is itself an index`);
+  if (child.manifest.kind !== 'image')
+    throw new PullError(`${repo.path}@${entry.digest}: an index entry for a platform is itself an index`);
   return { manifest: child.manifest, digest: child.digest };
 }
 

@@ -162,7 +162,8 @@ class LayerPusher {
     const id = shortId(layer.diffId);
     const result = (await this.reuse(layer)) ?? (await this.upload(layer));
     await this.remember(layer.diffId, result);
-    const note = result.outcome === 'exists' ? 'Layer already exists' : result.outcome === 'mounted' ? `Mounted from ${result.mountedFrom}` : 'Pushed';
+    const note =
+      result.outcome === 'exists' ? 'Layer already exists' : result.outcome === 'mounted' ? `Mounted from ${result.mountedFrom}` : 'Pushed';
     this.progress.done(id, note);
     return result;
   }
@@ -198,7 +199,12 @@ class LayerPusher {
     try {
       const { digest, size } = await this.compressToFile(layer, file);
       if (!(await this.repo.statBlob(digest))) {
-        await this.repo.uploadBlob(digest, size, () => createReadStream(file), (n) => this.progress.advance(id, n));
+        await this.repo.uploadBlob(
+          digest,
+          size,
+          () => createReadStream(file),
+          (n) => this.progress.advance(id, n),
+        );
         return { diffId: layer.diffId, digest, size, outcome: 'pushed', compressed: true };
       }
       return { diffId: layer.diffId, digest, size, outcome: 'exists', compressed: true };

@@ -12,6 +12,7 @@ function timeoutsFromEnv(): Partial<TransportOptions> {
   const v = process.env.TSBUILD_REGISTRY_TIMEOUT;
   if (v === undefined || v === '') return {};
   const seconds = Number(v);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new TransportError(`TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(v)}`);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new TransportError(`TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not ${JSON.stringify(v)}`);
   return { connectTimeoutMs: seconds * 1000, idleTimeoutMs: seconds * 1000 };
 }

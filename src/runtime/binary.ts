@@ -35,11 +35,7 @@ export class HelperError extends TsbuildError {
   /** Undefined when the helper could not be started or was killed by a signal. */
   readonly exitCode: number | undefined;
   readonly stderr: string;
-  constructor(
-    message: string,
-    details: { command: readonly string[]; exitCode?: number; stderr?: string },
-    options?: { cause?: unknown },
-  ) {
+  constructor(message: string, details: { command: readonly string[]; exitCode?: number; stderr?: string }, options?: { cause?: unknown }) {
     super(message, options);
     this.command = details.command;
     this.exitCode = details.exitCode;
@@ -82,7 +78,8 @@ export async function runHelper(args: readonly string[], options: { input?: Uint
 
 /** The error for a helper that exited non-zero, worded by the helper itself when it said something. */
 export function failed(outcome: { command: readonly string[]; exitCode: number; stderr: string }, said?: string): HelperError {
-  const message = said?.trim() || lastLine(outcome.stderr) || `${outcome.command.slice(0, 2).join(' ')} exited with status ${outcome.exitCode}`;
+  const message =
+    said?.trim() || lastLine(outcome.stderr) || `${outcome.command.slice(0, 2).join(' ')} exited with status ${outcome.exitCode}`;
   return new HelperError(message, outcome);
 }
 
@@ -94,10 +91,18 @@ export function notRunning(
 ): HelperError {
   const binary = command[0] ?? 'tsbuild-helper';
   if (result.code === 'ENOENT') {
-    return new HelperError(`tsbuild-helper not found at ${binary}: run \`npm run build:helper\` or set TSBUILD_HELPER`, { command, stderr }, { cause: result });
+    return new HelperError(
+      `tsbuild-helper not found at ${binary}: run \`npm run build:helper\` or set TSBUILD_HELPER`,
+      { command, stderr },
+      { cause: result },
+    );
   }
   if (result.signal !== undefined) {
     return new HelperError(`${command.slice(0, 2).join(' ')} was killed by ${result.signal}`, { command, stderr });
   }
-  return new HelperError(`cannot run ${binary}: ${result.originalMessage ?? result.shortMessage ?? 'unknown error'}`, { command, stderr }, { cause: result });
+  return new HelperError(
+    `cannot run ${binary}: ${result.originalMessage ?? result.shortMessage ?? 'unknown error'}`,
+    { command, stderr },
+    { cause: result },
+  );
 }

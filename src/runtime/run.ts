@@ -31,14 +31,22 @@ export function runArgs(spec: RunSpec): string[] {
   if (!spec.cwd.startsWith('/')) throw new InvalidInputError(`run: working directory ${spec.cwd} is not absolute`);
   const args = [
     'run',
-    '--status-fd', String(STATUS_FD),
-    '--rootfs', spec.rootfs,
-    '--cwd', spec.cwd,
-    '--uid', checkId('uid', spec.uid),
-    '--gid', checkId('gid', spec.gid),
-    '--groups', spec.groups.map((g) => checkId('group', g)).join(','),
-    '--hostname', spec.hostname,
-    '--network', spec.network,
+    '--status-fd',
+    String(STATUS_FD),
+    '--rootfs',
+    spec.rootfs,
+    '--cwd',
+    spec.cwd,
+    '--uid',
+    checkId('uid', spec.uid),
+    '--gid',
+    checkId('gid', spec.gid),
+    '--groups',
+    spec.groups.map((g) => checkId('group', g)).join(','),
+    '--hostname',
+    spec.hostname,
+    '--network',
+    spec.network,
   ];
   for (const entry of spec.env) args.push('--env', entry);
   for (const bind of spec.binds) {

@@ -46,7 +46,13 @@ export async function overlayUnsupported(root: string): Promise<string | undefin
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) await mkdir(join(probe, d), { recursive: true });
     try {
-      await mount({ type: 'overlay', source: 'overlay', target: join(probe, 'merged'), options: 'lowerdir=lower,upperdir=upper,workdir=work', cwd: probe });
+      await mount({
+        type: 'overlay',
+        source: 'overlay',
+        target: join(probe, 'merged'),
+        options: 'lowerdir=lower,upperdir=upper,workdir=work',
+        cwd: probe,
+      });
     } catch (err) {
       return `a test overlay mount failed: ${(err as Error).message}`;
     }

@@ -82,7 +82,10 @@ async function readState(parts: StoreParts): Promise<StoreState> {
     if (parent !== undefined && parent !== v.id) parents.add(parent);
   }
   const images = views.map((v): ImageUsage => {
-    const sharedSize = v.layers.map((l) => l.record).filter((l) => users.get(l.chainId)! > 1).reduce((n, l) => n + l.size, 0);
+    const sharedSize = v.layers
+      .map((l) => l.record)
+      .filter((l) => users.get(l.chainId)! > 1)
+      .reduce((n, l) => n + l.size, 0);
     const untagged = !v.tags.some((t) => t.tag !== '<none>');
     return {
       id: v.id,
@@ -103,7 +106,10 @@ function planFrom(state: StoreState, all: boolean): PrunePlan {
   const removed = new Set(images.map((i) => i.id));
   const used = new Set<Digest>();
   for (const i of state.images) if (!removed.has(i.id)) for (const c of state.chains.get(i.id)!) used.add(c);
-  const layers = topFirst(state.layers.filter((l) => !used.has(l.chainId)), state.layers);
+  const layers = topFirst(
+    state.layers.filter((l) => !used.has(l.chainId)),
+    state.layers,
+  );
   return { all, images, layers, bytes: layers.reduce((n, l) => n + l.size, 0) };
 }
 
@@ -130,7 +136,10 @@ export async function diskUsage(parts: StoreParts): Promise<DiskUsage> {
     images: state.images,
     layerCount: state.layers.length,
     layerBytes: state.layers.reduce((n, l) => n + l.size, 0),
-    unusedLayers: topFirst(state.layers.filter((l) => !used.has(l.chainId)), state.layers),
+    unusedLayers: topFirst(
+      state.layers.filter((l) => !used.has(l.chainId)),
+      state.layers,
+    ),
     reclaimable: { prune: planFrom(state, false).bytes, pruneAll: planFrom(state, true).bytes },
   };
 }

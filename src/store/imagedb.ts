@@ -38,7 +38,10 @@ export class ImageDb {
     }
     // Metadata without its config is never read (list() goes by content/), so the two are
     // written side by side rather than one after the other.
-    await Promise.all([writeFileAtomic(this.contentPath(id), configBytes), writeFilesAtomic(this.metadataDir(id), { ...notes, lastUpdated: now })]);
+    await Promise.all([
+      writeFileAtomic(this.contentPath(id), configBytes),
+      writeFilesAtomic(this.metadataDir(id), { ...notes, lastUpdated: now }),
+    ]);
     return id;
   }
 

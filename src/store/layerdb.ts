@@ -80,7 +80,7 @@ export class LayerDb {
   /** The chain from the bottom layer up to `chainId`. */
   async chain(chainId: Digest | undefined): Promise<LayerRecord[]> {
     const out: LayerRecord[] = [];
-    for (let id = chainId; id !== undefined; ) {
+    for (let id = chainId; id !== undefined;) {
       const rec = await this.mustGet(id);
       out.push(rec);
       id = rec.parent;

@@ -37,7 +37,9 @@ export async function removeImage(parts: StoreParts, name: string, opts: { force
     const ref = withDefaultTag(parseReference(name));
     untag = refs.filter((r) => r.ref === familiarString(ref));
   } else if (refs.length > 1 && !opts.force) {
-    throw new TsbuildError(`conflict: unable to delete ${hex(id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
+    throw new TsbuildError(
+      `conflict: unable to delete ${hex(id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`,
+    );
   }
   const untagged: string[] = [];
   for (const r of untag) {

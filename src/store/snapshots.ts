@@ -91,7 +91,11 @@ export interface Published {
   readonly created: boolean;
 }
 
-async function publish(parts: StoreParts, snap: ActiveSnapshot, describe: (tarSplitPath: string) => Promise<LayerDescriptor>): Promise<Published> {
+async function publish(
+  parts: StoreParts,
+  snap: ActiveSnapshot,
+  describe: (tarSplitPath: string) => Promise<LayerDescriptor>,
+): Promise<Published> {
   const tmp = await parts.tempDir('publish');
   try {
     const tarSplitPath = join(tmp, 'tar-split.json.gz');

@@ -15,7 +15,17 @@ import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
 import { DistributionMetadata, type BlobRecord } from './distribution.js';
 import { diskUsage, planPrune, prune, type DiskUsage, type PrunePlan, type PruneReport } from './gc.js';
-import { listImages, loadImage, provenanceOf, putImage, resolveImage, storedLayer, type PutImageOptions, type StoredImage, type StoredLayer } from './images.js';
+import {
+  listImages,
+  loadImage,
+  provenanceOf,
+  putImage,
+  resolveImage,
+  storedLayer,
+  type PutImageOptions,
+  type StoredImage,
+  type StoredLayer,
+} from './images.js';
 import type { LayerRecord } from './layerdb.js';
 import { StoreParts } from './parts.js';
 import { removeImage, rollBack, type RemovedImage } from './remove.js';
@@ -251,4 +261,17 @@ export class Store {
   }
 }
 
-export type { ActiveSnapshot, BlobRecord, CacheRecord, DiskUsage, LayerRecord, PrunePlan, PruneReport, RemovedImage, StoredImage, StoredLayer, TaggedRef, WrittenImage };
+export type {
+  ActiveSnapshot,
+  BlobRecord,
+  CacheRecord,
+  DiskUsage,
+  LayerRecord,
+  PrunePlan,
+  PruneReport,
+  RemovedImage,
+  StoredImage,
+  StoredLayer,
+  TaggedRef,
+  WrittenImage,
+};

@@ -53,7 +53,9 @@ export async function writeImage(parts: StoreParts, image: Image, opts: WriteIma
         throw explainNoSpace(err, `unpacking layer ${i + 1} of ${diffIds.length} (${diffId})`, parts.root);
       }
       if (layer.diffId !== diffId) {
-        throw new InvalidInputError(`layer ${i + 1} does not match the image config: its diffID is ${layer.diffId}, the config says ${diffId}`);
+        throw new InvalidInputError(
+          `layer ${i + 1} does not match the image config: its diffID is ${layer.diffId}, the config says ${diffId}`,
+        );
       }
       parent = layer;
       opts.layerDone?.(i, false);

@@ -53,14 +53,24 @@ describe('du and prune', () => {
   test('du: two three-layer images sharing two layers take four layers; shared and unique bytes per image', async () => {
     const d = await du();
     const img = (tag: string) => d.images.find((i: Json) => i.tags.includes(tag));
-    expect(img('nginx:latest')).toMatchObject({ size: busybox + CERTS + NGINX, sharedSize: busybox + CERTS, uniqueSize: NGINX, dangling: false });
+    expect(img('nginx:latest')).toMatchObject({
+      size: busybox + CERTS + NGINX,
+      sharedSize: busybox + CERTS,
+      uniqueSize: NGINX,
+      dangling: false,
+    });
     expect(img('python3:latest')).toMatchObject({ size: busybox + CERTS + PYTHON, sharedSize: busybox + CERTS, uniqueSize: PYTHON });
     expect(img('busybox:latest')).toMatchObject({ size: busybox, sharedSize: busybox, uniqueSize: 0 });
     expect(d.layers).toEqual({ count: 4, size: busybox + CERTS + NGINX + PYTHON });
     expect(d.unusedLayers).toEqual([]);
     expect(d.reclaimable).toEqual({ prune: 0, pruneAll: 0 });
     const text = await ok(env.root, ['du']);
-    expect(text).toMatch(new RegExp(`^nginx\\s+latest\\s+[0-9a-f]{12}\\s+${humanSize(busybox + CERTS + NGINX)}\\s+${humanSize(busybox + CERTS)}\\s+${humanSize(NGINX)}$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(
+        `^nginx\\s+latest\\s+[0-9a-f]{12}\\s+${humanSize(busybox + CERTS + NGINX)}\\s+${humanSize(busybox + CERTS)}\\s+${humanSize(NGINX)}$`,
+        'm',
+      ),
+    );
     expect(text).toMatch(/^All layers\s+4\s+/m);
   });
 
@@ -75,7 +85,10 @@ describe('du and prune', () => {
     beforeAll(async () => {
       // A build that fails after two steps leaves their layers (and the RUN's cache record) to no image.
       await writeFile(join(ctx, 'junk.bin'), randomBytes(JUNK));
-      await writeFile(join(ctx, 'Dockerfile.fail'), `FROM busybox\nCOPY junk.bin /junk.bin\nRUN head -c ${RAN} /dev/urandom > /ran\nRUN exit 3\n`);
+      await writeFile(
+        join(ctx, 'Dockerfile.fail'),
+        `FROM busybox\nCOPY junk.bin /junk.bin\nRUN head -c ${RAN} /dev/urandom > /ran\nRUN exit 3\n`,
+      );
       const before = await layerdb();
       expect((await tsbuild(env.root, ['build', '-q', '-t', 'failed', '-f', join(ctx, 'Dockerfile.fail'), ctx])).exitCode).not.toBe(0);
       unused = (await layerdb()).filter((c) => !before.includes(c));

@@ -83,7 +83,9 @@ describe('tsbuild analyze', () => {
       expect(a.efficiency).toBeCloseTo(1 - archive / a.size, 10);
       expect(a.userSize).toBe(archive + APP);
       expect(a.userWastedPercent).toBeCloseTo(archive / (archive + APP), 10);
-      expect(a.inefficientPaths).toEqual([{ path: '/tmp/xxx.tar.gz', count: 1, storedBytes: archive, wastedBytes: archive, layers: [1], removedBy: 2 }]);
+      expect(a.inefficientPaths).toEqual([
+        { path: '/tmp/xxx.tar.gz', count: 1, storedBytes: archive, wastedBytes: archive, layers: [1], removedBy: 2 },
+      ]);
       expect(a.layers[1].files).toEqual({ added: 1, modified: 0, removed: 0 });
       expect(a.layers[2].files).toEqual({ added: 1, modified: 0, removed: 1 });
       expect(a.layers[2].largest).toEqual([{ path: '/usr/local/bin/app', bytes: APP }]);
@@ -93,7 +95,13 @@ describe('tsbuild analyze', () => {
       const copy = await lineOf(ctx, 'COPY');
       const run = await lineOf(ctx, 'RUN');
       const a = await analyze('seed');
-      expect(a.layers[1].origin).toMatchObject({ file: 'Dockerfile', line: copy, instruction: 'COPY', text: 'COPY xxx.tar.gz /tmp', base: false });
+      expect(a.layers[1].origin).toMatchObject({
+        file: 'Dockerfile',
+        line: copy,
+        instruction: 'COPY',
+        text: 'COPY xxx.tar.gz /tmp',
+        base: false,
+      });
       expect(a.layers[2].origin).toMatchObject({ file: 'Dockerfile', line: run, instruction: 'RUN', base: false });
       expect(a.layers[0].origin.base).toBe(true);
       const hint = a.hints[0];
@@ -125,11 +133,31 @@ describe('tsbuild analyze', () => {
 
     test('--ci with custom thresholds: a bound is exclusive, disabled rules are skipped', async () => {
       const eff = 1 - archive / (await analyze('seed')).size;
-      const pass = await tsbuild(env.root, ['analyze', '--ci', 'seed', '--lowest-efficiency', String(eff - 0.001), '--highest-wasted-bytes', String(archive), '--highest-user-wasted-percent', 'disabled']);
+      const pass = await tsbuild(env.root, [
+        'analyze',
+        '--ci',
+        'seed',
+        '--lowest-efficiency',
+        String(eff - 0.001),
+        '--highest-wasted-bytes',
+        String(archive),
+        '--highest-user-wasted-percent',
+        'disabled',
+      ]);
       expect(pass.stdout).toMatch(/SKIP\s+highest-user-wasted-percent/);
       expect(pass.stdout).toMatch(/Result: PASS/);
       expect(pass.exitCode).toBe(0);
-      const bytes = await tsbuild(env.root, ['analyze', '--ci', 'seed', '--lowest-efficiency', '0', '--highest-wasted-bytes', String(archive - 1), '--highest-user-wasted-percent', '100%']);
+      const bytes = await tsbuild(env.root, [
+        'analyze',
+        '--ci',
+        'seed',
+        '--lowest-efficiency',
+        '0',
+        '--highest-wasted-bytes',
+        String(archive - 1),
+        '--highest-user-wasted-percent',
+        '100%',
+      ]);
       expect(bytes.exitCode).toBe(1);
       expect(bytes.stdout).toMatch(/FAIL\s+highest-wasted-bytes/);
       expect(bytes.stdout).toMatch(/PASS\s+lowest-efficiency/);
@@ -155,7 +183,11 @@ describe('tsbuild analyze', () => {
     expect(a.efficiency).toBe(1);
     const caches = a.hints.filter((h: Json) => h.kind === 'package-cache');
     expect(caches).toHaveLength(2);
-    expect(caches[0]).toMatchObject({ bytes: 3 * MB, files: 1, paths: ['/var/lib/apt/lists/deb.debian.org_debian_dists_stable_main_binary-amd64_Packages'] });
+    expect(caches[0]).toMatchObject({
+      bytes: 3 * MB,
+      files: 1,
+      paths: ['/var/lib/apt/lists/deb.debian.org_debian_dists_stable_main_binary-amd64_Packages'],
+    });
     expect(caches[0].fix).toContain('rm -rf /var/lib/apt/lists/*');
     expect(caches[1]).toMatchObject({ bytes: 2 * MB, files: 1, paths: ['/var/cache/apt/archives/hello_2.10-3_amd64.deb'] });
     expect(caches[1].fix).toContain('apt-get clean');
@@ -188,7 +220,9 @@ describe('tsbuild analyze', () => {
     const a = await analyze('duplicate');
     // /srv/a/data.bin is stored by layers 1, 3 and 4; the one in layer 4 is what the image shows.
     expect(a.wastedBytes).toBe(2 * SIZE);
-    expect(a.inefficientPaths).toEqual([{ path: '/srv/a/data.bin', count: 3, storedBytes: 3 * SIZE, wastedBytes: 2 * SIZE, layers: [1, 3, 4] }]);
+    expect(a.inefficientPaths).toEqual([
+      { path: '/srv/a/data.bin', count: 3, storedBytes: 3 * SIZE, wastedBytes: 2 * SIZE, layers: [1, 3, 4] },
+    ]);
     expect(a.efficiency).toBeCloseTo(1 - (2 * SIZE) / a.storedBytes, 10);
     const dups = a.hints.filter((h: Json) => h.kind === 'duplicate-content');
     expect(dups.map((h: Json) => [h.layer, h.otherLayer, h.bytes])).toEqual(
@@ -234,9 +268,25 @@ describe('tsbuild analyze', () => {
   test('--json has every field docs/analyze.md documents', async () => {
     const a = await analyze('seed');
     expect(Object.keys(a).sort()).toEqual(
-      ['id', 'tags', 'size', 'userSize', 'storedBytes', 'wastedBytes', 'userWastedBytes', 'userWastedPercent', 'efficiency', 'layers', 'inefficientPaths', 'hints', 'notes'].sort(),
+      [
+        'id',
+        'tags',
+        'size',
+        'userSize',
+        'storedBytes',
+        'wastedBytes',
+        'userWastedBytes',
+        'userWastedPercent',
+        'efficiency',
+        'layers',
+        'inefficientPaths',
+        'hints',
+        'notes',
+      ].sort(),
     );
-    expect(Object.keys(a.layers[1]).sort()).toEqual(['index', 'chainId', 'diffId', 'size', 'origin', 'files', 'storedBytes', 'wastedBytes', 'largest'].sort());
+    expect(Object.keys(a.layers[1]).sort()).toEqual(
+      ['index', 'chainId', 'diffId', 'size', 'origin', 'files', 'storedBytes', 'wastedBytes', 'largest'].sort(),
+    );
     expect(Object.keys(a.hints[0]).sort()).toEqual(['kind', 'bytes', 'files', 'layer', 'otherLayer', 'paths', 'message', 'fix'].sort());
     expect(a.tags).toEqual(['seed:latest']);
     const docs = await readFile(join(REPO, 'docs/analyze.md'), 'utf8');

@@ -32,7 +32,10 @@ test('ADD URL, ADD --checksum, and a 404', async () => {
   try {
     const sum = `sha256:${createHash('sha256').update(BODY).digest('hex')}`;
     const ctx = await tempDir();
-    await writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nADD ${base}/files/data.txt /srv/\nADD --checksum=${sum} ${base}/files/data.txt /pinned.txt\n`);
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      `FROM busybox\nADD ${base}/files/data.txt /srv/\nADD --checksum=${sum} ${base}/files/data.txt /pinned.txt\n`,
+    );
     await ok(env.root, ['build', '-t', 'addurl', ctx]);
     const r = await tsbuild(env.root, ['run', 'addurl', 'sh', '-c', "cat /srv/data.txt; stat -c '%a %Y' /srv/data.txt; cat /pinned.txt"]);
     expect(r.stdout).toBe(`${BODY}600 1700000000\n${BODY}`);

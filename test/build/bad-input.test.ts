@@ -37,7 +37,12 @@ describe('bad input', () => {
       for (const f of ['diff', 'size', 'cache-id', 'tar-split.json.gz']) await readFile(join(dir, f));
       cacheIds.add((await readFile(join(dir, 'cache-id'), 'utf8')).trim());
     }
-    expect(now.filter((e) => e.startsWith('overlay2/') && e !== 'overlay2/l').map((e) => e.slice('overlay2/'.length)).sort()).toEqual([...cacheIds].sort());
+    expect(
+      now
+        .filter((e) => e.startsWith('overlay2/') && e !== 'overlay2/l')
+        .map((e) => e.slice('overlay2/'.length))
+        .sort(),
+    ).toEqual([...cacheIds].sort());
     expect(await mountsBelow(env.root)).toEqual([]);
   });
 
@@ -102,7 +107,10 @@ describe('bad input', () => {
     // Port 1 on loopback: nothing listens, so the pull fails at once.
     const { result } = await buildWith('FROM 127.0.0.1:1/nosuchimage:1\nCOPY a /a\n', { a: 'x' });
     expect(result.exitCode).not.toBe(0);
-    expectOneLine(result.stderr, /^Error: Dockerfile:1: base image 127\.0\.0\.1:1\/nosuchimage:1 is not in the store and could not be pulled: /);
+    expectOneLine(
+      result.stderr,
+      /^Error: Dockerfile:1: base image 127\.0\.0\.1:1\/nosuchimage:1 is not in the store and could not be pulled: /,
+    );
   });
 
   test('a missing Dockerfile', async () => {

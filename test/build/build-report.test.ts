@@ -15,9 +15,18 @@ describe('build output', () => {
     return ctx;
   }
 
-  test('--build-arg values no ARG consumes get one warning line in Docker classic\'s words, names sorted', async () => {
+  test("--build-arg values no ARG consumes get one warning line in Docker classic's words, names sorted", async () => {
     const ctx = await context('FROM busybox\nARG USED\nRUN echo "$USED" > /used\n');
-    const args = ['--build-arg', 'ZED=2', '--build-arg', 'USED=1', '--build-arg', 'ALPHA=3', '--build-arg', 'HTTP_PROXY=http://127.0.0.1:9'];
+    const args = [
+      '--build-arg',
+      'ZED=2',
+      '--build-arg',
+      'USED=1',
+      '--build-arg',
+      'ALPHA=3',
+      '--build-arg',
+      'HTTP_PROXY=http://127.0.0.1:9',
+    ];
     const r = await tsbuild(env.root, ['build', '-q', '-t', 'args', ...args, ctx]);
     expect(r.exitCode).toBe(0);
     // HTTP_PROXY is one of Docker's predefined args: never reported.
@@ -42,7 +51,9 @@ describe('build output', () => {
     expect(at(/^Image dup:latest/)).toBeLessThan(at(/^Successfully built [0-9a-f]{12}$/));
     // The four layers store 16 MB; the two repeated copies to /srv/a are 8 MB of waste.
     expect(out).toMatch(/^ {2}Wasted bytes: {2}8MB of 18MB stored \(8MB by this Dockerfile's layers: 50\.0% of their size\)$/m);
-    expect(out).toMatch(/^ {2}1\. 4MB: Dockerfile:4 `COPY data\.bin \/srv\/a\/data\.bin` stores 1 file again, unchanged, at the same paths Dockerfile:2 `COPY data\.bin \/srv\/a\/data\.bin` already stored\.$/m);
+    expect(out).toMatch(
+      /^ {2}1\. 4MB: Dockerfile:4 `COPY data\.bin \/srv\/a\/data\.bin` stores 1 file again, unchanged, at the same paths Dockerfile:2 `COPY data\.bin \/srv\/a\/data\.bin` already stored\.$/m,
+    );
     expect(out).toMatch(/^ {5}Paths: \/srv\/a\/data\.bin$/m);
 
     // With -q, stdout stays the image ID alone and the analysis goes to stderr.

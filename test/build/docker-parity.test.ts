@@ -71,7 +71,18 @@ describe('Docker parity fixes', () => {
         '',
       ].join('\n'),
     );
-    const out = await ok(env.root, ['run', 'from-owners', 'stat', '-c', '%u:%g %n', '/kept/sub', '/kept/sub/f', '/kept/sub/l', '/chowned/sub/f', '/chowned/sub/l']);
+    const out = await ok(env.root, [
+      'run',
+      'from-owners',
+      'stat',
+      '-c',
+      '%u:%g %n',
+      '/kept/sub',
+      '/kept/sub/f',
+      '/kept/sub/l',
+      '/chowned/sub/f',
+      '/chowned/sub/l',
+    ]);
     expect(out).toBe('33:100 /kept/sub\n33:100 /kept/sub/f\n2:3 /kept/sub/l\n1:1 /chowned/sub/f\n1:1 /chowned/sub/l\n');
   });
 });

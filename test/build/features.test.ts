@@ -17,10 +17,22 @@ describe('build features', () => {
   afterAll(async () => env?.cleanup());
 
   test('ONBUILD triggers are recorded, run in the child build, and not inherited', async () => {
-    await ok(env.root, ['build', '-t', 'onbuild-base', await context({ Dockerfile: 'FROM busybox\nONBUILD RUN echo triggered > /from-trigger\nONBUILD ENV FROM_TRIGGER=yes\n' })]);
+    await ok(env.root, [
+      'build',
+      '-t',
+      'onbuild-base',
+      await context({ Dockerfile: 'FROM busybox\nONBUILD RUN echo triggered > /from-trigger\nONBUILD ENV FROM_TRIGGER=yes\n' }),
+    ]);
     const [base] = JSON.parse(await ok(env.root, ['inspect', 'onbuild-base']));
     expect(base.Config.OnBuild).toEqual(['RUN echo triggered > /from-trigger', 'ENV FROM_TRIGGER=yes']);
-    const out = await ok(env.root, ['build', '--progress', 'plain', '-t', 'onbuild-child', await context({ Dockerfile: 'FROM onbuild-base\nRUN cat /from-trigger\n' })]);
+    const out = await ok(env.root, [
+      'build',
+      '--progress',
+      'plain',
+      '-t',
+      'onbuild-child',
+      await context({ Dockerfile: 'FROM onbuild-base\nRUN cat /from-trigger\n' }),
+    ]);
     expect(out).toMatch(/--> ONBUILD RUN echo triggered > \/from-trigger/);
     expect(out).toMatch(/^triggered$/m);
     const [child] = JSON.parse(await ok(env.root, ['inspect', 'onbuild-child']));
@@ -44,7 +56,10 @@ describe('build features', () => {
   });
 
   test('a rebuild of an unchanged project prints CACHED for every layer step', async () => {
-    const ctx = await context({ Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nWORKDIR /w\nRUN cat /a.txt > /w/b\nENV X=1\n', 'a.txt': 'a\n' });
+    const ctx = await context({
+      Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nWORKDIR /w\nRUN cat /a.txt > /w/b\nENV X=1\n',
+      'a.txt': 'a\n',
+    });
     await ok(env.root, ['build', '-t', 'rebuild', ctx]);
     const out = await ok(env.root, ['build', '--progress', 'plain', '-t', 'rebuild', ctx]);
     expect(out.match(/--> CACHED/g)).toHaveLength(3);
@@ -56,7 +71,8 @@ describe('build features', () => {
 
 test('two clean reproducible builds give the same image ID', async () => {
   const ctx = await context({
-    Dockerfile: 'FROM busybox\nCOPY app.txt /app/\nRUN echo built > /app/out && mkdir -p /var/lib/x && touch /var/lib/x/f\nENV A=1\nCMD ["cat", "/app/out"]\n',
+    Dockerfile:
+      'FROM busybox\nCOPY app.txt /app/\nRUN echo built > /app/out && mkdir -p /var/lib/x && touch /var/lib/x/f\nENV A=1\nCMD ["cat", "/app/out"]\n',
     'app.txt': 'app\n',
   });
   const ids: string[] = [];

@@ -30,10 +30,20 @@ test('heredocs in RUN and COPY build what BuildKit builds', async () => {
     [...expected.entries()].forEach(([name, want], i) => {
       const got = parts[i]!;
       const nl = got.indexOf('\n');
-      expect({ name, mode: got.slice(0, nl), content: got.slice(nl + 1) }).toEqual({ name, mode: want.mode.toString(8), content: want.content });
+      expect({ name, mode: got.slice(0, nl), content: got.slice(nl + 1) }).toEqual({
+        name,
+        mode: want.mode.toString(8),
+        content: want.content,
+      });
     });
     const listed = await tsbuild(env.root, ['run', '-w', '/dest', 'heredoc', 'find', '.', '-type', 'f']);
-    expect(listed.stdout.trim().split('\n').map((l) => l.replace(/^\.\//, '')).sort()).toEqual([...expected.keys()].sort());
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^\.\//, ''))
+        .sort(),
+    ).toEqual([...expected.keys()].sort());
   } finally {
     await env.cleanup();
   }

@@ -12,7 +12,14 @@ test('multi-stage build, --target, and COPY --from', async () => {
     expect(out).not.toContain('this stage must not run');
     const r = await tsbuild(env.root, ['run', 'multi']);
     expect(r.stdout).toBe('built\nbuilt\n');
-    const listing = await tsbuild(env.root, ['run', 'multi', '/bin/busybox', 'sh', '-c', 'readlink /app/abs-link; test -L /app/followed || echo followed-is-a-file']);
+    const listing = await tsbuild(env.root, [
+      'run',
+      'multi',
+      '/bin/busybox',
+      'sh',
+      '-c',
+      'readlink /app/abs-link; test -L /app/followed || echo followed-is-a-file',
+    ]);
     expect(listing.stdout).toBe('/out/artifact\nfollowed-is-a-file\n');
     const [img] = JSON.parse(await ok(env.root, ['inspect', 'multi']));
     expect(img.RootFS.Layers).toHaveLength(4); // FROM scratch: one layer per COPY

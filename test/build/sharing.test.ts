@@ -60,8 +60,14 @@ describe('layer sharing', () => {
     try {
       const ctx = await tempDir();
       // busybox commands in place of the seed's `apk add` lines
-      await writeFile(join(ctx, 'Dockerfile.nginx'), 'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo nginx > /usr/sbin/nginx\n');
-      await writeFile(join(ctx, 'Dockerfile.python'), 'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo python3 > /usr/bin/python3\n');
+      await writeFile(
+        join(ctx, 'Dockerfile.nginx'),
+        'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo nginx > /usr/sbin/nginx\n',
+      );
+      await writeFile(
+        join(ctx, 'Dockerfile.python'),
+        'FROM busybox\nRUN mkdir -p /etc/ssl && echo certs > /etc/ssl/ca-certificates.crt\nRUN echo python3 > /usr/bin/python3\n',
+      );
       const out1 = await ok(fresh.root, ['build', '--progress', 'plain', '-t', 'nginx', '-f', join(ctx, 'Dockerfile.nginx'), ctx]);
       const out2 = await ok(fresh.root, ['build', '--progress', 'plain', '-t', 'python3', '-f', join(ctx, 'Dockerfile.python'), ctx]);
       expect(out1).not.toMatch(/CACHED/);

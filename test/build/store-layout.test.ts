@@ -17,7 +17,13 @@ async function sha256Stream(s: NodeJS.ReadableStream): Promise<Digest> {
 
 describe.each(['overlay2', 'vfs'] as const)('store layout (%s)', (driver) => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;
-  let inspect: { Id: Digest; RepoTags: string[]; RootFS: { Layers: Digest[] }; GraphDriver: { Name: string; Data: Record<string, string> | null }; Config: { Env: string[]; Cmd: string[] } };
+  let inspect: {
+    Id: Digest;
+    RepoTags: string[];
+    RootFS: { Layers: Digest[] };
+    GraphDriver: { Name: string; Data: Record<string, string> | null };
+    Config: { Env: string[]; Cmd: string[] };
+  };
 
   beforeAll(async () => {
     env = await rootWithBusybox(driver);
@@ -50,7 +56,10 @@ describe.each(['overlay2', 'vfs'] as const)('store layout (%s)', (driver) => {
       else expect((await readFile(join(dir, 'parent'), 'utf8')).trim()).toBe(chains[i - 1]);
       expect(Number(await readFile(join(dir, 'size'), 'utf8'))).toBeGreaterThan(0);
       const cacheId = (await readFile(join(dir, 'cache-id'), 'utf8')).trim();
-      const split = gunzipSync(await readFile(join(dir, 'tar-split.json.gz'))).toString().trim().split('\n');
+      const split = gunzipSync(await readFile(join(dir, 'tar-split.json.gz')))
+        .toString()
+        .trim()
+        .split('\n');
       expect(split.length).toBeGreaterThan(0);
       split.forEach((l) => JSON.parse(l));
       // tar-split rebuilds the exact tar whose sha256 is the diffID.
@@ -68,7 +77,7 @@ describe.each(['overlay2', 'vfs'] as const)('store layout (%s)', (driver) => {
     if (driver === 'overlay2') expect((await readdir(root)).sort()).toEqual(['opt']);
   });
 
-  test('repositories.json tags the image in Docker\'s format', async () => {
+  test("repositories.json tags the image in Docker's format", async () => {
     const repos = JSON.parse(await readFile(join(meta(), 'repositories.json'), 'utf8'));
     expect(repos.Repositories.layout).toEqual({ 'layout:1': inspect.Id });
     expect(repos.Repositories.busybox['busybox:latest']).toMatch(/^sha256:[0-9a-f]{64}$/);

@@ -46,7 +46,7 @@ async function cacheFileOf(cacheDir: string): Promise<string> {
 
 const TREE: Tree = {
   'a.txt': 'alpha',
-  'empty': '',
+  empty: '',
   'bin/run.sh': { file: '#!/bin/sh\n', mode: 0o755 },
   'dir/sub/deep.txt': 'deep',
   'dir/link': { link: '../a.txt' },
@@ -102,7 +102,7 @@ describe('what the checksum sees', () => {
   });
 
   it('tells a fifo from an empty file, without opening it', async () => {
-    const dir = await contextDir({ 'p': '' });
+    const dir = await contextDir({ p: '' });
     const file = await checksum(dir);
     await rm(join(dir, 'p'));
     await execa('mkfifo', [join(dir, 'p')]);
@@ -132,7 +132,7 @@ describe('the metadata cache', () => {
   });
 
   it('takes the digest of an unchanged file from the cache instead of reading it', async () => {
-    const dir = await contextDir({ 'f1': 'one', 'sub/f2': 'two' });
+    const dir = await contextDir({ f1: 'one', 'sub/f2': 'two' });
     const cacheDir = await tempDir('tsbuild-cache-');
     await settle();
     const truth = await checksum(dir, ['.'], { cacheDir });
@@ -140,7 +140,10 @@ describe('the metadata cache', () => {
     // so the file was not read. (Only a forged cache can do this; the file's lstat is unchanged.)
     const file = await cacheFileOf(cacheDir);
     const hexOne = createHash('sha256').update('one').digest('hex');
-    await writeIntactCache(file, (await cacheLines(file)).map((l) => l.replace(hexOne, 'f'.repeat(64))));
+    await writeIntactCache(
+      file,
+      (await cacheLines(file)).map((l) => l.replace(hexOne, 'f'.repeat(64))),
+    );
     const claimed = await checksum(dir, ['.'], { cacheDir });
     expect(claimed).not.toBe(truth);
     // Any change to the file's lstat (here a chmod back and forth: ctime) makes it read again.
@@ -150,7 +153,7 @@ describe('the metadata cache', () => {
   });
 
   it('sees a same-size change whose mtime was put back (ctime moves)', async () => {
-    const dir = await contextDir({ 'f': 'aaaa', 'g': 'g' });
+    const dir = await contextDir({ f: 'aaaa', g: 'g' });
     const cacheDir = await tempDir('tsbuild-cache-');
     await utimes(join(dir, 'f'), 1_500_000_000, 1_500_000_000);
     await settle();
@@ -163,7 +166,7 @@ describe('the metadata cache', () => {
   });
 
   it('does not remember files changed within the racy margin', async () => {
-    const dir = await contextDir({ 'old': 'o' });
+    const dir = await contextDir({ old: 'o' });
     const cacheDir = await tempDir('tsbuild-cache-');
     await settle();
     await writeFile(join(dir, 'fresh'), 'just written');
@@ -203,8 +206,8 @@ describe('the metadata cache', () => {
       'a cut': good.slice(0, good.length - 30),
       'no end line': good.split('\n').slice(0, -2).join('\n') + '\n',
       'another root': good.replace(/^(\S+ \S+) "/, '$1 "/elsewhere'),
-      'garbage': '\u0000\u0001binary junk',
-      'nothing': '',
+      garbage: '\u0000\u0001binary junk',
+      nothing: '',
     };
     for (const [what, text] of Object.entries(damages)) {
       await writeFile(file, text);
@@ -229,7 +232,8 @@ describe('the metadata cache', () => {
     const file = await cacheFileOf(cacheDir);
     const lines = await cacheLines(file);
     const hex = createHash('sha256').update('x').digest('hex');
-    for (let i = 0; i < 13_000; i++) lines.push(`${hex} 1 1577836800000 1795449879664.1406 ${1000 + i} 33188 ${JSON.stringify(`elsewhere/€ ${i} ${'ü'.repeat(i % 40)}`)}`);
+    for (let i = 0; i < 13_000; i++)
+      lines.push(`${hex} 1 1577836800000 1795449879664.1406 ${1000 + i} 33188 ${JSON.stringify(`elsewhere/€ ${i} ${'ü'.repeat(i % 40)}`)}`);
     await writeIntactCache(file, lines);
     expect((await lstat(file)).size).toBeGreaterThan(2 * (1 << 20));
     const cache = await ContextHashCache.load(cacheDir, await realRoot(dir));
@@ -252,8 +256,8 @@ describe('the metadata cache', () => {
   });
 
   it('keeps one file per context root', async () => {
-    const a = await contextDir({ 'x': 'same' });
-    const b = await contextDir({ 'x': 'same' });
+    const a = await contextDir({ x: 'same' });
+    const b = await contextDir({ x: 'same' });
     const cacheDir = await tempDir('tsbuild-cache-');
     await settle();
     expect(await checksum(a, ['.'], { cacheDir })).toBe(await checksum(b, ['.'], { cacheDir }));
@@ -261,7 +265,7 @@ describe('the metadata cache', () => {
   });
 
   it('reads a file again after it was truncated and refilled to the same size', async () => {
-    const dir = await contextDir({ 'f': 'xxxx' });
+    const dir = await contextDir({ f: 'xxxx' });
     const cacheDir = await tempDir('tsbuild-cache-');
     await settle();
     const before = await checksum(dir, ['.'], { cacheDir });
@@ -319,7 +323,7 @@ describe('URL sources', () => {
   });
 
   it('refuses URLs for COPY and --checksum on context files', async () => {
-    const dir = await contextDir({ 'f': 'f' });
+    const dir = await contextDir({ f: 'f' });
     await expect(checksum(dir, [`${server.base}/file.txt`], { isAdd: false })).rejects.toThrow("source can't be a URL for COPY");
     await expect(checksum(dir, ['f'], { isAdd: true, checksum: `sha256:${'0'.repeat(64)}` })).rejects.toThrow(
       'checksum requires HTTP(S) or Git sources',

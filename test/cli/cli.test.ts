@@ -14,7 +14,7 @@ describe('cli', () => {
     for (const c of ['build', 'images', 'history', 'inspect', 'tag', 'rmi', 'import', 'run', 'info', 'version']) {
       expect(help).toMatch(new RegExp(`^  ${c}\\s`, 'm'));
     }
-    expect(await ok(env.root, ['build', '--help'])).toMatch(/Usage:  tsbuild build \[OPTIONS\] PATH/);
+    expect(await ok(env.root, ['build', '--help'])).toMatch(/Usage: {2}tsbuild build \[OPTIONS\] PATH/);
   });
 
   test('version', async () => {

@@ -64,7 +64,9 @@ interface Difference {
   readonly text: string;
 }
 
-const ALL_CASES = readdirSync(CORPUS).filter((n) => statSync(join(CORPUS, n)).isDirectory()).sort();
+const ALL_CASES = readdirSync(CORPUS)
+  .filter((n) => statSync(join(CORPUS, n)).isDirectory())
+  .sort();
 const ONLY = process.env.CORPUS_CASES?.split(',').filter(Boolean);
 const CASES = ONLY ? ALL_CASES.filter((c) => ONLY.includes(c)) : ALL_CASES;
 const ALLOW = JSON.parse(readFileSync(ALLOW_FILE, 'utf8')) as AllowEntry[];
@@ -93,7 +95,13 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
  * Where Docker's two builders differ, tsbuild may match either. This is the one place that
  * knows those differences; each rule accepts tsbuild's value only where it is BuildKit's.
  */
-function legitimateFs(caseName: string, path: string, ours: FsEntry | undefined, docker: FsEntry | undefined, oursConfig: SavedImage['config']): boolean {
+function legitimateFs(
+  caseName: string,
+  path: string,
+  ours: FsEntry | undefined,
+  docker: FsEntry | undefined,
+  oursConfig: SavedImage['config'],
+): boolean {
   // What a RUN writes below a VOLUME declared earlier: the classic builder runs the step with a
   // volume mounted there and discards it; BuildKit keeps it in the layer, as tsbuild does.
   const volumes = Object.keys((oursConfig.Volumes as Record<string, unknown> | undefined) ?? {});
@@ -113,12 +121,24 @@ function legitimateFs(caseName: string, path: string, ours: FsEntry | undefined,
   // builder creates those parents owned by root (a file's parents get the --chown owner);
   // BuildKit gives them all the --chown owner (fsutil's MkdirAll with the chowner), as tsbuild
   // does. Only copy-chown-parents' /made/for holds such a COPY.
-  if (caseName === 'copy-chown-parents' && (path === '/made' || path === '/made/for') && docker.uid === 0 && docker.gid === 0 && same({ ...ours, uid: 0, gid: 0 }, docker)) return true;
+  if (
+    caseName === 'copy-chown-parents' &&
+    (path === '/made' || path === '/made/for') &&
+    docker.uid === 0 &&
+    docker.gid === 0 &&
+    same({ ...ours, uid: 0, gid: 0 }, docker)
+  )
+    return true;
   // ADD --chown of a local tar archive: the classic builder keeps the archive's owners (and
   // makes the destination root's); BuildKit gives the destination and everything unpacked the
   // --chown owner (solver/llbsolver/file/unpack.go), as tsbuild does. Only add-tar-chown's
   // /owned holds such an ADD.
-  if (caseName === 'add-tar-chown' && (path === '/owned' || path.startsWith('/owned/')) && same({ ...ours, uid: docker.uid, gid: docker.gid }, docker)) return true;
+  if (
+    caseName === 'add-tar-chown' &&
+    (path === '/owned' || path.startsWith('/owned/')) &&
+    same({ ...ours, uid: docker.uid, gid: docker.gid }, docker)
+  )
+    return true;
   return false;
 }
 
@@ -154,7 +174,8 @@ function compareImages(caseName: string, ours: SavedImage, docker: SavedImage): 
   for (const f of CONFIG_FIELDS) {
     const a = JSON.stringify(normaliseConfigValue(ours.config[f]));
     const b = JSON.stringify(normaliseConfigValue(docker.config[f]));
-    if (a !== b && !legitimateConfig(f, ours.config[f], docker.config[f])) diffs.push({ key: `config:${f}`, text: `config ${f}: tsbuild ${a}, docker ${b}` });
+    if (a !== b && !legitimateConfig(f, ours.config[f], docker.config[f]))
+      diffs.push({ key: `config:${f}`, text: `config ${f}: tsbuild ${a}, docker ${b}` });
   }
   return diffs;
 }
@@ -223,7 +244,9 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       try {
         await ok(root.root, ['load', '-i', baseArchive]);
         const ours = await tsbuild(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
-        const docker = await dockerd.docker(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+        const docker = await dockerd.docker(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...args, ctx], {
+          env: { DOCKER_BUILDKIT: '0' },
+        });
         const said = (r: CliResult): string => (r.exitCode === 0 ? 'built it' : `failed: ${r.stderr.trim().split('\n').at(-1)}`);
         return { failed: { ours: said(ours), docker: said(docker) } };
       } finally {
@@ -248,7 +271,9 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       const file = s.docker ? ['-f', join(ctx, s.docker)] : [];
       // --no-cache: cases build side by side and each removes its image when saved, which takes
       // its intermediate images along; a cache hit on another case's step could vanish mid-build.
-      await dockerd.ok(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...file, ...args, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+      await dockerd.ok(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...file, ...args, ctx], {
+        env: { DOCKER_BUILDKIT: '0' },
+      });
       const saved = await execa(DOCKER, ['save', ref], { encoding: 'buffer', env: dockerd.env });
       await dockerd.ok(['rmi', ref]);
       return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
@@ -294,27 +319,32 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     expect(ALL_CASES.length).toBeGreaterThanOrEqual(30);
   });
 
-  test.each(CASES)('%s', async (name) => {
-    const built = await results.get(name)!;
-    if ('failed' in built) {
-      // Both refuse; the messages are shown, not compared.
-      expect(built.failed.ours).toMatch(/^failed: /);
-      expect(built.failed.docker).toMatch(/^failed: /);
-      return;
-    }
-    const { ours, docker } = built;
-    if (process.env.CORPUS_DUMP) {
-      const dump = (img: SavedImage): string => JSON.stringify({ config: img.config, fs: [...img.fs].map(([p, e]) => `${p} ${describeEntry(e)}`) }, null, 1);
-      await writeFile(join(process.env.CORPUS_DUMP, `${name}.tsbuild.json`), dump(ours));
-      await writeFile(join(process.env.CORPUS_DUMP, `${name}.docker.json`), dump(docker));
-    }
-    const diffs = compareImages(name, ours, docker).filter((d) => {
-      const allowed = ALLOW.find((a) => a.case === name && a.key === d.key);
-      if (allowed) usedAllowances.add(allowed);
-      return !allowed;
-    });
-    expect(diffs.map((d) => d.text)).toEqual([]);
-  }, 480_000);
+  test.each(CASES)(
+    '%s',
+    async (name) => {
+      const built = await results.get(name)!;
+      if ('failed' in built) {
+        // Both refuse; the messages are shown, not compared.
+        expect(built.failed.ours).toMatch(/^failed: /);
+        expect(built.failed.docker).toMatch(/^failed: /);
+        return;
+      }
+      const { ours, docker } = built;
+      if (process.env.CORPUS_DUMP) {
+        const dump = (img: SavedImage): string =>
+          JSON.stringify({ config: img.config, fs: [...img.fs].map(([p, e]) => `${p} ${describeEntry(e)}`) }, null, 1);
+        await writeFile(join(process.env.CORPUS_DUMP, `${name}.tsbuild.json`), dump(ours));
+        await writeFile(join(process.env.CORPUS_DUMP, `${name}.docker.json`), dump(docker));
+      }
+      const diffs = compareImages(name, ours, docker).filter((d) => {
+        const allowed = ALLOW.find((a) => a.case === name && a.key === d.key);
+        if (allowed) usedAllowances.add(allowed);
+        return !allowed;
+      });
+      expect(diffs.map((d) => d.text)).toEqual([]);
+    },
+    480_000,
+  );
 
   test('every allow-list entry is in docs/compatibility.md with its reason, and still needed', async () => {
     const doc = await readFile(COMPAT_DOC, 'utf8');
@@ -338,4 +368,3 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     }
   });
 });
-

@@ -26,8 +26,18 @@ export type FlatFs = Map<string, FsEntry>;
 
 /** The config fields compared, as the image config's `config` object has them. */
 export const CONFIG_FIELDS = [
-  'Env', 'Cmd', 'Entrypoint', 'WorkingDir', 'User', 'ExposedPorts', 'Labels', 'Volumes',
-  'StopSignal', 'Healthcheck', 'Shell', 'OnBuild',
+  'Env',
+  'Cmd',
+  'Entrypoint',
+  'WorkingDir',
+  'User',
+  'ExposedPorts',
+  'Labels',
+  'Volumes',
+  'StopSignal',
+  'Healthcheck',
+  'Shell',
+  'OnBuild',
 ] as const;
 export type ConfigField = (typeof CONFIG_FIELDS)[number];
 
@@ -76,7 +86,7 @@ interface TarEntry {
 async function eachEntry(tar: Buffer, fn: (e: TarEntry, data: Buffer) => Promise<void> | void): Promise<void> {
   let ex: HeaderData | undefined;
   let gex: HeaderData | undefined;
-  for (let off = 0; off + 512 <= tar.length; ) {
+  for (let off = 0; off + 512 <= tar.length;) {
     const h = new Header(tar, off, ex, gex);
     if (h.nullBlock) break;
     if (!h.cksumValid) throw new Error(`tar header at ${off}: checksum failure`);
@@ -101,7 +111,10 @@ async function eachEntry(tar: Buffer, fn: (e: TarEntry, data: Buffer) => Promise
     }
     ex = undefined;
     if (!h.path) throw new Error(`tar header at ${off}: no path`);
-    await fn({ path: h.path, type: h.type, mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, ...(h.linkpath ? { linkpath: h.linkpath } : {}) }, Buffer.from(data));
+    await fn(
+      { path: h.path, type: h.type, mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, ...(h.linkpath ? { linkpath: h.linkpath } : {}) },
+      Buffer.from(data),
+    );
   }
 }
 
@@ -117,8 +130,14 @@ function member(members: Map<string, ArchiveMember>, name: string): Buffer {
 }
 
 const TYPES: Record<string, FsEntry['type']> = {
-  File: 'file', OldFile: 'file', ContiguousFile: 'file', Directory: 'dir', SymbolicLink: 'symlink',
-  CharacterDevice: 'char', BlockDevice: 'block', FIFO: 'fifo',
+  File: 'file',
+  OldFile: 'file',
+  ContiguousFile: 'file',
+  Directory: 'dir',
+  SymbolicLink: 'symlink',
+  CharacterDevice: 'char',
+  BlockDevice: 'block',
+  FIFO: 'fifo',
 };
 
 /** An entry while layers are applied: regular files carry an inode number shared by their hardlinks. */
@@ -163,7 +182,8 @@ async function applyLayer(fs: Working, tar: Buffer): Promise<void> {
     }
     const type = TYPES[e.type];
     if (!type) throw new Error(`unexpected tar entry type ${e.type} for ${path}`);
-    if (type === 'file') fs.set(path, { type, ...common, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), ino: nextIno++ });
+    if (type === 'file')
+      fs.set(path, { type, ...common, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), ino: nextIno++ });
     else if (type === 'symlink') fs.set(path, { type, ...common, target: e.linkpath ?? '' });
     else fs.set(path, { type, ...common });
   });

@@ -51,7 +51,14 @@ describe('BuildContext.resolveSource', () => {
 
   it('matches wildcards per component, in name order; no match is not an error', async () => {
     const ctx = await context({
-      'b.go': '', 'a.go': '', 'c.txt': '', 'sub/x.go': '', 'sub/deep/y.go': '', 'src1/m.go': '', 'src2/m.go': '', 'src2/n.go': '',
+      'b.go': '',
+      'a.go': '',
+      'c.txt': '',
+      'sub/x.go': '',
+      'sub/deep/y.go': '',
+      'src1/m.go': '',
+      'src2/m.go': '',
+      'src2/n.go': '',
     });
     expect(await names(ctx, '*.go')).toEqual(['a.go=a.go', 'b.go=b.go']);
     expect(await names(ctx, '**.go')).toEqual(['a.go=a.go', 'b.go=b.go']); // ** is not recursive in COPY
@@ -72,7 +79,11 @@ describe('BuildContext.resolveSource', () => {
 
   it('follows symlinks named or matched, keeping the name written', async () => {
     const ctx = await context({
-      'sub/foo': 'contents', 'link': { link: 'sub' }, 'l0': { link: 'sub/foo' }, 'l1': { link: 'l0' }, 'abs': { link: 'sub/../sub/foo' },
+      'sub/foo': 'contents',
+      link: { link: 'sub' },
+      l0: { link: 'sub/foo' },
+      l1: { link: 'l0' },
+      abs: { link: 'sub/../sub/foo' },
     });
     expect(await names(ctx, 'link/foo')).toEqual(['foo=sub/foo']);
     expect(await names(ctx, 'l1')).toEqual(['l1=sub/foo']);
@@ -84,7 +95,9 @@ describe('BuildContext.resolveSource', () => {
 
   it('refuses symlinks that lead outside the context, relative or absolute', async () => {
     const ctx = await context({
-      'up': { link: '../../../etc/passwd' }, 'abs': { link: '/etc/passwd' }, 'dir/up2': { link: '../..' },
+      up: { link: '../../../etc/passwd' },
+      abs: { link: '/etc/passwd' },
+      'dir/up2': { link: '../..' },
     });
     await expect(ctx.resolveSource('up')).rejects.toThrow('symlink /up points outside the build context');
     await expect(ctx.resolveSource('abs')).rejects.toThrow('symlink /abs points outside the build context (to "/etc/passwd")');
@@ -93,7 +106,7 @@ describe('BuildContext.resolveSource', () => {
   });
 
   it('fails on symlink loops', async () => {
-    const ctx = await context({ 'a': { link: 'b' }, 'b': { link: 'a' } });
+    const ctx = await context({ a: { link: 'b' }, b: { link: 'a' } });
     await expect(ctx.resolveSource('a')).rejects.toThrow('too many levels of symbolic links');
   });
 });
@@ -102,7 +115,12 @@ describe('.dockerignore', () => {
   it('hides excluded files and directories from sources, wildcards and listings', async () => {
     const ctx = await context({
       '.dockerignore': '# comment\nsecret.txt\n*.log\nbuild/\nnode_modules\n',
-      'secret.txt': 's', 'app.log': 'l', 'keep.txt': 'k', 'build/out': 'o', 'node_modules/x/index.js': '', 'src/debug.log': 'd',
+      'secret.txt': 's',
+      'app.log': 'l',
+      'keep.txt': 'k',
+      'build/out': 'o',
+      'node_modules/x/index.js': '',
+      'src/debug.log': 'd',
     });
     await expect(ctx.resolveSource('secret.txt')).rejects.toThrow('"/secret.txt": not found');
     await expect(ctx.resolveSource('build/out')).rejects.toThrow('"/build/out": not found');
@@ -114,41 +132,49 @@ describe('.dockerignore', () => {
   it('re-includes `!` exceptions, even inside an excluded directory', async () => {
     const ctx = await context({
       '.dockerignore': 'docs\n!docs/README.md\n*.md\n!keep.md\nlogs/*\n',
-      'docs/README.md': 'r', 'docs/other.md': 'o', 'docs/img/x.png': '', 'a.md': '', 'keep.md': '', 'logs/1.txt': '', 'Dockerfile': 'FROM x',
+      'docs/README.md': 'r',
+      'docs/other.md': 'o',
+      'docs/img/x.png': '',
+      'a.md': '',
+      'keep.md': '',
+      'logs/1.txt': '',
+      Dockerfile: 'FROM x',
     });
     // *.md is rooted at the context: it excludes a.md (keep.md is re-included), not docs/README.md.
     expect(await visibleTree(ctx)).toEqual(['.dockerignore', 'Dockerfile', 'docs/', 'docs/README.md', 'keep.md', 'logs/']);
     const ctx2 = await context({
       '.dockerignore': 'docs\n!docs/README.md\n',
-      'docs/README.md': 'r', 'docs/other.md': 'o', 'docs/img/x.png': '',
+      'docs/README.md': 'r',
+      'docs/other.md': 'o',
+      'docs/img/x.png': '',
     });
     expect(await visibleTree(ctx2)).toEqual(['.dockerignore', 'docs/', 'docs/README.md']);
     expect(await names(ctx2, 'docs')).toEqual(['docs=docs']);
     // Last matching rule wins.
-    const ctx3 = await context({ '.dockerignore': '!a.md\n*.md\n', 'a.md': '', 'b': '' });
+    const ctx3 = await context({ '.dockerignore': '!a.md\n*.md\n', 'a.md': '', b: '' });
     expect(await visibleTree(ctx3)).toEqual(['.dockerignore', 'b']);
     await expect(ctx2.resolveSource('docs/other.md')).rejects.toThrow('not found');
   });
 
   it('applies to the Dockerfile and .dockerignore themselves, like any file', async () => {
-    const ctx = await context({ '.dockerignore': 'Dockerfile\n.dockerignore\n', 'Dockerfile': 'FROM x', 'a': '' });
+    const ctx = await context({ '.dockerignore': 'Dockerfile\n.dockerignore\n', Dockerfile: 'FROM x', a: '' });
     expect(await visibleTree(ctx)).toEqual(['a']);
     await expect(ctx.resolveSource('Dockerfile')).rejects.toThrow('not found');
   });
 
   it('is case-sensitive, as Docker is on Linux', async () => {
-    const ctx = await context({ '.dockerignore': 'secret\n', 'Secret': 'S', 'secret': 's' });
+    const ctx = await context({ '.dockerignore': 'secret\n', Secret: 'S', secret: 's' });
     expect(await visibleTree(ctx)).toEqual(['.dockerignore', 'Secret']);
   });
 
   it('hides excluded entries on the way through a symlink too', async () => {
-    const ctx = await context({ '.dockerignore': 'private\n', 'private/key': 'k', 'link': { link: 'private' } });
+    const ctx = await context({ '.dockerignore': 'private\n', 'private/key': 'k', link: { link: 'private' } });
     await expect(ctx.resolveSource('link/key')).rejects.toThrow('"/link/key": not found');
   });
 
   it('prefers <Dockerfile>.dockerignore beside the Dockerfile', async () => {
     const ctx = await context(
-      { '.dockerignore': 'a\n', 'df/app.Dockerfile': 'FROM x', 'df/app.Dockerfile.dockerignore': 'b\n', 'a': '', 'b': '' },
+      { '.dockerignore': 'a\n', 'df/app.Dockerfile': 'FROM x', 'df/app.Dockerfile.dockerignore': 'b\n', a: '', b: '' },
       { dockerfile: 'df/app.Dockerfile' },
     );
     expect(ctx.ignore.file).toMatch(/app\.Dockerfile\.dockerignore$/);

@@ -21,7 +21,15 @@ async function add(archive: Buffer, dest: string, rootfs: Tree = {}, chown?: { u
   await writeFile(join(ctx, 'a.tar'), archive);
   const root = await tempDir('tsbuild-rootfs-');
   await writeTree(root, rootfs);
-  await copyIntoRootfs({ context: await openContext(ctx), sources: ['a.tar'], dest, workdir: '/', rootfs: root, isAdd: true, ...(chown ? { chown } : {}) });
+  await copyIntoRootfs({
+    context: await openContext(ctx),
+    sources: ['a.tar'],
+    dest,
+    workdir: '/',
+    rootfs: root,
+    isAdd: true,
+    ...(chown ? { chown } : {}),
+  });
   return root;
 }
 
@@ -47,7 +55,15 @@ describe('ADD of a local archive: Docker’s Untar rules', () => {
       '/x/',
       { 'x/gone': 'kept', 'x/d/lower': 'kept' },
     );
-    expect(await listTree(join(root, 'x'))).toEqual(['.wh..wh.plnk/', '.wh..wh.plnk/1.2', '.wh.gone', 'd/', 'd/.wh..wh..opq', 'd/lower', 'gone']);
+    expect(await listTree(join(root, 'x'))).toEqual([
+      '.wh..wh.plnk/',
+      '.wh..wh.plnk/1.2',
+      '.wh.gone',
+      'd/',
+      'd/.wh..wh..opq',
+      'd/lower',
+      'gone',
+    ]);
     expect(await readFile(join(root, 'x/.wh.gone'), 'utf8')).toBe('w');
   });
 
@@ -67,7 +83,9 @@ describe('ADD of a local archive: Docker’s Untar rules', () => {
   });
 
   it('links to a file the destination already held, not only to earlier entries', async () => {
-    const root = await add(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('old') }) }]), '/x/', { 'x/old': 'before' });
+    const root = await add(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('old') }) }]), '/x/', {
+      'x/old': 'before',
+    });
     expect((await stat(join(root, 'x/h'))).ino).toBe((await stat(join(root, 'x/old'))).ino);
   });
 
@@ -143,7 +161,9 @@ describe('ADD of a local archive: Docker’s Untar rules', () => {
       { h: header('up', { type: 'symlink', linkname: Buffer.from('../../..') }) },
       { h: header('h', { type: 'hardlink', linkname: Buffer.from('up/etc/passwd') }) },
     ]);
-    await expect(add(tar, '/x/')).rejects.toThrow(/entry "h" is a hardlink to "up\/etc\/passwd", which lies outside the destination through symlink "up"/);
+    await expect(add(tar, '/x/')).rejects.toThrow(
+      /entry "h" is a hardlink to "up\/etc\/passwd", which lies outside the destination through symlink "up"/,
+    );
   });
 });
 
@@ -165,8 +185,20 @@ describe('ADD of a local archive: read as Docker reads it', () => {
     const global = encodeHeader(header('pax_global_header', { size: body.length }));
     global[156] = 0x67; // 'g'
     global.fill(0x20, 148, 156);
-    global.write(`${global.reduce((sum, c) => sum + c, 0).toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-    const tar = Buffer.concat([global, body, Buffer.alloc(512 - body.length), buildTar([{ h: header('f', { mtime: 1_700_000_000 }), content: Buffer.from('f') }])]);
+    global.write(
+      `${global
+        .reduce((sum, c) => sum + c, 0)
+        .toString(8)
+        .padStart(6, '0')}\0 `,
+      148,
+      'latin1',
+    );
+    const tar = Buffer.concat([
+      global,
+      body,
+      Buffer.alloc(512 - body.length),
+      buildTar([{ h: header('f', { mtime: 1_700_000_000 }), content: Buffer.from('f') }]),
+    ]);
     const root = await add(tar, '/x/');
     expect((await stat(join(root, 'x/f'))).mtimeMs).toBe(1_700_000_000_000);
   });

@@ -146,7 +146,7 @@ describe('ADD <url>', () => {
     const s = await setup({ 'local.txt': 'L' });
     await s.add([url('/files/hello.txt'), 'local.txt'], '/m/');
     expect((await readdir(join(s.rootfs, 'm'))).sort()).toEqual(['hello.txt', 'local.txt']);
-    await writeTree(s.rootfs, { 'file': 'f' });
+    await writeTree(s.rootfs, { file: 'f' });
     await expect(s.add([url('/files/hello.txt'), 'local.txt'], '/file')).rejects.toThrow('the destination must be a directory');
   });
 
@@ -164,8 +164,12 @@ describe('ADD <url>', () => {
     await expect(s.add([`${closed.base}/x`], '/e/')).rejects.toThrow(new RegExp(`^failed to GET ${closed.base}/x: .*ECONNREFUSED`));
     const downloads = new Downloads({ timeouts: { connectMs: 300, idleMs: 300 } });
     try {
-      await expect(s.add([url('/hang')], '/e/', { downloads })).rejects.toThrow(`failed to GET ${url('/hang')}: no response within the time limit (0.3s)`);
-      await expect(s.add([url('/stall')], '/e/', { downloads })).rejects.toThrow(`failed to GET ${url('/stall')}: the download stalled (0.3s)`);
+      await expect(s.add([url('/hang')], '/e/', { downloads })).rejects.toThrow(
+        `failed to GET ${url('/hang')}: no response within the time limit (0.3s)`,
+      );
+      await expect(s.add([url('/stall')], '/e/', { downloads })).rejects.toThrow(
+        `failed to GET ${url('/stall')}: the download stalled (0.3s)`,
+      );
     } finally {
       await downloads.close();
     }
@@ -181,7 +185,9 @@ describe('ADD <url>', () => {
     const downloads = new Downloads({ timeouts: { connectMs: 300, idleMs: 5000 } });
     try {
       // The time limit covers the whole wait for an answer, redirects included.
-      await expect(s.add([url('/to-hang')], '/e/', { downloads })).rejects.toThrow(`failed to GET ${url('/to-hang')}: no response within the time limit (0.3s)`);
+      await expect(s.add([url('/to-hang')], '/e/', { downloads })).rejects.toThrow(
+        `failed to GET ${url('/to-hang')}: no response within the time limit (0.3s)`,
+      );
     } finally {
       await downloads.close();
     }
@@ -196,7 +202,9 @@ describe('ADD <url>', () => {
     const other = await startServer({ '/away': (_req, res) => res.writeHead(302, { location: url('/private/report.txt') }).end() });
     try {
       const away = `${other.base}/away`.replace('http://', 'http://me:s3cret@');
-      await expect(s.add([away], '/q/')).rejects.toThrow(`failed to GET ${other.base.replace('http://', 'http://me:xxxxx@')}/away: 401 Unauthorized`);
+      await expect(s.add([away], '/q/')).rejects.toThrow(
+        `failed to GET ${other.base.replace('http://', 'http://me:xxxxx@')}/away: 401 Unauthorized`,
+      );
     } finally {
       await other.close();
     }

@@ -29,8 +29,7 @@ async function setup(context: Tree, rootfs: Tree = {}): Promise<Setup> {
     ctxDir,
     ctx,
     rootfs: root,
-    copy: (sources, dest, more = {}) =>
-      copyIntoRootfs({ context: ctx, sources, dest, workdir: '/', rootfs: root, isAdd: false, ...more }),
+    copy: (sources, dest, more = {}) => copyIntoRootfs({ context: ctx, sources, dest, workdir: '/', rootfs: root, isAdd: false, ...more }),
   };
 }
 
@@ -108,14 +107,14 @@ describe('COPY: files and directories', () => {
   });
 
   it('copies the whole context with `.`', async () => {
-    const s = await setup({ 'Dockerfile': 'FROM x', 'a/b': 'b' });
+    const s = await setup({ Dockerfile: 'FROM x', 'a/b': 'b' });
     await s.copy(['.'], '/');
     expect(await text(join(s.rootfs, 'a/b'))).toBe('b');
     expect(await text(join(s.rootfs, 'Dockerfile'))).toBe('FROM x');
   });
 
   it('resolves a relative destination against WORKDIR', async () => {
-    const s = await setup({ 'f': 'F' });
+    const s = await setup({ f: 'F' });
     await s.copy(['f'], 'sub/', { workdir: '/srv/app' });
     await s.copy(['f'], '.', { workdir: '/srv/app' });
     await s.copy(['f'], '', { workdir: '/work' });
@@ -162,7 +161,7 @@ describe('COPY: several sources and wildcards', () => {
   });
 
   it('accepts a wildcard that matches nothing, as BuildKit does', async () => {
-    const s = await setup({ 'foo': 'f' });
+    const s = await setup({ foo: 'f' });
     await s.copy(['foo', 'nomatch*'], '/');
     expect(await listTree(s.rootfs)).toEqual(['foo']);
   });
@@ -176,7 +175,7 @@ describe('COPY: several sources and wildcards', () => {
 
 describe('COPY: what the context may give', () => {
   it('refuses sources outside the context and symlinks leading out of it', async () => {
-    const s = await setup({ 'a': 'a', 'out': { link: '../../../../etc/passwd' }, 'abs': { link: '/etc/passwd' } });
+    const s = await setup({ a: 'a', out: { link: '../../../../etc/passwd' }, abs: { link: '/etc/passwd' } });
     await expect(s.copy(['../a'], '/x')).rejects.toThrow(InvalidInputError);
     await expect(s.copy(['out'], '/x')).rejects.toThrow('points outside the build context');
     await expect(s.copy(['abs'], '/x')).rejects.toThrow('points outside the build context');
@@ -185,8 +184,11 @@ describe('COPY: what the context may give', () => {
 
   it('follows a symlink named as a source but copies symlinks inside directories as symlinks', async () => {
     const s = await setup({
-      'bar': 'bar-contents', 'foo': { link: 'bar' },
-      'tree/rel': { link: '../bar' }, 'tree/abs': { link: '/usr/lib/libc.so' }, 'tree/far': { link: '../../../outside' },
+      bar: 'bar-contents',
+      foo: { link: 'bar' },
+      'tree/rel': { link: '../bar' },
+      'tree/abs': { link: '/usr/lib/libc.so' },
+      'tree/far': { link: '../../../outside' },
     });
     await s.copy(['foo'], '/');
     const foo = join(s.rootfs, 'foo');
@@ -202,12 +204,21 @@ describe('COPY: what the context may give', () => {
   it('leaves out what .dockerignore excludes, also inside copied directories', async () => {
     const s = await setup({
       '.dockerignore': '**/*.log\nsecrets\n!secrets/public.pem\napp/tmp\n',
-      'app/main.js': 'm', 'app/debug.log': 'l', 'app/tmp/cache': 'c', 'app/lib/x.log': 'x',
-      'secrets/private.key': 'k', 'secrets/public.pem': 'p',
+      'app/main.js': 'm',
+      'app/debug.log': 'l',
+      'app/tmp/cache': 'c',
+      'app/lib/x.log': 'x',
+      'secrets/private.key': 'k',
+      'secrets/public.pem': 'p',
     });
     await s.copy(['.'], '/srv/');
     expect(await listTree(join(s.rootfs, 'srv'))).toEqual([
-      '.dockerignore', 'app/', 'app/lib/', 'app/main.js', 'secrets/', 'secrets/public.pem',
+      '.dockerignore',
+      'app/',
+      'app/lib/',
+      'app/main.js',
+      'secrets/',
+      'secrets/public.pem',
     ]);
     await expect(s.copy(['app/debug.log'], '/x')).rejects.toThrow('"/app/debug.log": not found');
   });
@@ -246,10 +257,7 @@ describe('COPY: --chown and --chmod', () => {
   const GROUP = 'root:x:0:\nstaff:x:50:\napp:x:1001:\n';
 
   it('owns everything copied, and the parents it creates, by the --chown identity', async () => {
-    const s = await setup(
-      { 'd/f': 'f', 'd/sub/g': 'g', 'd/l': { link: 'f' } },
-      { 'etc/passwd': PASSWD, 'etc/group': GROUP },
-    );
+    const s = await setup({ 'd/f': 'f', 'd/sub/g': 'g', 'd/l': { link: 'f' } }, { 'etc/passwd': PASSWD, 'etc/group': GROUP });
     const chown = await resolveChown(s.rootfs, 'app');
     await s.copy(['d'], '/home/app/data', { chown });
     for (const p of ['home/app', 'home/app/data', 'home/app/data/f', 'home/app/data/sub', 'home/app/data/sub/g', 'home/app/data/l']) {
@@ -284,8 +292,8 @@ describe('COPY: the rootfs’s own symlinks stay inside it', () => {
   it('resolves the destination through the image’s symlinks as if the rootfs were /', async () => {
     const marker = `tsbuild-escape-${randomBytes(6).toString('hex')}`;
     const s = await setup(
-      { 'tool': 'T', 'd/x': 'X' },
-      { 'opt/': null, 'usr/local': { link: '/opt' }, 'evil': { link: '/' }, 'up': { link: '../../../../../../tmp' } },
+      { tool: 'T', 'd/x': 'X' },
+      { 'opt/': null, 'usr/local': { link: '/opt' }, evil: { link: '/' }, up: { link: '../../../../../../tmp' } },
     );
     await s.copy(['tool'], '/usr/local/bin/');
     expect(await text(join(s.rootfs, 'opt/bin/tool'))).toBe('T');
@@ -301,7 +309,7 @@ describe('COPY: the rootfs’s own symlinks stay inside it', () => {
   });
 
   it('replaces a file or a symlink at the target, never writing through the symlink', async () => {
-    const s = await setup({ 'f': 'new', 'd/link': 'file-now' }, { 'old': 'old', 'dst/link': { link: '/etc/shadow' }, 'etc/shadow': 'secret' });
+    const s = await setup({ f: 'new', 'd/link': 'file-now' }, { old: 'old', 'dst/link': { link: '/etc/shadow' }, 'etc/shadow': 'secret' });
     await s.copy(['f'], '/old');
     expect(await text(join(s.rootfs, 'old'))).toBe('new');
     await s.copy(['d'], '/dst');
@@ -310,14 +318,14 @@ describe('COPY: the rootfs’s own symlinks stay inside it', () => {
   });
 
   it('refuses a file over a directory and a directory over a file, as fsutil does', async () => {
-    const s = await setup({ 'foo': 'f', 'd/sub': 'file', 'e/etc/': null }, { 'foo/': null, 'x/sub/': null, 'y/etc': 'file' });
+    const s = await setup({ foo: 'f', 'd/sub': 'file', 'e/etc/': null }, { 'foo/': null, 'x/sub/': null, 'y/etc': 'file' });
     await expect(s.copy(['foo'], '/')).rejects.toThrow('cannot replace to directory /foo with file');
     await expect(s.copy(['d'], '/x')).rejects.toThrow('cannot replace to directory /x/sub with file');
     await expect(s.copy(['e'], '/y')).rejects.toThrow('cannot copy to non-directory: /y/etc');
   });
 
   it('refuses to merge a directory into a symlink inside the target, even one to a directory', async () => {
-    const s = await setup({ 'root/lib/x.so': 'so' }, { 'usr/lib/': null, 'lib': { link: 'usr/lib' } });
+    const s = await setup({ 'root/lib/x.so': 'so' }, { 'usr/lib/': null, lib: { link: 'usr/lib' } });
     await expect(s.copy(['root'], '/')).rejects.toThrow('cannot copy to non-directory: /lib');
   });
 });
@@ -329,12 +337,29 @@ describe('ADD: local archives', () => {
     await utimes(join(dir, 'pkg/etc/conf'), 1_100_000_000, 1_100_000_000);
   }
 
-  for (const [ext, flag] of [['tar', ''], ['tar.gz', '-z'], ['tar.bz2', '-j'], ['tar.xz', '-J'], ['tar.zst', '--zstd']] as const) {
+  for (const [ext, flag] of [
+    ['tar', ''],
+    ['tar.gz', '-z'],
+    ['tar.bz2', '-j'],
+    ['tar.xz', '-J'],
+    ['tar.zst', '--zstd'],
+  ] as const) {
     it(`unpacks ${ext} into the destination, keeping the archive's owners, modes and times`, async () => {
       const s = await setup({});
       const work = await tempDir();
       await archiveFixture(work);
-      const args = ['-c', ...(flag ? [flag] : []), '-f', join(s.ctxDir, `a.${ext}`), '--numeric-owner', '--owner=1234', '--group=2345', '-C', work, 'pkg'];
+      const args = [
+        '-c',
+        ...(flag ? [flag] : []),
+        '-f',
+        join(s.ctxDir, `a.${ext}`),
+        '--numeric-owner',
+        '--owner=1234',
+        '--group=2345',
+        '-C',
+        work,
+        'pkg',
+      ];
       await execa('tar', args);
       await s.copy([`a.${ext}`], '/opt', { isAdd: true });
       expect(await listTree(join(s.rootfs, 'opt'))).toEqual(['pkg/', 'pkg/bin/', 'pkg/bin/tool', 'pkg/etc/', 'pkg/etc/conf', 'pkg/link']);
@@ -351,7 +376,7 @@ describe('ADD: local archives', () => {
   it('recognizes archives by content, not by name, and copies other files as they are', async () => {
     const s = await setup({ 'fake.tar.gz': 'not an archive', 'empty.tar': '' });
     const work = await tempDir();
-    await writeTree(work, { 'x': 'x' });
+    await writeTree(work, { x: 'x' });
     await execa('tar', ['-czf', join(s.ctxDir, 'real.txt'), '-C', work, 'x']);
     await s.copy(['fake.tar.gz', 'empty.tar', 'real.txt'], '/d/', { isAdd: true });
     expect(await listTree(join(s.rootfs, 'd'))).toEqual(['empty.tar', 'fake.tar.gz', 'x']);
@@ -384,12 +409,12 @@ describe('ADD: local archives', () => {
     const marker = `tsbuild-evil-${randomBytes(6).toString('hex')}`;
     const s = await setup({});
     const work = await tempDir();
-    await writeTree(work, { 'x': 'evil' });
+    await writeTree(work, { x: 'evil' });
     // An entry named ../../<marker>
     await execa('tar', ['-cf', join(s.ctxDir, 'dotdot.tar'), '-P', '--transform', `s,^x$,../../${marker},`, '-C', work, 'x']);
     await expect(s.copy(['dotdot.tar'], '/dest/', { isAdd: true })).rejects.toThrow("climbs out of the destination with '..'");
     // A symlink climbing out, then an entry written through it.
-    await writeTree(work, { 'esc': { link: '../../..' }, 'esc2/': null });
+    await writeTree(work, { esc: { link: '../../..' }, 'esc2/': null });
     await execa('tar', ['-cf', join(s.ctxDir, 'link.tar'), '-C', work, 'esc']);
     await execa('tar', ['-rf', join(s.ctxDir, 'link.tar'), '-P', '--transform', `s,^x$,esc/${marker},`, '-C', work, 'x']);
     await expect(s.copy(['link.tar'], '/dest2/', { isAdd: true })).rejects.toThrow('would be written outside the destination');
@@ -404,7 +429,9 @@ describe('ADD: local archives', () => {
   it('refuses URLs for COPY, and git repositories for both (ADD of URLs: add-url.test.ts)', async () => {
     const s = await setup({});
     await expect(s.copy(['http://example.com/a'], '/')).rejects.toThrow("source can't be a URL for COPY");
-    await expect(s.copy(['https://example.com/repo.git'], '/', { isAdd: true })).rejects.toThrow('ADD of git repositories is not supported');
+    await expect(s.copy(['https://example.com/repo.git'], '/', { isAdd: true })).rejects.toThrow(
+      'ADD of git repositories is not supported',
+    );
   });
 });
 
@@ -431,7 +458,7 @@ describe('ADD: damaged archives', () => {
   it('fails on a truncated archive and on a corrupt compressed stream, without hanging', async () => {
     const s = await setup({});
     const work = await tempDir();
-    await writeTree(work, { 'big': randomBytes(50_000).toString('base64'), 'small': 's' });
+    await writeTree(work, { big: randomBytes(50_000).toString('base64'), small: 's' });
     await execa('tar', ['-cf', join(work, 'full.tar'), '-C', work, 'big', 'small']);
     const full = await readFile(join(work, 'full.tar'));
     await writeFile(join(s.ctxDir, 'cut.tar'), full.subarray(0, 2048));
@@ -450,12 +477,15 @@ describe('ADD: damaged archives', () => {
   it('names paths as the image sees them when the filesystem refuses', async () => {
     const s = await setup({});
     const work = await tempDir();
-    await writeTree(work, { 'x': 'x' });
+    await writeTree(work, { x: 'x' });
     await link(join(work, 'x'), join(work, 'y'));
     const tar = join(s.ctxDir, 'orphan.tar');
     await execa('tar', ['-cf', tar, '-C', work, 'x', 'y']);
     await execa('tar', ['--delete', '-f', tar, 'x']); // y is now a hardlink to nothing
-    const err = await s.copy(['orphan.tar'], '/dest/', { isAdd: true }).then(() => undefined, (e: unknown) => e as Error);
+    const err = await s.copy(['orphan.tar'], '/dest/', { isAdd: true }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
     expect(err?.message).toContain("'/dest/x'");
     expect(err?.message).not.toContain(s.rootfs);
   });

@@ -17,13 +17,13 @@ describe('resolveInRoot', () => {
       'run/': null,
       'var/run': { link: '/run' },
       'var/rel': { link: '../opt' },
-      'evil': { link: '/' },
-      'up': { link: '../../../../..' },
-      'hostetc': { link: '/host/etc' },
-      'dangling': { link: '/nowhere/file' },
-      'self': { link: 'self' },
-      'a': { link: 'b' },
-      'b': { link: 'a' },
+      evil: { link: '/' },
+      up: { link: '../../../../..' },
+      hostetc: { link: '/host/etc' },
+      dangling: { link: '/nowhere/file' },
+      self: { link: 'self' },
+      a: { link: 'b' },
+      b: { link: 'a' },
     });
   });
 
@@ -75,7 +75,11 @@ describe('resolveInRoot', () => {
   });
 
   it('lets a caller refuse escapes and hide entries', async () => {
-    const refuse = { onEscape: () => { throw new InvalidInputError('escape'); } };
+    const refuse = {
+      onEscape: () => {
+        throw new InvalidInputError('escape');
+      },
+    };
     await expect(resolveInRoot(root, '/evil/etc', refuse)).rejects.toThrow('escape');
     await expect(resolveInRoot(root, '/up/etc', refuse)).rejects.toThrow('escape');
     expect(await resolveInRoot(root, '/var/rel/bin', refuse)).toBe(join(root, 'opt/bin'));

@@ -17,7 +17,25 @@ import { TarFormatError, type EntryType } from '../../src/layer/tarheader.js';
 import { buildTar, header, listTree } from '../layer/fixtures.js';
 import { fuzzParameters } from './settings.js';
 
-const NAMES = ['a', 'a/b', 'a/b/c', 'd/', 'x', '../up', 'a/../../up', '/abs', './a/x', 'link', 'link/x', 'link/y/z', '.wh.a', 'a/.wh..wh..opq', 'dev', '.', ''];
+const NAMES = [
+  'a',
+  'a/b',
+  'a/b/c',
+  'd/',
+  'x',
+  '../up',
+  'a/../../up',
+  '/abs',
+  './a/x',
+  'link',
+  'link/x',
+  'link/y/z',
+  '.wh.a',
+  'a/.wh..wh..opq',
+  'dev',
+  '.',
+  '',
+];
 const TARGETS = ['../outside', '../outside/b', '../../outside/b', '/', '/etc', 'a', 'a/b', '../../outside/x', 'link/x', '.', 'x'];
 const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 
@@ -71,9 +89,22 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     field: fc.constantFrom('size' as const, 'mode' as const, 'typeflag' as const, 'name' as const),
     // Octal digits, base-256 markers, huge and negative values, garbage.
     bytes: fc.oneof(
-      fc.constantFrom('77777777777\0', '\x80\0\0\0\0\0\0\0\0\0\0\x01', '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff', '-1', 'x', 'L', 'K', 'x', 'g', 'S', '7', '../../e').map((s) =>
-        Buffer.from(s, 'latin1'),
-      ),
+      fc
+        .constantFrom(
+          '77777777777\0',
+          '\x80\0\0\0\0\0\0\0\0\0\0\x01',
+          '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff',
+          '-1',
+          'x',
+          'L',
+          'K',
+          'x',
+          'g',
+          'S',
+          '7',
+          '../../e',
+        )
+        .map((s) => Buffer.from(s, 'latin1')),
       fc.uint8Array({ minLength: 1, maxLength: 12 }),
     ),
   }),
@@ -113,15 +144,21 @@ const damaged = fc.tuple(archive, fc.array(mutation, { maxLength: 3 }), fc.boole
 describe('the tar reader under fuzzing', () => {
   test('readTar ends with the items or with TarFormatError / TruncatedError', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(damaged, fc.uint8Array({ maxLength: 3000 }).map((b) => Buffer.from(b))), async (bytes) => {
-        try {
-          for await (const item of readTar(new ByteReader(Readable.from([bytes])))) {
-            if (item.kind === 'entry') for await (const _ of item.body) void _;
+      fc.asyncProperty(
+        fc.oneof(
+          damaged,
+          fc.uint8Array({ maxLength: 3000 }).map((b) => Buffer.from(b)),
+        ),
+        async (bytes) => {
+          try {
+            for await (const item of readTar(new ByteReader(Readable.from([bytes])))) {
+              if (item.kind === 'entry') for await (const _ of item.body) void _;
+            }
+          } catch (err) {
+            if (!(err instanceof TarFormatError || err instanceof TruncatedError)) throw err;
           }
-        } catch (err) {
-          if (!(err instanceof TarFormatError || err instanceof TruncatedError)) throw err;
-        }
-      }),
+        },
+      ),
       fuzzParameters(3000),
     );
   });
@@ -147,7 +184,11 @@ describe('applyLayer under fuzzing', () => {
         await utimes(join(parent, 'outside', 'b'), 1000, 1000);
         await mkdir(target);
         await writeFile(join(parent, 'canary'), 'untouched');
-        const outsideTarget = async () => [...(await readdir(parent)).sort(), ...(await listTree(join(parent, 'outside'))), (await stat(join(parent, 'outside', 'b'))).mtimeMs];
+        const outsideTarget = async () => [
+          ...(await readdir(parent)).sort(),
+          ...(await listTree(join(parent, 'outside'))),
+          (await stat(join(parent, 'outside', 'b'))).mtimeMs,
+        ];
         const before = await outsideTarget();
         try {
           await applyLayer(Readable.from([bytes]), target, { whiteouts, tarSplitPath: join(parent, 'tar-split.json.gz') });
@@ -183,7 +224,11 @@ describe('ADD’s archive extractor under fuzzing', () => {
         await mkdir(join(base, 'outside', 'b'), { recursive: true });
         await utimes(join(base, 'outside', 'b'), 1000, 1000);
         await writeFile(join(base, 'ctx', 'a.tar'), bytes);
-        const outside = async () => [...(await readdir(base)).sort(), ...(await listTree(join(base, 'outside'))), (await stat(join(base, 'outside', 'b'))).mtimeMs];
+        const outside = async () => [
+          ...(await readdir(base)).sort(),
+          ...(await listTree(join(base, 'outside'))),
+          (await stat(join(base, 'outside', 'b'))).mtimeMs,
+        ];
         const before = await outside();
         const context = await openContext(join(base, 'ctx'));
         try {

@@ -124,12 +124,18 @@ export async function startDockerd(): Promise<Dockerd> {
   // An empty daemon config: nothing from /etc/docker/daemon.json leaks in.
   await writeFile(join(dir, 'daemon.json'), '{}\n');
   const args = [
-    '--config-file', join(dir, 'daemon.json'),
-    '--data-root', join(dir, 'data'),
-    '--exec-root', join(dir, 'exec'),
-    '--pidfile', join(dir, 'dockerd.pid'),
-    '-H', `unix://${socket}`,
-    '--storage-driver', 'overlay2',
+    '--config-file',
+    join(dir, 'daemon.json'),
+    '--data-root',
+    join(dir, 'data'),
+    '--exec-root',
+    join(dir, 'exec'),
+    '--pidfile',
+    join(dir, 'dockerd.pid'),
+    '-H',
+    `unix://${socket}`,
+    '--storage-driver',
+    'overlay2',
     '--iptables=false',
     '--ip-forward=false',
     '--ip-masq=false',
@@ -182,7 +188,9 @@ export async function startDockerd(): Promise<Dockerd> {
       const r = await d.docker(cmd, opts);
       if (r.exitCode !== 0) {
         const tail = (await readLog()).split('\n').slice(-30).join('\n');
-        throw new Error(`docker ${cmd.join(' ')} exited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ndockerd log (tail):\n${tail}`);
+        throw new Error(
+          `docker ${cmd.join(' ')} exited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}\ndockerd log (tail):\n${tail}`,
+        );
       }
       return r.stdout;
     },

@@ -57,12 +57,15 @@ async function htpasswdLine(user: string, password: string): Promise<string> {
 async function waitForRegistry(url: string, proc: ChildProcess, log: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`docker-registry exited with ${proc.exitCode}:\n${await readFile(log, 'utf8').catch(() => '')}`);
+    if (proc.exitCode !== null)
+      throw new Error(`docker-registry exited with ${proc.exitCode}:\n${await readFile(log, 'utf8').catch(() => '')}`);
     const status = await new Promise<number>((resolve) => {
-      http.get(url, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on('error', () => resolve(0));
+      http
+        .get(url, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', () => resolve(0));
     });
     if (status === 200 || status === 401) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -79,9 +82,7 @@ export async function startRegistry(opts: { basic?: { user: string; password: st
   }
   const dir = await mkdtemp(join(tmpdir(), 'tsbuild-registry-'));
   const port = await freePort();
-  const auth = opts.basic
-    ? `auth:\n  htpasswd:\n    realm: tsbuild-test\n    path: ${join(dir, 'htpasswd')}\n`
-    : '';
+  const auth = opts.basic ? `auth:\n  htpasswd:\n    realm: tsbuild-test\n    path: ${join(dir, 'htpasswd')}\n` : '';
   if (opts.basic) await writeFile(join(dir, 'htpasswd'), await htpasswdLine(opts.basic.user, opts.basic.password));
   const config = `version: 0.1
 log:
@@ -117,7 +118,8 @@ ${auth}`;
       const text = await readFile(log, 'utf8');
       const out: RequestRecord[] = [];
       // Apache-style access log lines: ... "HEAD /v2/app/blobs/sha256:... HTTP/1.1" 200 0 ...
-      for (const m of text.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3})/g)) out.push({ method: m[1]!, url: m[2]!, status: Number(m[3]) });
+      for (const m of text.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3})/g))
+        out.push({ method: m[1]!, url: m[2]!, status: Number(m[3]) });
       return out;
     },
     async stop() {
@@ -170,21 +172,24 @@ export async function startProxy(upstream: string, hooks: ProxyHooks = {}): Prom
       if (hooks.intercept && (await hooks.intercept(req, res, body))) return;
       const headers = { ...req.headers };
       delete headers.authorization;
-      const up = http.request({ host: uhost, port: Number(uport), method: req.method, path: hooks.rewriteUrl?.(req) ?? req.url, headers }, (ures) => {
-        const rewrite = hooks.rewriteBody?.(req, ures.statusCode ?? 0);
-        if (!rewrite) {
-          res.writeHead(ures.statusCode ?? 502, ures.headers);
-          ures.pipe(res);
-          return;
-        }
-        const parts: Buffer[] = [];
-        ures.on('data', (c: Buffer) => parts.push(c));
-        ures.on('end', () => {
-          const out = rewrite(Buffer.concat(parts));
-          res.writeHead(ures.statusCode ?? 502, { ...ures.headers, 'content-length': String(out.length) });
-          res.end(out);
-        });
-      });
+      const up = http.request(
+        { host: uhost, port: Number(uport), method: req.method, path: hooks.rewriteUrl?.(req) ?? req.url, headers },
+        (ures) => {
+          const rewrite = hooks.rewriteBody?.(req, ures.statusCode ?? 0);
+          if (!rewrite) {
+            res.writeHead(ures.statusCode ?? 502, ures.headers);
+            ures.pipe(res);
+            return;
+          }
+          const parts: Buffer[] = [];
+          ures.on('data', (c: Buffer) => parts.push(c));
+          ures.on('end', () => {
+            const out = rewrite(Buffer.concat(parts));
+            res.writeHead(ures.statusCode ?? 502, { ...ures.headers, 'content-length': String(out.length) });
+            res.end(out);
+          });
+        },
+      );
       up.on('error', () => {
         res.writeHead(502);
         res.end();
@@ -228,7 +233,12 @@ export async function startTokenProxy(upstream: string, user: { user: string; pa
     return h.startsWith('Bearer ') ? tokens.get(h.slice(7)) : undefined;
   };
   const challenge = (res: http.ServerResponse, scope?: string, error?: string) => {
-    const params = [`realm="${realm}"`, `service="${service}"`, ...(scope ? [`scope="${scope}"`] : []), ...(error ? [`error="${error}"`] : [])];
+    const params = [
+      `realm="${realm}"`,
+      `service="${service}"`,
+      ...(scope ? [`scope="${scope}"`] : []),
+      ...(error ? [`error="${error}"`] : []),
+    ];
     res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': `Bearer ${params.join(',')}` });
     res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] }));
   };
@@ -238,7 +248,9 @@ export async function startTokenProxy(upstream: string, user: { user: string; pa
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/token') {
         const scopes = url.searchParams.getAll('scope');
-        const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString() : undefined;
+        const basic = req.headers.authorization?.startsWith('Basic ')
+          ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString()
+          : undefined;
         const authenticated = basic === `${user.user}:${user.password}`;
         tokenRequests.push({ scopes, authenticated });
         if (basic !== undefined && !authenticated) {

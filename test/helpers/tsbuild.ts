@@ -15,7 +15,11 @@ export interface CliResult {
 }
 
 /** Runs `tsbuild ARGS` with --root ROOT; never throws on a non-zero exit. */
-export async function tsbuild(root: string, args: readonly string[], opts: { cwd?: string; input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export async function tsbuild(
+  root: string,
+  args: readonly string[],
+  opts: { cwd?: string; input?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   // --root goes right after the command name: for `run`, what follows the image is its command.
   const withRoot = args[0]?.startsWith('-') ? ['--root', root, ...args] : [...args.slice(0, 1), '--root', root, ...args.slice(1)];
   const r = await execa('node', [CLI, ...withRoot], {

@@ -11,7 +11,18 @@ test('--output type=docker and type=oci write archives of the built image', asyn
     const dir = await tempDir('tsbuild-out-');
     const docker = join(dir, 'hello-docker.tar');
     const oci = join(dir, 'hello-oci.tar');
-    const out = await ok(env.root, ['build', '--progress', 'plain', '-t', 'hello:out', '-o', `type=docker,dest=${docker}`, '--output', `type=oci,dest=${oci}`, join(REPO, 'examples/hello')]);
+    const out = await ok(env.root, [
+      'build',
+      '--progress',
+      'plain',
+      '-t',
+      'hello:out',
+      '-o',
+      `type=docker,dest=${docker}`,
+      '--output',
+      `type=oci,dest=${oci}`,
+      join(REPO, 'examples/hello'),
+    ]);
     expect(out).toContain(`Wrote docker archive ${docker}`);
     const [img] = JSON.parse(await ok(env.root, ['inspect', 'hello:out']));
     // The docker archive loads into an empty store as the same image, tag included.

@@ -5,7 +5,18 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ok, rootWithBusybox } from '../helpers/tsbuild.js';
 import { DOCKER, startDockerd, type Dockerd } from '../helpers/dockerd.js';
-import { buildTestImage, inspectImage, pipeline, q, scratch, tarFile, tarSymlinks, tsbuildCmd, tsbuildHistory, type BuiltImage } from './util.js';
+import {
+  buildTestImage,
+  inspectImage,
+  pipeline,
+  q,
+  scratch,
+  tarFile,
+  tarSymlinks,
+  tsbuildCmd,
+  tsbuildHistory,
+  type BuiltImage,
+} from './util.js';
 
 describe('Docker Engine interop', () => {
   let dockerd: Dockerd;

@@ -59,7 +59,9 @@ describe('OCI tools interop (skopeo, umoci)', () => {
   });
 
   test('skopeo inspect shows our layer digests, from the OCI archive and from both readings of the Docker one', async () => {
-    const index = JSON.parse((await tarFile(ociArchive, 'index.json')).toString()) as { manifests: { digest: string; annotations: Record<string, string> }[] };
+    const index = JSON.parse((await tarFile(ociArchive, 'index.json')).toString()) as {
+      manifests: { digest: string; annotations: Record<string, string> }[];
+    };
     expect(index.manifests).toHaveLength(1);
     expect(index.manifests[0]!.annotations['org.opencontainers.image.ref.name']).toBe('v1');
     expect(index.manifests[0]!.annotations['io.containerd.image.name']).toBe('docker.io/interop/oci:v1');

@@ -14,12 +14,18 @@ const PODMAN = '/usr/bin/podman';
 /** podman with a private store, no systemd, no events journal. */
 async function podmanIn(dir: string) {
   const global = [
-    '--root', join(dir, 'root'),
-    '--runroot', join(dir, 'run'),
-    '--tmpdir', join(dir, 'tmp'),
-    '--storage-driver', 'vfs',
-    '--cgroup-manager', 'cgroupfs',
-    '--events-backend', 'none',
+    '--root',
+    join(dir, 'root'),
+    '--runroot',
+    join(dir, 'run'),
+    '--tmpdir',
+    join(dir, 'tmp'),
+    '--storage-driver',
+    'vfs',
+    '--cgroup-manager',
+    'cgroupfs',
+    '--events-backend',
+    'none',
   ];
   return async (args: readonly string[]): Promise<string> => {
     const r = await execa(PODMAN, [...global, ...args], { reject: false, cwd: dir, stdin: 'ignore' });
@@ -35,7 +41,10 @@ async function podmanIn(dir: string) {
 async function ulimitArgs(): Promise<string[]> {
   const limits = await readFile('/proc/self/limits', 'utf8');
   const out: string[] = [];
-  for (const [label, name] of [['Max open files', 'nofile'], ['Max processes', 'nproc']] as const) {
+  for (const [label, name] of [
+    ['Max open files', 'nofile'],
+    ['Max processes', 'nproc'],
+  ] as const) {
     const m = new RegExp(`^${label}\\s+(\\S+)\\s+(\\S+)`, 'm').exec(limits);
     // Modest values, never above this process's soft limit: some sandboxes refuse even a
     // container's "raise" to the very limit its parent has.
@@ -83,7 +92,16 @@ describe('podman interop', () => {
     expect(pulled.RootFS.Layers).toEqual(image.layers);
 
     // Running a container needs cgroups and rlimits the sandbox may or may not give; it works here.
-    const run = await podman(['run', '--rm', '--network', 'none', ...(await ulimitArgs()), image.id.slice('sha256:'.length), 'cat', '/run-file']);
+    const run = await podman([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      ...(await ulimitArgs()),
+      image.id.slice('sha256:'.length),
+      'cat',
+      '/run-file',
+    ]);
     expect(run.trim()).toBe('made-by-run');
   });
 

@@ -71,7 +71,9 @@ describe('registries with authentication', () => {
     test('anonymous: pull and push are refused in one line', async () => {
       const pull = await cli(await freshRoot(), ['pull', `${registry.host}/app:1`]);
       expect(pull.exitCode).toBe(1);
-      expect(pull.stderr).toBe(`Error: pull access denied for ${registry.host}/app, repository does not exist or may require authorization: unauthorized: authentication required\n`);
+      expect(pull.stderr).toBe(
+        `Error: pull access denied for ${registry.host}/app, repository does not exist or may require authorization: unauthorized: authentication required\n`,
+      );
       await must(src.root, ['tag', 'busybox', `${registry.host}/app:1`]);
       const push = await cli(src.root, ['push', `${registry.host}/app:1`]);
       expect(push.exitCode).toBe(1);
@@ -134,7 +136,9 @@ describe('registries with authentication', () => {
     test('anonymous pull gets a token without rights, and a one-line refusal', async () => {
       const r = await cli(await freshRoot(), ['pull', `${proxy.host}/team/app:1`]);
       expect(r.exitCode).toBe(1);
-      expect(r.stderr).toBe(`Error: pull access denied for ${proxy.host}/team/app, repository does not exist or may require authorization: unauthorized: authentication required\n`);
+      expect(r.stderr).toBe(
+        `Error: pull access denied for ${proxy.host}/team/app, repository does not exist or may require authorization: unauthorized: authentication required\n`,
+      );
       expect(proxy.tokenRequests.at(-1)).toEqual({ scopes: ['repository:team/app:pull'], authenticated: false });
     });
 
@@ -157,7 +161,10 @@ describe('registries with authentication', () => {
       await must(src.root, ['tag', 'busybox', copy]);
       const out = await must(src.root, ['push', copy]);
       expect(out).toMatch(/: Mounted from team\/app$/m);
-      expect(proxy.tokenRequests).toContainEqual({ scopes: ['repository:team/copy:pull,push', 'repository:team/app:pull'], authenticated: true });
+      expect(proxy.tokenRequests).toContainEqual({
+        scopes: ['repository:team/copy:pull,push', 'repository:team/app:pull'],
+        authenticated: true,
+      });
 
       const dst = await freshRoot();
       await must(dst, ['pull', ref]);

@@ -132,7 +132,9 @@ describe('registry push and pull', () => {
     const app = await inspect(src.root, 'app');
     const driver = app.GraphDriver.Name as string;
     for (const diffId of app.RootFS.Layers as Digest[]) {
-      const cache = JSON.parse(await readFile(join(src.root, 'image', driver, 'distribution/v2metadata-by-diffid/sha256', hex(diffId)), 'utf8'));
+      const cache = JSON.parse(
+        await readFile(join(src.root, 'image', driver, 'distribution/v2metadata-by-diffid/sha256', hex(diffId)), 'utf8'),
+      );
       expect(cache[0]).toMatchObject({ SourceRepository: `${registry.host}/app`, Compression: 'gzip' });
     }
     const before = (await registry.requests()).length;
@@ -207,7 +209,12 @@ describe('registry push and pull', () => {
     const reg = await Registry.open(registry.host);
     try {
       const repo = reg.repository('multi', ['pull', 'push']);
-      const armConfig = Buffer.from((await readFile(join(src.root, 'image', app.GraphDriver.Name, 'imagedb/content/sha256', hex(app.Id)), 'utf8')).replace('"architecture":"amd64"', '"architecture":"arm64","variant":"v8"'));
+      const armConfig = Buffer.from(
+        (await readFile(join(src.root, 'image', app.GraphDriver.Name, 'imagedb/content/sha256', hex(app.Id)), 'utf8')).replace(
+          '"architecture":"amd64"',
+          '"architecture":"arm64","variant":"v8"',
+        ),
+      );
       const { Readable } = await import('node:stream');
       await repo.uploadBlob(sha256(armConfig), armConfig.length, () => Readable.from([armConfig]));
       const armManifest = serializeImageManifest({
@@ -221,8 +228,18 @@ describe('registry push and pull', () => {
         schemaVersion: 2,
         mediaType: MediaType.dockerManifestList,
         manifests: [
-          { mediaType: MediaType.dockerManifest, digest: armDigest, size: armManifest.length, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
-          { mediaType: MediaType.dockerManifest, digest: sha256(amd64Bytes), size: amd64Bytes.length, platform: { os: 'linux', architecture: 'amd64' } },
+          {
+            mediaType: MediaType.dockerManifest,
+            digest: armDigest,
+            size: armManifest.length,
+            platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+          },
+          {
+            mediaType: MediaType.dockerManifest,
+            digest: sha256(amd64Bytes),
+            size: amd64Bytes.length,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
         ],
       });
       const indexDigest = await repo.putManifest('latest', MediaType.dockerManifestList, index);
@@ -302,7 +319,10 @@ describe('registry push and pull', () => {
     });
     try {
       const root = await freshRoot();
-      const child = execa('node', [CLI, 'pull', '--root', root, `${proxy.host}/app:1`], { reject: false, env: { DOCKER_CONFIG: dockerConfig, TSBUILD_ROOT: '' } });
+      const child = execa('node', [CLI, 'pull', '--root', root, `${proxy.host}/app:1`], {
+        reject: false,
+        env: { DOCKER_CONFIG: dockerConfig, TSBUILD_ROOT: '' },
+      });
       // Wait until the slow blob has started arriving, then interrupt as a terminal would.
       while (!proxy.log.some((r) => r.url.endsWith(`/blobs/${slow}`))) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));

@@ -117,7 +117,9 @@ describe('tsbuild save and load', () => {
 
   test('save | load through a pipe streams layers straight into the store', async () => {
     await withFreshStore(async (root) => {
-      const { stdout, stderr } = await pipeline(`${tsbuildCmd(env.root, ['save', image.ref])} | ${tsbuildCmd(root, ['load', '--progress', 'plain'])}`);
+      const { stdout, stderr } = await pipeline(
+        `${tsbuildCmd(env.root, ['save', image.ref])} | ${tsbuildCmd(root, ['load', '--progress', 'plain'])}`,
+      );
       expect(stdout).toBe('Loaded image: roundtrip:1\n');
       for (const l of image.layers) expect(stderr).toContain(`${l.slice(7, 19)}: Loaded`);
       expect(await layerCount(root)).toBe(image.layers.length);
@@ -138,7 +140,12 @@ describe('tsbuild save and load', () => {
 
     await withFreshStore(async (root) => {
       const out = await ok(root, ['load', '-i', file]);
-      expect(out.split('\n').filter((l) => l !== '').sort()).toEqual(['Loaded image: busybox:latest', 'Loaded image: roundtrip:1', 'Loaded image: roundtrip:2']);
+      expect(
+        out
+          .split('\n')
+          .filter((l) => l !== '')
+          .sort(),
+      ).toEqual(['Loaded image: busybox:latest', 'Loaded image: roundtrip:1', 'Loaded image: roundtrip:2']);
       expect(await layerCount(root)).toBe(image.layers.length);
     });
     await ok(env.root, ['rmi', 'roundtrip:2']);
@@ -197,14 +204,34 @@ describe('tsbuild save and load', () => {
 
   test('hostile or broken archives are refused with a clear error', async () => {
     const manifest = (layers: string[]) => JSON.stringify([{ Config: 'c.json', RepoTags: ['evil:1'], Layers: layers }]);
-    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] }, history: [] });
+    const config = JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] },
+      history: [],
+    });
     const cases: { what: string; tar: Buffer; error: RegExp }[] = [
-      { what: 'a name with ..', tar: craftTar([{ name: '../escape', data: 'x' }, { name: 'manifest.json', data: manifest(['l.tar']) }]), error: /climbs out of the archive/ },
+      {
+        what: 'a name with ..',
+        tar: craftTar([
+          { name: '../escape', data: 'x' },
+          { name: 'manifest.json', data: manifest(['l.tar']) },
+        ]),
+        error: /climbs out of the archive/,
+      },
       { what: 'an absolute name', tar: craftTar([{ name: '/etc/escape', data: 'x' }]), error: /absolute path "\/etc\/escape"/ },
-      { what: 'a symlink out of the archive', tar: craftTar([{ name: 'l.tar', symlink: '../../etc/passwd' }]), error: /points outside the archive/ },
+      {
+        what: 'a symlink out of the archive',
+        tar: craftTar([{ name: 'l.tar', symlink: '../../etc/passwd' }]),
+        error: /points outside the archive/,
+      },
       {
         what: 'a manifest naming a missing layer',
-        tar: craftTar([{ name: 'manifest.json', data: manifest(['missing/layer.tar']) }, { name: 'c.json', data: config }]),
+        tar: craftTar([
+          { name: 'manifest.json', data: manifest(['missing/layer.tar']) },
+          { name: 'c.json', data: config },
+        ]),
         error: /layer 1 of image 1 in manifest\.json: the archive has no file "missing\/layer\.tar"/,
       },
       {
@@ -213,7 +240,11 @@ describe('tsbuild save and load', () => {
         error: /the config of image 1 in manifest\.json: the archive has no file "c\.json"/,
       },
       { what: 'no index at all', tar: craftTar([{ name: 'hello.txt', data: 'hi' }]), error: /neither manifest\.json .* nor index\.json/ },
-      { what: 'not a tar', tar: Buffer.from('this is not an archive, just text that goes on for a while'.repeat(20)), error: /not a valid image archive/ },
+      {
+        what: 'not a tar',
+        tar: Buffer.from('this is not an archive, just text that goes on for a while'.repeat(20)),
+        error: /not a valid image archive/,
+      },
     ];
     const dir = await tmp.dir();
     for (const [k, c] of cases.entries()) {
@@ -270,10 +301,16 @@ describe('tsbuild save and load', () => {
   });
 
   test('like docker: no archive to a terminal, no archive from one', async () => {
-    const save = await execa('script', ['-qec', `${tsbuildCmd(env.root, ['save', image.ref])}`, '/dev/null'], { reject: false, env: { TSBUILD_ROOT: '' } });
+    const save = await execa('script', ['-qec', `${tsbuildCmd(env.root, ['save', image.ref])}`, '/dev/null'], {
+      reject: false,
+      env: { TSBUILD_ROOT: '' },
+    });
     expect(save.exitCode).toBe(1);
     expect(save.stdout).toContain('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-    const load = await execa('script', ['-qec', `${tsbuildCmd(env.root, ['load'])}`, '/dev/null'], { reject: false, env: { TSBUILD_ROOT: '' } });
+    const load = await execa('script', ['-qec', `${tsbuildCmd(env.root, ['load'])}`, '/dev/null'], {
+      reject: false,
+      env: { TSBUILD_ROOT: '' },
+    });
     expect(load.exitCode).toBe(1);
     expect(load.stdout).toContain('requested load from stdin, but stdin is empty');
   });

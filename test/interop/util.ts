@@ -67,7 +67,11 @@ export function tsbuildCmd(root: string, args: readonly string[]): string {
 
 /** Runs a bash pipeline with pipefail; fails with its output when any part fails. */
 export async function pipeline(script: string, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  const r = await execa('bash', ['-o', 'pipefail', '-c', script], { reject: false, stripFinalNewline: false, env: { ...env, TSBUILD_ROOT: '' } });
+  const r = await execa('bash', ['-o', 'pipefail', '-c', script], {
+    reject: false,
+    stripFinalNewline: false,
+    env: { ...env, TSBUILD_ROOT: '' },
+  });
   if (r.exitCode !== 0) throw new Error(`${script}\nexited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return { stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -75,7 +79,9 @@ export async function pipeline(script: string, env: Record<string, string> = {})
 /** Names of the entries of a tar file, in order (GNU tar's listing). */
 export async function tarNames(file: string): Promise<string[]> {
   const r = await execa('tar', ['-tf', file]);
-  return String(r.stdout).split('\n').filter((l) => l !== '');
+  return String(r.stdout)
+    .split('\n')
+    .filter((l) => l !== '');
 }
 
 /** Names of the symlink entries of a tar file (GNU tar's verbose listing: `l` in the mode column). */

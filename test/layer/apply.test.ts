@@ -29,7 +29,11 @@ async function records(dir: string): Promise<Map<string, WalkRecord>> {
 /** What must survive a round trip through a layer tar (inode numbers and ctime excepted). */
 function comparable(r: WalkRecord): unknown {
   const { ino: _ino, mtimeNs: _ns, xattrs, ...rest } = r;
-  const kept = Object.fromEntries(Object.entries(xattrs ?? {}).filter(([k]) => !k.startsWith('trusted.overlay.')).map(([k, v]) => [k, v.toString('hex')]));
+  const kept = Object.fromEntries(
+    Object.entries(xattrs ?? {})
+      .filter(([k]) => !k.startsWith('trusted.overlay.'))
+      .map(([k, v]) => [k, v.toString('hex')]),
+  );
   return { ...rest, xattrs: kept };
 }
 
@@ -107,7 +111,7 @@ describe('applyLayer', () => {
     });
   });
 
-  test('a zstd layer may open with a skippable frame, as moby\'s compression.Detect allows', async () => {
+  test("a zstd layer may open with a skippable frame, as moby's compression.Detect allows", async () => {
     const tar = buildTar([{ h: header('z'), content: Buffer.from('zstd') }]);
     const zst = Buffer.from((await execa('zstd', ['-c'], { input: tar, encoding: 'buffer' })).stdout);
     const skippable = Buffer.alloc(12);
@@ -215,7 +219,9 @@ describe('applyLayer', () => {
     expect(r.get('zero')).toMatchObject({ type: 'c', devMajor: 1, devMinor: 5, mode: 0o666 });
     expect(r.get('f')).toMatchObject({ mtime: 1_609_459_200 });
     expect(Math.abs(r.get('f')!.mtimeNs - 123_456_789)).toBeLessThan(1000);
-    expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(Buffer.concat([tar.subarray(0, tar.length - 1024), pax]))).toBe(true);
+    expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(Buffer.concat([tar.subarray(0, tar.length - 1024), pax]))).toBe(
+      true,
+    );
   });
 
   test('times as go-archive sets them: atime is the later of PAX atime and mtime; a hardlink to a symlink leaves its times alone', async () => {
@@ -286,7 +292,8 @@ describe('applyLayer', () => {
     test('.. hidden in the middle', () =>
       refused(buildTar([{ h: header('a/../../outside/x'), content: Buffer.from('pwned') }]), /climbs out of the layer/));
 
-    test('absolute names', () => refused(buildTar([{ h: header('/abs'), content: Buffer.from('pwned') }]), /"\/abs" name is an absolute path/));
+    test('absolute names', () =>
+      refused(buildTar([{ h: header('/abs'), content: Buffer.from('pwned') }]), /"\/abs" name is an absolute path/));
 
     test('a symlink planted, then written through', () =>
       refused(
@@ -304,10 +311,16 @@ describe('applyLayer', () => {
       ));
 
     test('a hardlink to a path outside', () =>
-      refused(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('../outside/secret') }) }]), /hardlink target climbs out/));
+      refused(
+        buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('../outside/secret') }) }]),
+        /hardlink target climbs out/,
+      ));
 
     test('a hardlink to an absolute path', () =>
-      refused(buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('/etc/shadow') }) }]), /hardlink target is an absolute path/));
+      refused(
+        buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from('/etc/shadow') }) }]),
+        /hardlink target is an absolute path/,
+      ));
 
     test('a hardlink to something the layer did not write', () =>
       refused(
@@ -334,12 +347,16 @@ describe('applyLayer', () => {
         /more than one entry for "\.\/f"/,
       ));
 
-    test('a whiteout with content', () => refused(buildTar([{ h: header('.wh.x'), content: Buffer.from('?') }]), /is a whiteout with content/));
+    test('a whiteout with content', () =>
+      refused(buildTar([{ h: header('.wh.x'), content: Buffer.from('?') }]), /is a whiteout with content/));
 
     test('a whiteout of ".."', () => refused(buildTar([{ h: header('d/.wh...') }]), /is not a valid whiteout/));
 
     test('an entry below a fifo of the same layer', () =>
-      refused(buildTar([{ h: header('p', { type: 'fifo' }) }, { h: header('p/x'), content: Buffer.from('x') }]), /below "p", which this layer made a device/));
+      refused(
+        buildTar([{ h: header('p', { type: 'fifo' }) }, { h: header('p/x'), content: Buffer.from('x') }]),
+        /below "p", which this layer made a device/,
+      ));
 
     test('a file, then a write through it as if it were a directory', () =>
       refused(
@@ -366,23 +383,33 @@ describe('applyLayer', () => {
     });
 
     test('truncated in the middle of a header', async () => {
-      const tar = buildTar([{ h: header('f'), content: Buffer.alloc(10, 1) }, { h: header('g'), content: Buffer.alloc(10, 1) }]);
+      const tar = buildTar([
+        { h: header('f'), content: Buffer.alloc(10, 1) },
+        { h: header('g'), content: Buffer.alloc(10, 1) },
+      ]);
       await refused(tar.subarray(0, 1024 + 100), /truncated/);
     });
 
-    test('random bytes', () => refused(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)), /invalid layer tar: not a tar header/));
+    test('random bytes', () =>
+      refused(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff)), /invalid layer tar: not a tar header/));
 
     test('a few bytes of text', () => refused(Buffer.from('hello\n'), /not a layer tar/));
 
     test('corrupt gzip', async () => {
-      const { stdout } = await execa('gzip', ['-c'], { input: buildTar([{ h: header('f'), content: Buffer.alloc(100000, 3) }]), encoding: 'buffer' });
+      const { stdout } = await execa('gzip', ['-c'], {
+        input: buildTar([{ h: header('f'), content: Buffer.alloc(100000, 3) }]),
+        encoding: 'buffer',
+      });
       const gz = Buffer.from(stdout);
       gz.fill(0x55, 40, 80);
       await refused(gz, /cannot decompress the layer \(gzip\)|invalid layer tar|truncated/);
     });
 
     test('corrupt xz reports the tool', async () => {
-      const { stdout } = await execa('xz', ['-c'], { input: buildTar([{ h: header('f'), content: Buffer.alloc(100000, 3) }]), encoding: 'buffer' });
+      const { stdout } = await execa('xz', ['-c'], {
+        input: buildTar([{ h: header('f'), content: Buffer.alloc(100000, 3) }]),
+        encoding: 'buffer',
+      });
       const xz = Buffer.from(stdout);
       xz.fill(0x55, 40, 80);
       await refused(xz, /cannot decompress the layer \(xz\)/);
@@ -422,7 +449,11 @@ describe('applyLayer', () => {
     expect(pulled).toBeLessThan(100);
   });
 
-  test.each([['plain', undefined], ['xz', 'xz'], ['gzip', 'gzip']] as const)('a %s input that fails midway reports its own error', async (_n, compressor) => {
+  test.each([
+    ['plain', undefined],
+    ['xz', 'xz'],
+    ['gzip', 'gzip'],
+  ] as const)('a %s input that fails midway reports its own error', async (_n, compressor) => {
     const a = await arena();
     const tar = buildTar([{ h: header('f'), content: Buffer.alloc(300000, 7) }]);
     const data = compressor ? Buffer.from((await execa(compressor, ['-c'], { input: tar, encoding: 'buffer' })).stdout) : tar;

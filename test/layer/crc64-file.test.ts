@@ -14,22 +14,27 @@ beforeAll(async () => {
 });
 afterAll(async () => cleanup(work));
 
-test.each([0, 1, 7, (1 << 20) - 1, 1 << 20, (1 << 20) + 3, 3 * (1 << 20) + 11])('a %i-byte file: the same crc64 as the JavaScript code', async (size) => {
-  const data = randomBytes(size);
-  const path = join(work, `f-${size}`);
-  await writeFile(path, data);
-  const r = await crc64OfFile(path)!;
-  expect(r.bytes).toBe(size);
-  expect(r.crc.toString('hex')).toBe(new Crc64Js().update(data).digest().toString('hex'));
-});
+test.each([0, 1, 7, (1 << 20) - 1, 1 << 20, (1 << 20) + 3, 3 * (1 << 20) + 11])(
+  'a %i-byte file: the same crc64 as the JavaScript code',
+  async (size) => {
+    const data = randomBytes(size);
+    const path = join(work, `f-${size}`);
+    await writeFile(path, data);
+    const r = await crc64OfFile(path)!;
+    expect(r.bytes).toBe(size);
+    expect(r.crc.toString('hex')).toBe(new Crc64Js().update(data).digest().toString('hex'));
+  },
+);
 
 test('several files at once each get their own answer', async () => {
   const datas = [randomBytes(5000), randomBytes(1 << 21), randomBytes(17)];
-  const paths = await Promise.all(datas.map(async (d, i) => {
-    const p = join(work, `many-${i}`);
-    await writeFile(p, d);
-    return p;
-  }));
+  const paths = await Promise.all(
+    datas.map(async (d, i) => {
+      const p = join(work, `many-${i}`);
+      await writeFile(p, d);
+      return p;
+    }),
+  );
   const got = await Promise.all(paths.map((p) => crc64OfFile(p)!));
   expect(got.map((g) => g.crc.toString('hex'))).toEqual(datas.map((d) => new Crc64Js().update(d).digest().toString('hex')));
 });
@@ -58,7 +63,12 @@ test('a layer with a file big enough for the worker: tar-split crc as computed h
   const crcs = new Map<string, string>();
   for await (const e of readTarSplit(split)) if (e.type === 'file' && e.crc) crcs.set(e.name.toString(), e.crc.toString('hex'));
   expect(crcs.get('big.bin')).toBe(new Crc64Js().update(big).digest().toString('hex'));
-  expect(crcs.get('sparse.bin')).toBe(new Crc64Js().update(Buffer.alloc(40 << 20)).digest().toString('hex'));
+  expect(crcs.get('sparse.bin')).toBe(
+    new Crc64Js()
+      .update(Buffer.alloc(40 << 20))
+      .digest()
+      .toString('hex'),
+  );
   expect(crcs.get('small.txt')).toBe(new Crc64Js().update(Buffer.from('small')).digest().toString('hex'));
   // Regeneration checks every crc64 against the files: a wrong one would fail here.
   expect(sha256hex(await streamBytes(regenerateLayer(split, tree)))).toBe(sha256hex(tar));

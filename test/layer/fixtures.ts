@@ -20,7 +20,10 @@ export async function cleanup(...dirs: string[]): Promise<void> {
 }
 
 /** Every entry under dir as a Change, in tar order, with optional extra changes spliced in after `after`. */
-export async function* changesOf(dir: string, extra: readonly { after: string | undefined; change: Change }[] = []): AsyncGenerator<Change> {
+export async function* changesOf(
+  dir: string,
+  extra: readonly { after: string | undefined; change: Change }[] = [],
+): AsyncGenerator<Change> {
   for (const e of extra) if (e.after === undefined) yield e.change;
   for await (const record of walk(dir)) {
     yield { kind: 'entry', name: record.path, record, source: join(dir, record.path) };
@@ -144,7 +147,12 @@ export async function makeTree(dir: string): Promise<{ size: number; big: Buffer
     { op: 'mknod', path: p('fifo'), type: 'p', mode: 0o644, major: 0, minor: 0, uid: 0, gid: 0 },
     { op: 'mknod', path: p('dev/null'), type: 'c', mode: 0o666, major: 1, minor: 3, uid: 0, gid: 0 },
     { op: 'setxattr', path: p('etc/hosts'), name: 'user.note', value: Buffer.from('hello') },
-    { op: 'setxattr', path: p('bin/suid'), name: 'security.capability', value: Buffer.from('0100000200200000000000000000000000000000', 'hex') },
+    {
+      op: 'setxattr',
+      path: p('bin/suid'),
+      name: 'security.capability',
+      value: Buffer.from('0100000200200000000000000000000000000000', 'hex'),
+    },
     { op: 'setxattr', path: p('shared'), name: 'trusted.overlay.opaque', value: Buffer.from('y') },
   ]);
   // Fixed mtimes; in reverse walk order a directory comes after everything inside it, so its

@@ -40,7 +40,9 @@ describe('regenerateLayer', () => {
   test('a file with the same size but other content fails the crc64 check', async () => {
     const { dir, split } = await applied(sample());
     await writeFile(join(dir, 'a/one'), 'ONE\n');
-    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(/"a\/one" .* has changed since the layer was recorded \(crc64 mismatch\)/);
+    await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(
+      /"a\/one" .* has changed since the layer was recorded \(crc64 mismatch\)/,
+    );
   });
 
   test('a missing file, and a file swapped for a symlink, are errors', async () => {

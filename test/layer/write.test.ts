@@ -4,7 +4,19 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readTarSplit, regenerateLayer, writeLayer, type Change } from '../../src/layer/index.js';
 import { walk } from '../../src/runtime/helper.js';
-import { LONG_DIR, LONG_PATH, changesOf, cleanup, collector, gnuList, makeTree, sha256Stream, sha256hex, streamBytes, tempDir } from './fixtures.js';
+import {
+  LONG_DIR,
+  LONG_PATH,
+  changesOf,
+  cleanup,
+  collector,
+  gnuList,
+  makeTree,
+  sha256Stream,
+  sha256hex,
+  streamBytes,
+  tempDir,
+} from './fixtures.js';
 
 describe('writeLayer', () => {
   let work: string;
@@ -92,8 +104,13 @@ describe('writeLayer', () => {
   });
 
   test('the tar-split is in vbatts/tar-split format', async () => {
-    const lines = gunzipSync(await readFile(splitPath)).toString('utf8').split('\n').filter(Boolean);
-    const parsed = lines.map((l) => JSON.parse(l) as { type: number; name?: string; size?: number; payload: string | null; position: number });
+    const lines = gunzipSync(await readFile(splitPath))
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean);
+    const parsed = lines.map(
+      (l) => JSON.parse(l) as { type: number; name?: string; size?: number; payload: string | null; position: number },
+    );
     parsed.forEach((e, i) => expect(e.position).toBe(i));
     // segment, file, segment, file, ..., final segment (padding + 1024 zero bytes)
     expect(parsed[0]!.type).toBe(2);
@@ -104,7 +121,9 @@ describe('writeLayer', () => {
     expect(Buffer.from(big.payload!, 'base64').length).toBe(8);
     // Field order and omissions as Go's encoding/json writes them.
     expect(lines.find((l) => l.includes('"name":"bin/"'))).toMatch(/^\{"type":1,"name":"bin\/","payload":null,"position":\d+\}$/);
-    expect(lines.find((l) => l.includes('"name":"etc/hosts"'))).toMatch(/^\{"type":1,"name":"etc\/hosts","size":20,"payload":"[A-Za-z0-9+/=]{12}","position":\d+\}$/);
+    expect(lines.find((l) => l.includes('"name":"etc/hosts"'))).toMatch(
+      /^\{"type":1,"name":"etc\/hosts","size":20,"payload":"[A-Za-z0-9+/=]{12}","position":\d+\}$/,
+    );
     let n = 0;
     for await (const e of readTarSplit(splitPath)) n += e.type === 'file' ? 1 : 0;
     expect(n).toBe(parsed.filter((e) => e.type === 1).length);
@@ -125,7 +144,11 @@ describe('writeLayer', () => {
     expect(first.diffId).not.toBe(desc.diffId);
     await lutimes(join(tree, 'etc/hosts'), 1_800_000_000, 1_800_000_000);
     const c = collector();
-    const second = await writeLayer(changesOf(tree), { tarSplitPath: join(work, 'c2.json.gz'), tarSink: c.sink }, { sourceDateEpoch: epoch });
+    const second = await writeLayer(
+      changesOf(tree),
+      { tarSplitPath: join(work, 'c2.json.gz'), tarSink: c.sink },
+      { sourceDateEpoch: epoch },
+    );
     expect(second.diffId).toBe(first.diffId);
     const list = await gnuList(c.bytes());
     expect(list.every((l) => l.includes('2020-09-13'))).toBe(true);

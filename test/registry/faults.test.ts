@@ -27,7 +27,9 @@ describe('registry faults during pull', () => {
     proxies.push(proxy);
     const t = await tempRoot();
     roots.push(t);
-    const r = await tsbuild(t.root, ['pull', `${proxy.host}/app:1`], { env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: '1' } });
+    const r = await tsbuild(t.root, ['pull', `${proxy.host}/app:1`], {
+      env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: '1' },
+    });
     return { ...r, root: t.root, log: proxy.log };
   }
 
@@ -41,7 +43,8 @@ describe('registry faults during pull', () => {
     expect((await readdir(join(root, driver)).catch(() => [] as string[])).filter((n) => n !== 'l' && n !== 'dir')).toEqual([]);
   }
 
-  const isBlob = (req: http.IncomingMessage, digest?: string) => req.method === 'GET' && (digest ? req.url!.endsWith(`/blobs/${digest}`) : req.url!.includes('/blobs/'));
+  const isBlob = (req: http.IncomingMessage, digest?: string) =>
+    req.method === 'GET' && (digest ? req.url!.endsWith(`/blobs/${digest}`) : req.url!.includes('/blobs/'));
   const isManifest = (req: http.IncomingMessage) => req.method === 'GET' && req.url!.includes('/manifests/');
   const oneLine = (stderr: string) => stderr.trimEnd().split('\n');
 
@@ -59,11 +62,15 @@ describe('registry faults during pull', () => {
     const manifest = JSON.parse(
       await new Promise<string>((resolve, reject) => {
         import('node:http').then(({ get }) =>
-          get(`http://${registry.host}/v2/app/manifests/1`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.manifest.v1+json' } }, (res) => {
-            let text = '';
-            res.on('data', (c) => (text += c));
-            res.on('end', () => resolve(text));
-          }).on('error', reject),
+          get(
+            `http://${registry.host}/v2/app/manifests/1`,
+            { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.manifest.v1+json' } },
+            (res) => {
+              let text = '';
+              res.on('data', (c) => (text += c));
+              res.on('end', () => resolve(text));
+            },
+          ).on('error', reject),
         );
       }),
     ) as { layers: { digest: string; size: number }[] };
@@ -102,7 +109,11 @@ describe('registry faults during pull', () => {
       return true;
     });
     expect(r.exitCode).toBe(1);
-    expect(oneLine(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^Error: downloading blob ${big.digest}: (the transfer ended after 1000 of ${big.size} bytes|aborted)$`))]);
+    expect(oneLine(r.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Error: downloading blob ${big.digest}: (the transfer ended after 1000 of ${big.size} bytes|aborted)$`),
+      ),
+    ]);
     expect(r.log.filter((l) => l.url.endsWith(big.digest))).toHaveLength(3);
     await expectEmptyStore(r.root);
   }, 120_000);
@@ -116,7 +127,9 @@ describe('registry faults during pull', () => {
       return true;
     });
     expect(r.exitCode).toBe(1);
-    expect(oneLine(r.stderr)).toEqual([expect.stringMatching(/^Error: downloading blob sha256:[0-9a-f]{64}: no data for 1s \(idle timeout\)$/)]);
+    expect(oneLine(r.stderr)).toEqual([
+      expect.stringMatching(/^Error: downloading blob sha256:[0-9a-f]{64}: no data for 1s \(idle timeout\)$/),
+    ]);
     await expectEmptyStore(r.root);
   }, 120_000);
 
@@ -132,21 +145,31 @@ describe('registry faults during pull', () => {
     [401, /unauthorized|authentication required/i],
     [403, /denied|forbidden/i],
     [404, /not found|unknown/i],
-  ])('%i on a blob is not retried: one line, nothing stored', async (status, message) => {
-    const r = await pullThrough((req, res) => {
-      if (!isBlob(req)) return false;
-      res.writeHead(status, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ code: status === 404 ? 'BLOB_UNKNOWN' : status === 401 ? 'UNAUTHORIZED' : 'DENIED', message: 'refused by the test' }] }));
-      return true;
-    });
-    expect(r.exitCode).toBe(1);
-    expect(oneLine(r.stderr)).toHaveLength(1);
-    expect(r.stderr).toMatch(message);
-    // One request per blob the pull asked for: none was repeated.
-    const asked = r.log.filter((l) => l.url.includes('/blobs/')).map((l) => l.url);
-    expect(new Set(asked).size).toBe(asked.length);
-    await expectEmptyStore(r.root);
-  }, 120_000);
+  ])(
+    '%i on a blob is not retried: one line, nothing stored',
+    async (status, message) => {
+      const r = await pullThrough((req, res) => {
+        if (!isBlob(req)) return false;
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            errors: [
+              { code: status === 404 ? 'BLOB_UNKNOWN' : status === 401 ? 'UNAUTHORIZED' : 'DENIED', message: 'refused by the test' },
+            ],
+          }),
+        );
+        return true;
+      });
+      expect(r.exitCode).toBe(1);
+      expect(oneLine(r.stderr)).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      // One request per blob the pull asked for: none was repeated.
+      const asked = r.log.filter((l) => l.url.includes('/blobs/')).map((l) => l.url);
+      expect(new Set(asked).size).toBe(asked.length);
+      await expectEmptyStore(r.root);
+    },
+    120_000,
+  );
 
   test('429 with Retry-After and a reset connection are retried, and the pull succeeds', async () => {
     const seen = new Set<string>();
@@ -188,7 +211,9 @@ describe('registry faults during pull', () => {
   test('a bad TSBUILD_REGISTRY_TIMEOUT is one line', async () => {
     const t = await tempRoot();
     roots.push(t);
-    const r = await tsbuild(t.root, ['pull', `${registry.host}/app:1`], { env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: 'soon' } });
+    const r = await tsbuild(t.root, ['pull', `${registry.host}/app:1`], {
+      env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: 'soon' },
+    });
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr)).toEqual(['Error: TSBUILD_REGISTRY_TIMEOUT must be a positive number of seconds, not "soon"']);
   });

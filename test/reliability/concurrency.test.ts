@@ -52,7 +52,12 @@ describe('parallel processes on one store', () => {
   test('builds, rmi, prune, load and tag at once: all succeed and nothing is lost', async () => {
     const root = store.root;
     // What the concurrent commands work on.
-    await ok(root, ['build', '-t', 'mid:1', await ctx({ Dockerfile: 'FROM busybox\nCOPY midfile /midfile\nRUN echo mid > /mid\n', midfile: 'from mid\n' })]);
+    await ok(root, [
+      'build',
+      '-t',
+      'mid:1',
+      await ctx({ Dockerfile: 'FROM busybox\nCOPY midfile /midfile\nRUN echo mid > /mid\n', midfile: 'from mid\n' }),
+    ]);
     await ok(root, ['build', '-t', 'victim:1', await ctx({ Dockerfile: 'FROM busybox\nCOPY v /v\n', v: 'victim\n' })]);
     await ok(root, ['build', '-t', 'dangling:1', await ctx({ Dockerfile: 'FROM busybox\nCOPY d /d\n', d: 'first\n' })]);
     const danglingId = await imageId(root, 'dangling:1');
@@ -83,12 +88,19 @@ describe('parallel processes on one store', () => {
     while (rootfs === undefined) {
       if (started.exitCode !== null) throw new Error(`the waiting build ended early:\n${(await started).all}`);
       for (const m of await mountsBelow(join(root, 'tmp'))) {
-        if (await access(join(m, 'waiting')).then(() => true, () => false)) rootfs = m;
+        if (
+          await access(join(m, 'waiting')).then(
+            () => true,
+            () => false,
+          )
+        )
+          rootfs = m;
       }
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    const run = (args: string[]) => execa('node', [CLI, args[0]!, '--root', root, ...args.slice(1)], { cwd: REPO, reject: false, all: true, env: { TSBUILD_ROOT: '' } });
+    const run = (args: string[]) =>
+      execa('node', [CLI, args[0]!, '--root', root, ...args.slice(1)], { cwd: REPO, reject: false, all: true, env: { TSBUILD_ROOT: '' } });
     const commands: [string, string[]][] = [
       ['rmi the waiting build’s base', ['rmi', 'mid:1']],
       ['prune', ['prune', '-f']],
@@ -111,7 +123,16 @@ describe('parallel processes on one store', () => {
     expect(await inconsistencies(root)).toEqual([]);
     expect(await leftovers(root)).toEqual([]);
     const t = await tags(root);
-    for (const ref of ['busybox:latest', 'waiter:1', 'loaded:1', 'shared:a', 'shared:a2', 'shared:b', 'dangling:1', ...[1, 2, 3, 4, 5, 6].map((n) => `tagged:${n}`)]) {
+    for (const ref of [
+      'busybox:latest',
+      'waiter:1',
+      'loaded:1',
+      'shared:a',
+      'shared:a2',
+      'shared:b',
+      'dangling:1',
+      ...[1, 2, 3, 4, 5, 6].map((n) => `tagged:${n}`),
+    ]) {
       expect({ ref, present: ref in t }).toEqual({ ref, present: true });
     }
     expect(t['mid:1']).toBeUndefined();
@@ -132,7 +153,8 @@ describe('parallel processes on one store', () => {
     try {
       registry = await startRegistry();
       const env = { DOCKER_CONFIG: await tempDir('tsbuild-dockercfg-'), TSBUILD_ROOT: '' };
-      const run = (args: string[]) => execa('node', [CLI, args[0]!, '--root', root, ...args.slice(1)], { cwd: REPO, reject: false, all: true, env });
+      const run = (args: string[]) =>
+        execa('node', [CLI, args[0]!, '--root', root, ...args.slice(1)], { cwd: REPO, reject: false, all: true, env });
       const must = async (args: string[]): Promise<string> => {
         const r = await run(args);
         if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} exited ${r.exitCode}:\n${r.all}`);
@@ -142,8 +164,18 @@ describe('parallel processes on one store', () => {
       // registry, one in an archive.
       const common = { common: Buffer.alloc(1 << 20, 1) };
       const pulled = `${registry.host}/race/pulled:1`;
-      await must(['build', '-t', pulled, await ctx({ ...common, own: 'pulled\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo p > /p\n' })]);
-      await must(['build', '-t', 'race-loaded:1', await ctx({ ...common, own: 'loaded\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo l > /l\n' })]);
+      await must([
+        'build',
+        '-t',
+        pulled,
+        await ctx({ ...common, own: 'pulled\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo p > /p\n' }),
+      ]);
+      await must([
+        'build',
+        '-t',
+        'race-loaded:1',
+        await ctx({ ...common, own: 'loaded\n', Dockerfile: 'FROM busybox\nCOPY common /common\nCOPY own /own\nRUN echo l > /l\n' }),
+      ]);
       await must(['push', pulled]);
       const archive = join(await ctx({}), 'loaded.tar');
       await must(['save', '-o', archive, 'race-loaded:1']);
@@ -164,7 +196,9 @@ describe('parallel processes on one store', () => {
           ['prune --all again', ['prune', '--all', '-f']],
         ];
         const results = await Promise.all(commands.map(([, args]) => run(args)));
-        const failed = results.map((r, i) => ({ round, what: commands[i]![0], exit: r.exitCode, output: r.all })).filter((r) => r.exit !== 0);
+        const failed = results
+          .map((r, i) => ({ round, what: commands[i]![0], exit: r.exitCode, output: r.all }))
+          .filter((r) => r.exit !== 0);
         expect(failed).toEqual([]);
         expect({ round, problems: await inconsistencies(root), left: await leftovers(root) }).toEqual({ round, problems: [], left: [] });
         // (execa strips the last newline.)

@@ -44,7 +44,12 @@ describe('disk full', () => {
     if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
     root = join(mnt, 'store');
     await ok(root, ['bootstrap', 'busybox']);
-    await ok(root, ['build', '-t', 'small:1', await context({ Dockerfile: 'FROM busybox\nCOPY small /small\nRUN echo ok > /ok\n', small: 'small\n' })]);
+    await ok(root, [
+      'build',
+      '-t',
+      'small:1',
+      await context({ Dockerfile: 'FROM busybox\nCOPY small /small\nRUN echo ok > /ok\n', small: 'small\n' }),
+    ]);
     before = await tags(root);
   });
 
@@ -60,7 +65,9 @@ describe('disk full', () => {
     const r = await tsbuild(root, ['build', '-t', 'big:1', ctx]);
     expect(r.exitCode).not.toBe(0);
     expect(errorLine(r)).toMatch(
-      new RegExp(`^Error: Dockerfile:2: no space left on device while writing this step's files into its layer: the filesystem holding the store ${root} is full`),
+      new RegExp(
+        `^Error: Dockerfile:2: no space left on device while writing this step's files into its layer: the filesystem holding the store ${root} is full`,
+      ),
     );
     await expectIntact();
   });
@@ -77,13 +84,20 @@ describe('disk full', () => {
   test('a load that does not fit: one clear error naming the layer, the store as it was', async () => {
     const other = await rootWithBusybox();
     try {
-      await ok(other.root, ['build', '-t', 'huge:1', await context({ Dockerfile: 'FROM busybox\nCOPY huge /huge\n', huge: Buffer.alloc(30 << 20, 2) })]);
+      await ok(other.root, [
+        'build',
+        '-t',
+        'huge:1',
+        await context({ Dockerfile: 'FROM busybox\nCOPY huge /huge\n', huge: Buffer.alloc(30 << 20, 2) }),
+      ]);
       const archive = join(dirs[dirs.length - 1]!, 'huge.tar');
       await ok(other.root, ['save', '-o', archive, 'huge:1']);
       const r = await tsbuild(root, ['load', '-i', archive]);
       expect(r.exitCode).not.toBe(0);
       expect(errorLine(r)).toMatch(
-        new RegExp(`^Error: no space left on device while unpacking layer 2 of 2 \\(sha256:[0-9a-f]{64}\\): the filesystem holding the store ${root} is full`),
+        new RegExp(
+          `^Error: no space left on device while unpacking layer 2 of 2 \\(sha256:[0-9a-f]{64}\\): the filesystem holding the store ${root} is full`,
+        ),
       );
       await expectIntact();
     } finally {

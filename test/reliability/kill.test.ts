@@ -46,7 +46,12 @@ function runCli(
 ): Promise<Outcome & { code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn('node', [...nodeArgs, ...args], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, TSBUILD_ROOT: '' } });
+    const child = spawn('node', [...nodeArgs, ...args], {
+      cwd: REPO,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env, TSBUILD_ROOT: '' },
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -127,7 +132,10 @@ describe.each([
     // The load and pull sources: another image, saved and pushed, then removed from the store.
     const other = await tempDir();
     await writeFile(join(other, 'blob'), Buffer.alloc(5 << 20, 3));
-    await writeFile(join(other, 'Dockerfile'), 'FROM busybox\nCOPY blob /blob\nRUN dd if=/dev/urandom of=/r bs=1k count=2048 2>/dev/null\n');
+    await writeFile(
+      join(other, 'Dockerfile'),
+      'FROM busybox\nCOPY blob /blob\nRUN dd if=/dev/urandom of=/r bs=1k count=2048 2>/dev/null\n',
+    );
     await ok(root, ['build', '-t', 'other:1', other]);
     await rm(other, { recursive: true, force: true });
     archive = join(ctx, 'other.tar');
@@ -163,7 +171,9 @@ describe.each([
       }
       const delay = Math.floor(random() * took[scenario]!);
       const killed = await runCli(argv(scenario, round), env, delay);
-      report.push(`round ${round}: ${scenario} ${killed.killed ? `killed after ${delay} ms` : `ended before the kill at ${delay} ms (exit ${killed.code})`}`);
+      report.push(
+        `round ${round}: ${scenario} ${killed.killed ? `killed after ${delay} ms` : `ended before the kill at ${delay} ms (exit ${killed.code})`}`,
+      );
 
       // Whatever the kill left, no half layer is visible and nothing old changed.
       expect({ round, scenario, delay, problems: await inconsistencies(root) }).toEqual({ round, scenario, delay, problems: [] });
@@ -207,7 +217,13 @@ describe.each([
             ? await mountsBelow(join(root, 'tmp'))
             : (await readdir(join(root, 'vfs', 'dir')).catch(() => [] as string[])).map((d) => join(root, 'vfs', 'dir', d));
         for (const m of candidates) {
-          if (await access(join(m, marker)).then(() => true, () => false)) return m;
+          if (
+            await access(join(m, marker)).then(
+              () => true,
+              () => false,
+            )
+          )
+            return m;
         }
         await new Promise((r) => setTimeout(r, 100));
       }

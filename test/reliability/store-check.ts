@@ -56,7 +56,10 @@ async function orphans(root: string): Promise<string[]> {
       const id = await readFile(join(meta, 'layerdb', 'sha256', hex, 'cache-id'), 'utf8').catch(() => undefined);
       if (id !== undefined) cacheIds.add(id.trim());
     }
-    const snapshots = driver === 'overlay2' ? (await names(join(root, 'overlay2'))).filter((n) => n !== 'l' && !n.startsWith('.')) : await names(join(root, 'vfs', 'dir'));
+    const snapshots =
+      driver === 'overlay2'
+        ? (await names(join(root, 'overlay2'))).filter((n) => n !== 'l' && !n.startsWith('.'))
+        : await names(join(root, 'vfs', 'dir'));
     for (const s of snapshots) if (!cacheIds.has(s)) found.push(`snapshot ${driver}/${s} belongs to no layer`);
     if (driver === 'overlay2') {
       for (const l of await names(join(root, 'overlay2', 'l'))) {
@@ -80,7 +83,11 @@ export async function inconsistencies(root: string): Promise<string[]> {
     const chains = new Map<string, { parent?: string; cacheId: string }>();
     for (const hex of await names(join(meta, 'layerdb', 'sha256'))) {
       const dir = join(meta, 'layerdb', 'sha256', hex);
-      const read = (f: string) => readFile(join(dir, f), 'utf8').then((s) => s.trim(), () => undefined);
+      const read = (f: string) =>
+        readFile(join(dir, f), 'utf8').then(
+          (s) => s.trim(),
+          () => undefined,
+        );
       const [diff, size, cacheId, parent] = await Promise.all([read('diff'), read('size'), read('cache-id'), read('parent')]);
       if (diff === undefined || size === undefined || cacheId === undefined || !(await exists(join(dir, 'tar-split.json.gz')))) {
         found.push(`layer ${hex} is incomplete (${(await names(dir)).join(', ')})`);
@@ -91,7 +98,8 @@ export async function inconsistencies(root: string): Promise<string[]> {
       if (!(await exists(snapshotDir(cacheId)))) found.push(`layer ${hex}: its snapshot ${cacheId} is missing`);
       chains.set(`sha256:${hex}`, { ...(parent !== undefined ? { parent } : {}), cacheId });
     }
-    for (const [id, rec] of chains) if (rec.parent !== undefined && !chains.has(rec.parent)) found.push(`layer ${id}: its parent ${rec.parent} is missing`);
+    for (const [id, rec] of chains)
+      if (rec.parent !== undefined && !chains.has(rec.parent)) found.push(`layer ${id}: its parent ${rec.parent} is missing`);
     const images = new Set<string>();
     for (const hex of await names(join(meta, 'imagedb', 'content', 'sha256'))) {
       if (!HEX64.test(hex)) continue;

@@ -23,7 +23,19 @@ describe('tsbuild run', () => {
   });
 
   test('-e, -w, -u and a command', async () => {
-    const r = await tsbuild(env.root, ['run', '-e', 'FOO=bar', '-w', '/tmp/new/dir', '-u', 'nobody', 'hello', 'sh', '-c', 'echo "$FOO $(pwd) $(id -u):$(id -g) $GREETING_FILE"']);
+    const r = await tsbuild(env.root, [
+      'run',
+      '-e',
+      'FOO=bar',
+      '-w',
+      '/tmp/new/dir',
+      '-u',
+      'nobody',
+      'hello',
+      'sh',
+      '-c',
+      'echo "$FOO $(pwd) $(id -u):$(id -g) $GREETING_FILE"',
+    ]);
     expect(r.stdout).toBe('bar /tmp/new/dir 65534:65534 /app/greeting.txt\n');
   });
 
@@ -34,7 +46,15 @@ describe('tsbuild run', () => {
   });
 
   test('--network none has only lo; writes do not reach the image', async () => {
-    const r = await tsbuild(env.root, ['run', '--network', 'none', 'hello', 'sh', '-c', "awk -F: 'NR>2{print $1}' /proc/net/dev | tr -d ' '; echo x > /app/greeting.txt"]);
+    const r = await tsbuild(env.root, [
+      'run',
+      '--network',
+      'none',
+      'hello',
+      'sh',
+      '-c',
+      "awk -F: 'NR>2{print $1}' /proc/net/dev | tr -d ' '; echo x > /app/greeting.txt",
+    ]);
     expect(r.stdout).toBe('lo\n');
     expect((await tsbuild(env.root, ['run', 'hello', 'cat', '/app/greeting.txt'])).stdout).toBe('Hello from an image built by tsbuild!\n');
   });

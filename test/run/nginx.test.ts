@@ -47,7 +47,10 @@ test('examples/nginx builds on debian:bookworm and serves its page through tsbui
       `sed -i -e 's/listen 80 default_server;/listen 127.0.0.1:${port} default_server;/' -e '/listen \\[::\\]:80/d' /etc/nginx/sites-enabled/default`,
       `exec nginx -g 'daemon off;'`,
     ].join(' && ');
-    const server = execa('node', [CLI, 'run', '--root', env.root, '--network', 'host', 'nginx', 'sh', '-c', script], { reject: false, all: true });
+    const server = execa('node', [CLI, 'run', '--root', env.root, '--network', 'host', 'nginx', 'sh', '-c', script], {
+      reject: false,
+      all: true,
+    });
     try {
       const page = await fetchWithin(`http://127.0.0.1:${port}/`, 30_000);
       expect(page).toContain('Welcome to nginx!');

@@ -133,11 +133,16 @@ describe('RUN', () => {
   });
 
   test('--network=none sees only lo; the default shares the host network', async () => {
-    const list = 'echo "ifaces: $(awk -F: \'NR>2{print $1}\' /proc/net/dev | tr -d \' \' | sort | tr \'\\n\' \' \')"';
+    const list = "echo \"ifaces: $(awk -F: 'NR>2{print $1}' /proc/net/dev | tr -d ' ' | sort | tr '\\n' ' ')\"";
     const { out } = await build(`FROM busybox\nRUN --network=none ${list}\nRUN ${list}\n`, 'run-net');
     const lines = out.split('\n').filter((l) => l.startsWith('ifaces: '));
     expect(lines[0]).toBe('ifaces: lo ');
-    const host = (await readFile('/proc/net/dev', 'utf8')).split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
+    const host = (await readFile('/proc/net/dev', 'utf8'))
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]!.trim())
+      .filter(Boolean)
+      .sort();
     expect(lines[1]).toBe(`ifaces: ${host.join(' ')} `);
   });
 

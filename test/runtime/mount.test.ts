@@ -108,7 +108,13 @@ describe('overlay through mount', () => {
   test('a failing overlay mount is a HelperError that says what failed', async () => {
     const { merged } = await makeUpper();
     await expect(
-      mount({ type: 'overlay', source: 'overlay', target: merged, options: 'lowerdir=missing,upperdir=up/diff,workdir=up/work', cwd: home }),
+      mount({
+        type: 'overlay',
+        source: 'overlay',
+        target: merged,
+        options: 'lowerdir=missing,upperdir=up/diff,workdir=up/work',
+        cwd: home,
+      }),
     ).rejects.toThrow(/^tsbuild-helper: mount overlay on .*merged \(type overlay\): No such file or directory/);
   });
 });
@@ -163,6 +169,8 @@ describe('supportsDType', () => {
   });
 
   test('a directory that does not exist is a HelperError', async () => {
-    await expect(supportsDType(join(home, 'missing'))).rejects.toThrow(/supports-dtype: create a file in .*missing: No such file or directory/);
+    await expect(supportsDType(join(home, 'missing'))).rejects.toThrow(
+      /supports-dtype: create a file in .*missing: No such file or directory/,
+    );
   });
 });

@@ -169,7 +169,10 @@ describe('namespaces', () => {
 
   test('network none has only lo, and it is up', async () => {
     const r = await sh('cat /proc/net/dev; cat /sys/class/net/lo/flags', { network: 'none' });
-    const names = r.stdout.split('\n').filter((l) => l.includes(':')).map((l) => l.split(':')[0]!.trim());
+    const names = r.stdout
+      .split('\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(':')[0]!.trim());
     expect(names).toEqual(['lo']);
     // IFF_UP | IFF_LOOPBACK
     expect(r.stdout.trim().split('\n').pop()).toBe('0x9');
@@ -177,7 +180,11 @@ describe('namespaces', () => {
 
   test('network host (the default) sees the host interfaces', async () => {
     const interfaces = (text: string) =>
-      text.split('\n').filter((l) => l.includes(':')).map((l) => l.split(':')[0]!.trim()).sort();
+      text
+        .split('\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => l.split(':')[0]!.trim())
+        .sort();
     const r = await run({ argv: ['cat', '/proc/net/dev'] });
     expect(interfaces(r.stdout)).toEqual(interfaces(await readFile('/proc/net/dev', 'utf8')));
   });
@@ -203,14 +210,17 @@ describe('filesystem', () => {
 
   test('the host root is not reachable and nothing is mounted outside the container', async () => {
     const r = await sh('cat /proc/mounts');
-    const mountPoints = r.stdout.trim().split('\n').map((l) => l.split(' ')[1]);
+    const mountPoints = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[1]);
     expect(mountPoints[0]).toBe('/');
     for (const m of mountPoints) expect(m).toMatch(/^\/((proc|dev|sys)(\/.*)?)?$/);
     // Nothing of the step's mounts is visible on the host.
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(rootfs);
   });
 
-  test('capabilities are Docker\'s default set', async () => {
+  test("capabilities are Docker's default set", async () => {
     const r = await run({ argv: ['grep', 'CapBnd', '/proc/self/status'] });
     expect(r.stdout.trim()).toBe('CapBnd:\t00000000a80425fb');
   });
@@ -268,10 +278,9 @@ describe('binds', () => {
       { type: 'bind', source: join(files, 'resolv.conf'), target: '/etc/resolv.conf' },
       { type: 'bind', source: join(files, 'hostname'), target: '/etc/hostname', readonly: true },
     ];
-    const r = await sh(
-      'cat /etc/hosts /etc/resolv.conf /etc/hostname; echo "192.0.2.1 added" >> /etc/hosts; echo nope > /etc/hostname',
-      { binds },
-    );
+    const r = await sh('cat /etc/hosts /etc/resolv.conf /etc/hostname; echo "192.0.2.1 added" >> /etc/hosts; echo nope > /etc/hostname', {
+      binds,
+    });
     expect(r.stdout).toBe('127.0.0.1 localhost\nnameserver 192.0.2.53\nbound-host\n');
     expect(r.stderr).toContain('Read-only file system');
     expect(await readFile(join(files, 'hosts'), 'utf8')).toBe('127.0.0.1 localhost\n192.0.2.1 added\n');
@@ -310,7 +319,13 @@ describe('overlay rootfs', () => {
     const layer = join(root, 'overlay');
     for (const d of ['upper', 'work', 'merged']) await mkdir(join(layer, d), { recursive: true });
     const merged = join(layer, 'merged');
-    await mount({ type: 'overlay', source: 'overlay', target: merged, options: 'lowerdir=../rootfs,upperdir=upper,workdir=work', cwd: layer });
+    await mount({
+      type: 'overlay',
+      source: 'overlay',
+      target: merged,
+      options: 'lowerdir=../rootfs,upperdir=upper,workdir=work',
+      cwd: layer,
+    });
     try {
       const hosts = join(root, 'overlay-hosts');
       await writeFile(hosts, '127.0.0.1 localhost\n');
@@ -337,10 +352,10 @@ describe('lifetime', () => {
     const argv = uniqueSleep();
     const stdout = new Collector();
     const controller = new AbortController();
-    const running = runInContainer(
-      spec({ argv: ['sh', '-c', `${argv.join(' ')} & ${argv.join(' ')} & echo ready; wait`] }),
-      { stdout, signal: controller.signal },
-    );
+    const running = runInContainer(spec({ argv: ['sh', '-c', `${argv.join(' ')} & ${argv.join(' ')} & echo ready; wait`] }), {
+      stdout,
+      signal: controller.signal,
+    });
     await stdout.seen('ready');
     await waitFor('both sleeps', async () => ((await hostPids(argv)).length === 2 ? true : undefined));
     controller.abort();

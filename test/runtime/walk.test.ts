@@ -147,9 +147,9 @@ describe('applyOps', () => {
     await writeFile(join(dir, 'target'), '');
     await symlink('target', join(dir, 'link'));
     // user.* is not allowed on symlinks at all: the helper must fail rather than follow.
-    await expect(
-      applyOps([{ op: 'setxattr', path: join(dir, 'link'), name: 'user.x', value: Buffer.from('1') }]),
-    ).rejects.toThrow(new RegExp(`^tsbuild-helper: apply-ops: setxattr user.x ${join(dir, 'link')}: Operation not permitted$`));
+    await expect(applyOps([{ op: 'setxattr', path: join(dir, 'link'), name: 'user.x', value: Buffer.from('1') }])).rejects.toThrow(
+      new RegExp(`^tsbuild-helper: apply-ops: setxattr user.x ${join(dir, 'link')}: Operation not permitted$`),
+    );
     await applyOps([{ op: 'setxattr', path: join(dir, 'link'), name: 'trusted.overlay.opaque', value: Buffer.from('y') }]);
     const records = await byPath(dir);
     expect(records.get('target')!.xattrs).toBeUndefined();
@@ -179,8 +179,6 @@ describe('applyOps', () => {
 
   test('an empty batch does nothing; a path with a NUL byte is refused before the helper runs', async () => {
     await applyOps([]);
-    await expect(
-      applyOps([{ op: 'setxattr', path: `${dir}/a\0b`, name: 'user.x', value: Buffer.from('') }]),
-    ).rejects.toThrow(/NUL byte/);
+    await expect(applyOps([{ op: 'setxattr', path: `${dir}/a\0b`, name: 'user.x', value: Buffer.from('') }])).rejects.toThrow(/NUL byte/);
   });
 });

@@ -40,7 +40,14 @@ describe('ADD of a local archive', () => {
     await writeFile(join(a.ctx, 'evil.tar'), tar);
     const before = await a.canary();
     const context = await openContext(a.ctx);
-    const error = await copyIntoRootfs({ context, sources: ['evil.tar'], dest: '/dest/', workdir: '/', rootfs: a.rootfs, isAdd: true }).then(
+    const error = await copyIntoRootfs({
+      context,
+      sources: ['evil.tar'],
+      dest: '/dest/',
+      workdir: '/',
+      rootfs: a.rootfs,
+      isAdd: true,
+    }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
@@ -92,31 +99,42 @@ describe('tsbuild import and load', () => {
     ['an absolute name', buildTar([{ h: header(`/${M}`), content: Buffer.from('pwned') }]), /is an absolute path/],
     [
       'a symlink planted, then written through',
-      buildTar([{ h: header('s', { type: 'symlink', linkname: Buffer.from('/') }) }, { h: header(`s/tmp/${M}`), content: Buffer.from('pwned') }]),
+      buildTar([
+        { h: header('s', { type: 'symlink', linkname: Buffer.from('/') }) },
+        { h: header(`s/tmp/${M}`), content: Buffer.from('pwned') },
+      ]),
       /would be written through "s"/,
     ],
-    ['a hardlink out', buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from(`../${M}`) }) }]), /hardlink target climbs out/],
+    [
+      'a hardlink out',
+      buildTar([{ h: header('h', { type: 'hardlink', linkname: Buffer.from(`../${M}`) }) }]),
+      /hardlink target climbs out/,
+    ],
     ['truncated data', buildTar([{ h: header('f'), content: Buffer.alloc(5000, 1) }]).subarray(0, 3000), /truncated/],
     ['text that is not a tar', Buffer.from('hello, this is not a tar\n'.repeat(40)), /not a (layer )?tar|invalid/],
   ];
 
-  test.each(hostile)('import: %s is one clear error, and the store gains nothing', async (_what, tar, message) => {
-    const env = await tempRoot();
-    try {
-      const dir = await tempDir();
-      cleanups.push(dir);
-      await writeFile(join(dir, 'evil.tar'), tar);
-      const r = await tsbuild(env.root, ['import', join(dir, 'evil.tar'), 'evil:latest']);
-      expect(r.exitCode).not.toBe(0);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(escaped()).toBe(false);
-      expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
-      expect(await mountsBelow(env.root)).toEqual([]);
-    } finally {
-      await env.cleanup();
-    }
-  }, 60_000);
+  test.each(hostile)(
+    'import: %s is one clear error, and the store gains nothing',
+    async (_what, tar, message) => {
+      const env = await tempRoot();
+      try {
+        const dir = await tempDir();
+        cleanups.push(dir);
+        await writeFile(join(dir, 'evil.tar'), tar);
+        const r = await tsbuild(env.root, ['import', join(dir, 'evil.tar'), 'evil:latest']);
+        expect(r.exitCode).not.toBe(0);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(escaped()).toBe(false);
+        expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
+        expect(await mountsBelow(env.root)).toEqual([]);
+      } finally {
+        await env.cleanup();
+      }
+    },
+    60_000,
+  );
 
   test('load: a docker-archive whose layer is hostile is refused and leaves no image or layer', async () => {
     const env = await tempRoot();
@@ -129,7 +147,10 @@ describe('tsbuild import and load', () => {
       const configHex = createHash('sha256').update(config).digest('hex');
       await writeFile(join(dir, 'layer.tar'), layer);
       await writeFile(join(dir, `${configHex}.json`), config);
-      await writeFile(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['evil:1'], Layers: ['layer.tar'] }]));
+      await writeFile(
+        join(dir, 'manifest.json'),
+        JSON.stringify([{ Config: `${configHex}.json`, RepoTags: ['evil:1'], Layers: ['layer.tar'] }]),
+      );
       await execa('tar', ['-cf', join(dir, 'image.tar'), '-C', dir, 'manifest.json', `${configHex}.json`, 'layer.tar']);
       const r = await tsbuild(env.root, ['load', '-i', join(dir, 'image.tar')]);
       expect(r.exitCode).not.toBe(0);
@@ -142,7 +163,6 @@ describe('tsbuild import and load', () => {
       await env.cleanup();
     }
   }, 60_000);
-
 });
 
 describe('pull', () => {
@@ -153,7 +173,11 @@ describe('pull', () => {
     expect(start.status).toBe(202);
     const location = new URL(start.headers.get('location')!, `http://${host}`);
     location.searchParams.set('digest', digest);
-    const put = await fetch(location, { method: 'PUT', body: new Uint8Array(data), headers: { 'Content-Type': 'application/octet-stream' } });
+    const put = await fetch(location, {
+      method: 'PUT',
+      body: new Uint8Array(data),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
     expect(put.status).toBe(201);
     return digest;
   }
@@ -165,9 +189,14 @@ describe('pull', () => {
     cleanups.push(dockerConfig);
     const marker = `tsbuild-pwned-pull-${process.pid}-${Date.now()}`;
     try {
-      const layer = buildTar([{ h: header('s', { type: 'symlink', linkname: Buffer.from('/tmp') }) }, { h: header(`s/${marker}`), content: Buffer.from('pwned') }]);
+      const layer = buildTar([
+        { h: header('s', { type: 'symlink', linkname: Buffer.from('/tmp') }) },
+        { h: header(`s/${marker}`), content: Buffer.from('pwned') },
+      ]);
       const diffID = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
-      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } }));
+      const config = Buffer.from(
+        JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } }),
+      );
       const layerDigest = await upload(registry.host, 'evil', layer);
       const configDigest = await upload(registry.host, 'evil', config);
       const manifest = JSON.stringify({
@@ -176,12 +205,18 @@ describe('pull', () => {
         config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
         layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
       });
-      const put = await fetch(`http://${registry.host}/v2/evil/manifests/1`, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+      const put = await fetch(`http://${registry.host}/v2/evil/manifests/1`, {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
       expect(put.status).toBe(201);
 
       const r = await tsbuild(env.root, ['pull', `${registry.host}/evil:1`], { env: { DOCKER_CONFIG: dockerConfig } });
       expect(r.exitCode).toBe(1);
-      expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^Error: .*would be written through "s", which this layer made a symlink/)]);
+      expect(r.stderr.trimEnd().split('\n')).toEqual([
+        expect.stringMatching(/^Error: .*would be written through "s", which this layer made a symlink/),
+      ]);
       expect(existsSync(join('/tmp', marker))).toBe(false);
       expect((await tsbuild(env.root, ['images', '-q'])).stdout).toBe('');
       const layerdb = (await readdir(env.root, { recursive: true })).filter((p) => /layerdb\/sha256\/[0-9a-f]{64}$/.test(String(p)));

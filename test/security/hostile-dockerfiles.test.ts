@@ -47,14 +47,19 @@ describe('hostile Dockerfiles', () => {
   });
 
   test('a line of 1 MB of garbage: one line naming it, not a megabyte of error', async () => {
-    const line = await refused(await build(await context(`FROM busybox\n${'x'.repeat(1 << 20)}\n`)), /^Error: Dockerfile:2: unknown instruction: x+\.\.\.$/);
+    const line = await refused(
+      await build(await context(`FROM busybox\n${'x'.repeat(1 << 20)}\n`)),
+      /^Error: Dockerfile:2: unknown instruction: x+\.\.\.$/,
+    );
     expect(line.length).toBeLessThan(200);
   });
 
   test('an instruction of 1 MB builds, as in Docker', async () => {
     const r = await build(await context(`FROM busybox\nLABEL big=${'x'.repeat(1 << 20)}\nRUN test -d /\n`), 'big-line');
     expect(r.exitCode).toBe(0);
-    const inspect = JSON.parse((await tsbuild(env.root, ['inspect', 'big-line'])).stdout) as { Config: { Labels: Record<string, string> } }[];
+    const inspect = JSON.parse((await tsbuild(env.root, ['inspect', 'big-line'])).stdout) as {
+      Config: { Labels: Record<string, string> };
+    }[];
     expect(inspect[0]!.Config.Labels.big).toHaveLength(1 << 20);
   }, 120_000);
 
@@ -63,24 +68,35 @@ describe('hostile Dockerfiles', () => {
     const lines = Array.from({ length: 10_000 }, (_, i) => (i % 2 ? `LABEL l${i}=v${i}` : `ENV E${i}=\${E${i - 2}:-start}.`));
     const r = await build(await context(`FROM busybox\n${lines.join('\n')}\n`), 'many');
     expect(r.exitCode).toBe(0);
-    const inspect = JSON.parse((await tsbuild(env.root, ['inspect', 'many'])).stdout) as { Config: { Labels: Record<string, string>; Env: string[] } }[];
+    const inspect = JSON.parse((await tsbuild(env.root, ['inspect', 'many'])).stdout) as {
+      Config: { Labels: Record<string, string>; Env: string[] };
+    }[];
     expect(Object.keys(inspect[0]!.Config.Labels)).toHaveLength(5_000);
     // E0 reads `${E-2:-start}`: variable E with the default `2:-start`, as BuildKit reads it.
     expect(inspect[0]!.Config.Env).toContain(`E9998=2:-start${'.'.repeat(5_000)}`);
   }, 300_000);
 
   test('self-referring and undefined variables expand once, to the earlier value or empty', async () => {
-    const r = await build(await context('FROM busybox\nENV A=$A:x\nENV A=${A}${UNDEFINED}y B=$B$B\nRUN echo "[$A][$B]" > /out && cat /out\n'), 'vars');
+    const r = await build(
+      await context('FROM busybox\nENV A=$A:x\nENV A=${A}${UNDEFINED}y B=$B$B\nRUN echo "[$A][$B]" > /out && cat /out\n'),
+      'vars',
+    );
     expect(r.exitCode).toBe(0);
     expect(r.stdout + r.stderr).toContain('[:xy][]');
   }, 60_000);
 
   test('a required variable that is unset: its message, at its line', async () => {
-    await refused(await build(await context('FROM busybox\n\nWORKDIR ${NOPE:?must be set}\n')), /^Error: Dockerfile:3: failed to process "\$\{NOPE:\?must be set\}": NOPE: must be set$/);
+    await refused(
+      await build(await context('FROM busybox\n\nWORKDIR ${NOPE:?must be set}\n')),
+      /^Error: Dockerfile:3: failed to process "\$\{NOPE:\?must be set\}": NOPE: must be set$/,
+    );
   });
 
   test('an unterminated variable: refused before anything runs', async () => {
-    await refused(await build(await context('FROM busybox\nRUN touch /ran\nCOPY ${A /x\n')), /^Error: Dockerfile:3: failed to process "\$\{A": syntax error: missing '\}'$/);
+    await refused(
+      await build(await context('FROM busybox\nRUN touch /ran\nCOPY ${A /x\n')),
+      /^Error: Dockerfile:3: failed to process "\$\{A": syntax error: missing '\}'$/,
+    );
   });
 
   test('a NUL byte in RUN: refused at its line, not an exec failure', async () => {
@@ -88,7 +104,10 @@ describe('hostile Dockerfiles', () => {
   });
 
   test('invalid UTF-8 is kept as Go keeps it: replaced by U+FFFD in the image config', async () => {
-    const r = await build(await context(Buffer.concat([Buffer.from('FROM busybox\nLABEL a='), Buffer.from([0xff, 0xfe]), Buffer.from('z\n')])), 'utf8');
+    const r = await build(
+      await context(Buffer.concat([Buffer.from('FROM busybox\nLABEL a='), Buffer.from([0xff, 0xfe]), Buffer.from('z\n')])),
+      'utf8',
+    );
     expect(r.exitCode).toBe(0);
     const inspect = JSON.parse((await tsbuild(env.root, ['inspect', 'utf8'])).stdout) as { Config: { Labels: Record<string, string> } }[];
     expect(inspect[0]!.Config.Labels.a).toBe('\ufffd\ufffdz');
@@ -107,7 +126,9 @@ describe('hostile contexts', () => {
   });
 
   test('COPY of a directory holding such a symlink copies the link itself, as Docker does', async () => {
-    const ctx = await context('FROM busybox\nCOPY dir /dir\nRUN readlink /dir/escape && test ! -e /dir/escape/passwd-copy\n', { 'dir/file': 'x' });
+    const ctx = await context('FROM busybox\nCOPY dir /dir\nRUN readlink /dir/escape && test ! -e /dir/escape/passwd-copy\n', {
+      'dir/file': 'x',
+    });
     await symlink('/etc', join(ctx, 'dir', 'escape'));
     const r = await build(ctx, 'links');
     expect(r.exitCode).toBe(0);
@@ -118,10 +139,30 @@ describe('hostile contexts', () => {
     const ctx = await context('FROM busybox\nCOPY secret /secret\n', { secret: 'hidden' });
     await chmod(join(ctx, 'secret'), 0);
     // setpriv (util-linux) drops the capabilities that let root read anything.
-    const r = await execa('setpriv', ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-all', 'node', CLI, 'build', '--root', env.root, '-t', 'hostile', ctx], {
-      reject: false,
-    });
-    await refused({ exitCode: r.exitCode ?? -1, stderr: String(r.stderr) }, /^Error: Dockerfile:2: COPY failed: .*permission denied.*secret/i);
+    const r = await execa(
+      'setpriv',
+      [
+        '--bounding-set',
+        '-dac_override,-dac_read_search',
+        '--inh-caps',
+        '-all',
+        'node',
+        CLI,
+        'build',
+        '--root',
+        env.root,
+        '-t',
+        'hostile',
+        ctx,
+      ],
+      {
+        reject: false,
+      },
+    );
+    await refused(
+      { exitCode: r.exitCode ?? -1, stderr: String(r.stderr) },
+      /^Error: Dockerfile:2: COPY failed: .*permission denied.*secret/i,
+    );
   });
 
   test('a symlink loop in the context: one line', async () => {

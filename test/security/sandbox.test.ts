@@ -58,7 +58,12 @@ async function sh(script: string, overrides: Partial<RunSpec> = {}) {
 async function privileges(overrides: Partial<RunSpec> = {}): Promise<Record<string, string>> {
   const r = await sh('grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):" /proc/self/status', overrides);
   expect(r.exitCode).toBe(0);
-  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/:\s+/) as [string, string]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/:\s+/) as [string, string]),
+  );
 }
 
 /**
@@ -86,19 +91,27 @@ describe('mounts', () => {
     const files = join(root, 'hosts');
     await writeFile(files, '127.0.0.1 localhost\n');
     const r = await sh('cat /proc/self/mountinfo', { binds: [{ type: 'bind', source: files, target: '/etc/hosts' }] });
-    const points = r.stdout.trim().split('\n').map((l) => l.split(' ')[4]!);
+    const points = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[4]!);
     expect(points[0]).toBe('/');
     for (const p of points) expect(p).toMatch(/^\/(|(proc|dev|sys)(\/.*)?|etc\/hosts)$/);
     expect(points).toEqual(expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/sys', '/etc/hosts']));
     // The host's own mount points (other than /) do not appear, not even as paths.
-    const hostPoints = (await readFile('/proc/self/mountinfo', 'utf8')).trim().split('\n').map((l) => l.split(' ')[4]!);
+    const hostPoints = (await readFile('/proc/self/mountinfo', 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[4]!);
     for (const p of hostPoints.filter((h) => !/^\/(proc|dev|sys)?(\/|$)/.test(h))) expect(points).not.toContain(p);
   });
 
   test('the step can neither unmount, remount nor mount anything', async () => {
     // Other processes mount and unmount meanwhile: compare the host's system mounts, and ours.
     const hostMounts = async () =>
-      (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => /^\/(proc|sys|dev)?$/.test(l.split(' ')[4] ?? '') || l.includes(root));
+      (await readFile('/proc/self/mountinfo', 'utf8'))
+        .split('\n')
+        .filter((l) => /^\/(proc|sys|dev)?$/.test(l.split(' ')[4] ?? '') || l.includes(root));
     const hostBefore = await hostMounts();
     const r = await sh(
       [
@@ -125,7 +138,9 @@ describe('mounts', () => {
     );
     // Both files exist and are not empty on the host (checked so that this test can fail).
     expect((await readFile('/proc/keys', 'utf8')).length + (await readFile('/proc/timer_list', 'utf8')).length).toBeGreaterThan(0);
-    expect(r.stdout).toBe('0\n0\n0\n/sys ro,nosuid,nodev,noexec,relatime\n/proc/bus ro,nosuid,nodev,noexec,relatime\n/proc/fs ro,nosuid,nodev,noexec,relatime\n/proc/irq ro,nosuid,nodev,noexec,relatime\n/proc/sys ro,nosuid,nodev,noexec,relatime\n');
+    expect(r.stdout).toBe(
+      '0\n0\n0\n/sys ro,nosuid,nodev,noexec,relatime\n/proc/bus ro,nosuid,nodev,noexec,relatime\n/proc/fs ro,nosuid,nodev,noexec,relatime\n/proc/irq ro,nosuid,nodev,noexec,relatime\n/proc/sys ro,nosuid,nodev,noexec,relatime\n',
+    );
     expect(r.stderr.match(/Read-only file system/g)?.length).toBe(2);
   });
 });
@@ -200,7 +215,10 @@ describe('through tsbuild build', () => {
     try {
       await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN grep -E "^Cap(Inh|Prm|Eff):" /proc/self/status\n');
       // setpriv (util-linux) starts tsbuild with CAP_SYS_ADMIN inheritable.
-      const r = await execa('setpriv', ['--inh-caps', '+sys_admin', 'node', CLI, 'build', '--root', env.root, '--progress', 'plain', ctx], { reject: false, all: true });
+      const r = await execa('setpriv', ['--inh-caps', '+sys_admin', 'node', CLI, 'build', '--root', env.root, '--progress', 'plain', ctx], {
+        reject: false,
+        all: true,
+      });
       expect(r.exitCode).toBe(0);
       expect(r.all).toContain(`CapInh:\t${hex(0n)}\nCapPrm:\t${hex(DOCKER_DEFAULT_CAPS)}\nCapEff:\t${hex(DOCKER_DEFAULT_CAPS)}\n`);
     } finally {

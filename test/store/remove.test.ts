@@ -19,7 +19,15 @@ test('rmi keeps a layer an unused layer stands on; prune then removes both', asy
   await writeFile(join(ctx, 'f'), 'shared\n');
   await writeFile(
     join(ctx, 'Dockerfile'),
-    ['FROM busybox AS base', 'COPY f /f', 'FROM base AS helper', 'RUN echo helper > /h', 'FROM base', 'COPY --from=helper /h /copied', ''].join('\n'),
+    [
+      'FROM busybox AS base',
+      'COPY f /f',
+      'FROM base AS helper',
+      'RUN echo helper > /h',
+      'FROM base',
+      'COPY --from=helper /h /copied',
+      '',
+    ].join('\n'),
   );
   const before = await layerCount(root);
   await ok(root, ['build', '-t', 'app:1', ctx]);

@@ -23,7 +23,12 @@ test('ImageDb.put of stored bytes rewrites nothing but the notes that changed', 
   const id = await db.put(config, parent, { 'tsbuild-build.json': '{"context":"/a"}' });
   const content = join(dir, 'imagedb', 'content', 'sha256', id.slice(7));
   const meta = join(dir, 'imagedb', 'metadata', 'sha256', id.slice(7));
-  const before = { content: await ino(content), parent: await ino(join(meta, 'parent')), last: await readFile(join(meta, 'lastUpdated'), 'utf8'), prov: await ino(join(meta, 'tsbuild-build.json')) };
+  const before = {
+    content: await ino(content),
+    parent: await ino(join(meta, 'parent')),
+    last: await readFile(join(meta, 'lastUpdated'), 'utf8'),
+    prov: await ino(join(meta, 'tsbuild-build.json')),
+  };
 
   expect(await db.put(config, parent, { 'tsbuild-build.json': '{"context":"/a"}' })).toBe(id);
   expect(await ino(content)).toBe(before.content);

@@ -44,7 +44,19 @@ describe('layer entries from a tar-split', () => {
   for (const format of ['pax', 'gnu']) {
     test(`GNU tar --format=${format}`, async () => {
       const tar = join(work, `${format}.tar`);
-      await execa('tar', [`--format=${format}`, '--owner=1234', '--group=99', '--numeric-owner', '--sort=name', '-C', join(work, 'root'), '-cf', tar, 'd', 'o']);
+      await execa('tar', [
+        `--format=${format}`,
+        '--owner=1234',
+        '--group=99',
+        '--numeric-owner',
+        '--sort=name',
+        '-C',
+        join(work, 'root'),
+        '-cf',
+        tar,
+        'd',
+        'o',
+      ]);
       await tarSplitOf(tar, join(work, `${format}.tar-split.json.gz`));
       const entries = await entriesOf(join(work, `${format}.tar-split.json.gz`));
       const by = new Map(entries.map((e) => [`${e.kind} ${e.path}`, e]));

@@ -31,7 +31,10 @@ function replay(...layers: LayerEntry[][]): Replay {
   return r;
 }
 const all = (r: Replay): Copy[] => r.layers.flatMap((l) => l.copies);
-const wasted = (r: Replay): number => all(r).filter((c) => c.hiddenBy).reduce((n, c) => n + c.bytes, 0);
+const wasted = (r: Replay): number =>
+  all(r)
+    .filter((c) => c.hiddenBy)
+    .reduce((n, c) => n + c.bytes, 0);
 const fate = (r: Replay, layer: number, path: string) => r.layers[layer]!.copies.find((c) => c.path === path)?.hiddenBy;
 
 describe('layer replay', () => {
@@ -52,7 +55,10 @@ describe('layer replay', () => {
   });
 
   test('same content again: identical, or a metadata change (chown/chmod)', () => {
-    const r = replay([file('a', 50, { content: 'x' }), file('b', 70, { content: 'y' })], [file('a', 50, { content: 'x' }), file('b', 70, { content: 'y', uid: 1000 })]);
+    const r = replay(
+      [file('a', 50, { content: 'x' }), file('b', 70, { content: 'y' })],
+      [file('a', 50, { content: 'x' }), file('b', 70, { content: 'y', uid: 1000 })],
+    );
     expect(fate(r, 0, 'a')).toEqual({ layer: 1, how: 'identical' });
     expect(fate(r, 0, 'b')).toEqual({ layer: 1, how: 'metadata' });
     expect(wasted(r)).toBe(120);
@@ -94,7 +100,10 @@ describe('layer replay', () => {
   });
 
   test('added, modified and removed count files, not directories', () => {
-    const r = replay([dir('etc'), file('etc/a', 1), file('etc/b', 1)], [dir('etc'), file('etc/a', 2, { content: 'new' }), file('etc/c', 1), whiteout('etc/b')]);
+    const r = replay(
+      [dir('etc'), file('etc/a', 1), file('etc/b', 1)],
+      [dir('etc'), file('etc/a', 2, { content: 'new' }), file('etc/c', 1), whiteout('etc/b')],
+    );
     expect(r.layers[0]!.files).toEqual({ added: 2, modified: 0, removed: 0 });
     expect(r.layers[1]!.files).toEqual({ added: 1, modified: 1, removed: 1 });
   });

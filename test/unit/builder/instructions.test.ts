@@ -5,7 +5,16 @@
 import { DockerfileError } from '../../../src/errors.js';
 import { DEFAULT_PATH, type ImageConfig } from '../../../src/image/config.js';
 import { parseDockerfile } from '../../../src/parse/index.js';
-import { dispatch, HISTORY_COMMENT, startStage, type BuildScope, type CopyWork, type Outcome, type RunWork, type StageVars } from '../../../src/builder/instructions.js';
+import {
+  dispatch,
+  HISTORY_COMMENT,
+  startStage,
+  type BuildScope,
+  type CopyWork,
+  type Outcome,
+  type RunWork,
+  type StageVars,
+} from '../../../src/builder/instructions.js';
 
 const NOW = '2026-01-02T03:04:05Z';
 
@@ -86,7 +95,9 @@ describe('metadata instructions', () => {
   });
 
   test('ARG: --build-arg wins, else the default (expanded), else the global value; only given ones count as used', () => {
-    const o = stage('ARG V=one\nARG W=$V-two\nARG G\nARG U', { scope: { buildArgs: { U: 'given' }, globalArgs: new Map([['G', 'global']]) } });
+    const o = stage('ARG V=one\nARG W=$V-two\nARG G\nARG U', {
+      scope: { buildArgs: { U: 'given' }, globalArgs: new Map([['G', 'global']]) },
+    });
     expect([...o.vars.args]).toEqual([
       ['V', 'one'],
       ['W', 'one-two'],
@@ -199,7 +210,15 @@ describe('metadata instructions', () => {
 describe('RUN', () => {
   test('shell form runs through the stage’s SHELL; the image must have it', () => {
     const o = last('RUN echo $HOME');
-    expect(o.work).toEqual({ kind: 'RUN', argv: ['/bin/sh', '-c', 'echo $HOME'], env: [`PATH=${DEFAULT_PATH}`], network: 'host', shell: '/bin/sh', user: '', cwd: '/' });
+    expect(o.work).toEqual({
+      kind: 'RUN',
+      argv: ['/bin/sh', '-c', 'echo $HOME'],
+      env: [`PATH=${DEFAULT_PATH}`],
+      network: 'host',
+      shell: '/bin/sh',
+      user: '',
+      cwd: '/',
+    });
     expect(o.history).toEqual({ created: NOW, created_by: 'RUN /bin/sh -c echo $HOME # buildkit', comment: HISTORY_COMMENT });
     expect(o.vars).toEqual(stage('').vars);
   });
@@ -252,7 +271,10 @@ describe('COPY and ADD', () => {
   });
 
   test('ADD keeps --checksum, expanded', () => {
-    expect(last('ARG S=abc\nADD --checksum=sha256:$S https://example.com/f /f').work).toMatchObject({ kind: 'ADD', checksum: 'sha256:abc' });
+    expect(last('ARG S=abc\nADD --checksum=sha256:$S https://example.com/f /f').work).toMatchObject({
+      kind: 'ADD',
+      checksum: 'sha256:abc',
+    });
   });
 
   test('--from names a stage or an image; heredocs are not its sources', () => {
@@ -272,7 +294,9 @@ describe('COPY and ADD', () => {
 test('instructions never change the variables they are given', () => {
   const { vars } = stage('ENV A=1\nLABEL l=1\nEXPOSE 80\nVOLUME /v\nARG X=1');
   const before = JSON.stringify({ ...vars, args: [...vars.args] });
-  const plan = parseDockerfile('FROM base\nENV A=2\nLABEL l=2\nEXPOSE 81\nVOLUME /w\nARG X=2\nUSER u\nCMD x\nENTRYPOINT y\nONBUILD RUN z\nWORKDIR /q\n');
+  const plan = parseDockerfile(
+    'FROM base\nENV A=2\nLABEL l=2\nEXPOSE 81\nVOLUME /w\nARG X=2\nUSER u\nCMD x\nENTRYPOINT y\nONBUILD RUN z\nWORKDIR /q\n',
+  );
   for (const step of plan.stages[0]!.steps) dispatch(vars, step, scope());
   expect(JSON.stringify({ ...vars, args: [...vars.args] })).toBe(before);
 });

@@ -24,8 +24,13 @@ const braced = name.map((n): Piece => ({ text: `\${${n}}`, expected: (env) => en
 // $NAME is only unambiguous when no name character follows: the model appends a '/'.
 const bare = name.map((n): Piece => ({ text: `$${n}/`, expected: (env) => `${env.get(n) ?? ''}/` }));
 // Defaults and alternatives (the word after the modifier is literal text here).
-const modifier = fc.tuple(name, fc.constantFrom(':-', '-', ':+', '+'), plain.filter((s) => !s.includes('}'))).map(
-  ([n, op, w]): Piece => ({
+const modifier = fc
+  .tuple(
+    name,
+    fc.constantFrom(':-', '-', ':+', '+'),
+    plain.filter((s) => !s.includes('}')),
+  )
+  .map(([n, op, w]): Piece => ({
     text: `\${${n}${op}${w}}`,
     expected: (env) => {
       const v = env.get(n);
@@ -40,10 +45,11 @@ const modifier = fc.tuple(name, fc.constantFrom(':-', '-', ':+', '+'), plain.fil
           return v === undefined ? '' : w;
       }
     },
-  }),
-);
+  }));
 // Single quotes keep everything literally; double quotes still expand.
-const single = fc.string({ unit: fc.constantFrom(...'ab $\\{}"'.split('')), maxLength: 8 }).map((s): Piece => ({ text: `'${s}'`, expected: () => s }));
+const single = fc
+  .string({ unit: fc.constantFrom(...'ab $\\{}"'.split('')), maxLength: 8 })
+  .map((s): Piece => ({ text: `'${s}'`, expected: () => s }));
 const double = fc.tuple(plain, name).map(([s, n]): Piece => ({ text: `"${s}\${${n}}"`, expected: (env) => s + (env.get(n) ?? '') }));
 // An escaped special character is itself.
 const escaped = fc.constantFrom('$', '"', "'", '\\', '{').map((c): Piece => ({ text: `\\${c}`, expected: () => c }));
@@ -66,7 +72,10 @@ describe('expandWord under fuzzing', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), (value) => {
         // A variable whose value refers to itself, or to another one.
-        const e = new Map([['A', value], ['B', '$A${A}']]);
+        const e = new Map([
+          ['A', value],
+          ['B', '$A${A}'],
+        ]);
         expect(expandWord('${A}', e)).toBe(value);
         expect(expandWord('$B', e)).toBe('$A${A}');
       }),

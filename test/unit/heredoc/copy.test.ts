@@ -23,7 +23,13 @@ describe('content', () => {
   const name = new Map([['name', 'world']]);
   test.each([
     ['COPY <<EOF single\nsingle file\nEOF', [['EOF', 'single file\n']]],
-    ['COPY <<EOF <<EOF2 double/\nfirst file\nEOF\nsecond file\nEOF2', [['EOF', 'first file\n'], ['EOF2', 'second file\n']]],
+    [
+      'COPY <<EOF <<EOF2 double/\nfirst file\nEOF\nsecond file\nEOF2',
+      [
+        ['EOF', 'first file\n'],
+        ['EOF2', 'second file\n'],
+      ],
+    ],
     ['COPY <<EOF /dest/foo-copy\n\tfoo\nEOF', [['EOF', '\tfoo\n']]],
     ['COPY <<-EOF /dest/bar-copy\n\tbar\nEOF', [['EOF', 'bar\n']]],
     ['COPY <<EOF /dest/c1\nHello ${name}!\nEOF', [['EOF', 'Hello world!\n']]],

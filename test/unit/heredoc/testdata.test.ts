@@ -66,7 +66,10 @@ test('the heredoc Dockerfile, step by step, gives expected/', async () => {
         if (run.pipes) {
           await rm(pipes, { recursive: true, force: true });
           await mkdir(pipes);
-          await writePipes(pipes, run.pipes.map((f) => ({ ...f, content: Buffer.from(onHost(f.content.toString())) })));
+          await writePipes(
+            pipes,
+            run.pipes.map((f) => ({ ...f, content: Buffer.from(onHost(f.content.toString())) })),
+          );
         }
         const argv = run.argv.map(onHost);
         execFileSync(argv[0] as string, argv.slice(1), { cwd: dest, env: { ...process.env, ...Object.fromEntries(env) } });

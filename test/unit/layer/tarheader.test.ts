@@ -7,7 +7,9 @@ import { decodeBlock, encodeHeader, parsePaxRecords, TarFormatError } from '../.
 import { readTar, type TarItem } from '../../../src/layer/tarreader.js';
 import { buildTar, cleanup, gnuList, header, tempDir } from '../../layer/fixtures.js';
 
-async function items(tar: Buffer): Promise<{ entries: { name: string; type: string; size: number; link: string; content: Buffer; h: unknown }[]; raw: Buffer }> {
+async function items(
+  tar: Buffer,
+): Promise<{ entries: { name: string; type: string; size: number; link: string; content: Buffer; h: unknown }[]; raw: Buffer }> {
   const entries: { name: string; type: string; size: number; link: string; content: Buffer; h: unknown }[] = [];
   const raw: Buffer[] = [];
   async function* one(): AsyncGenerator<Buffer> {
@@ -21,7 +23,14 @@ async function items(tar: Buffer): Promise<{ entries: { name: string; type: stri
       for await (const c of item.body) parts.push(c);
       const content = Buffer.concat(parts);
       raw.push(content);
-      entries.push({ name: item.header.name.toString(), type: item.header.type, size: item.header.size, link: item.header.linkname.toString(), content, h: item.header });
+      entries.push({
+        name: item.header.name.toString(),
+        type: item.header.type,
+        size: item.header.size,
+        link: item.header.linkname.toString(),
+        content,
+        h: item.header,
+      });
     }
   }
   return { entries, raw: Buffer.concat(raw) };
@@ -93,7 +102,10 @@ describe('tar header codec', () => {
     );
     const ext = decodeBlock(b.subarray(0, 512));
     const data = b.subarray(512, 512 + ext.size).toString('latin1');
-    const keys = data.split('\n').filter(Boolean).map((r) => r.slice(r.indexOf(' ') + 1, r.indexOf('=')));
+    const keys = data
+      .split('\n')
+      .filter(Boolean)
+      .map((r) => r.slice(r.indexOf(' ') + 1, r.indexOf('=')));
     expect(keys).toEqual(['SCHILY.xattr.security.capability', 'SCHILY.xattr.user.b', 'uid']);
     for (const rec of data.split(/(?<=\n)/)) expect(Buffer.byteLength(rec, 'latin1')).toBe(parseInt(rec, 10));
     // uid too big for octal: 0 in the block, the real value in PAX
@@ -144,9 +156,13 @@ describe('tar header codec', () => {
     const src = join(dir, 'big');
     await mkdir(src, { recursive: true });
     await writeFile(join(src, 'f'), 'x');
-    const { stdout } = await execa('tar', ['--format=gnu', '--owner=3000000000', '--group=7', '--numeric-owner', '-C', src, '-cf', '-', 'f'], {
-      encoding: 'buffer',
-    });
+    const { stdout } = await execa(
+      'tar',
+      ['--format=gnu', '--owner=3000000000', '--group=7', '--numeric-owner', '-C', src, '-cf', '-', 'f'],
+      {
+        encoding: 'buffer',
+      },
+    );
     const { entries } = await items(Buffer.from(stdout));
     expect(entries[0]!.h).toMatchObject({ uid: 3_000_000_000, gid: 7 });
   });

@@ -24,9 +24,7 @@ const noVars = new Map<string, string>();
 
 describe('FROM and stages', () => {
   test('stages in order, names lower-cased, unnamed stages without a name', () => {
-    const plan = parseDockerfile(
-      'FROM golang:1.22 AS Build\nRUN go build\nfrom --platform=$BUILDPLATFORM alpine as final\nFROM scratch\n',
-    );
+    const plan = parseDockerfile('FROM golang:1.22 AS Build\nRUN go build\nfrom --platform=$BUILDPLATFORM alpine as final\nFROM scratch\n');
     expect(plan.stages.map((s) => [s.index, s.name, s.from.image, s.from.platform])).toEqual([
       [0, 'build', 'golang:1.22', undefined],
       [1, 'final', 'alpine', '$BUILDPLATFORM'],
@@ -111,12 +109,7 @@ describe('CMD and ENTRYPOINT', () => {
 
 describe('SHELL', () => {
   test('is an argv', () => {
-    expect(only('SHELL', 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]').argv).toEqual([
-      '/bin/bash',
-      '-o',
-      'pipefail',
-      '-c',
-    ]);
+    expect(only('SHELL', 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]').argv).toEqual(['/bin/bash', '-o', 'pipefail', '-c']);
   });
 });
 
@@ -154,9 +147,7 @@ describe('COPY and ADD', () => {
       sources: ['/out'],
       dest: '/usr/bin/',
     });
-    expect(only('COPY', 'COPY --from=0 --link=false a b')).toEqual(
-      expect.not.objectContaining({ link: expect.anything() }),
-    );
+    expect(only('COPY', 'COPY --from=0 --link=false a b')).toEqual(expect.not.objectContaining({ link: expect.anything() }));
     expect(only('COPY', 'COPY --chown=$USER:$GROUP a b').chown).toBe('$USER:$GROUP');
   });
 
@@ -172,8 +163,7 @@ describe('COPY and ADD', () => {
 });
 
 describe('ENV', () => {
-  const values = (body: string) =>
-    only('ENV', body).pairs.map(([key, value]) => [key, expandWord(value, noVars)] as const);
+  const values = (body: string) => only('ENV', body).pairs.map(([key, value]) => [key, expandWord(value, noVars)] as const);
 
   test('KEY=VALUE pairs, several per line', () => {
     expect(values('ENV A=1 B=2')).toEqual([
@@ -208,7 +198,7 @@ describe('ENV', () => {
     expect(values(body)).toEqual([['name', expected]]);
   });
 
-  test('a quoted value spanning a continuation keeps the next line\'s indentation', () => {
+  test("a quoted value spanning a continuation keeps the next line's indentation", () => {
     expect(values('ENV name=value \\\n    name2="value2a \\\n           value2b"')).toEqual([
       ['name', 'value'],
       ['name2', 'value2a            value2b'],
@@ -233,9 +223,7 @@ describe('LABEL', () => {
   });
 
   test('legacy form', () => {
-    expect(labels('LABEL maintainer James Turnbull "james@example.com"')).toEqual([
-      ['maintainer', 'James Turnbull james@example.com'],
-    ]);
+    expect(labels('LABEL maintainer James Turnbull "james@example.com"')).toEqual([['maintainer', 'James Turnbull james@example.com']]);
   });
 
   test('multi-line labels', () => {
@@ -273,13 +261,7 @@ describe('single-word instructions', () => {
 
 describe('EXPOSE and VOLUME', () => {
   test('EXPOSE ports, unvalidated until expanded', () => {
-    expect(only('EXPOSE', 'EXPOSE 80 443/tcp 53/udp 8000-8010 $PORT').ports).toEqual([
-      '80',
-      '443/tcp',
-      '53/udp',
-      '8000-8010',
-      '$PORT',
-    ]);
+    expect(only('EXPOSE', 'EXPOSE 80 443/tcp 53/udp 8000-8010 $PORT').ports).toEqual(['80', '443/tcp', '53/udp', '8000-8010', '$PORT']);
   });
 
   test('VOLUME as JSON or as words', () => {
@@ -301,11 +283,7 @@ describe('HEALTHCHECK', () => {
       'curl -f http://localhost/ || exit 1',
     ]);
     expect(only('HEALTHCHECK', 'HEALTHCHECK   CMD   a b').test).toEqual(['CMD-SHELL', 'a b']);
-    expect(only('HEALTHCHECK', 'HEALTHCHECK CMD ["/bin/check", "--quiet"]').test).toEqual([
-      'CMD',
-      '/bin/check',
-      '--quiet',
-    ]);
+    expect(only('HEALTHCHECK', 'HEALTHCHECK CMD ["/bin/check", "--quiet"]').test).toEqual(['CMD', '/bin/check', '--quiet']);
   });
 
   test('durations in nanoseconds, retries', () => {

@@ -52,8 +52,14 @@ describe('instruction errors', () => {
     ['FROM ${IMAGE', 'Dockerfile:1: failed to process "${IMAGE": syntax error: missing \'}\''],
 
     // argument counts
-    ['FROM a\nCOPY onlyone', 'Dockerfile:2: COPY requires at least two arguments, but only one was provided. Destination could not be determined'],
-    ['FROM a\nADD ["onlyone"]', 'Dockerfile:2: ADD requires at least two arguments, but only one was provided. Destination could not be determined'],
+    [
+      'FROM a\nCOPY onlyone',
+      'Dockerfile:2: COPY requires at least two arguments, but only one was provided. Destination could not be determined',
+    ],
+    [
+      'FROM a\nADD ["onlyone"]',
+      'Dockerfile:2: ADD requires at least two arguments, but only one was provided. Destination could not be determined',
+    ],
     ['FROM a\nWORKDIR', 'Dockerfile:2: WORKDIR requires exactly one argument'],
     ['FROM a\nUSER', 'Dockerfile:2: USER requires exactly one argument'],
     ['FROM a\nSTOPSIGNAL', 'Dockerfile:2: STOPSIGNAL requires exactly one argument'],
@@ -93,7 +99,10 @@ describe('instruction errors', () => {
     ['FROM a\nRUN --security=insecure true', 'Dockerfile:2: RUN --security is not supported by tsbuild'],
     ['FROM a\nCOPY --parents a b', 'Dockerfile:2: COPY --parents is not supported by tsbuild'],
     ['FROM a\nRUN --network=bridge true', 'Dockerfile:2: invalid network mode "bridge"'],
-    ['FROM a\nCOPY --from=$STAGE a b', 'Dockerfile:2: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround'],
+    [
+      'FROM a\nCOPY --from=$STAGE a b',
+      'Dockerfile:2: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround',
+    ],
 
     // JSON
     ['FROM a\nSHELL /bin/bash -c', 'Dockerfile:2: SHELL requires the arguments to be in JSON form'],
@@ -109,7 +118,10 @@ describe('instruction errors', () => {
     ['FROM a\nCOPY --chown=${U a b', 'Dockerfile:2: failed to process "${U": syntax error: missing \'}\''],
     ['FROM a\nUSER ${}', 'Dockerfile:2: failed to process "${}": syntax error: bad substitution'],
     ['FROM a\nEXPOSE ${P', 'Dockerfile:2: failed to process "${P": syntax error: missing \'}\''],
-    ['FROM a\nARG X=\'open', 'Dockerfile:2: failed to process "\'open": unexpected end of statement while looking for matching single-quote'],
+    [
+      "FROM a\nARG X='open",
+      'Dockerfile:2: failed to process "\'open": unexpected end of statement while looking for matching single-quote',
+    ],
     ['FROM --platform=${P:=x} a', 'Dockerfile:1: failed to process "${P:=x}": unsupported modifier (:=) in substitution'],
 
     // HEALTHCHECK
@@ -131,12 +143,12 @@ describe('instruction errors', () => {
     ['FROM a\nHEALTHCHECK --port=80 CMD true', 'Dockerfile:2: unknown flag: --port'],
 
     // ONBUILD
-    ['FROM a\nONBUILD ONBUILD RUN x', 'Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed'],
-    ['FROM a\nONBUILD FROM b', 'Dockerfile:2: FROM isn\'t allowed as an ONBUILD trigger'],
-    ['FROM a\nONBUILD maintainer me', 'Dockerfile:2: MAINTAINER isn\'t allowed as an ONBUILD trigger'],
+    ['FROM a\nONBUILD ONBUILD RUN x', "Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"],
+    ['FROM a\nONBUILD FROM b', "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"],
+    ['FROM a\nONBUILD maintainer me', "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger"],
 
     // directives (heredoc errors: heredoc.test.ts)
-    ['# escape=x\nFROM a', 'Dockerfile:1: invalid escape token \'x\' does not match ` or \\'],
+    ['# escape=x\nFROM a', "Dockerfile:1: invalid escape token 'x' does not match ` or \\"],
     ['# escape=\\\n# escape=`\nFROM a', 'Dockerfile:2: only one escape parser directive can be used'],
     ['# syntax=docker/dockerfile:1\n# SYNTAX=docker/dockerfile:1.7\nFROM a', 'Dockerfile:2: only one syntax parser directive can be used'],
     ['# check=skip=all\n# check=error=true\nFROM a', 'Dockerfile:2: only one check parser directive can be used'],

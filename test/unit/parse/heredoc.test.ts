@@ -53,7 +53,7 @@ describe('which lines open heredocs, and their bodies (parser_heredoc_test.go)',
       [doc('COMMENT', '# internal comment\necho hello world\necho foo bar # trailing comment\n')],
     ],
     ['RUN --network=none <<MOUNT\necho hello\nMOUNT', [doc('MOUNT', 'echo hello\n')]],
-    ['RUN <<COMPLEX python3\nprint(\'hello world\')\nCOMPLEX', [doc('COMPLEX', "print('hello world')\n")]],
+    ["RUN <<COMPLEX python3\nprint('hello world')\nCOMPLEX", [doc('COMPLEX', "print('hello world')\n")]],
     ["RUN <<eo'f'\necho foo\neof", [doc('eof', 'echo foo\n', { expand: false })]],
     ["RUN <<eo\\'f\necho foo\neo'f", [doc("eo'f", 'echo foo\n')]],
     ["RUN <<'e'o\\'f\necho foo\neo'f", [doc("eo'f", 'echo foo\n', { expand: false })]],
@@ -136,7 +136,10 @@ describe('errors', () => {
     ['FROM a\nADD <<EOF <<-X\nEOF\nX', 'Dockerfile:2: ADD cannot accept a heredoc as a destination'],
     // A COPY body that will be expanded must be well-formed, like any word.
     ['FROM a\nCOPY <<EOF /x\n${A:-x\nEOF', 'Dockerfile:2: failed to process "${A:-x\\n": syntax error: missing \'}\''],
-    ['FROM a\nCOPY <<EOF /x\nlen=${#arr}\nEOF', 'Dockerfile:2: failed to process "len=${#arr}\\n": unsupported modifier (a) in substitution'],
+    [
+      'FROM a\nCOPY <<EOF /x\nlen=${#arr}\nEOF',
+      'Dockerfile:2: failed to process "len=${#arr}\\n": unsupported modifier (a) in substitution',
+    ],
   ])('%j', (text, message) => {
     expect(errorOf(text)).toBe(message);
   });
@@ -163,7 +166,7 @@ describe('COPY and ADD sources', () => {
   });
 
   test('only heredocs: no context sources', () => {
-    const copy = only('COPY --chmod=0755 <<EOF1 <<\'EOF2\' /bar/\nfirst $X\nEOF1\nsecond $X\nEOF2');
+    const copy = only("COPY --chmod=0755 <<EOF1 <<'EOF2' /bar/\nfirst $X\nEOF1\nsecond $X\nEOF2");
     expect(copy).toMatchObject({
       sources: [],
       dest: '/bar/',
@@ -229,12 +232,9 @@ describe('expanding a COPY heredoc body (dockerfile_heredoc_test.go)', () => {
 });
 
 describe('heredoc words (ParseHeredoc)', () => {
-  test.each(['<<EOF', "<<'EOF'", '<<"EOF"', '<<-EOF', "<<-'EOF'", '<<-"EOF"', '<<EO"F"', '<< EOF', '<<- EOF'])(
-    'valid: %j',
-    (word) => {
-      expect(parseHeredocWord(word)?.name).toBe('EOF');
-    },
-  );
+  test.each(['<<EOF', "<<'EOF'", '<<"EOF"', '<<-EOF', "<<-'EOF'", '<<-"EOF"', '<<EO"F"', '<< EOF', '<<- EOF'])('valid: %j', (word) => {
+    expect(parseHeredocWord(word)?.name).toBe('EOF');
+  });
   test.each(['', 'EOF', '<<', '<<-', '<EOF', '<<<EOF', '<<EOF sh'])('not a heredoc: %j', (word) => {
     expect(parseHeredocWord(word)).toBeUndefined();
   });
@@ -307,7 +307,10 @@ describe('JSON-form errors name the instruction line', () => {
   test.each([
     ['FROM a\n\nSHELL [broken', 'Dockerfile:3: SHELL requires the arguments to be in JSON form'],
     ['FROM a\nSHELL ["/bin/sh", \\\n  "-c"', 'Dockerfile:2: SHELL requires the arguments to be in JSON form'],
-    ['FROM a\nRUN echo a\nCMD ["echo", \\\n  {"a": 1}]', 'Dockerfile:3: when using JSON array syntax, arrays must be comprised of strings only'],
+    [
+      'FROM a\nRUN echo a\nCMD ["echo", \\\n  {"a": 1}]',
+      'Dockerfile:3: when using JSON array syntax, arrays must be comprised of strings only',
+    ],
     ['FROM a\nCOPY ["a", 1, "/b"]', 'Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only'],
     ['FROM a\nRUN ["<<EOF", 2]\nEOF', 'Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only'],
   ])('%j', (text, message) => {

@@ -82,7 +82,8 @@ describe('gzip in parallel blocks', () => {
       expect(gunzipSync(blob).equals(data)).toBe(true);
       // Python's zlib reads exactly one member and reports what follows it: nothing. Readers
       // that stop after the first member (not Go's, which Docker and registries use) still work.
-      const py = 'import sys, zlib\nd = zlib.decompressobj(31)\nout = d.decompress(sys.stdin.buffer.read())\nassert d.eof and not d.unused_data, "not one member"\nsys.stdout.buffer.write(out)';
+      const py =
+        'import sys, zlib\nd = zlib.decompressobj(31)\nout = d.decompress(sys.stdin.buffer.read())\nassert d.eof and not d.unused_data, "not one member"\nsys.stdout.buffer.write(out)';
       return execa('python3', ['-c', py], { input: blob, encoding: 'buffer' }).then((r) => {
         expect(Buffer.from(r.stdout).equals(data)).toBe(true);
       });

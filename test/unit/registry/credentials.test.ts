@@ -84,7 +84,11 @@ esac
       const cfg = await DockerConfig.load(dir);
       expect(await cfg.get('127.0.0.1:5000')).toBeUndefined();
       await cfg.set('127.0.0.1:5000', { username: 'u', password: 'secret' });
-      expect(JSON.parse(await readFile(join(dir, 'helper-store'), 'utf8'))).toEqual({ ServerURL: '127.0.0.1:5000', Username: 'u', Secret: 'secret' });
+      expect(JSON.parse(await readFile(join(dir, 'helper-store'), 'utf8'))).toEqual({
+        ServerURL: '127.0.0.1:5000',
+        Username: 'u',
+        Secret: 'secret',
+      });
       expect(await readFile(join(dir, 'config.json'), 'utf8')).not.toContain('secret');
       expect(await cfg.get('127.0.0.1:5000')).toEqual({ username: 'u', password: 'secret' });
       expect(await cfg.remove('127.0.0.1:5000')).toBe(true);

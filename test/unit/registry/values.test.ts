@@ -20,7 +20,9 @@ describe('endpoints', () => {
     expect(endpointFor('127.0.0.1:5000').base).toBe('http://127.0.0.1:5000');
     expect(endpointFor('[::1]:5000').base).toBe('http://[::1]:5000');
     expect(endpointFor('registry.example:5000').base).toBe('https://registry.example:5000');
-    expect(endpointFor('registry.example:5000', { insecureRegistries: ['registry.example:5000'] }).base).toBe('http://registry.example:5000');
+    expect(endpointFor('registry.example:5000', { insecureRegistries: ['registry.example:5000'] }).base).toBe(
+      'http://registry.example:5000',
+    );
     expect(endpointFor('registry.example', { insecureRegistries: ['registry.example'] }).base).toBe('http://registry.example');
     expect(endpointFor('registry.example:5000', { insecureRegistries: ['other.example'] }).insecure).toBe(false);
   });
@@ -34,7 +36,9 @@ describe('endpoints', () => {
 
 describe('WWW-Authenticate', () => {
   test('a Bearer challenge with quoted parameters', () => {
-    const [c] = parseChallenges(['Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"']);
+    const [c] = parseChallenges([
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:samalba/my-app:pull,push"',
+    ]);
     expect(c).toEqual({
       scheme: 'bearer',
       params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:samalba/my-app:pull,push' },
@@ -92,7 +96,9 @@ describe('platforms', () => {
     expect(selectPlatform(index, parsePlatform('linux/amd64')).digest).toBe(sha256('amd64'));
     expect(selectPlatform(index, parsePlatform('linux/arm64')).digest).toBe(sha256('arm64'));
     expect(selectPlatform(index, parsePlatform('linux/arm/v7')).digest).toBe(sha256('arm'));
-    expect(() => selectPlatform(index, parsePlatform('linux/s390x'))).toThrow('no matching manifest for linux/s390x in the manifest list entries');
+    expect(() => selectPlatform(index, parsePlatform('linux/s390x'))).toThrow(
+      'no matching manifest for linux/s390x in the manifest list entries',
+    );
   });
 });
 
@@ -103,7 +109,14 @@ describe('manifests', () => {
   });
 
   test('a descriptor with a bad digest is refused', () => {
-    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config: { mediaType: MediaType.dockerConfig, digest: 'md5:00', size: 2 }, layers: [] }));
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.dockerManifest,
+        config: { mediaType: MediaType.dockerConfig, digest: 'md5:00', size: 2 },
+        layers: [],
+      }),
+    );
     expect(() => parseManifest(body, undefined)).toThrow(/config: unsupported digest/);
   });
 
