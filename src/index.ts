@@ -18,7 +18,15 @@ export type { BuildPlan, Stage, Step } from './parse/plan.js';
 export { build, type BuildEvents, type BuildRequest, type BuildResult } from './builder/index.js';
 
 // The store.
-export { Store, defaultRoot, type StoreOptions, type StoredImage, type StoredLayer, type DiskUsage, type PrunePlan } from './store/store.js';
+export {
+  Store,
+  defaultRoot,
+  type StoreOptions,
+  type StoredImage,
+  type StoredLayer,
+  type DiskUsage,
+  type PrunePlan,
+} from './store/store.js';
 export { bootstrapBusybox } from './bootstrap/busybox.js';
 export { runContainer, type ContainerRequest } from './container/run.js';
 
@@ -29,7 +37,16 @@ export { loadArchive, type LoadOptions, type LoadedImage } from './archive/load.
 export { importRootfs, type ImportOptions } from './archive/rootfs.js';
 
 // Registries.
-export { pullImage, pushImage, login, DockerConfig, type PullOptions, type PushOptions, type PullResult, type PushResult } from './registry/index.js';
+export {
+  pullImage,
+  pushImage,
+  login,
+  DockerConfig,
+  type PullOptions,
+  type PushOptions,
+  type PullResult,
+  type PushResult,
+} from './registry/index.js';
 
 // Analysis.
 export { analyzeImage, type AnalyzeOptions, type ImageAnalysis } from './analyze/index.js';
