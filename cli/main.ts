@@ -7,7 +7,7 @@ import { fail, usageError, VERSION } from './common.js';
 
 // libuv's pool does the asynchronous filesystem calls (big files; small ones are synchronous
 // now). Two threads per core: on 2 cores, 16 threads mostly contended for the cores and
-// each other (W2's system time doubled). Read once, when the pool first starts, which is
+// each other (a build copying 20,000 small files spent twice the system time). Read once, when the pool first starts, which is
 // after this line: the imports above do no asynchronous I/O.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, availableParallelism() * 2));
 

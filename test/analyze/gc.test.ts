@@ -1,4 +1,4 @@
-// `tsbuild du` and `tsbuild prune` on a real store. du: seed 003's two images of three layers
+// `tsbuild du` and `tsbuild prune` on a real store. du: two images of three layers
 // sharing the bottom two, with sizes from the files the test wrote. prune: what it removes
 // (dangling images, layers no image uses, their build-cache records) and what it must keep,
 // checked in the store's own directories.

@@ -1,4 +1,4 @@
-// Layers are content-addressed and shared (seed 003): two three-layer images that share their
+// Layers are content-addressed and shared: two three-layer images that share their
 // two bottom layers take four layer directories, not six, and removing one image keeps what
 // the other still uses.
 import { readdir, writeFile } from 'node:fs/promises';
