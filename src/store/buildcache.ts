@@ -20,7 +20,7 @@ export async function getCacheRecord(parts: StoreParts, key: Digest): Promise<Ca
   try {
     raw = JSON.parse(await readFile(join(parts.paths.buildcache, hex(key)), 'utf8')) as typeof raw;
   } catch {
-    return undefined; // missing, or torn by a crash mid-write (never: it is renamed into place), or not ours
+    return undefined; // missing, or not a record of ours: a miss
   }
   if (!isDigest(raw.chainId)) return undefined;
   const chainId = parseDigest(raw.chainId);

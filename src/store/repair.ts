@@ -7,7 +7,8 @@
 //     `layerdb/tmp/write-set-<pid>-*`, `.tmp-<file>-<pid>-*` beside every atomically written
 //     file, `overlay2/.probe-<pid>-*`,
 //   - mounts below the root are rootfs mounts in the owner's temp dirs (`tmp/rootfs-<pid>-*`),
-//     or, from tsbuild before 0.2, overlay2 snapshots' `merged` dirs.
+//     or overlay2 snapshots' `merged` dirs (where a store's earlier writers mounted them: a store
+//     outlives the tsbuild that wrote it).
 // Layer records, image configs and repositories.json are never half-written (they are renamed
 // into place whole), so there is nothing to mend in them: a layer published by a process that
 // died before storing its image is merely unused, and prune removes it as Docker's does.
