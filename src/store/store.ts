@@ -21,7 +21,6 @@ import {
   provenanceOf,
   putImage,
   resolveImage,
-  storedLayer,
   type PutImageOptions,
   type StoredImage,
   type StoredLayer,
@@ -135,11 +134,6 @@ export class Store {
     return this.parts.tags.set(ref, id);
   }
 
-  /** Removes `ref`; returns the image it pointed at. */
-  untag(ref: Reference): Promise<Digest | undefined> {
-    return this.parts.tags.delete(ref);
-  }
-
   /** The image `ref` points at. */
   tagged(ref: Reference): Promise<Digest | undefined> {
     return this.parts.tags.get(ref);
@@ -160,11 +154,6 @@ export class Store {
   /** The layer `chainId`, leased for the rest of this process (prune leaves it), or undefined if it is gone. */
   useLayer(chainId: Digest): Promise<LayerRecord | undefined> {
     return useLayer(this.parts, chainId);
-  }
-
-  /** A layer record as the image model's layer: its tar on demand, checked against its diffID. */
-  layerOf(record: LayerRecord): StoredLayer {
-    return storedLayer(this.parts, record);
   }
 
   /** Unpacks a layer tar (compressed or not) on `parent` and publishes it. */
