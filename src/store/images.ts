@@ -69,12 +69,22 @@ export async function loadImage(parts: StoreParts, id: Digest, allTags?: readonl
   };
 }
 
-/** Every stored image, newest first. */
+/**
+ * Every stored image, newest first. Readers take no lock, so an image another process deletes
+ * while this one reads (rmi, prune) is left out rather than reported as missing.
+ */
 export async function listImages(parts: StoreParts): Promise<StoredImage[]> {
   const tags = await parts.tags.all();
   const ids = await parts.images.list();
-  const views = await Promise.all(ids.map((id) => loadImage(parts, id, tags)));
-  return views.sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
+  const views = await Promise.all(
+    ids.map((id) =>
+      loadImage(parts, id, tags).catch(async (err: unknown) => {
+        if (err instanceof NotFoundError && !(await parts.images.has(id))) return undefined;
+        throw err;
+      }),
+    ),
+  );
+  return views.filter((v) => v !== undefined).sort((a, b) => (b.config.created ?? '').localeCompare(a.config.created ?? ''));
 }
 
 export function storedLayer(parts: StoreParts, record: LayerRecord): StoredLayer {

@@ -45,29 +45,33 @@ export class LayerDb {
     return join(this.layerDir(chainId), 'tar-split.json.gz');
   }
 
+  /**
+   * The record, or undefined if the store has no such layer. Readers take no lock: a record
+   * removed while it is read (remove() renames the whole directory away) is one the store does
+   * not have, not an error.
+   */
   async get(chainId: Digest): Promise<LayerRecord | undefined> {
     const dir = this.layerDir(chainId);
-    let diff: string;
-    try {
-      diff = (await readFile(join(dir, 'diff'), 'utf8')).trim();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    const [size, cacheId, parent] = await Promise.all([
-      readFile(join(dir, 'size'), 'utf8'),
-      readFile(join(dir, 'cache-id'), 'utf8'),
-      readFile(join(dir, 'parent'), 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return undefined;
-        throw err;
-      }),
-    ]);
+    const read = (name: string): Promise<string | undefined> =>
+      readFile(join(dir, name), 'utf8').then(
+        (text) => text.trim(),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        },
+      );
+    const diff = await read('diff');
+    if (diff === undefined) return undefined;
+    const [size, cacheId, parent] = await Promise.all([read('size'), read('cache-id'), read('parent')]);
+    // A missing file: the record went meanwhile, or (for `parent` alone) it is a bottom layer.
+    if ((size === undefined || cacheId === undefined || parent === undefined) && !(await this.exists(chainId))) return undefined;
+    if (size === undefined || cacheId === undefined) throw new Error(`layer record ${chainId} is incomplete: ${dir}`);
     return {
       chainId,
       diffId: parseDigest(diff),
-      size: Number(size.trim()),
-      cacheId: cacheId.trim(),
-      ...(parent !== undefined ? { parent: parseDigest(parent.trim()) } : {}),
+      size: Number(size),
+      cacheId,
+      ...(parent !== undefined ? { parent: parseDigest(parent) } : {}),
     };
   }
 

@@ -53,12 +53,13 @@ export async function removeImage(parts: StoreParts, name: string, opts: { force
 
 /**
  * Deletes an untagged image's config, then each of its layers, top down, that nothing else
- * needs. If the image was tagged again meanwhile (another process), it stays and the result is
- * undefined; else the chainIDs of the layers removed.
+ * needs. If the image was tagged again meanwhile, or is gone already (another process), the
+ * result is undefined; else the records of the layers removed.
  */
 export async function deleteImage(parts: StoreParts, id: Digest): Promise<LayerRecord[] | undefined> {
   const released = await parts.exclusive(async () => {
-    if ((await parts.tags.refsOf(id)).length > 0) return undefined;
+    // Tagged again, or deleted already by another process (two prunes at once): not ours to delete.
+    if ((await parts.tags.refsOf(id)).length > 0 || !(await parts.images.has(id))) return undefined;
     const config = await parts.images.get(id);
     await parts.images.remove(id);
     return unpublishUnused(parts, chainIds(config.rootfs.diff_ids).reverse(), id);
