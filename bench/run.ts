@@ -1,8 +1,8 @@
-// `npm run bench`: issue 7's workloads with tsbuild and, in the same run, with the peers it
+// `npm run bench`: the workloads (lib/workloads.ts) with tsbuild and, in the same run, with the peers it
 // starts itself (Docker Engine's classic builder and BuildKit on a private dockerd, buildah with
 // its own root), all from the same busybox archive. A warm-up, then N runs per tool, the tools
 // taking turns so that a change in the machine's load hits them alike; medians, ratios,
-// floors, issue 7's targets; raw results as JSON in bench/results/. Not a test: the numbers
+// floors, the targets (lib/report.ts); raw results as JSON in bench/results/. Not a test: the numbers
 // depend on the machine. See docs/performance.md.
 import { spawnSync } from 'node:child_process';
 import { access, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -33,7 +33,7 @@ const COMMAND_TIMEOUT_MS = 30 * 60_000;
 
 const USAGE = `Usage: npm run bench -- [OPTIONS]
 
-Runs issue 7's workloads with tsbuild and the peers, prints the table and writes
+Runs the workloads with tsbuild and the peers, prints the table and writes
 bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
 
   --runs N          measured runs per light workload (default 5)

@@ -1,4 +1,4 @@
-// Medians, ratios, issue 7's targets, and the tables. A peer that could not run a workload is
+// Medians, ratios, the targets (docs/performance.md explains each), and the tables. A peer that could not run a workload is
 // shown with the reason, never left out; a target that cannot be judged (no peer time, no
 // floor) is "not judged", which is not "met".
 import type { Sample } from './measure.js';

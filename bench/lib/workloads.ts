@@ -1,4 +1,4 @@
-// The workloads of issue 7, each as: inputs (generated once, from the seed), untimed setup per
+// The workloads, each as: inputs (generated once, from the seed), untimed setup per
 // tool (a first build to be rebuilt from cache, a base image, the image to save or push), the
 // timed command of run i, untimed work around it (a fresh registry, removing an archive), and
 // for some a floor: the same work done by plain tools, measured in the same run.
@@ -242,7 +242,7 @@ export const WORKLOADS: readonly Workload[] = [
   w5(1_000, '1k'),
   w5(100_000, '100k'),
   deep(150, 'W6', 'deep: 150 RUN steps; --no-cache'),
-  // Not in issue 7: Docker's overlay2 and buildah's overlay refuse images deeper than about 125
+  // An extra case: Docker's overlay2 and buildah's overlay refuse images deeper than about 125
   // layers ("max depth exceeded"), so W6 has no peer time. 100 steps gives one to compare with.
   deep(100, 'W6-100', "deep, within the peers' layer limit: 100 RUN steps; --no-cache"),
   {
