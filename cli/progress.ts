@@ -1,7 +1,7 @@
 // Renders build events: a spinner per step on a terminal (ora), plain lines otherwise.
 import { Writable } from 'node:stream';
 import type { Ora } from 'ora';
-import type { BuildEvents } from '../src/builder/index.js';
+import type { BuildEvents } from '../src/builder/request.js';
 import { hex } from '../src/digest.js';
 import { humanSize } from './format.js';
 

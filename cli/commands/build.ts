@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { build } from '../../src/builder/index.js';
+import { build } from '../../src/builder/build.js';
 import { shortId } from '../../src/digest.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { parseReference } from '../../src/image/reference.js';

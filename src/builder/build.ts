@@ -1,13 +1,16 @@
 // A build: the stages the target needs, each built in turn (stage.ts), and the last one stored
 // as the image, with the provenance of its history entries and its tags. It never re-reads
-// Dockerfile text: everything it needs is in the plan.
+// Dockerfile text: everything it needs is in the plan. Build arguments outside a stage are
+// here too: the ARGs before the first FROM, and the warning for --build-arg values no ARG used.
 import { resolve } from 'node:path';
 import { openContext } from '../context/index.js';
+import { DockerfileError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
+import { expandWord } from '../parse/index.js';
+import type { BuildPlan } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
-import { globalArgs, unusedArgsWarning } from './args.js';
-import { indexCacheFrom } from './cache-from.js';
+import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
 import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
@@ -19,7 +22,10 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   const stages = stagesToBuild(plan, req.target);
   const global = globalArgs(plan, buildArgs);
   const context = await openContext(req.contextDir);
-  const cacheFrom = await indexCacheFrom(store, req.cacheFrom ?? [], (m) => req.events?.warning?.(m));
+  // Loaded only for --cache-from: every module is start-up time.
+  const cacheFrom = req.cacheFrom?.length
+    ? await (await import('./cache-from.js')).indexCacheFrom(store, req.cacheFrom, (m) => req.events?.warning?.(m))
+    : new Map();
   const totalSteps = stages.reduce((n, s) => n + 1 + s.steps.length, 0);
   const session: BuildSession = new BuildSession(
     store,
@@ -51,4 +57,39 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     tags.push(familiarString(ref));
   }
   return { imageId, tags, config: final.config };
+}
+
+/**
+ * The values of the ARGs before the first FROM (visible to FROM lines, and to an ARG of the
+ * same name without a default in a stage), and the --build-arg names they consumed.
+ */
+function globalArgs(plan: BuildPlan, buildArgs: Readonly<Record<string, string>>): { values: Map<string, string>; used: string[] } {
+  const values = new Map<string, string>();
+  const used: string[] = [];
+  for (const arg of plan.globalArgs) {
+    for (const a of arg.args) {
+      const given = buildArgs[a.name];
+      if (given !== undefined) used.push(a.name);
+      let value = given;
+      if (value === undefined && a.default !== undefined) {
+        const word = a.default;
+        try {
+          value = expandWord(word, values, plan.escapeChar);
+        } catch (err) {
+          throw new DockerfileError(arg.loc, (err as Error).message, { cause: err });
+        }
+      }
+      if (value !== undefined) values.set(a.name, value);
+    }
+  }
+  return { values, used };
+}
+
+/**
+ * Docker's classic builder's warning (BuildArgs.WarnOnUnusedBuildArgs): one line, the names
+ * sorted, as Go prints a []string; undefined when every --build-arg was used.
+ */
+function unusedArgsWarning(buildArgs: Readonly<Record<string, string>>, used: ReadonlySet<string>): string | undefined {
+  const unused = Object.keys(buildArgs).filter((n) => !used.has(n) && !PREDEFINED_ARGS.has(n));
+  return unused.length > 0 ? `[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed` : undefined;
 }

@@ -4,13 +4,7 @@
 // checksum, which only the local build cache has.
 import type { HistoryEntry } from '../image/config.js';
 import type { LayerRecord, Store } from '../store/store.js';
-
-/** "<parent chainID> <created_by>" → the layer that step made and its history entry. */
-export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
-
-export function cacheFromKey(parent: LayerRecord | undefined, createdBy: string): string {
-  return `${parent?.chainId ?? ''} ${createdBy}`;
-}
+import { cacheFromKey, type CacheFromIndex } from './session.js';
 
 /** Indexes the layers of each image named; a name the store lacks is reported and skipped. */
 export async function indexCacheFrom(store: Store, refs: readonly string[], warn: (message: string) => void): Promise<CacheFromIndex> {
@@ -28,8 +22,7 @@ export async function indexCacheFrom(store: Store, refs: readonly string[], warn
       if (h.empty_layer) continue;
       const layer = image.layers[i++]?.record;
       if (!layer) break;
-      const parent = layer.parent;
-      if (h.created_by) index.set(`${parent ?? ''} ${h.created_by}`, { layer, history: h });
+      if (h.created_by) index.set(cacheFromKey(layer.parent, h.created_by), { layer, history: h });
     }
   }
   return index;

@@ -12,9 +12,12 @@ import { DockerfileError, type SourceLocation } from '../errors.js';
 import { DEFAULT_PATH, DEFAULT_SHELL, type HistoryEntry, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { expandWord, expandWords, type Env } from '../parse/index.js';
 import type { CopyStep, RunNetwork, RunStep, Step, Word } from '../parse/plan.js';
-import { PREDEFINED_ARGS } from './args.js';
 import { copyHeredocFiles, heredocRun, type InlineFile } from './heredoc.js';
-import { expandPorts, isSignal, parseChmod } from './values.js';
+
+/** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
+export const PREDEFINED_ARGS: ReadonlySet<string> = new Set(
+  'HTTP_PROXY http_proxy HTTPS_PROXY https_proxy FTP_PROXY ftp_proxy NO_PROXY no_proxy ALL_PROXY all_proxy'.split(' '),
+);
 
 /** What BuildKit writes in the comment of every history entry a Dockerfile made. */
 export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
@@ -305,4 +308,39 @@ function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) =
     inline: step.from !== undefined ? [] : atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env)),
   };
   return { vars, history: { created: scope.now(), created_by: `${step.text} # buildkit`, comment: HISTORY_COMMENT }, work };
+}
+
+// Values with a syntax of their own, checked the way Docker checks them once variables are
+// expanded: COPY --chmod, EXPOSE ports, STOPSIGNAL.
+
+/** `--chmod=0755`: octal permission bits (BuildKit's non-octal forms are not accepted). */
+function parseChmod(s: string, loc: SourceLocation): number {
+  if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
+  return parseInt(s, 8);
+}
+
+/** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... as Docker records them. */
+function expandPorts(spec: string, loc: SourceLocation): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  if (!m) throw new DockerfileError(loc, `invalid containerPort: ${spec}`);
+  const lo = Number(m[1]);
+  const hi = m[2] !== undefined ? Number(m[2]) : lo;
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  if (lo < 1 || hi > 65535 || hi < lo) throw new DockerfileError(loc, `invalid port range: ${spec}`);
+  const out: string[] = [];
+  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
+  return out;
+}
+
+const SIGNALS = new Set(
+  'HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS'.split(
+    ' ',
+  ),
+);
+
+/** A signal as STOPSIGNAL takes it: a number 1-64, or a name with or without SIG (RTMIN+n too). */
+function isSignal(s: string): boolean {
+  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65;
+  const name = s.toUpperCase().replace(/^SIG/, '');
+  return SIGNALS.has(name) || /^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name);
 }

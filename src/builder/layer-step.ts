@@ -9,8 +9,7 @@ import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
 import type { InitLayer } from '../snapshot/snapshotter.js';
 import type { LayerRecord } from '../store/store.js';
-import { cacheFromKey } from './cache-from.js';
-import { addHistory, type BuildSession, type StageState } from './session.js';
+import { addHistory, cacheFromKey, type BuildSession, type StageState } from './session.js';
 
 export interface LayerStepOptions {
   /** Docker's init layer, for a step that runs a process. */
@@ -86,7 +85,7 @@ async function reuseCached(
     layer = await session.store.useLayer(hit.chainId);
     history = hit.history;
   } else if (createdBy !== undefined) {
-    const from = session.cacheFrom.get(cacheFromKey(parent, createdBy));
+    const from = session.cacheFrom.get(cacheFromKey(parent?.chainId, createdBy));
     if (from) ({ layer, history } = from);
   }
   if (!layer || !history || layer.parent !== parent?.chainId) return false;

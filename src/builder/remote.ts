@@ -28,7 +28,6 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../errors.js';
 import type { Digest } from '../digest.js';
-import { RequestError, TimeoutError } from '../http/errors.js';
 import type { HttpResponse, Transport } from '../http/transport.js';
 
 /** The name BuildKit gives a download whose URL path has no last component. */
@@ -262,7 +261,7 @@ async function download(
   try {
     res = await transport.send({ method: 'GET', url: new URL(url) });
   } catch (err) {
-    throw downloadError(shown, err, signal);
+    throw await downloadError(shown, err, signal);
   }
   if (res.status < 200 || res.status > 299) {
     await res.discard();
@@ -280,7 +279,7 @@ async function download(
   try {
     await pipeline(res.body, tap, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
-    throw downloadError(shown, err, signal);
+    throw await downloadError(shown, err, signal);
   }
   const header = res.header('last-modified');
   return { digest: sha256FromHex(hash.digest('hex')), size, lastModified: header === undefined ? undefined : parseHttpTime(header) };
@@ -293,7 +292,9 @@ async function download(
  * `Get "..."`. Errors from Node itself are recognized by shape: under a test runner they come
  * from another realm than the caller's.
  */
-function downloadError(shown: string, err: unknown, signal: AbortSignal | undefined): Error {
+async function downloadError(shown: string, err: unknown, signal: AbortSignal | undefined): Promise<Error> {
+  // Loaded with the client already (client()): a build without downloads loads neither.
+  const { RequestError, TimeoutError } = await import('../http/errors.js');
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
     return isError(reason) ? reason : new InvalidInputError(`failed to GET ${shown}: aborted`);

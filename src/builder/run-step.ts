@@ -3,8 +3,7 @@
 // the step's layer. A non-zero exit is an error at the instruction's line.
 import { randomBytes } from 'node:crypto';
 import { lstat, rm } from 'node:fs/promises';
-import { initLayerFor } from '../container/init.js';
-import type { MountedRootfs } from '../container/runner.js';
+import { initLayerFor, type MountedRootfs } from '../container/runner.js';
 import { resolveUser } from '../container/users.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { resolveInRoot } from '../fs/securejoin.js';

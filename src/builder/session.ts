@@ -9,9 +9,15 @@ import type { StepOrigin } from '../image/provenance.js';
 import type { BuildContext } from '../context/index.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { LayerRecord, Store } from '../store/store.js';
-import type { CacheFromIndex } from './cache-from.js';
 import type { BuildScope, StageVars } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
+
+/** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
+export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
+
+export function cacheFromKey(parent: Digest | undefined, createdBy: string): string {
+  return `${parent ?? ''} ${createdBy}`;
+}
 
 /** A stage once built: what a later FROM or COPY --from reads. */
 export interface StageResult {

@@ -4,11 +4,8 @@
 import type { Step } from '../parse/plan.js';
 import type { Stage } from '../parse/plan.js';
 import { startFrom, triggerSteps } from './base.js';
-import { copyStep } from './copy-step.js';
 import { dispatch } from './instructions.js';
-import { runStep } from './run-step.js';
 import { addHistory, stageConfig, type BuildSession, type StageResult, type StageState } from './session.js';
-import { workdirStep } from './workdir-step.js';
 
 export async function buildStage(session: BuildSession, stage: Stage): Promise<StageResult> {
   session.announce(stage.from.text, stage.from.loc);
@@ -42,10 +39,15 @@ async function execute(session: BuildSession, state: StageState, step: Step): Pr
     addHistory(state, outcome.history);
     return;
   }
-  if (work.kind === 'RUN' && step.kind === 'RUN') return runStep(session, state, step, work, outcome.history);
+  // Each kind of work loads its module when a step first needs it (a RUN-only build loads no
+  // COPY rules, checksums or downloads): every module is start-up time.
+  if (work.kind === 'RUN' && step.kind === 'RUN')
+    return (await import('./run-step.js')).runStep(session, state, step, work, outcome.history);
   if ((work.kind === 'COPY' || work.kind === 'ADD') && (step.kind === 'COPY' || step.kind === 'ADD')) {
-    return copyStep(session, state, step, work, outcome.history);
+    return (await import('./copy-step.js')).copyStep(session, state, step, work, outcome.history);
   }
-  if (work.kind === 'WORKDIR' && step.kind === 'WORKDIR') return workdirStep(session, state, step, work, outcome.history);
+  if (work.kind === 'WORKDIR' && step.kind === 'WORKDIR') {
+    return (await import('./workdir-step.js')).workdirStep(session, state, step, work, outcome.history);
+  }
   throw new Error(`${step.kind}: unexpected work ${work.kind}`);
 }

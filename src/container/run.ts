@@ -7,9 +7,8 @@ import { TsbuildError } from '../errors.js';
 import { DEFAULT_PATH } from '../image/config.js';
 import type { Store } from '../store/store.js';
 import { runInContainer } from '../runtime/helper.js';
-import { inThrowaway } from './runner.js';
+import { initLayerFor, inThrowaway } from './runner.js';
 import { resolveUser } from './users.js';
-import { initLayerFor } from './init.js';
 
 export interface ContainerRequest {
   readonly image: Digest;

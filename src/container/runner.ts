@@ -5,7 +5,7 @@
 //
 // Mount points are scratch directories of the store (`tmp/rootfs-<pid>-*`): the next command's
 // repair unmounts and removes them if this process is killed.
-import { rmdir } from 'node:fs/promises';
+import { readFile, rmdir } from 'node:fs/promises';
 import { mountRootfs, unmountRootfs, type MountedRootfs } from '../runtime/helper.js';
 import type { LayerWriteOptions } from '../layer/types.js';
 import type { InitLayer } from '../snapshot/snapshotter.js';
@@ -91,4 +91,30 @@ async function mounted<T>(store: Store, snap: ActiveSnapshot, f: (rootfs: Mounte
 async function release(rootfs: MountedRootfs, scratch: string | undefined): Promise<void> {
   await unmountRootfs(rootfs);
   if (scratch !== undefined) await rmdir(scratch);
+}
+
+/**
+ * The content of Docker's `<id>-init` layer for one container or build step: the files every
+ * container needs that belong to no image, and the mount points the runtime fills.
+ */
+export async function initLayerFor(hostname: string): Promise<InitLayer> {
+  // The step shares the host's network by default, so it resolves names as the host does.
+  const resolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  return {
+    files: {
+      'etc/hosts': [
+        '127.0.0.1\tlocalhost',
+        '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet',
+        'ff00::0\tip6-mcastprefix',
+        'ff02::1\tip6-allnodes',
+        'ff02::2\tip6-allrouters',
+        `127.0.1.1\t${hostname}`,
+        '',
+      ].join('\n'),
+      'etc/resolv.conf': resolvConf,
+      'etc/hostname': `${hostname}\n`,
+    },
+    dirs: ['proc', 'sys', 'dev'],
+  };
 }

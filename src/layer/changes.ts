@@ -6,11 +6,10 @@
 //  - treeChanges: two complete trees walked side by side (the vfs driver's snapshots, each a full
 //    copy of its parent), with Docker's test for "changed" (pkg/archive/changes.go): metadata,
 //    not content, as a copy keeps the metadata of what it did not touch.
-// Both yield entries in tar order (order.ts), as the helper's walk reports them.
+// Both yield entries in tar order (compareTarOrder), as the helper's walk reports them.
 import { join } from 'node:path';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
-import { compareTarOrder } from './order.js';
 import type { Change } from './types.js';
 import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
 
@@ -116,4 +115,18 @@ function differs(a: WalkRecord, b: WalkRecord): boolean {
     a.devMinor !== b.devMinor ||
     !xattrsEqual(a.xattrs, b.xattrs)
   );
+}
+
+/**
+ * Tar order for layer entries: depth first, a directory before its contents, siblings sorted by
+ * the bytes of their names. The helper's walk emits exactly this order; merging two walks needs
+ * the same comparison. Negative if a comes before b. Paths are '/'-separated and relative. */
+export function compareTarOrder(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  const n = Math.min(pa.length, pb.length);
+  for (let i = 0; i < n; i++) {
+    if (pa[i] !== pb[i]) return Buffer.compare(Buffer.from(pa[i]!), Buffer.from(pb[i]!));
+  }
+  return pa.length - pb.length;
 }

@@ -50,7 +50,8 @@ export class Overlay2Snapshotter implements Snapshotter {
     return join(this.home, key);
   }
 
-  private async createDir(key: string, parent: string | undefined): Promise<void> {
+  /** Creates `key`'s directories and links; returns its own short link and its parents', top first. */
+  private async createDir(key: string, parent: string | undefined): Promise<{ link: string; lowers: string[] }> {
     const dir = this.dir(key);
     await mkdir(join(dir, 'diff'), { recursive: true, mode: 0o755 });
     await mkdir(join(dir, 'work'), { recursive: true, mode: 0o700 });
@@ -58,9 +59,9 @@ export class Overlay2Snapshotter implements Snapshotter {
     await mkdir(join(this.home, LINK_DIR), { recursive: true, mode: 0o700 });
     await symlink(join('..', key, 'diff'), join(this.home, LINK_DIR, link));
     await writeFile(join(dir, 'link'), link);
-    if (parent !== undefined) {
-      await writeFile(join(dir, 'lower'), [await this.linkOf(parent), ...(await this.lowerOf(parent))].join(':'));
-    }
+    const lowers = parent === undefined ? [] : [await this.linkOf(parent), ...(await this.lowerOf(parent))];
+    if (lowers.length > 0) await writeFile(join(dir, 'lower'), lowers.join(':'));
+    return { link: `${LINK_DIR}/${link}`, lowers };
   }
 
   private async linkOf(key: string): Promise<string> {
@@ -79,20 +80,24 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   async prepare(key: string, parent: string | undefined, opts: PrepareOptions = {}): Promise<Mount[]> {
-    await this.createDir(key, parent);
-    if (opts.init) await this.writeInit(key, opts.init);
-    return this.mounts(key);
+    // The mounts from what was just written, rather than read back as mounts() does.
+    const { lowers } = await this.createDir(key, parent);
+    const init = opts.init ? await this.writeInit(key, opts.init) : undefined;
+    return this.stack(key, init ? [init.link, ...lowers] : lowers, init?.binds ?? []);
   }
 
   /** The init layer: a snapshot of its own, stacked between the parents and `key` while it is active. */
-  private async writeInit(key: string, init: InitLayer): Promise<void> {
-    await this.createDir(initKey(key), undefined);
+  private async writeInit(key: string, init: InitLayer): Promise<{ link: string; binds: BindMount[] }> {
+    const { link } = await this.createDir(initKey(key), undefined);
     const diff = join(this.dir(initKey(key)), 'diff');
     for (const d of init.dirs) await mkdir(join(diff, d), { recursive: true, mode: 0o755 });
+    const binds: BindMount[] = [];
     for (const [path, content] of Object.entries(init.files)) {
       await mkdir(dirname(join(diff, path)), { recursive: true, mode: 0o755 });
       await writeFile(join(diff, path), content, { mode: 0o644 });
+      binds.push({ type: 'bind', source: join(diff, path), target: `/${path}` });
     }
+    return { link, binds };
   }
 
   /** The init layer's files as binds over the rootfs, or none when `key` has no init layer. */
@@ -116,6 +121,11 @@ export class Overlay2Snapshotter implements Snapshotter {
     const lowers = await this.lowerOf(key);
     const binds = await this.initBinds(key);
     if (binds.length > 0) lowers.unshift(await this.linkOf(initKey(key)));
+    return this.stack(key, lowers, binds);
+  }
+
+  /** An active snapshot's mounts: `key`'s diff over `lowers` (top first), and the init files over that. */
+  private stack(key: string, lowers: readonly string[], binds: readonly BindMount[]): Mount[] {
     if (lowers.length === 0) {
       // A bottom layer with nothing beneath it needs no overlay: its diff dir is the rootfs.
       return [{ type: 'bind', source: join(this.dir(key), 'diff') }, ...binds];

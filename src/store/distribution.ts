@@ -31,16 +31,11 @@ type Entry = { Digest: string; SourceRepository: string; HMAC: string; Compressi
 const MAX_ENTRIES = 50;
 
 export class DistributionMetadata {
-  /** `dir`: image/<driver>/distribution. */
+  /** `dir`: image/<driver>/distribution/v2metadata-by-diffid/sha256, one file per diffID. */
   constructor(readonly dir: string) {}
 
-  /** Where the per-layer files are (and the temporaries of their atomic writes). */
-  get filesDir(): string {
-    return join(this.dir, 'v2metadata-by-diffid', 'sha256');
-  }
-
   private file(diffId: Digest): string {
-    return join(this.filesDir, hex(diffId));
+    return join(this.dir, hex(diffId));
   }
 
   private async read(diffId: Digest): Promise<Entry[]> {

@@ -126,7 +126,7 @@ function topFirst(layers: readonly LayerRecord[], every: readonly LayerRecord[])
     }
     return d;
   };
-  return [...layers].sort((a, b) => depth(b) - depth(a) || a.chainId.localeCompare(b.chainId));
+  return [...layers].sort((a, b) => depth(b) - depth(a) || (a.chainId < b.chainId ? -1 : a.chainId > b.chainId ? 1 : 0));
 }
 
 export async function diskUsage(parts: StoreParts): Promise<DiskUsage> {

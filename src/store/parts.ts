@@ -6,7 +6,7 @@
 //   image/<driver>/repositories.json       tags
 //   image/<driver>/imagedb/                 image configs and their metadata
 //   image/<driver>/layerdb/                 layer records by chainID
-//   image/<driver>/distribution/            where each layer's compressed blobs are known to be
+//   image/<driver>/distribution/v2metadata-by-diffid/sha256/  where layers' blobs are known to be
 //   image/<driver>/buildcache/           (+) build cache records
 //   image/<driver>/contexthash/          (+) file checksums of build contexts
 //   <driver>/                               the snapshot directories (src/snapshot)
@@ -29,6 +29,7 @@ export interface StorePaths {
   readonly meta: string;
   readonly buildcache: string;
   readonly contexthash: string;
+  /** distribution/v2metadata-by-diffid/sha256: the blobs known for each layer, one file per diffID. */
   readonly distribution: string;
   readonly leases: string;
   readonly tmp: string;
@@ -57,7 +58,7 @@ export class StoreParts {
       meta,
       buildcache: join(meta, 'buildcache'),
       contexthash: join(meta, 'contexthash'),
-      distribution: join(meta, 'distribution'),
+      distribution: join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256'),
       leases: join(root, 'leases'),
       tmp: join(root, 'tmp'),
     };

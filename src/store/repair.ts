@@ -22,7 +22,6 @@ import { realpath } from 'node:fs/promises';
 import { mountsUnder, unmount } from '../runtime/helper.js';
 import { TEMP_PREFIX, sweepTemps } from '../fs/atomic.js';
 import { isAlive, ownerPid, scanLeases } from './leases.js';
-import { DistributionMetadata } from './distribution.js';
 import type { StoreParts } from './parts.js';
 
 export interface RepairReport {
@@ -40,13 +39,6 @@ export interface RepairReport {
 function deadName(name: string): boolean {
   const pid = ownerPid(name);
   return pid !== undefined && !isAlive(pid);
-}
-
-/** Repairs if a dead process left work behind; undefined when there was nothing to do. */
-export async function repairIfNeeded(parts: StoreParts): Promise<RepairReport | undefined> {
-  const { dead } = await scanLeases(parts.paths.leases, { contents: false });
-  if (dead.length === 0) return undefined;
-  return parts.exclusive(() => repair(parts));
 }
 
 /** The repair itself; call holding the store lock. */
@@ -109,8 +101,14 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
   await sweepAll(parts.snapshotter.home, (n) => n.startsWith('.probe-'));
   const meta = parts.paths.meta;
   const metadata = join(parts.images.dir, 'metadata', 'sha256');
-  const distribution = new DistributionMetadata(parts.paths.distribution).filesDir;
-  const dirs = [meta, parts.paths.buildcache, parts.paths.contexthash, distribution, join(parts.images.dir, 'content', 'sha256'), metadata];
+  const dirs = [
+    meta,
+    parts.paths.buildcache,
+    parts.paths.contexthash,
+    parts.paths.distribution,
+    join(parts.images.dir, 'content', 'sha256'),
+    metadata,
+  ];
   for (const name of await readdir(metadata).catch(() => [] as string[])) {
     if (!name.startsWith(TEMP_PREFIX)) dirs.push(join(metadata, name));
   }

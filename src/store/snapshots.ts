@@ -3,6 +3,7 @@
 // where a snapshot becomes a layer record under its chainID, and where leases make sure that
 // rmi and prune in another process never take a layer a snapshot stands on.
 import { rm } from 'node:fs/promises';
+import type { Digest } from '../digest.js';
 import { join } from 'node:path';
 import { compare, apply, type DiffOptions } from '../layer/differ.js';
 import type { LayerDescriptor } from '../layer/types.js';
@@ -57,8 +58,10 @@ export async function view(parts: StoreParts, layer: LayerRecord | undefined): P
  */
 export async function commit(parts: StoreParts, snap: ActiveSnapshot, opts: Omit<DiffOptions, 'tarSplitPath'> = {}): Promise<LayerRecord> {
   await parts.snapshotter.commit(snap.key);
+  // The snapshot's own mounts as the upper side: the differ reads an overlay's upper dir
+  // directly, and a plain directory beside its parent's (the init layer is gone by now).
   const { record } = await publish(parts, snap, async (tarSplitPath) =>
-    compare(await parts.snapshotter.view(snap.parent?.cacheId), await parts.snapshotter.view(snap.key), { ...opts, tarSplitPath }),
+    compare(await parts.snapshotter.view(snap.parent?.cacheId), snap.mounts, { ...opts, tarSplitPath }),
   );
   return record;
 }
@@ -120,4 +123,16 @@ async function publish(
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The layer `chainId` leased for this process (so prune leaves it until the process ends), or
+ * undefined if the store does not have it (any more): for a cache hit, a miss.
+ */
+export async function useLayer(parts: StoreParts, chainId: Digest): Promise<LayerRecord | undefined> {
+  return parts.exclusive(async () => {
+    const rec = await parts.layers.get(chainId);
+    if (rec) await parts.lease.add({ chains: [chainId] });
+    return rec;
+  });
 }

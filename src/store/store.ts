@@ -13,8 +13,8 @@ import type { Mount } from '../runtime/types.js';
 import { chooseDriver } from '../snapshot/choose.js';
 import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
-import { DistributionMetadata, type BlobRecord } from './distribution.js';
-import { diskUsage, planPrune, prune, type DiskUsage, type PrunePlan, type PruneReport } from './gc.js';
+import type { BlobRecord, DistributionMetadata } from './distribution.js';
+import type { DiskUsage, PrunePlan, PruneReport } from './gc.js';
 import {
   listImages,
   loadImage,
@@ -27,11 +27,11 @@ import {
 } from './images.js';
 import type { LayerRecord } from './layerdb.js';
 import { StoreParts } from './parts.js';
-import { removeImage, rollBack, type RemovedImage } from './remove.js';
-import { repairIfNeeded } from './repair.js';
+import type { RemovedImage } from './remove.js';
+import { scanLeases } from './leases.js';
 import type { TaggedRef } from './repositories.js';
-import { applyLayer, commit, discard, prepare, view, type ActiveSnapshot } from './snapshots.js';
-import { useLayer, writeImage, type WriteImageOptions, type WrittenImage } from './write-image.js';
+import { applyLayer, commit, discard, prepare, useLayer, view, type ActiveSnapshot } from './snapshots.js';
+import type { WriteImageOptions, WrittenImage } from './write-image.js';
 
 export const DEFAULT_ROOT = '/var/lib/tsbuild';
 
@@ -45,12 +45,12 @@ export function defaultRoot(): string {
   return process.env.TSBUILD_ROOT || DEFAULT_ROOT;
 }
 
+// Verbs a build never uses (pruning, removing, importing, the registries' blob records) load
+// their modules on first use: every module is start-up time of every command.
 export class Store {
-  private readonly distribution: DistributionMetadata;
+  private distribution: Promise<DistributionMetadata> | undefined;
 
-  private constructor(private readonly parts: StoreParts) {
-    this.distribution = new DistributionMetadata(parts.paths.distribution);
-  }
+  private constructor(private readonly parts: StoreParts) {}
 
   /** Opens (creating if need be) the store at `opts.root`, repairing what a killed process left. */
   static async open(opts: StoreOptions = {}): Promise<Store> {
@@ -59,7 +59,13 @@ export class Store {
     const { snapshotter, reason } = await chooseDriver(root, opts.driver);
     const parts = new StoreParts(root, snapshotter, reason);
     await mkdir(parts.layers.tmpDir, { recursive: true });
-    await repairIfNeeded(parts);
+    // A dead process's lease is what says it left work behind (leases.ts); finding none costs
+    // one readdir, and the repair's code loads only when there is something to repair.
+    const { dead } = await scanLeases(parts.paths.leases, { contents: false });
+    if (dead.length > 0) {
+      const { repair } = await import('./repair.js');
+      await parts.exclusive(() => repair(parts));
+    }
     return new Store(parts);
   }
 
@@ -113,18 +119,18 @@ export class Store {
   }
 
   /** Stores an image from anywhere (an archive, a registry): the layers the store lacks, then the config and tags. */
-  writeImage(image: Image, opts: WriteImageOptions = {}): Promise<WrittenImage> {
-    return writeImage(this.parts, image, opts);
+  async writeImage(image: Image, opts: WriteImageOptions = {}): Promise<WrittenImage> {
+    return (await import('./write-image.js')).writeImage(this.parts, image, opts);
   }
 
   /** `rmi NAME`: drops the tag (or, by ID, every tag), and the image and its unused layers when no tag is left. */
-  removeImage(name: string, opts: { force?: boolean } = {}): Promise<RemovedImage> {
-    return removeImage(this.parts, name, opts);
+  async removeImage(name: string, opts: { force?: boolean } = {}): Promise<RemovedImage> {
+    return (await import('./remove.js')).removeImage(this.parts, name, opts);
   }
 
   /** Undoes what a failed import stored: its untagged images and the layers nothing else needs. */
-  rollBack(added: { images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
-    return rollBack(this.parts, added);
+  async rollBack(added: { images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
+    return (await import('./remove.js')).rollBack(this.parts, added);
   }
 
   // --- tags ---
@@ -213,30 +219,35 @@ export class Store {
   }
 
   /** The compressed blobs a layer is known to have in registries, newest first. */
-  blobsOf(diffId: Digest): Promise<BlobRecord[]> {
-    return this.distribution.blobsOf(diffId);
+  async blobsOf(diffId: Digest): Promise<BlobRecord[]> {
+    return (await this.blobRecords()).blobsOf(diffId);
   }
 
   /** Remembers that a layer compresses to a blob found in a registry repository. */
-  rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void> {
-    return this.distribution.add(diffId, rec);
+  async rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void> {
+    return (await this.blobRecords()).add(diffId, rec);
+  }
+
+  private blobRecords(): Promise<DistributionMetadata> {
+    this.distribution ??= import('./distribution.js').then((m) => new m.DistributionMetadata(this.parts.paths.distribution));
+    return this.distribution;
   }
 
   // --- disk usage ---
 
   /** Store usage: per image, shared and unique bytes; the layers no image uses. */
-  diskUsage(): Promise<DiskUsage> {
-    return diskUsage(this.parts);
+  async diskUsage(): Promise<DiskUsage> {
+    return (await import('./gc.js')).diskUsage(this.parts);
   }
 
   /** What `prune` (dangling images) or `prune --all` (every untagged image) would remove. */
-  planPrune(opts: { all?: boolean } = {}): Promise<PrunePlan> {
-    return planPrune(this.parts, opts);
+  async planPrune(opts: { all?: boolean } = {}): Promise<PrunePlan> {
+    return (await import('./gc.js')).planPrune(this.parts, opts);
   }
 
   /** Carries out a plan, checking each step again (the store may have changed since it was made). */
-  prune(plan: PrunePlan): Promise<PruneReport> {
-    return prune(this.parts, plan);
+  async prune(plan: PrunePlan): Promise<PruneReport> {
+    return (await import('./gc.js')).prune(this.parts, plan);
   }
 
   /** How many images and layers the store holds. */

@@ -11,7 +11,7 @@ import type { LayerRecord } from './layerdb.js';
 import type { StoreParts } from './parts.js';
 import { putImage } from './images.js';
 import { rollBack } from './remove.js';
-import { applyLayer } from './snapshots.js';
+import { applyLayer, useLayer } from './snapshots.js';
 
 export interface WriteImageOptions {
   /** Tags to set once the image is stored. */
@@ -68,16 +68,4 @@ export async function writeImage(parts: StoreParts, image: Image, opts: WriteIma
   }
   for (const ref of opts.tags ?? []) await parts.tags.set(ref, image.id);
   return { id: image.id, created, addedChains: added };
-}
-
-/**
- * The layer `chainId` leased for this process (so prune leaves it until the process ends), or
- * undefined if the store does not have it (any more): for a cache hit, a miss.
- */
-export async function useLayer(parts: StoreParts, chainId: Digest): Promise<LayerRecord | undefined> {
-  return parts.exclusive(async () => {
-    const rec = await parts.layers.get(chainId);
-    if (rec) await parts.lease.add({ chains: [chainId] });
-    return rec;
-  });
 }
