@@ -11,7 +11,8 @@ import {
 } from '../../src/analyze/index.js';
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
-import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { humanSize, table } from '../format.js';
 
 const spec = {
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const thresholds = parseThresholds(v);
   if (!v.ci && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const analysis = await analyzeImage(store, await store.resolveImage(args.positionals[0]!));
   const ci = v.ci ? evaluateCi(analysis, thresholds.values) : undefined;
   if (v.json) {

@@ -1,4 +1,5 @@
-import { openStore, parseCommand, usageError } from '../common.js';
+import { storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 const spec = {
   usage: 'bootstrap busybox [-t NAME[:TAG]]',
@@ -15,7 +16,7 @@ export async function run(argv: string[]): Promise<void> {
     throw usageError(`"tsbuild bootstrap" requires one argument: busybox\nUsage:  tsbuild ${spec.usage}`);
   }
   const { bootstrapBusybox } = await import('../../src/bootstrap/busybox.js');
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const id = await bootstrapBusybox(store, args.values.tag ?? 'busybox:latest');
   process.stdout.write(`${id}\n`);
 }

@@ -4,7 +4,8 @@ import { build } from '../../src/builder/build.js';
 import { shortId } from '../../src/digest.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { parseReference } from '../../src/image/reference.js';
-import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
 import { abortOnSignals } from '../signals.js';
 
@@ -75,10 +76,10 @@ export async function run(argv: string[]): Promise<number> {
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
   if (sde !== undefined && !/^\d+$/.test(sde))
     throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const out = await buildOutput(progress);
-  const { DockerConfig } = await import('../../src/registry/credentials.js');
-  const credentials = await DockerConfig.load();
+  // Registry credentials are read by pull and push themselves, only when a base is pulled or
+  // --push is given: a build that needs neither loads no registry code.
   const insecureRegistries = v['insecure-registry'] ?? [];
   const signals = abortOnSignals();
   try {
@@ -91,7 +92,7 @@ export async function run(argv: string[]): Promise<number> {
       noCache: v['no-cache'] === true,
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
       ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
-      pull: { insecureRegistries, credentials },
+      pull: { insecureRegistries },
       signal: signals.signal,
       events: out.events,
       stdout: out.stdout,
@@ -110,7 +111,6 @@ export async function run(argv: string[]): Promise<number> {
         const pushed = await pushImage(store, parseReference(tag), {
           compression: 'gzip',
           insecureRegistries,
-          credentials,
           signal: signals.signal,
         });
         if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);

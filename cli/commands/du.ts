@@ -1,5 +1,6 @@
 import { shortId } from '../../src/digest.js';
-import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { humanSize, table } from '../format.js';
 
 const spec = {
@@ -18,7 +19,7 @@ export async function run(argv: string[]): Promise<void> {
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table')
     throw usageError(`unsupported --format ${format}: use json or table`);
-  const du = await (await openStore(args.values)).diskUsage();
+  const du = await (await Store.open(await storeOptions(args.values))).diskUsage();
 
   if (format === 'json') {
     const json = {

@@ -1,5 +1,6 @@
 import { shortId } from '../../src/digest.js';
-import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { ago, ellipsis, humanSize, table } from '../format.js';
 
 const spec = {
@@ -26,7 +27,7 @@ export async function run(argv: string[]): Promise<void> {
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table')
     throw usageError(`unsupported --format ${format}: use json or table`);
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const img = await store.image(await store.resolveImage(args.positionals[0]!));
   // Each non-empty history entry owns the next layer, bottom up; docker history shows the
   // image ID on the newest row only and <missing> for rows without an image of their own.

@@ -1,5 +1,6 @@
 import { shortId, hex } from '../../src/digest.js';
-import { openStore, parseCommand } from '../common.js';
+import { storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { ago, humanSize, table } from '../format.js';
 
 const spec = {
@@ -12,7 +13,7 @@ const spec = {
 export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const images = await store.images();
   const id = (d: (typeof images)[number]['id']) => (args.values['no-trunc'] ? d : shortId(d));
   if (args.values.quiet) {

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { importRootfs } from '../../src/archive/rootfs.js';
-import { openStore, parseCommand, usageError } from '../common.js';
+import { storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 const spec = {
   usage: 'import [OPTIONS] file|- [REPOSITORY[:TAG]]',
@@ -19,7 +20,7 @@ export async function run(argv: string[]): Promise<void> {
     await access(file).catch(() => {
       throw usageError(`open ${file}: no such file or directory`);
     });
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const input = file === '-' ? process.stdin : createReadStream(file);
   const id = await importRootfs(store, input, { source: args.values.message ?? file, ...(ref ? { ref } : {}) });
   process.stdout.write(`${id}\n`);

@@ -1,4 +1,5 @@
-import { openStore, parseCommand } from '../common.js';
+import { storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(
@@ -6,7 +7,7 @@ export async function run(argv: string[]): Promise<void> {
     argv,
   );
   if (!args) return;
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const counts = await store.counts();
   process.stdout.write(
     [

@@ -1,4 +1,5 @@
-import { minArgs, openStore, parseCommand } from '../common.js';
+import { minArgs, storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 const spec = {
   usage: 'inspect IMAGE [IMAGE...]',
@@ -11,7 +12,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   minArgs(args.positionals, 1, spec.usage);
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const out = [];
   for (const name of args.positionals) {
     const img = await store.image(await store.resolveImage(name));

@@ -3,7 +3,8 @@ import { access } from 'node:fs/promises';
 import { TsbuildError } from '../../src/errors.js';
 import { loadArchive } from '../../src/archive/load.js';
 import { familiarString } from '../../src/image/reference.js';
-import { openStore, parseCommand, usageError } from '../common.js';
+import { storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 
@@ -38,7 +39,7 @@ export async function run(argv: string[]): Promise<number | void> {
       throw usageError(`open ${file}: no such file or directory`);
     });
 
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const input = file === undefined ? process.stdin : createReadStream(file);
   const out = await transferOutput(mode);
   const signals = abortOnSignals();

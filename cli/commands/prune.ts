@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { TsbuildError } from '../../src/errors.js';
-import { exactArgs, openStore, parseCommand } from '../common.js';
+import { exactArgs, storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { humanSize } from '../format.js';
 
 const spec = {
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (!(await confirm(`${warning}\nAre you sure you want to continue? [y/N] `))) return 0;
   }
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const report = await store.prune(await store.planPrune({ all }));
   const deleted = report.events.filter((e) => e.kind !== 'deleted-cache');
   const cache = report.events.filter((e) => e.kind === 'deleted-cache');

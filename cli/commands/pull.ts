@@ -2,7 +2,8 @@ import { parsePlatform } from '../../src/image/platform.js';
 import { DockerConfig } from '../../src/registry/credentials.js';
 import { pullImage } from '../../src/registry/pull.js';
 import { familiarString, parseReference } from '../../src/image/reference.js';
-import { exactArgs, openStore, parseCommand } from '../common.js';
+import { exactArgs, storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';
 
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const ref = parseReference(args.positionals[0]!);
   const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
   const mode = transferMode(v.progress, v.quiet);
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const credentials = await DockerConfig.load();
   const out = await transferOutput(mode, process.stdout);
   if (ref.tag === undefined && ref.digest === undefined) out.line('Using default tag: latest');

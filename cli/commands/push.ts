@@ -1,7 +1,8 @@
 import { DockerConfig } from '../../src/registry/credentials.js';
 import { pushImage } from '../../src/registry/push.js';
 import { parseReference } from '../../src/image/reference.js';
-import { exactArgs, openStore, parseCommand, usageError } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';
 
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const ref = parseReference(args.positionals[0]!);
   if (ref.digest !== undefined) throw usageError(`cannot push a digest reference: ${args.positionals[0]}`);
   const mode = transferMode(v.progress, v.quiet);
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const credentials = await DockerConfig.load();
   const out = await transferOutput(mode, process.stdout);
   if (ref.tag === undefined) out.line('Using default tag: latest');

@@ -1,4 +1,5 @@
-import { minArgs, openStore, parseCommand } from '../common.js';
+import { minArgs, storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 const spec = {
   usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
@@ -11,7 +12,7 @@ export async function run(argv: string[]): Promise<number> {
   const args = parseCommand(spec, argv);
   if (!args) return 0;
   minArgs(args.positionals, 1, spec.usage);
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   let failed = 0;
   for (const name of args.positionals) {
     try {

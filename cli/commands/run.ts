@@ -1,5 +1,6 @@
 import { runContainer } from '../../src/container/run.js';
-import { minArgs, openStore, parseCommand, usageError } from '../common.js';
+import { minArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
 
 const spec = {
@@ -32,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   if (network !== 'host' && network !== 'none') throw usageError(`unsupported --network ${network}: use host or none`);
   const env = (v.env ?? []).flatMap((kv) => (kv.includes('=') ? [kv] : process.env[kv] !== undefined ? [`${kv}=${process.env[kv]}`] : []));
   const [image, ...cmd] = args.positionals[0] === '--' ? args.positionals.slice(1) : args.positionals;
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   const signals = abortOnSignals();
   try {
     const code = await runContainer(store, {

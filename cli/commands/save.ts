@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/archive/save.js';
 import { saveTargets } from '../../src/archive/select.js';
-import { minArgs, openStore, parseCommand, usageError } from '../common.js';
+import { minArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 
@@ -45,7 +46,7 @@ export async function run(argv: string[]): Promise<number | void> {
     }
   }
 
-  const store = await openStore(v);
+  const store = await Store.open(await storeOptions(v));
   // Everything that can fail on a bad name or a missing layer fails here, before the first byte.
   const plan = await planSave(await saveTargets(store, args.positionals), format);
   const out = await transferOutput(mode);

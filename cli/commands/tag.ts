@@ -1,5 +1,6 @@
 import { parseReference } from '../../src/image/reference.js';
-import { exactArgs, openStore, parseCommand } from '../common.js';
+import { exactArgs, storeOptions, parseCommand } from '../common.js';
+import { Store } from '../../src/store/store.js';
 
 const spec = {
   usage: 'tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
@@ -12,7 +13,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   exactArgs(args.positionals, 2, spec.usage);
-  const store = await openStore(args.values);
+  const store = await Store.open(await storeOptions(args.values));
   const id = await store.resolveImage(args.positionals[0]!);
   await store.tag(parseReference(args.positionals[1]!), id);
 }
