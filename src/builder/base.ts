@@ -12,12 +12,12 @@ import { startStage } from './instructions.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageState } from './session.js';
 
-/** The image FROM names once global ARGs are expanded. */
-export function fromName(session: BuildSession, stage: Stage): string {
+/** A word of a FROM line, expanded with the global ARGs (the only ones a FROM sees). */
+function expandFromWord(session: BuildSession, word: string, loc: SourceLocation): string {
   try {
-    return expandWord(stage.from.image, session.scope.globalArgs, session.plan.escapeChar);
+    return expandWord(word, session.scope.globalArgs, session.plan.escapeChar);
   } catch (err) {
-    throw new DockerfileError(stage.from.loc, (err as Error).message, { cause: err });
+    throw new DockerfileError(loc, (err as Error).message, { cause: err });
   }
 }
 
@@ -27,14 +27,9 @@ export async function startFrom(
   stage: Stage,
 ): Promise<{ state: StageState; triggers: readonly string[]; baseId?: Digest }> {
   const from = stage.from;
-  const name = fromName(session, stage);
+  const name = expandFromWord(session, from.image, from.loc);
   if (from.platform !== undefined) {
-    let platform: string;
-    try {
-      platform = expandWord(from.platform, session.scope.globalArgs, session.plan.escapeChar);
-    } catch (err) {
-      throw new DockerfileError(from.loc, (err as Error).message, { cause: err });
-    }
+    const platform = expandFromWord(session, from.platform, from.loc);
     const want = `linux/${hostArchitecture()}`;
     if (platform !== want && platform !== '$BUILDPLATFORM' && platform !== '$TARGETPLATFORM') {
       throw new DockerfileError(from.loc, `platform ${platform} is not supported: this machine builds ${want}`);

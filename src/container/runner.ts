@@ -8,6 +8,7 @@
 import { readFile, rmdir } from 'node:fs/promises';
 import { mountRootfs, unmountRootfs, type MountedRootfs } from '../runtime/helper.js';
 import type { LayerWriteOptions } from '../layer/types.js';
+import type { Mount } from '../runtime/types.js';
 import type { InitLayer } from '../snapshot/snapshotter.js';
 import type { ActiveSnapshot, LayerRecord, Store } from '../store/store.js';
 
@@ -33,7 +34,7 @@ export async function inNewLayer(
 ): Promise<LayerRecord | undefined> {
   const snap = await store.prepare(parent, opts.init ? { init: opts.init } : {});
   try {
-    const changed = await mounted(store, snap, (rootfs) => work(rootfs, snap));
+    const changed = await mounted(store, snap.mounts, (rootfs) => work(rootfs, snap));
     opts.signal?.throwIfAborted();
     if (!changed) {
       await store.discard(snap);
@@ -55,7 +56,7 @@ export async function inThrowaway<T>(
 ): Promise<T> {
   const snap = await store.prepare(parent, opts.init ? { init: opts.init } : {});
   try {
-    return await mounted(store, snap, f);
+    return await mounted(store, snap.mounts, f);
   } finally {
     await store.discard(snap);
   }
@@ -63,34 +64,24 @@ export async function inThrowaway<T>(
 
 /** Runs `f` over a read-only rootfs of `layer`'s whole filesystem (none: empty): COPY --from's source. */
 export async function inView<T>(store: Store, layer: LayerRecord | undefined, f: (rootfs: string) => Promise<T>): Promise<T> {
-  const mounts = await store.view(layer);
-  let scratch: string | undefined;
-  const rootfs = await mountRootfs(mounts, async () => (scratch = await store.tempDir('rootfs')));
-  try {
-    return await f(rootfs.rootfs);
-  } finally {
-    await release(rootfs, scratch);
-  }
-}
-
-async function mounted<T>(store: Store, snap: ActiveSnapshot, f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
-  let scratch: string | undefined;
-  const rootfs = await mountRootfs(snap.mounts, async () => (scratch = await store.tempDir('rootfs')));
-  try {
-    return await f(rootfs);
-  } finally {
-    await release(rootfs, scratch);
-  }
+  return mounted(store, await store.view(layer), (rootfs) => f(rootfs.rootfs));
 }
 
 /**
- * Unmounts, then removes the mount point, which is empty once unmounted: rmdir, never a
- * recursive removal, which would reach into the snapshot if the unmount had failed (then the
- * directory stays for repair, and the unmount's error is what the caller sees).
+ * Runs `f` with `mounts` presented as a rootfs, then unmounts and removes the mount point, which
+ * is empty once unmounted: rmdir, never a recursive removal, which would reach into the snapshot
+ * if the unmount had failed (then the directory stays for repair, and the unmount's error is
+ * what the caller sees).
  */
-async function release(rootfs: MountedRootfs, scratch: string | undefined): Promise<void> {
-  await unmountRootfs(rootfs);
-  if (scratch !== undefined) await rmdir(scratch);
+async function mounted<T>(store: Store, mounts: readonly Mount[], f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
+  let scratch: string | undefined;
+  const rootfs = await mountRootfs(mounts, async () => (scratch = await store.tempDir('rootfs')));
+  try {
+    return await f(rootfs);
+  } finally {
+    await unmountRootfs(rootfs);
+    if (scratch !== undefined) await rmdir(scratch);
+  }
 }
 
 /**

@@ -7,7 +7,6 @@
 //    layer applied to it deletes what the layer's whiteouts name.
 // Neither function mounts anything: a mount would only cost helper calls to reach the same
 // directories.
-import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import type { Mount } from '../runtime/types.js';
@@ -26,12 +25,13 @@ export interface DiffOptions {
 export class DifferError extends TsbuildError {}
 
 /**
- * The layer that turns `lower` into `upper` (both read-only views, or `upper` the mounts of an
- * active snapshot on `lower`): its tar streamed through sha256 for the diffID, its tar-split
- * recorded. An empty list is an empty filesystem.
+ * The layer that turns `lower` (a read-only view) into `upper` (the mounts of a snapshot prepared
+ * on it): its tar streamed through sha256 for the diffID, its tar-split recorded. An overlay's
+ * upper dir is read as it is; a plain directory is walked beside `lower`'s. An empty list is an
+ * empty filesystem.
  */
 export async function compare(lower: readonly Mount[], upper: readonly Mount[], opts: DiffOptions): Promise<LayerDescriptor> {
-  const changes = await changesBetween(rootOf(lower), rootOf(upper));
+  const changes = changesBetween(rootOf(lower), rootOf(upper));
   return writeLayer(
     changes,
     { tarSplitPath: opts.tarSplitPath },
@@ -64,30 +64,16 @@ function rootOf(mounts: readonly Mount[]): Mount | undefined {
   return mounts.find((m) => m.target === undefined);
 }
 
-async function changesBetween(lower: Mount | undefined, upper: Mount | undefined): Promise<AsyncIterable<Change>> {
+function changesBetween(lower: Mount | undefined, upper: Mount | undefined): AsyncIterable<Change> {
   if (upper === undefined) {
     if (lower === undefined) return (async function* () {})();
     throw new DifferError('compare: an empty filesystem on top of layers');
   }
   if (upper.type === 'overlay') {
     if (upper.upper !== undefined) return overlayChanges(resolve(upper.cwd, upper.upper.dir));
-    // A read-only view: its top lowerdir is its own layer when the rest is exactly `lower`.
-    const [top, ...rest] = upper.lowerdirs.map((d) => resolve(upper.cwd, d));
-    if (top !== undefined && (await sameLayers(rest, lower))) return overlayChanges(top);
-    throw new DifferError('compare: the upper view is not one layer on top of the lower one');
+    throw new DifferError('compare: an overlay without its upper dir is not a layer on top of another');
   }
   if (lower === undefined) return treeChanges(undefined, upper.source);
   if (lower.type === 'bind') return treeChanges(lower.source, upper.source);
   throw new DifferError('compare: a directory cannot be compared with an overlay stack');
-}
-
-/** Whether `dirs` (resolved lowerdirs, top first) are the layers `lower` presents. */
-async function sameLayers(dirs: readonly string[], lower: Mount | undefined): Promise<boolean> {
-  if (lower === undefined) return dirs.length === 0;
-  if (lower.type === 'overlay') {
-    const theirs = lower.lowerdirs.map((d) => resolve(lower.cwd, d));
-    return lower.upper === undefined && theirs.length === dirs.length && theirs.every((d, i) => d === dirs[i]);
-  }
-  // A view of one layer is a bind of its directory; a lowerdir may name it through a short link.
-  return dirs.length === 1 && (await realpath(dirs[0]!)) === (await realpath(lower.source));
 }

@@ -79,7 +79,7 @@ export async function applyLayer(
   try {
     return await publish(parts, snap, (tarSplitPath) => apply(snap.mounts, tar, { tarSplitPath }));
   } catch (err) {
-    await parts.snapshotter.remove(snap.key);
+    await discard(parts, snap.key);
     throw err;
   }
 }
