@@ -12,7 +12,7 @@ set -euo pipefail
 MB=${BENCH_MB:-1024}
 FILE_KB=${BENCH_FILE_KB:-32}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-CLI="node $REPO/dist/cli/main.js"
+CLI="node $REPO/dist/bin/tsbuild.js"
 WORK=$(mktemp -d /var/tmp/tsbuild-bench-analyze.XXXXXX)
 ROOT=$WORK/root
 CTX=$WORK/ctx

@@ -25,7 +25,7 @@ import {
   type WorkloadResult,
 } from './lib/report.js';
 import { Session } from './lib/session.js';
-import { isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
+import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
 import { selectWorkloads, type Registry, type Workload, type WorkloadEnv } from './lib/workloads.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -388,8 +388,8 @@ async function main(): Promise<number> {
       say(`bench: building tsbuild at ${opts.rev}`);
       await buildRevision(opts.rev, source);
     }
-    await access(join(source, 'dist', 'cli', 'main.js')).catch(() => {
-      throw new Error(`${source}/dist/cli/main.js is missing: run npm run build (npm run bench does)`);
+    await access(cliEntry(source)).catch(() => {
+      throw new Error(`${cliEntry(source)} is missing: run npm run build (npm run bench does)`);
     });
     const app = session.path('tsbuild-app');
     // The revision is read when the snapshot is taken: commits made during a long run are not in it.

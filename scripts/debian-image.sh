@@ -47,4 +47,4 @@ if [ ! -s "$tarball" ]; then
   mv "$tarball.tmp" "$tarball"
 fi
 
-node "$repo/dist/cli/main.js" import "${root_args[@]}" -m "debootstrap $suite" "$tarball" "$tag"
+node "$repo/dist/bin/tsbuild.js" import "${root_args[@]}" -m "debootstrap $suite" "$tarball" "$tag"

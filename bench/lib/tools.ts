@@ -2,6 +2,7 @@
 // rebuild of dist/ during the run cannot change what is measured), Docker Engine's classic
 // builder and BuildKit (one private daemon, chosen per command by DOCKER_BUILDKIT), and buildah
 // (its own --root/--runroot in the work directory). Each starts from the same busybox archive.
+import { existsSync } from 'node:fs';
 import { cp, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capture, run, type Command } from './measure.js';
@@ -49,7 +50,7 @@ export interface ToolContext {
 }
 
 /**
- * Copies the compiled CLI (dist/cli, dist/src), the native helper and package.json from
+ * Copies the compiled CLI (dist/bin, dist/cli, dist/src), the native helper and package.json from
  * `source` (a built checkout) into `dest`, with node_modules linked: what is measured is fixed
  * for the whole run.
  */
@@ -57,10 +58,17 @@ export async function snapshotTsbuild(source: string, dest: string): Promise<voi
   await mkdir(join(dest, 'dist'), { recursive: true });
   await cp(join(source, 'dist', 'cli'), join(dest, 'dist', 'cli'), { recursive: true });
   await cp(join(source, 'dist', 'src'), join(dest, 'dist', 'src'), { recursive: true });
+  if (existsSync(join(source, 'dist', 'bin'))) await cp(join(source, 'dist', 'bin'), join(dest, 'dist', 'bin'), { recursive: true });
   await mkdir(join(dest, 'native', 'out'), { recursive: true });
   await cp(join(source, 'native', 'out', 'tsbuild-helper'), join(dest, 'native', 'out', 'tsbuild-helper'));
   await cp(join(source, 'package.json'), join(dest, 'package.json'));
   await symlink(join(source, 'node_modules'), join(dest, 'node_modules'));
+}
+
+/** The CLI's entry: the bundle, or tsc's output in revisions from before the bundle (`--rev`). */
+export function cliEntry(app: string): string {
+  const bundle = join(app, 'dist', 'bin', 'tsbuild.js');
+  return existsSync(bundle) ? bundle : join(app, 'dist', 'cli', 'main.js');
 }
 
 export class TsbuildTool implements Tool {
@@ -71,19 +79,21 @@ export class TsbuildTool implements Tool {
   failure?: string;
   readonly root: string;
   private cgroup: string | undefined;
+  private readonly entry: string;
 
   constructor(
     private readonly ctx: ToolContext,
-    private readonly app: string,
+    app: string,
     /** Extra node flags, e.g. --cpu-prof. */
     private readonly nodeFlags: readonly string[],
   ) {
     this.root = ctx.session.path('tsbuild-root');
+    this.entry = cliEntry(app);
   }
 
   private cmd(args: readonly string[], env?: Record<string, string>): Command {
     return {
-      argv: [process.execPath, ...this.nodeFlags, join(this.app, 'dist', 'cli', 'main.js'), ...args],
+      argv: [process.execPath, ...this.nodeFlags, this.entry, ...args],
       env: { TSBUILD_ROOT: '', ...env },
       ...(this.cgroup ? { cgroup: this.cgroup } : {}),
     };
@@ -96,7 +106,7 @@ export class TsbuildTool implements Tool {
 
   async start(): Promise<void> {
     this.cgroup = await this.ctx.session.cgroup('tsbuild');
-    this.version = (await capture([process.execPath, join(this.app, 'dist', 'cli', 'main.js'), '--version'])).trim();
+    this.version = (await capture([process.execPath, this.entry, '--version'])).trim();
     await run(this.store('bootstrap', ['busybox']), { logFile: this.ctx.log('tsbuild') });
     await run(this.store('save', ['-o', this.ctx.baseArchive, 'busybox:latest']), { logFile: this.ctx.log('tsbuild') });
   }
@@ -119,7 +129,7 @@ export class TsbuildTool implements Tool {
     return this.store('push', ['--compression', compression, '-q', ref]);
   }
   cliStart(): Step {
-    return { argv: [process.execPath, join(this.app, 'dist', 'cli', 'main.js'), '--version'] };
+    return { argv: [process.execPath, this.entry, '--version'] };
   }
 }
 
