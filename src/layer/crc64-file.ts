@@ -21,13 +21,13 @@ interface Reply {
 
 /**
  * The worker's code. It runs from a string (eval) rather than a file so that it needs no
- * path: the same code serves dist/ and the TypeScript sources under test. Plain JavaScript
- * only, no imports: `require` is what an eval worker has.
+ * path: the same code serves dist/, the CLI's bundle and the TypeScript sources under test. Plain
+ * JavaScript only, no imports: `require` is what an eval worker has, and it comes in as a
+ * parameter, because a bundler rewrites a free `require` into a helper the worker lacks.
  */
-function workerMain(): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { parentPort, workerData } = require('node:worker_threads');
-  const fs = require('node:fs');
+function workerMain(load: NodeJS.Require): void {
+  const { parentPort, workerData } = load('node:worker_threads');
+  const fs = load('node:fs');
   const { module, tables, dataOffset, dataCap } = workerData;
   const instance = new WebAssembly.Instance(module);
   const memory = new Uint8Array((instance.exports.memory as WebAssembly.Memory).buffer);
@@ -71,7 +71,7 @@ function theWorker(): Worker | null {
   if (worker !== undefined) return worker;
   const parts = crc64Module();
   if (parts === undefined) return (worker = null);
-  const w = new Worker(`(${workerMain.toString()})()`, { eval: true, workerData: parts });
+  const w = new Worker(`(${workerMain.toString()})(require)`, { eval: true, workerData: parts });
   // Idle, it must not keep the process alive; while a file is pending it must (ref below).
   w.unref();
   w.on('message', (r: Reply) => {

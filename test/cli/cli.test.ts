@@ -1,4 +1,7 @@
-// What a user sees from the CLI itself: help, version, the docker-like tables, the short form.
+// What a user sees from the CLI itself: help, version, the docker-like tables, the short form;
+// and that the bundled CLI (dist/bin) runs the code paths a bundler can break.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ok, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 
@@ -52,5 +55,18 @@ describe('cli', () => {
     expect(info).toMatch(/^Storage driver: overlay2$/m);
     expect(info).toMatch(/Why: .+/);
     expect(info).toContain(`Store root: ${env.root}`);
+  });
+
+  test('a RUN writing a file big enough for the crc64 worker thread builds from the bundle', async () => {
+    // The worker runs code sent as source text: a bundler that rewrites it breaks only big files.
+    const ctx = await mkdtemp(join(tmpdir(), 'tsbuild-cli-big-'));
+    try {
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=40 2>/dev/null\n');
+      await ok(env.root, ['build', '-q', '-t', 'big:file', ctx]);
+      const size = await ok(env.root, ['run', 'big:file', 'stat', '-c', '%s', '/big']);
+      expect(size.trim()).toBe(String(40 << 20));
+    } finally {
+      await rm(ctx, { recursive: true, force: true });
+    }
   });
 });
