@@ -20,6 +20,31 @@ export interface BuildEvents {
   trigger?(text: string): void;
 }
 
+/** `--secret id=ID[,src=FILE|,env=VAR]`: where a secret's bytes come from (never stored). */
+export interface SecretSource {
+  readonly id: string;
+  /** A file on the host. */
+  readonly src?: string;
+  /** An environment variable of the tsbuild process. */
+  readonly env?: string;
+}
+
+/** `--ssh default|ID[=SOCKET|KEYFILE,...]`: an agent socket to forward, or key files to serve. */
+export interface SshSource {
+  readonly id: string;
+  /** Sockets or private key files; empty: the agent at $SSH_AUTH_SOCK. */
+  readonly paths: readonly string[];
+}
+
+/** `--add-host NAME:IP`: an extra line of every RUN step's /etc/hosts. */
+export interface ExtraHost {
+  readonly name: string;
+  readonly ip: string;
+}
+
+/** `--allow`: entitlements a Dockerfile may use (`RUN --security=insecure` needs security.insecure). */
+export type Entitlement = 'security.insecure' | 'network.host';
+
 export interface BuildRequest {
   readonly plan: BuildPlan;
   readonly contextDir: string;
@@ -33,6 +58,14 @@ export interface BuildRequest {
   readonly cacheFrom?: readonly string[];
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
+  /** Secrets RUN --mount=type=secret may read. */
+  readonly secrets?: readonly SecretSource[];
+  /** Agents RUN --mount=type=ssh may reach. */
+  readonly ssh?: readonly SshSource[];
+  /** --network: every RUN's network unless its own --network says otherwise (default: the host's). */
+  readonly network?: 'default' | 'none' | 'host';
+  readonly addHosts?: readonly ExtraHost[];
+  readonly allow?: readonly Entitlement[];
   readonly signal?: AbortSignal;
   readonly events?: BuildEvents;
   /** Where RUN output goes. */
