@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { build } from '../../src/builder/build.js';
+import { parseAddHostFlag, parseAllowFlag, parseNetworkFlag } from '../../src/builder/request-flags.js';
+import { parseSecretFlag, Secrets } from '../../src/builder/secrets.js';
+import { parseSshFlag, SshAgents } from '../../src/builder/ssh.js';
 import { shortId } from '../../src/digest.js';
+import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { parseReference } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
@@ -24,6 +28,11 @@ const spec = {
     analyze: { type: 'boolean' },
     'insecure-registry': { type: 'string', multiple: true },
     target: { type: 'string' },
+    secret: { type: 'string', multiple: true },
+    ssh: { type: 'string', multiple: true },
+    network: { type: 'string' },
+    'add-host': { type: 'string', multiple: true },
+    allow: { type: 'string', multiple: true },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   },
@@ -35,6 +44,11 @@ const spec = {
     '      --cache-from IMAGE       Reuse RUN/WORKDIR layers of this stored image (repeatable)',
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     '      --target STAGE           Set the target build stage to build',
+    '      --secret SPEC            A secret for RUN --mount=type=secret: id=ID[,src=FILE|env=VAR] (repeatable)',
+    '      --ssh SPEC               An SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY,...] (repeatable)',
+    "      --network MODE           The RUN steps' network: default (the host's), none or host",
+    "      --add-host NAME:IP       Add a line to the RUN steps' /etc/hosts (repeatable)",
+    '      --allow ENTITLEMENT      Allow network.host or security.insecure (repeatable)',
     '      --progress MODE          auto, plain or tty (default auto)',
     '  -o, --output SPEC            Also write the image: type=docker,dest=FILE or type=oci,dest=FILE (repeatable)',
     '      --push                   Push every -t tag to its registry after the build',
@@ -62,6 +76,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const progress = (v.quiet ? 'quiet' : (v.progress ?? 'auto')) as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw usageError(`invalid --progress ${progress}: use auto, plain or tty`);
+  const secrets = flagValues(v.secret, parseSecretFlag);
+  const ssh = flagValues(v.ssh, parseSshFlag);
+  const addHosts = flagValues(v['add-host'], parseAddHostFlag);
+  const allow = flagValues(v.allow, parseAllowFlag);
+  const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
   const file = v.file === undefined ? join(contextDir, 'Dockerfile') : v.file === '-' ? '-' : resolve(v.file);
   let text: string;
   try {
@@ -70,6 +89,10 @@ export async function run(argv: string[]): Promise<number> {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const outputs = (v.output ?? []).map(parseOutput);
+  // A file or variable a --secret or --ssh names that is missing fails here, before a step runs
+  // (as buildx fails when it starts its session); the builder reads them again when a step needs them.
+  await asUsageError(() => new Secrets(secrets).check());
+  await asUsageError(() => new SshAgents(ssh).check());
   if (v.push && !v.tag?.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
   for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
@@ -92,6 +115,11 @@ export async function run(argv: string[]): Promise<number> {
       noCache: v['no-cache'] === true,
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
       ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
+      ...(secrets.length ? { secrets } : {}),
+      ...(ssh.length ? { ssh } : {}),
+      ...(network !== undefined ? { network } : {}),
+      ...(addHosts.length ? { addHosts } : {}),
+      ...(allow.length ? { allow } : {}),
       pull: { insecureRegistries },
       signal: signals.signal,
       events: out.events,
@@ -147,6 +175,24 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Each value of a repeatable flag, parsed; a bad one is a usage error (one line, exit 2). */
+function flagValues<T>(values: readonly string[] | undefined, parse: (value: string) => T | T[]): T[] {
+  try {
+    return (values ?? []).flatMap((value) => parse(value));
+  } catch (err) {
+    throw err instanceof InvalidInputError ? usageError(err.message) : err;
+  }
+}
+
+/** Runs a check of flag values; what it finds wrong is a usage error too. */
+async function asUsageError(check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+  } catch (err) {
+    throw err instanceof InvalidInputError ? usageError(err.message) : err;
+  }
 }
 
 interface OutputSpec {
