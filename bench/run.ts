@@ -41,7 +41,7 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --cli-runs N      measured runs of CLI start (default 20)
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
-                    W7-save,W7-push-gzip,W7-push-zstd (default: all)
+                    W7-save,W7-push-gzip,W7-push-zstd,W8 (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
