@@ -252,7 +252,7 @@ class Runner {
         if (err instanceof Aborted) throw err;
         r.status = 'failed';
         r.reason = `setup: ${(err as Error).message}`;
-        say(`  ${LABELS[t.id]}: setup failed: ${(err as Error).message.split('\n')[0]}`);
+        say(`  ${LABELS[t.id]}: setup failed: ${headAndTail((err as Error).message)}`);
       }
     }
     if (w.floor) {
@@ -309,6 +309,18 @@ class Runner {
     say(`  (${w.id}: ${result.seconds} s with setup and cleanup)`);
     return result;
   }
+}
+
+/**
+ * A failed command's message on one line: its first line (the command and its exit) and, when
+ * there is more, its last (what the tool said last, usually why).
+ */
+function headAndTail(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.length > 1 ? `${lines[0]} … ${lines.at(-1)}` : (lines[0] ?? '');
 }
 
 function indent(text: string): string {
