@@ -41,7 +41,7 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --cli-runs N      measured runs of CLI start (default 20)
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
-                    W7-save,W7-push-gzip,W7-push-zstd (default: all)
+                    W7-save,W7-push-gzip,W7-push-zstd,W8 (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
@@ -252,7 +252,7 @@ class Runner {
         if (err instanceof Aborted) throw err;
         r.status = 'failed';
         r.reason = `setup: ${(err as Error).message}`;
-        say(`  ${LABELS[t.id]}: setup failed: ${(err as Error).message.split('\n')[0]}`);
+        say(`  ${LABELS[t.id]}: setup failed: ${headAndTail((err as Error).message)}`);
       }
     }
     if (w.floor) {
@@ -309,6 +309,18 @@ class Runner {
     say(`  (${w.id}: ${result.seconds} s with setup and cleanup)`);
     return result;
   }
+}
+
+/**
+ * A failed command's message on one line: its first line (the command and its exit) and, when
+ * there is more, its last (what the tool said last, usually why).
+ */
+function headAndTail(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return lines.length > 1 ? `${lines[0]} … ${lines.at(-1)}` : (lines[0] ?? '');
 }
 
 function indent(text: string): string {

@@ -93,7 +93,7 @@ export function evaluateTargets(results: readonly WorkloadResult[]): Target[] {
         workload: w.id,
         what: 'tsbuild ≤ 0.9 × fastest peer',
         met: null,
-        detail: `tsbuild has no time: ${w.columns.tsbuild?.reason ?? 'not run'}`,
+        detail: `tsbuild has no time: ${oneLine(w.columns.tsbuild?.reason ?? 'not run')}`,
       });
     } else if (!fast) {
       out.push({ workload: w.id, what: 'tsbuild ≤ 0.9 × fastest peer', met: null, detail: 'no peer completed this workload' });

@@ -166,6 +166,48 @@ function w7Push(compression: 'gzip' | 'zstd', last: boolean): Workload {
   };
 }
 
+/**
+ * W8's Dockerfile. The lockfile is copied first, as real Dockerfiles copy package.json or a
+ * requirements file, so changing it re-runs the RUN. That RUN fills its cache mount with ~200 MB
+ * of package-like files (500 files of 48 KiB to 768 KiB, random bytes, 25 directories) only when
+ * the cache does not have them yet, and otherwise only reads them all into a small checksum file
+ * in the image. A source COPY follows.
+ */
+const W8_DOCKERFILE = `FROM busybox
+COPY lock.txt /app/lock.txt
+RUN --mount=type=cache,target=/var/cache/pkgs \\
+    set -e; cd /var/cache/pkgs; \\
+    if [ ! -e complete ]; then \\
+      i=0; while [ $i -lt 500 ]; do \\
+        mkdir -p pool/p$((i % 25)); \\
+        head -c $(( (i * 7 % 16 + 1) * 49152 )) /dev/urandom > pool/p$((i % 25))/pkg\${i}_1.0_amd64.deb; \\
+        i=$((i + 1)); \\
+      done; \\
+      touch complete; \\
+    fi; \\
+    cat pool/*/*.deb | md5sum > /app/packages.md5
+COPY src/ /app/src/
+`;
+
+/** W8's context of one tool: its own lockfile, which each run changes. */
+async function w8Context(env: WorkloadEnv, tool: Tool, lock: string): Promise<string> {
+  const dir = inputs(env, `w8-${tool.id}`);
+  await context(dir, W8_DOCKERFILE);
+  await mkdir(join(dir, 'src'), { recursive: true });
+  await writeFile(join(dir, 'src', 'main.js'), `console.log('bench ${env.seed}');\n`);
+  await writeFile(join(dir, 'lock.txt'), `${lock}\n`);
+  return dir;
+}
+
+/** Why a tool has no W8 time, or undefined when it runs W8. */
+function w8Unsupported(tool: Tool): string | undefined {
+  if (tool.id === 'classic') return 'the classic builder has no RUN --mount';
+  // buildah keeps cache mounts in one directory for the whole machine (/var/tmp/buildah-cache),
+  // outside this run's directory, and no prune removes them.
+  if (tool.id === 'buildah') return 'cache mounts outside the run (/var/tmp/buildah-cache)';
+  return undefined;
+}
+
 export const WORKLOADS: readonly Workload[] = [
   {
     id: 'CLI',
@@ -258,6 +300,23 @@ export const WORKLOADS: readonly Workload[] = [
   },
   w7Push('gzip', false),
   w7Push('zstd', true),
+  {
+    id: 'W8',
+    title: 'cache-mount rebuild: a changed lockfile re-runs a RUN that reads ~200 MB from its cache mount, then a COPY',
+    kind: 'light',
+    async setup(tool, env) {
+      if (w8Unsupported(tool) !== undefined) return;
+      // The first build fills the tool's cache mount; every later one only reads it.
+      await env.untimed(tool.id, tool.build(await w8Context(env, tool, 'setup'), tagFor('bench-w8', tool), { noCache: false }));
+    },
+    async spec(tool, env, run) {
+      const unsupported = w8Unsupported(tool);
+      if (unsupported !== undefined) return { command: { unsupported } };
+      const dir = await w8Context(env, tool, `run ${run}`);
+      return { command: tool.build(dir, tagFor('bench-w8', tool), { noCache: false }) };
+    },
+    removes: (tool) => (w8Unsupported(tool) === undefined ? [tagFor('bench-w8', tool)] : []),
+  },
 ];
 
 /** `W5` selects W5-1k and W5-100k, `W7` the three W7 workloads; ids are case-insensitive. */

@@ -3,7 +3,7 @@
 // (the renderer prints them; messages carry no sizes):
 // hidden copies for deleted/rewritten/chown'd/re-stored files, visible copies for caches and
 // duplicated content (these two are not "wasted" in the efficiency sense, but removable).
-import { cacheOf, type CacheKind } from './caches.js';
+import { cacheFix, cacheOf, type CacheKind } from './caches.js';
 import { describeOrigin, type LayerOrigin } from './origin.js';
 import type { Copy, HiddenHow, LayerReplay } from './replay.js';
 import type { Hint, HintKind } from './types.js';
@@ -91,7 +91,7 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
         const allCache = g.copies.every((c) => cacheOf(c.path) !== undefined);
         const fix =
           allCache && kindOf(store) === 'RUN'
-            ? `Clean the cache in the RUN that fills it (${at(store)}): ${cacheOf(g.copies[0]!.path)!.fix}; a later RUN cannot shrink an earlier layer.`
+            ? `Keep the cache out of the layer of the RUN that fills it (${at(store)}): a later RUN cannot shrink an earlier layer. ${cacheFix(cacheOf(g.copies[0]!.path)!, g.copies[0]!)}`
             : copied
               ? `Fetch and delete in the same RUN: download or unpack the files inside the RUN that uses and deletes them, or do that work in a build stage and COPY --from=<stage> only the result.`
               : kindOf(store) === 'RUN'
@@ -155,7 +155,7 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
       undefined,
       `${at(layer)} leaves ${cache.what} (${count(g.copies.length, 'file')}) in the image.`,
       kindOf(layer) === 'RUN'
-        ? `In that RUN, ${cache.fix} (or use RUN --mount=type=cache with BuildKit).`
+        ? cacheFix(cache, g.copies[0]!)
         : `Do not copy the cache into the image (add it to .dockerignore, or copy a narrower source).`,
     );
   }

@@ -191,7 +191,117 @@ describe('tsbuild analyze', () => {
     expect(caches[0].fix).toContain('rm -rf /var/lib/apt/lists/*');
     expect(caches[1]).toMatchObject({ bytes: 2 * MB, files: 1, paths: ['/var/cache/apt/archives/hello_2.10-3_amd64.deb'] });
     expect(caches[1].fix).toContain('apt-get clean');
-    for (const h of caches) expect(h.message).toContain(`Dockerfile:${run}`);
+    for (const h of caches) {
+      expect(h.message).toContain(`Dockerfile:${run}`);
+      // First the cache mount, as BuildKit's reference has it for apt; the cleanup second.
+      expect(h.fix).toContain(
+        '`RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked apt-get update && apt-get install -y …`',
+      );
+      expect(h.fix).toContain('rm -f /etc/apt/apt.conf.d/docker-clean');
+      expect(h.fix.indexOf('--mount=type=cache')).toBeLessThan(h.fix.indexOf('Or, without a cache mount'));
+    }
+    expect(await ok(env.root, ['analyze', 'apt-cache'])).toContain(
+      'Fix: In that RUN, keep the cache in a cache mount: `RUN --mount=type=cache',
+    );
+  });
+
+  describe('package caches: the hint mounts a cache where each manager keeps its own', () => {
+    // One image per manager: a RUN leaves one 2 MB file at the manager's cache path, owned by
+    // whoever ran the manager; the hint names the RUN, the mount that keeps the file out of the
+    // layer, and the manager's own cleanup.
+    const cases: { manager: string; file: string; owner?: string; run: string; cleanup: string }[] = [
+      {
+        manager: 'apt',
+        file: '/var/lib/apt/lists/deb.debian.org_debian_dists_stable_main_binary-amd64_Packages',
+        run: 'RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked apt-get update && apt-get install -y …',
+        cleanup: 'rm -rf /var/lib/apt/lists/*',
+      },
+      {
+        manager: 'apk',
+        file: '/var/cache/apk/APKINDEX.7e3f2b5a.tar.gz',
+        run: 'RUN --mount=type=cache,target=/var/cache/apk --mount=type=cache,target=/etc/apk/cache apk add …',
+        cleanup: 'apk add --no-cache',
+      },
+      {
+        manager: 'dnf',
+        file: '/var/cache/dnf/fedora-2d95c80a1fa0a67d/repodata/primary.xml.zck',
+        run: 'RUN --mount=type=cache,target=/var/cache/dnf dnf install -y --setopt=keepcache=1 …',
+        cleanup: 'dnf clean all',
+      },
+      {
+        manager: 'yum',
+        file: '/var/cache/yum/x86_64/7/base/packages/bash-4.2.46-35.el7_9.x86_64.rpm',
+        run: 'RUN --mount=type=cache,target=/var/cache/yum yum install -y --setopt=keepcache=1 …',
+        cleanup: 'yum clean all',
+      },
+      {
+        manager: 'pip',
+        file: '/root/.cache/pip/http-v2/a/b/c/d/e/0123456789abcdef',
+        run: 'RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt',
+        cleanup: 'pip install --no-cache-dir',
+      },
+      {
+        manager: 'pip, as a user',
+        file: '/home/app/.cache/pip/wheels/ab/cd/numpy-1.26.4-cp312-cp312-linux_x86_64.whl',
+        owner: '1000:1000',
+        run: 'RUN --mount=type=cache,target=/home/app/.cache/pip,uid=1000,gid=1000 pip install -r requirements.txt',
+        cleanup: 'pip install --no-cache-dir',
+      },
+      {
+        manager: 'npm',
+        file: '/root/.npm/_cacache/content-v2/sha512/ab/cd/0123456789abcdef',
+        run: 'RUN --mount=type=cache,target=/root/.npm npm ci',
+        cleanup: 'npm cache clean --force',
+      },
+      {
+        manager: 'yarn',
+        file: '/usr/local/share/.cache/yarn/v6/npm-left-pad-1.3.0-integrity/node_modules/left-pad/index.js',
+        run: 'RUN --mount=type=cache,target=/usr/local/share/.cache/yarn yarn install --frozen-lockfile',
+        cleanup: 'yarn cache clean',
+      },
+      {
+        manager: 'go build',
+        file: '/root/.cache/go-build/3f/3f7a0c1d2e-d',
+        run: 'RUN --mount=type=cache,target=/root/.cache/go-build go build …',
+        cleanup: 'go clean -cache',
+      },
+      {
+        manager: 'go modules',
+        file: '/go/pkg/mod/cache/download/golang.org/x/net/@v/v0.20.0.zip',
+        run: 'RUN --mount=type=cache,target=/go/pkg/mod go mod download',
+        cleanup: 'go clean -modcache',
+      },
+    ];
+
+    test.each(cases)('$manager', async ({ manager, file, owner, run, cleanup }) => {
+      const tag = `cache-${manager.replace(/\W+/g, '-')}`;
+      const ctx = await context('package-cache', {});
+      env.removeLater(ctx);
+      const args = ['--build-arg', `CACHE_FILE=${file}`, '--build-arg', `OWNER=${owner ?? '0:0'}`, '--build-arg', `BYTES=${2 * MB}`];
+      await ok(env.root, ['build', '-q', '-t', tag, ...args, ctx]);
+      const a = await analyze(tag);
+      const hints = a.hints.filter((h: Json) => h.kind === 'package-cache');
+      expect(hints).toHaveLength(1);
+      expect(hints[0]).toMatchObject({ bytes: 2 * MB, files: 1, paths: [file] });
+      expect(hints[0].message).toContain(`Dockerfile:${await lineOf(ctx, 'RUN')}`);
+      expect(hints[0].fix).toContain(`\`${run}\``);
+      expect(hints[0].fix).toContain(cleanup);
+    });
+
+    test('a cache a later RUN deletes: the fix is the mount in the RUN that filled it', async () => {
+      const ctx = await context('package-cache', {});
+      env.removeLater(ctx);
+      const file = '/root/.cache/pip/http-v2/f/e/d/c/b/0123456789abcdef';
+      const args = ['--build-arg', `CACHE_FILE=${file}`, '--build-arg', `BYTES=${2 * MB}`, '--build-arg', 'REMOVE=1'];
+      await ok(env.root, ['build', '-q', '-t', 'cache-deleted', ...args, ctx]);
+      const a = await analyze('cache-deleted');
+      expect(a.wastedBytes).toBe(2 * MB);
+      const hint = a.hints.find((h: Json) => h.kind === 'deleted-later');
+      expect(hint).toMatchObject({ bytes: 2 * MB, paths: [file] });
+      expect(hint.fix).toContain(`Dockerfile:${await lineOf(ctx, 'RUN')}`);
+      expect(hint.fix).toContain('a later RUN cannot shrink an earlier layer');
+      expect(hint.fix).toContain('`RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt`');
+    });
   });
 
   test('chown -R in its own RUN stores every file again; the hint says COPY --chown', async () => {

@@ -1,15 +1,47 @@
 // The conformance corpus: every case in testdata/corpus is built by tsbuild and by Docker
-// Engine's classic builder (a private daemon, `--network none`) from the same context and the same
-// busybox base, both images are saved, and what a user sees is compared: the flattened
-// filesystem (type, mode, owner, size, content, link target) and the run config.
+// Engine (a private daemon) from the same context and the same busybox base, both images are
+// saved, and what a user sees is compared: the flattened filesystem (type, mode, owner, size,
+// content, link target) and the run config.
+//
+// Docker builds with its classic builder (`DOCKER_BUILDKIT=0`), or with BuildKit where case.json
+// says `"builder": "buildkit"`: for what the classic builder lacks (RUN --mount and the secrets
+// and SSH agents it reads). Both with `--network none`: the daemon has no bridge, and BuildKit's
+// RUN steps on the default network fail ("network bridge not found"); none and host both work.
+// Builds are offline: `FROM busybox` resolves to the image loaded into the daemon, and no
+// `# syntax=` directive can be used, so the Dockerfile frontend is the one compiled into the
+// daemon. For Docker 20.10.24 (Debian's docker.io), that
+// is BuildKit 0.8's, which, tried against this daemon, accepts:
+//   bind   target|dst|destination, source|src, from (a stage or an image), ro|readonly,
+//          rw|readwrite (writes are thrown away); the default type, and the context the
+//          default source. No mode, uid, gid or required.
+//   cache  target, id (default: the target), sharing=shared|locked|private, from and source (a
+//          directory the cache starts as), mode, uid, gid, ro. A cache is named by its id and
+//          by the directory it starts from, so the same id with and without mode/uid/gid, or
+//          from=, is two caches.
+//   tmpfs  target, ro. No size (`unexpected key 'size'`), no mode.
+//   secret id (default: the target's base name; source is another name for it), target
+//          (default /run/secrets/ID), mode (default 0400), uid, gid, required (default false:
+//          a missing secret mounts nothing). No env (`unexpected key 'env'`), so a secret can
+//          only be a file; `docker build --secret id=ID,env=VAR` (the source on the client
+//          side) works.
+//   ssh    id (default: default), target (default /run/buildkit/ssh_agent.N, and
+//          $SSH_AUTH_SOCK is the first ssh mount's), mode (default 0600), uid, gid, required.
+//          `docker build --ssh ID=KEYFILE` serves a private key file through an agent of the
+//          client's, so no agent needs to run.
+//   An unknown type is refused (`unsupported mount type "volume"`). Option values are taken
+//   literally: `target=$T` mounts at "$T" (newer frontends expand ARG and ENV there).
+// BuildKit 0.8 also keeps the directories it made to mount on (a target the image lacks, and
+// those of its parents it had to create, e.g. /run/secrets); BuildKit 0.11 removes them when
+// they are still empty (moby/buildkit#3307, #3314), and tsbuild follows it: a case lists those
+// paths in mountStubs (below).
 //
 // A case is a directory: its Dockerfile, the files it needs, and optionally case.json
 // (setup: a shell script run in a copy of the directory, for modes, owners and links git does
 // not keep; buildArgs; target; fails: both builders must refuse it; serve: the context is
 // served over HTTP for ADD of URLs, at --build-arg SERVED; docker: another Dockerfile
 // for Docker when the classic builder lacks a flag, spelled with what it has, and dockerReason
-// saying why). Differences that are not Docker's own (classic vs BuildKit, see legitimateFs and
-// legitimateConfig) fail the case unless
+// saying why; builder; secrets; ssh; mountStubs, see CaseSpec). Differences that are not Docker's
+// own (classic vs BuildKit, see legitimateFs and legitimateConfig) fail the case unless
 // testdata/corpus/allow.json lists them, and every entry there must appear in
 // docs/compatibility.md with its reason.
 //
@@ -23,13 +55,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, ok, REPO, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
-import { DOCKER, startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { DOCKER, requireTool, startDockerd, type Dockerd } from '../helpers/dockerd.js';
 import { pipeline, scratch } from '../interop/util.js';
 import { CONFIG_FIELDS, readSavedImage, type FsEntry, type SavedImage } from './flatten.js';
 
 const CORPUS = join(REPO, 'testdata/corpus');
 const ALLOW_FILE = join(CORPUS, 'allow.json');
 const COMPAT_DOC = join(REPO, 'docs/compatibility.md');
+const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 /** Builds at a time, per builder: the machine has two cores and one Docker daemon. */
 const POOL = 3;
 
@@ -47,6 +80,21 @@ interface CaseSpec {
    * `--build-arg SERVED=<its URL>` for ADD of URLs.
    */
   readonly serve?: boolean;
+  /** Which of Docker's builders builds the case: classic (the default) or buildkit. */
+  readonly builder?: 'classic' | 'buildkit';
+  /**
+   * `--secret` for both builders, by id: a file of the case's context (after setup), given as
+   * `src=`, or an environment variable of the build command with its value, given as `env=`.
+   */
+  readonly secrets?: Record<string, string | { readonly env: string; readonly value: string }>;
+  /** `--ssh ID=KEYFILE` for both builders, each ID with one key the test generates. */
+  readonly ssh?: readonly string[];
+  /**
+   * Directories Docker 20.10's BuildKit leaves where it made them to mount on (a RUN --mount
+   * target the image lacked, and the parents it created): Docker's image may have them, empty;
+   * tsbuild's must not, as current BuildKit removes them.
+   */
+  readonly mountStubs?: readonly string[];
 }
 
 interface AllowEntry {
@@ -72,12 +120,16 @@ const CASES = ONLY ? ALL_CASES.filter((c) => ONLY.includes(c)) : ALL_CASES;
 const ALLOW = JSON.parse(readFileSync(ALLOW_FILE, 'utf8')) as AllowEntry[];
 
 function spec(name: string): CaseSpec {
+  let s: CaseSpec;
   try {
-    return JSON.parse(readFileSync(join(CORPUS, name, 'case.json'), 'utf8')) as CaseSpec;
+    s = JSON.parse(readFileSync(join(CORPUS, name, 'case.json'), 'utf8')) as CaseSpec;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw e;
   }
+  if (s.builder !== 'buildkit' && (s.secrets || s.ssh || s.mountStubs))
+    throw new Error(`${name}/case.json: secrets, ssh and mountStubs need "builder": "buildkit"`);
+  return s;
 }
 
 function describeEntry(e: FsEntry | undefined): string {
@@ -92,10 +144,29 @@ function describeEntry(e: FsEntry | undefined): string {
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * Where Docker's two builders differ, tsbuild may match either. This is the one place that
+ * Where Docker's builders differ from current BuildKit (the classic builder, and Docker 20.10's
+ * BuildKit 0.8 in what it leaves behind), tsbuild may match either. This is the one place that
  * knows those differences; each rule accepts tsbuild's value only where it is BuildKit's.
  */
 function legitimateFs(
+  caseName: string,
+  path: string,
+  ours: FsEntry | undefined,
+  docker: SavedImage,
+  oursConfig: SavedImage['config'],
+): boolean {
+  // A directory BuildKit 0.8 made to mount on and left (see the file's header): accepted where
+  // the case lists it and Docker's image has nothing below it but other such directories.
+  const stubs = spec(caseName).mountStubs ?? [];
+  if (!ours && stubs.includes(path) && docker.fs.get(path)?.type === 'dir') {
+    const below = [...docker.fs.keys()].filter((p) => p.startsWith(`${path}/`));
+    if (below.every((p) => stubs.includes(p) && docker.fs.get(p)?.type === 'dir')) return true;
+  }
+  return legitimateBetweenBuilders(caseName, path, ours, docker.fs.get(path), oursConfig);
+}
+
+/** Where the classic builder and BuildKit differ. */
+function legitimateBetweenBuilders(
   caseName: string,
   path: string,
   ours: FsEntry | undefined,
@@ -168,7 +239,7 @@ function compareImages(caseName: string, ours: SavedImage, docker: SavedImage): 
     const b = docker.fs.get(p);
     const da = describeEntry(a);
     const db = describeEntry(b);
-    if (da === db || legitimateFs(caseName, p, a, b, ours.config)) continue;
+    if (da === db || legitimateFs(caseName, p, a, docker, ours.config)) continue;
     diffs.push({ key: `fs:${p}`, text: `${p}: tsbuild ${da}, docker ${db}` });
   }
   for (const f of CONFIG_FIELDS) {
@@ -196,7 +267,7 @@ function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>)
   });
 }
 
-describe('conformance corpus: tsbuild and Docker classic build the same images', () => {
+describe('conformance corpus: tsbuild and Docker build the same images', () => {
   let dockerd: Dockerd;
   const tmp = scratch();
   let baseArchive: string;
@@ -226,6 +297,21 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     serverBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
+  let sshKey: Promise<string> | undefined;
+  /**
+   * One private key (no passphrase) for every `ssh` id of the cases: `--ssh ID=KEYFILE` has the
+   * build command serve it through an agent of its own, so no agent process is needed.
+   */
+  function sshKeyFile(): Promise<string> {
+    sshKey ??= (async () => {
+      await requireTool(SSH_KEYGEN, 'openssh-client');
+      const file = join(await tmp.dir('tsbuild-corpus-ssh-'), 'id_ed25519');
+      await execa(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', 'tsbuild corpus', '-f', file]);
+      return file;
+    })();
+    return sshKey;
+  }
+
   async function buildCase(name: string): Promise<Built> {
     const s = spec(name);
     const ctx = await tmp.dir(`tsbuild-corpus-${name}-`);
@@ -233,20 +319,33 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
     await rm(join(ctx, 'case.json'), { force: true });
     if (s.setup) await pipeline(`cd ${ctx} && set -eu && ${s.setup}`);
     if (s.serve) served.set(name, ctx);
+    // Secrets from the environment are set for both build commands, each its own process.
+    const env: Record<string, string> = {};
+    const secretArgs = Object.entries(s.secrets ?? {}).flatMap(([id, from]) => {
+      if (typeof from === 'string') return ['--secret', `id=${id},src=${join(ctx, from)}`];
+      env[from.env] = from.value;
+      return ['--secret', `id=${id},env=${from.env}`];
+    });
+    const sshArgs = s.ssh?.length ? await sshKeyFile().then((key) => s.ssh!.flatMap((id) => ['--ssh', `${id}=${key}`])) : [];
     const args = [
       ...Object.entries(s.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
       ...(s.serve ? ['--build-arg', `SERVED=${serverBase}/${name}`] : []),
       ...(s.target ? ['--target', s.target] : []),
+      ...secretArgs,
+      ...sshArgs,
     ];
     const ref = `corpus/${name}:1`;
+    // --no-cache: cases build side by side and each removes its image when saved, which takes
+    // its intermediate images along; a cache hit on another case's step could vanish mid-build.
+    // (BuildKit keeps its cache mounts all the same: the cases name theirs apart.)
+    const dockerBuild = ['build', '--network', 'none', '--no-cache', '-q', '-t', ref];
+    const dockerEnv = { ...env, DOCKER_BUILDKIT: s.builder === 'buildkit' ? '1' : '0' };
     if (s.fails) {
       const root = await tempRoot();
       try {
         await ok(root.root, ['load', '-i', baseArchive]);
-        const ours = await tsbuild(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
-        const docker = await dockerd.docker(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...args, ctx], {
-          env: { DOCKER_BUILDKIT: '0' },
-        });
+        const ours = await tsbuild(root.root, ['build', '-q', '-t', ref, ...args, ctx], { env });
+        const docker = await dockerd.docker([...dockerBuild, ...args, ctx], { env: dockerEnv });
         const said = (r: CliResult): string => (r.exitCode === 0 ? 'built it' : `failed: ${r.stderr.trim().split('\n').at(-1)}`);
         return { failed: { ours: said(ours), docker: said(docker) } };
       } finally {
@@ -258,7 +357,7 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       const root = await tempRoot();
       try {
         await ok(root.root, ['load', '-i', baseArchive]);
-        await ok(root.root, ['build', '-q', '-t', ref, ...args, ctx]);
+        await ok(root.root, ['build', '-q', '-t', ref, ...args, ctx], { env });
         const saved = await execa('node', [CLI, 'save', '--root', root.root, ref], { encoding: 'buffer', env: { TSBUILD_ROOT: '' } });
         return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
       } finally {
@@ -269,11 +368,7 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
       // -f only when it names a file in the context: for one outside, the docker CLI adds it to
       // the context under a random name and appends that name to the .dockerignore it sends.
       const file = s.docker ? ['-f', join(ctx, s.docker)] : [];
-      // --no-cache: cases build side by side and each removes its image when saved, which takes
-      // its intermediate images along; a cache hit on another case's step could vanish mid-build.
-      await dockerd.ok(['build', '--network', 'none', '--no-cache', '-q', '-t', ref, ...file, ...args, ctx], {
-        env: { DOCKER_BUILDKIT: '0' },
-      });
+      await dockerd.ok([...dockerBuild, ...file, ...args, ctx], { env: dockerEnv });
       const saved = await execa(DOCKER, ['save', ref], { encoding: 'buffer', env: dockerd.env });
       await dockerd.ok(['rmi', ref]);
       return readSavedImage(Buffer.from(saved.stdout as Uint8Array));
@@ -342,6 +437,11 @@ describe('conformance corpus: tsbuild and Docker classic build the same images',
         return !allowed;
       });
       expect(diffs.map((d) => d.text)).toEqual([]);
+      const stubs = spec(name).mountStubs ?? [];
+      // The list says what BuildKit 0.8 does: each entry must be in Docker's image...
+      expect(stubs.filter((p) => docker.fs.get(p)?.type !== 'dir')).toEqual([]);
+      // ...and none in tsbuild's, which removes what it made to mount on, as current BuildKit does.
+      expect(stubs.filter((p) => ours.fs.has(p))).toEqual([]);
     },
     480_000,
   );
