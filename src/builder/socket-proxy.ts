@@ -1,8 +1,9 @@
-// A Unix socket that forwards every connection, byte for byte, to another Unix socket: how a
-// RUN step reaches an SSH agent (ssh.ts). The step gets a socket of its own, with the owner and
-// mode its `--mount=type=ssh` asks for, in a directory only tsbuild can enter; the agent's own
-// socket, and the directory it lives in, stay out of the step's reach. Each connection opens a
-// new one to the target, so an agent sees one client per client, as it would without the proxy.
+// A Unix socket that forwards every connection to another Unix socket, through a relay its
+// caller gives: how a RUN step reaches an SSH agent (ssh.ts), the relay letting only listing and
+// signing through (agent-filter.ts). The step gets a socket of its own, with the owner and mode
+// its `--mount=type=ssh` asks for, in a directory only tsbuild can enter; the agent's own socket,
+// and the directory it lives in, stay out of the step's reach. Each connection opens a new one
+// to the target, so an agent sees one client per client, as it would without the proxy.
 import { chmod, chown, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { TsbuildError } from '../errors.js';
@@ -10,7 +11,16 @@ import { TsbuildError } from '../errors.js';
 /** sun_path holds 108 bytes with its terminating NUL; a longer path cannot be bound. */
 const MAX_SOCKET_PATH = 107;
 
+/**
+ * Carries one connection's bytes both ways between a client of the proxy and the proxy's own
+ * connection to the target, and ends each side's writing when it should. To give up on the
+ * connection it destroys either socket with an error: the proxy then closes both.
+ */
+export type Relay = (client: Socket, target: Socket) => void;
+
 export interface ProxyOptions {
+  /** What each connection goes through (agent-filter.ts for an SSH agent). */
+  readonly relay: Relay;
   /** Permission bits of the proxy socket (connecting needs write permission). */
   readonly mode: number;
   readonly uid: number;
@@ -23,7 +33,7 @@ export interface ProxySocket {
   close(): Promise<void>;
 }
 
-/** Listens at `path` (in a directory the caller keeps private) and forwards to `target`. */
+/** Listens at `path` (in a directory the caller keeps private) and relays to `target`. */
 export async function proxyUnixSocket(path: string, target: string, opts: ProxyOptions): Promise<ProxySocket> {
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH)
     throw new TsbuildError(`the socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes a Unix socket address holds`);
@@ -37,14 +47,13 @@ export async function proxyUnixSocket(path: string, target: string, opts: ProxyO
       client.destroy();
       upstream.destroy();
     };
-    // An agent that is gone, or a client that vanished: the other side is closed too; the
-    // client sees its connection end, as with an agent that refuses it.
+    // An agent that is gone, a client that vanished, or a relay that gave up: the other side is
+    // closed too; the client sees its connection end, as with an agent that refuses it.
     client.on('error', drop);
     upstream.on('error', drop);
     client.on('close', () => open.delete(client));
     upstream.on('close', () => open.delete(upstream));
-    client.pipe(upstream);
-    upstream.pipe(client);
+    opts.relay(client, upstream);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

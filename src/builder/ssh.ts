@@ -1,7 +1,8 @@
 // The SSH agents `RUN --mount=type=ssh` reaches, by ID, from `--ssh` flags: an agent socket of
 // the host (the one at $SSH_AUTH_SOCK by default), or key files, served by a private ssh-agent
-// (ssh-agent.ts). Either way a step gets a socket of its own, a byte-for-byte proxy
-// (socket-proxy.ts) with the mode and owner its mount asks for, never the agent's own socket.
+// (ssh-agent.ts). Either way a step gets a socket of its own, a proxy (socket-proxy.ts) with the
+// mode and owner its mount asks for, never the agent's own socket; the proxy lets only listing
+// keys and signing through (agent-filter.ts), so a step cannot add, remove or lock keys.
 //
 // Follows docker buildx and BuildKit: the flag's syntax is buildx's (util/buildflags/ssh.go),
 // and what the paths mean is BuildKit's session agent provider
@@ -12,6 +13,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidInputError, TsbuildError } from '../errors.js';
+import { filterAgent } from './agent-filter.js';
 import type { SshSource } from './request.js';
 import { proxyUnixSocket, type ProxySocket } from './socket-proxy.js';
 import { PrivateAgent, readPrivateKey } from './ssh-agent.js';
@@ -42,7 +44,7 @@ export interface SshForwardOptions {
 }
 
 export interface ForwardedAgent {
-  /** The socket to mount into the step. */
+  /** The socket to mount into the step: it lists keys and signs, and refuses the rest. */
   readonly socket: string;
   /** Ends its connections and removes it. Safe to call twice. */
   close(): Promise<void>;
@@ -93,7 +95,7 @@ export class SshAgents {
     }
   }
 
-  /** A new socket in `opts.dir` that reaches the agent of `id`. */
+  /** A new socket in `opts.dir` that reaches the agent of `id`, read-only. */
   async forward(id: string, opts: SshForwardOptions): Promise<ForwardedAgent> {
     this.assertOpen();
     const r = await this.resolve(id);
@@ -102,6 +104,7 @@ export class SshAgents {
       mode: opts.mode ?? 0o600,
       uid: opts.uid ?? 0,
       gid: opts.gid ?? 0,
+      relay: filterAgent,
     });
     this.proxies.add(proxy);
     if (this.closing) {

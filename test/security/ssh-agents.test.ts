@@ -1,10 +1,12 @@
 // The SSH agents a build forwards to RUN --mount=type=ssh (src/builder/ssh.ts): OpenSSH's own
-// tools on the host check what a step would see through the proxy socket, a key file's private
+// tools on the host check what a step would see through the proxy socket (its keys, listed and
+// signing, and nothing it may change: src/builder/agent-filter.ts), a key file's private
 // ssh-agent is looked at by its PID from /proc, and nothing is left behind after close(): no
 // agent process, no directory, no socket. Needs root (the sockets are given other owners) and
 // OpenSSH's client tools.
 import { constants } from 'node:fs';
-import { access, chmod, lstat, readFile, readdir, stat } from 'node:fs/promises';
+import { access, chmod, copyFile, lstat, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
@@ -16,6 +18,70 @@ import { tempDir } from '../helpers/tsbuild.js';
 async function listKeys(socket: string, as?: { uid: number; gid: number }) {
   const cmd = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', 'ssh-add', '-l'] : ['ssh-add', '-l'];
   return execa(cmd[0]!, cmd.slice(1), { env: { SSH_AUTH_SOCK: socket }, extendEnv: false, reject: false, stdin: 'ignore' });
+}
+
+/**
+ * `ssh-add ARGS` against `socket`. A passphrase it asks for (-x, -X) comes from an askpass
+ * program that prints `passphrase`: ssh-add has no terminal here.
+ */
+async function sshAdd(socket: string, args: string[], passphrase = 'no passphrase') {
+  const askpass = join(await tempDir('tsbuild-askpass-'), 'askpass');
+  await writeFile(askpass, `#!/bin/sh\necho '${passphrase}'\n`, { mode: 0o700 });
+  return execa('ssh-add', args, {
+    env: { SSH_AUTH_SOCK: socket, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    cwd: keys,
+  });
+}
+
+/** The public keys the host's agent holds, asked directly (ssh-add -L), without their comments. */
+async function hostKeys(): Promise<string[]> {
+  const { stdout } = await execa('ssh-add', ['-L'], { env: { SSH_AUTH_SOCK: hostSocket }, extendEnv: false, stdin: 'ignore' });
+  return stdout.split('\n').map((line) => line.split(' ').slice(0, 2).join(' '));
+}
+
+/** One agent protocol message: uint32 length, the type, then each field as an SSH string. */
+function agentMessage(type: number, ...fields: string[]): Buffer {
+  const body = [Buffer.from([type])];
+  for (const f of fields) {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(Buffer.byteLength(f), 0);
+    body.push(len, Buffer.from(f));
+  }
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(
+    body.reduce((n, b) => n + b.length, 0),
+    0,
+  );
+  return Buffer.concat([len, ...body]);
+}
+
+/**
+ * Writes `bytes` to an agent socket at once and reads replies until `count` have come or the
+ * other side ends the connection. Returns the replies' types, and whether it was ended.
+ */
+async function agentExchange(socket: string, bytes: Buffer, count: number): Promise<{ types: number[]; ended: boolean }> {
+  const conn = createConnection({ path: socket });
+  let got = Buffer.alloc(0);
+  const types: number[] = [];
+  return new Promise((resolve, reject) => {
+    conn.on('error', reject);
+    conn.on('end', () => resolve({ types, ended: true }));
+    conn.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      while (got.length >= 5 && got.length >= 4 + got.readUInt32BE(0)) {
+        types.push(got[4]!);
+        got = got.subarray(4 + got.readUInt32BE(0));
+      }
+      if (types.length === count) {
+        conn.destroy();
+        resolve({ types, ended: false });
+      }
+    });
+    conn.write(bytes);
+  });
 }
 
 /** The ssh-agent processes this test process started, by PID, with their argv (from /proc). */
@@ -56,6 +122,7 @@ async function exists(path: string): Promise<boolean> {
 
 let keys: string; // a directory of key files
 let fingerprint: string;
+let publicKey: string; // id_ed25519.pub without its comment, as hostKeys() gives it
 let hostAgent: ChildProcess | undefined; // an agent of the "user's", as SSH_AUTH_SOCK would name
 let hostSocket: string;
 
@@ -72,6 +139,8 @@ beforeAll(async () => {
   keys = await tempDir('tsbuild-ssh-keys-');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tsbuild-test', '-f', join(keys, 'id_ed25519')]);
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-C', 'encrypted', '-f', join(keys, 'id_encrypted')]);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'another', '-f', join(keys, 'id_another')]);
+  publicKey = (await readFile(join(keys, 'id_ed25519.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
   fingerprint = (await execa('ssh-keygen', ['-l', '-f', join(keys, 'id_ed25519.pub')])).stdout.split(' ')[1]!;
   expect(fingerprint).toMatch(/^SHA256:/);
 
@@ -113,6 +182,9 @@ describe('SshAgents', () => {
       expect(listed.exitCode).toBe(0);
       expect(listed.stdout).toContain(fingerprint);
       expect(listed.stdout).toContain('tsbuild-test (ED25519)');
+      // The private agent is read-only to a step too: no step removes the keys the next one needs.
+      expect((await sshAdd(fwd.socket, ['-D'])).stderr).toBe('Failed to remove all identities.');
+      expect((await listKeys(fwd.socket)).stdout).toContain(fingerprint);
 
       // One agent per ID for the build: a second forward reuses it.
       const again = await agents.forward('deploy', { dir: scratch });
@@ -161,6 +233,104 @@ describe('SshAgents', () => {
     }
     // The host's agent is untouched by close().
     expect((await listKeys(hostSocket)).stdout).toContain(fingerprint);
+  });
+
+  test('through the proxy the agent is read-only: it lists and signs; removing, adding, locking and unlocking are refused', async () => {
+    const scratch = await tempDir();
+    const agents = new SshAgents([parseSshFlag('default')], { env: { SSH_AUTH_SOCK: hostSocket } });
+    try {
+      const { socket } = await agents.forward('default', { dir: scratch });
+      expect((await listKeys(socket)).stdout).toContain(fingerprint);
+
+      // Signing: ssh-keygen -Y sign given only a public key signs with the agent's key. The
+      // .pub is alone in its directory, so without the agent there is no key to sign with.
+      const work = await tempDir();
+      const pub = join(work, 'id_ed25519.pub');
+      await copyFile(join(keys, 'id_ed25519.pub'), pub);
+      await writeFile(join(work, 'data'), 'signed through the proxy\n');
+      const sign = (env: Record<string, string>) =>
+        execa('ssh-keygen', ['-Y', 'sign', '-f', pub, '-n', 'file', join(work, 'data')], {
+          env,
+          extendEnv: false,
+          reject: false,
+          stdin: 'ignore',
+        });
+      expect((await sign({})).exitCode).not.toBe(0);
+      const signed = await sign({ SSH_AUTH_SOCK: socket });
+      expect(signed.stderr).toContain('Write signature to');
+      expect(signed.exitCode).toBe(0);
+      await writeFile(join(work, 'allowed_signers'), `tsbuild-test ${publicKey}\n`);
+      const verified = await execa(
+        'ssh-keygen',
+        ['-Y', 'verify', '-f', join(work, 'allowed_signers'), '-I', 'tsbuild-test', '-n', 'file', '-s', join(work, 'data.sig')],
+        { inputFile: join(work, 'data'), reject: false },
+      );
+      expect(verified.stdout).toContain('Good "file" signature for tsbuild-test');
+
+      // Changes are answered SSH_AGENT_FAILURE, which ssh-add reports as refused.
+      const removeAll = await sshAdd(socket, ['-D']);
+      expect([removeAll.exitCode, removeAll.stderr]).toEqual([1, 'Failed to remove all identities.']);
+      const remove = await sshAdd(socket, ['-d', 'id_ed25519.pub']);
+      expect([remove.exitCode, remove.stderr]).toEqual([1, 'Could not remove identity "id_ed25519.pub": agent refused operation']);
+      const add = await sshAdd(socket, ['id_another']);
+      expect([add.exitCode, add.stderr]).toEqual([1, 'Could not add identity "id_another": agent refused operation']);
+      const lock = await sshAdd(socket, ['-x'], 'a lock passphrase');
+      expect([lock.exitCode, lock.stderr]).toEqual([1, 'Failed to lock agent: agent refused operation']);
+      expect(await hostKeys()).toEqual([publicKey]);
+      expect((await listKeys(socket)).stdout).toContain(fingerprint); // not locked
+
+      // Unlock too: the user locks their agent; a step that knows the passphrase cannot undo it.
+      const locked = await sshAdd(hostSocket, ['-x'], 'a lock passphrase');
+      expect([locked.exitCode, locked.stderr]).toEqual([0, 'Agent locked.']);
+      try {
+        const unlock = await sshAdd(socket, ['-X'], 'a lock passphrase');
+        expect([unlock.exitCode, unlock.stderr]).toEqual([1, 'Failed to unlock agent: agent refused operation']);
+        expect((await listKeys(hostSocket)).stdout).toBe('The agent has no identities.'); // still locked
+      } finally {
+        expect((await sshAdd(hostSocket, ['-X'], 'a lock passphrase')).stderr).toBe('Agent unlocked.');
+      }
+      expect(await hostKeys()).toEqual([publicKey]);
+    } finally {
+      await agents.close();
+    }
+  });
+
+  test('requests sent at once are answered in order, the refused ones never reaching the agent; a message over 256 KiB ends the connection', async () => {
+    const scratch = await tempDir();
+    const agents = new SshAgents([parseSshFlag(`default=${hostSocket}`)]);
+    try {
+      const { socket } = await agents.forward('default', { dir: scratch });
+      const requests = [
+        agentMessage(11), // SSH_AGENTC_REQUEST_IDENTITIES
+        agentMessage(9), // SSH_AGENTC_REMOVE_ALL_RSA_IDENTITIES: OpenSSH's agent removes every key
+        agentMessage(19), // SSH2_AGENTC_REMOVE_ALL_IDENTITIES
+        agentMessage(27, 'session-bind@openssh.com', 'hostkey', 'session id', 'signature'), // extension
+        agentMessage(22, 'pw'), // SSH_AGENTC_LOCK
+        agentMessage(20, 'reader', 'pin'), // SSH_AGENTC_ADD_SMARTCARD_KEY
+        agentMessage(11),
+      ];
+      expect(await agentExchange(socket, Buffer.concat(requests), requests.length)).toEqual({
+        types: [12, 5, 5, 5, 5, 5, 12],
+        ended: false,
+      });
+      expect(await hostKeys()).toEqual([publicKey]);
+
+      const tooLong = Buffer.alloc(8);
+      tooLong.writeUInt32BE(256 * 1024 + 1, 0);
+      tooLong[4] = 11;
+      expect(await agentExchange(socket, tooLong, 1)).toEqual({ types: [], ended: true });
+      expect(await agentExchange(socket, Buffer.from([0, 0, 0, 0]), 1)).toEqual({ types: [], ended: true });
+      expect((await listKeys(socket)).stdout).toContain(fingerprint);
+
+      // Asked directly, the agent does remove every key for the SSH-1 request: the filter is what
+      // kept them above. (Last, so the key can be put back.)
+      expect(await agentExchange(hostSocket, agentMessage(9), 1)).toEqual({ types: [6], ended: false });
+      expect((await listKeys(hostSocket)).stdout).toBe('The agent has no identities.');
+    } finally {
+      await agents.close();
+      await execa('ssh-add', ['-q', join(keys, 'id_ed25519')], { env: { SSH_AUTH_SOCK: hostSocket }, stdin: 'ignore' });
+    }
+    expect(await hostKeys()).toEqual([publicKey]);
   });
 
   test("the proxy socket gets the mount's mode and owner (0600 root:root by default); others cannot connect", async () => {
