@@ -159,35 +159,87 @@ static void setup_dev(int rootfd)
 	close(dev);
 }
 
-/* The caller's files (/etc/hosts, /etc/resolv.conf, /etc/hostname) over paths in the root. */
-static void setup_bind(int rootfd, const struct bind *b)
+/*
+ * Attach TREE, a detached mount, at TARGET inside the root: over a directory if TREE is one,
+ * else over a file (made empty if missing), which is also what a Unix socket needs. The
+ * target is resolved inside the root like every other (ensure_in_root), and the mount is
+ * moved onto that exact inode.
+ */
+static void attach_in_root(int rootfd, int tree, const char *target)
 {
 	struct stat st;
-	if (stat(b->source, &st) < 0)
-		die_errno("bind source %s", b->source);
-	int fd = ensure_in_root(rootfd, b->target, S_ISDIR(st.st_mode), S_ISDIR(st.st_mode) ? 0755 : 0644);
-	mount_on_fd(fd, b->source, NULL, MS_BIND | MS_REC, NULL, b->target);
+	if (fstat(tree, &st) < 0)
+		die_errno("stat the mount for %s", target);
+	bool directory = S_ISDIR(st.st_mode);
+	int fd = ensure_in_root(rootfd, target, directory, directory ? 0755 : 0644);
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("mount on %s", target);
 	close(fd);
-	if (!b->readonly)
-		return;
-	/* A bind ignores MS_RDONLY; read-only takes a remount of the new mount (hence the reopen). */
-	fd = open_in_root(rootfd, b->target, O_PATH);
-	if (fd < 0)
-		die_errno("open %s", b->target);
-	mount_on_fd(fd, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL, b->target);
-	close(fd);
+	close(tree);
 }
 
-/* Everything the new root needs, mounted while the host's paths are still visible. */
-static int prepare_rootfs(const struct run_config *cfg)
+/*
+ * A host directory, file or socket: the init files (/etc/hosts...) and RUN --mount=type=bind
+ * (a snapshot, the build context, a cache, the SSH agent's socket). Cloned with its submounts,
+ * like BuildKit's rbind; read-only and nodev applied to the whole clone before it is attached,
+ * so it is never visible writable, and devices an earlier step made in a snapshot stay
+ * unopenable here too (the nodev rule of prepare_rootfs).
+ */
+static int bind_tree(const struct step_mount *m)
 {
-	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
-	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		die_errno("bind %s onto itself", cfg->rootfs);
-	/* nodev: device nodes the image or the step made cannot be opened (see setup_dev). */
+	int tree = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind source %s", m->source);
+	struct mount_attr attr = {
+		.attr_set = (m->readonly ? MOUNT_ATTR_RDONLY : 0) | MOUNT_ATTR_NODEV,
+	};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		die_errno("bind %s on %s: set %s", m->source, m->target, m->readonly ? "read-only" : "nodev");
+	return tree;
+}
+
+/*
+ * RUN --mount=type=tmpfs: BuildKit's options (nosuid, size) and the kernel's default root mode
+ * 1777, plus nodev, the rule of prepare_rootfs, which BuildKit gets from the device cgroup.
+ */
+static int tmpfs_tree(const struct step_mount *m)
+{
+	int fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		die_errno("tmpfs on %s: fsopen", m->target);
+	char size[32];
+	snprintf(size, sizeof size, "%llu", m->size);
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "1777", 0) < 0 ||
+	    (m->size > 0 && fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
+	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		die_errno("tmpfs on %s", m->target);
+	int tree = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (tree < 0)
+		die_errno("tmpfs on %s: fsmount", m->target);
+	close(fsfd);
+	return tree;
+}
+
+/*
+ * The caller's mounts over paths in the root, in the order given (a mount at /a before one
+ * at /a/b, whose target is then made inside the first). Each is built detached and attached
+ * whole.
+ */
+static void apply_mounts(int rootfd, const struct run_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		const struct step_mount *m = &cfg->mounts[i];
+		attach_in_root(rootfd, m->type == STEP_BIND ? bind_tree(m) : tmpfs_tree(m), m->target);
+	}
+}
+
+/* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
+static void remount_nodev(const char *rootfs)
+{
 	struct statvfs sv;
-	if (statvfs(cfg->rootfs, &sv) < 0)
-		die_errno("statvfs %s", cfg->rootfs);
+	if (statvfs(rootfs, &sv) < 0)
+		die_errno("statvfs %s", rootfs);
 	unsigned long keep = 0;
 	static const struct {
 		unsigned long st, ms;
@@ -197,8 +249,18 @@ static int prepare_rootfs(const struct run_config *cfg)
 	};
 	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
 		keep |= (sv.f_flag & kept[i].st) ? kept[i].ms : 0;
-	if (mount(NULL, cfg->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep, NULL) < 0)
-		die_errno("remount %s nodev", cfg->rootfs);
+	if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep, NULL) < 0)
+		die_errno("remount %s nodev", rootfs);
+}
+
+/* Everything the new root needs, mounted while the host's paths are still visible. */
+static int prepare_rootfs(const struct run_config *cfg)
+{
+	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
+	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		die_errno("bind %s onto itself", cfg->rootfs);
+	/* nodev: device nodes the image or the step made cannot be opened (see setup_dev). */
+	remount_nodev(cfg->rootfs);
 	/* Opened here, in our mount namespace and after the bind: mounts must target our own tree. */
 	int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
@@ -207,8 +269,7 @@ static int prepare_rootfs(const struct run_config *cfg)
 	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	setup_dev(rootfd);
 	mount_in_root(rootfd, "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	for (size_t i = 0; i < cfg->nbinds; i++)
-		setup_bind(rootfd, &cfg->binds[i]);
+	apply_mounts(rootfd, cfg);
 
 	/* WORKDIR that does not exist yet: Docker creates it, owned by root. */
 	close(ensure_in_root(rootfd, cfg->cwd, true, 0755));

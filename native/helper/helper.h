@@ -44,11 +44,22 @@ struct stubs;
 struct stubs *stubs_record(struct stubs *s, int rootfd, const char *path);
 void stubs_remove(struct stubs *s, int rootfd);
 
-/* The run subcommand's parsed options; filled by run.c, consumed by container.c. */
-struct bind {
+/*
+ * The run subcommand's parsed options; filled by run.c, consumed by container.c.
+ *
+ * The mounts over paths inside the root, in command-line order: the init files (--bind) first,
+ * then the step's own (RUN --mount), which the caller sorts so that /a comes before /a/b.
+ */
+enum step_mount_type { STEP_BIND, STEP_TMPFS };
+
+struct step_mount {
+	enum step_mount_type type;
+	const char *target; /* cleaned, absolute, inside the container */
+	/* STEP_BIND: a host directory, file or Unix socket */
 	const char *source;
-	const char *target;
 	bool readonly;
+	/* STEP_TMPFS: bytes; 0 leaves the kernel's default (half of RAM) */
+	unsigned long long size;
 };
 
 struct run_config {
@@ -62,8 +73,8 @@ struct run_config {
 	const char *hostname; /* NULL: keep the one copied from the host */
 	bool network_none;
 	char **env; /* NULL-terminated, exactly the command's environment */
-	struct bind *binds;
-	size_t nbinds;
+	struct step_mount *mounts;
+	size_t nmounts;
 	char **argv; /* NULL-terminated */
 };
 

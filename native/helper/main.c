@@ -11,7 +11,8 @@ static const struct {
 } commands[] = {
 	{"run", cmd_run,
 	 "run --rootfs DIR [--cwd DIR] [--uid N] [--gid N] [--groups A,B] [--hostname NAME]\n"
-	 "      [--network host|none] [--env K=V]... [--bind SRC:DST[:ro]]... [--status-fd N] -- ARGV..."},
+	 "      [--network host|none] [--env K=V]... [--status-fd N]\n"
+	 "      [--bind SRC:DST[:ro] | --tmpfs DST[:BYTES]]... -- ARGV..."},
 	{"mount", cmd_mount,
 	 "mount --type T --source S --options O [--cwd DIR]\n"
 	 "      [--lowerdir DIR... --upperdir DIR --workdir DIR] TARGET"},

@@ -57,6 +57,14 @@ static void parse_groups(struct run_config *cfg, const char *list)
 	free(copy);
 }
 
+static struct step_mount *add_mount(struct run_config *cfg, enum step_mount_type type, const char *target)
+{
+	cfg->mounts = xrealloc(cfg->mounts, (cfg->nmounts + 1) * sizeof *cfg->mounts);
+	struct step_mount *m = &cfg->mounts[cfg->nmounts++];
+	*m = (struct step_mount){.type = type, .target = clean_path(target)};
+	return m;
+}
+
 /* SRC:DST[:ro]. DST is a container path without ':'; SRC, a host path, may contain ':'. */
 static void parse_bind(struct run_config *cfg, const char *spec)
 {
@@ -71,13 +79,35 @@ static void parse_bind(struct run_config *cfg, const char *spec)
 	if (!colon || colon == s || colon[1] != '/' || s[0] != '/')
 		die("--bind %s: expected /SOURCE:/TARGET[:ro]", spec);
 	*colon = '\0';
-	cfg->binds = xrealloc(cfg->binds, (cfg->nbinds + 1) * sizeof *cfg->binds);
-	cfg->binds[cfg->nbinds++] = (struct bind){.source = s, .target = clean_path(colon + 1), .readonly = readonly};
+	struct step_mount *m = add_mount(cfg, STEP_BIND, colon + 1);
+	m->source = s;
+	m->readonly = readonly;
+}
+
+/* DST[:BYTES] */
+static void parse_tmpfs(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+	if (colon)
+		*colon = '\0';
+	if (s[0] != '/')
+		die("--tmpfs %s: expected /TARGET[:SIZE]", spec);
+	struct step_mount *m = add_mount(cfg, STEP_TMPFS, s);
+	/* tmpfs reads size=0 as "unlimited": refuse it rather than give the opposite of a limit. */
+	if (colon)
+		m->size = parse_number(colon + 1, "--tmpfs size", ~0ULL);
+	if (colon && m->size == 0)
+		die("--tmpfs %s: the size must be at least 1 byte", spec);
+	free(s);
 }
 
 static int parse_options(int argc, char **argv, struct run_config *cfg)
 {
-	enum { O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_STATUS_FD };
+	enum {
+		O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_TMPFS,
+		O_STATUS_FD,
+	};
 	static const struct option options[] = {
 		{"rootfs", required_argument, NULL, O_ROOTFS},
 		{"cwd", required_argument, NULL, O_CWD},
@@ -88,6 +118,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		{"network", required_argument, NULL, O_NETWORK},
 		{"env", required_argument, NULL, O_ENV},
 		{"bind", required_argument, NULL, O_BIND},
+		{"tmpfs", required_argument, NULL, O_TMPFS},
 		{"status-fd", required_argument, NULL, O_STATUS_FD},
 		{0},
 	};
@@ -123,6 +154,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 			cfg->env[nenv++] = optarg;
 			break;
 		case O_BIND: parse_bind(cfg, optarg); break;
+		case O_TMPFS: parse_tmpfs(cfg, optarg); break;
 		case O_STATUS_FD:
 			status_fd = (int)parse_number(optarg, "--status-fd", INT_MAX);
 			if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -242,13 +274,13 @@ int cmd_run(int argc, char **argv)
 	struct run_config cfg = {0};
 	int status_fd = parse_options(argc, argv, &cfg);
 
-	/* Remember which bind targets the image lacks, to remove the stubs made for them afterwards. */
+	/* Remember which mount targets the image lacks, to remove the stubs made for them afterwards. */
 	int host_rootfd = open(cfg.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (host_rootfd < 0)
 		die_errno("rootfs %s", cfg.rootfs);
 	struct stubs *stubs = NULL;
-	for (size_t i = 0; i < cfg.nbinds; i++)
-		stubs = stubs_record(stubs, host_rootfd, cfg.binds[i].target);
+	for (size_t i = 0; i < cfg.nmounts; i++)
+		stubs = stubs_record(stubs, host_rootfd, cfg.mounts[i].target);
 
 	int errpipe[2], alive[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
