@@ -1,11 +1,12 @@
 /*
  * The container's first process, between fork and execve.
  *
- * The order follows runc's: namespaces first; make every mount private before creating any,
- * so nothing propagates to the host; build the new root's mounts while the host's paths are
- * still reachable (bind sources live there); pivot_root and detach the old root; mask the
- * kernel files Docker masks; drop capabilities and switch user last, because every step
- * before needs root; exec.
+ * First the secrets are read from their pipes (secret.c), so that a bad one fails the step
+ * before anything exists. Then the order follows runc's: namespaces; make every mount private
+ * before creating any, so nothing propagates to the host; build the new root's mounts while
+ * the host's paths are still reachable (bind sources live there); pivot_root and detach the
+ * old root; mask the kernel files Docker masks; drop capabilities and switch user last,
+ * because every step before needs root; exec.
  *
  * This process is PID 1 of a fresh PID namespace (the parent unshared CLONE_NEWPID before
  * forking), so the /proc mounted here shows only the step's processes, and when the command
@@ -224,13 +225,37 @@ static int tmpfs_tree(const struct step_mount *m)
 /*
  * The caller's mounts over paths in the root, in the order given (a mount at /a before one
  * at /a/b, whose target is then made inside the first). Each is built detached and attached
- * whole.
+ * whole. Secret files need a staging directory (see secret_file_tree): made on our /dev before
+ * any of these mounts could cover it, removed once they are all in place.
  */
-static void apply_mounts(int rootfd, const struct run_config *cfg)
+static void apply_mounts(int rootfd, struct run_config *cfg)
 {
+	static const char stage_name[] = ".tsbuild-secret-stage";
+	int dev = -1, stage = -1;
+	for (size_t i = 0; i < cfg->nmounts && stage < 0; i++) {
+		if (cfg->mounts[i].type != STEP_SECRET)
+			continue;
+		dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+		if (dev < 0)
+			die_errno("open /dev");
+		if (mkdirat(dev, stage_name, 0700) < 0)
+			die_errno("mkdir /dev/%s", stage_name);
+		stage = openat(dev, stage_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (stage < 0)
+			die_errno("open /dev/%s", stage_name);
+	}
 	for (size_t i = 0; i < cfg->nmounts; i++) {
-		const struct step_mount *m = &cfg->mounts[i];
-		attach_in_root(rootfd, m->type == STEP_BIND ? bind_tree(m) : tmpfs_tree(m), m->target);
+		struct step_mount *m = &cfg->mounts[i];
+		int tree = m->type == STEP_BIND    ? bind_tree(m)
+			   : m->type == STEP_TMPFS ? tmpfs_tree(m)
+						   : secret_file_tree(m, stage);
+		attach_in_root(rootfd, tree, m->target);
+	}
+	if (stage >= 0) {
+		close(stage);
+		if (unlinkat(dev, stage_name, AT_REMOVEDIR) < 0)
+			die_errno("rmdir /dev/%s", stage_name);
+		close(dev);
 	}
 }
 
@@ -254,7 +279,7 @@ static void remount_nodev(const char *rootfs)
 }
 
 /* Everything the new root needs, mounted while the host's paths are still visible. */
-static int prepare_rootfs(const struct run_config *cfg)
+static int prepare_rootfs(struct run_config *cfg)
 {
 	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
 	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -460,11 +485,12 @@ static noreturn void exec_command(const struct run_config *cfg)
 	exec_failed(file, err);
 }
 
-void container_init(const struct run_config *cfg, int parent_alive_fd)
+void container_init(struct run_config *cfg, int parent_alive_fd)
 {
 	die_with_parent(parent_alive_fd);
 	/* Exact modes for device nodes and mount points; the command gets Docker's 022 below. */
 	umask(0);
+	load_secrets(cfg);
 
 	int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (cfg->network_none ? CLONE_NEWNET : 0);
 	if (unshare(flags) < 0)
