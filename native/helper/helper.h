@@ -85,6 +85,8 @@ struct run_config {
 	size_t ngroups;
 	const char *hostname; /* NULL: keep the one copied from the host */
 	bool network_none;
+	/* RUN --security=insecure: every capability, no masked paths, writable /sys, devices allowed */
+	bool privileged;
 	char **env; /* NULL-terminated, exactly the command's environment (secret values join it in the container) */
 	struct step_mount *mounts;
 	size_t nmounts;

@@ -11,7 +11,7 @@ static const struct {
 } commands[] = {
 	{"run", cmd_run,
 	 "run --rootfs DIR [--cwd DIR] [--uid N] [--gid N] [--groups A,B] [--hostname NAME]\n"
-	 "      [--network host|none] [--env K=V]... [--status-fd N]\n"
+	 "      [--network host|none] [--privileged] [--env K=V]... [--status-fd N]\n"
 	 "      [--bind SRC:DST[:ro] | --tmpfs DST[:BYTES] | --secret-file FD:DST:MODE:UID:GID]...\n"
 	 "      [--secret-env FD:NAME]... -- ARGV..."},
 	{"mount", cmd_mount,

@@ -178,7 +178,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 {
 	enum {
 		O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_TMPFS,
-		O_SECRET_FILE, O_SECRET_ENV, O_STATUS_FD,
+		O_SECRET_FILE, O_SECRET_ENV, O_PRIVILEGED, O_STATUS_FD,
 	};
 	static const struct option options[] = {
 		{"rootfs", required_argument, NULL, O_ROOTFS},
@@ -193,6 +193,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		{"tmpfs", required_argument, NULL, O_TMPFS},
 		{"secret-file", required_argument, NULL, O_SECRET_FILE},
 		{"secret-env", required_argument, NULL, O_SECRET_ENV},
+		{"privileged", no_argument, NULL, O_PRIVILEGED},
 		{"status-fd", required_argument, NULL, O_STATUS_FD},
 		{0},
 	};
@@ -231,6 +232,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		case O_TMPFS: parse_tmpfs(cfg, optarg); break;
 		case O_SECRET_FILE: parse_secret_file(cfg, optarg); break;
 		case O_SECRET_ENV: parse_secret_env(cfg, optarg); break;
+		case O_PRIVILEGED: cfg->privileged = true; break;
 		case O_STATUS_FD:
 			status_fd = (int)parse_number(optarg, "--status-fd", INT_MAX);
 			if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0)
