@@ -1,11 +1,18 @@
 /*
  * The container's first process, between fork and execve.
  *
- * The order follows runc's: namespaces first; make every mount private before creating any,
- * so nothing propagates to the host; build the new root's mounts while the host's paths are
- * still reachable (bind sources live there); pivot_root and detach the old root; mask the
- * kernel files Docker masks; drop capabilities and switch user last, because every step
- * before needs root; exec.
+ * First the secrets are read from their pipes (secret.c), so that a bad one fails the step
+ * before anything exists. Then the order follows runc's: namespaces; make every mount private
+ * before creating any, so nothing propagates to the host; build the new root's mounts while
+ * the host's paths are still reachable (bind sources live there); pivot_root and detach the
+ * old root; mask the kernel files Docker masks; drop capabilities and switch user last,
+ * because every step before needs root; exec.
+ *
+ * --privileged is RUN --security=insecure, BuildKit's insecure entitlement
+ * (util/entitlements/security/security_linux.go, WithInsecureSpec, plus writable sysfs): every
+ * capability, no masked or read-only kernel files, /sys writable, and devices allowed (the
+ * nodev that stands in for Docker's device cgroup is left off, and BuildKit's extra device
+ * nodes are made).
  *
  * This process is PID 1 of a fresh PID namespace (the parent unshared CLONE_NEWPID before
  * forking), so the /proc mounted here shows only the step's processes, and when the command
@@ -19,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/loop.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -90,6 +98,43 @@ static void mount_in_root(int rootfd, const char *path, const char *fstype, unsi
 }
 
 /*
+ * The device nodes BuildKit adds in insecure mode, where runc makes them (mode 0666, root's)
+ * and the device cgroup allows every device: kmsg, cuse, fuse, kvm, net/tun, loop-control,
+ * and loop0 up to the host's first free loop device plus 7, so that a step can set up a few
+ * loop devices. A node whose driver the host lacks is made all the same; opening it fails.
+ */
+static void make_insecure_devices(int dev)
+{
+	static const struct {
+		const char *name;
+		unsigned int major, minor;
+	} nodes[] = {
+		{"kmsg", 1, 11}, {"cuse", 10, 203}, {"fuse", 10, 229}, {"kvm", 10, 232},
+		{"net/tun", 10, 200}, {"loop-control", 10, 237},
+	};
+	if (mkdirat(dev, "net", 0755) < 0)
+		die_errno("mkdir /dev/net");
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
+			die_errno("mknod /dev/%s", nodes[i].name);
+	}
+	/* The host's /dev is still ours to read (before pivot_root). Like BuildKit: no loop-control, start at 0. */
+	int free_loop = 0;
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl >= 0) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		free_loop = n > 0 ? n : 0;
+		close(ctl);
+	}
+	for (int i = 0; i <= free_loop + 7; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "loop%d", i);
+		if (mknodat(dev, name, S_IFBLK | 0666, makedev(7, (unsigned)i)) < 0)
+			die_errno("mknod /dev/%s", name);
+	}
+}
+
+/*
  * /dev is a small tmpfs of our own, not the host's devtmpfs: the step gets the few
  * harmless devices Docker gives every container and nothing else.
  *
@@ -99,9 +144,10 @@ static void mount_in_root(int rootfd, const char *path, const char *fstype, unsi
  * mounts of the host's own nodes, whose mounts do allow devices. A node a step makes is
  * still made (and goes into the layer, as in Docker), it just cannot be opened.
  */
-static void setup_dev(int rootfd)
+static void setup_dev(int rootfd, bool privileged)
 {
-	mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k");
+	mount_in_root(rootfd, "/dev", "tmpfs", MS_NOSUID | (privileged ? 0 : MS_NODEV) | MS_STRICTATIME,
+		      "mode=755,size=65536k");
 	/* Reopen: the fd from before the mount names the directory underneath it. */
 	int dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
 	if (dev < 0)
@@ -156,38 +202,116 @@ static void setup_dev(int rootfd)
 		if (symlinkat(links[i].target, dev, links[i].name) < 0)
 			die_errno("symlink /dev/%s", links[i].name);
 	}
+	if (privileged)
+		make_insecure_devices(dev);
 	close(dev);
 }
 
-/* The caller's files (/etc/hosts, /etc/resolv.conf, /etc/hostname) over paths in the root. */
-static void setup_bind(int rootfd, const struct bind *b)
+/*
+ * Attach TREE, a detached mount, at TARGET inside the root: over a directory if TREE is one,
+ * else over a file (made empty if missing), which is also what a Unix socket needs. The
+ * target is resolved inside the root like every other (ensure_in_root), and the mount is
+ * moved onto that exact inode.
+ */
+static void attach_in_root(int rootfd, int tree, const char *target)
 {
 	struct stat st;
-	if (stat(b->source, &st) < 0)
-		die_errno("bind source %s", b->source);
-	int fd = ensure_in_root(rootfd, b->target, S_ISDIR(st.st_mode), S_ISDIR(st.st_mode) ? 0755 : 0644);
-	mount_on_fd(fd, b->source, NULL, MS_BIND | MS_REC, NULL, b->target);
+	if (fstat(tree, &st) < 0)
+		die_errno("stat the mount for %s", target);
+	bool directory = S_ISDIR(st.st_mode);
+	int fd = ensure_in_root(rootfd, target, directory, directory ? 0755 : 0644);
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("mount on %s", target);
 	close(fd);
-	if (!b->readonly)
-		return;
-	/* A bind ignores MS_RDONLY; read-only takes a remount of the new mount (hence the reopen). */
-	fd = open_in_root(rootfd, b->target, O_PATH);
-	if (fd < 0)
-		die_errno("open %s", b->target);
-	mount_on_fd(fd, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL, b->target);
-	close(fd);
+	close(tree);
 }
 
-/* Everything the new root needs, mounted while the host's paths are still visible. */
-static int prepare_rootfs(const struct run_config *cfg)
+/*
+ * A host directory, file or socket: the init files (/etc/hosts...) and RUN --mount=type=bind
+ * (a snapshot, the build context, a cache, the SSH agent's socket). Cloned with its submounts,
+ * like BuildKit's rbind; read-only and nodev applied to the whole clone before it is attached,
+ * so it is never visible writable, and devices an earlier step made in a snapshot stay
+ * unopenable here too (the nodev rule of prepare_rootfs).
+ */
+static int bind_tree(const struct step_mount *m, bool privileged)
 {
-	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
-	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		die_errno("bind %s onto itself", cfg->rootfs);
-	/* nodev: device nodes the image or the step made cannot be opened (see setup_dev). */
+	int tree = open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind source %s", m->source);
+	struct mount_attr attr = {
+		.attr_set = (m->readonly ? MOUNT_ATTR_RDONLY : 0) | (privileged ? 0 : MOUNT_ATTR_NODEV),
+	};
+	if (attr.attr_set && mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		die_errno("bind %s on %s: set %s", m->source, m->target, m->readonly ? "read-only" : "nodev");
+	return tree;
+}
+
+/*
+ * RUN --mount=type=tmpfs: BuildKit's options (nosuid, size) and the kernel's default root mode
+ * 1777, plus nodev, the rule of prepare_rootfs, which BuildKit gets from the device cgroup.
+ */
+static int tmpfs_tree(const struct step_mount *m, bool privileged)
+{
+	int fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		die_errno("tmpfs on %s: fsopen", m->target);
+	char size[32];
+	snprintf(size, sizeof size, "%llu", m->size);
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "1777", 0) < 0 ||
+	    (m->size > 0 && fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
+	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		die_errno("tmpfs on %s", m->target);
+	int tree = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | (privileged ? 0 : MOUNT_ATTR_NODEV));
+	if (tree < 0)
+		die_errno("tmpfs on %s: fsmount", m->target);
+	close(fsfd);
+	return tree;
+}
+
+/*
+ * The caller's mounts over paths in the root, in the order given (a mount at /a before one
+ * at /a/b, whose target is then made inside the first). Each is built detached and attached
+ * whole. Secret files need a staging directory (see secret_file_tree): made on our /dev before
+ * any of these mounts could cover it, removed once they are all in place.
+ */
+static void apply_mounts(int rootfd, struct run_config *cfg)
+{
+	static const char stage_name[] = ".tsbuild-secret-stage";
+	int dev = -1, stage = -1;
+	for (size_t i = 0; i < cfg->nmounts && stage < 0; i++) {
+		if (cfg->mounts[i].type != STEP_SECRET)
+			continue;
+		dev = open_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
+		if (dev < 0)
+			die_errno("open /dev");
+		if (mkdirat(dev, stage_name, 0700) < 0)
+			die_errno("mkdir /dev/%s", stage_name);
+		stage = openat(dev, stage_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (stage < 0)
+			die_errno("open /dev/%s", stage_name);
+	}
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		struct step_mount *m = &cfg->mounts[i];
+		int tree = m->type == STEP_BIND    ? bind_tree(m, cfg->privileged)
+			   : m->type == STEP_TMPFS ? tmpfs_tree(m, cfg->privileged)
+						   : secret_file_tree(m, stage);
+		attach_in_root(rootfd, tree, m->target);
+	}
+	if (stage >= 0) {
+		close(stage);
+		if (unlinkat(dev, stage_name, AT_REMOVEDIR) < 0)
+			die_errno("rmdir /dev/%s", stage_name);
+		close(dev);
+	}
+}
+
+/* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
+static void remount_nodev(const char *rootfs)
+{
 	struct statvfs sv;
-	if (statvfs(cfg->rootfs, &sv) < 0)
-		die_errno("statvfs %s", cfg->rootfs);
+	if (statvfs(rootfs, &sv) < 0)
+		die_errno("statvfs %s", rootfs);
 	unsigned long keep = 0;
 	static const struct {
 		unsigned long st, ms;
@@ -197,18 +321,30 @@ static int prepare_rootfs(const struct run_config *cfg)
 	};
 	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
 		keep |= (sv.f_flag & kept[i].st) ? kept[i].ms : 0;
-	if (mount(NULL, cfg->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep, NULL) < 0)
-		die_errno("remount %s nodev", cfg->rootfs);
+	if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_NODEV | keep, NULL) < 0)
+		die_errno("remount %s nodev", rootfs);
+}
+
+/* Everything the new root needs, mounted while the host's paths are still visible. */
+static int prepare_rootfs(struct run_config *cfg)
+{
+	/* pivot_root needs the new root to be a mount point; a plain directory becomes one. */
+	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		die_errno("bind %s onto itself", cfg->rootfs);
+	/* nodev: device nodes the image or the step made cannot be opened (see setup_dev). Not when
+	 * privileged: BuildKit's insecure mode opens the device cgroup to every device. */
+	if (!cfg->privileged)
+		remount_nodev(cfg->rootfs);
 	/* Opened here, in our mount namespace and after the bind: mounts must target our own tree. */
 	int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		die_errno("open %s", cfg->rootfs);
 
 	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	setup_dev(rootfd);
-	mount_in_root(rootfd, "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	for (size_t i = 0; i < cfg->nbinds; i++)
-		setup_bind(rootfd, &cfg->binds[i]);
+	setup_dev(rootfd, cfg->privileged);
+	mount_in_root(rootfd, "/sys", "sysfs", (cfg->privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		      NULL);
+	apply_mounts(rootfd, cfg);
 
 	/* WORKDIR that does not exist yet: Docker creates it, owned by root. */
 	close(ensure_in_root(rootfd, cfg->cwd, true, 0755));
@@ -316,6 +452,30 @@ static void limit_capabilities(void)
 		die_errno("clear inheritable capabilities");
 }
 
+/*
+ * --privileged, after switch_user: every capability we hold, in the permitted, effective,
+ * inheritable and ambient sets, as BuildKit's WithInsecureSpec sets them. The ambient set is
+ * what carries them across execve for a non-root user, so a USER step has them too; root gets
+ * its bounding set, which we left whole.
+ */
+static void all_capabilities(void)
+{
+	struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	if (syscall(SYS_capget, &header, data) < 0)
+		die_errno("capget");
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		data[i].effective = data[i].inheritable = data[i].permitted;
+	if (syscall(SYS_capset, &header, data) < 0)
+		die_errno("capset");
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		if (!(data[CAP_TO_INDEX(cap)].permitted & CAP_TO_MASK(cap)))
+			continue;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			die_errno("raise ambient capability %d", cap);
+	}
+}
+
 static void switch_user(const struct run_config *cfg, int parent_alive_fd)
 {
 	/* Try the working directory as root first, and again as the user below (runc does the same:
@@ -399,11 +559,12 @@ static noreturn void exec_command(const struct run_config *cfg)
 	exec_failed(file, err);
 }
 
-void container_init(const struct run_config *cfg, int parent_alive_fd)
+void container_init(struct run_config *cfg, int parent_alive_fd)
 {
 	die_with_parent(parent_alive_fd);
 	/* Exact modes for device nodes and mount points; the command gets Docker's 022 below. */
 	umask(0);
+	load_secrets(cfg);
 
 	int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (cfg->network_none ? CLONE_NEWNET : 0);
 	if (unshare(flags) < 0)
@@ -418,11 +579,20 @@ void container_init(const struct run_config *cfg, int parent_alive_fd)
 
 	int rootfd = prepare_rootfs(cfg);
 	enter_rootfs(rootfd);
-	restrict_kernel_files();
+	if (!cfg->privileged)
+		restrict_kernel_files();
 
 	umask(022);
-	limit_capabilities();
+	if (cfg->privileged) {
+		/* Keep the permitted set through the switch to a non-root user; all_capabilities raises the rest. */
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+			die_errno("prctl(PR_SET_KEEPCAPS)");
+	} else {
+		limit_capabilities();
+	}
 	switch_user(cfg, parent_alive_fd);
+	if (cfg->privileged)
+		all_capabilities();
 
 	/* Signals: the command starts with default handlers and nothing blocked, whatever we had. */
 	for (int sig = 1; sig < NSIG; sig++) {

@@ -44,11 +44,35 @@ struct stubs;
 struct stubs *stubs_record(struct stubs *s, int rootfd, const char *path);
 void stubs_remove(struct stubs *s, int rootfd);
 
-/* The run subcommand's parsed options; filled by run.c, consumed by container.c. */
-struct bind {
+/*
+ * The run subcommand's parsed options; filled by run.c, consumed by container.c.
+ *
+ * The mounts over paths inside the root, in command-line order: the init files (--bind) first,
+ * then the step's own (RUN --mount), which the caller sorts so that /a comes before /a/b.
+ */
+enum step_mount_type { STEP_BIND, STEP_TMPFS, STEP_SECRET };
+
+struct step_mount {
+	enum step_mount_type type;
+	const char *target; /* cleaned, absolute, inside the container */
+	/* STEP_BIND: a host directory, file or Unix socket */
 	const char *source;
-	const char *target;
 	bool readonly;
+	/* STEP_TMPFS: bytes; 0 leaves the kernel's default (half of RAM) */
+	unsigned long long size;
+	/* STEP_SECRET: the pipe its bytes arrive on, the file's metadata, and the bytes once read */
+	int fd;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	char *data;
+	size_t len;
+};
+
+/* An environment variable of the command whose value arrives on a pipe (a secret). */
+struct secret_env {
+	int fd;
+	const char *name;
 };
 
 struct run_config {
@@ -61,14 +85,23 @@ struct run_config {
 	size_t ngroups;
 	const char *hostname; /* NULL: keep the one copied from the host */
 	bool network_none;
-	char **env; /* NULL-terminated, exactly the command's environment */
-	struct bind *binds;
-	size_t nbinds;
+	/* RUN --security=insecure: every capability, no masked paths, writable /sys, devices allowed */
+	bool privileged;
+	char **env; /* NULL-terminated, exactly the command's environment (secret values join it in the container) */
+	struct step_mount *mounts;
+	size_t nmounts;
+	struct secret_env *secret_env;
+	size_t nsecret_env;
 	char **argv; /* NULL-terminated */
 };
 
+/* secret.c: secrets arrive on pipes and become a file on a tmpfs of their own, or environment. */
+void load_secrets(struct run_config *cfg);
+void close_secret_fds(const struct run_config *cfg);
+int secret_file_tree(struct step_mount *m, int stagefd);
+
 /* container.c: everything the child does between fork and execve. Never returns. */
-noreturn void container_init(const struct run_config *cfg, int parent_alive_fd);
+noreturn void container_init(struct run_config *cfg, int parent_alive_fd);
 
 /* Subcommands. */
 int cmd_run(int argc, char **argv);

@@ -57,6 +57,14 @@ static void parse_groups(struct run_config *cfg, const char *list)
 	free(copy);
 }
 
+static struct step_mount *add_mount(struct run_config *cfg, enum step_mount_type type, const char *target)
+{
+	cfg->mounts = xrealloc(cfg->mounts, (cfg->nmounts + 1) * sizeof *cfg->mounts);
+	struct step_mount *m = &cfg->mounts[cfg->nmounts++];
+	*m = (struct step_mount){.type = type, .target = clean_path(target), .fd = -1};
+	return m;
+}
+
 /* SRC:DST[:ro]. DST is a container path without ':'; SRC, a host path, may contain ':'. */
 static void parse_bind(struct run_config *cfg, const char *spec)
 {
@@ -71,13 +79,107 @@ static void parse_bind(struct run_config *cfg, const char *spec)
 	if (!colon || colon == s || colon[1] != '/' || s[0] != '/')
 		die("--bind %s: expected /SOURCE:/TARGET[:ro]", spec);
 	*colon = '\0';
-	cfg->binds = xrealloc(cfg->binds, (cfg->nbinds + 1) * sizeof *cfg->binds);
-	cfg->binds[cfg->nbinds++] = (struct bind){.source = s, .target = clean_path(colon + 1), .readonly = readonly};
+	struct step_mount *m = add_mount(cfg, STEP_BIND, colon + 1);
+	m->source = s;
+	m->readonly = readonly;
+}
+
+/* DST[:BYTES] */
+static void parse_tmpfs(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+	if (colon)
+		*colon = '\0';
+	if (s[0] != '/')
+		die("--tmpfs %s: expected /TARGET[:SIZE]", spec);
+	struct step_mount *m = add_mount(cfg, STEP_TMPFS, s);
+	/* tmpfs reads size=0 as "unlimited": refuse it rather than give the opposite of a limit. */
+	if (colon)
+		m->size = parse_number(colon + 1, "--tmpfs size", ~0ULL);
+	if (colon && m->size == 0)
+		die("--tmpfs %s: the size must be at least 1 byte", spec);
+	free(s);
+}
+
+/*
+ * A descriptor we inherited to read a secret from. Close-on-exec at once, so that nothing we
+ * start could inherit it; the container's init reads it to the end, we close our copy.
+ */
+static int parse_secret_fd(const char *text, const char *what)
+{
+	int fd = (int)parse_number(text, what, INT_MAX);
+	if (fd <= STDERR_FILENO)
+		die("%s %d: a secret cannot come from stdin, stdout or stderr", what, fd);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		die_errno("%s %d", what, fd);
+	return fd;
+}
+
+/* FD:DST:MODE:UID:GID (MODE octal). DST is a container path without ':'. */
+static void parse_secret_file(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec), *rest = s;
+	char *fields[5];
+	size_t n = 0;
+	while (rest && n < 5)
+		fields[n++] = strsep(&rest, ":");
+	if (n != 5 || rest || fields[1][0] != '/')
+		die("--secret-file %s: expected FD:/TARGET:MODE:UID:GID", spec);
+	char *end;
+	errno = 0;
+	unsigned long mode = strtoul(fields[2], &end, 8);
+	if (fields[2][0] < '0' || fields[2][0] > '7' || *end != '\0' || errno != 0 || mode > 07777)
+		die("--secret-file %s: MODE must be octal, at most 7777", spec);
+	struct step_mount *m = add_mount(cfg, STEP_SECRET, fields[1]);
+	m->fd = parse_secret_fd(fields[0], "--secret-file");
+	m->mode = (mode_t)mode;
+	m->uid = (uid_t)parse_number(fields[3], "--secret-file uid", 4294967294ULL);
+	m->gid = (gid_t)parse_number(fields[4], "--secret-file gid", 4294967294ULL);
+	free(s);
+}
+
+/* FD:NAME */
+static void parse_secret_env(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+	if (!colon || colon[1] == '\0' || strchr(colon + 1, '='))
+		die("--secret-env %s: expected FD:NAME, NAME not empty and without '='", spec);
+	*colon = '\0';
+	cfg->secret_env = xrealloc(cfg->secret_env, (cfg->nsecret_env + 1) * sizeof *cfg->secret_env);
+	cfg->secret_env[cfg->nsecret_env++] =
+		(struct secret_env){.fd = parse_secret_fd(s, "--secret-env"), .name = colon + 1};
+}
+
+/* Each secret needs a pipe of its own: a shared one would hand one secret's bytes to another. */
+static void check_secret_fds(const struct run_config *cfg, int status_fd)
+{
+	size_t n = 0;
+	int *fds = xmalloc((cfg->nmounts + cfg->nsecret_env) * sizeof *fds);
+	for (size_t i = 0; i < cfg->nmounts; i++) {
+		if (cfg->mounts[i].type == STEP_SECRET)
+			fds[n++] = cfg->mounts[i].fd;
+	}
+	for (size_t i = 0; i < cfg->nsecret_env; i++)
+		fds[n++] = cfg->secret_env[i].fd;
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] == status_fd)
+			die("secret descriptor %d is also the status descriptor", fds[i]);
+		for (size_t j = 0; j < i; j++) {
+			if (fds[j] == fds[i])
+				die("secret descriptor %d is given twice", fds[i]);
+		}
+	}
+	free(fds);
 }
 
 static int parse_options(int argc, char **argv, struct run_config *cfg)
 {
-	enum { O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_STATUS_FD };
+	enum {
+		O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_TMPFS,
+		O_SECRET_FILE, O_SECRET_ENV, O_PRIVILEGED, O_STATUS_FD,
+	};
 	static const struct option options[] = {
 		{"rootfs", required_argument, NULL, O_ROOTFS},
 		{"cwd", required_argument, NULL, O_CWD},
@@ -88,6 +190,10 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		{"network", required_argument, NULL, O_NETWORK},
 		{"env", required_argument, NULL, O_ENV},
 		{"bind", required_argument, NULL, O_BIND},
+		{"tmpfs", required_argument, NULL, O_TMPFS},
+		{"secret-file", required_argument, NULL, O_SECRET_FILE},
+		{"secret-env", required_argument, NULL, O_SECRET_ENV},
+		{"privileged", no_argument, NULL, O_PRIVILEGED},
 		{"status-fd", required_argument, NULL, O_STATUS_FD},
 		{0},
 	};
@@ -123,6 +229,10 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 			cfg->env[nenv++] = optarg;
 			break;
 		case O_BIND: parse_bind(cfg, optarg); break;
+		case O_TMPFS: parse_tmpfs(cfg, optarg); break;
+		case O_SECRET_FILE: parse_secret_file(cfg, optarg); break;
+		case O_SECRET_ENV: parse_secret_env(cfg, optarg); break;
+		case O_PRIVILEGED: cfg->privileged = true; break;
 		case O_STATUS_FD:
 			status_fd = (int)parse_number(optarg, "--status-fd", INT_MAX);
 			if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -133,6 +243,7 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		}
 	}
 	cfg->env[nenv] = NULL;
+	check_secret_fds(cfg, status_fd);
 	if (!rootfs)
 		die("run: --rootfs is required");
 	if (optind >= argc)
@@ -242,13 +353,13 @@ int cmd_run(int argc, char **argv)
 	struct run_config cfg = {0};
 	int status_fd = parse_options(argc, argv, &cfg);
 
-	/* Remember which bind targets the image lacks, to remove the stubs made for them afterwards. */
+	/* Remember which mount targets the image lacks, to remove the stubs made for them afterwards. */
 	int host_rootfd = open(cfg.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (host_rootfd < 0)
 		die_errno("rootfs %s", cfg.rootfs);
 	struct stubs *stubs = NULL;
-	for (size_t i = 0; i < cfg.nbinds; i++)
-		stubs = stubs_record(stubs, host_rootfd, cfg.binds[i].target);
+	for (size_t i = 0; i < cfg.nmounts; i++)
+		stubs = stubs_record(stubs, host_rootfd, cfg.mounts[i].target);
 
 	int errpipe[2], alive[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
@@ -306,6 +417,8 @@ int cmd_run(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(errpipe[1]);
 	close(alive[0]); /* alive[1] stays open until we exit: the child watches for its hang-up */
+	/* The child reads the secrets; we never do, so they are never in this long-lived process. */
+	close_secret_fds(&cfg);
 	for (size_t i = 0; i < nrelays; i++)
 		close(relays[i].pipe[1]);
 

@@ -1,9 +1,15 @@
 // Running one build step in its own namespaces through `tsbuild-helper run`.
-import { spawn } from 'node:child_process';
+//
+// Secrets (secret mounts and secret environment variables) never go on the helper's command
+// line, which every user can read in /proc/PID/cmdline, nor in its environment: each gets a
+// pipe of its own, an extra entry of the child's stdio, and the helper reads it to the end
+// before the container starts.
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { InvalidInputError } from '../errors.js';
 import { failed, helperPath, notRunning } from './binary.js';
 import { collect, exited } from './spawn.js';
-import type { RunSpec } from './types.js';
+import type { RunSpec, StepMount } from './types.js';
 
 export interface RunIO {
   /** Where the step's stdout and stderr go, as they are produced. Omitted: discarded. */
@@ -15,6 +21,8 @@ export interface RunIO {
 
 /** The helper reports a setup failure on this descriptor, apart from the command's own stderr. */
 const STATUS_FD = 3;
+/** Secrets are written to the descriptors after the status one, in the order of the command line. */
+const FIRST_SECRET_FD = STATUS_FD + 1;
 /** The helper's exit status for "the container could not be set up". */
 const EXIT_SETUP_FAILED = 125;
 
@@ -25,8 +33,47 @@ function checkId(what: string, id: number): string {
   return String(id);
 }
 
-/** The helper's command line for SPEC. Exported for tests and debugging output. */
-export function runArgs(spec: RunSpec): string[] {
+/** The helper splits its mount arguments at ':'; a target cannot contain one. */
+function checkTarget(what: string, target: string | undefined): string {
+  if (target === undefined || !target.startsWith('/') || target.includes(':')) {
+    throw new InvalidInputError(`run: ${what} target ${target} must be an absolute path without ':'`);
+  }
+  return target;
+}
+
+function bindArg(source: string, target: string | undefined, readonly: boolean | undefined): string {
+  checkTarget('bind', target);
+  if (!source.startsWith('/')) throw new InvalidInputError(`run: bind source ${source} is not absolute`);
+  return `${source}:${target}${readonly ? ':ro' : ''}`;
+}
+
+/** The helper's arguments for one step mount; a secret's bytes join SECRETS, its pipe is named by number. */
+function mountArgs(mount: StepMount, secrets: Buffer[]): string[] {
+  switch (mount.type) {
+    case 'bind':
+      return ['--bind', bindArg(mount.source, mount.target, mount.readonly)];
+    case 'tmpfs': {
+      const target = checkTarget('tmpfs', mount.target);
+      if (mount.sizeBytes === undefined) return ['--tmpfs', target];
+      if (!Number.isSafeInteger(mount.sizeBytes) || mount.sizeBytes < 1) {
+        throw new InvalidInputError(`run: tmpfs size ${mount.sizeBytes} for ${target} must be a whole number of bytes, at least 1`);
+      }
+      return ['--tmpfs', `${target}:${mount.sizeBytes}`];
+    }
+    case 'secret': {
+      const target = checkTarget('secret', mount.target);
+      if (!Number.isInteger(mount.mode) || mount.mode < 0 || mount.mode > 0o7777) {
+        throw new InvalidInputError(`run: secret mode ${mount.mode} for ${target} is not a file mode`);
+      }
+      const fd = FIRST_SECRET_FD + secrets.push(mount.data) - 1;
+      const owner = `${checkId('secret uid', mount.uid)}:${checkId('secret gid', mount.gid)}`;
+      return ['--secret-file', `${fd}:${target}:${mount.mode.toString(8).padStart(4, '0')}:${owner}`];
+    }
+  }
+}
+
+/** The helper's command line for SPEC, and the secrets to write to descriptors FIRST_SECRET_FD, FIRST_SECRET_FD+1... */
+function invocation(spec: RunSpec): { args: string[]; secrets: Buffer[] } {
   if (spec.argv.length === 0) throw new InvalidInputError('run: empty command');
   if (!spec.cwd.startsWith('/')) throw new InvalidInputError(`run: working directory ${spec.cwd} is not absolute`);
   const args = [
@@ -48,17 +95,22 @@ export function runArgs(spec: RunSpec): string[] {
     '--network',
     spec.network,
   ];
+  if (spec.privileged) args.push('--privileged');
   for (const entry of spec.env) args.push('--env', entry);
-  for (const bind of spec.binds) {
-    // The helper splits SOURCE:TARGET at the last colon; a target cannot contain one.
-    if (bind.target === undefined || !bind.target.startsWith('/') || bind.target.includes(':')) {
-      throw new InvalidInputError(`run: bind target ${bind.target} must be an absolute path without ':'`);
-    }
-    if (!bind.source.startsWith('/')) throw new InvalidInputError(`run: bind source ${bind.source} is not absolute`);
-    args.push('--bind', `${bind.source}:${bind.target}${bind.readonly ? ':ro' : ''}`);
+  // The init files first, then the step's mounts in their order: the helper applies them as listed.
+  for (const bind of spec.binds) args.push('--bind', bindArg(bind.source, bind.target, bind.readonly));
+  const secrets: Buffer[] = [];
+  for (const mount of spec.mounts ?? []) args.push(...mountArgs(mount, secrets));
+  for (const { name, value } of spec.secretEnv ?? []) {
+    args.push('--secret-env', `${FIRST_SECRET_FD + secrets.push(value) - 1}:${name}`);
   }
   args.push('--', ...spec.argv);
-  return args;
+  return { args, secrets };
+}
+
+/** The helper's command line for SPEC. Exported for tests and debugging output; it never holds a secret. */
+export function runArgs(spec: RunSpec): string[] {
+  return invocation(spec).args;
 }
 
 /**
@@ -68,11 +120,24 @@ export function runArgs(spec: RunSpec): string[] {
  * aborted, once every process of the step is gone.
  */
 export async function runInContainer(spec: RunSpec, io: RunIO = {}): Promise<{ exitCode: number }> {
-  const args = runArgs(spec);
+  const { args, secrets } = invocation(spec);
   io.signal?.throwIfAborted();
   const file = helperPath();
-  const child = spawn(file, args, { stdio: ['ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore', 'pipe'] });
+  const stdio: StdioOptions = [
+    'ignore',
+    io.stdout ? 'pipe' : 'ignore',
+    io.stderr ? 'pipe' : 'ignore',
+    'pipe',
+    ...secrets.map(() => 'pipe' as const),
+  ];
+  const child = spawn(file, args, { stdio });
   const done = exited(child);
+  secrets.forEach((data, i) => {
+    const pipe = child.stdio[FIRST_SECRET_FD + i] as Writable | null | undefined;
+    // EPIPE when the helper exits before reading (a bad rootfs, say): its status says why.
+    pipe?.on('error', () => undefined);
+    pipe?.end(data);
+  });
   // Output is streamed to the caller, never accumulated; only the status line is kept.
   const statusText = collect(child.stdio[STATUS_FD] as NodeJS.ReadableStream | null);
   // end: false: the caller's streams (often process.stdout) outlive the step.

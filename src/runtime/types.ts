@@ -90,4 +90,63 @@ export interface RunSpec {
   readonly network: 'host' | 'none';
   /** Files bind-mounted over paths inside the rootfs (the init layer's /etc/hosts, /etc/resolv.conf, /etc/hostname). */
   readonly binds: readonly BindMount[];
+  /**
+   * The step's own mounts (`RUN --mount`), applied in this order after `binds`: the caller sorts
+   * them so that a mount at /a comes before one at /a/b (whose target is then made inside the first).
+   */
+  readonly mounts?: readonly StepMount[];
+  /** Environment variables whose values are secrets: they reach the helper through pipes, never its argv or environment. */
+  readonly secretEnv?: readonly SecretEnv[];
+  /**
+   * `RUN --security=insecure` (BuildKit's insecure entitlement): every capability tsbuild holds
+   * (for a USER step too), no masked or read-only kernel files, /sys writable, device nodes
+   * openable, and BuildKit's extra devices (fuse, kvm, loop...) in /dev.
+   */
+  readonly privileged?: boolean;
+}
+
+/**
+ * One `RUN --mount` as the helper applies it. Targets are absolute paths inside the rootfs,
+ * without ':'; a missing target is created (a directory for a directory or tmpfs, an empty
+ * file otherwise) and removed again after the step if still empty. Every mount is nodev
+ * unless the step is privileged, like the root: nodev is what stands in for Docker's device
+ * cgroup, so a device node in a bound snapshot cannot be opened either.
+ */
+export type StepMount =
+  | {
+      readonly type: 'bind';
+      /** A host directory, file or Unix socket (an SSH agent's), bound with everything mounted below it. */
+      readonly source: string;
+      readonly target: string;
+      /** Applies to everything mounted below the source too. */
+      readonly readonly: boolean;
+    }
+  | {
+      /** A fresh tmpfs, mode 1777, nosuid, gone with the step. */
+      readonly type: 'tmpfs';
+      readonly target: string;
+      /** At least 1; absent: the kernel's default, half of the RAM. */
+      readonly sizeBytes?: number;
+    }
+  | {
+      /**
+       * A read-only file holding `data`, on a tmpfs that exists only in the step's mount
+       * namespace. The bytes travel through a pipe: never argv, environment or the host's disk.
+       */
+      readonly type: 'secret';
+      readonly target: string;
+      /** At most 500 KiB (BuildKit's limit); the helper refuses more. */
+      readonly data: Buffer;
+      /** Permission bits; like BuildKit, only 0o777 of them are kept. */
+      readonly mode: number;
+      readonly uid: number;
+      readonly gid: number;
+    };
+
+/** An environment variable of the step whose value is a secret (`RUN --mount=type=secret,env=NAME`). */
+export interface SecretEnv {
+  /** Not empty, without '='. Replaces a variable of the same name in `env`. */
+  readonly name: string;
+  /** At most 500 KiB, and no NUL byte (an environment value cannot hold one); the helper refuses otherwise. */
+  readonly value: Buffer;
 }

@@ -1,13 +1,13 @@
 // runInContainer on real namespaces: what a RUN step sees, checked from inside and from the host.
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { HelperError, helperPath, mount, runArgs, runInContainer, unmount } from '../../src/runtime/helper.js';
 import type { BindMount, RunSpec } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
+import { Collector, hostPids, uniqueSleep, waitFor } from '../helpers/steps.js';
 
 let root: string;
 let rootfs: string;
@@ -39,21 +39,6 @@ function spec(overrides: Partial<RunSpec>): RunSpec {
   };
 }
 
-class Collector extends Writable {
-  text = '';
-  private readonly waiters: { needle: string; resolve: () => void }[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    for (const w of this.waiters.filter((w) => this.text.includes(w.needle))) w.resolve();
-    done();
-  }
-  /** Resolves once NEEDLE has been written. */
-  seen(needle: string): Promise<void> {
-    if (this.text.includes(needle)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ needle, resolve }));
-  }
-}
-
 async function run(overrides: Partial<RunSpec>, signal?: AbortSignal) {
   const stdout = new Collector();
   const stderr = new Collector();
@@ -63,33 +48,6 @@ async function run(overrides: Partial<RunSpec>, signal?: AbortSignal) {
 
 function sh(script: string, overrides: Partial<RunSpec> = {}) {
   return run({ argv: ['sh', '-c', script], ...overrides });
-}
-
-/** Host PIDs of processes whose argv is exactly ARGV (read from the host's /proc). */
-async function hostPids(argv: readonly string[]): Promise<number[]> {
-  const wanted = argv.join('\0') + '\0';
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline === wanted) pids.push(Number(entry));
-  }
-  return pids;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A `sleep` argv nobody else runs: busybox sleep adds its arguments, so the marker is just more seconds. */
-function uniqueSleep(): string[] {
-  return ['sleep', '1000', String(process.pid) + String(Math.floor(Math.random() * 1e6))];
 }
 
 describe('exit status', () => {

@@ -1,8 +1,9 @@
 // What a RUN step can and cannot reach, checked from inside the step (docs/security.md cites
 // each test here). The steps run on a busybox rootfs through the same helper a build uses;
 // the last test goes through `tsbuild build` to show a Dockerfile's RUN gets the same sandbox.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,6 +11,7 @@ import { execa } from 'execa';
 import { helperPath, runInContainer } from '../../src/runtime/helper.js';
 import type { RunSpec } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
+import { allPids, hostPids, uniqueSleep, waitFor } from '../helpers/steps.js';
 import { CLI, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 let root: string;
@@ -34,12 +36,10 @@ class Text extends Writable {
   }
 }
 
-async function sh(script: string, overrides: Partial<RunSpec> = {}) {
-  const stdout = new Text();
-  const stderr = new Text();
-  const spec: RunSpec = {
+function stepSpec(overrides: Partial<RunSpec>): RunSpec {
+  return {
     rootfs,
-    argv: ['sh', '-c', script],
+    argv: ['true'],
     env: ['PATH=/bin'],
     cwd: '/',
     uid: 0,
@@ -50,7 +50,12 @@ async function sh(script: string, overrides: Partial<RunSpec> = {}) {
     binds: [],
     ...overrides,
   };
-  const { exitCode } = await runInContainer(spec, { stdout, stderr });
+}
+
+async function sh(script: string, overrides: Partial<RunSpec> = {}) {
+  const stdout = new Text();
+  const stderr = new Text();
+  const { exitCode } = await runInContainer(stepSpec({ argv: ['sh', '-c', script], ...overrides }), { stdout, stderr });
   return { exitCode, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -72,6 +77,20 @@ async function privileges(overrides: Partial<RunSpec> = {}): Promise<Record<stri
  */
 const DOCKER_DEFAULT_CAPS = [0, 1, 3, 4, 27, 13, 6, 7, 31, 8, 10, 18, 5, 29].reduce((mask, bit) => mask | (1n << BigInt(bit)), 0n);
 const hex = (mask: bigint) => mask.toString(16).padStart(16, '0');
+
+/** This test process's own capability sets (as root: everything the host grants, which may be less than every capability). */
+async function ownCapabilities(): Promise<Record<string, string>> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  return Object.fromEntries(status.split('\n').flatMap((l) => (/^Cap\w+:/.test(l) ? [l.split(/:\s+/) as [string, string]] : [])));
+}
+
+/** The host's mounts that a leak from a step would add: any under the test's root, any tmpfs. */
+async function hostMountsOfInterest(): Promise<string[]> {
+  return (await readFile('/proc/self/mountinfo', 'utf8'))
+    .trim()
+    .split('\n')
+    .filter((l) => l.includes(root) || l.split(' - ')[1]?.startsWith('tmpfs '));
+}
 
 describe('processes', () => {
   test('the step sees only its own processes and cannot signal the host’s', async () => {
@@ -169,6 +188,26 @@ describe('devices', () => {
     for (const f of ['loop0', 'loop-control']) await rm(join(rootfs, 'tmp', f));
   });
 
+  test('nor a device node in a bind-mounted directory or a tmpfs the step asked for (every mount is nodev)', async () => {
+    const dir = join(root, 'with-device');
+    await mkdir(dir, { recursive: true });
+    await execa('mknod', [join(dir, 'loop-control'), 'c', '10', '237']);
+    try {
+      const r = await sh(
+        '(exec 3< /mnt/loop-control) || echo refused; mknod /scratch/loop-control c 10 237 && (exec 3< /scratch/loop-control) || echo refused',
+        {
+          mounts: [
+            { type: 'bind', source: dir, target: '/mnt', readonly: false },
+            { type: 'tmpfs', target: '/scratch' },
+          ],
+        },
+      );
+      expect(r.stdout).toBe('refused\nrefused\n');
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+
   test('a device node in the image cannot be opened either', async () => {
     await execa('mknod', [join(rootfs, 'loop-control'), 'c', '10', '237']);
     try {
@@ -198,6 +237,43 @@ describe('privileges', () => {
     expect(p).toMatchObject({ CapInh: hex(0n), CapPrm: hex(0n), CapEff: hex(0n), CapBnd: hex(DOCKER_DEFAULT_CAPS), CapAmb: hex(0n) });
   });
 
+  test('privileged (RUN --security=insecure): root and a USER step get every capability tsbuild has, ambient included, as in BuildKit', async () => {
+    const own = await ownCapabilities();
+    for (const [uid, gid] of [
+      [0, 0],
+      [APP_UID, APP_GID],
+    ] as const) {
+      const all = own.CapPrm;
+      expect({ uid, ...(await privileges({ privileged: true, uid, gid })) }).toMatchObject({
+        uid,
+        CapInh: all,
+        CapPrm: all,
+        CapEff: all,
+        CapBnd: own.CapBnd,
+        CapAmb: all,
+      });
+    }
+  });
+
+  test('privileged: no masked or read-only kernel files, /sys writable, device nodes open, BuildKit’s extra devices', async () => {
+    const script = [
+      'stat -c %F /proc/keys /proc/timer_list',
+      'grep -E " /(sys|proc/(sys|bus|fs|irq)) " /proc/self/mountinfo | cut -d" " -f5,6',
+      'mknod /tmp/null2 c 1 3 && (echo x > /tmp/null2) 2>/dev/null && echo opened',
+      'rm -f /tmp/null2',
+      'ls /dev /dev/net | grep -xE "fuse|kvm|kmsg|cuse|tun|loop-control|loop0" | tr "\\n" " "',
+    ].join('; ');
+    const normal = await sh(script);
+    expect(normal.stdout).toBe(
+      'character special file\ncharacter special file\n/sys ro,nosuid,nodev,noexec,relatime\n/proc/bus ro,nosuid,nodev,noexec,relatime\n' +
+        '/proc/fs ro,nosuid,nodev,noexec,relatime\n/proc/irq ro,nosuid,nodev,noexec,relatime\n/proc/sys ro,nosuid,nodev,noexec,relatime\n',
+    );
+    const privileged = await sh(script, { privileged: true });
+    expect(privileged.stdout).toBe(
+      'regular empty file\nregular empty file\n/sys rw,nosuid,nodev,noexec,relatime\nopened\ncuse fuse kmsg kvm loop-control loop0 tun ',
+    );
+  });
+
   test('no_new_privs stays off, as in Docker (a RUN step may use sudo or su)', async () => {
     expect((await privileges()).NoNewPrivs).toBe('0');
   });
@@ -205,6 +281,64 @@ describe('privileges', () => {
   test('what the sandbox lacks: no seccomp filter (Docker has one)', async () => {
     // Recorded, not wished away: docs/security.md lists this difference.
     expect((await privileges()).Seccomp).toBe('0');
+  });
+});
+
+describe('secrets', () => {
+  test('leave no trace: in no argv or environment while the step runs (the step’s own environment aside), not in the rootfs, /tmp or /dev/shm, no pipe left open, no mount on the host', async () => {
+    // Random, so that only this run's secrets can match (the test's source holds the prefixes only).
+    const fileSecret = `tsbuild-file-secret-${randomBytes(16).toString('hex')}`;
+    const envSecret = `tsbuild-env-secret-${randomBytes(16).toString('hex')}`;
+    const mountsBefore = new Set(await hostMountsOfInterest());
+    const newMounts = async () => (await hostMountsOfInterest()).filter((l) => !mountsBefore.has(l));
+    const argv = uniqueSleep();
+    const controller = new AbortController();
+    const running = runInContainer(
+      stepSpec({
+        argv,
+        mounts: [{ type: 'secret', target: '/run/secrets/s', data: Buffer.from(fileSecret), mode: 0o400, uid: 0, gid: 0 }],
+        secretEnv: [{ name: 'TOKEN', value: Buffer.from(envSecret) }],
+      }),
+      { signal: controller.signal },
+    );
+    try {
+      const [step] = await waitFor('the step', async () => {
+        const pids = await hostPids(argv);
+        return pids.length ? pids : undefined;
+      });
+      // The step has both (read through its own root and environment)...
+      expect(await readFile(`/proc/${step}/root/run/secrets/s`, 'utf8')).toBe(fileSecret);
+      expect((await readFile(`/proc/${step}/environ`, 'utf8')).split('\0')).toContain(`TOKEN=${envSecret}`);
+      // ...and no process shows either anywhere else: not the helper, not tsbuild (this process), nothing.
+      const seen: string[] = [];
+      for (const pid of await allPids()) {
+        for (const file of ['cmdline', 'environ']) {
+          const text = await readFile(`/proc/${pid}/${file}`, 'utf8').catch(() => '');
+          if (text.includes(fileSecret)) seen.push(`file secret in /proc/${pid}/${file}`);
+          if (text.includes(envSecret) && !(pid === step && file === 'environ')) seen.push(`env secret in /proc/${pid}/${file}`);
+        }
+      }
+      expect(seen).toEqual([]);
+      // The pipes are closed: the step has only its stdio, the helper no longer holds descriptors 4 and 5.
+      expect(await readdir(`/proc/${step}/fd`)).toEqual(['0', '1', '2']);
+      const helper = Number(/^PPid:\s+(\d+)$/m.exec(await readFile(`/proc/${step}/status`, 'utf8'))![1]);
+      expect(await readFile(`/proc/${helper}/cmdline`, 'utf8')).toContain('tsbuild-helper');
+      expect((await readdir(`/proc/${helper}/fd`)).filter((fd) => fd === '4' || fd === '5')).toEqual([]);
+      // The secret's tmpfs and the step's mounts are in the step's namespace only.
+      expect(await newMounts()).toEqual([]);
+    } finally {
+      controller.abort();
+      await running.catch(() => undefined);
+    }
+    expect(await newMounts()).toEqual([]);
+    // Nothing on disk: grep reads the patterns from stdin, so its own argv does not hold them.
+    const grep = await execa('grep', ['-rlF', '-D', 'skip', '-f', '-', '/tmp', '/dev/shm', rootfs], {
+      input: `${fileSecret}\n${envSecret}\n`,
+      reject: false,
+    });
+    expect(grep.stdout).toBe('');
+    // grep's status 1 is "no match"; 2 may be a file another process removed while it read.
+    expect([1, 2]).toContain(grep.exitCode);
   });
 });
 
