@@ -2,8 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { build } from '../../src/builder/build.js';
 import { parseAddHostFlag, parseAllowFlag, parseNetworkFlag } from '../../src/builder/request-flags.js';
-import { parseSecretFlag, Secrets } from '../../src/builder/secrets.js';
-import { parseSshFlag, SshAgents } from '../../src/builder/ssh.js';
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
@@ -76,8 +74,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const progress = (v.quiet ? 'quiet' : (v.progress ?? 'auto')) as ProgressMode;
   if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw usageError(`invalid --progress ${progress}: use auto, plain or tty`);
-  const secrets = flagValues(v.secret, parseSecretFlag);
-  const ssh = flagValues(v.ssh, parseSshFlag);
+  // Loaded only when given: every module is start-up time of every build.
+  const secretsModule = v.secret?.length ? await import('../../src/builder/secrets.js') : undefined;
+  const sshModule = v.ssh?.length ? await import('../../src/builder/ssh.js') : undefined;
+  const secrets = secretsModule ? flagValues(v.secret, secretsModule.parseSecretFlag) : [];
+  const ssh = sshModule ? flagValues(v.ssh, sshModule.parseSshFlag) : [];
   const addHosts = flagValues(v['add-host'], parseAddHostFlag);
   const allow = flagValues(v.allow, parseAllowFlag);
   const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
@@ -91,8 +92,8 @@ export async function run(argv: string[]): Promise<number> {
   const outputs = (v.output ?? []).map(parseOutput);
   // A file or variable a --secret or --ssh names that is missing fails here, before a step runs
   // (as buildx fails when it starts its session); the builder reads them again when a step needs them.
-  await asUsageError(() => new Secrets(secrets).check());
-  await asUsageError(() => new SshAgents(ssh).check());
+  if (secretsModule) await asUsageError(() => new secretsModule.Secrets(secrets).check());
+  if (sshModule) await asUsageError(() => new sshModule.SshAgents(ssh).check());
   if (v.push && !v.tag?.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
   for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);

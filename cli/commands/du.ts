@@ -19,7 +19,9 @@ export async function run(argv: string[]): Promise<void> {
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table')
     throw usageError(`unsupported --format ${format}: use json or table`);
-  const du = await (await Store.open(await storeOptions(args.values))).diskUsage();
+  const store = await Store.open(await storeOptions(args.values));
+  const du = await store.diskUsage();
+  const caches = await store.cacheMounts();
 
   if (format === 'json') {
     const json = {
@@ -35,6 +37,7 @@ export async function run(argv: string[]): Promise<void> {
       layers: { count: du.layerCount, size: du.layerBytes },
       unusedLayers: du.unusedLayers.map((l) => ({ chainId: l.chainId, diffId: l.diffId, size: l.size })),
       reclaimable: du.reclaimable,
+      cacheMounts: caches.map((c) => ({ id: c.id, instances: c.instances, size: c.size })),
     };
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return;
@@ -58,7 +61,18 @@ export async function run(argv: string[]): Promise<void> {
       ),
     );
   }
+  if (caches.length > 0) {
+    out.push(
+      'Cache mounts (RUN --mount=type=cache):',
+      '',
+      table(
+        ['CACHE ID', 'DIRECTORIES', 'SIZE'],
+        caches.map((c) => [c.id, String(c.instances), humanSize(c.size)]),
+      ),
+    );
+  }
   const unusedBytes = du.unusedLayers.reduce((n, l) => n + l.size, 0);
+  const cacheBytes = caches.reduce((n, c) => n + c.size, 0);
   out.push(
     table(
       ['TYPE', 'TOTAL', 'SIZE'],
@@ -66,11 +80,13 @@ export async function run(argv: string[]): Promise<void> {
         ['Images', String(du.images.length), humanSize(du.layerBytes - unusedBytes)],
         ['Unused layers', String(du.unusedLayers.length), humanSize(unusedBytes)],
         ['All layers', String(du.layerCount), humanSize(du.layerBytes)],
+        ['Cache mounts', String(caches.length), humanSize(cacheBytes)],
       ],
     ),
   );
   out.push(
-    `Reclaimable: ${humanSize(du.reclaimable.prune)} by \`tsbuild prune\`, ${humanSize(du.reclaimable.pruneAll)} by \`tsbuild prune --all\``,
+    `Reclaimable: ${humanSize(du.reclaimable.prune)} by \`tsbuild prune\`, ${humanSize(du.reclaimable.pruneAll + cacheBytes)} by \`tsbuild prune --all\`` +
+      (cacheBytes > 0 ? ` (cache mounts: ${humanSize(cacheBytes)}, also by \`tsbuild prune --cache\`)` : ''),
   );
   process.stdout.write(`${out.join('\n')}\n`);
 }

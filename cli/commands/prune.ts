@@ -10,10 +10,12 @@ const spec = {
   options: {
     all: { type: 'boolean', short: 'a' },
     force: { type: 'boolean', short: 'f' },
+    cache: { type: 'boolean' },
   },
   optionHelp: [
     '  -a, --all                    Remove every untagged image, not just dangling ones',
     '  -f, --force                  Do not prompt for confirmation',
+    '      --cache                  Also remove the directories of RUN --mount=type=cache (--all does too)',
   ],
 } as const;
 
@@ -22,10 +24,13 @@ export async function run(argv: string[]): Promise<number> {
   if (!args) return 0;
   exactArgs(args.positionals, 0, spec.usage);
   const all = args.values.all === true;
+  const cacheMounts = all || args.values.cache === true;
   if (!args.values.force) {
-    const warning = all
-      ? 'WARNING! This will remove all images without at least one tag, and every layer no remaining image uses (build cache included).'
-      : 'WARNING! This will remove all dangling images, and every layer no remaining image uses (build cache included).';
+    const warning =
+      (all
+        ? 'WARNING! This will remove all images without at least one tag, and every layer no remaining image uses (build cache included'
+        : 'WARNING! This will remove all dangling images, and every layer no remaining image uses (build cache included') +
+      (cacheMounts ? ', and the cache mounts no running build uses).' : ').');
     if (!process.stdin.isTTY) {
       throw new TsbuildError(
         `${warning.replace('WARNING! This will', 'prune would')} Not asking without a terminal: run with --force (-f) to confirm.`,
@@ -35,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const store = await Store.open(await storeOptions(args.values));
   const report = await store.prune(await store.planPrune({ all }));
+  const caches = cacheMounts ? await store.pruneCacheMounts() : [];
   const deleted = report.events.filter((e) => e.kind !== 'deleted-cache');
   const cache = report.events.filter((e) => e.kind === 'deleted-cache');
   const out: string[] = [];
@@ -53,7 +59,12 @@ export async function run(argv: string[]): Promise<number> {
     for (const e of cache) if (e.kind === 'deleted-cache') out.push(e.key);
     out.push('');
   }
-  out.push(`Total reclaimed space: ${humanSize(report.reclaimed)}`);
+  if (caches.length > 0) {
+    out.push('Deleted cache mounts:');
+    for (const c of caches) out.push(c.id);
+    out.push('');
+  }
+  out.push(`Total reclaimed space: ${humanSize(report.reclaimed + caches.reduce((n, c) => n + c.size, 0))}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

@@ -9,6 +9,8 @@
  *   x  take the lock exclusively (waits while anyone else holds it)
  *   s  take it shared
  *   u  release it
+ *   t  take it exclusively if nobody holds it: answers "busy" instead of waiting (a cache
+ *      mount with sharing=private takes the first directory no one else uses)
  * Each request is answered with "ok\n" once it is done. When tsbuild exits or is killed, its
  * end of stdin closes: read(2) returns 0 and this process exits, and the lock goes with it.
  * SIGINT and SIGTERM are ignored (Ctrl-C reaches the whole process group): tsbuild decides
@@ -46,12 +48,23 @@ int cmd_lock(int argc, char **argv)
 		case 'x': op = LOCK_EX; break;
 		case 's': op = LOCK_SH; break;
 		case 'u': op = LOCK_UN; break;
+		case 't': op = LOCK_EX | LOCK_NB; break;
 		case '\n': continue;
-		default: die("lock: unknown request '%c' (x, s or u)", c);
+		default: die("lock: unknown request '%c' (x, s, t or u)", c);
 		}
+		bool busy = false;
 		while (flock(fd, op) < 0) {
+			if (errno == EWOULDBLOCK && (op & LOCK_NB)) {
+				busy = true;
+				break;
+			}
 			if (errno != EINTR)
 				die_errno("lock: flock %s", path);
+		}
+		if (busy) {
+			if (write(STDOUT_FILENO, "busy\n", 5) != 5)
+				die_errno("lock: answer");
+			continue;
 		}
 		if (write(STDOUT_FILENO, "ok\n", 3) != 3)
 			die_errno("lock: answer");

@@ -21,6 +21,9 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   const buildArgs = req.buildArgs ?? {};
   const stages = stagesToBuild(plan, req.target);
   const global = globalArgs(plan, buildArgs);
+  if (stages.some((s) => s.steps.some((step) => step.kind === 'RUN' && (step.mounts !== undefined || step.security !== undefined)))) {
+    await (await import('./preflight.js')).preflight(store, req, stages);
+  }
   const context = await openContext(req.contextDir);
   // Loaded only for --cache-from: every module is start-up time.
   const cacheFrom = req.cacheFrom?.length
@@ -36,11 +39,19 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     totalSteps,
   );
   for (const name of global.used) session.usedArgs.add(name);
+  // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
+  // caller may not have).
+  if (req.secrets?.length) await (await session.secrets()).check();
+  if (req.ssh?.length) await (await session.sshAgents()).check();
 
   let last: StageResult | undefined;
-  for (const stage of stages) {
-    last = await buildStage(session, stage);
-    session.built.set(stage.index, last);
+  try {
+    for (const stage of stages) {
+      last = await buildStage(session, stage);
+      session.built.set(stage.index, last);
+    }
+  } finally {
+    await session.close();
   }
   const warning = unusedArgsWarning(buildArgs, session.usedArgs);
   if (warning) req.events?.warning?.(warning);

@@ -25,6 +25,15 @@ export interface RunKey {
   readonly network: string;
   /** The heredoc files fed to the script through /dev/pipes, by name and content. */
   readonly pipes: string;
+  /**
+   * RUN --mount (run-mounts.ts): each mount's options, and what a bind shows (the context's
+   * checksum of its source, or the stage's chainID); never a cache's content or a secret's value.
+   */
+  readonly mounts?: string;
+  /** --security=insecure. */
+  readonly security?: string;
+  /** --add-host lines of /etc/hosts. */
+  readonly hosts?: string;
 }
 
 /**
@@ -32,7 +41,19 @@ export interface RunKey {
  * on its parent layer and its inputs, which is why `--no-cache` exists (and BuildKit's the same).
  */
 export function runKey(k: RunKey): Digest {
-  return key({ parent: k.parent, argv: k.argv, env: k.env, user: k.user, cwd: k.cwd, network: k.network, pipes: k.pipes });
+  // The newer members join the object only when set: a plain RUN keeps the key it always had.
+  return key({
+    parent: k.parent,
+    argv: k.argv,
+    env: k.env,
+    user: k.user,
+    cwd: k.cwd,
+    network: k.network,
+    pipes: k.pipes,
+    ...(k.mounts ? { mounts: k.mounts } : {}),
+    ...(k.security ? { security: k.security } : {}),
+    ...(k.hosts ? { hosts: k.hosts } : {}),
+  });
 }
 
 /** WORKDIR: the directory it creates and the USER who owns it. */

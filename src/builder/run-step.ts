@@ -4,8 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, rm } from 'node:fs/promises';
 import { initLayerFor, type MountedRootfs } from '../container/runner.js';
+import { findStubs, removeStubs } from '../container/stubs.js';
 import { resolveUser } from '../container/users.js';
-import { DockerfileError, type SourceLocation } from '../errors.js';
+import { DockerfileError } from '../errors.js';
 import { resolveInRoot } from '../fs/securejoin.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { RunStep } from '../parse/plan.js';
@@ -14,6 +15,7 @@ import { runKey } from './cachekeys.js';
 import { inlineFilesKey, PIPES_DIR, writePipes } from './heredoc.js';
 import type { RunWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
+import { attachRunMounts, resolveRunMounts, type AttachedRunMounts } from './run-mounts.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
 
 export async function runStep(
@@ -23,18 +25,35 @@ export async function runStep(
   work: RunWork,
   history: HistoryEntry,
 ): Promise<void> {
+  const { req } = session;
+  if (step.security === 'insecure' && !req.allow?.includes('security.insecure')) {
+    throw new DockerfileError(
+      step.loc,
+      'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure',
+    );
+  }
+  const mounts = await resolveRunMounts(session, state, step, work.cwd);
+  // RUN --network wins over the build's --network; neither: the host's, as docker build.
+  const network = step.network ?? req.network ?? work.network;
+  const hosts = (req.addHosts ?? []).map((h) => `${h.ip}\t${h.name}`).join('\n');
   const key = runKey({
     parent: state.layers.at(-1)?.chainId ?? '',
     argv: work.argv,
     env: work.env,
     user: work.user,
     cwd: work.cwd,
-    network: work.network,
+    network,
     pipes: work.pipes ? inlineFilesKey(work.pipes) : '',
+    mounts: mounts.key,
+    security: step.security === 'insecure' ? 'insecure' : '',
+    hosts,
   });
   // The classic builder names a step's container by 12 hex digits; so does this hostname.
   const hostname = randomBytes(6).toString('hex');
-  await layerStep(session, state, key, history, { init: await initLayerFor(hostname), cacheFromByCommand: true }, async (mounted) => {
+  const init = await initLayerFor(hostname, req.addHosts ?? []);
+  // --cache-from matches steps by their history line, which does not show what a mount showed.
+  const cacheFromByCommand = mounts.mounts.length === 0;
+  await layerStep(session, state, key, history, { init, cacheFromByCommand }, async (mounted) => {
     const binds = [...mounted.binds];
     let pipesDir: string | undefined;
     if (work.pipes) {
@@ -42,11 +61,21 @@ export async function runStep(
       await writePipes(pipesDir, work.pipes);
       binds.push({ type: 'bind', source: pipesDir, target: PIPES_DIR, readonly: true });
     }
+    const attached = await attachRunMounts(session, step.loc, mounts.mounts);
     try {
-      await runCommand(session, step.loc, step.text, work, { ...mounted, binds }, hostname);
+      const stubs = await findStubs(
+        mounted.rootfs,
+        attached.mounts.map((m) => m.target),
+      );
+      try {
+        await runCommand(session, step, { ...work, network }, { ...mounted, binds }, hostname, attached);
+      } finally {
+        await removeStubs(mounted.rootfs, stubs);
+      }
       // Docker's classic builder records a layer even for a RUN that changed nothing.
       return true;
     } finally {
+      await attached.release();
       if (pipesDir) await rm(pipesDir, { recursive: true, force: true });
     }
   });
@@ -54,12 +83,13 @@ export async function runStep(
 
 async function runCommand(
   session: BuildSession,
-  loc: SourceLocation,
-  text: string,
+  step: RunStep,
   work: RunWork,
   mounted: MountedRootfs,
   hostname: string,
+  attached: AttachedRunMounts,
 ): Promise<void> {
+  const loc = step.loc;
   if (work.shell !== undefined && !(await existsInRoot(mounted.rootfs, work.shell))) {
     throw new DockerfileError(loc, `RUN needs ${work.shell} to run a shell-form command, and the image has no ${work.shell}`);
   }
@@ -69,7 +99,7 @@ async function runCommand(
     {
       rootfs: mounted.rootfs,
       argv: work.argv,
-      env: work.env,
+      env: [...work.env, ...attached.env],
       cwd: work.cwd,
       uid: user.uid,
       gid: user.gid,
@@ -77,6 +107,9 @@ async function runCommand(
       hostname,
       network: work.network === 'none' ? 'none' : 'host',
       binds: mounted.binds,
+      mounts: attached.mounts,
+      secretEnv: attached.secretEnv,
+      ...(step.security === 'insecure' ? { privileged: true } : {}),
     },
     {
       ...(req.stdout ? { stdout: req.stdout } : {}),
@@ -85,7 +118,7 @@ async function runCommand(
     },
   );
   session.checkAborted();
-  if (exitCode !== 0) throw new DockerfileError(loc, `${text} exited with code ${exitCode}`);
+  if (exitCode !== 0) throw new DockerfileError(loc, `${step.text} exited with code ${exitCode}`);
 }
 
 async function existsInRoot(rootfs: string, path: string): Promise<boolean> {

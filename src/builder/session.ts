@@ -11,6 +11,8 @@ import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { LayerRecord, Store } from '../store/store.js';
 import type { BuildScope, StageVars } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
+import type { Secrets } from './secrets.js';
+import type { SshAgents } from './ssh.js';
 
 /** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
 export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
@@ -47,6 +49,9 @@ export class BuildSession {
   /** --build-arg names some ARG consumed. */
   readonly usedArgs = new Set<string>();
   private stepIndex = 0;
+  // Loaded on first use: only Dockerfiles with secret or ssh mounts need them.
+  private secretsLoaded: Promise<Secrets> | undefined;
+  private sshLoaded: Promise<SshAgents> | undefined;
 
   constructor(
     readonly store: Store,
@@ -74,6 +79,23 @@ export class BuildSession {
 
   checkAborted(): void {
     if (this.req.signal?.aborted) throw new TsbuildError('build interrupted');
+  }
+
+  /** The secrets of --secret, read when a step mounts one. */
+  secrets(): Promise<Secrets> {
+    this.secretsLoaded ??= import('./secrets.js').then((m) => new m.Secrets(this.req.secrets ?? []));
+    return this.secretsLoaded;
+  }
+
+  /** The agents of --ssh; started on first use, stopped by close(). */
+  sshAgents(): Promise<SshAgents> {
+    this.sshLoaded ??= import('./ssh.js').then((m) => new m.SshAgents(this.req.ssh ?? []));
+    return this.sshLoaded;
+  }
+
+  /** Ends what the build started for its steps (SSH agents). */
+  async close(): Promise<void> {
+    if (this.sshLoaded) await (await this.sshLoaded).close();
   }
 
   /** A step starts: counted and reported. */

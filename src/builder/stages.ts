@@ -2,12 +2,27 @@
 // on through FROM or COPY --from, in Dockerfile order. Stages nothing needs are not built, as
 // BuildKit skips them.
 import { TsbuildError } from '../errors.js';
-import type { BuildPlan, Stage } from '../parse/plan.js';
+import { expandWord } from '../parse/index.js';
+import { parseMount } from '../parse/mounts.js';
+import { referencedVariables } from '../parse/substitute.js';
+import type { BuildPlan, Stage, Step } from '../parse/plan.js';
 
 /** The stage a FROM or COPY --from of stage `before` names: by name (any case) or by index. */
 export function stageByName(plan: BuildPlan, name: string, before: number): Stage | undefined {
   const lower = name.toLowerCase();
   return plan.stages.find((s) => s.index < before && (s.name === lower || String(s.index) === name));
+}
+
+/** The `from` names of COPY --from and of RUN --mount (those without variables). */
+function stageReferences(step: Step, escape: string): string[] {
+  if (step.kind === 'COPY' || step.kind === 'ADD') return step.from !== undefined ? [step.from] : [];
+  if (step.kind !== 'RUN') return [];
+  const names: string[] = [];
+  for (const raw of step.mounts ?? []) {
+    const from = parseMount(raw, (v) => (referencedVariables(v, escape).length > 0 ? undefined : expandWord(v, new Map(), escape))).from;
+    if (from) names.push(from);
+  }
+  return names;
 }
 
 export function stagesToBuild(plan: BuildPlan, target?: string): Stage[] {
@@ -24,9 +39,10 @@ export function stagesToBuild(plan: BuildPlan, target?: string): Stage[] {
     const base = stageByName(plan, s.from.image, s.index);
     if (base) visit(base);
     for (const step of s.steps) {
-      if (step.kind !== 'COPY' && step.kind !== 'ADD') continue;
-      const from = step.from !== undefined ? stageByName(plan, step.from, s.index) : undefined;
-      if (from) visit(from);
+      for (const name of stageReferences(step, plan.escapeChar)) {
+        const from = stageByName(plan, name, s.index);
+        if (from) visit(from);
+      }
     }
   };
   visit(last);

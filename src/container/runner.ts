@@ -68,6 +68,22 @@ export async function inView<T>(store: Store, layer: LayerRecord | undefined, f:
 }
 
 /**
+ * A read-only rootfs of `layer` that stays mounted until `close` (RUN --mount=from=… keeps one
+ * for the whole step). Same guarantees as inView.
+ */
+export async function openView(store: Store, layer: LayerRecord | undefined): Promise<{ rootfs: string; close(): Promise<void> }> {
+  let scratch: string | undefined;
+  const rootfs = await mountRootfs(await store.view(layer), async () => (scratch = await store.tempDir('rootfs')));
+  return {
+    rootfs: rootfs.rootfs,
+    close: async () => {
+      await unmountRootfs(rootfs);
+      if (scratch !== undefined) await rmdir(scratch);
+    },
+  };
+}
+
+/**
  * Runs `f` with `mounts` presented as a rootfs, then unmounts and removes the mount point, which
  * is empty once unmounted: rmdir, never a recursive removal, which would reach into the snapshot
  * if the unmount had failed (then the directory stays for repair, and the unmount's error is
@@ -88,7 +104,7 @@ async function mounted<T>(store: Store, mounts: readonly Mount[], f: (rootfs: Mo
  * The content of Docker's `<id>-init` layer for one container or build step: the files every
  * container needs that belong to no image, and the mount points the runtime fills.
  */
-export async function initLayerFor(hostname: string): Promise<InitLayer> {
+export async function initLayerFor(hostname: string, extraHosts: readonly { name: string; ip: string }[] = []): Promise<InitLayer> {
   // The step shares the host's network by default, so it resolves names as the host does.
   const resolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   return {
@@ -101,6 +117,8 @@ export async function initLayerFor(hostname: string): Promise<InitLayer> {
         'ff02::1\tip6-allnodes',
         'ff02::2\tip6-allrouters',
         `127.0.1.1\t${hostname}`,
+        // --add-host, after Docker's own lines, as Docker writes them.
+        ...extraHosts.map((h) => `${h.ip}\t${h.name}`),
         '',
       ].join('\n'),
       'etc/resolv.conf': resolvConf,

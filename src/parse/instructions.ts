@@ -21,6 +21,7 @@ import {
 } from './input.js';
 import type { LogicalLine } from './lines.js';
 import type { ArgStep, FromClause, RunNetwork } from './plan.js';
+import { parseMount } from './mounts.js';
 import { ParseProblem } from './problem.js';
 import { referencedVariables } from './substitute.js';
 import { extractFlags, parseJsonArray, parseNameValues, splitOnWhitespace, splitWordsKeepingQuotes } from './words.js';
@@ -91,15 +92,34 @@ function isRunNetwork(s: string): s is RunNetwork {
 }
 
 function parseRun(input: Input): Instruction {
-  const flags = flagsOf(input, { network: 'string', mount: 'unsupported', security: 'unsupported' });
+  // --mount is the one flag that may repeat (BuildKit's BFlags AddStrings).
+  const isMount = (f: string): boolean => f.toLowerCase() === '--mount' || f.toLowerCase().startsWith('--mount=');
+  const flags = flagsOf({ ...input, flags: input.flags.filter((f) => !isMount(f)) }, { network: 'string', security: 'string' });
+  const mounts = input.flags.filter(isMount).map((f) => {
+    const eq = f.indexOf('=');
+    if (eq < 0 || eq === f.length - 1) throw new ParseProblem(`missing a value on flag: --mount`);
+    const value = f.slice(eq + 1);
+    // Checked now with the values that hold no variable; the builder reads it again, expanded.
+    parseMount(value, (v) => (referencedVariables(v, input.escapeChar).length > 0 ? undefined : expandWithoutVariables(v, input)));
+    return value;
+  });
   const given = flags.get('network');
   if (given !== undefined && !isRunNetwork(given)) throw new ParseProblem(`invalid network mode ${JSON.stringify(given)}`);
   const network = given;
+  const security = flags.get('security');
+  if (security !== undefined && security !== 'insecure' && security !== 'sandbox') {
+    throw new ParseProblem(`security mode "${security}" is not supported; use insecure or sandbox`);
+  }
   const cmd = commandForm(input.args);
   if (isEmptyCommand(cmd)) throw requiresAtLeastOne('RUN');
   // Only shell form can open heredocs; the line reader found them.
   const heredocs = cmd.form === 'shell' && input.heredocs.length > 0 ? input.heredocs : undefined;
-  return step({ kind: 'RUN', ...base(input), cmd, ...definedOnly({ network, heredocs }) });
+  return step({
+    kind: 'RUN',
+    ...base(input),
+    cmd,
+    ...definedOnly({ network, heredocs, security, mounts: mounts.length > 0 ? mounts : undefined }),
+  });
 }
 
 function parseCmdOrEntrypoint(input: Input): Instruction {

@@ -60,6 +60,13 @@ export interface RunStep extends StepBase {
   readonly cmd: CommandForm;
   /** --network: checked here, never expanded (BuildKit takes it literally too). Absent: the host's. */
   readonly network?: RunNetwork;
+  /** --security: `insecure` needs `--allow security.insecure`; `sandbox` is the default. */
+  readonly security?: 'insecure' | 'sandbox';
+  /**
+   * --mount values as written (several allowed), checked as far as they hold no variable;
+   * the builder expands and reads them with parseMount (mounts.ts).
+   */
+  readonly mounts?: readonly Word[];
   /**
    * The bodies of the heredocs opened in `cmd` (shell form only), in order; absent when none.
    * `cmd.command` stays the instruction's own line (`<<EOF`, `python3 <<EOF`);

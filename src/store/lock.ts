@@ -20,40 +20,18 @@ import { TsbuildError } from '../errors.js';
 
 type Unrefable = { ref?(): void; unref?(): void };
 
-export class StoreLock {
+/**
+ * One `tsbuild-helper lock FILE` process and its request pipe: the flock is the helper's, and
+ * dies with it. Requests are answered in order; `t` may be answered `busy`.
+ */
+export class LockProcess {
   private child: ChildProcess | undefined;
-  private waiting: { resolve(): void; reject(err: Error): void } | undefined;
+  private waiting: { resolve(answer: 'ok' | 'busy'): void; reject(err: Error): void } | undefined;
   private buffered = '';
   private stderr = '';
   private failure: Error | undefined;
-  private tail: Promise<void> = Promise.resolve();
-  private readonly holder = new AsyncLocalStorage<StoreLock>();
 
   constructor(readonly file: string) {}
-
-  /** Runs `fn` holding the lock exclusively. Re-entrant within `fn`'s async context. */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.holder.getStore() === this) return fn();
-    const before = this.tail;
-    let done!: () => void;
-    this.tail = new Promise<void>((r) => (done = r));
-    try {
-      await before;
-      await this.request('x');
-      try {
-        return await this.holder.run(this, fn);
-      } finally {
-        await this.request('u');
-      }
-    } finally {
-      done();
-    }
-  }
-
-  /** Whether the calling async context holds the lock. */
-  get held(): boolean {
-    return this.holder.getStore() === this;
-  }
 
   private start(): ChildProcess {
     if (this.child) return this.child;
@@ -67,15 +45,15 @@ export class StoreLock {
         this.buffered = this.buffered.slice(i + 1);
         const w = this.waiting;
         this.waiting = undefined;
-        if (line === 'ok') w?.resolve();
-        else w?.reject(new TsbuildError(`store lock ${this.file}: unexpected answer from tsbuild-helper: ${line}`));
+        if (line === 'ok' || line === 'busy') w?.resolve(line);
+        else w?.reject(new TsbuildError(`lock ${this.file}: unexpected answer from tsbuild-helper: ${line}`));
       }
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => (this.stderr += chunk));
     const broken = (why: string): void => {
       if (this.child !== child) return; // closed on purpose
-      this.failure = new TsbuildError(`store lock ${this.file}: ${this.stderr.trim().split('\n').at(-1) || why}`);
+      this.failure = new TsbuildError(`lock ${this.file}: ${this.stderr.trim().split('\n').at(-1) || why}`);
       this.child = undefined;
       const w = this.waiting;
       this.waiting = undefined;
@@ -101,11 +79,12 @@ export class StoreLock {
     for (const s of [child.stdin, child.stdout, child.stderr] as (Unrefable | null)[]) s?.ref?.();
   }
 
-  private request(op: 'x' | 's' | 'u'): Promise<void> {
+  /** x: exclusive, s: shared, u: release (each waits); t: exclusive if free, else `busy`. */
+  request(op: 'x' | 's' | 'u' | 't'): Promise<'ok' | 'busy'> {
     if (this.failure) return Promise.reject(this.failure);
     const child = this.start();
     this.busy(child);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<'ok' | 'busy'>((resolve, reject) => {
       this.waiting = { resolve, reject };
       (child.stdin as Writable).write(`${op}\n`);
     }).finally(() => {
@@ -113,11 +92,50 @@ export class StoreLock {
     });
   }
 
-  /** Ends the helper (and with it any lock held): for tests that open many stores in one process. */
+  /** Ends the helper, and with it any lock it holds. */
   close(): void {
     const child = this.child;
     this.child = undefined;
     (child?.stdin as Writable | undefined)?.end();
     (child?.stdout as Readable | undefined)?.destroy();
+  }
+}
+
+export class StoreLock {
+  private readonly process: LockProcess;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly holder = new AsyncLocalStorage<StoreLock>();
+
+  constructor(readonly file: string) {
+    this.process = new LockProcess(file);
+  }
+
+  /** Runs `fn` holding the lock exclusively. Re-entrant within `fn`'s async context. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.holder.getStore() === this) return fn();
+    const before = this.tail;
+    let done!: () => void;
+    this.tail = new Promise<void>((r) => (done = r));
+    try {
+      await before;
+      await this.process.request('x');
+      try {
+        return await this.holder.run(this, fn);
+      } finally {
+        await this.process.request('u');
+      }
+    } finally {
+      done();
+    }
+  }
+
+  /** Whether the calling async context holds the lock. */
+  get held(): boolean {
+    return this.holder.getStore() === this;
+  }
+
+  /** Ends the helper (and with it any lock held): for tests that open many stores in one process. */
+  close(): void {
+    this.process.close();
   }
 }

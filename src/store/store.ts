@@ -13,6 +13,7 @@ import type { Mount } from '../runtime/types.js';
 import { chooseDriver } from '../snapshot/choose.js';
 import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
+import type { CacheMountRequest, CacheMountUsage, HeldCacheMount } from './cachemounts.js';
 import type { BlobRecord, DistributionMetadata } from './distribution.js';
 import type { DiskUsage, PrunePlan, PruneReport } from './gc.js';
 import {
@@ -216,6 +217,25 @@ export class Store {
 
   putCacheRecord(key: Digest, rec: CacheRecord): Promise<void> {
     return putCacheRecord(this.parts, key, rec);
+  }
+
+  /**
+   * An instance of the RUN --mount=type=cache directory `req.id`, held (and kept from prune)
+   * until released; see cachemounts.ts for the sharing rules.
+   */
+  async cacheMount(req: CacheMountRequest): Promise<HeldCacheMount> {
+    return (await import('./cachemounts.js')).acquireCacheMount(this.root, req, (fn) => this.parts.exclusive(fn));
+  }
+
+  /** The cache mounts' directories, with their sizes. */
+  async cacheMounts(): Promise<CacheMountUsage[]> {
+    return (await import('./cachemounts.js')).listCacheMounts(this.root);
+  }
+
+  /** Removes the cache mounts no running build holds. */
+  async pruneCacheMounts(): Promise<CacheMountUsage[]> {
+    const { removeCacheMounts } = await import('./cachemounts.js');
+    return this.parts.exclusive(() => removeCacheMounts(this.root));
   }
 
   /** The compressed blobs a layer is known to have in registries, newest first. */

@@ -95,8 +95,8 @@ describe('instruction errors', () => {
     ['FROM a\nCOPY --chown x y', 'Dockerfile:2: missing a value on flag: --chown'],
     ['FROM a\nCOPY --link= x y', 'Dockerfile:2: missing a value on flag: --link'],
     ['FROM a\nCOPY --link=yes x y', 'Dockerfile:2: expecting boolean value for flag --link, not: yes'],
-    ['FROM a\nRUN --mount=type=cache,target=/root/.cache true', 'Dockerfile:2: RUN --mount is not supported by tsbuild'],
-    ['FROM a\nRUN --security=insecure true', 'Dockerfile:2: RUN --security is not supported by tsbuild'],
+    ['FROM a\nRUN --mount=type=cache,target=/root/.cache,sharing=none true', 'Dockerfile:2: unsupported sharing value "none"'],
+    ['FROM a\nRUN --security=privileged true', 'Dockerfile:2: security mode "privileged" is not supported; use insecure or sandbox'],
     ['FROM a\nCOPY --parents a b', 'Dockerfile:2: COPY --parents is not supported by tsbuild'],
     ['FROM a\nRUN --network=bridge true', 'Dockerfile:2: invalid network mode "bridge"'],
     [
