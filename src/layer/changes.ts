@@ -7,6 +7,7 @@
 //    copy of its parent), with Docker's test for "changed" (pkg/archive/changes.go): metadata,
 //    not content, as a copy keeps the metadata of what it did not touch.
 // Both yield entries in tar order (compareTarOrder), as the helper's walk reports them.
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
@@ -16,18 +17,64 @@ import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
 /** Xattrs that describe overlay bookkeeping, never content. */
 const IGNORED_XATTR_PREFIX = 'trusted.overlay.';
 
-/** The changes an overlay upper dir records. */
-export async function* overlayChanges(upper: string): AsyncIterable<Change> {
+/**
+ * The changes an overlay upper dir records, on the layers `lowerdirs` (top first). One thing in
+ * an upper dir is not a change: a directory overlayfs copied up only to hold something that is
+ * gone again (a RUN --mount target's stub, container/stubs.ts), with nothing below it and the
+ * lower directory's metadata. Like a directory the vfs walk finds unchanged, it is left out.
+ */
+export async function* overlayChanges(upper: string, lowerdirs: readonly string[] = []): AsyncIterable<Change> {
+  /** A directory held back until its first child shows it has one. */
+  let pending: WalkRecord | undefined;
+  const flushPending = async function* (next: WalkRecord | undefined): AsyncIterable<Change> {
+    if (pending === undefined) return;
+    const dir = pending;
+    pending = undefined;
+    const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`);
+    if (hasChild || !(await sameAsLower(dir, lowerdirs)))
+      yield { kind: 'entry', name: dir.path, record: dir, source: join(upper, dir.path) };
+  };
   for await (const rec of walk(upper)) {
+    yield* flushPending(rec);
     if (rec.type === 'c' && rec.devMajor === 0 && rec.devMinor === 0) {
       yield { kind: 'whiteout', name: rec.path };
       continue;
     }
-    yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
     if (rec.type === 'd' && rec.xattrs?.[OVERLAY_OPAQUE_XATTR]?.toString() === 'y') {
+      yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
       yield { kind: 'opaque', name: rec.path };
+      continue;
     }
+    if (rec.type === 'd' && lowerdirs.length > 0) {
+      pending = rec;
+      continue;
+    }
+    yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
   }
+  yield* flushPending(undefined);
+}
+
+/** Node sets times as a double of seconds, to about 0.25 µs: a time put back is that close. */
+function withinMicrosecond(a: bigint, b: bigint): boolean {
+  return (a > b ? a - b : b - a) < 1000n;
+}
+
+/** Whether directory `rec` of an upper dir is the lower layers' directory, unchanged. */
+async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[]): Promise<boolean> {
+  if (Object.keys(rec.xattrs ?? {}).some((name) => !name.startsWith(IGNORED_XATTR_PREFIX))) return false;
+  for (const dir of lowerdirs) {
+    const st = await lstat(join(dir, rec.path), { bigint: true }).catch(() => undefined);
+    if (st === undefined) continue;
+    // The topmost lower that has the path decides (a whiteout there is not a directory).
+    return (
+      st.isDirectory() &&
+      Number(st.mode & 0o7777n) === rec.mode &&
+      Number(st.uid) === rec.uid &&
+      Number(st.gid) === rec.gid &&
+      withinMicrosecond(st.mtimeNs, BigInt(rec.mtime) * 1_000_000_000n + BigInt(rec.mtimeNs))
+    );
+  }
+  return false;
 }
 
 /** The changes that turn the tree `lower` (none: empty) into the tree `upper`. */

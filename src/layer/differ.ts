@@ -64,13 +64,20 @@ function rootOf(mounts: readonly Mount[]): Mount | undefined {
   return mounts.find((m) => m.target === undefined);
 }
 
+/** The directories of a read-only view, top first. */
+function lowerDirs(view: Mount | undefined): string[] {
+  if (view === undefined) return [];
+  if (view.type === 'bind') return [view.source];
+  return view.lowerdirs.map((d) => resolve(view.cwd, d));
+}
+
 function changesBetween(lower: Mount | undefined, upper: Mount | undefined): AsyncIterable<Change> {
   if (upper === undefined) {
     if (lower === undefined) return (async function* () {})();
     throw new DifferError('compare: an empty filesystem on top of layers');
   }
   if (upper.type === 'overlay') {
-    if (upper.upper !== undefined) return overlayChanges(resolve(upper.cwd, upper.upper.dir));
+    if (upper.upper !== undefined) return overlayChanges(resolve(upper.cwd, upper.upper.dir), lowerDirs(lower));
     throw new DifferError('compare: an overlay without its upper dir is not a layer on top of another');
   }
   if (lower === undefined) return treeChanges(undefined, upper.source);
