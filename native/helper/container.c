@@ -247,18 +247,26 @@ static int bind_tree(const struct step_mount *m, bool privileged)
 }
 
 /*
- * RUN --mount=type=tmpfs: BuildKit's options (nosuid, size) and the kernel's default root mode
- * 1777, plus nodev, the rule of prepare_rootfs, which BuildKit gets from the device cgroup.
+ * RUN --mount=type=tmpfs: BuildKit's options (nosuid, size), plus nodev, the rule of
+ * prepare_rootfs, which BuildKit gets from the device cgroup. The root takes the mode of the
+ * directory it is mounted on (0755 for one made for it), as runc gives a tmpfs without a mode
+ * option: a Docker build shows `drwxr-xr-x` there, not the kernel's default 1777.
  */
-static int tmpfs_tree(const struct step_mount *m, bool privileged)
+static int tmpfs_tree(int rootfd, const struct step_mount *m, bool privileged)
 {
+	int target = ensure_in_root(rootfd, m->target, true, 0755);
+	struct stat st;
+	if (fstat(target, &st) < 0)
+		die_errno("stat %s", m->target);
+	close(target);
 	int fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
 	if (fsfd < 0)
 		die_errno("tmpfs on %s: fsopen", m->target);
-	char size[32];
+	char size[32], mode[16];
 	snprintf(size, sizeof size, "%llu", m->size);
+	snprintf(mode, sizeof mode, "%o", (unsigned)(st.st_mode & 07777));
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
-	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", "1777", 0) < 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
 	    (m->size > 0 && fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
 	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		die_errno("tmpfs on %s", m->target);
@@ -294,7 +302,7 @@ static void apply_mounts(int rootfd, struct run_config *cfg)
 	for (size_t i = 0; i < cfg->nmounts; i++) {
 		struct step_mount *m = &cfg->mounts[i];
 		int tree = m->type == STEP_BIND    ? bind_tree(m, cfg->privileged)
-			   : m->type == STEP_TMPFS ? tmpfs_tree(m, cfg->privileged)
+			   : m->type == STEP_TMPFS ? tmpfs_tree(rootfd, m, cfg->privileged)
 						   : secret_file_tree(m, stage);
 		attach_in_root(rootfd, tree, m->target);
 	}

@@ -9,8 +9,8 @@
 // cache's id is its target; a secret's id is its target's base name and its target
 // /run/secrets/<id>; an SSH mount's id is `default` and its target /run/buildkit/ssh_agent.<n>.
 import { posix } from 'node:path';
-import { copyFile, lstat, mkdir, rm } from 'node:fs/promises';
-import { openRootfsSource, type BuildContext } from '../context/index.js';
+import { chmod, chown, copyFile, lstat, mkdir, rm } from 'node:fs/promises';
+import { openRootfsSource } from '../context/index.js';
 import { openView } from '../container/runner.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { copyTree } from '../fs/copytree.js';
@@ -297,16 +297,15 @@ async function sourcePath(session: BuildSession, from: MountSource, source: stri
   if (session.context.ignore.file === undefined) return entry.hostPath;
   const dir = await session.store.tempDir('bind');
   releases.push(() => rm(dir, { recursive: true, force: true }));
-  await copyFromSource(session.context, entry, dir);
-  return dir;
-}
-
-async function copyFromSource(
-  context: BuildContext,
-  entry: Awaited<ReturnType<BuildContext['resolveSource']>>[number],
-  dir: string,
-): Promise<void> {
-  await copyTree(context, entry, dir, { root: dir, limiter: new Limiter(16), targetIsNew: true });
+  // A single file is bound as a file: copied to a path of its own inside the scratch directory.
+  const target = entry.stats.isDirectory() ? dir : posix.join(dir, 'file');
+  await copyTree(session.context, entry, target, { root: dir, limiter: new Limiter(16), targetIsNew: entry.stats.isDirectory() });
+  if (entry.stats.isDirectory()) {
+    // The scratch directory stands for the source directory itself: its owner and mode too.
+    await chown(dir, entry.stats.uid, entry.stats.gid);
+    await chmod(dir, entry.stats.mode & 0o7777);
+  }
+  return target;
 }
 
 /** `rw`: the step may write, and its writes are thrown away, through an overlay over the source. */

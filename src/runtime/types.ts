@@ -122,7 +122,7 @@ export type StepMount =
       readonly readonly: boolean;
     }
   | {
-      /** A fresh tmpfs, mode 1777, nosuid, gone with the step. */
+      /** A fresh tmpfs with its mount point's mode (runc's rule), nosuid, gone with the step. */
       readonly type: 'tmpfs';
       readonly target: string;
       /** At least 1; absent: the kernel's default, half of the RAM. */
