@@ -252,3 +252,23 @@ describe('RUN --mount', () => {
     expect(await images()).toBe(before);
   });
 });
+
+describe('RUN --mount on the vfs driver', () => {
+  let env: Awaited<ReturnType<typeof rootWithBusybox>>;
+  beforeAll(async () => {
+    env = await rootWithBusybox('vfs');
+  });
+  afterAll(async () => env?.cleanup());
+
+  test('binds, caches and tmpfs leave only what the step wrote in the layer', async () => {
+    const ctx = await context({
+      Dockerfile:
+        'FROM busybox\nRUN --mount=target=/in/ctx --mount=type=cache,target=/var/cache/x --mount=type=tmpfs,target=/scratch cat /in/ctx/a.txt > /out && echo c >> /var/cache/x/log && cp /var/cache/x/log /log\n',
+      'a.txt': 'vfs\n',
+    });
+    await ok(env.root, ['build', '-t', 'vfs-mounts', ctx]);
+    expect(await ok(env.root, ['run', 'vfs-mounts', 'cat', '/out', '/log'])).toBe('vfs\nc\n');
+    const layers = (JSON.parse(await ok(env.root, ['inspect', 'vfs-mounts']))[0] as { RootFS: { Layers: Digest[] } }).RootFS.Layers;
+    expect((await layerEntries(env.root, 'vfs', layers, layers.length - 1)).map((e) => e.name).sort()).toEqual(['log', 'out']);
+  });
+});
