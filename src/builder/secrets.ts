@@ -14,6 +14,7 @@ import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import type { SecretSource } from './request.js';
+import { csvRecord } from '../parse/csv.js';
 
 /** BuildKit's limit on one secret (secretsprovider.MaxSecretSize): 500 KiB. */
 export const MAX_SECRET_SIZE = 500 * 1024;
@@ -32,7 +33,7 @@ export function parseSecretFlag(value: string): SecretSource {
   let src: string | undefined;
   let env: string | undefined;
   let type: 'file' | 'env' | undefined;
-  for (const field of csvFields(value, bad)) {
+  for (const field of csvRecord(value, bad)) {
     const i = field.indexOf('=');
     if (i < 0) throw bad(`${JSON.stringify(field)} is not KEY=VALUE`);
     const key = field.slice(0, i).toLowerCase();
@@ -68,40 +69,6 @@ export function parseSecretFlag(value: string): SecretSource {
   if (type === 'env' && env === undefined) env = id;
   if (type === 'file' && src === undefined) src = id;
   return { id, ...(src !== undefined ? { src } : {}), ...(env !== undefined ? { env } : {}) };
-}
-
-/** The fields of one CSV record, as Go's csv reader splits it (quotes group, `""` is a quote). */
-function csvFields(value: string, bad: (why: string) => Error): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (value[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= value.length) throw bad('unterminated quote');
-        if (value[i] === '"') {
-          if (value[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += value[i++];
-      }
-      if (i < value.length && value[i] !== ',') throw bad('text after a closing quote');
-    } else {
-      const end = value.indexOf(',', i);
-      field = value.slice(i, end < 0 ? value.length : end);
-      if (field.includes('"')) throw bad('a quote inside an unquoted field');
-      i = end < 0 ? value.length : end;
-    }
-    fields.push(field);
-    if (i >= value.length) return fields;
-    i++; // the comma
-  }
 }
 
 type Resolved =

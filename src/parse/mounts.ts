@@ -4,6 +4,7 @@
 // the stage's variables before it is read, as BuildKit's expander does, so the same function
 // serves twice: at parse time with the values that hold no variable (so that a bad type, key,
 // size or mode is an error at its line before anything runs), and at build time with all of them.
+import { csvRecord } from './csv.js';
 import { ParseProblem } from './problem.js';
 
 export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
@@ -47,7 +48,15 @@ export function parseMount(spec: string, expand: MountValueExpander): MountOptio
   /** Keys given with a value not known yet. */
   const deferred = new Set<string>();
   let roAuto = true;
-  for (const field of csvRecord(spec)) {
+  for (const field of csvRecord(
+    spec,
+    (problem) =>
+      new ParseProblem(
+        problem === 'a quote inside an unquoted field'
+          ? `bare " in non-quoted-field: ${spec}`
+          : `extraneous or missing " in quoted-field: ${spec}`,
+      ),
+  )) {
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     if (eq < 0) {
@@ -150,40 +159,6 @@ export function parseMount(spec: string, expand: MountValueExpander): MountOptio
   }
   if (m.type === 'tmpfs' && (given('from') || given('source'))) throw new ParseProblem('tmpfs mount should not have a from or source');
   return m;
-}
-
-/** One CSV record as Go's encoding/csv reads it: commas separate fields, `"` quotes one (`""` is a quote). */
-function csvRecord(text: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (text[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= text.length) throw new ParseProblem(`extraneous or missing " in quoted-field: ${text}`);
-        if (text[i] === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += text[i++];
-      }
-      if (i < text.length && text[i] !== ',') throw new ParseProblem(`extraneous or missing " in quoted-field: ${text}`);
-    } else {
-      const end = text.indexOf(',', i);
-      field = text.slice(i, end < 0 ? text.length : end);
-      if (field.includes('"')) throw new ParseProblem(`bare " in non-quoted-field: ${text}`);
-      i = end < 0 ? text.length : end;
-    }
-    fields.push(field);
-    if (i >= text.length) return fields;
-    i++; // the comma
-  }
 }
 
 /** Go's strconv.ParseBool. */

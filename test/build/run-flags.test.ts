@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { hostInterfaces } from '../helpers/steps.js';
 
 async function context(dockerfile: string): Promise<string> {
   const ctx = await tempDir();
@@ -25,12 +26,7 @@ describe('RUN flags of a build', () => {
     await ok(env.root, ['build', '--network', 'none', '-t', 'net-none', ctx]);
     expect(await cat('net-none', '/nets')).toBe('lo\n');
     // The host's own interfaces, as the host lists them.
-    const host = (await readFile('/proc/net/dev', 'utf8'))
-      .split('\n')
-      .slice(2)
-      .map((l) => l.split(':')[0]!.trim())
-      .filter(Boolean)
-      .sort();
+    const host = await hostInterfaces();
     expect((await cat('net-none', '/host-nets')).trim().split('\n').sort()).toEqual(host);
     // Without the flag a RUN shares the host's network, as docker build does.
     await ok(env.root, ['build', '-t', 'net-default', ctx]);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { mountsBelow, type CliResult } from './tsbuild.js';
+import { alive } from './steps.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 export const DOCKER = '/usr/bin/docker';
@@ -55,15 +56,6 @@ function ping(socketPath: string): Promise<boolean> {
     });
     req.end();
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function exited(child: ChildProcess, ms: number): Promise<boolean> {

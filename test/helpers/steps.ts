@@ -2,6 +2,8 @@
 // collected as it arrives, and the step's processes found in the host's /proc.
 import { readdir, readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { runInContainer } from '../../src/runtime/helper.js';
+import type { RunSpec } from '../../src/runtime/types.js';
 
 /** A stream that keeps what it is given, and says when a given text has arrived. */
 export class Collector extends Writable {
@@ -48,4 +50,52 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /** A `sleep` argv nobody else runs: busybox sleep adds its arguments, so the marker is just more seconds. */
 export function uniqueSleep(): string[] {
   return ['sleep', '1000', String(process.pid) + String(Math.floor(Math.random() * 1e6))];
+}
+
+/**
+ * Steps in one test rootfs: `spec` fills every RunSpec field with a default (root, `/`, the host
+ * network, no binds), `sh` runs a script there and collects its output.
+ */
+export function stepsIn(rootfs: () => string, defaults: Partial<RunSpec> = {}) {
+  const spec = (overrides: Partial<RunSpec> = {}): RunSpec => ({
+    rootfs: rootfs(),
+    argv: ['true'],
+    env: ['PATH=/bin'],
+    cwd: '/',
+    uid: 0,
+    gid: 0,
+    groups: [],
+    hostname: 'step',
+    network: 'host',
+    binds: [],
+    ...defaults,
+    ...overrides,
+  });
+  const sh = async (script: string, overrides: Partial<RunSpec> = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
+    const stdout = new Collector();
+    const stderr = new Collector();
+    const { exitCode } = await runInContainer(spec({ argv: ['sh', '-c', script], ...overrides }), { stdout, stderr });
+    return { exitCode, stdout: stdout.text, stderr: stderr.text };
+  };
+  return { spec, sh };
+}
+
+/** Whether a process with this PID exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The host's network interfaces, sorted, as its /proc/net/dev lists them. */
+export async function hostInterfaces(): Promise<string[]> {
+  return (await readFile('/proc/net/dev', 'utf8'))
+    .split('\n')
+    .slice(2)
+    .map((l) => l.split(':')[0]!.trim())
+    .filter(Boolean)
+    .sort();
 }

@@ -1,10 +1,11 @@
 // RUN steps on real overlay mounts: what the upperdir holds after each kind of change, and what
 // the committed layer tar says about it.
-import { writeFile, mkdir, readFile } from 'node:fs/promises';
+import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../src/digest.js';
 import { layerEntries, type TarEntry } from '../helpers/layers.js';
 import { mountsBelow, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { hostInterfaces } from '../helpers/steps.js';
 
 async function context(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
   const ctx = await tempDir();
@@ -137,12 +138,7 @@ describe('RUN', () => {
     const { out } = await build(`FROM busybox\nRUN --network=none ${list}\nRUN ${list}\n`, 'run-net');
     const lines = out.split('\n').filter((l) => l.startsWith('ifaces: '));
     expect(lines[0]).toBe('ifaces: lo ');
-    const host = (await readFile('/proc/net/dev', 'utf8'))
-      .split('\n')
-      .slice(2)
-      .map((l) => l.split(':')[0]!.trim())
-      .filter(Boolean)
-      .sort();
+    const host = await hostInterfaces();
     expect(lines[1]).toBe(`ifaces: ${host.join(' ')} `);
   });
 

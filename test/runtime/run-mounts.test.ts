@@ -7,9 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HelperError, helperPath, runArgs, runInContainer } from '../../src/runtime/helper.js';
-import type { RunSpec, StepMount } from '../../src/runtime/types.js';
+import type { StepMount } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { Collector } from '../helpers/steps.js';
+import { stepsIn } from '../helpers/steps.js';
 
 let root: string;
 let rootfs: string;
@@ -25,28 +25,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function spec(overrides: Partial<RunSpec>): RunSpec {
-  return {
-    rootfs,
-    argv: ['true'],
-    env: ['PATH=/bin'],
-    cwd: '/',
-    uid: 0,
-    gid: 0,
-    groups: [],
-    hostname: 'mounts',
-    network: 'host',
-    binds: [],
-    ...overrides,
-  };
-}
-
-async function sh(script: string, overrides: Partial<RunSpec> = {}) {
-  const stdout = new Collector();
-  const stderr = new Collector();
-  const { exitCode } = await runInContainer(spec({ argv: ['sh', '-c', script], ...overrides }), { stdout, stderr });
-  return { exitCode, stdout: stdout.text, stderr: stderr.text };
-}
+const { spec, sh } = stepsIn(() => rootfs, { hostname: 'mounts' });
 
 /** A host directory for one test, under the test's temporary root. */
 async function hostDir(name: string): Promise<string> {

@@ -6,12 +6,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { execa } from 'execa';
 import { helperPath, runInContainer } from '../../src/runtime/helper.js';
 import type { RunSpec } from '../../src/runtime/types.js';
 import { APP_GID, APP_UID, makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
-import { allPids, hostPids, uniqueSleep, waitFor } from '../helpers/steps.js';
+import { allPids, hostPids, stepsIn, uniqueSleep, waitFor } from '../helpers/steps.js';
 import { CLI, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 let root: string;
@@ -28,36 +27,7 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-class Text extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
-
-function stepSpec(overrides: Partial<RunSpec>): RunSpec {
-  return {
-    rootfs,
-    argv: ['true'],
-    env: ['PATH=/bin'],
-    cwd: '/',
-    uid: 0,
-    gid: 0,
-    groups: [],
-    hostname: 'sandbox',
-    network: 'host',
-    binds: [],
-    ...overrides,
-  };
-}
-
-async function sh(script: string, overrides: Partial<RunSpec> = {}) {
-  const stdout = new Text();
-  const stderr = new Text();
-  const { exitCode } = await runInContainer(stepSpec({ argv: ['sh', '-c', script], ...overrides }), { stdout, stderr });
-  return { exitCode, stdout: stdout.text, stderr: stderr.text };
-}
+const { spec: stepSpec, sh } = stepsIn(() => rootfs, { hostname: 'sandbox' });
 
 /** The fields of /proc/self/status that describe privileges, as the step sees them. */
 async function privileges(overrides: Partial<RunSpec> = {}): Promise<Record<string, string>> {

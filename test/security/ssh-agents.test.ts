@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseSshFlag, SshAgents } from '../../src/builder/ssh.js';
 import { tempDir } from '../helpers/tsbuild.js';
+import { alive } from '../helpers/steps.js';
 
 /** What `ssh-add -l` prints through `socket`, as the host's root or as another user. */
 async function listKeys(socket: string, as?: { uid: number; gid: number }) {
@@ -102,15 +103,6 @@ async function childAgents(): Promise<{ pid: number; argv: string[] }[]> {
 /** The private agents SshAgents started: every child ssh-agent but the test's own. */
 async function privateAgents(): Promise<{ pid: number; argv: string[] }[]> {
   return (await childAgents()).filter((a) => a.pid !== hostAgent?.pid);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
