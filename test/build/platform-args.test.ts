@@ -78,6 +78,10 @@ test("build --platform takes this machine's platform; another is one clear error
   const two = await tsbuild(store.root, ['build', '--platform', `linux/${HOST},linux/${FOREIGN}`, ctx]);
   expect(two.exitCode).not.toBe(0);
   expect(two.stderr).toMatch(/multi-platform builds are not supported yet/);
+  // buildx's default for --platform, refused the same way.
+  const fromEnv = await tsbuild(store.root, ['build', ctx], { env: { DOCKER_DEFAULT_PLATFORM: `linux/${FOREIGN}` } });
+  expect(fromEnv.exitCode).toBe(1);
+  expect(fromEnv.stderr).toMatch(/multi-platform builds are not supported yet/);
   const bad = await tsbuild(store.root, ['build', '--platform', 'nonsense', ctx]);
   expect(bad.exitCode).not.toBe(0);
   expect(bad.stderr).toMatch(/invalid platform "nonsense"/);
