@@ -99,6 +99,12 @@ describe('FROM --platform', () => {
     );
   });
 
+  test('a stage for another platform that the target does not need is not refused', () => {
+    const { plan, froms: f } = froms('FROM --platform=linux/arm64 scratch AS arm\nFROM scratch AS mine\n');
+    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'mine'), f, AMD64.target)).not.toThrow();
+    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'arm'), f, AMD64.target)).toThrow(/^Dockerfile:1: /);
+  });
+
   test('an unset or malformed platform is an error at its line', () => {
     expect(() => froms('ARG P\nFROM --platform=$P scratch\n')).toThrow('Dockerfile:2: empty platform value from expression $P');
     expect(() => froms('FROM --platform=linux/amd64/v2/x scratch\n')).toThrow(
