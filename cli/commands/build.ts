@@ -5,6 +5,7 @@ import { parseAddHostFlag, parseAllowFlag, parseNetworkFlag } from '../../src/bu
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
+import { formatPlatform, parsePlatform, type Platform } from '../../src/image/platform.js';
 import { parseReference } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
@@ -26,6 +27,7 @@ const spec = {
     analyze: { type: 'boolean' },
     'insecure-registry': { type: 'string', multiple: true },
     target: { type: 'string' },
+    platform: { type: 'string', multiple: true },
     secret: { type: 'string', multiple: true },
     ssh: { type: 'string', multiple: true },
     network: { type: 'string' },
@@ -42,6 +44,7 @@ const spec = {
     '      --cache-from IMAGE       Reuse RUN/WORKDIR layers of this stored image (repeatable)',
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     '      --target STAGE           Set the target build stage to build',
+    "      --platform OS/ARCH       The image's platform; only this machine's (default: $DOCKER_DEFAULT_PLATFORM)",
     '      --secret SPEC            A secret for RUN --mount=type=secret: id=ID[,src=FILE|env=VAR] (repeatable)',
     '      --ssh SPEC               An SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY,...] (repeatable)',
     "      --network MODE           The RUN steps' network: default (the host's), none or host",
@@ -82,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
   const addHosts = flagValues(v['add-host'], parseAddHostFlag);
   const allow = flagValues(v.allow, parseAllowFlag);
   const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
+  const platform = platformFlag(v.platform ?? (process.env.DOCKER_DEFAULT_PLATFORM ? [process.env.DOCKER_DEFAULT_PLATFORM] : []));
   const file = v.file === undefined ? join(contextDir, 'Dockerfile') : v.file === '-' ? '-' : resolve(v.file);
   let text: string;
   try {
@@ -113,6 +117,7 @@ export async function run(argv: string[]): Promise<number> {
       buildArgs,
       ...(v.tag ? { tags: v.tag } : {}),
       ...(v.target !== undefined ? { target: v.target } : {}),
+      ...(platform !== undefined ? { platform } : {}),
       noCache: v['no-cache'] === true,
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
       ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
@@ -185,6 +190,21 @@ function flagValues<T>(values: readonly string[] | undefined, parse: (value: str
   } catch (err) {
     throw err instanceof InvalidInputError ? usageError(err.message) : err;
   }
+}
+
+/**
+ * `--platform linux/amd64`, repeatable and comma-separated as buildx takes it. More than one
+ * platform is a multi-platform build, which tsbuild does not do yet; the builder refuses a
+ * platform other than this machine's.
+ */
+function platformFlag(values: readonly string[]): Platform | undefined {
+  const list = flagValues(
+    values.flatMap((v) => v.split(',')).filter((v) => v.trim() !== ''),
+    parsePlatform,
+  );
+  const distinct = [...new Set(list.map(formatPlatform))];
+  if (distinct.length > 1) throw usageError(`--platform ${distinct.join(',')}: multi-platform builds are not supported yet`);
+  return list[0];
 }
 
 /** Runs a check of flag values; what it finds wrong is a usage error too. */

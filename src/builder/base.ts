@@ -5,21 +5,12 @@ import type { Digest } from '../digest.js';
 import { DockerfileError, NotFoundError, type SourceLocation } from '../errors.js';
 import { hostArchitecture, type ImageConfig } from '../image/config.js';
 import type { StepOrigin } from '../image/provenance.js';
-import { expandWord, parseTrigger } from '../parse/index.js';
+import { parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
 import type { LayerRecord } from '../store/store.js';
 import { startStage } from './instructions.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageState } from './session.js';
-
-/** A word of a FROM line, expanded with the global ARGs (the only ones a FROM sees). */
-function expandFromWord(session: BuildSession, word: string, loc: SourceLocation): string {
-  try {
-    return expandWord(word, session.scope.globalArgs, session.plan.escapeChar);
-  } catch (err) {
-    throw new DockerfileError(loc, (err as Error).message, { cause: err });
-  }
-}
 
 /** The state a stage starts in, and its base's ONBUILD triggers. */
 export async function startFrom(
@@ -27,14 +18,8 @@ export async function startFrom(
   stage: Stage,
 ): Promise<{ state: StageState; triggers: readonly string[]; baseId?: Digest }> {
   const from = stage.from;
-  const name = expandFromWord(session, from.image, from.loc);
-  if (from.platform !== undefined) {
-    const platform = expandFromWord(session, from.platform, from.loc);
-    const want = `linux/${hostArchitecture()}`;
-    if (platform !== want && platform !== '$BUILDPLATFORM' && platform !== '$TARGETPLATFORM') {
-      throw new DockerfileError(from.loc, `platform ${platform} is not supported: this machine builds ${want}`);
-    }
-  }
+  // Expanded with the ARGs outside a stage, and its --platform checked, before any stage ran.
+  const name = session.froms[stage.index]!.base;
   let config: ImageConfig;
   let layers: LayerRecord[] = [];
   let origins: StepOrigin[] = [];

@@ -1,26 +1,30 @@
 // A build: the stages the target needs, each built in turn (stage.ts), and the last one stored
 // as the image, with the provenance of its history entries and its tags. It never re-reads
-// Dockerfile text: everything it needs is in the plan. Build arguments outside a stage are
-// here too: the ARGs before the first FROM, and the warning for --build-arg values no ARG used.
+// Dockerfile text: everything it needs is in the plan. Before any step runs, the ARGs outside
+// a stage (args.ts) resolve every FROM line, which chooses the stages; after the last, the
+// warning for --build-arg values no ARG used.
 import { resolve } from 'node:path';
 import { openContext } from '../context/index.js';
-import { DockerfileError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
+import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
-import { expandWord } from '../parse/index.js';
-import type { BuildPlan } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
+import { globalArgs, platformArgs } from './args.js';
 import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
 import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
-import { stagesToBuild } from './stages.js';
+import { checkStagePlatforms, resolveFroms, stagesToBuild } from './stages.js';
 
 export async function build(store: Store, req: BuildRequest): Promise<BuildResult> {
   const { plan } = req;
   const buildArgs = req.buildArgs ?? {};
-  const stages = stagesToBuild(plan, req.target);
-  const global = globalArgs(plan, buildArgs);
+  const platform = targetPlatform(req.platform);
+  const global = globalArgs(plan, buildArgs, platformArgs({ build: hostPlatform(), target: platform }, req.target, plan, buildArgs));
+  const froms = resolveFroms(plan, global.values);
+  const stages = stagesToBuild(plan, froms, req.target);
+  checkStagePlatforms(stages, froms, platform);
   if (stages.some((s) => s.steps.some((step) => step.kind === 'RUN' && (step.mounts !== undefined || step.security !== undefined)))) {
     await (await import('./preflight.js')).preflight(store, req, stages);
   }
@@ -34,6 +38,7 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     store,
     req,
     { escapeChar: plan.escapeChar, buildArgs, globalArgs: global.values, now: () => session.now() },
+    froms,
     context,
     cacheFrom,
     totalSteps,
@@ -70,30 +75,15 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   return { imageId, tags, config: final.config };
 }
 
-/**
- * The values of the ARGs before the first FROM (visible to FROM lines, and to an ARG of the
- * same name without a default in a stage), and the --build-arg names they consumed.
- */
-function globalArgs(plan: BuildPlan, buildArgs: Readonly<Record<string, string>>): { values: Map<string, string>; used: string[] } {
-  const values = new Map<string, string>();
-  const used: string[] = [];
-  for (const arg of plan.globalArgs) {
-    for (const a of arg.args) {
-      const given = buildArgs[a.name];
-      if (given !== undefined) used.push(a.name);
-      let value = given;
-      if (value === undefined && a.default !== undefined) {
-        const word = a.default;
-        try {
-          value = expandWord(word, values, plan.escapeChar);
-        } catch (err) {
-          throw new DockerfileError(arg.loc, (err as Error).message, { cause: err });
-        }
-      }
-      if (value !== undefined) values.set(a.name, value);
-    }
+/** The platform the image is built for: this machine's, the only one tsbuild builds for yet. */
+function targetPlatform(asked: Platform | undefined): Platform {
+  const host = hostPlatform();
+  if (asked !== undefined && formatPlatform(asked) !== formatPlatform(host)) {
+    throw new InvalidInputError(
+      `platform ${formatPlatform(asked)}: multi-platform builds are not supported yet; this machine builds ${formatPlatform(host)}`,
+    );
   }
-  return { values, used };
+  return host;
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { Digest } from '../digest.js';
 import type { SourceLocation } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
+import type { Platform } from '../image/platform.js';
 import type { BuildPlan } from '../parse/plan.js';
 import type { PullOptions } from '../registry/index.js';
 
@@ -51,6 +52,11 @@ export interface BuildRequest {
   readonly tags?: readonly string[];
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly target?: string;
+  /**
+   * The platform the image is for (--platform; TARGETPLATFORM and its parts). Only this
+   * machine's until multi-platform builds exist: another is refused before any step runs.
+   */
+  readonly platform?: Platform;
   readonly noCache?: boolean;
   /** How FROM pulls a base image the store lacks. */
   readonly pull?: Pick<PullOptions, 'insecureRegistries' | 'credentials' | 'progress' | 'platform'>;

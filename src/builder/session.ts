@@ -13,6 +13,7 @@ import type { BuildScope, StageVars } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
 import type { Secrets } from './secrets.js';
 import type { SshAgents } from './ssh.js';
+import type { ResolvedFrom } from './stages.js';
 
 /** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
 export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
@@ -57,6 +58,8 @@ export class BuildSession {
     readonly store: Store,
     readonly req: BuildRequest,
     readonly scope: BuildScope,
+    /** Each stage's FROM line, expanded (stages.ts resolveFroms), by stage index. */
+    readonly froms: readonly ResolvedFrom[],
     readonly context: BuildContext,
     readonly cacheFrom: CacheFromIndex,
     /** Every FROM and instruction of the stages to build. */

@@ -1,11 +1,60 @@
 // Which stages a build runs: the target (the last stage, or --target) and every stage it stands
 // on through FROM or COPY --from, in Dockerfile order. Stages nothing needs are not built, as
-// BuildKit skips them.
-import { TsbuildError } from '../errors.js';
-import { expandWord } from '../parse/index.js';
+// BuildKit skips them. A FROM line is expanded with the ARGs outside a stage before any stage is
+// chosen (`FROM ${SRC}`, `FROM build-$VARIANT`), as BuildKit's buildDispatchStates does for every
+// stage, needed or not: an error in any FROM line stops the build.
+import { DockerfileError, TsbuildError } from '../errors.js';
+import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
+import { expandWord, type Env } from '../parse/index.js';
 import { parseMount } from '../parse/mounts.js';
 import { referencedVariables } from '../parse/substitute.js';
 import type { BuildPlan, Stage, Step } from '../parse/plan.js';
+
+/** A stage's FROM line with the ARGs substituted: the base it names and the platform it asks for. */
+export interface ResolvedFrom {
+  /** `scratch`, an image reference, or an earlier stage's name. */
+  readonly base: string;
+  readonly platform?: Platform;
+}
+
+/** Each stage's FROM line expanded with `args` (the ARGs outside a stage), by stage index. */
+export function resolveFroms(plan: BuildPlan, args: Env): ResolvedFrom[] {
+  return plan.stages.map(({ from }) => {
+    const expand = (word: string): string => {
+      try {
+        return expandWord(word, args, plan.escapeChar);
+      } catch (err) {
+        throw new DockerfileError(from.loc, (err as Error).message, { cause: err });
+      }
+    };
+    const base = expand(from.image);
+    if (base === '') throw new DockerfileError(from.loc, `base name (${from.image}) should not be blank`);
+    if (from.platform === undefined) return { base };
+    const value = expand(from.platform);
+    if (value === '') throw new DockerfileError(from.loc, `empty platform value from expression ${from.platform}`);
+    try {
+      return { base, platform: parsePlatform(value) };
+    } catch (err) {
+      throw new DockerfileError(from.loc, `failed to parse platform ${from.platform}: ${(err as Error).message}`, { cause: err });
+    }
+  });
+}
+
+/**
+ * A stage built here runs on this machine: until tsbuild builds for other platforms, a FROM
+ * --platform must name the platform the build is for (what --platform, or else the host, says).
+ */
+export function checkStagePlatforms(stages: readonly Stage[], froms: readonly ResolvedFrom[], target: Platform): void {
+  for (const stage of stages) {
+    const p = froms[stage.index]!.platform;
+    if (p !== undefined && formatPlatform(p) !== formatPlatform(target)) {
+      throw new DockerfileError(
+        stage.from.loc,
+        `FROM --platform=${formatPlatform(p)}: multi-platform builds are not supported yet; this build is for ${formatPlatform(target)}`,
+      );
+    }
+  }
+}
 
 /** The stage a FROM or COPY --from of stage `before` names: by name (any case) or by index. */
 export function stageByName(plan: BuildPlan, name: string, before: number): Stage | undefined {
@@ -25,7 +74,8 @@ function stageReferences(step: Step, escape: string): string[] {
   return names;
 }
 
-export function stagesToBuild(plan: BuildPlan, target?: string): Stage[] {
+/** The stages to build for `target`, given each stage's resolved FROM (resolveFroms). */
+export function stagesToBuild(plan: BuildPlan, froms: readonly ResolvedFrom[], target?: string): Stage[] {
   let last = plan.stages[plan.stages.length - 1]!;
   if (target !== undefined) {
     const t = plan.stages.find((s) => s.name === target.toLowerCase());
@@ -36,7 +86,7 @@ export function stagesToBuild(plan: BuildPlan, target?: string): Stage[] {
   const visit = (s: Stage): void => {
     if (needed.has(s.index)) return;
     needed.add(s.index);
-    const base = stageByName(plan, s.from.image, s.index);
+    const base = stageByName(plan, froms[s.index]!.base, s.index);
     if (base) visit(base);
     for (const step of s.steps) {
       for (const name of stageReferences(step, plan.escapeChar)) {

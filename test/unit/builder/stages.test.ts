@@ -1,0 +1,114 @@
+// Stage selection (src/builder/stages.ts): every FROM line is expanded with the ARGs outside a
+// stage before a stage is chosen, so a stage named through an ARG (`FROM ${SRC}`,
+// `FROM build-$VARIANT`) is built, and --target works with it; FROM --platform is expanded and
+// parsed for every stage, and refused when it is not the build's platform. In-process, no
+// store; the rules are BuildKit's (dockerfile2llb buildDispatchStates, resolveTarget).
+import { globalArgs, platformArgs, type BuildPlatforms } from '../../../src/builder/args.js';
+import { checkStagePlatforms, resolveFroms, stagesToBuild } from '../../../src/builder/stages.js';
+import { DockerfileError } from '../../../src/errors.js';
+import { parseDockerfile } from '../../../src/parse/index.js';
+
+const AMD64: BuildPlatforms = { build: { os: 'linux', architecture: 'amd64' }, target: { os: 'linux', architecture: 'amd64' } };
+
+/** The names (or indexes) of the stages a build of `dockerfile` runs, with those --build-args and --target. */
+function chosen(dockerfile: string, opts: { buildArgs?: Record<string, string>; target?: string } = {}): string[] {
+  const plan = parseDockerfile(dockerfile);
+  const buildArgs = opts.buildArgs ?? {};
+  const { values } = globalArgs(plan, buildArgs, platformArgs(AMD64, opts.target, plan, buildArgs));
+  return stagesToBuild(plan, resolveFroms(plan, values), opts.target).map((s) => s.name ?? String(s.index));
+}
+
+function froms(dockerfile: string, buildArgs: Record<string, string> = {}) {
+  const plan = parseDockerfile(dockerfile);
+  const { values } = globalArgs(plan, buildArgs, platformArgs(AMD64, undefined, plan, buildArgs));
+  return { plan, froms: resolveFroms(plan, values) };
+}
+
+const CHOOSER = `ARG SRC=prebuilt
+FROM scratch AS prebuilt
+FROM scratch AS source
+FROM \${SRC} AS final
+FROM scratch AS other
+`;
+
+describe('stages chosen through ARGs', () => {
+  test('FROM ${SRC} builds the stage the global ARG names, and only that one', () => {
+    expect(chosen(CHOOSER, { target: 'final' })).toEqual(['prebuilt', 'final']);
+  });
+
+  test('a --build-arg chooses another stage', () => {
+    expect(chosen(CHOOSER, { target: 'final', buildArgs: { SRC: 'source' } })).toEqual(['source', 'final']);
+  });
+
+  test('--target names a stage whose own base is chosen through an ARG; the target is found in any case', () => {
+    const df = 'ARG VARIANT=b\nFROM scratch AS build-a\nFROM scratch AS build-b\nFROM build-$VARIANT AS out\nFROM scratch\n';
+    expect(chosen(df, { target: 'OUT' })).toEqual(['build-b', 'out']);
+    expect(chosen(df, { target: 'out', buildArgs: { VARIANT: 'a' } })).toEqual(['build-a', 'out']);
+  });
+
+  test('a stage reached through a chosen stage and a COPY --from is built too', () => {
+    const df = 'ARG SRC=mid\nFROM scratch AS tool\nFROM scratch AS mid\nCOPY --from=tool / /\nFROM ${SRC}\n';
+    expect(chosen(df)).toEqual(['tool', 'mid', '2']);
+  });
+
+  test('an ARG that names no stage leaves an image name: no stage is built for it', () => {
+    expect(chosen('ARG BASE=busybox\nFROM scratch AS busy\nFROM ${BASE}\n')).toEqual(['1']);
+  });
+
+  test('a stage name a platform ARG spells', () => {
+    expect(chosen('FROM scratch AS base-amd64\nFROM scratch AS base-arm64\nFROM base-$TARGETARCH\n')).toEqual(['base-amd64', '2']);
+  });
+
+  test('a FROM that expands to nothing is an error at its line, even in a stage no one needs', () => {
+    expect(() => chosen('ARG NONE\nFROM $NONE AS unused\nFROM scratch\n')).toThrow('Dockerfile:2: base name ($NONE) should not be blank');
+  });
+
+  test('a required ARG missing in FROM is an error at its line', () => {
+    expect(() => chosen('FROM ${IMG:?needs-IMG}\n')).toThrow(/^Dockerfile:1: .*needs-IMG/);
+  });
+});
+
+describe('FROM --platform', () => {
+  test('$BUILDPLATFORM, $TARGETPLATFORM and a literal are expanded and parsed', () => {
+    const df =
+      'FROM --platform=$BUILDPLATFORM scratch\nFROM --platform=${TARGETPLATFORM} scratch\nFROM --platform=linux/x86_64 scratch\nFROM scratch\n';
+    expect(froms(df).froms.map((f) => f.platform)).toEqual([
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'amd64' },
+      undefined,
+    ]);
+  });
+
+  test("the build's platform passes the check", () => {
+    const { plan, froms: f } = froms('FROM --platform=$BUILDPLATFORM scratch\nFROM --platform=linux/amd64 scratch\n');
+    expect(() => checkStagePlatforms(plan.stages, f, AMD64.target)).not.toThrow();
+  });
+
+  test('another platform is refused at its line, naming multi-platform builds', () => {
+    const { plan, froms: f } = froms('FROM scratch\nFROM --platform=linux/arm64 scratch AS arm\n');
+    let err: unknown;
+    try {
+      checkStagePlatforms(plan.stages, f, AMD64.target);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DockerfileError);
+    expect((err as Error).message).toBe(
+      'Dockerfile:2: FROM --platform=linux/arm64: multi-platform builds are not supported yet; this build is for linux/amd64',
+    );
+  });
+
+  test('a stage for another platform that the target does not need is not refused', () => {
+    const { plan, froms: f } = froms('FROM --platform=linux/arm64 scratch AS arm\nFROM scratch AS mine\n');
+    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'mine'), f, AMD64.target)).not.toThrow();
+    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'arm'), f, AMD64.target)).toThrow(/^Dockerfile:1: /);
+  });
+
+  test('an unset or malformed platform is an error at its line', () => {
+    expect(() => froms('ARG P\nFROM --platform=$P scratch\n')).toThrow('Dockerfile:2: empty platform value from expression $P');
+    expect(() => froms('FROM --platform=linux/amd64/v2/x scratch\n')).toThrow(
+      /^Dockerfile:1: failed to parse platform linux\/amd64\/v2\/x: invalid platform/,
+    );
+  });
+});
