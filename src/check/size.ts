@@ -31,7 +31,8 @@ const LEFTOVERS: readonly Leftover[] = [
   {
     what: 'apt package lists',
     install: new RegExp(`\\bapt(?:-get)?${OPTS}\\s+update\\b`),
-    cleaned: /\/var\/lib\/apt\/lists/,
+    // `apt-get dist-clean` (apt 2.7, Debian trixie) removes the lists too.
+    cleaned: /\/var\/lib\/apt\/lists|\bapt(?:-get)?\s+dist-clean\b/,
     mounts: ['/var/lib/apt', '/var/lib/apt/lists'],
   },
   {
@@ -54,7 +55,8 @@ const LEFTOVERS: readonly Leftover[] = [
   },
   {
     what: 'the pip cache',
-    install: new RegExp(`\\bpip[0-9.]*${OPTS}\\s+install\\b`),
+    // A package name after `install`: `Write-Host 'Verifying pip install ...'` installs nothing.
+    install: new RegExp(`\\bpip[0-9.]*${OPTS}\\s+install(?:\\s+-\\S+)*\\s+[\\w"'$-]`),
     cleaned: /--no-cache-dir\b|PIP_NO_CACHE_DIR|\bpip[0-9.]*\s+cache\s+purge\b|\.cache\/pip/,
     mounts: ['/root/.cache/pip', '/root/.cache'],
   },

@@ -258,7 +258,7 @@ function walkStage(
         const path = expand(step.path, env, plan, step.loc);
         // `WORKDIR $HOME/app` on an image: the image's ENV may make it absolute.
         const unknown = !start.known && referencedVariables(step.path, plan.escapeChar).some((name) => !env.has(name));
-        if (!workdirSet && !unknown && !path.startsWith('/')) {
+        if (!workdirSet && !unknown && !isAbsolute(path)) {
           report(
             RULES.WorkdirRelativePath,
             step.loc,
@@ -308,6 +308,11 @@ function walkStage(
     }
   }
   return { known: start.known, env, workdirSet, shellSet };
+}
+
+/** BuildKit's system.IsAbs for either OS: `/x`, or a Windows image's `C:\\x` and `\\x`. */
+function isAbsolute(path: string): boolean {
+  return path.startsWith('/') || path.startsWith('\\') || /^[A-Za-z]:[\\/]/.test(path);
 }
 
 /** A RUN --mount's `from`, its values expanded as the builder expands them. */

@@ -96,6 +96,7 @@ describe('BuildKit rules', () => {
       'WorkdirRelativePath:2 Relative workdir "app" can have unexpected results if the base image changes',
     ]);
     expect(await rule('WorkdirRelativePath', 'FROM alpine\nWORKDIR /app\nWORKDIR sub\n')).toEqual([]);
+    expect(await rule('WorkdirRelativePath', '# escape=`\nFROM mcr.microsoft.com/windows/nanoserver\nWORKDIR C:\\go\n')).toEqual([]);
   });
 
   test('UndefinedVar where the whole environment is known (a stage on scratch)', async () => {
@@ -160,11 +161,17 @@ describe("tsbuild's size rules", () => {
       'RUN --mount=type=cache,target=/var/lib/apt,sharing=locked apt-get update && apt-get install -y jq',
       'RUN apk add curl',
       'RUN apk add --no-cache curl',
+      'RUN set -eux; apt-get update; apt-get install -y --no-install-recommends ca-certificates; apt-get dist-clean',
+      "RUN echo 'Verifying pip install ...' && pip --version",
+      'RUN pip install --no-cache-dir requests && pip install flask',
     ].join('\n');
     // The build stage's lists never reach the image: only the last stage's RUNs count.
     expect(await rule('PackageCacheInLayer', text)).toEqual([
       'PackageCacheInLayer:4 This RUN leaves apt package lists in its layer: end the RUN with `&& rm -rf /var/lib/apt/lists/*`, or mount a cache there (--mount=type=cache,target=/var/lib/apt)',
       'PackageCacheInLayer:7 This RUN leaves the apk cache in its layer: use `apk add --no-cache`, or mount a cache there (--mount=type=cache,target=/var/cache/apk)',
+    ]);
+    expect(await rule('PackageCacheInLayer', 'FROM python:3\nRUN pip install flask\n')).toEqual([
+      'PackageCacheInLayer:2 This RUN leaves the pip cache in its layer: use `pip install --no-cache-dir`, or mount a cache there (--mount=type=cache,target=/root/.cache/pip)',
     ]);
   });
 
