@@ -238,6 +238,14 @@ describe('options and errors', () => {
     await expect(check('FROM alpine\n', { target: 'nope' })).resolves.toMatchObject({ errors: ['target stage "nope" could not be found'] });
   });
 
+  test('what a build would warn about is told too, without failing the check', async () => {
+    const result = await check('# syntax=example.com/frontend:1\nFROM alpine\n');
+    expect(result.notes).toEqual([
+      expect.stringMatching(/^Dockerfile:1: # syntax=example.com\/frontend:1: tsbuild does not run Dockerfile frontend images/),
+    ]);
+    expect(result.failed).toBe(false);
+  });
+
   test('a stage chosen through an ARG is resolved, and its references with it', async () => {
     const text = 'ARG SRC=prebuilt\nFROM scratch AS prebuilt\nFROM scratch AS built\nFROM ${SRC} AS final\nCOPY --from=built /a /b\n';
     const result = await check(text);
