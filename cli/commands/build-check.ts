@@ -28,27 +28,32 @@ export function renderCheck(result: CheckResult, text: string): string {
 function renderViolation(violation: Violation, lines: readonly string[]): string {
   const { rule, loc, message } = violation;
   const head = `\nWARNING: ${rule.name}${rule.url === undefined ? '' : ` - ${rule.url}`}\n${message}\n`;
-  return head + renderSource(loc.file, loc.line, lines);
+  return head + renderSource(loc.file, loc.line, violation.lastLine ?? loc.line, lines);
 }
 
-/** errdefs.Source.Print for a one-line range: the line, and up to two lines either side. */
-function renderSource(file: string, line: number, lines: readonly string[]): string {
-  if (line < 1 || line > lines.length) return '';
-  let start = line;
-  let end = line;
-  for (let pad = 0; pad < 4; pad++) {
+/**
+ * errdefs.Source.Print: the instruction's lines marked `>>>`, and around them up to two lines
+ * either side for a one-line instruction, one for a longer one.
+ */
+function renderSource(file: string, first: number, last: number, lines: readonly string[]): string {
+  if (first < 1 || first > lines.length) return '';
+  let start = first;
+  let end = Math.min(last, lines.length);
+  const pad = end === start ? 4 : 2;
+  for (let p = 0; p < pad; p++) {
     if (start > 1) {
       start--;
-      pad++;
+      p++;
     }
     if (end !== lines.length) {
       end++;
-      pad++;
+      p++;
     }
   }
-  const out = [`${file}:${line}\n--------------------\n`];
+  const out = [`${file}:${first}\n--------------------\n`];
   for (let i = start; i <= end; i++) {
-    out.push(` ${String(i).padStart(3)} | ${i === line ? '>>>' : '   '} ${(lines[i - 1] as string).replace(/\r$/, '')}\n`);
+    const marked = i >= first && i <= last;
+    out.push(` ${String(i).padStart(3)} | ${marked ? '>>>' : '   '} ${(lines[i - 1] as string).replace(/\r$/, '')}\n`);
   }
   out.push('--------------------\n');
   return out.join('');

@@ -86,7 +86,13 @@ export async function checkDockerfile(text: string, options: CheckOptions): Prom
     }
   }
   violations.sort((a, b) => a.loc.line - b.loc.line);
-  return { violations, errors, notes, config, failed: errors.length > 0 || (config.error && violations.length > 0) };
+  // Each violation shows its whole instruction, as BuildKit's source ranges do.
+  const lastLines = new Map((source?.lines ?? []).map((line) => [line.loc.line, line.lastLine]));
+  const whole = violations.map((v): Violation => {
+    const lastLine = lastLines.get(v.loc.line);
+    return lastLine !== undefined && lastLine > v.loc.line ? { ...v, lastLine } : v;
+  });
+  return { violations: whole, errors, notes, config, failed: errors.length > 0 || (config.error && violations.length > 0) };
 }
 
 /** The check options: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */

@@ -106,6 +106,9 @@ export type RuleName = keyof typeof RULES;
 /** One finding: a rule broken at a line, with the message BuildKit (or tsbuild) words it with. */
 export interface Violation {
   readonly rule: Rule;
+  /** The instruction's first line. */
   readonly loc: SourceLocation;
+  /** Its last line, when it has more than one (continuations, heredocs). */
+  readonly lastLine?: number;
   readonly message: string;
 }

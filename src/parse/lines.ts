@@ -32,6 +32,11 @@ export interface LogicalLine {
    * linter warns (NoEmptyContinuation), as it will become an error. Absent when not.
    */
   readonly emptyContinuation?: true;
+  /**
+   * The instruction's last physical line (1-based: continuation lines and heredoc bodies
+   * included), for showing it whole. Absent where a line is made up (ONBUILD triggers).
+   */
+  readonly lastLine?: number;
 }
 
 export interface DockerfileSource {
@@ -167,7 +172,8 @@ class InstructionReader {
     const split = splitCommand(text, loc);
     const line: LogicalLine = emptyContinuation ? { ...split, emptyContinuation: true } : split;
     const heredocs = this.readHeredocs(line, text);
-    return heredocs.length > 0 ? { ...line, heredocs } : line;
+    // this.next is the 0-based index of the line after the instruction: its 1-based last line.
+    return heredocs.length > 0 ? { ...line, heredocs, lastLine: this.next } : { ...line, lastLine: this.next };
   }
 
   private loc(line: number): SourceLocation {

@@ -77,6 +77,29 @@ test('warnings are reported as docker build --check does, exit 0, without a stor
   await expect(access(store)).rejects.toThrow(/ENOENT/);
 });
 
+test('an instruction of several lines is shown whole', async () => {
+  const { dir, store } = await context('FROM alpine AS build\nRUN echo a && \\\n\n    echo b\n');
+  const r = await checkAsNobody([dir], store);
+  expect(r.stdout).toBe(
+    [
+      'Check complete, 1 warning has been found!',
+      '',
+      'WARNING: NoEmptyContinuation - https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/',
+      'Empty continuation line',
+      'Dockerfile:2',
+      '--------------------',
+      '   1 |     FROM alpine AS build',
+      '   2 | >>> RUN echo a && \\',
+      '   3 | >>> ',
+      '   4 | >>>     echo b',
+      '   5 |     ',
+      '--------------------',
+      '',
+    ].join('\n'),
+  );
+  expect(r.exitCode).toBe(0);
+});
+
 test('a clean Dockerfile: no warnings, exit 0', async () => {
   const { dir, store } = await context('FROM scratch\nCOPY a /a\nCMD ["/a"]\n');
   const r = await checkAsNobody([dir], store);
