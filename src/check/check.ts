@@ -46,8 +46,9 @@ export async function checkDockerfile(text: string, options: CheckOptions): Prom
   const errors: string[] = [];
   const notes: string[] = [];
   let config = DEFAULT_CONFIG;
+  // Kept all, then filtered with the options in force at each line (stageOptions).
   const report = (rule: Rule, loc: SourceLocation, message: string): void => {
-    if (ruleEnabled(config, rule.name)) violations.push({ rule, loc, message });
+    violations.push({ rule, loc, message });
   };
   const fail = (err: unknown): void => {
     if (!(err instanceof TsbuildError)) throw err;
@@ -85,14 +86,16 @@ export async function checkDockerfile(text: string, options: CheckOptions): Prom
       fail(err);
     }
   }
-  violations.sort((a, b) => a.loc.line - b.loc.line);
+  const optionsAt = stageOptions(text, source, config);
+  const kept = violations.filter((v) => ruleEnabled(optionsAt(v.loc.line), v.rule.name));
+  kept.sort((a, b) => a.loc.line - b.loc.line);
   // Each violation shows its whole instruction, as BuildKit's source ranges do.
   const lastLines = new Map((source?.lines ?? []).map((line) => [line.loc.line, line.lastLine]));
-  const whole = violations.map((v): Violation => {
+  const whole = kept.map((v): Violation => {
     const lastLine = lastLines.get(v.loc.line);
     return lastLine !== undefined && lastLine > v.loc.line ? { ...v, lastLine } : v;
   });
-  return { violations: whole, errors, notes, config, failed: errors.length > 0 || (config.error && violations.length > 0) };
+  return { violations: whole, errors, notes, config, failed: errors.length > 0 || (config.error && whole.length > 0) };
 }
 
 /** The check options: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */
@@ -107,6 +110,41 @@ function checkConfig(source: DockerfileSource, buildArgs: Readonly<Record<string
   } catch (err) {
     throw new DockerfileError(directive.loc, (err as Error).message.replace(/^# check: /, ''), { cause: err });
   }
+}
+
+const CHECK_COMMENT = /^#\s*check\s*=\s*(.*?)\s*$/i;
+
+/**
+ * The options in force at each line. A `# check=` comment in the comment block right above a
+ * stage's FROM adds its skips to the file's options for that stage, as BuildKit's
+ * WithMergedConfigFromComments does (its value up to the first space; a malformed one is
+ * ignored there too). Whether violations fail the check stays the file's choice.
+ */
+function stageOptions(text: string, source: DockerfileSource | undefined, config: CheckConfig): (line: number) => CheckConfig {
+  const physical = text.replace(/^\ufeff/, '').split('\n');
+  const stages: { from: number; config: CheckConfig }[] = [];
+  // The parser directives at the top are not comments of the first stage (BuildKit strips them).
+  const directives = new Set((source?.directives ?? []).map((d) => d.loc.line - 1));
+  for (const line of source?.lines ?? []) {
+    if (line.keyword.toLowerCase() !== 'from') continue;
+    let merged = config;
+    for (let i = line.loc.line - 2; i >= 0 && !directives.has(i) && (physical[i] as string).trim().startsWith('#'); i--) {
+      const value = CHECK_COMMENT.exec((physical[i] as string).trim())?.[1];
+      if (value === undefined) continue;
+      try {
+        const extra = parseCheckOptions(value.split(' ', 1)[0] as string, '# check');
+        merged = { ...merged, skipAll: merged.skipAll || extra.skipAll, skip: new Set([...merged.skip, ...extra.skip]) };
+      } catch (err) {
+        if (!(err instanceof TsbuildError)) throw err;
+      }
+    }
+    stages.push({ from: line.loc.line, config: merged });
+  }
+  return (line) => {
+    let current = config;
+    for (const stage of stages) if (stage.from <= line) current = stage.config;
+    return current;
+  };
 }
 
 function targetStage(plan: BuildPlan, target: string | undefined): Stage {

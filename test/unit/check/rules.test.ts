@@ -203,6 +203,14 @@ describe('options and errors', () => {
     expect((await check(text)).failed).toBe(false);
   });
 
+  test('a # check= comment right above a FROM adds its skips for that stage', async () => {
+    const text =
+      'FROM alpine as a\nMAINTAINER me\n# the final stage\n# check=skip=MaintainerDeprecated,FromAsCasing\nFROM alpine as b\nMAINTAINER me\n';
+    expect((await found(text)).map((line) => line.split(' ')[0])).toEqual(['FromAsCasing:1', 'MaintainerDeprecated:2']);
+    const apart = text.replace('# check=', '\n# check=').replace('# the final stage\n', '');
+    expect((await found(apart)).map((line) => line.split(' ')[0])).toEqual(['FromAsCasing:1', 'MaintainerDeprecated:2']);
+  });
+
   test('BUILDKIT_DOCKERFILE_CHECK replaces the directive', async () => {
     const result = await check(text, { buildArgs: { BUILDKIT_DOCKERFILE_CHECK: 'skip=FromAsCasing;error=true' } });
     expect(result.violations.map((v) => v.rule.name)).toEqual(['MaintainerDeprecated', 'JSONArgsRecommended']);
