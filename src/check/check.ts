@@ -5,10 +5,10 @@
 // opened, and of the context only the ignore file is read (for CopyIgnoredFile): an ordinary
 // user can check any Dockerfile.
 import { DockerfileError, formatLocation, TsbuildError, type SourceLocation } from '../errors.js';
-import { loadIgnoreRules } from '../context/ignore.js';
 import { parseDockerfile, readDockerfile, type BuildPlan, type DockerfileSource, type Stage } from '../parse/index.js';
 import { DEFAULT_CONFIG, parseCheckOptions, ruleEnabled, type CheckConfig } from './config.js';
 import type { Rule, Violation } from './rules.js';
+import { readIgnoreFile } from './copy-sources.js';
 import { checkSize, imageStages } from './size.js';
 import { checkStages } from './stages.js';
 import { checkWritten } from './written.js';
@@ -74,7 +74,7 @@ export async function checkDockerfile(text: string, options: CheckOptions): Prom
   if (plan !== undefined) {
     for (const warning of plan.warnings ?? []) notes.push(`${formatLocation(warning.loc)}: ${warning.message}`);
     try {
-      const ignore = options.contextDir === undefined ? undefined : await loadIgnoreRules(options.contextDir, options.dockerfilePath);
+      const ignore = options.contextDir === undefined ? undefined : await readIgnoreFile(options.contextDir, options.dockerfilePath);
       const facts = checkStages(plan, { buildArgs, ...(ignore === undefined ? {} : { ignore }) }, report);
       const target = targetStage(plan, options.target);
       checkSize(

@@ -13,16 +13,15 @@ import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../i
 import { parseReference } from '../image/reference.js';
 import { parseMount } from '../parse/mounts.js';
 import { expandWord, referencedVariables, type ArgStep, type BuildPlan, type Env, type Stage, type Step } from '../parse/index.js';
-import type { IgnoreRules } from '../context/ignore.js';
-import { checkCopySources } from './copy-sources.js';
+import { checkCopySources, type IgnoreFile } from './copy-sources.js';
 import { RULES } from './rules.js';
 import { suggest } from './suggest.js';
 import type { Report } from './written.js';
 
 export interface StageOptions {
   readonly buildArgs: Readonly<Record<string, string>>;
-  /** The context's ignore rules, for CopyIgnoredFile; absent when the context is not known. */
-  readonly ignore?: IgnoreRules;
+  /** The context's ignore file, for CopyIgnoredFile; absent when the context is not known. */
+  readonly ignore?: IgnoreFile;
 }
 
 /** What the walk learnt about a stage, for the stages built on it and for size.ts. */

@@ -144,6 +144,12 @@ describe('BuildKit rules', () => {
     expect(await rule('CopyIgnoredFile', text, { contextDir: context, dockerfilePath: join(context, 'df', 'app.Dockerfile') })).toEqual([
       'CopyIgnoredFile:3 Attempting to Add file "app.tar" that is excluded by .dockerignore',
     ]);
+    expect(await rule('CopyIgnoredFile', 'FROM alpine\nCOPY . /app/\n', { contextDir: context })).toEqual([]);
+    await writeFile(join(context, '.dockerignore'), '*\n');
+    expect(await rule('CopyIgnoredFile', 'FROM alpine\nCOPY . /app/\nCOPY / /root/\n', { contextDir: context })).toEqual([
+      'CopyIgnoredFile:2 Attempting to Copy file "." that is excluded by .dockerignore',
+      'CopyIgnoredFile:3 Attempting to Copy file "/" that is excluded by .dockerignore',
+    ]);
     // With an exception, an excluded directory may hold included files: BuildKit says nothing.
     await writeFile(join(context, '.dockerignore'), 'build/\n!build/out\nsecret.txt\n');
     expect(await rule('CopyIgnoredFile', text, { contextDir: context })).toEqual([]);
