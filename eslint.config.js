@@ -20,6 +20,7 @@ export const FLOORS = [
   ['container'], // a rootfs's life: prepare, mount, run, commit
   ['builder'],
   ['analyze', 'bootstrap'],
+  ['check'], // build --check: the linter reuses analyze's knowledge of package caches
 ];
 
 const ALL = FLOORS.flat();

@@ -35,6 +35,7 @@ const spec = {
     allow: { type: 'string', multiple: true },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
+    check: { type: 'boolean' },
   },
   optionHelp: [
     '  -t, --tag NAME[:TAG]         Name and optionally a tag (repeatable)',
@@ -56,6 +57,7 @@ const spec = {
     '      --analyze                Print the size analysis (totals and hints) after the build',
     '      --insecure-registry HOST Reach HOST over plain HTTP for FROM pulls and --push (repeatable)',
     '  -q, --quiet                  Print only the image ID',
+    '      --check                  Check the Dockerfile (lint rules, stages, ARGs) without building',
   ],
 } as const;
 
@@ -92,6 +94,18 @@ export async function run(argv: string[]): Promise<number> {
     text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (v.check) {
+    // No store, no base image, no step: only the Dockerfile and the context's ignore file.
+    const { runCheck } = await import('./build-check.js');
+    const name = file === '-' ? 'Dockerfile' : basename(file);
+    return runCheck(text, {
+      file: name,
+      contextDir,
+      buildArgs,
+      ...(file === '-' ? {} : { dockerfilePath: file }),
+      ...(v.target ? { target: v.target } : {}),
+    });
   }
   const outputs = (v.output ?? []).map(parseOutput);
   // A file or variable a --secret or --ssh names that is missing fails here, before a step runs

@@ -92,7 +92,10 @@ export async function resolveRunMounts(session: BuildSession, state: StageState,
   let sshCount = 0;
   for (const raw of written) {
     const m = await atLine(step.loc, async () => parseMount(raw, expand));
-    const target = m.target === undefined ? undefined : posix.resolve(cwd, m.target);
+    // A bind, cache or tmpfs without a target is mounted at the working directory: BuildKit
+    // joins the target to WORKDIR, so an empty one is WORKDIR itself (`RUN --mount=from=build`).
+    const atWorkdir = m.type === 'bind' || m.type === 'cache' || m.type === 'tmpfs';
+    const target = m.target === undefined ? (atWorkdir ? cwd : undefined) : posix.resolve(cwd, m.target);
     mounts.push(await complete(session, state, step.loc, m, target, () => sshCount++));
   }
   // A mount at /a must be in place before one at /a/b (BuildKit sorts them the same way).

@@ -4,3 +4,7 @@ export { parseDockerfile, parseTrigger } from './dockerfile.js';
 export { heredocContent, heredocMarkerOf, type HeredocMarker } from './heredoc.js';
 export { checkWordSyntax, expandHeredocBody, expandWord, expandWords, type Env } from './substitute.js';
 export type * from './plan.js';
+// For the linter (src/check), which reads the instructions as written as well as the plan.
+export { readDockerfile, type LogicalLine, type DockerfileSource } from './lines.js';
+export { referencedVariables } from './substitute.js';
+export { extractFlags, splitOnWhitespace } from './words.js';

@@ -27,6 +27,16 @@ export interface LogicalLine {
   readonly rest: string;
   /** The heredocs the line opens, bodies read (RUN, COPY, ADD, ONBUILD of those); absent when none. */
   readonly heredocs?: readonly Heredoc[];
+  /**
+   * A continuation went on through an empty line (not a comment): BuildKit accepts it but its
+   * linter warns (NoEmptyContinuation), as it will become an error. Absent when not.
+   */
+  readonly emptyContinuation?: true;
+  /**
+   * The instruction's last physical line (1-based: continuation lines and heredoc bodies
+   * included), for showing it whole. Absent where a line is made up (ONBUILD triggers).
+   */
+  readonly lastLine?: number;
 }
 
 export interface DockerfileSource {
@@ -145,18 +155,25 @@ class InstructionReader {
     const loc = this.loc(this.next + 1);
     let { text, continued } = this.trimContinuation(processLine(this.physical[this.next++] as string, true));
     if (!continued && text === '') return undefined;
+    let emptyContinuation = false;
     while (continued && this.next < this.physical.length) {
       const original = this.physical[this.next++] as string;
       const next = processLine(original, false);
       // Comment and blank lines inside a continuation are skipped without ending it.
-      if (isComment(original) || next.replace(LEADING_SPACE, '') === '') continue;
+      if (isComment(original)) continue;
+      if (next.replace(LEADING_SPACE, '') === '') {
+        emptyContinuation = true;
+        continue;
+      }
       const piece = this.trimContinuation(next);
       text += piece.text;
       continued = piece.continued;
     }
-    const line = splitCommand(text, loc);
+    const split = splitCommand(text, loc);
+    const line: LogicalLine = emptyContinuation ? { ...split, emptyContinuation: true } : split;
     const heredocs = this.readHeredocs(line, text);
-    return heredocs.length > 0 ? { ...line, heredocs } : line;
+    // this.next is the 0-based index of the line after the instruction: its 1-based last line.
+    return heredocs.length > 0 ? { ...line, heredocs, lastLine: this.next } : { ...line, lastLine: this.next };
   }
 
   private loc(line: number): SourceLocation {

@@ -154,9 +154,6 @@ export function parseMount(spec: string, expand: MountValueExpander): MountOptio
     if (given('source') && given('id')) throw new ParseProblem("both source and id can't be set");
   }
   if (m.type === 'ssh' && given('from')) throw new ParseProblem('ssh mount should not have a from');
-  if ((m.type === 'bind' || m.type === 'cache' || m.type === 'tmpfs') && !given('target')) {
-    throw new ParseProblem(`mount type ${m.type} requires a target`);
-  }
   if (m.type === 'tmpfs' && (given('from') || given('source'))) throw new ParseProblem('tmpfs mount should not have a from or source');
   return m;
 }

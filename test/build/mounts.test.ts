@@ -79,6 +79,16 @@ describe('RUN --mount', () => {
     expect(await topLayer('bind-stage')).toEqual(['again']);
   });
 
+  test('a bind without a target is mounted at the working directory, as BuildKit does', async () => {
+    const ctx = await context({
+      Dockerfile:
+        'FROM busybox AS build\nRUN mkdir /out && echo built > /out/bin\nFROM busybox\nWORKDIR /work\nRUN --mount=from=build,source=/out cat bin > /result\n',
+    });
+    await ok(env.root, ['build', '-t', 'bind-workdir', ctx]);
+    expect(await cat('bind-workdir', '/result')).toBe('built\n');
+    expect(await ok(env.root, ['run', 'bind-workdir', 'ls', '-A', '/work'])).toBe('');
+  });
+
   test('a cache mount survives between builds, is never in a layer, and du and prune --cache see it', async () => {
     const dockerfile = (n: number) =>
       `FROM busybox\nRUN --mount=type=cache,target=/var/cache/pkgs,id=pkgs echo ${n} >> /var/cache/pkgs/log && cat /var/cache/pkgs/log > /log\n`;
