@@ -173,7 +173,8 @@ export class GitSources {
         throw new InvalidInputError(`${redactRemote(ref.remote)} is an ssh remote: give the build an agent with --ssh default`);
       }
       env.SSH_AUTH_SOCK = socket;
-      env.GIT_SSH_COMMAND = 'ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes';
+      env.GIT_SSH_COMMAND =
+        'ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR';
     }
     const child = spawn('git', args, {
       cwd,
@@ -186,7 +187,14 @@ export class GitSources {
     const result = await done;
     if (result.code === 'ENOENT') throw new TsbuildError('ADD of a git repository needs git (apt-get install git)');
     if (result.exitCode !== 0) {
-      const why = (await stderr).trim().split('\n').filter(Boolean).pop() ?? `exit ${result.exitCode ?? result.signal}`;
+      // What git says before its advice (ssh's own reason, then git's `fatal:` line).
+      const said = (await stderr)
+        .trim()
+        .split(/\n\s*\n/)[0]
+        ?.split('\n')
+        .filter(Boolean)
+        .join('; ');
+      const why = said || `exit ${result.exitCode ?? result.signal}`;
       throw new InvalidInputError(`git ${args[0] === '--work-tree' ? args[2] : args[0]} of ${redactRemote(ref.remote)} failed: ${why}`);
     }
     return stdout;

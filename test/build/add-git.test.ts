@@ -1,11 +1,13 @@
 // ADD of git repositories in real builds, from servers this test starts on 127.0.0.1 and stops
-// by PID: `git daemon` (git://) and a static HTTP server of a bare repository (git's dumb HTTP
-// protocol, as BuildKit's own tests serve one). Refs, `#ref:subdir`, --keep-git-dir, --checksum,
-// the cache (keyed by the commit: a new commit re-runs the step), and the errors.
+// by PID: `git daemon` (git://), and an HTTP server of a bare repository that serves it both as
+// static files (git's dumb HTTP protocol, as BuildKit's own tests serve one) and, under /smart/,
+// through `git http-backend` (the smart protocol, as GitHub speaks it). Refs, `#ref:subdir`,
+// --keep-git-dir, --checksum, the cache (keyed by the commit: a new commit re-runs the step),
+// ssh remotes through --ssh, and the errors.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import { execa } from 'execa';
@@ -22,6 +24,7 @@ let daemon: ChildProcess | undefined;
 let http: Server | undefined;
 let gitUrl: string;
 let httpUrl: string;
+let smartUrl: string;
 const commits: Record<string, string> = {};
 
 const git = async (cwd: string, ...args: string[]): Promise<string> =>
@@ -92,6 +95,7 @@ beforeAll(async () => {
   gitUrl = `git://127.0.0.1:${port}/repo.git`;
 
   http = createHttpServer((req, res) => {
+    if (req.url?.startsWith('/smart/')) return smartHttp(served, req, res);
     const path = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]!));
     const file = join(served, path);
     stat(file).then(
@@ -105,7 +109,46 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => http!.listen(0, '127.0.0.1', r));
   httpUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/repo.git`;
+  smartUrl = httpUrl.replace('/repo.git', '/smart/repo.git');
 });
+
+/** git's smart HTTP protocol: one `git http-backend` (a CGI program) per request. */
+function smartHttp(root: string, req: IncomingMessage, res: ServerResponse): void {
+  const [path, query = ''] = (req.url ?? '').slice('/smart'.length).split('?');
+  const cgi = spawn(GIT, ['http-backend'], {
+    env: {
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: path,
+      QUERY_STRING: query,
+      REQUEST_METHOD: req.method ?? 'GET',
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
+    },
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  req.pipe(cgi.stdin!);
+  let head = Buffer.alloc(0);
+  let sent = false;
+  cgi.stdout!.on('data', (chunk: Buffer) => {
+    if (sent) return void res.write(chunk);
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const headers: Record<string, string> = {};
+    let status = 200;
+    for (const line of head.subarray(0, end).toString().split('\r\n')) {
+      const colon = line.indexOf(':');
+      const [k, v] = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+      if (k.toLowerCase() === 'status') status = Number.parseInt(v, 10);
+      else headers[k] = v;
+    }
+    res.writeHead(status, headers);
+    res.write(head.subarray(end + 4));
+    sent = true;
+  });
+  cgi.stdout!.on('end', () => res.end());
+}
 
 afterAll(async () => {
   if (daemon?.pid !== undefined) {
@@ -186,5 +229,25 @@ test('errors: COPY of a repository, a missing ref, an ssh remote without --ssh',
   expect(await buildFails(`FROM busybox\nADD ${gitUrl}#nope /x/\n`)).toContain('Dockerfile:2: ADD failed: git ref "nope" not found in');
   expect(await buildFails('FROM busybox\nADD git@127.0.0.1:repo.git /x/\n')).toContain(
     'Dockerfile:2: ADD failed: git@127.0.0.1:repo.git is an ssh remote: give the build an agent with --ssh default',
+  );
+});
+
+test('the smart HTTP protocol, shallow: a branch by its full ref name', async () => {
+  await build('git-smart', `FROM busybox\nADD ${smartUrl}#refs/heads/main:sub /s/\n`);
+  expect((await sh('git-smart', 'cat /s/file.txt')).trim()).toBe('in sub');
+});
+
+test('an ssh remote goes through the --ssh agent (here to a port where nothing listens)', async () => {
+  await requireTool('/usr/bin/ssh', 'openssh-client');
+  const keys = await tempDir('tsbuild-git-key-');
+  await execa('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(keys, 'id')]);
+  const ctx = await tempDir();
+  const port = await freePort();
+  await writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nADD ssh://git@127.0.0.1:${port}/repo.git /x/\n`);
+  const r = await tsbuild(env.root, ['build', '--ssh', `default=${join(keys, 'id')}`, ctx]);
+  expect(r.exitCode).not.toBe(0);
+  // ssh itself ran and was refused: the agent was there (no "give the build an agent" error).
+  expect(r.stderr).toMatch(
+    /Dockerfile:2: ADD failed: git ls-remote of ssh:\/\/git@127\.0\.0\.1:\d+\/repo\.git failed: .*(refused|Could not read)/,
   );
 });
