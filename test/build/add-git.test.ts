@@ -251,3 +251,8 @@ test('an ssh remote goes through the --ssh agent (here to a port where nothing l
     /Dockerfile:2: ADD failed: git ls-remote of ssh:\/\/git@127\.0\.0\.1:\d+\/repo\.git failed: .*(refused|Could not read)/,
   );
 });
+
+test('--exclude applies to a git source too', async () => {
+  await build('git-exclude', `FROM busybox\nADD --exclude=bin --exclude=*.txt ${gitUrl}#v1 /e/\n`);
+  expect((await sh('git-exclude', 'cd /e && find . | sort')).trim().split('\n')).toEqual(['.', './README', './sub', './sub/file.txt']);
+});

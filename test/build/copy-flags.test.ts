@@ -154,6 +154,28 @@ describe('COPY and ADD flags', () => {
     expect((await sh('link-from', 'cat /opt/app')).trim()).toBe('built');
   });
 
+  test('COPY --from another stage with --parents (pivots, wildcards) and --exclude', async () => {
+    const ctx = await context({
+      Dockerfile: [
+        'FROM busybox AS base',
+        'RUN mkdir -p /test/a/b/c/d/e /test/a/b2/c/d/e && touch /test/a/b/c/d/foo /test/a/b/c/d/e/bay /test/a/b2/c/d/e/bar /test/a/b/c/d/skip.log',
+        'FROM busybox',
+        'COPY --from=base --parents --exclude=**/*.log /test/a/b/./c/d /out/',
+        'COPY --from=base --parents /test/a/./*/c /wild/',
+        '',
+      ].join('\n'),
+    });
+    await ok(env.root, ['build', '-t', 'parents-from', ctx]);
+    expect((await sh('parents-from', 'cd / && find out wild -type f | sort')).trim().split('\n')).toEqual([
+      'out/c/d/e/bay',
+      'out/c/d/foo',
+      'wild/b/c/d/e/bay',
+      'wild/b/c/d/foo',
+      'wild/b/c/d/skip.log',
+      'wild/b2/c/d/e/bar',
+    ]);
+  });
+
   test('ADD --parents is not a flag (BuildKit has it for COPY only)', async () => {
     const ctx = await context({ Dockerfile: 'FROM busybox\nADD --parents f /x/\n', f: 'f' });
     const r = await tsbuild(env.root, ['build', ctx]);
