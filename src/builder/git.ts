@@ -9,7 +9,7 @@
 //    start with it, else `expected checksum to match …, got …`.
 //  - Without --keep-git-dir the tree is checked out into a directory of its own, so no .git is
 //    copied; with it, the checkout keeps its .git (HEAD detached at the commit, origin set to
-//    the remote, no FETCH_HEAD or reflog left). With a subdir only that directory is copied,
+//    the remote with any password replaced by xxxxx, no FETCH_HEAD or reflog left). With a subdir only that directory is copied,
 //    never a .git.
 //  - Submodules are checked out too (`submodule update --init --recursive --depth=1`).
 //  - Modes are git's own: 0644, or 0755 for executables, and directories 0755, whatever the
@@ -131,6 +131,8 @@ export class GitSources {
     if (keep) {
       await this.git(ref, ['checkout', '-q', '--detach', commit], repo);
       await this.git(ref, ['reflog', 'expire', '--all', '--expire=now'], repo);
+      // The .git copied into the image must not hold a password of the remote (BuildKit redacts it too).
+      if (redactRemote(ref.remote) !== ref.remote) await this.git(ref, ['remote', 'set-url', 'origin', redactRemote(ref.remote)], repo);
       await rm(join(repo, '.git', 'FETCH_HEAD'), { force: true });
       tree = repo;
     } else {

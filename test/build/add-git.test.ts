@@ -208,6 +208,14 @@ test('--keep-git-dir over dumb HTTP keeps .git, HEAD at the commit', async () =>
   expect((await sh('git-keep', 'cat /kept/.git/HEAD /kept/README')).trim().split('\n')).toEqual([commits.main, 'second']);
 });
 
+test('--keep-git-dir leaves no password of the remote in .git/config', async () => {
+  const withPassword = httpUrl.replace('http://', 'http://user:s3cret@');
+  await build('git-keep-auth', `FROM busybox\nADD --keep-git-dir ${withPassword} /kept\n`);
+  const config = await sh('git-keep-auth', 'cat /kept/.git/config');
+  expect(config).toContain(`url = ${httpUrl.replace('http://', 'http://user:xxxxx@')}`);
+  expect(config).not.toContain('s3cret');
+});
+
 test('--checksum pins the commit; another commit fails the step', async () => {
   await build('git-pinned', `FROM busybox\nADD --checksum=${commits.v1} ${gitUrl}#v1 /pinned/\n`);
   expect((await sh('git-pinned', 'cat /pinned/README')).trim()).toBe('first');
