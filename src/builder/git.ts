@@ -8,7 +8,8 @@
 //  - ADD --checksum (or `?checksum=` / `?commit=`) pins the commit: the resolved hash must
 //    start with it, else `expected checksum to match …, got …`.
 //  - Without --keep-git-dir the tree is checked out into a directory of its own, so no .git is
-//    copied; with it, the checkout keeps its .git (HEAD detached at the commit, origin set to
+//    copied; with it, the checkout keeps its .git (HEAD detached at the commit, the ref under
+//    its own name, origin set to
 //    the remote with any password replaced by xxxxx, no FETCH_HEAD or reflog left). With a subdir only that directory is copied,
 //    never a .git.
 //  - Submodules are checked out too (`submodule update --init --recursive --depth=1`).
@@ -130,6 +131,8 @@ export class GitSources {
     let tree: string;
     if (keep) {
       await this.git(ref, ['checkout', '-q', '--detach', commit], repo);
+      // The ref keeps its name in the copy, as BuildKit's `fetch origin REF:REF` leaves it.
+      if (fetchRef.startsWith('refs/')) await this.git(ref, ['update-ref', fetchRef, 'FETCH_HEAD'], repo);
       await this.git(ref, ['reflog', 'expire', '--all', '--expire=now'], repo);
       // The .git copied into the image must not hold a password of the remote (BuildKit redacts it too).
       if (redactRemote(ref.remote) !== ref.remote) await this.git(ref, ['remote', 'set-url', 'origin', redactRemote(ref.remote)], repo);

@@ -203,9 +203,13 @@ test('#ref:subdir picks a tag (annotated: its commit) and copies one directory o
   ]);
 });
 
-test('--keep-git-dir over dumb HTTP keeps .git, HEAD at the commit', async () => {
+test('--keep-git-dir over dumb HTTP keeps .git: HEAD at the commit, the branch under its name', async () => {
   await build('git-keep', `FROM busybox\nADD --keep-git-dir=true ${httpUrl}#main /kept\n`);
-  expect((await sh('git-keep', 'cat /kept/.git/HEAD /kept/README')).trim().split('\n')).toEqual([commits.main, 'second']);
+  expect((await sh('git-keep', 'cat /kept/.git/HEAD /kept/README /kept/.git/refs/heads/main')).trim().split('\n')).toEqual([
+    commits.main,
+    'second',
+    commits.main,
+  ]);
 });
 
 test('--keep-git-dir leaves no password of the remote in .git/config', async () => {
