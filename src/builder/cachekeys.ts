@@ -72,12 +72,29 @@ export interface CopyKey {
   /** The WORKDIR a relative destination resolves against. */
   readonly workdir: string;
   readonly chown: string;
-  readonly chmod: number | '';
+  /** --chmod: octal bits, the symbolic text, or '' for none. */
+  readonly chmod: number | string;
   /** Heredoc files, by name and content. */
   readonly inline: string;
+  /** --exclude patterns, COPY --parents, --link: in the object only when used. */
+  readonly exclude?: readonly string[];
+  readonly parents?: boolean;
+  readonly link?: boolean;
 }
 
-/** COPY and ADD from the context (or URLs): what is copied, by content, and where to. */
+/** The optional members, only when set: a plain step keeps the key it always had. */
+function selection(k: { exclude?: readonly string[]; parents?: boolean; link?: boolean }): Record<string, unknown> {
+  return {
+    ...(k.exclude ? { exclude: k.exclude } : {}),
+    ...(k.parents ? { parents: true } : {}),
+    ...(k.link ? { link: true } : {}),
+  };
+}
+
+/**
+ * COPY and ADD from the context (or URLs): what is copied, by content, and where to. With
+ * --link, `parent` is '': the layer is made apart from the stage's, so it is the same on any base.
+ */
 export function copyKey(k: CopyKey): Digest {
   return key({
     parent: k.parent,
@@ -89,6 +106,7 @@ export function copyKey(k: CopyKey): Digest {
     chown: k.chown,
     chmod: k.chmod,
     inline: k.inline,
+    ...selection(k),
   });
 }
 
@@ -100,7 +118,10 @@ export interface CopyFromKey {
   readonly dest: string;
   readonly workdir: string;
   readonly chown: string;
-  readonly chmod: number | '';
+  readonly chmod: number | string;
+  readonly exclude?: readonly string[];
+  readonly parents?: boolean;
+  readonly link?: boolean;
 }
 
 /** COPY --from a stage or an image: the source root by its chainID, then as for COPY. */
@@ -114,5 +135,6 @@ export function copyFromKey(k: CopyFromKey): Digest {
     workdir: k.workdir,
     chown: k.chown,
     chmod: k.chmod,
+    ...selection(k),
   });
 }

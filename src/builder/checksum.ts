@@ -14,15 +14,20 @@
 // per step (the copy reuses the file through `downloads`). With ADD --checksum the pinned
 // digest stands in for the content and nothing is downloaded unless the step runs — BuildKit's
 // rule too.
+//
+// A git source (ADD) enters as its remote, the commit its ref resolves to (ls-remote), its
+// subdir and --keep-git-dir: the commit is the content, so a cached step fetches nothing.
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, readlink } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BuildContext } from '../context/index.js';
-import { ContextHashCache } from '../context/index.js';
+import { ContextHashCache, resolveSelected, type SelectOptions } from '../context/index.js';
 import { sha256, type Digest } from '../digest.js';
-import type { TreeEntry } from '../fs/copytree.js';
+import type { TreeEntry, TreeSource } from '../fs/copytree.js';
 import { Limiter, settleAll } from '../fs/limit.js';
+import type { GitSources } from './git.js';
+import { gitSettings, parseGitRef } from './git-ref.js';
 import { checkRemoteSources, Downloads, isUrlSource, urlFileName, type PinnedChecksum } from './remote.js';
 
 /** Files read at once when their digests are not cached (libuv's pool does the reads). */
@@ -52,6 +57,12 @@ export interface SourcesChecksumOptions {
    * and the copy downloads them again.
    */
   readonly downloads?: Downloads;
+  /** --exclude and --parents: only what the copy takes is hashed. */
+  readonly select?: SelectOptions;
+  /** Resolves git sources (ADD); required when a source is one. */
+  readonly gits?: GitSources;
+  /** ADD --keep-git-dir, when given. */
+  readonly keepGitDir?: boolean;
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
@@ -67,11 +78,21 @@ export async function sourcesChecksum(
   try {
     for (const source of sources) {
       hasher.push(`source\0${source}\0`);
+      const git = parseGitRef(source);
+      if (git) {
+        // The commit stands for the content, as in BuildKit's git source key: nothing is fetched.
+        if (!opts.gits) throw new Error('sourcesChecksum: a git source needs opts.gits');
+        const { keepGitDir, checksum } = gitSettings(git, { keepGitDir: opts.keepGitDir, checksum: opts.checksum });
+        const { commit } = await opts.gits.resolve(git, checksum);
+        hasher.push(`g\0${JSON.stringify({ remote: git.remote, commit, subdir: git.subdir, keepGitDir })}\n`);
+        continue;
+      }
       if (isUrlSource(source)) {
         hasher.push(await urlPart(source, downloads, pinned));
         continue;
       }
-      for (const match of await context.resolveSource(source)) await hasher.entry(match, match.name);
+      for (const m of await resolveSelected(context, source, opts.select ?? {}))
+        await hasher.entry(m.source, m.source.name, m.tree, !m.filtered);
     }
     const digest = await hasher.digest();
     await cache?.save();
@@ -125,23 +146,27 @@ class TreeHasher {
     if (this.text.length >= TEXT_CHUNK) this.flush();
   }
 
-  async entry(e: TreeEntry, name: string): Promise<void> {
-    if (e.stats.isDirectory()) await this.dir(e, name);
+  /**
+   * `tree` is what the walk sees below a directory; `full` says it is the whole context's view
+   * (no --exclude or --parents), so the metadata cache may forget files it did not meet.
+   */
+  async entry(e: TreeEntry, name: string, tree: TreeSource = this.context, full = true): Promise<void> {
+    if (e.stats.isDirectory()) await this.dir(e, name, tree, full);
     else await this.leaf(e, name);
   }
 
-  private async dir(e: TreeEntry, name: string): Promise<void> {
+  private async dir(e: TreeEntry, name: string, tree: TreeSource, full: boolean): Promise<void> {
     this.push(`d\0${name}\0${(e.stats.mode & 0o7777).toString(8)}\0`);
-    for (const child of await this.context.readDir(e)) {
+    for (const child of await tree.readDir(e)) {
       const childName = `${name}/${child.name}`;
-      if (child.stats.isDirectory()) await this.dir(child, childName);
+      if (child.stats.isDirectory()) await this.dir(child, childName, tree, full);
       else {
         // Most leaves are done synchronously: no promise per file on the warm path.
         const wait = this.leaf(child, childName);
         if (wait) await wait;
       }
     }
-    this.cache?.listedDir(e.path);
+    if (full) this.cache?.listedDir(e.path);
     this.push('\n');
   }
 

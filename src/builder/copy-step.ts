@@ -1,13 +1,16 @@
 // COPY and ADD, carried out: the sources' checksum makes the cache key (checksum.ts), then the
 // files are copied into a writable rootfs of the stage by Docker's rules (copy.ts) and become
 // the step's layer. COPY --from reads another stage's or an image's root filesystem through a
-// read-only view.
+// read-only view. With --link the copy goes into an empty rootfs instead, and the layer it
+// makes is stacked on the stage's (layer-step.ts, linkedLayerStep).
 import { rm } from 'node:fs/promises';
-import { openRootfsSource } from '../context/index.js';
-import { inView } from '../container/runner.js';
+import { openRootfsSource, type SelectOptions } from '../context/index.js';
+import { inView, type MountedRootfs } from '../container/runner.js';
+import type { Digest } from '../digest.js';
 import { resolveChown } from '../container/users.js';
 import { DockerfileError } from '../errors.js';
 import type { HistoryEntry } from '../image/config.js';
+import type { ModeChange } from '../fs/mode.js';
 import type { CopyStep } from '../parse/plan.js';
 import type { LayerRecord } from '../store/store.js';
 import { stageByName } from './stages.js';
@@ -16,7 +19,8 @@ import { sourcesChecksum } from './checksum.js';
 import { copyIntoRootfs } from './copy.js';
 import { inlineFilesKey, writeCopyHeredocs } from './heredoc.js';
 import type { CopyWork } from './instructions.js';
-import { layerStep } from './layer-step.js';
+import { layerStep, linkedLayerStep } from './layer-step.js';
+import { GitSources } from './git.js';
 import { Downloads } from './remote.js';
 import { baseImage } from './base.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
@@ -34,10 +38,29 @@ export async function copyStep(
     tempDir: () => session.store.tempDir('add'),
     ...(session.req.signal ? { signal: session.req.signal } : {}),
   });
+  // Likewise for git sources: resolved for the key, checked out for the copy, once each.
+  const gits = new GitSources({
+    tempDir: () => session.store.tempDir('git'),
+    ...(session.req.signal ? { signal: session.req.signal } : {}),
+    sshAgent: async () => {
+      const agents = await session.sshAgents();
+      // `--ssh default` (ssh.ts's DEFAULT_SSH_ID; that module is loaded only with the agents).
+      if (!agents.has('default')) return undefined;
+      const dir = await session.store.tempDir('git-ssh');
+      const agent = await agents.forward('default', { dir, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+      return {
+        socket: agent.socket,
+        close: async () => {
+          await agent.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  });
   try {
-    await copyFromContext(session, state, step, work, history, downloads);
+    await copyFromContext(session, state, step, work, history, downloads, gits);
   } finally {
-    await downloads.close();
+    await Promise.all([downloads.close(), gits.close()]);
   }
 }
 
@@ -48,6 +71,7 @@ async function copyFromContext(
   work: CopyWork,
   history: HistoryEntry,
   downloads: Downloads,
+  gits: GitSources,
 ): Promise<void> {
   const { store, context } = session;
   const isAdd = work.kind === 'ADD';
@@ -60,23 +84,28 @@ async function copyFromContext(
             cacheDir: store.contextHashDir,
             isAdd,
             downloads,
+            gits,
+            select: selectOf(work),
+            ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
             ...(pin !== undefined ? { checksum: pin } : {}),
           }),
         `${step.kind} failed: `,
       )
     : '';
   const key = copyKey({
-    parent: state.layers.at(-1)?.chainId ?? '',
+    // A --link layer does not depend on the one below (linkedLayerStep).
+    parent: work.link ? '' : (state.layers.at(-1)?.chainId ?? ''),
     kind: work.kind,
     sources: work.sources,
     checksum,
     dest: work.dest,
     workdir: work.workdir,
     chown: work.chown ?? '',
-    chmod: work.chmod ?? '',
+    chmod: chmodKey(work.chmod),
     inline: inlineFilesKey(work.inline),
+    ...selectKey(work),
   });
-  await layerStep(session, state, key, history, {}, async (mounted) =>
+  await inLayer(session, state, work, key, history, async (mounted) =>
     atLine(
       step.loc,
       async () => {
@@ -95,6 +124,9 @@ async function copyFromContext(
             sources: work.sources,
             isAdd,
             downloads,
+            gits,
+            select: selectOf(work),
+            ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
             ...(pin !== undefined ? { checksum: pin } : {}),
           });
         }
@@ -144,15 +176,16 @@ async function copyFrom(
   const layers = await sourceLayers(session, state, step, work.from);
   const top = layers.at(-1);
   const key = copyFromKey({
-    parent: state.layers.at(-1)?.chainId ?? '',
+    parent: work.link ? '' : (state.layers.at(-1)?.chainId ?? ''),
     source: top?.chainId ?? 'scratch',
     sources: work.sources,
     dest: work.dest,
     workdir: work.workdir,
     chown: work.chown ?? '',
-    chmod: work.chmod ?? '',
+    chmod: chmodKey(work.chmod),
+    ...selectKey(work),
   });
-  await layerStep(session, state, key, history, {}, async (mounted) =>
+  await inLayer(session, state, work, key, history, async (mounted) =>
     atLine(
       step.loc,
       () =>
@@ -166,6 +199,7 @@ async function copyFrom(
             rootfs: mounted.rootfs,
             isAdd: false,
             keepOwners: true,
+            select: selectOf(work),
             ...(owner ? { chown: owner } : {}),
             ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
           });
@@ -174,4 +208,34 @@ async function copyFrom(
       'COPY failed: ',
     ),
   );
+}
+
+/** The step's layer: on the stage's, or (--link) apart from it and then stacked. */
+function inLayer(
+  session: BuildSession,
+  state: StageState,
+  work: CopyWork,
+  key: Digest,
+  history: HistoryEntry,
+  copy: (mounted: MountedRootfs) => Promise<boolean>,
+): Promise<void> {
+  return work.link ? linkedLayerStep(session, state, key, history, copy) : layerStep(session, state, key, history, {}, copy);
+}
+
+/** --chmod in the cache key: octal bits as before symbolic modes existed, else the text. */
+function chmodKey(mode: ModeChange | undefined): number | string {
+  return mode === undefined ? '' : (mode.octal ?? mode.text);
+}
+
+function selectOf(work: CopyWork): SelectOptions {
+  return { ...(work.exclude ? { exclude: work.exclude } : {}), ...(work.parents ? { parents: true } : {}) };
+}
+
+/** What joins the key only when used, so that plain steps keep their keys. */
+function selectKey(work: CopyWork): { exclude?: readonly string[]; parents?: boolean; link?: boolean } {
+  return {
+    ...(work.exclude ? { exclude: work.exclude } : {}),
+    ...(work.parents ? { parents: true } : {}),
+    ...(work.link ? { link: true } : {}),
+  };
 }

@@ -16,6 +16,10 @@
 //    target is a directory, inside it under its own (as written or matched) name;
 //  - ADD of a local tar archive (recognized by content) unpacks it into the destination, which
 //    is then always a directory;
+//  - ADD of a git repository (git.ts) copies the checkout's contents (or its subdir's) into the
+//    destination, a directory, owned by --chown or root;
+//  - --exclude leaves out what its patterns match below each source, COPY --parents keeps each
+//    source's path (context/select.ts);
 //  - ADD of a URL (remote.ts) copies the downloaded file like a local file named after the URL's
 //    path: 0600 unless --chmod, mtime from Last-Modified, never unpacked. ADD --checksum pins
 //    its digest.
@@ -25,13 +29,16 @@
 // directory then, and refuses with the classic builder's message only when it exists as a file.
 import { lstat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import type { BuildContext, ContextSource } from '../context/index.js';
+import { openRootfsSource, resolveSelected, type BuildContext, type ContextSource, type SelectOptions } from '../context/index.js';
 import { InvalidInputError } from '../errors.js';
-import { copyTree } from '../fs/copytree.js';
+import { copyTree, type TreeSource } from '../fs/copytree.js';
 import { withImagePaths } from '../fs/errors.js';
 import { Limiter } from '../fs/limit.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
+import type { ModeChange } from '../fs/mode.js';
 import { displayPath, lookupInRoot, resolveInRoot } from '../fs/securejoin.js';
+import type { GitSources } from './git.js';
+import { gitSettings, parseGitRef } from './git-ref.js';
 import { checkRemoteSources, Downloads, isUrlSource, type PinnedChecksum } from './remote.js';
 
 /** Filesystem operations in flight during one COPY. */
@@ -56,8 +63,10 @@ export interface CopyIntoRootfsOptions {
    * context; BuildKit's copy keeps it when no chown is given). Parents created stay root's.
    */
   readonly keepOwners?: boolean;
-  /** --chmod permission bits (07777), for every file and directory copied. */
-  readonly chmod?: number;
+  /** --chmod, for every file and directory copied: octal bits (07777) or a symbolic change. */
+  readonly chmod?: number | ModeChange;
+  /** --exclude and --parents (context/select.ts). */
+  readonly select?: SelectOptions;
   readonly isAdd: boolean;
   /** ADD --checksum=<algorithm>:<hex>, variables expanded: the one (URL) source must have this digest. */
   readonly checksum?: string;
@@ -67,11 +76,17 @@ export interface CopyIntoRootfsOptions {
    * Without one, a private instance is used and closed before returning.
    */
   readonly downloads?: Downloads;
+  /** Fetches git sources (ADD); required when a source is one. The caller closes it. */
+  readonly gits?: GitSources;
+  /** ADD --keep-git-dir, when given. */
+  readonly keepGitDir?: boolean;
 }
 
 /** One source to copy: a context entry, or a downloaded URL dressed as one. */
 interface CopyItem {
   readonly source: ContextSource;
+  /** What a directory source's walk sees: the context, or a view of it with --exclude/--parents applied. */
+  readonly tree: TreeSource;
   /** ADD of a local file: unpack it when it is a tar archive. URL sources never are. */
   readonly mayUnpack: boolean;
 }
@@ -89,7 +104,7 @@ async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
   const cmd = opts.isAdd ? 'ADD' : 'COPY';
   if (opts.sources.length === 0) throw new InvalidInputError(`${cmd} requires at least one source`);
   const pinned = checkRemoteSources(opts.sources, { isAdd: opts.isAdd, checksum: opts.checksum });
-  if (opts.chmod !== undefined && (!Number.isInteger(opts.chmod) || opts.chmod < 0 || opts.chmod > 0o7777)) {
+  if (typeof opts.chmod === 'number' && (!Number.isInteger(opts.chmod) || opts.chmod < 0 || opts.chmod > 0o7777)) {
     throw new InvalidInputError(`invalid chmod parameter: ${opts.chmod.toString(8)}`);
   }
   const downloads = opts.downloads ?? new Downloads();
@@ -104,13 +119,29 @@ async function copySources(opts: CopyIntoRootfsOptions): Promise<void> {
 async function resolveItems(opts: CopyIntoRootfsOptions, downloads: Downloads, pinned: PinnedChecksum | undefined): Promise<CopyItem[]> {
   const items: CopyItem[] = [];
   for (const s of opts.sources) {
+    const git = parseGitRef(s);
+    if (git) {
+      // The checkout's root, copied as a directory: its contents go to the destination.
+      if (!opts.gits) throw new Error('copyIntoRootfs: a git source needs opts.gits');
+      const { keepGitDir, checksum } = gitSettings(git, { keepGitDir: opts.keepGitDir, checksum: opts.checksum });
+      const checkout = await openRootfsSource(await opts.gits.checkout(git, keepGitDir, checksum));
+      for (const { source, tree } of await resolveSelected(checkout, '/', {
+        ...(opts.select?.exclude ? { exclude: opts.select.exclude } : {}),
+      })) {
+        items.push({ source, tree, mayUnpack: false });
+      }
+      continue;
+    }
     if (isUrlSource(s)) {
       const file = await downloads.get(s, pinned);
       const stats = await lstat(file.hostPath);
-      items.push({ source: { name: file.name, path: file.name, hostPath: file.hostPath, stats }, mayUnpack: false });
+      const source = { name: file.name, path: file.name, hostPath: file.hostPath, stats };
+      items.push({ source, tree: opts.context, mayUnpack: false });
       continue;
     }
-    for (const source of await opts.context.resolveSource(s)) items.push({ source, mayUnpack: opts.isAdd });
+    for (const { source, tree } of await resolveSelected(opts.context, s, opts.select ?? {})) {
+      items.push({ source, tree, mayUnpack: opts.isAdd });
+    }
   }
   return items;
 }
@@ -129,8 +160,9 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
 
   const owner = opts.chown ?? ROOT;
   const limiter = new Limiter(COPY_CONCURRENCY);
-  const parentMode = opts.chmod !== undefined ? opts.chmod & 0o777 : 0o755;
-  for (const { source, mayUnpack } of items) {
+  // fsutil gives created parents --chmod's bits only when they are octal; a symbolic mode leaves them 0755.
+  const parentMode = typeof opts.chmod === 'number' ? opts.chmod & 0o777 : (opts.chmod?.octal ?? 0o755) & 0o777;
+  for (const { source, tree, mayUnpack } of items) {
     if (mayUnpack) {
       // Loaded here, with the tar reader and extractor behind it: only ADD of a local file can unpack an archive.
       const { isTarArchive, untar } = await import('../layer/untar.js');
@@ -149,7 +181,7 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
     }
     const { target, created } = await prepareTarget(source, dest.path, destIsDir, { mode: parentMode, owner, root: opts.rootfs });
     // A URL source is a single file: copyTree never asks the context to list it.
-    await copyTree(opts.context, source, target, {
+    await copyTree(tree, source, target, {
       ...(opts.keepOwners && !opts.chown ? {} : { owner }),
       root: opts.rootfs,
       limiter,

@@ -12,6 +12,7 @@ import { DockerfileError, type SourceLocation } from '../errors.js';
 import { DEFAULT_PATH, DEFAULT_SHELL, type HistoryEntry, type ImageConfig, type RuntimeConfig } from '../image/config.js';
 import { expandWord, expandWords, type Env } from '../parse/index.js';
 import type { CopyStep, RunNetwork, RunStep, Step, Word } from '../parse/plan.js';
+import { ModeSyntaxError, parseModeChange, type ModeChange } from '../fs/mode.js';
 import { copyHeredocFiles, heredocRun, type InlineFile } from './heredoc.js';
 
 /** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
@@ -65,7 +66,20 @@ export interface CopyWork {
   readonly dest: string;
   readonly workdir: string;
   readonly chown?: string;
-  readonly chmod?: number;
+  /** --chmod, octal or symbolic (fs/mode.ts). */
+  readonly chmod?: ModeChange;
+  /** --exclude patterns, as written. */
+  readonly exclude?: readonly string[];
+  /** COPY --parents. */
+  readonly parents?: boolean;
+  /**
+   * --link: the files are copied into an empty directory that becomes the layer, stacked on
+   * the stage's without reading it (BuildKit's MergeOp). BuildKit ignores --link when --chmod is
+   * given (dispatchCopy's `cfg.link && cfg.chmod == ""`); so is it here.
+   */
+  readonly link?: boolean;
+  /** ADD --keep-git-dir, when given (true or false). */
+  readonly keepGitDir?: boolean;
   /** ADD --checksum, as written. */
   readonly checksum?: string;
   /** Heredoc sources, made into files. */
@@ -295,14 +309,22 @@ function run(vars: StageVars, step: RunStep, scope: BuildScope): Outcome {
 
 function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) => string): Outcome {
   const env = substitutionEnv(vars);
+  // An empty --chmod (after expansion) is no --chmod at all, in BuildKit too.
+  const chmodText = step.chmod !== undefined ? x(step.chmod) : '';
+  const link = step.link === true && chmodText === '';
+  const chown = step.chown !== undefined ? x(step.chown) : undefined;
   const work: CopyWork = {
     kind: step.kind,
     sources: step.sources.map(x),
     dest: x(step.dest),
     workdir: vars.config.config.WorkingDir || '/',
-    ...(step.chown !== undefined ? { chown: x(step.chown) } : {}),
-    ...(step.chmod !== undefined ? { chmod: parseChmod(x(step.chmod), step.loc) } : {}),
+    ...(chown !== undefined ? { chown: link ? linkChown(chown, step.kind, step.loc) : chown } : {}),
+    ...(chmodText !== '' ? { chmod: parseChmod(chmodText, step.loc) } : {}),
     ...(step.checksum !== undefined ? { checksum: x(step.checksum) } : {}),
+    ...(step.exclude !== undefined ? { exclude: step.exclude } : {}),
+    ...(step.parents ? { parents: true } : {}),
+    ...(link ? { link: true } : {}),
+    ...(step.keepGitDir !== undefined ? { keepGitDir: step.keepGitDir } : {}),
     // COPY --from names a stage or an image as written (the parser refuses variables in it).
     ...(step.from !== undefined ? { from: step.from } : {}),
     inline: step.from !== undefined ? [] : atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env)),
@@ -310,13 +332,36 @@ function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) =
   return { vars, history: { created: scope.now(), created_by: `${step.text} # buildkit`, comment: HISTORY_COMMENT }, work };
 }
 
+/**
+ * --chown with --link: the files are copied into an empty directory, where no /etc/passwd
+ * names a user, so only numeric IDs (and `root`, which llb.WithUser reads as 0) can work.
+ * BuildKit fails such a build in its solver ("invalid user index: -1"); tsbuild says why, at
+ * the line (as BuildKit's frontend does since moby/buildkit#7134).
+ */
+function linkChown(chown: string, kind: string, loc: SourceLocation): string {
+  const parts = chown.split(':');
+  for (const p of parts) {
+    if (p !== '' && p !== 'root' && !/^\d+$/.test(p)) {
+      throw new DockerfileError(
+        loc,
+        `${kind} --link --chown=${chown}: a user or group name cannot be looked up with --link (the layer is made without the stage's /etc/passwd and /etc/group); use numeric IDs`,
+      );
+    }
+  }
+  return parts.map((p) => (p === 'root' ? '0' : p)).join(':');
+}
+
 // Values with a syntax of their own, checked the way Docker checks them once variables are
 // expanded: COPY --chmod, EXPOSE ports, STOPSIGNAL.
 
-/** `--chmod=0755`: octal permission bits (BuildKit's non-octal forms are not accepted). */
-function parseChmod(s: string, loc: SourceLocation): number {
-  if (!/^[0-7]{3,4}$/.test(s)) throw new DockerfileError(loc, `invalid chmod parameter: ${s}: use an octal mode such as 0755`);
-  return parseInt(s, 8);
+/** `--chmod=0755` or `--chmod=u+x,g-w` (BuildKit's Dockerfile 1.14 symbolic modes). */
+function parseChmod(s: string, loc: SourceLocation): ModeChange {
+  try {
+    return parseModeChange(s);
+  } catch (err) {
+    if (err instanceof ModeSyntaxError) throw new DockerfileError(loc, err.message);
+    throw err;
+  }
 }
 
 /** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... as Docker records them. */

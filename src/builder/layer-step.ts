@@ -1,9 +1,10 @@
 // The shape every layer-making step shares (RUN, COPY, ADD, WORKDIR): reuse the cached layer for
 // the step's key if there is one; else work in a writable rootfs on the current top layer
 // (src/container/runner.ts) and commit what changed as the step's layer, recording it in the
-// build cache.
+// build cache. COPY/ADD --link makes its layer apart from the stage's and then stacks it
+// (linkedLayerStep).
 import { DockerfileError } from '../errors.js';
-import type { Digest } from '../digest.js';
+import { chainIdOf, type Digest } from '../digest.js';
 import { explainNoSpace } from '../fs/nospace.js';
 import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
@@ -46,11 +47,7 @@ export async function layerStep(
       work,
     );
   } catch (err) {
-    if (req.signal?.aborted) session.checkAborted();
-    const explained = explainNoSpace(err, "writing this step's files into its layer", store.root);
-    if (explained !== err && err instanceof DockerfileError)
-      throw new DockerfileError(err.location, (explained as Error).message, { cause: err });
-    throw explained;
+    throw explained(session, err);
   }
   // Stamped when the layer is made, as Docker stamps a committed step.
   const { empty_layer: _, ...entry } = { ...history, created: session.now() };
@@ -61,6 +58,75 @@ export async function layerStep(
   await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
   pushLayer(state, layer, entry);
   session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+}
+
+/**
+ * COPY/ADD --link, as BuildKit's MergeOp makes it: `work` runs in an empty rootfs (nothing of
+ * the stage is read: no symlink of the base is followed, no directory of it merged into), what
+ * it wrote is committed as a layer of its own, and that layer's tar is stacked on the stage's
+ * top layer. Its diffID is therefore the same whatever the base, and so is its cache key
+ * (`key` must not name the parent): a step whose base changed finds the standalone layer in the
+ * cache and only stacks it again, which is what --link is for. Destination parents are
+ * directories of the layer itself (0755, or --chown's owner), and replace whatever the base
+ * had at those paths when the image is unpacked, as in BuildKit.
+ */
+export async function linkedLayerStep(
+  session: BuildSession,
+  state: StageState,
+  key: Digest,
+  history: HistoryEntry,
+  work: (rootfs: MountedRootfs) => Promise<boolean>,
+): Promise<void> {
+  const { store, req } = session;
+  let alone: LayerRecord | undefined;
+  let entry: HistoryEntry | undefined;
+  const hit = req.noCache ? undefined : await store.cacheRecord(key);
+  if (hit) {
+    alone = await store.useLayer(hit.chainId);
+    entry = hit.history;
+  }
+  const cached = alone !== undefined && alone.parent === undefined && entry !== undefined;
+  if (!cached) {
+    try {
+      alone = await inNewLayer(
+        store,
+        undefined,
+        {
+          ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        },
+        work,
+      );
+    } catch (err) {
+      throw explained(session, err);
+    }
+    const { empty_layer: _, ...stamped } = { ...history, created: session.now() };
+    if (!alone) {
+      addHistory(state, { ...stamped, empty_layer: true });
+      return;
+    }
+    entry = stamped;
+    await store.putCacheRecord(key, { chainId: alone.chainId, history: entry });
+  }
+  const parent = state.layers.at(-1);
+  let layer = alone!;
+  if (parent) {
+    // The stacked chain may be stored already (the same base and files as a build before).
+    layer =
+      (await store.useLayer(chainIdOf(parent.chainId, layer.diffId))) ??
+      (await store.applyLayer(await store.layer(layer).uncompressed(), parent));
+  }
+  pushLayer(state, layer, entry!);
+  if (cached) session.events.cached?.();
+  else session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+}
+
+/** A failed step's error: the build's cancellation, or a full disk said in words, at the step's line. */
+function explained(session: BuildSession, err: unknown): unknown {
+  if (session.req.signal?.aborted) session.checkAborted();
+  const said = explainNoSpace(err, "writing this step's files into its layer", session.store.root);
+  if (said !== err && err instanceof DockerfileError) return new DockerfileError(err.location, (said as Error).message, { cause: err });
+  return said;
 }
 
 function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {

@@ -1,7 +1,7 @@
 // ADD's URL sources, as BuildKit fetches them (source/http/source.go, with the file name and
 // options dockerfile2llb's dispatchCopy gives llb.HTTP in convert_copy.go):
 //  - a source is a URL when it starts with `http://` or `https://` (case matters) and its path
-//    does not end in `.git` (that is a git repository to BuildKit; tsbuild has no git sources);
+//    does not end in `.git` (that is a git repository to BuildKit: git-ref.ts, git.ts);
 //  - the file is named after the last component of the URL's path, percent-decoded, or
 //    `__unnamed__` when the path has none; dockerfile2llb always passes that name, so a
 //    Content-Disposition header never renames it, and neither does a redirect;
@@ -29,6 +29,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidInputError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import type { HttpResponse, Transport } from '../http/transport.js';
+import { parseGitRef } from './git-ref.js';
 
 /** The name BuildKit gives a download whose URL path has no last component. */
 const UNNAMED = '__unnamed__';
@@ -154,14 +155,14 @@ export function checkRemoteSources(
   opts: { readonly isAdd: boolean; readonly checksum?: string | undefined },
 ): PinnedChecksum | undefined {
   for (const s of sources) {
-    if (!opts.isAdd && (s.startsWith('http://') || s.startsWith('https://'))) {
-      throw new InvalidInputError(isGitUrl(s) ? "source can't be a git ref for COPY" : "source can't be a URL for COPY");
-    }
-    if (isGitUrl(s)) throw new InvalidInputError(`ADD of git repositories is not supported: ${redactUrl(s)}`);
+    if (!opts.isAdd && parseGitRef(s) !== undefined) throw new InvalidInputError("source can't be a git ref for COPY");
+    if (!opts.isAdd && isUrlSource(s)) throw new InvalidInputError("source can't be a URL for COPY");
   }
   if (opts.checksum === undefined) return undefined;
   if (!opts.isAdd) throw new InvalidInputError("checksum can't be specified for COPY");
   if (sources.length !== 1) throw new InvalidInputError("checksum can't be specified for multiple sources");
+  // A git source's checksum is a commit hash, checked by git.ts.
+  if (parseGitRef(sources[0]!) !== undefined) return undefined;
   if (!isUrlSource(sources[0]!)) throw new InvalidInputError('checksum requires HTTP(S) or Git sources');
   return parsePinnedChecksum(opts.checksum);
 }

@@ -3,3 +3,4 @@ export { BuildContext, openContext, openRootfsSource, type ContextSource, type O
 export { ContextHashCache } from './hashcache.js';
 export { loadIgnoreRules, parseIgnoreRules, type IgnoreRules } from './ignore.js';
 export { compileMatch, hasWildcards } from './pattern.js';
+export { resolveSelected, type SelectedSource, type SelectOptions } from './select.js';

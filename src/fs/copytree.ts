@@ -11,7 +11,8 @@
 //  - ownership is `owner` when given (COPY from the context never keeps the source's: the
 //    client resets uid/gid to 0 before sending, and --chown replaces them), else the source's
 //    (COPY --from another stage or image without --chown, as both of Docker's builders do);
-//  - the mode is the source's, or `mode` (--chmod) for files and directories alike;
+//  - the mode is the source's, or `mode` (--chmod) for files and directories alike: octal
+//    bits, or a symbolic change applied to each entry's own bits (fs/mode.ts);
 //  - atime and mtime are the source's (to the microsecond: Node's utimes takes a double);
 //  - a directory gets its metadata after its contents, so adding children does not bump its
 //    mtime and a read-only mode does not get in the way.
@@ -27,6 +28,7 @@ import { InvalidInputError } from '../errors.js';
 import { withImagePaths } from './errors.js';
 import { settleAll, type Limiter } from './limit.js';
 import type { Ownership } from './mkdirall.js';
+import type { ModeChange } from './mode.js';
 import { displayPath } from './securejoin.js';
 import { makeSpecialNode, splitDeviceNumber } from './special.js';
 
@@ -54,8 +56,11 @@ export interface TreeSource {
 export interface CopyTreeOptions {
   /** Owner of everything copied; without one, each entry keeps its source's uid and gid. */
   readonly owner?: Ownership;
-  /** --chmod: permission bits (07777) for every file and directory copied, instead of the source's. */
-  readonly mode?: number;
+  /**
+   * --chmod for every file and directory copied, instead of the source's bits: octal bits
+   * (07777), or a symbolic change (`u+x`) of each entry's own.
+   */
+  readonly mode?: number | ModeChange;
   /** The destination's root (the rootfs), to name paths in errors as the image sees them. */
   readonly root: string;
   /** Shared bound on filesystem operations in flight. */
@@ -211,7 +216,7 @@ class TreeCopier {
   private async applyMetadata(target: string, st: Stats): Promise<void> {
     const owner = this.opts.owner ?? { uid: st.uid, gid: st.gid };
     await lchown(target, owner.uid, owner.gid);
-    if (!st.isSymbolicLink()) await chmod(target, this.opts.mode ?? st.mode & 0o7777);
+    if (!st.isSymbolicLink()) await chmod(target, modeFor(this.opts.mode, st));
     await setTimes(target, st);
   }
 
@@ -236,6 +241,13 @@ class TreeCopier {
   private display(hostPath: string): string {
     return displayPath(relative(this.opts.root, hostPath));
   }
+}
+
+/** The permission bits a copied entry gets: --chmod's, or the source's. */
+function modeFor(mode: number | ModeChange | undefined, st: Stats): number {
+  if (mode === undefined) return st.mode & 0o7777;
+  if (typeof mode === 'number') return mode;
+  return mode.apply(st.mode & 0o7777, st.isDirectory());
 }
 
 /** atime and mtime from `st`, on the entry itself (never through a symlink). */

@@ -14,8 +14,7 @@ const COPY_FLAGS: FlagSpec = {
   chmod: 'string',
   from: 'string',
   link: 'bool',
-  exclude: 'unsupported',
-  parents: 'unsupported',
+  parents: 'bool',
 };
 
 const ADD_FLAGS: FlagSpec = {
@@ -24,7 +23,6 @@ const ADD_FLAGS: FlagSpec = {
   checksum: 'string',
   link: 'bool',
   'keep-git-dir': 'bool',
-  exclude: 'unsupported',
   unpack: 'unsupported',
 };
 
@@ -35,7 +33,14 @@ export function parseCopy(input: Input): Instruction {
   if (words.length < 2) {
     throw new ParseProblem(`${kind} requires at least two arguments, but only one was provided. Destination could not be determined`);
   }
-  const flags = flagsOf(input, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
+  // --exclude may repeat (BuildKit's BFlags AddStrings), so it is taken out before the others.
+  const isExclude = (f: string): boolean => f === '--exclude' || f.startsWith('--exclude=');
+  const exclude = input.flags.filter(isExclude).map((f) => {
+    const eq = f.indexOf('=');
+    if (eq < 0) throw new ParseProblem('missing a value on flag: --exclude');
+    return f.slice(eq + 1);
+  });
+  const flags = flagsOf({ ...input, flags: input.flags.filter((f) => !isExclude(f)) }, kind === 'ADD' ? ADD_FLAGS : COPY_FLAGS);
   const dest = words[words.length - 1] as string;
   if (heredocMarkerOf(dest) !== undefined) {
     throw new ParseProblem(`${kind} cannot accept a heredoc as a destination`);
@@ -65,7 +70,11 @@ export function parseCopy(input: Input): Instruction {
       from,
       checksum: optional('checksum'),
       link: flags.get('link') === 'true' ? true : undefined,
-      keepGitDir: flags.get('keep-git-dir') === 'true' ? true : undefined,
+      // Taken as written: BuildKit expands neither (CopyCommand.Expand covers --chown and --chmod only).
+      exclude: exclude.length > 0 ? exclude : undefined,
+      parents: flags.get('parents') === 'true' ? true : undefined,
+      // Kept when false too: it must agree with a `?keep-git-dir=` in the URL (BuildKit).
+      keepGitDir: flags.has('keep-git-dir') ? flags.get('keep-git-dir') === 'true' : undefined,
     }),
   };
   return step(copy);

@@ -88,15 +88,19 @@ export interface CopyStep extends StepBase {
   readonly dest: Word;
   /** --chown=user[:group] */
   readonly chown?: Word;
-  /** --chmod=0755 (octal) */
+  /** --chmod=0755 (octal) or --chmod=u+x,g-w (symbolic) */
   readonly chmod?: Word;
   /** COPY --from=stage|index|image */
   readonly from?: Word;
   /** ADD --checksum=sha256:... */
   readonly checksum?: Word;
-  /** --link (accepted; see docs) */
+  /** --link: the layer is made on an empty directory, independent of the layers below */
   readonly link?: boolean;
-  /** ADD --keep-git-dir (accepted, meaningless without git sources) */
+  /** --exclude=PATTERN, in order, as written (never expanded): .dockerignore patterns, relative to each source */
+  readonly exclude?: readonly string[];
+  /** COPY --parents: each source keeps its path (below a `/./` pivot, if any) under the destination */
+  readonly parents?: boolean;
+  /** ADD --keep-git-dir: a git source keeps its .git directory */
   readonly keepGitDir?: boolean;
 }
 

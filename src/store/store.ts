@@ -22,6 +22,7 @@ import {
   provenanceOf,
   putImage,
   resolveImage,
+  storedLayer,
   type PutImageOptions,
   type StoredImage,
   type StoredLayer,
@@ -161,6 +162,11 @@ export class Store {
   /** The layer `chainId`, leased for the rest of this process (prune leaves it), or undefined if it is gone. */
   useLayer(chainId: Digest): Promise<LayerRecord | undefined> {
     return useLayer(this.parts, chainId);
+  }
+
+  /** A read-only view of one stored layer (its tar is rebuilt from the tar-split and the files, and checked). */
+  layer(record: LayerRecord): StoredLayer {
+    return storedLayer(this.parts, record);
   }
 
   /** Unpacks a layer tar (compressed or not) on `parent` and publishes it. */

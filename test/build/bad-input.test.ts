@@ -88,6 +88,24 @@ describe('bad input', () => {
     expectOneLine(result.stderr, /^Error: Dockerfile:3: .*missing\.txt.*not found/);
   });
 
+  test('COPY --parents of a missing path, a bad --chmod, --link --chown by name', async () => {
+    for (const [line, pattern] of [
+      ['COPY --parents d/missing.txt /out/', /^Error: Dockerfile:3: .*"\/d\/missing\.txt": not found/],
+      ['COPY --chmod=u+q a /b', /^Error: Dockerfile:3: invalid chmod parameter: 'u\+q': invalid syntax$/],
+      ['COPY --link --chown=nobody a /b', /^Error: Dockerfile:3: COPY --link --chown=nobody: a user or group name cannot be looked up/],
+    ] as const) {
+      const { result } = await buildWith(`FROM busybox\nCOPY a /a\n${line}\n`, { a: 'x', 'd/x': 'x' });
+      expect(result.exitCode).not.toBe(0);
+      expectOneLine(result.stderr, pattern);
+    }
+  });
+
+  test('ADD of a git repository that cannot be reached', async () => {
+    const { result } = await buildWith('FROM busybox\nCOPY a /a\nADD git://127.0.0.1:1/none.git /src/\n', { a: 'x' });
+    expect(result.exitCode).not.toBe(0);
+    expectOneLine(result.stderr, /^Error: Dockerfile:3: ADD failed: git ls-remote of git:\/\/127\.0\.0\.1:1\/none\.git failed: /);
+  });
+
   test('a source outside the context', async () => {
     const { result } = await buildWith('FROM busybox\nCOPY ../etc/passwd /p\n');
     expect(result.exitCode).not.toBe(0);

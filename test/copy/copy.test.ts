@@ -426,12 +426,11 @@ describe('ADD: local archives', () => {
     expect(existsSync(join('/', marker))).toBe(false);
   });
 
-  it('refuses URLs for COPY, and git repositories for both (ADD of URLs: add-url.test.ts)', async () => {
+  it('refuses URLs and git repositories for COPY (ADD of URLs: add-url.test.ts, of git: add-git.test.ts)', async () => {
     const s = await setup({});
     await expect(s.copy(['http://example.com/a'], '/')).rejects.toThrow("source can't be a URL for COPY");
-    await expect(s.copy(['https://example.com/repo.git'], '/', { isAdd: true })).rejects.toThrow(
-      'ADD of git repositories is not supported',
-    );
+    await expect(s.copy(['https://example.com/repo.git'], '/')).rejects.toThrow("source can't be a git ref for COPY");
+    await expect(s.copy(['git@example.com:o/r.git'], '/')).rejects.toThrow("source can't be a git ref for COPY");
   });
 });
 

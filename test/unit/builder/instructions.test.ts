@@ -262,12 +262,42 @@ describe('RUN', () => {
 describe('COPY and ADD', () => {
   test('words are expanded with the stage’s variables; the work says what to copy where', () => {
     const o = last('ARG D=/dst\nWORKDIR /w\nCOPY --chown=$U:0 --chmod=0640 a${D} b $D/', { scope: { buildArgs: { U: 'x' } } });
-    expect(o.work).toEqual({ kind: 'COPY', sources: ['a/dst', 'b'], dest: '/dst/', workdir: '/w', chown: ':0', chmod: 0o640, inline: [] });
+    expect(o.work).toEqual({
+      kind: 'COPY',
+      sources: ['a/dst', 'b'],
+      dest: '/dst/',
+      workdir: '/w',
+      chown: ':0',
+      chmod: expect.objectContaining({ text: '0640', octal: 0o640 }),
+      inline: [],
+    });
     expect(o.history.created_by).toBe('COPY --chown=$U:0 --chmod=0640 a${D} b $D/ # buildkit');
   });
 
-  test('--chmod must be octal', () => {
-    expect(() => stage('COPY --chmod=u+x a /b')).toThrow(/Dockerfile:2: invalid chmod parameter: u\+x/);
+  test('--chmod is octal or symbolic (BuildKit 1.14), expanded; anything else names the line', () => {
+    const w = last('ARG M=u+x,g-w\nCOPY --chmod=$M a /b').work as CopyWork;
+    expect(w.chmod?.text).toBe('u+x,g-w');
+    expect(w.chmod?.apply(0o664, false)).toBe(0o744);
+    expect(() => stage('COPY --chmod=u+q a /b')).toThrow("Dockerfile:2: invalid chmod parameter: 'u+q': invalid syntax");
+    expect(() => stage('COPY --chmod=0999 a /b')).toThrow(
+      "Dockerfile:2: invalid chmod parameter: '0999'. it should be octal string and between 0 and 07777",
+    );
+    // Empty after expansion: no --chmod, as in BuildKit.
+    expect((last('ARG M\nCOPY --chmod=$M a /b').work as CopyWork).chmod).toBeUndefined();
+  });
+
+  test('--exclude and --parents are carried as written; --link only without --chmod', () => {
+    const w = last('ARG P=x\nCOPY --parents --exclude=*.md --exclude=$P --link a/./b /d/').work as CopyWork;
+    expect(w).toMatchObject({ sources: ['a/./b'], exclude: ['*.md', '$P'], parents: true, link: true });
+    expect(last('COPY --link --chmod=0644 a /d/').work).not.toHaveProperty('link');
+    expect(last('ADD --exclude=x --keep-git-dir=false https://h/r.git /d/').work).toMatchObject({ exclude: ['x'], keepGitDir: false });
+  });
+
+  test('--link with --chown takes numeric IDs and root only', () => {
+    expect(last('COPY --link --chown=root:10 a /d/').work).toMatchObject({ chown: '0:10', link: true });
+    expect(() => stage('COPY --link --chown=app a /d/')).toThrow(
+      /^Dockerfile:2: COPY --link --chown=app: a user or group name cannot be looked up with --link/,
+    );
   });
 
   test('ADD keeps --checksum, expanded', () => {

@@ -149,6 +149,9 @@ describe('COPY and ADD', () => {
     });
     expect(only('COPY', 'COPY --from=0 --link=false a b')).toEqual(expect.not.objectContaining({ link: expect.anything() }));
     expect(only('COPY', 'COPY --chown=$USER:$GROUP a b').chown).toBe('$USER:$GROUP');
+    // --exclude repeats and is kept as written (BuildKit never expands it); --parents is a bool.
+    expect(only('COPY', 'COPY --exclude=*.md --parents --exclude=$X a/./b c/')).toMatchObject({ exclude: ['*.md', '$X'], parents: true });
+    expect(only('COPY', 'COPY --parents=false a b')).toEqual(expect.not.objectContaining({ parents: expect.anything() }));
   });
 
   test('flag values lose their quotes as Docker extracts them', () => {
@@ -159,6 +162,10 @@ describe('COPY and ADD', () => {
     const add = only('ADD', 'ADD --checksum=sha256:abc --keep-git-dir --chown=1:1 https://example.com/x.tgz /x');
     expect(add).toMatchObject({ kind: 'ADD', checksum: 'sha256:abc', keepGitDir: true, chown: '1:1' });
     expect(add.sources).toEqual(['https://example.com/x.tgz']);
+    expect(only('ADD', 'ADD --exclude=a --exclude=b --keep-git-dir=false https://h/r.git /x')).toMatchObject({
+      exclude: ['a', 'b'],
+      keepGitDir: false,
+    });
   });
 });
 

@@ -97,7 +97,10 @@ describe('instruction errors', () => {
     ['FROM a\nCOPY --link=yes x y', 'Dockerfile:2: expecting boolean value for flag --link, not: yes'],
     ['FROM a\nRUN --mount=type=cache,target=/root/.cache,sharing=none true', 'Dockerfile:2: unsupported sharing value "none"'],
     ['FROM a\nRUN --security=privileged true', 'Dockerfile:2: security mode "privileged" is not supported; use insecure or sandbox'],
-    ['FROM a\nCOPY --parents a b', 'Dockerfile:2: COPY --parents is not supported by tsbuild'],
+    // BuildKit's ADD has no --parents.
+    ['FROM a\nADD --parents a b', 'Dockerfile:2: unknown flag: --parents'],
+    ['FROM a\nCOPY --exclude a b', 'Dockerfile:2: missing a value on flag: --exclude'],
+    ['FROM a\nCOPY --parents=maybe a b', 'Dockerfile:2: expecting boolean value for flag --parents, not: maybe'],
     ['FROM a\nRUN --network=bridge true', 'Dockerfile:2: invalid network mode "bridge"'],
     [
       'FROM a\nCOPY --from=$STAGE a b',
