@@ -55,7 +55,11 @@ export async function layerStep(
   // Stamped when the layer is made, as Docker stamps a committed step.
   const { empty_layer: _, ...entry } = { ...history, created: session.now() };
   if (!layer) {
-    addHistory(state, { ...entry, empty_layer: true });
+    // Recorded too, naming the layer it stood on: a cached rebuild then reuses the entry (its
+    // created time) rather than running the step again.
+    const empty = { ...entry, empty_layer: true };
+    await store.putCacheRecord(key, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
+    addHistory(state, empty);
     return;
   }
   await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
@@ -80,7 +84,14 @@ async function reuseCached(
   const hit = await session.store.cacheRecord(key);
   let layer: LayerRecord | undefined;
   let history: HistoryEntry | undefined;
-  if (hit) {
+  if (hit?.history.empty_layer) {
+    // The step ran before on this parent and changed nothing.
+    if (hit.chainId !== parent?.chainId) return false;
+    addHistory(state, hit.history);
+    session.events.cached?.();
+    return true;
+  }
+  if (hit?.chainId) {
     // Leased as it is found: a prune running now cannot take it before a later step uses it.
     layer = await session.store.useLayer(hit.chainId);
     history = hit.history;
