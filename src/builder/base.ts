@@ -40,6 +40,12 @@ export async function startFrom(
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
+  if (session.localContexts.has(name) && !prev) {
+    throw new DockerfileError(
+      from.loc,
+      `FROM ${name}: a --build-context directory can be read by COPY --from and RUN --mount, not built on`,
+    );
+  }
   if (name === 'scratch') {
     config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
   } else if (prev) {
@@ -63,20 +69,31 @@ export async function startFrom(
 /** The store's image by that name, or else the one a registry has (as docker build pulls). */
 export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<Digest> {
   const { store, req } = session;
-  try {
-    return await store.resolveImage(name);
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
+  // --build-context NAME=docker-image://REF: that image stands in for NAME.
+  const named = req.namedContexts?.get(name);
+  if (named?.kind === 'image') name = named.ref;
+  const pulled = session.pulled.get(name);
+  if (pulled) return pulled;
+  if (!req.alwaysPull) {
+    try {
+      return await store.resolveImage(name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
   }
   session.events.pull?.(name);
   try {
     // Loaded only when a base is missing: the registry client is a large part of start-up.
     const { pullImage } = await import('../registry/index.js');
-    const pulled = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
-    return pulled.imageId;
+    const { imageId } = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
+    session.pulled.set(name, imageId);
+    return imageId;
   } catch (err) {
     if (req.signal?.aborted) throw err;
-    throw new DockerfileError(loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, {
+    const what = req.alwaysPull
+      ? `base image ${name} could not be pulled (--pull)`
+      : `base image ${name} is not in the store and could not be pulled`;
+    throw new DockerfileError(loc, `${what}: ${(err as Error).message}`, {
       cause: err,
     });
   }

@@ -4,6 +4,7 @@
 // here too: the ARGs before the first FROM, and the warning for --build-arg values no ARG used.
 import { resolve } from 'node:path';
 import { openContext } from '../context/index.js';
+import { sha256 } from '../digest.js';
 import { DockerfileError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
@@ -24,7 +25,7 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   if (stages.some((s) => s.steps.some((step) => step.kind === 'RUN' && (step.mounts !== undefined || step.security !== undefined)))) {
     await (await import('./preflight.js')).preflight(store, req, stages);
   }
-  const context = await openContext(req.contextDir);
+  const context = await openContext(req.contextDir, req.dockerfile !== undefined ? { dockerfile: resolve(req.dockerfile) } : {});
   // Loaded only for --cache-from: every module is start-up time.
   const cacheFrom = req.cacheFrom?.length
     ? await (await import('./cache-from.js')).indexCacheFrom(store, req.cacheFrom, (m) => req.events?.warning?.(m))
@@ -39,6 +40,7 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     totalSteps,
   );
   for (const name of global.used) session.usedArgs.add(name);
+  for (const [name, c] of req.namedContexts ?? []) if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
   // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
   // caller may not have).
   if (req.secrets?.length) await (await session.secrets()).check();
@@ -56,11 +58,21 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   const warning = unusedArgsWarning(buildArgs, session.usedArgs);
   if (warning) req.events?.warning?.(warning);
 
-  const final = last!;
-  const imageId = await store.putImage(serializeConfig(final.config), {
-    ...(final.imageId ? { parent: final.imageId } : {}),
-    provenance: { context: resolve(req.contextDir), steps: final.origins },
-  });
+  const final = withLabels(last!, req.labels);
+  const configBytes = serializeConfig(final.config);
+  // A stage that changed nothing of its base (a lone FROM) is its base, as in Docker's classic
+  // builder: tagged, and left as it was stored (no parent of itself, no build record).
+  const isBase = final.imageId !== undefined && final.imageId === sha256(configBytes);
+  const imageId = isBase
+    ? final.imageId!
+    : await store.putImage(configBytes, {
+        ...(final.imageId ? { parent: final.imageId } : {}),
+        provenance: {
+          context: resolve(req.contextDir),
+          ...(req.dockerfile !== undefined ? { dockerfile: resolve(req.dockerfile) } : {}),
+          steps: final.origins,
+        },
+      });
   const tags: string[] = [];
   for (const t of req.tags ?? []) {
     const ref = withDefaultTag(parseReference(t));
@@ -68,6 +80,16 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     tags.push(familiarString(ref));
   }
   return { imageId, tags, config: final.config };
+}
+
+/**
+ * `--label`: labels of the image built, over those its Dockerfile set; no history entry, as in
+ * BuildKit's dockerfile2llb, which sets them on the target's config alone.
+ */
+function withLabels(final: StageResult, labels: Readonly<Record<string, string>> | undefined): StageResult {
+  if (!labels || Object.keys(labels).length === 0) return final;
+  const c = final.config;
+  return { ...final, config: { ...c, config: { ...c.config, Labels: { ...(c.config.Labels ?? {}), ...labels } } } };
 }
 
 /**

@@ -3,7 +3,7 @@
 // the step's layer. COPY --from reads another stage's or an image's root filesystem through a
 // read-only view.
 import { rm } from 'node:fs/promises';
-import { openRootfsSource } from '../context/index.js';
+import { openRootfsSource, type BuildContext } from '../context/index.js';
 import { inView } from '../container/runner.js';
 import { resolveChown } from '../container/users.js';
 import { DockerfileError } from '../errors.js';
@@ -28,14 +28,17 @@ export async function copyStep(
   work: CopyWork,
   history: HistoryEntry,
 ): Promise<void> {
-  if (work.from !== undefined) return copyFrom(session, state, step, { ...work, from: work.from }, history);
+  // COPY --from a --build-context directory reads it as it reads the build context.
+  const local =
+    work.from !== undefined && !stageByName(session.plan, work.from, state.stage.index) ? session.localContexts.get(work.from) : undefined;
+  if (work.from !== undefined && !local) return copyFrom(session, state, step, { ...work, from: work.from }, history);
   // One Downloads per step: a URL is fetched once, and the file copied is the one hashed.
   const downloads = new Downloads({
     tempDir: () => session.store.tempDir('add'),
     ...(session.req.signal ? { signal: session.req.signal } : {}),
   });
   try {
-    await copyFromContext(session, state, step, work, history, downloads);
+    await copyFromContext(session, state, step, work, history, downloads, local ?? session.context);
   } finally {
     await downloads.close();
   }
@@ -48,8 +51,9 @@ async function copyFromContext(
   work: CopyWork,
   history: HistoryEntry,
   downloads: Downloads,
+  context: BuildContext,
 ): Promise<void> {
-  const { store, context } = session;
+  const { store } = session;
   const isAdd = work.kind === 'ADD';
   const pin = work.checksum;
   const checksum = work.sources.length
