@@ -8,6 +8,7 @@ import type { StepOrigin } from '../image/provenance.js';
 import { expandWord, parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
 import type { LayerRecord } from '../store/store.js';
+import { contextAsBase } from './context-base.js';
 import { startStage } from './instructions.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageState } from './session.js';
@@ -40,13 +41,9 @@ export async function startFrom(
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
-  if (session.localContexts.has(name) && !prev) {
-    throw new DockerfileError(
-      from.loc,
-      `FROM ${name}: a --build-context directory can be read by COPY --from and RUN --mount, not built on`,
-    );
-  }
-  if (name === 'scratch') {
+  // A --build-context directory: its files on scratch (context-base.ts).
+  const local = prev ? undefined : session.localContexts.get(name);
+  if (name === 'scratch' || local) {
     config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
   } else if (prev) {
     const r = session.built.get(prev.index);
@@ -63,6 +60,7 @@ export async function startFrom(
   }
   const { vars, triggers } = startStage(config);
   const state: StageState = { stage, vars, layers, history: [...config.history], origins };
+  if (local) await contextAsBase(session, state, name, local, from.loc);
   return { state, triggers, ...(baseId ? { baseId } : {}) };
 }
 

@@ -160,6 +160,20 @@ describe('build contexts', () => {
     expect(bad.stderr).toMatch(/unsupported --build-context x=oci-layout/);
   });
 
+  test('FROM a --build-context directory starts from its files', async () => {
+    const files = await context({ 'data.txt': 'data\n', 'secret.txt': 's', '.dockerignore': 'secret.txt\n' });
+    const ctx = await context({
+      Dockerfile: 'FROM busybox AS tools\nFROM files\nCOPY --from=tools /bin/busybox /bin/cat\nRUN ["/bin/cat", "/data.txt"]\n',
+    });
+    const out = await ok(env.root, ['build', '--progress', 'plain', '--build-context', `files=${files}`, '-t', 'from-files', ctx]);
+    expect(out).toMatch(/^data$/m);
+    expect(await filesOf(env.root, ['--build-context', `files=${files}`, ctx], '.')).toEqual(['.dockerignore', 'bin', 'data.txt']);
+    // The context's layer is cached like a COPY's: the same files, the same image.
+    const [img] = JSON.parse(await ok(env.root, ['inspect', 'from-files']));
+    const again = await ok(env.root, ['build', '-q', '--build-context', `files=${files}`, ctx]);
+    expect(again.trim()).toBe(img.Id);
+  });
+
   test('<Dockerfile>.dockerignore wins over .dockerignore, in build and in analyze', async () => {
     const ctx = await context({ 'keep.txt': 'k', 'secret.txt': 's', 'big.bin': 'b'.repeat(11_000_000), '.dockerignore': 'keep.txt\n' });
     // The Dockerfile lives outside the context, with its own ignore file beside it.
