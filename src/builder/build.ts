@@ -9,7 +9,7 @@ import { DockerfileError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
 import { expandWord } from '../parse/index.js';
-import type { BuildPlan } from '../parse/plan.js';
+import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
 import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
@@ -17,7 +17,8 @@ import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
 import { stagesToBuild } from './stages.js';
 
-export async function build(store: Store, req: BuildRequest): Promise<BuildResult> {
+export async function build(store: Store, request: BuildRequest): Promise<BuildResult> {
+  const req = withContextsForStages(request);
   const { plan } = req;
   const buildArgs = req.buildArgs ?? {};
   const stages = stagesToBuild(plan, req.target);
@@ -80,6 +81,23 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     tags.push(familiarString(ref));
   }
   return { imageId, tags, config: final.config };
+}
+
+/**
+ * A --build-context named like a stage replaces the stage, as in BuildKit: the stage loses its
+ * name, so FROM, COPY --from and RUN --mount from= naming it reach the context, and the stage
+ * itself is built only if something still names it by index.
+ */
+function withContextsForStages(req: BuildRequest): BuildRequest {
+  const named = req.namedContexts;
+  const replaced = (s: Stage): boolean => s.name !== undefined && named !== undefined && named.has(s.name);
+  if (!req.plan.stages.some(replaced)) return req;
+  const stages = req.plan.stages.map((s) => {
+    if (!replaced(s)) return s;
+    const { name: _, ...unnamed } = s;
+    return unnamed;
+  });
+  return { ...req, plan: { ...req.plan, stages } };
 }
 
 /**

@@ -174,6 +174,17 @@ describe('build contexts', () => {
     expect(again.trim()).toBe(img.Id);
   });
 
+  test('a --build-context named like a stage replaces the stage', async () => {
+    const deps = await context({ 'dep.txt': 'from the context\n' });
+    const ctx = await context({
+      Dockerfile: 'FROM busybox AS deps\nRUN echo from the stage > /dep.txt\nFROM busybox\nCOPY --from=deps /dep.txt /\nRUN cat /dep.txt\n',
+    });
+    const out = await ok(env.root, ['build', '--progress', 'plain', '--build-context', `deps=${deps}`, ctx]);
+    expect(out).toMatch(/^from the context$/m);
+    expect(out).not.toMatch(/echo from the stage/); // the replaced stage is not built
+    expect(await ok(env.root, ['build', '--progress', 'plain', ctx])).toMatch(/^from the stage$/m);
+  });
+
   test('<Dockerfile>.dockerignore wins over .dockerignore, in build and in analyze', async () => {
     const ctx = await context({ 'keep.txt': 'k', 'secret.txt': 's', 'big.bin': 'b'.repeat(11_000_000), '.dockerignore': 'keep.txt\n' });
     // The Dockerfile lives outside the context, with its own ignore file beside it.
