@@ -66,7 +66,7 @@ const spec = {
     "      --metadata-file FILE     Write the build's result to FILE as JSON (buildx's keys)",
     '      --pull                   Ask the registry for every base image, even one the store has',
     '      --build-context NAME=SRC Another context for FROM, COPY --from and RUN --mount from=NAME:',
-    '                               a directory, docker-image://REF, or a Git or tarball URL (repeatable)',
+    '                               a directory, docker-image://REF, oci-layout://DIR, or a Git or tarball URL (repeatable)',
   ],
 } as const;
 
@@ -242,7 +242,7 @@ async function fetchRemote(spec: string, disposers: (() => Promise<void>)[]): Pr
   return fetched;
 }
 
-/** `--build-context NAME=DIR|docker-image://REF|URL`, as buildx takes it. */
+/** `--build-context NAME=DIR|docker-image://REF|oci-layout://DIR|URL`, as buildx takes it. */
 async function parseBuildContexts(
   values: readonly string[] | undefined,
   disposers: (() => Promise<void>)[],
@@ -257,8 +257,16 @@ async function parseBuildContexts(
         throw usageError(`invalid --build-context ${name}=${value}: ${(err as Error).message}`);
       }
       out.set(name, { kind: 'image', ref });
+    } else if (value.startsWith('oci-layout://')) {
+      const dir = value.slice('oci-layout://'.length);
+      // BuildKit's PATH@DIGEST and PATH:TAG pick one image of several; here the layout holds one.
+      if (dir.includes('@'))
+        throw usageError(`unsupported --build-context ${name}=${value}: give the layout of one image, without @DIGEST`);
+      out.set(name, { kind: 'oci-layout', dir: resolve(dir) });
     } else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value) && !/^(https?|git):\/\//.test(value)) {
-      throw usageError(`unsupported --build-context ${name}=${value}: use a directory, docker-image://REF, or a Git or HTTP(S) URL`);
+      throw usageError(
+        `unsupported --build-context ${name}=${value}: use a directory, docker-image://REF, oci-layout://DIR, or a Git or HTTP(S) URL`,
+      );
     } else if (value === '-') {
       throw usageError(`invalid --build-context ${name}=-: only the main context can be read from stdin`);
     } else if (REMOTE_CONTEXT.test(value)) {

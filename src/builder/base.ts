@@ -67,7 +67,9 @@ export async function startFrom(
 /** The store's image by that name, or else the one a registry has (as docker build pulls). */
 export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<Digest> {
   const { store, req } = session;
-  // --build-context NAME=docker-image://REF: that image stands in for NAME.
+  // --build-context NAME=oci-layout://DIR or NAME=docker-image://REF: that image stands in for NAME.
+  const loaded = session.contextImages.get(name);
+  if (loaded) return loaded;
   const named = req.namedContexts?.get(name);
   if (named?.kind === 'image') name = named.ref;
   const pulled = session.pulled.get(name);

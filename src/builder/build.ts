@@ -41,7 +41,11 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
     totalSteps,
   );
   for (const name of global.used) session.usedArgs.add(name);
-  for (const [name, c] of req.namedContexts ?? []) if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
+  for (const [name, c] of req.namedContexts ?? []) {
+    if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
+    if (c.kind === 'oci-layout')
+      session.contextImages.set(name, await (await import('./oci-context.js')).loadOciLayout(store, c.dir, req.signal));
+  }
   // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
   // caller may not have).
   if (req.secrets?.length) await (await session.secrets()).check();

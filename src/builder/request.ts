@@ -50,7 +50,11 @@ export type Entitlement = 'security.insecure' | 'network.host';
  * instead of an image of that name: another image, or a directory (a local one, or a Git or
  * HTTP context the caller fetched).
  */
-export type NamedContext = { readonly kind: 'image'; readonly ref: string } | { readonly kind: 'dir'; readonly dir: string };
+export type NamedContext =
+  | { readonly kind: 'image'; readonly ref: string }
+  | { readonly kind: 'dir'; readonly dir: string }
+  /** An OCI image layout directory holding one image (oci-context.ts). */
+  | { readonly kind: 'oci-layout'; readonly dir: string };
 
 export interface BuildRequest {
   readonly plan: BuildPlan;

@@ -155,9 +155,26 @@ describe('build contexts', () => {
       ctx,
     ]);
     expect(out.match(/^extra context$/gm)).toHaveLength(2);
-    const bad = await tsbuild(env.root, ['build', '--build-context', 'x=oci-layout:///nowhere', ctx]);
+    const bad = await tsbuild(env.root, ['build', '--build-context', 'x=s3://bucket/ctx', ctx]);
     expect(bad.exitCode).not.toBe(0);
-    expect(bad.stderr).toMatch(/unsupported --build-context x=oci-layout/);
+    expect(bad.stderr).toMatch(/unsupported --build-context x=s3:/);
+  });
+
+  test('--build-context NAME=oci-layout://DIR: the image of the layout stands in for NAME, untagged', async () => {
+    await ok(env.root, ['build', '-t', 'oci-src', await context({ Dockerfile: 'FROM busybox\nRUN echo from the layout > /origin\n' })]);
+    const dir = await tempDir();
+    await ok(env.root, ['save', '--format', 'oci', '-o', join(dir, 'img.tar'), 'oci-src']);
+    await ok(env.root, ['rmi', 'oci-src']);
+    const layout = join(dir, 'layout');
+    await mkdir(layout);
+    await execa('tar', ['-C', layout, '-xf', join(dir, 'img.tar')]);
+    const ctx = await context({ Dockerfile: 'FROM base\nRUN cat /origin\n' });
+    const out = await ok(env.root, ['build', '--progress', 'plain', '--build-context', `base=oci-layout://${layout}`, ctx]);
+    expect(out).toMatch(/^from the layout$/m);
+    expect(await ok(env.root, ['images'])).not.toMatch(/^oci-src /m);
+    const missing = await tsbuild(env.root, ['build', '--build-context', `base=oci-layout://${dir}/nowhere`, ctx]);
+    expect(missing.exitCode).not.toBe(0);
+    expect(missing.stderr).toMatch(/oci-layout:\/\/.*nowhere: not a directory/);
   });
 
   test('FROM a --build-context directory starts from its files', async () => {
