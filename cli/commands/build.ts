@@ -55,7 +55,7 @@ const spec = {
     '      --allow ENTITLEMENT      Allow network.host or security.insecure (repeatable)',
     '      --progress MODE          auto, plain or tty (default auto)',
     '  -o, --output SPEC            Also write the result (repeatable): type=docker|oci,dest=FILE (an image archive),',
-    '                               type=local,dest=DIR or type=tar,dest=FILE (the final filesystem),',
+    '                               type=local,dest=DIR or type=tar,dest=FILE|- (the final filesystem),',
     '                               type=image[,name=NAME][,push=true] or type=registry[,name=NAME] (tag, push)',
     '      --push                   Push every -t tag to its registry after the build',
     '      --analyze                Print the size analysis (totals and hints) after the build',
@@ -116,6 +116,12 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const tags = [...(v.tag ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names : []))];
   const push = v.push === true || outputs.some((o) => o.type === 'image' && o.push);
   if (push && !tags.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
+  // `-o -`: the filesystem's tar is the output, on stdout; everything else goes to stderr.
+  const tarToStdout = outputs.some((o) => o.type === 'tar' && o.dest === '-');
+  if (tarToStdout && outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1)
+    throw usageError('only one --output can go to stdout');
+  if (tarToStdout && progress === 'quiet') throw usageError('-q prints the image ID on stdout, where -o - writes the tar: use one of them');
+  const say = tarToStdout ? process.stderr : process.stdout;
   // Fetched once every flag is known to be good: a Git clone can take a while.
   const fetched = REMOTE_CONTEXT.test(contextArg) ? await fetchRemote(contextArg, disposers) : undefined;
   const contextDir = fetched?.dir ?? resolve(contextArg);
@@ -141,7 +147,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   if (sde !== undefined && !/^\d+$/.test(sde))
     throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await Store.open(await storeOptions(v));
-  const out = await buildOutput(progress);
+  const out = await buildOutput(progress, say);
   // Registry credentials are read by pull and push themselves, only when a base is pulled or
   // --push is given: a build that needs neither loads no registry code.
   const insecureRegistries = v['insecure-registry'] ?? [];
@@ -177,10 +183,10 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
         const { planSave, saveToFile } = await import('../../src/archive/save.js');
         const refs = result.tags.map((t) => parseReference(t));
         await saveToFile(await planSave([{ image: await store.image(result.imageId), refs }], o.type), o.dest, { signal: signals.signal });
-        if (progress !== 'quiet') process.stdout.write(`Wrote ${o.type} archive ${o.dest}\n`);
+        if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest}\n`);
       } else if (o.type === 'local' || o.type === 'tar') {
         await writeFilesystem(store, result.imageId, { type: o.type, dest: o.dest });
-        if (progress !== 'quiet') process.stdout.write(`Wrote the filesystem to ${o.dest}\n`);
+        if (progress !== 'quiet') say.write(`Wrote the filesystem to ${o.dest === '-' ? 'stdout' : o.dest}\n`);
       }
     }
     let manifestDigest: string | undefined;
@@ -193,7 +199,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
           signal: signals.signal,
         });
         manifestDigest ??= pushed.manifestDigest;
-        if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
+        if (progress !== 'quiet') say.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
       }
     }
     if (v.iidfile !== undefined) await writeResultFile(v.iidfile, result.imageId);
@@ -212,13 +218,13 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       const { renderAnalysis } = await import('./analyze.js');
       const text = renderAnalysis(await analyzeImage(store, result.imageId), { summary: true });
       // With -q, stdout stays the image ID alone.
-      (progress === 'quiet' ? process.stderr : process.stdout).write(`\n${text}`);
+      (progress === 'quiet' ? process.stderr : say).write(`\n${text}`);
     }
     if (progress === 'quiet') {
       process.stdout.write(`${result.imageId}\n`);
     } else {
-      process.stdout.write(`Successfully built ${shortId(result.imageId)}\n`);
-      for (const t of result.tags) process.stdout.write(`Successfully tagged ${t}\n`);
+      say.write(`Successfully built ${shortId(result.imageId)}\n`);
+      for (const t of result.tags) say.write(`Successfully tagged ${t}\n`);
     }
     return 0;
   } catch (err) {
@@ -311,13 +317,11 @@ const OUTPUT_TYPES = 'docker, oci, local, tar, image or registry';
 /**
  * docker buildx's --output syntax: `type=docker|oci,dest=FILE` (an image archive),
  * `type=local,dest=DIR` and `type=tar,dest=FILE` (the filesystem), `type=image[,name=N][,push=B]`
- * and `type=registry[,name=N]` (type=image with push=true); a bare `DIR` is `type=local,dest=DIR`.
+ * and `type=registry[,name=N]` (type=image with push=true); a bare `DIR` is `type=local,dest=DIR`
+ * and a bare `-` is `type=tar,dest=-` (stdout).
  */
 function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) {
-    if (spec === '-') throw usageError('--output - (a tar on stdout) is not supported: use type=tar,dest=FILE');
-    return { type: 'local', dest: resolve(spec) };
-  }
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(spec) };
   const fields = new Map<string, string>();
   for (const part of spec.split(',')) {
     const i = part.indexOf('=');
@@ -335,7 +339,10 @@ function parseOutput(spec: string): OutputSpec {
     throw usageError(`unsupported --output type ${type ?? '(none)'}: use ${OUTPUT_TYPES}`);
   const dest = fields.get('dest');
   if (!dest) throw usageError(`--output type=${type} needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
-  if (dest === '-') throw usageError(`--output type=${type},dest=- (stdout) is not supported: give a file`);
+  if (dest === '-') {
+    if (type !== 'tar') throw usageError(`--output type=${type},dest=- is not supported: only type=tar goes to stdout`);
+    return { type, dest };
+  }
   return { type, dest: resolve(dest) };
 }
 
@@ -361,6 +368,7 @@ async function writeFilesystem(store: Store, imageId: Digest, o: { readonly type
   const { exportFilesystem } = await import('../../src/builder/export-fs.js');
   const top = (await store.image(imageId)).layers.at(-1)?.record;
   if (o.type === 'local') return exportFilesystem(store, top, { type: 'local', dir: o.dest });
+  if (o.dest === '-') return exportFilesystem(store, top, { type: 'tar', sink: process.stdout });
   const { AtomicFile } = await import('../../src/fs/atomic.js');
   const file = AtomicFile.create(o.dest);
   try {

@@ -6,7 +6,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 async function context(files: Record<string, string>): Promise<string> {
   const ctx = await tempDir();
@@ -116,6 +116,17 @@ describe('build for CI', () => {
     const listing = await execa('tar', ['-tf', join(out, 'fs.tar')]);
     expect(listing.stdout.split('\n')).toEqual(['app.txt']);
     expect(await ok(env.root, ['images'])).toMatch(/^ci-output +1 /m);
+    // -o -: the tar on stdout, the build's messages on stderr.
+    const piped = await execa('node', [CLI, 'build', '--root', env.root, '--progress', 'plain', '-o', '-', ctx], {
+      encoding: 'buffer',
+      reject: false,
+      env: { TSBUILD_ROOT: '' },
+    });
+    expect(piped.exitCode).toBe(0);
+    expect(Buffer.from(piped.stderr).toString()).toMatch(/Successfully built/);
+    const fromStdout = join(out, 'stdout.tar');
+    await writeFile(fromStdout, piped.stdout);
+    expect((await execa('tar', ['-tf', fromStdout])).stdout.split('\n')).toEqual(['app.txt']);
     const bad = await tsbuild(env.root, ['build', '-o', 'type=tar', ctx]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/--output type=tar needs dest=FILE/);
