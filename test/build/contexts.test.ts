@@ -133,7 +133,7 @@ describe('build contexts', () => {
     }
   });
 
-  test('--build-context NAME=DIR for COPY --from and RUN --mount, docker-image:// for FROM', async () => {
+  test('--build-context NAME=DIR and NAME=docker-image://REF for FROM, COPY --from and RUN --mount', async () => {
     const extra = await context({ 'file.txt': 'extra context\n', 'hidden.txt': 'x', '.dockerignore': 'hidden.txt\n' });
     const ctx = await context({
       Dockerfile: [
@@ -141,6 +141,8 @@ describe('build contexts', () => {
         'COPY --from=extra file.txt /copied.txt',
         'RUN --mount=from=extra,target=/x cat /x/file.txt && ! test -e /x/hidden.txt',
         'RUN cat /copied.txt',
+        'COPY --from=base /bin/busybox /from-image',
+        'RUN --mount=from=base,target=/b test -x /b/bin/busybox && test -x /from-image && echo image context mounted',
         '',
       ].join('\n'),
     });
@@ -155,6 +157,7 @@ describe('build contexts', () => {
       ctx,
     ]);
     expect(out.match(/^extra context$/gm)).toHaveLength(2);
+    expect(out).toMatch(/^image context mounted$/m);
     const bad = await tsbuild(env.root, ['build', '--build-context', 'x=s3://bucket/ctx', ctx]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/unsupported --build-context x=s3:/);
