@@ -64,6 +64,7 @@ describe('build contexts', () => {
   describe('from a git daemon', () => {
     let daemon: ChildProcess | undefined;
     let base = '';
+    let featureCommit = '';
     beforeAll(async () => {
       const git = await execa('git', ['--version'], { reject: false });
       if (git.exitCode !== 0) throw new Error('git is needed for these tests (apt package git)');
@@ -83,6 +84,7 @@ describe('build contexts', () => {
       await g('checkout', '-q', '-b', 'feature');
       await writeFile(join(repo, 'app', 'version.txt'), 'feature branch\n');
       await g('commit', '-q', '-am', 'feature');
+      featureCommit = (await g('rev-parse', 'HEAD')).stdout.trim();
       await g('checkout', '-q', 'main');
       const port = await freePort();
       daemon = spawn(
@@ -106,6 +108,10 @@ describe('build contexts', () => {
       const out = await ok(env.root, ['build', '--progress', 'plain', `${base}#feature:app`]);
       expect(out).toMatch(/^feature branch$/m);
       expect(out).not.toMatch(/^\.git$/m);
+      // A commit ID the server does not advertise: the history is fetched, then the commit checked out.
+      expect(await ok(env.root, ['build', '--progress', 'plain', '--no-cache', `${base}#${featureCommit}:app`])).toMatch(
+        /^feature branch$/m,
+      );
       const missing = await tsbuild(env.root, ['build', `${base}#no-such-branch`]);
       expect(missing.exitCode).not.toBe(0);
       expect(missing.stderr.trim().split('\n')).toHaveLength(1);
