@@ -47,8 +47,8 @@ export type Entitlement = 'security.insecure' | 'network.host';
 
 /**
  * `--build-context NAME=…`: what a FROM, COPY --from or RUN --mount from= naming NAME reads
- * instead of an image of that name: another image, or a directory (a local one, or a Git or
- * HTTP context the caller fetched).
+ * instead of an image or a stage of that name: another image (by reference, or from an OCI
+ * layout), or a directory (a local one, or a Git or HTTP context the caller fetched).
  */
 export type NamedContext =
   | { readonly kind: 'image'; readonly ref: string }
