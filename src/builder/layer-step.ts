@@ -3,7 +3,7 @@
 // (src/container/runner.ts) and commit what changed as the step's layer, recording it in the
 // build cache.
 import { DockerfileError } from '../errors.js';
-import type { Digest } from '../digest.js';
+import { sha256, type Digest } from '../digest.js';
 import { explainNoSpace } from '../fs/nospace.js';
 import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
@@ -25,11 +25,12 @@ export interface LayerStepOptions {
 export async function layerStep(
   session: BuildSession,
   state: StageState,
-  key: Digest,
+  stepKey: Digest,
   history: HistoryEntry,
   opts: LayerStepOptions,
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
+  const key = withEpoch(stepKey, session.req.sourceDateEpoch);
   const parent = state.layers.at(-1);
   if (await reuseCached(session, state, key, parent, opts.cacheFromByCommand ? history.created_by : undefined)) return;
   const { store, req } = session;
@@ -65,6 +66,15 @@ export async function layerStep(
   await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
   pushLayer(state, layer, entry);
   session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+}
+
+/**
+ * SOURCE_DATE_EPOCH is part of what a layer holds (its mtimes are clamped when it is written, and
+ * its entry's created is the epoch): a layer made without it, or with another, is not reused.
+ * Without it the key is the step's own, so the records of ordinary builds keep hitting.
+ */
+function withEpoch(key: Digest, epoch: number | undefined): Digest {
+  return epoch === undefined ? key : sha256(`${key} SOURCE_DATE_EPOCH=${epoch}`);
 }
 
 function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
