@@ -27,9 +27,10 @@ function relay(before: () => void, to: NodeJS.WriteStream | undefined): Writable
   });
 }
 
-export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
+/** `to`: where progress and RUN output go; stderr when stdout carries a result (build -o -). */
+export async function buildOutput(mode: ProgressMode, to: NodeJS.WriteStream = process.stdout): Promise<BuildOutput> {
   const quiet = mode === 'quiet';
-  const tty = !quiet && (mode === 'tty' || (mode === 'auto' && process.stdout.isTTY === true));
+  const tty = !quiet && (mode === 'tty' || (mode === 'auto' && to.isTTY === true));
   const ora = tty ? (await import('ora')).default : undefined;
   let spinner: Ora | undefined;
   let stepText = '';
@@ -40,13 +41,13 @@ export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
     }
   };
   const line = (s: string): void => {
-    if (!quiet) process.stdout.write(`${s}\n`);
+    if (!quiet) to.write(`${s}\n`);
   };
   const events: BuildEvents = {
     step: (e) => {
       settle();
       stepText = `STEP ${e.index}/${e.total}: ${e.text}`;
-      if (ora) spinner = ora({ text: stepText, stream: process.stdout }).start();
+      if (ora) spinner = ora({ text: stepText, stream: to }).start();
       else line(stepText);
     },
     cached: () => (spinner ? settle('CACHED') : line('--> CACHED')),
@@ -70,7 +71,7 @@ export async function buildOutput(mode: ProgressMode): Promise<BuildOutput> {
   };
   return {
     events,
-    stdout: relay(settle, quiet ? undefined : process.stdout),
+    stdout: relay(settle, quiet ? undefined : to),
     stderr: relay(settle, process.stderr),
     finish: () => settle(),
   };

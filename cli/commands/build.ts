@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { build } from '../../src/builder/build.js';
 import { parseAddHostFlag, parseAllowFlag, parseNetworkFlag } from '../../src/builder/request-flags.js';
-import { shortId } from '../../src/digest.js';
+import type { NamedContext } from '../../src/builder/request.js';
+import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { formatPlatform, parsePlatform, type Platform } from '../../src/image/platform.js';
@@ -13,8 +14,8 @@ import { buildOutput, type ProgressMode } from '../progress.js';
 import { abortOnSignals } from '../signals.js';
 
 const spec = {
-  usage: 'build [OPTIONS] PATH',
-  description: 'Build an image from a Dockerfile and the context directory PATH',
+  usage: 'build [OPTIONS] PATH | URL | -',
+  description: 'Build an image from a Dockerfile and a context: a directory, a Git or tarball URL, or - (a tar or a Dockerfile on stdin)',
   options: {
     tag: { type: 'string', short: 't', multiple: true },
     file: { type: 'string', short: 'f' },
@@ -36,6 +37,11 @@ const spec = {
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
     check: { type: 'boolean' },
+    label: { type: 'string', multiple: true },
+    iidfile: { type: 'string' },
+    'metadata-file': { type: 'string' },
+    pull: { type: 'boolean' },
+    'build-context': { type: 'string', multiple: true },
   },
   optionHelp: [
     '  -t, --tag NAME[:TAG]         Name and optionally a tag (repeatable)',
@@ -52,21 +58,43 @@ const spec = {
     "      --add-host NAME:IP       Add a line to the RUN steps' /etc/hosts (repeatable)",
     '      --allow ENTITLEMENT      Allow network.host or security.insecure (repeatable)',
     '      --progress MODE          auto, plain or tty (default auto)',
-    '  -o, --output SPEC            Also write the image: type=docker,dest=FILE or type=oci,dest=FILE (repeatable)',
+    '  -o, --output SPEC            Also write the result (repeatable): type=docker|oci,dest=FILE (an image archive),',
+    '                               type=local,dest=DIR or type=tar,dest=FILE|- (the final filesystem),',
+    '                               type=image[,name=NAME][,push=true] or type=registry[,name=NAME] (tag, push)',
     '      --push                   Push every -t tag to its registry after the build',
     '      --analyze                Print the size analysis (totals and hints) after the build',
     '      --insecure-registry HOST Reach HOST over plain HTTP for FROM pulls and --push (repeatable)',
     '  -q, --quiet                  Print only the image ID',
     '      --check                  Check the Dockerfile (lint rules, stages, ARGs) without building',
+    '      --label KEY=VALUE        Set a label on the image (repeatable)',
+    '      --iidfile FILE           Write the image ID to FILE',
+    "      --metadata-file FILE     Write the build's result to FILE as JSON (buildx's keys)",
+    '      --pull                   Ask the registry for every base image, even one the store has',
+    '      --build-context NAME=SRC Another context for FROM, COPY --from and RUN --mount from=NAME:',
+    '                               a directory, docker-image://REF, oci-layout://DIR, or a Git or tarball URL (repeatable)',
   ],
 } as const;
 
+/** A context to fetch before the build (remote-context.ts): `-`, a URL, or a Git address. */
+const REMOTE_CONTEXT = /^(-$|https?:\/\/|git:\/\/|git@|github\.com\/)/;
+
 export async function run(argv: string[]): Promise<number> {
+  // What was fetched for the build (Git and URL contexts, stdin) is removed however it ends.
+  const disposers: (() => Promise<void>)[] = [];
+  try {
+    return await runBuild(argv, disposers);
+  } finally {
+    for (const dispose of disposers) await dispose();
+  }
+}
+
+async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Promise<number> {
   const args = parseCommand(spec, argv);
   if (!args) return 0;
   exactArgs(args.positionals, 1, spec.usage);
   const v = args.values;
-  const contextDir = resolve(args.positionals[0]!);
+  const contextArg = args.positionals[0]!;
+  if (contextArg === '-' && v.file === '-') throw usageError('the context and the Dockerfile cannot both be read from stdin');
   const buildArgs: Record<string, string> = {};
   for (const kv of v['build-arg'] ?? []) {
     const i = kv.indexOf('=');
@@ -88,10 +116,30 @@ export async function run(argv: string[]): Promise<number> {
   const allow = flagValues(v.allow, parseAllowFlag);
   const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
   const platform = platformFlag(v.platform ?? (process.env.DOCKER_DEFAULT_PLATFORM ? [process.env.DOCKER_DEFAULT_PLATFORM] : []));
-  const file = v.file === undefined ? join(contextDir, 'Dockerfile') : v.file === '-' ? '-' : resolve(v.file);
+  const outputs = (v.output ?? []).map(parseOutput);
+  const labels = keyValues(v.label, '--label');
+  // type=image and type=registry outputs name the image and may push it, as -t and --push do.
+  const tags = [...(v.tag ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names : []))];
+  const push = v.push === true || outputs.some((o) => o.type === 'image' && o.push);
+  if (push && !tags.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
+  // `-o -`: the filesystem's tar is the output, on stdout; everything else goes to stderr.
+  const tarToStdout = outputs.some((o) => o.type === 'tar' && o.dest === '-');
+  if (tarToStdout && outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1)
+    throw usageError('only one --output can go to stdout');
+  if (tarToStdout && progress === 'quiet') throw usageError('-q prints the image ID on stdout, where -o - writes the tar: use one of them');
+  const say = tarToStdout ? process.stderr : process.stdout;
+  // Fetched once every flag is known to be good: a Git clone can take a while.
+  const fetched = REMOTE_CONTEXT.test(contextArg) ? await fetchRemote(contextArg, disposers) : undefined;
+  const contextDir = fetched?.dir ?? resolve(contextArg);
+  const namedContexts = await parseBuildContexts(v['build-context'], disposers);
+  let file: string;
+  if (fetched?.dockerfileText !== undefined || v.file === '-') file = '-';
+  else if (v.file === undefined) file = join(contextDir, 'Dockerfile');
+  // A fetched context's -f names a file inside it, as docker build reads one from the repository.
+  else file = fetched ? join(contextDir, v.file) : resolve(v.file);
   let text: string;
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    text = fetched?.dockerfileText ?? (file === '-' ? await readStdin() : await readFile(file, 'utf8'));
   } catch (err) {
     throw usageError(`unable to read the Dockerfile ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
@@ -107,19 +155,17 @@ export async function run(argv: string[]): Promise<number> {
       ...(v.target ? { target: v.target } : {}),
     });
   }
-  const outputs = (v.output ?? []).map(parseOutput);
   // A file or variable a --secret or --ssh names that is missing fails here, before a step runs
   // (as buildx fails when it starts its session); the builder reads them again when a step needs them.
   if (secretsModule) await asUsageError(() => new secretsModule.Secrets(secrets).check());
   if (sshModule) await asUsageError(() => new sshModule.SshAgents(ssh).check());
-  if (v.push && !v.tag?.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
   for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
   if (sde !== undefined && !/^\d+$/.test(sde))
     throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);
   const store = await Store.open(await storeOptions(v));
-  const out = await buildOutput(progress);
+  const out = await buildOutput(progress, say);
   // Registry credentials are read by pull and push themselves, only when a base is pulled or
   // --push is given: a build that needs neither loads no registry code.
   const insecureRegistries = v['insecure-registry'] ?? [];
@@ -128,8 +174,12 @@ export async function run(argv: string[]): Promise<number> {
     const result = await build(store, {
       plan,
       contextDir,
+      ...(file !== '-' ? { dockerfile: file } : {}),
       buildArgs,
-      ...(v.tag ? { tags: v.tag } : {}),
+      ...(tags.length ? { tags } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(v.pull ? { alwaysPull: true } : {}),
+      ...(namedContexts.size ? { namedContexts } : {}),
       ...(v.target !== undefined ? { target: v.target } : {}),
       ...(platform !== undefined ? { platform } : {}),
       noCache: v['no-cache'] === true,
@@ -148,12 +198,18 @@ export async function run(argv: string[]): Promise<number> {
     });
     out.finish();
     for (const o of outputs) {
-      const { planSave, saveToFile } = await import('../../src/archive/save.js');
-      const refs = result.tags.map((t) => parseReference(t));
-      await saveToFile(await planSave([{ image: await store.image(result.imageId), refs }], o.type), o.dest, { signal: signals.signal });
-      if (progress !== 'quiet') process.stdout.write(`Wrote ${o.type} archive ${o.dest}\n`);
+      if (o.type === 'docker' || o.type === 'oci') {
+        const { planSave, saveToFile } = await import('../../src/archive/save.js');
+        const refs = result.tags.map((t) => parseReference(t));
+        await saveToFile(await planSave([{ image: await store.image(result.imageId), refs }], o.type), o.dest, { signal: signals.signal });
+        if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest}\n`);
+      } else if (o.type === 'local' || o.type === 'tar') {
+        await writeFilesystem(store, result.imageId, { type: o.type, dest: o.dest });
+        if (progress !== 'quiet') say.write(`Wrote the filesystem to ${o.dest === '-' ? 'stdout' : o.dest}\n`);
+      }
     }
-    if (v.push) {
+    let manifestDigest: string | undefined;
+    if (push) {
       const { pushImage } = await import('../../src/registry/push.js');
       for (const tag of result.tags) {
         const pushed = await pushImage(store, parseReference(tag), {
@@ -161,21 +217,33 @@ export async function run(argv: string[]): Promise<number> {
           insecureRegistries,
           signal: signals.signal,
         });
-        if (progress !== 'quiet') process.stdout.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
+        manifestDigest ??= pushed.manifestDigest;
+        if (progress !== 'quiet') say.write(`Pushed ${tag}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`);
       }
+    }
+    if (v.iidfile !== undefined) await writeResultFile(v.iidfile, result.imageId);
+    if (v['metadata-file'] !== undefined) {
+      // buildx's keys. With an image store like Docker's own (not containerd's), moby's exporter
+      // reports the image ID as containerimage.digest; a pushed image has a manifest digest.
+      const metadata = {
+        'containerimage.config.digest': result.imageId,
+        'containerimage.digest': manifestDigest ?? result.imageId,
+        ...(tags.length ? { 'image.name': tags.join(',') } : {}),
+      };
+      await writeResultFile(v['metadata-file'], `${JSON.stringify(metadata, null, 2)}\n`);
     }
     if (v.analyze) {
       const { analyzeImage } = await import('../../src/analyze/index.js');
       const { renderAnalysis } = await import('./analyze.js');
       const text = renderAnalysis(await analyzeImage(store, result.imageId), { summary: true });
       // With -q, stdout stays the image ID alone.
-      (progress === 'quiet' ? process.stderr : process.stdout).write(`\n${text}`);
+      (progress === 'quiet' ? process.stderr : say).write(`\n${text}`);
     }
     if (progress === 'quiet') {
       process.stdout.write(`${result.imageId}\n`);
     } else {
-      process.stdout.write(`Successfully built ${shortId(result.imageId)}\n`);
-      for (const t of result.tags) process.stdout.write(`Successfully tagged ${t}\n`);
+      say.write(`Successfully built ${shortId(result.imageId)}\n`);
+      for (const t of result.tags) say.write(`Successfully tagged ${t}\n`);
     }
     return 0;
   } catch (err) {
@@ -189,6 +257,50 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     signals.dispose();
   }
+}
+
+/** Fetches a Git, URL or stdin context; it is removed when the command ends. */
+async function fetchRemote(spec: string, disposers: (() => Promise<void>)[]): Promise<{ dir: string; dockerfileText?: string }> {
+  const { fetchContext } = await import('../../src/builder/remote-context.js');
+  const fetched = await fetchContext(spec);
+  disposers.push(fetched.dispose);
+  return fetched;
+}
+
+/** `--build-context NAME=DIR|docker-image://REF|oci-layout://DIR|URL`, as buildx takes it. */
+async function parseBuildContexts(
+  values: readonly string[] | undefined,
+  disposers: (() => Promise<void>)[],
+): Promise<Map<string, NamedContext>> {
+  const out = new Map<string, NamedContext>();
+  for (const [name, value] of Object.entries(keyValues(values, '--build-context'))) {
+    if (value.startsWith('docker-image://')) {
+      const ref = value.slice('docker-image://'.length);
+      try {
+        parseReference(ref);
+      } catch (err) {
+        throw usageError(`invalid --build-context ${name}=${value}: ${(err as Error).message}`);
+      }
+      out.set(name, { kind: 'image', ref });
+    } else if (value.startsWith('oci-layout://')) {
+      const dir = value.slice('oci-layout://'.length);
+      // BuildKit's PATH@DIGEST and PATH:TAG pick one image of several; here the layout holds one.
+      if (dir.includes('@'))
+        throw usageError(`unsupported --build-context ${name}=${value}: give the layout of one image, without @DIGEST`);
+      out.set(name, { kind: 'oci-layout', dir: resolve(dir) });
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value) && !/^(https?|git):\/\//.test(value)) {
+      throw usageError(
+        `unsupported --build-context ${name}=${value}: use a directory, docker-image://REF, oci-layout://DIR, or a Git or HTTP(S) URL`,
+      );
+    } else if (value === '-') {
+      throw usageError(`invalid --build-context ${name}=-: only the main context can be read from stdin`);
+    } else if (REMOTE_CONTEXT.test(value)) {
+      out.set(name, { kind: 'dir', dir: (await fetchRemote(value, disposers)).dir });
+    } else {
+      out.set(name, { kind: 'dir', dir: resolve(value) });
+    }
+  }
+  return out;
 }
 
 async function readStdin(): Promise<string> {
@@ -222,30 +334,89 @@ function platformFlag(values: readonly string[]): Platform | undefined {
 }
 
 /** Runs a check of flag values; what it finds wrong is a usage error too. */
-async function asUsageError(check: () => Promise<void>): Promise<void> {
+async function asUsageError<T>(check: () => Promise<T>): Promise<T> {
   try {
-    await check();
+    return await check();
   } catch (err) {
     throw err instanceof InvalidInputError ? usageError(err.message) : err;
   }
 }
 
-interface OutputSpec {
-  readonly type: 'docker' | 'oci';
-  readonly dest: string;
-}
+type OutputSpec =
+  | { readonly type: 'docker' | 'oci' | 'local' | 'tar'; readonly dest: string }
+  | { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean };
 
-/** `type=docker,dest=out.tar` (docker buildx's --output syntax, for the archive types). */
+const OUTPUT_TYPES = 'docker, oci, local, tar, image or registry';
+
+/**
+ * docker buildx's --output syntax: `type=docker|oci,dest=FILE` (an image archive),
+ * `type=local,dest=DIR` and `type=tar,dest=FILE` (the filesystem), `type=image[,name=N][,push=B]`
+ * and `type=registry[,name=N]` (type=image with push=true); a bare `DIR` is `type=local,dest=DIR`
+ * and a bare `-` is `type=tar,dest=-` (stdout).
+ */
 function parseOutput(spec: string): OutputSpec {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(spec) };
   const fields = new Map<string, string>();
   for (const part of spec.split(',')) {
     const i = part.indexOf('=');
-    if (i < 0) throw usageError(`invalid --output ${spec}: want type=docker|oci,dest=FILE`);
+    if (i < 0) throw usageError(`invalid --output ${spec}: want type=TYPE,KEY=VALUE,...`);
     fields.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
   }
   const type = fields.get('type');
+  if (type === 'image' || type === 'registry') {
+    const push = type === 'registry' || booleanField(spec, fields.get('push'));
+    const name = fields.get('name');
+    if (name === '') throw usageError(`invalid --output ${spec}: empty name`);
+    return { type: 'image', names: name === undefined ? [] : [name], push };
+  }
+  if (type !== 'docker' && type !== 'oci' && type !== 'local' && type !== 'tar')
+    throw usageError(`unsupported --output type ${type ?? '(none)'}: use ${OUTPUT_TYPES}`);
   const dest = fields.get('dest');
-  if (type !== 'docker' && type !== 'oci') throw usageError(`unsupported --output type ${type ?? '(none)'}: use docker or oci`);
-  if (!dest) throw usageError(`--output type=${type} needs dest=FILE`);
+  if (!dest) throw usageError(`--output type=${type} needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
+  if (dest === '-') {
+    if (type !== 'tar') throw usageError(`--output type=${type},dest=- is not supported: only type=tar goes to stdout`);
+    return { type, dest };
+  }
   return { type, dest: resolve(dest) };
+}
+
+function booleanField(spec: string, value: string | undefined): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw usageError(`invalid --output ${spec}: push=${value}: want true or false`);
+}
+
+/** `--label K=V`: each value split at its first '='. */
+function keyValues(values: readonly string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of values ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw usageError(`invalid ${flag} ${JSON.stringify(kv)}: want KEY=VALUE`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** --output type=local or type=tar: the image's filesystem; a tar is written whole or not at all. */
+async function writeFilesystem(store: Store, imageId: Digest, o: { readonly type: 'local' | 'tar'; readonly dest: string }): Promise<void> {
+  const { exportFilesystem } = await import('../../src/builder/export-fs.js');
+  const top = (await store.image(imageId)).layers.at(-1)?.record;
+  if (o.type === 'local') return exportFilesystem(store, top, { type: 'local', dir: o.dest });
+  if (o.dest === '-') return exportFilesystem(store, top, { type: 'tar', sink: process.stdout });
+  const { AtomicFile } = await import('../../src/fs/atomic.js');
+  const file = AtomicFile.create(o.dest);
+  try {
+    await exportFilesystem(store, top, { type: 'tar', sink: file.stream });
+    file.stream.end();
+    await file.commit();
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+}
+
+/** --iidfile and --metadata-file: written whole (a reader never sees half of one). */
+async function writeResultFile(path: string, text: string): Promise<void> {
+  const { writeFileAtomic } = await import('../../src/fs/atomic.js');
+  await writeFileAtomic(resolve(path), text);
 }

@@ -4,7 +4,7 @@
 // in its provenance) and the context still exists; the COPY/ADD sources come from the recorded
 // instructions, so the check is skipped (with a note) whenever they cannot tell the whole story.
 import { lstat, stat } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join, posix, relative, sep } from 'node:path';
 import type { TreeEntry } from '../fs/copytree.js';
 import { openContext, compileMatch, hasWildcards, type BuildContext } from '../context/index.js';
 import type { Provenance } from '../image/provenance.js';
@@ -51,8 +51,13 @@ export async function unusedContextFiles(provenance: Provenance, minBytes: numbe
   const covered = sources.map(coverage);
   const isCovered = (path: string) => covered.some((c) => c(path));
 
-  const ctx = await openContext(dir, { dockerfile: join(dir, provenance.steps[0]?.file ?? 'Dockerfile') });
-  const own = new Set(['.dockerignore', ...provenance.steps.map((s) => s.file)]);
+  // The same ignore file the build read: `-f` may have named a Dockerfile outside the context,
+  // whose `<Dockerfile>.dockerignore` then decided what the build saw. Images built before the
+  // path was recorded name only the file, taken as the context's.
+  const dockerfile = provenance.dockerfile ?? join(dir, provenance.steps[0]?.file ?? 'Dockerfile');
+  const ctx = await openContext(dir, { dockerfile });
+  const inContext = relative(ctx.root, dockerfile).split(sep).join('/');
+  const own = new Set(['.dockerignore', inContext, `${inContext}.dockerignore`, ...provenance.steps.map((s) => s.file)]);
   const unused: { path: string; bytes: number }[] = [];
   await walk(ctx, { path: '', hostPath: ctx.root, stats: await lstat(ctx.root) }, isCovered, (path, bytes) => {
     if (bytes >= minBytes && !own.has(path) && !isCovered(path)) unused.push({ path, bytes });

@@ -43,6 +43,11 @@ export interface LoadOptions {
   readonly loaded?: (image: LoadedImage) => void;
   /** Stops the load (which then undoes itself). The input should be ended too: a read may be waiting on it. */
   readonly signal?: AbortSignal;
+  /**
+   * false: store the images without the archive's tags (build --build-context oci-layout://
+   * needs an image for one build, not a name in the store). Default true.
+   */
+  readonly tag?: boolean;
 }
 
 /** Reads until the archive's index is known, and returns the images it describes. */
@@ -162,7 +167,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     const result: LoadedImage[] = [];
     for (const [k, img] of images.entries()) {
       const tags: { ref: Reference; replaced?: Digest }[] = [];
-      for (const ref of img.plan.tags) {
+      for (const ref of opts.tag === false ? [] : img.plan.tags) {
         const replaced = await store.tag(ref, img.id);
         tags.push({ ref, ...(replaced ? { replaced } : {}) });
       }

@@ -8,6 +8,7 @@ import type { StepOrigin } from '../image/provenance.js';
 import { parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
 import type { LayerRecord } from '../store/store.js';
+import { contextAsBase } from './context-base.js';
 import { startStage } from './instructions.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageState } from './session.js';
@@ -25,7 +26,9 @@ export async function startFrom(
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
-  if (name === 'scratch') {
+  // A --build-context directory: its files on scratch (context-base.ts).
+  const local = prev ? undefined : session.localContexts.get(name);
+  if (name === 'scratch' || local) {
     config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
   } else if (prev) {
     const r = session.built.get(prev.index);
@@ -42,26 +45,40 @@ export async function startFrom(
   }
   const { vars, triggers } = startStage(config);
   const state: StageState = { stage, vars, layers, history: [...config.history], origins };
+  if (local) await contextAsBase(session, state, name, local, from.loc);
   return { state, triggers, ...(baseId ? { baseId } : {}) };
 }
 
 /** The store's image by that name, or else the one a registry has (as docker build pulls). */
 export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<Digest> {
   const { store, req } = session;
-  try {
-    return await store.resolveImage(name);
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
+  // --build-context NAME=oci-layout://DIR or NAME=docker-image://REF: that image stands in for NAME.
+  const loaded = session.contextImages.get(name);
+  if (loaded) return loaded;
+  const named = req.namedContexts?.get(name);
+  if (named?.kind === 'image') name = named.ref;
+  const pulled = session.pulled.get(name);
+  if (pulled) return pulled;
+  if (!req.alwaysPull) {
+    try {
+      return await store.resolveImage(name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
   }
   session.events.pull?.(name);
   try {
     // Loaded only when a base is missing: the registry client is a large part of start-up.
     const { pullImage } = await import('../registry/index.js');
-    const pulled = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
-    return pulled.imageId;
+    const { imageId } = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
+    session.pulled.set(name, imageId);
+    return imageId;
   } catch (err) {
     if (req.signal?.aborted) throw err;
-    throw new DockerfileError(loc, `base image ${name} is not in the store and could not be pulled: ${(err as Error).message}`, {
+    const what = req.alwaysPull
+      ? `base image ${name} could not be pulled (--pull)`
+      : `base image ${name} is not in the store and could not be pulled`;
+    throw new DockerfileError(loc, `${what}: ${(err as Error).message}`, {
       cause: err,
     });
   }

@@ -5,10 +5,12 @@
 // warning for --build-arg values no ARG used.
 import { resolve } from 'node:path';
 import { openContext } from '../context/index.js';
+import { sha256 } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
+import type { Stage } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
 import { globalArgs, platformArgs } from './args.js';
 import { PREDEFINED_ARGS } from './instructions.js';
@@ -17,7 +19,8 @@ import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
 import { checkStagePlatforms, resolveFroms, stagesToBuild } from './stages.js';
 
-export async function build(store: Store, req: BuildRequest): Promise<BuildResult> {
+export async function build(store: Store, request: BuildRequest): Promise<BuildResult> {
+  const req = withContextsForStages(request);
   const { plan } = req;
   const buildArgs = req.buildArgs ?? {};
   const platform = targetPlatform(req.platform);
@@ -28,7 +31,7 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   if (stages.some((s) => s.steps.some((step) => step.kind === 'RUN' && (step.mounts !== undefined || step.security !== undefined)))) {
     await (await import('./preflight.js')).preflight(store, req, stages);
   }
-  const context = await openContext(req.contextDir);
+  const context = await openContext(req.contextDir, req.dockerfile !== undefined ? { dockerfile: resolve(req.dockerfile) } : {});
   // Loaded only for --cache-from: every module is start-up time.
   const cacheFrom = req.cacheFrom?.length
     ? await (await import('./cache-from.js')).indexCacheFrom(store, req.cacheFrom, (m) => req.events?.warning?.(m))
@@ -44,6 +47,11 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
     totalSteps,
   );
   for (const name of global.used) session.usedArgs.add(name);
+  for (const [name, c] of req.namedContexts ?? []) {
+    if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
+    if (c.kind === 'oci-layout')
+      session.contextImages.set(name, await (await import('./oci-context.js')).loadOciLayout(store, c.dir, req.signal));
+  }
   // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
   // caller may not have).
   if (req.secrets?.length) await (await session.secrets()).check();
@@ -61,11 +69,21 @@ export async function build(store: Store, req: BuildRequest): Promise<BuildResul
   const warning = unusedArgsWarning(buildArgs, session.usedArgs);
   if (warning) req.events?.warning?.(warning);
 
-  const final = last!;
-  const imageId = await store.putImage(serializeConfig(final.config), {
-    ...(final.imageId ? { parent: final.imageId } : {}),
-    provenance: { context: resolve(req.contextDir), steps: final.origins },
-  });
+  const final = withLabels(last!, req.labels);
+  const configBytes = serializeConfig(final.config);
+  // A stage that changed nothing of its base (a lone FROM) is its base, as in Docker's classic
+  // builder: tagged, and left as it was stored (no parent of itself, no build record).
+  const isBase = final.imageId !== undefined && final.imageId === sha256(configBytes);
+  const imageId = isBase
+    ? final.imageId!
+    : await store.putImage(configBytes, {
+        ...(final.imageId ? { parent: final.imageId } : {}),
+        provenance: {
+          context: resolve(req.contextDir),
+          ...(req.dockerfile !== undefined ? { dockerfile: resolve(req.dockerfile) } : {}),
+          steps: final.origins,
+        },
+      });
   const tags: string[] = [];
   for (const t of req.tags ?? []) {
     const ref = withDefaultTag(parseReference(t));
@@ -84,6 +102,33 @@ function targetPlatform(asked: Platform | undefined): Platform {
     );
   }
   return host;
+}
+
+/**
+ * A --build-context named like a stage replaces the stage, as in BuildKit: the stage loses its
+ * name, so FROM, COPY --from and RUN --mount from= naming it reach the context, and the stage
+ * itself is built only if something still names it by index.
+ */
+function withContextsForStages(req: BuildRequest): BuildRequest {
+  const named = req.namedContexts;
+  const replaced = (s: Stage): boolean => s.name !== undefined && named !== undefined && named.has(s.name);
+  if (!req.plan.stages.some(replaced)) return req;
+  const stages = req.plan.stages.map((s) => {
+    if (!replaced(s)) return s;
+    const { name: _, ...unnamed } = s;
+    return unnamed;
+  });
+  return { ...req, plan: { ...req.plan, stages } };
+}
+
+/**
+ * `--label`: labels of the image built, over those its Dockerfile set; no history entry, as in
+ * BuildKit's dockerfile2llb, which sets them on the target's config alone.
+ */
+function withLabels(final: StageResult, labels: Readonly<Record<string, string>> | undefined): StageResult {
+  if (!labels || Object.keys(labels).length === 0) return final;
+  const c = final.config;
+  return { ...final, config: { ...c, config: { ...c.config, Labels: { ...(c.config.Labels ?? {}), ...labels } } } };
 }
 
 /**

@@ -138,3 +138,24 @@ export function copyFromKey(k: CopyFromKey): Digest {
     ...selection(k),
   });
 }
+
+export interface MetadataKey {
+  readonly parent: string;
+  /**
+   * The stage's history so far, created times included: a step's record then hits only after
+   * the very same entries, so a rebuild that reused them reuses this one's time as well.
+   */
+  readonly history: readonly unknown[];
+  /** The image config the step leaves, less its history and layers (ENV, LABEL, CMD, ... as set). */
+  readonly config: unknown;
+  /** The entry's created_by: the instruction. */
+  readonly createdBy: string;
+}
+
+/**
+ * A step that writes no layer: ENV, LABEL, CMD and the like. Its record only keeps its history
+ * entry's `created`, the one part of the image that would otherwise differ on every rebuild.
+ */
+export function metadataKey(k: MetadataKey): Digest {
+  return key({ parent: k.parent, kind: 'metadata', history: k.history, config: k.config, createdBy: k.createdBy });
+}

@@ -4,7 +4,7 @@
 // read-only view. With --link the copy goes into an empty rootfs instead, and the layer it
 // makes is stacked on the stage's (layer-step.ts, linkedLayerStep).
 import { rm } from 'node:fs/promises';
-import { openRootfsSource, type SelectOptions } from '../context/index.js';
+import { openRootfsSource, type BuildContext, type SelectOptions } from '../context/index.js';
 import { inView, type MountedRootfs } from '../container/runner.js';
 import type { Digest } from '../digest.js';
 import { resolveChown } from '../container/users.js';
@@ -32,7 +32,10 @@ export async function copyStep(
   work: CopyWork,
   history: HistoryEntry,
 ): Promise<void> {
-  if (work.from !== undefined) return copyFrom(session, state, step, { ...work, from: work.from }, history);
+  // COPY --from a --build-context directory reads it as it reads the build context.
+  const local =
+    work.from !== undefined && !stageByName(session.plan, work.from, state.stage.index) ? session.localContexts.get(work.from) : undefined;
+  if (work.from !== undefined && !local) return copyFrom(session, state, step, { ...work, from: work.from }, history);
   // One Downloads per step: a URL is fetched once, and the file copied is the one hashed.
   const downloads = new Downloads({
     tempDir: () => session.store.tempDir('add'),
@@ -58,7 +61,7 @@ export async function copyStep(
     },
   });
   try {
-    await copyFromContext(session, state, step, work, history, downloads, gits);
+    await copyFromContext(session, state, step, work, history, downloads, gits, local ?? session.context);
   } finally {
     await Promise.all([downloads.close(), gits.close()]);
   }
@@ -72,8 +75,9 @@ async function copyFromContext(
   history: HistoryEntry,
   downloads: Downloads,
   gits: GitSources,
+  context: BuildContext,
 ): Promise<void> {
-  const { store, context } = session;
+  const { store } = session;
   const isAdd = work.kind === 'ADD';
   const pin = work.checksum;
   const checksum = work.sources.length

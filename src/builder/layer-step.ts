@@ -4,7 +4,7 @@
 // build cache. COPY/ADD --link makes its layer apart from the stage's and then stacks it
 // (linkedLayerStep).
 import { DockerfileError } from '../errors.js';
-import { chainIdOf, type Digest } from '../digest.js';
+import { chainIdOf, sha256, type Digest } from '../digest.js';
 import { explainNoSpace } from '../fs/nospace.js';
 import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
@@ -26,11 +26,12 @@ export interface LayerStepOptions {
 export async function layerStep(
   session: BuildSession,
   state: StageState,
-  key: Digest,
+  stepKey: Digest,
   history: HistoryEntry,
   opts: LayerStepOptions,
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
+  const key = withEpoch(stepKey, session.req.sourceDateEpoch);
   const parent = state.layers.at(-1);
   if (await reuseCached(session, state, key, parent, opts.cacheFromByCommand ? history.created_by : undefined)) return;
   const { store, req } = session;
@@ -52,7 +53,11 @@ export async function layerStep(
   // Stamped when the layer is made, as Docker stamps a committed step.
   const { empty_layer: _, ...entry } = { ...history, created: session.now() };
   if (!layer) {
-    addHistory(state, { ...entry, empty_layer: true });
+    // Recorded too, naming the layer it stood on: a cached rebuild then reuses the entry (its
+    // created time) rather than running the step again.
+    const empty = { ...entry, empty_layer: true };
+    await store.putCacheRecord(key, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
+    addHistory(state, empty);
     return;
   }
   await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
@@ -73,15 +78,17 @@ export async function layerStep(
 export async function linkedLayerStep(
   session: BuildSession,
   state: StageState,
-  key: Digest,
+  stepKey: Digest,
   history: HistoryEntry,
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
   const { store, req } = session;
+  const key = withEpoch(stepKey, req.sourceDateEpoch);
   let alone: LayerRecord | undefined;
   let entry: HistoryEntry | undefined;
   const hit = req.noCache ? undefined : await store.cacheRecord(key);
-  if (hit) {
+  // A record without a layer is a step that changed nothing (layerStep's): not a --link layer.
+  if (hit?.chainId) {
     alone = await store.useLayer(hit.chainId);
     entry = hit.history;
   }
@@ -129,6 +136,15 @@ function explained(session: BuildSession, err: unknown): unknown {
   return said;
 }
 
+/**
+ * SOURCE_DATE_EPOCH is part of what a layer holds (its mtimes are clamped when it is written, and
+ * its entry's created is the epoch): a layer made without it, or with another, is not reused.
+ * Without it the key is the step's own, so the records of ordinary builds keep hitting.
+ */
+function withEpoch(key: Digest, epoch: number | undefined): Digest {
+  return epoch === undefined ? key : sha256(`${key} SOURCE_DATE_EPOCH=${epoch}`);
+}
+
 function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
   state.layers.push(layer);
   addHistory(state, h);
@@ -146,7 +162,14 @@ async function reuseCached(
   const hit = await session.store.cacheRecord(key);
   let layer: LayerRecord | undefined;
   let history: HistoryEntry | undefined;
-  if (hit) {
+  if (hit?.history.empty_layer) {
+    // The step ran before on this parent and changed nothing.
+    if (hit.chainId !== parent?.chainId) return false;
+    addHistory(state, hit.history);
+    session.events.cached?.();
+    return true;
+  }
+  if (hit?.chainId) {
     // Leased as it is found: a prune running now cannot take it before a later step uses it.
     layer = await session.store.useLayer(hit.chainId);
     history = hit.history;

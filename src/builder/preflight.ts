@@ -44,7 +44,7 @@ async function checkMount(store: Store, req: BuildRequest, stage: Stage, step: R
     if (!req.ssh?.some((s) => s.id === id)) fail(`SSH agent ${id} is required and was not given: build with --ssh ${id}`);
   }
   if ((m.type === 'bind' || m.type === 'cache') && m.from !== undefined && m.from !== '') {
-    if (!stageByName(req.plan, m.from, stage.index)) await checkImageSource(store, m.from, fail);
+    if (!stageByName(req.plan, m.from, stage.index) && !req.namedContexts?.has(m.from)) await checkImageSource(store, m.from, fail);
   } else if (m.type === 'bind' && m.source !== undefined && posix.normalize(m.source).split('/')[0] === '..') {
     fail(`mount source ${m.source} is outside the build context`);
   }

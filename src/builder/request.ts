@@ -46,9 +46,25 @@ export interface ExtraHost {
 /** `--allow`: entitlements a Dockerfile may use (`RUN --security=insecure` needs security.insecure). */
 export type Entitlement = 'security.insecure' | 'network.host';
 
+/**
+ * `--build-context NAME=…`: what a FROM, COPY --from or RUN --mount from= naming NAME reads
+ * instead of an image or a stage of that name: another image (by reference, or from an OCI
+ * layout), or a directory (a local one, or a Git or HTTP context the caller fetched).
+ */
+export type NamedContext =
+  | { readonly kind: 'image'; readonly ref: string }
+  | { readonly kind: 'dir'; readonly dir: string }
+  /** An OCI image layout directory holding one image (oci-context.ts). */
+  | { readonly kind: 'oci-layout'; readonly dir: string };
+
 export interface BuildRequest {
   readonly plan: BuildPlan;
   readonly contextDir: string;
+  /**
+   * The Dockerfile's host path, when it is a file: `<Dockerfile>.dockerignore` beside it wins
+   * over the context's `.dockerignore` (BuildKit's dockerui). Undefined for a Dockerfile on stdin.
+   */
+  readonly dockerfile?: string;
   readonly tags?: readonly string[];
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly target?: string;
@@ -58,6 +74,15 @@ export interface BuildRequest {
    */
   readonly platform?: Platform;
   readonly noCache?: boolean;
+  /** `--label`: labels set on the image built (not on the other stages). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * `--pull`: ask the registry for every base image, even one the store has, and build on what
+   * it has now (unchanged layers are not downloaded again).
+   */
+  readonly alwaysPull?: boolean;
+  /** `--build-context`, by name. */
+  readonly namedContexts?: ReadonlyMap<string, NamedContext>;
   /** How FROM pulls a base image the store lacks. */
   readonly pull?: Pick<PullOptions, 'insecureRegistries' | 'credentials' | 'progress' | 'platform'>;
   /** Images whose layers may be reused for RUN and WORKDIR steps (docker build --cache-from). */

@@ -10,7 +10,7 @@
 // /run/secrets/<id>; an SSH mount's id is `default` and its target /run/buildkit/ssh_agent.<n>.
 import { posix } from 'node:path';
 import { chmod, chown, copyFile, lstat, mkdir, rm } from 'node:fs/promises';
-import { openRootfsSource } from '../context/index.js';
+import { openRootfsSource, type BuildContext } from '../context/index.js';
 import { openView } from '../container/runner.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { copyTree } from '../fs/copytree.js';
@@ -36,8 +36,9 @@ function cacheBase(m: Extract<ResolvedMount, { type: 'cache' }>): string {
   return parts.join(',');
 }
 
-/** Where a bind or a cache's seed reads from: the build context, or a stage's or image's root. */
-type MountSource = { readonly kind: 'context' } | { readonly kind: 'layers'; readonly top: LayerRecord | undefined };
+/** Where a bind or a cache's seed reads from: the build context (or a --build-context directory), or a stage's or image's root. */
+type MountSource =
+  { readonly kind: 'context'; readonly context?: BuildContext } | { readonly kind: 'layers'; readonly top: LayerRecord | undefined };
 
 export type ResolvedMount =
   | { readonly type: 'bind'; readonly target: string; readonly readonly: boolean; readonly from: MountSource; readonly source: string }
@@ -170,6 +171,8 @@ async function complete(
 async function sourceOf(session: BuildSession, state: StageState, loc: SourceLocation, from: string | undefined): Promise<MountSource> {
   if (from === undefined || from === '') return { kind: 'context' };
   const stage = stageByName(session.plan, from, state.stage.index);
+  const local = stage ? undefined : session.localContexts.get(from);
+  if (local) return { kind: 'context', context: local };
   if (stage) {
     const built = session.built.get(stage.index);
     if (!built) throw new DockerfileError(loc, `stage ${from} was not built`);
@@ -185,7 +188,7 @@ async function keyOf(session: BuildSession, loc: SourceLocation, m: ResolvedMoun
   const origin = async (from: MountSource, source: string): Promise<string> =>
     from.kind === 'layers'
       ? `${from.top?.chainId ?? 'scratch'}:${source}`
-      : `context:${await atLine(loc, () => sourcesChecksum(session.context, [source], { cacheDir: session.store.contextHashDir, isAdd: false }))}`;
+      : `context:${await atLine(loc, () => sourcesChecksum(from.context ?? session.context, [source], { cacheDir: session.store.contextHashDir, isAdd: false }))}`;
   switch (m.type) {
     case 'bind':
       return { ...m, from: await origin(m.from, m.source) };
@@ -293,16 +296,17 @@ async function sourcePath(session: BuildSession, from: MountSource, source: stri
     releases.push(() => view.close());
     return resolveInRoot(view.rootfs, source, { followFinal: true });
   }
-  const [entry] = await session.context.resolveSource(source);
+  const context = from.context ?? session.context;
+  const [entry] = await context.resolveSource(source);
   if (!entry) throw new Error(`${source}: not found in the build context`);
   // Without a .dockerignore the context is bound as it is; with one, what it leaves out must not
   // be seen, so the step gets a copy of what the context sends.
-  if (session.context.ignore.file === undefined) return entry.hostPath;
+  if (context.ignore.file === undefined) return entry.hostPath;
   const dir = await session.store.tempDir('bind');
   releases.push(() => rm(dir, { recursive: true, force: true }));
   // A single file is bound as a file: copied to a path of its own inside the scratch directory.
   const target = entry.stats.isDirectory() ? dir : posix.join(dir, 'file');
-  await copyTree(session.context, entry, target, { root: dir, limiter: new Limiter(16), targetIsNew: entry.stats.isDirectory() });
+  await copyTree(context, entry, target, { root: dir, limiter: new Limiter(16), targetIsNew: entry.stats.isDirectory() });
   if (entry.stats.isDirectory()) {
     // The scratch directory stands for the source directory itself: its owner and mode too.
     await chown(dir, entry.stats.uid, entry.stats.gid);

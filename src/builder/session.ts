@@ -49,6 +49,12 @@ export class BuildSession {
   readonly built = new Map<number, StageResult>();
   /** --build-arg names some ARG consumed. */
   readonly usedArgs = new Set<string>();
+  /** The directories of --build-context NAME=DIR (or a fetched URL), opened with their own .dockerignore. */
+  readonly localContexts = new Map<string, BuildContext>();
+  /** The images of --build-context NAME=oci-layout://DIR, by NAME, as stored for this build. */
+  readonly contextImages = new Map<string, Digest>();
+  /** Images pulled by this build, by name as written: with --pull, each is asked for once. */
+  readonly pulled = new Map<string, Digest>();
   private stepIndex = 0;
   // Loaded on first use: only Dockerfiles with secret or ssh mounts need them.
   private secretsLoaded: Promise<Secrets> | undefined;

@@ -6,7 +6,8 @@ import { startFrom, triggerSteps } from './base.js';
 import { copyStep } from './copy-step.js';
 import { dispatch } from './instructions.js';
 import { runStep } from './run-step.js';
-import { addHistory, stageConfig, type BuildSession, type StageResult, type StageState } from './session.js';
+import { metadataStep } from './metadata-step.js';
+import { stageConfig, type BuildSession, type StageResult, type StageState } from './session.js';
 import { workdirStep } from './workdir-step.js';
 
 export async function buildStage(session: BuildSession, stage: Stage): Promise<StageResult> {
@@ -25,7 +26,7 @@ export async function buildStage(session: BuildSession, stage: Stage): Promise<S
     await execute(session, state, step);
   }
   return {
-    config: { ...stageConfig(state), created: session.now() },
+    config: { ...stageConfig(state), created: stageCreated(session, state) },
     layers: state.layers,
     origins: state.origins,
     ...(baseId ? { imageId: baseId } : {}),
@@ -37,10 +38,7 @@ async function execute(session: BuildSession, state: StageState, step: Step): Pr
   state.vars = outcome.vars;
   for (const name of outcome.usedArgs ?? []) session.usedArgs.add(name);
   const work = outcome.work;
-  if (work === undefined) {
-    addHistory(state, outcome.history);
-    return;
-  }
+  if (work === undefined) return metadataStep(session, state, outcome.history);
   // Imported above, not on first use: a module imported in the middle of a build costs about
   // twice what it does in the batch Node loads at start (COPY's modules: 15 ms, measured).
   if (work.kind === 'RUN' && step.kind === 'RUN') return runStep(session, state, step, work, outcome.history);
@@ -49,4 +47,15 @@ async function execute(session: BuildSession, state: StageState, step: Step): Pr
   }
   if (work.kind === 'WORKDIR' && step.kind === 'WORKDIR') return workdirStep(session, state, step, work, outcome.history);
   throw new Error(`${step.kind}: unexpected work ${work.kind}`);
+}
+
+/**
+ * The stage image's `created`: its newest history entry's, so a fully cached build, whose entries
+ * all come from the cache, is the same image again (a stage that added nothing to its base keeps
+ * the base's last time); now for an image with no history at all. SOURCE_DATE_EPOCH, when given,
+ * is the time of everything.
+ */
+function stageCreated(session: BuildSession, state: StageState): string {
+  if (session.req.sourceDateEpoch !== undefined) return session.now();
+  return state.history.at(-1)?.created ?? session.now();
 }

@@ -16,6 +16,11 @@ export interface StepOrigin {
 export interface Provenance {
   /** The context directory the image was built from, absolute. */
   readonly context: string;
+  /**
+   * The Dockerfile's host path, absolute (absent for one read from stdin, and in images built
+   * before it was recorded): its `<Dockerfile>.dockerignore` is the context's ignore file then.
+   */
+  readonly dockerfile?: string;
   readonly steps: readonly StepOrigin[];
 }
 

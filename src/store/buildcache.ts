@@ -1,7 +1,10 @@
 // The build cache's records: image/<driver>/buildcache/<key hex>, one small JSON file per
-// cached step, naming the layer the step produced and the history entry it wrote. What goes into
-// a key is the builder's business (src/builder/cachekeys.ts); the store keeps the records, and
-// prune takes out those whose layer is gone, since they can never hit again.
+// cached step, naming the layer the step produced and the history entry it wrote. A step that
+// makes no layer (ENV, LABEL, a RUN that changed nothing) has a record too, naming the layer it
+// stood on (none on scratch), so that its history entry, and with it the image ID, is the same
+// on a cached rebuild. What goes into a key is the builder's business
+// (src/builder/cachekeys.ts); the store keeps the records, and prune takes out those whose
+// layer is gone, since they can never hit again.
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hex, isDigest, parseDigest, type Digest } from '../digest.js';
@@ -10,18 +13,25 @@ import type { HistoryEntry } from '../image/config.js';
 import type { StoreParts } from './parts.js';
 
 export interface CacheRecord {
-  readonly chainId: Digest;
+  /**
+   * The layer the step produced; for a step that made none (its history entry has
+   * `empty_layer`), the layer it stood on, or none on scratch.
+   */
+  readonly chainId?: Digest;
   readonly history: HistoryEntry;
 }
 
 /** The record for `key`, if there is one and its layer is still stored (else it is a miss). */
 export async function getCacheRecord(parts: StoreParts, key: Digest): Promise<CacheRecord | undefined> {
-  let raw: { chainId: string; history: HistoryEntry };
+  let raw: { chainId?: string; history: HistoryEntry };
   try {
     raw = JSON.parse(await readFile(join(parts.paths.buildcache, hex(key)), 'utf8')) as typeof raw;
   } catch {
     return undefined; // missing, or not a record of ours: a miss
   }
+  if (typeof raw.history !== 'object' || raw.history === null) return undefined;
+  // A step on scratch that made no layer stands on nothing: its record names no layer.
+  if (raw.chainId === undefined) return raw.history.empty_layer ? { history: raw.history } : undefined;
   if (!isDigest(raw.chainId)) return undefined;
   const chainId = parseDigest(raw.chainId);
   // A record whose layer has since been removed is a miss, not an error.
