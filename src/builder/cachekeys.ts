@@ -139,23 +139,24 @@ export function copyFromKey(k: CopyFromKey): Digest {
   });
 }
 
-export interface MetadataKey {
+export interface MetadataRunKey {
   readonly parent: string;
   /**
-   * The stage's history so far, created times included: a step's record then hits only after
-   * the very same entries, so a rebuild that reused them reuses this one's time as well.
+   * The stage's history before the run, created times included: the run's record then hits only
+   * after the very same entries, so a rebuild that reused them reuses the run's times as well.
    */
-  readonly history: readonly unknown[];
-  /** The image config the step leaves, less its history and layers (ENV, LABEL, CMD, ... as set). */
+  readonly before: readonly unknown[];
+  /** The run's instructions, as their entries' created_by. */
+  readonly createdBy: readonly string[];
+  /** The image config the run leaves, less its history and layers (ENV, LABEL, CMD, ... as set). */
   readonly config: unknown;
-  /** The entry's created_by: the instruction. */
-  readonly createdBy: string;
 }
 
 /**
- * A step that writes no layer: ENV, LABEL, CMD and the like. Its record only keeps its history
- * entry's `created`, the one part of the image that would otherwise differ on every rebuild.
+ * A run of steps that write no layer: ENV, LABEL, CMD and the like, between two layer steps. Its
+ * record only keeps the created times of their history entries, the one part of the image that
+ * would otherwise differ on every rebuild (metadata-step.ts).
  */
-export function metadataKey(k: MetadataKey): Digest {
-  return key({ parent: k.parent, kind: 'metadata', history: k.history, config: k.config, createdBy: k.createdBy });
+export function metadataRunKey(k: MetadataRunKey): Digest {
+  return key({ parent: k.parent, kind: 'metadata-run', before: k.before, createdBy: k.createdBy, config: k.config });
 }

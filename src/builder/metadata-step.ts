@@ -1,30 +1,56 @@
-// A step that makes no layer (ENV, LABEL, CMD, EXPOSE, USER, ...) takes part in the build cache
-// too. Its history entry is all it adds to the image, and that entry's `created` is the one part
-// that would differ on every rebuild: without a record, a fully cached build would get a new
+// Steps that make no layer (ENV, LABEL, CMD, EXPOSE, USER, ...) take part in the build cache
+// too. Their history entries are all they add to the image, and each entry's `created` is the one
+// part that would differ on every rebuild: without a record, a fully cached build would get a new
 // image ID each time, and an untagged copy of the old one would be left behind. Docker's classic
 // builder caches every instruction as an image and BuildKit caches the whole build, so both give
 // the same ID again; CI relies on it (an unchanged image ID means nothing to push).
 //
-// The key chains: it holds the stage's history so far, created times included, so a step hits
-// only after the very entries its record was made after.
+// One record serves a whole run of such steps (everything between two layer steps, or up to the
+// stage's end): the entries are added as the steps come, and `settleMetadata` then looks the run
+// up once and puts back the created times of the build that first made it. Per step, a record
+// would cost a file write and a key over the whole history and config each time: a Dockerfile of
+// 10,000 LABELs would take minutes. The key holds the history before the run (created times
+// included), the run's instructions and the config the run leaves, so a run hits only after the
+// very entries its record was made after, and only when it leaves the same config.
 import type { HistoryEntry } from '../image/config.js';
-import { metadataKey } from './cachekeys.js';
+import { metadataRunKey } from './cachekeys.js';
 import { addHistory, type BuildSession, type StageState } from './session.js';
 
-/** Adds the history entry of a step that made no layer, with the created time of a cached one. */
-export async function metadataStep(session: BuildSession, state: StageState, history: HistoryEntry): Promise<void> {
+/** Adds the history entry of a step that made no layer; its created time is settled with its run. */
+export function metadataStep(state: StageState, history: HistoryEntry): void {
+  state.pendingMetadata ??= state.history.length;
+  addHistory(state, history);
+}
+
+/**
+ * Settles the created times of the run of metadata steps since the last layer step: those of
+ * the cached run when there is one, else the run is recorded as it is. Called before each layer
+ * step and at the stage's end.
+ */
+export async function settleMetadata(session: BuildSession, state: StageState): Promise<void> {
+  const start = state.pendingMetadata;
+  if (start === undefined) return;
+  state.pendingMetadata = undefined;
   const { req, store } = session;
   // SOURCE_DATE_EPOCH gives every entry the same time on every build already.
-  if (req.sourceDateEpoch !== undefined) return addHistory(state, history);
+  if (req.sourceDateEpoch !== undefined) return;
   const parent = state.layers.at(-1)?.chainId;
   const { history: _h, rootfs: _r, ...config } = state.vars.config;
-  const key = metadataKey({ parent: parent ?? '', history: state.history, config, createdBy: history.created_by ?? '' });
+  const run = state.history.slice(start);
+  const key = metadataRunKey({
+    parent: parent ?? '',
+    before: state.history.slice(0, start),
+    createdBy: run.map((h) => h.created_by ?? ''),
+    config,
+  });
   if (!req.noCache) {
     const hit = await store.cacheRecord(key);
-    if (hit && hit.chainId === parent && hit.history.empty_layer && hit.history.created_by === history.created_by) {
-      return addHistory(state, { ...history, ...(hit.history.created !== undefined ? { created: hit.history.created } : {}) });
+    const times = hit?.createdTimes;
+    if (hit && hit.chainId === parent && times !== undefined && times.length === run.length) {
+      run.forEach((h, i) => (state.history[start + i] = { ...h, created: times[i]! }));
+      return;
     }
   }
-  await store.putCacheRecord(key, { ...(parent ? { chainId: parent } : {}), history });
-  addHistory(state, history);
+  const created = run.map((h) => h.created ?? '');
+  await store.putCacheRecord(key, { ...(parent ? { chainId: parent } : {}), history: { empty_layer: true }, createdTimes: created });
 }

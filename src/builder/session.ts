@@ -40,6 +40,8 @@ export interface StageState {
   readonly history: HistoryEntry[];
   /** Which Dockerfile line made each history entry this build added. */
   readonly origins: StepOrigin[];
+  /** Where the run of history entries of steps that made no layer starts, until settled (metadata-step.ts). */
+  pendingMetadata?: number | undefined;
   /** The instruction being executed, for provenance (an ONBUILD trigger's is its FROM line). */
   current?: { readonly loc: SourceLocation; readonly text: string };
 }

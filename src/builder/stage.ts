@@ -6,7 +6,7 @@ import { startFrom, triggerSteps } from './base.js';
 import { copyStep } from './copy-step.js';
 import { dispatch } from './instructions.js';
 import { runStep } from './run-step.js';
-import { metadataStep } from './metadata-step.js';
+import { metadataStep, settleMetadata } from './metadata-step.js';
 import { stageConfig, type BuildSession, type StageResult, type StageState } from './session.js';
 import { workdirStep } from './workdir-step.js';
 
@@ -25,6 +25,7 @@ export async function buildStage(session: BuildSession, stage: Stage): Promise<S
     state.current = { loc: step.loc, text: step.text };
     await execute(session, state, step);
   }
+  await settleMetadata(session, state);
   return {
     config: { ...stageConfig(state), created: stageCreated(session, state) },
     layers: state.layers,
@@ -38,7 +39,9 @@ async function execute(session: BuildSession, state: StageState, step: Step): Pr
   state.vars = outcome.vars;
   for (const name of outcome.usedArgs ?? []) session.usedArgs.add(name);
   const work = outcome.work;
-  if (work === undefined) return metadataStep(session, state, outcome.history);
+  if (work === undefined) return metadataStep(state, outcome.history);
+  // A layer step's key does not hold the times before it, but the next run's does: settle them.
+  await settleMetadata(session, state);
   // Imported above, not on first use: a module imported in the middle of a build costs about
   // twice what it does in the batch Node loads at start (COPY's modules: 15 ms, measured).
   if (work.kind === 'RUN' && step.kind === 'RUN') return runStep(session, state, step, work, outcome.history);

@@ -19,24 +19,28 @@ export interface CacheRecord {
    */
   readonly chainId?: Digest;
   readonly history: HistoryEntry;
+  /** A run of steps that made no layer: the created times of its history entries, in order. */
+  readonly createdTimes?: readonly string[];
 }
 
 /** The record for `key`, if there is one and its layer is still stored (else it is a miss). */
 export async function getCacheRecord(parts: StoreParts, key: Digest): Promise<CacheRecord | undefined> {
-  let raw: { chainId?: string; history: HistoryEntry };
+  let raw: { chainId?: string; history: HistoryEntry; createdTimes?: unknown };
   try {
     raw = JSON.parse(await readFile(join(parts.paths.buildcache, hex(key)), 'utf8')) as typeof raw;
   } catch {
     return undefined; // missing, or not a record of ours: a miss
   }
   if (typeof raw.history !== 'object' || raw.history === null) return undefined;
+  const times = Array.isArray(raw.createdTimes) && raw.createdTimes.every((t) => typeof t === 'string') ? raw.createdTimes : undefined;
+  const extra = times ? { createdTimes: times as string[] } : {};
   // A step on scratch that made no layer stands on nothing: its record names no layer.
-  if (raw.chainId === undefined) return raw.history.empty_layer ? { history: raw.history } : undefined;
+  if (raw.chainId === undefined) return raw.history.empty_layer ? { history: raw.history, ...extra } : undefined;
   if (!isDigest(raw.chainId)) return undefined;
   const chainId = parseDigest(raw.chainId);
   // A record whose layer has since been removed is a miss, not an error.
   if (!(await parts.layers.exists(chainId))) return undefined;
-  return { chainId, history: raw.history };
+  return { chainId, history: raw.history, ...extra };
 }
 
 export async function putCacheRecord(parts: StoreParts, key: Digest, rec: CacheRecord): Promise<void> {
