@@ -34,22 +34,8 @@ export async function layerStep(
   const key = withEpoch(stepKey, session.req.sourceDateEpoch);
   const parent = state.layers.at(-1);
   if (await reuseCached(session, state, key, parent, opts.cacheFromByCommand ? history.created_by : undefined)) return;
-  const { store, req } = session;
-  let layer: LayerRecord | undefined;
-  try {
-    layer = await inNewLayer(
-      store,
-      parent,
-      {
-        ...(opts.init ? { init: opts.init } : {}),
-        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-        ...(req.signal ? { signal: req.signal } : {}),
-      },
-      work,
-    );
-  } catch (err) {
-    throw explained(session, err);
-  }
+  const { store } = session;
+  const layer = await newLayer(session, parent, opts.init, work);
   // Stamped when the layer is made, as Docker stamps a committed step.
   const { empty_layer: _, ...entry } = { ...history, created: session.now() };
   if (!layer) {
@@ -94,19 +80,7 @@ export async function linkedLayerStep(
   }
   const cached = alone !== undefined && alone.parent === undefined && entry !== undefined;
   if (!cached) {
-    try {
-      alone = await inNewLayer(
-        store,
-        undefined,
-        {
-          ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
-        },
-        work,
-      );
-    } catch (err) {
-      throw explained(session, err);
-    }
+    alone = await newLayer(session, undefined, undefined, work);
     const { empty_layer: _, ...stamped } = { ...history, created: session.now() };
     if (!alone) {
       addHistory(state, { ...stamped, empty_layer: true });
@@ -126,6 +100,30 @@ export async function linkedLayerStep(
   pushLayer(state, layer, entry!);
   if (cached) session.events.cached?.();
   else session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+}
+
+/** Runs `work` in a new snapshot on `parent` and commits it (runner.ts); errors said at the step's line. */
+async function newLayer(
+  session: BuildSession,
+  parent: LayerRecord | undefined,
+  init: InitLayer | undefined,
+  work: (rootfs: MountedRootfs) => Promise<boolean>,
+): Promise<LayerRecord | undefined> {
+  const { req } = session;
+  try {
+    return await inNewLayer(
+      session.store,
+      parent,
+      {
+        ...(init ? { init } : {}),
+        ...(req.sourceDateEpoch !== undefined ? { sourceDateEpoch: req.sourceDateEpoch } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      },
+      work,
+    );
+  } catch (err) {
+    throw explained(session, err);
+  }
 }
 
 /** A failed step's error: the build's cancellation, or a full disk said in words, at the step's line. */

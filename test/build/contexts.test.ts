@@ -9,16 +9,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { serve, startServer } from '../copy/httpserver.js';
 import { freePort } from '../helpers/registry.js';
-import { CLI, ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, contextOf, ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
-async function context(files: Record<string, string>): Promise<string> {
-  const ctx = await tempDir();
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(ctx, name, '..'), { recursive: true });
-    await writeFile(join(ctx, name), content);
-  }
-  return ctx;
-}
+const context = contextOf;
 
 /** `tsbuild build ARGS` with bytes on stdin (the helper's input is text). */
 async function buildWithStdin(root: string, args: readonly string[], input: Buffer | string) {

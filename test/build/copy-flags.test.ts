@@ -1,20 +1,13 @@
 // COPY/ADD --exclude, COPY --parents, symbolic --chmod and --link in real builds: what lands in
 // the image, what the --link layer holds and that its diffID does not depend on the base, and
 // the errors (one line naming the Dockerfile line, non-zero exit, nothing tagged).
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Digest } from '../../src/digest.js';
 import { layerEntries } from '../helpers/layers.js';
-import { ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 
-async function context(files: Record<string, string>): Promise<string> {
-  const ctx = await tempDir();
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(dirname(join(ctx, name)), { recursive: true });
-    await writeFile(join(ctx, name), content);
-  }
-  return ctx;
-}
+const context = contextOf;
 
 describe('COPY and ADD flags', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;

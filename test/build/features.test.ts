@@ -1,13 +1,9 @@
 // ONBUILD triggers, --cache-from, and reproducible builds.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 
-async function context(files: Record<string, string>): Promise<string> {
-  const ctx = await tempDir();
-  for (const [name, content] of Object.entries(files)) await writeFile(join(ctx, name), content);
-  return ctx;
-}
+const context = contextOf;
 
 describe('build features', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;

@@ -1,21 +1,14 @@
 // RUN --mount on real builds: bind mounts of the context and of stages (read-only, and rw whose
 // writes vanish), cache mounts that survive between builds and follow BuildKit's sharing rules
 // when builds run at the same time, tmpfs, and mount targets that leave no trace in the layer.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CLI, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 import type { Digest } from '../../src/digest.js';
 import { layerEntries } from '../helpers/layers.js';
 
-async function context(files: Record<string, string>): Promise<string> {
-  const ctx = await tempDir();
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(ctx, name, '..'), { recursive: true });
-    await writeFile(join(ctx, name), content);
-  }
-  return ctx;
-}
+const context = contextOf;
 
 describe('RUN --mount', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;

@@ -3,24 +3,17 @@
 // it: no silent copy of a whole tree), `build --platform` for this machine's platform and a
 // clear refusal of another, and `FROM ${SRC}` / `FROM build-$VARIANT` with --build-arg and
 // --target. Refusals leave the store as it was.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostArchitecture } from '../../src/image/config.js';
-import { busyboxStore, ok, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { busyboxStore, contextOf, ok, tsbuild } from '../helpers/tsbuild.js';
 
 const store = busyboxStore();
 const HOST = hostArchitecture();
 const FOREIGN = HOST === 'arm64' ? 'amd64' : 'arm64';
 
-async function context(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
-  const ctx = await tempDir();
-  await writeFile(join(ctx, 'Dockerfile'), dockerfile);
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(ctx, name, '..'), { recursive: true });
-    await writeFile(join(ctx, name), content);
-  }
-  return ctx;
-}
+const context = (dockerfile: string, files: Record<string, string> = {}): Promise<string> =>
+  contextOf({ Dockerfile: dockerfile, ...files });
 
 /** The image and layer records of the store, to see that a refused build added none. */
 async function storeContents(): Promise<string[]> {

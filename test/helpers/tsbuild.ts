@@ -1,7 +1,7 @@
 // Running the real CLI against temporary store roots, as a user would.
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
@@ -113,4 +113,14 @@ export function busyboxStore(): { readonly root: string; removeLater(path: strin
     },
     removeLater: (path) => void paths.push(path),
   };
+}
+
+/** A build context in a tempDir() holding `files` (paths relative to it, parents made). */
+export async function contextOf(files: Record<string, string>): Promise<string> {
+  const ctx = await tempDir();
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(dirname(join(ctx, name)), { recursive: true });
+    await writeFile(join(ctx, name), content);
+  }
+  return ctx;
 }

@@ -1,21 +1,13 @@
 // RUN steps on real overlay mounts: what the upperdir holds after each kind of change, and what
 // the committed layer tar says about it.
-import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../../src/digest.js';
 import { layerEntries, type TarEntry } from '../helpers/layers.js';
-import { mountsBelow, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { contextOf, mountsBelow, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 import { hostInterfaces } from '../helpers/steps.js';
 
-async function context(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
-  const ctx = await tempDir();
-  await writeFile(join(ctx, 'Dockerfile'), dockerfile);
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(ctx, name, '..'), { recursive: true });
-    await writeFile(join(ctx, name), content);
-  }
-  return ctx;
-}
+const context = (dockerfile: string, files: Record<string, string> = {}): Promise<string> =>
+  contextOf({ Dockerfile: dockerfile, ...files });
 
 const byName = (entries: TarEntry[]) => new Map(entries.map((e) => [e.name, e]));
 
