@@ -4,18 +4,14 @@
 // Values that hold variables are checked when their step runs (run-mounts.ts).
 import { posix } from 'node:path';
 import { DockerfileError } from '../errors.js';
-import { parseMount, type MountOptions } from '../parse/mounts.js';
+import { parseMountAsWritten, type MountOptions } from '../parse/mounts.js';
 import type { RunStep, Stage } from '../parse/plan.js';
-import { expandWord } from '../parse/index.js';
-import { referencedVariables } from '../parse/substitute.js';
 import type { Store } from '../store/store.js';
 import type { BuildRequest } from './request.js';
 import { stageByName } from './stages.js';
 
 export async function preflight(store: Store, req: BuildRequest, stages: readonly Stage[]): Promise<void> {
   const escape = req.plan.escapeChar;
-  const literal = (v: string): string | undefined =>
-    referencedVariables(v, escape).length > 0 ? undefined : expandWord(v, new Map(), escape);
   for (const stage of stages) {
     for (const step of stage.steps) {
       if (step.kind !== 'RUN') continue;
@@ -25,7 +21,7 @@ export async function preflight(store: Store, req: BuildRequest, stages: readonl
           'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure',
         );
       }
-      for (const raw of step.mounts ?? []) await checkMount(store, req, stage, step, parseMount(raw, literal));
+      for (const raw of step.mounts ?? []) await checkMount(store, req, stage, step, parseMountAsWritten(raw, escape));
     }
   }
 }

@@ -6,8 +6,7 @@
 import { DockerfileError, TsbuildError } from '../errors.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { expandWord, type Env } from '../parse/index.js';
-import { parseMount } from '../parse/mounts.js';
-import { referencedVariables } from '../parse/substitute.js';
+import { parseMountAsWritten } from '../parse/mounts.js';
 import type { BuildPlan, Stage, Step } from '../parse/plan.js';
 
 /** A stage's FROM line with the ARGs substituted: the base it names and the platform it asks for. */
@@ -68,7 +67,7 @@ function stageReferences(step: Step, escape: string): string[] {
   if (step.kind !== 'RUN') return [];
   const names: string[] = [];
   for (const raw of step.mounts ?? []) {
-    const from = parseMount(raw, (v) => (referencedVariables(v, escape).length > 0 ? undefined : expandWord(v, new Map(), escape))).from;
+    const from = parseMountAsWritten(raw, escape).from;
     if (from) names.push(from);
   }
   return names;

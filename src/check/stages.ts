@@ -8,7 +8,8 @@
 // Without the base image, a stage's environment is known only when it starts from scratch or
 // from a stage that does: an image's ENV could define any name. UndefinedVar is reported there
 // only (docs/differences.md).
-import { platformArgs } from '../builder/args.js';
+import { globalArgs, platformArgs } from '../builder/args.js';
+import { stageByName } from '../builder/stages.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
@@ -44,31 +45,20 @@ function expand(word: string, env: Env, plan: BuildPlan, loc: SourceLocation): s
   }
 }
 
-/** The global ARGs' values: declared defaults, replaced by --build-arg values. */
-function globalScope(
-  plan: BuildPlan,
-  buildArgs: StageOptions['buildArgs'],
-  defaultsOnly: boolean,
-): { env: Map<string, string>; declared: Set<string> } {
-  // The builder's definitions, for the host: tsbuild builds for the host only.
+/** The global ARGs' values (the builder's, args.ts, for the host), and every name declared outside a stage. */
+function globalScope(plan: BuildPlan, buildArgs: StageOptions['buildArgs']): { env: Map<string, string>; declared: Set<string> } {
+  // tsbuild builds for the host only.
   const host = hostPlatform();
-  const env = platformArgs({ build: host, target: host }, undefined, plan, {});
-  const declared = new Set(env.keys());
-  for (const step of plan.globalArgs) {
-    for (const arg of step.args) {
-      declared.add(arg.name);
-      const given = defaultsOnly || !Object.hasOwn(buildArgs, arg.name) ? undefined : buildArgs[arg.name];
-      const value = given ?? (arg.default === undefined ? undefined : expand(arg.default, env, plan, step.loc));
-      if (value !== undefined) env.set(arg.name, value);
-    }
-  }
+  const platform = platformArgs({ build: host, target: host }, undefined, plan, {});
+  const env = globalArgs(plan, buildArgs, platform).values;
+  const declared = new Set([...platform.keys(), ...plan.globalArgs.flatMap((step) => step.args.map((a) => a.name))]);
   return { env, declared };
 }
 
 /** Runs the stage rules; throws a DockerfileError for what tsbuild could not build. */
 export function checkStages(plan: BuildPlan, options: StageOptions, report: Report): StageFacts[] {
-  const global = globalScope(plan, options.buildArgs, false);
-  const defaults = globalScope(plan, options.buildArgs, true).env;
+  const global = globalScope(plan, options.buildArgs);
+  const defaults = globalScope(plan, {}).env;
   const facts: StageFacts[] = [];
   const host = hostPlatform();
   for (const stage of plan.stages) {
@@ -84,7 +74,7 @@ export function checkStages(plan: BuildPlan, options: StageOptions, report: Repo
     const image = expand(from.image, global.env, plan, from.loc);
     if (image === '') throw new DockerfileError(from.loc, `base name (${from.image}) should not be blank`);
     if (from.platform !== undefined) checkPlatform(plan, stage, expand(from.platform, global.env, plan, from.loc), host, report);
-    const base = stageNamed(plan, image, stage.index);
+    const base = stageByName(plan, image, stage.index);
     let start: StageFacts;
     if (base !== undefined) {
       start = facts[base.index] as StageFacts;
@@ -136,12 +126,6 @@ function checkPlatform(plan: BuildPlan, stage: Stage, value: string, host: Platf
   }
 }
 
-/** The builder's stageByName: an earlier stage, by name (any case) or index. */
-function stageNamed(plan: BuildPlan, name: string, before: number): Stage | undefined {
-  const lower = name.toLowerCase();
-  return plan.stages.find((s) => s.index < before && (s.name === lower || String(s.index) === name));
-}
-
 function reference(name: string, loc: SourceLocation, what: string): void {
   try {
     parseReference(name);
@@ -152,7 +136,7 @@ function reference(name: string, loc: SourceLocation, what: string): void {
 
 /** COPY --from and RUN --mount from=: an earlier stage, or else an image (never a later stage). */
 function checkFromReference(plan: BuildPlan, stage: Stage, name: string, loc: SourceLocation): void {
-  if (stageNamed(plan, name, stage.index) !== undefined) return;
+  if (stageByName(plan, name, stage.index) !== undefined) return;
   if (/^\d+$/.test(name)) throw new DockerfileError(loc, `invalid from flag value ${name}: index out of bounds`);
   const later = plan.stages.find((s) => s.index >= stage.index && s.name === name.toLowerCase());
   if (later !== undefined) {

@@ -72,32 +72,36 @@ export async function inView<T>(store: Store, layer: LayerRecord | undefined, f:
  * for the whole step). Same guarantees as inView.
  */
 export async function openView(store: Store, layer: LayerRecord | undefined): Promise<{ rootfs: string; close(): Promise<void> }> {
+  const { rootfs, close } = await openMounted(store, await store.view(layer));
+  return { rootfs: rootfs.rootfs, close };
+}
+
+/** Runs `f` with `mounts` presented as a rootfs (openMounted), then lets go of it. */
+async function mounted<T>(store: Store, mounts: readonly Mount[], f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
+  const { rootfs, close } = await openMounted(store, mounts);
+  try {
+    return await f(rootfs);
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * `mounts` presented as a rootfs at a scratch dir of the store. `close` unmounts and removes the
+ * mount point, which is empty once unmounted: rmdir, never a recursive removal, which would reach
+ * into the snapshot if the unmount had failed (then the directory stays for repair, and the
+ * unmount's error is what the caller sees).
+ */
+async function openMounted(store: Store, mounts: readonly Mount[]): Promise<{ rootfs: MountedRootfs; close(): Promise<void> }> {
   let scratch: string | undefined;
-  const rootfs = await mountRootfs(await store.view(layer), async () => (scratch = await store.tempDir('rootfs')));
+  const rootfs = await mountRootfs(mounts, async () => (scratch = await store.tempDir('rootfs')));
   return {
-    rootfs: rootfs.rootfs,
+    rootfs,
     close: async () => {
       await unmountRootfs(rootfs);
       if (scratch !== undefined) await rmdir(scratch);
     },
   };
-}
-
-/**
- * Runs `f` with `mounts` presented as a rootfs, then unmounts and removes the mount point, which
- * is empty once unmounted: rmdir, never a recursive removal, which would reach into the snapshot
- * if the unmount had failed (then the directory stays for repair, and the unmount's error is
- * what the caller sees).
- */
-async function mounted<T>(store: Store, mounts: readonly Mount[], f: (rootfs: MountedRootfs) => Promise<T>): Promise<T> {
-  let scratch: string | undefined;
-  const rootfs = await mountRootfs(mounts, async () => (scratch = await store.tempDir('rootfs')));
-  try {
-    return await f(rootfs);
-  } finally {
-    await unmountRootfs(rootfs);
-    if (scratch !== undefined) await rmdir(scratch);
-  }
 }
 
 /**

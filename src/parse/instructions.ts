@@ -21,7 +21,7 @@ import {
 } from './input.js';
 import type { LogicalLine } from './lines.js';
 import type { ArgStep, FromClause, RunNetwork } from './plan.js';
-import { parseMount } from './mounts.js';
+import { parseMountAsWritten } from './mounts.js';
 import { ParseProblem } from './problem.js';
 import { referencedVariables } from './substitute.js';
 import { extractFlags, parseJsonArray, parseNameValues, splitOnWhitespace, splitWordsKeepingQuotes } from './words.js';
@@ -100,7 +100,7 @@ function parseRun(input: Input): Instruction {
     if (eq < 0 || eq === f.length - 1) throw new ParseProblem(`missing a value on flag: --mount`);
     const value = f.slice(eq + 1);
     // Checked now with the values that hold no variable; the builder reads it again, expanded.
-    parseMount(value, (v) => (referencedVariables(v, input.escapeChar).length > 0 ? undefined : expandWithoutVariables(v, input)));
+    parseMountAsWritten(value, input.escapeChar);
     return value;
   });
   const given = flags.get('network');

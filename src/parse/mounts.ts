@@ -6,6 +6,7 @@
 // size or mode is an error at its line before anything runs), and at build time with all of them.
 import { csvRecord } from './csv.js';
 import { ParseProblem } from './problem.js';
+import { expandWord, referencedVariables } from './substitute.js';
 
 export type MountType = 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
 export type CacheSharing = 'shared' | 'private' | 'locked';
@@ -42,6 +43,21 @@ export interface MountOptions {
 export type MountValueExpander = (value: string) => string | undefined;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * parseMount with only the values that hold no variable read (quotes and escapes removed): what
+ * can be known of a mount before a stage's variables are, at parse time and before a build.
+ */
+export function parseMountAsWritten(spec: string, escapeChar: string): MountOptions {
+  return parseMount(spec, (value) => {
+    if (referencedVariables(value, escapeChar).length > 0) return undefined;
+    try {
+      return expandWord(value, new Map(), escapeChar);
+    } catch (err) {
+      throw new ParseProblem((err as Error).message, { cause: err });
+    }
+  });
+}
 
 export function parseMount(spec: string, expand: MountValueExpander): MountOptions {
   const m: Mutable<MountOptions> = { type: 'bind', readonly: true, required: false };
