@@ -56,6 +56,10 @@ export async function buildOutput(mode: ProgressMode, to: NodeJS.WriteStream = p
       if (spinner) settle(msg);
       else line(msg);
     },
+    miss: (reason) => {
+      settle();
+      line(`--> cache miss: ${reason}`);
+    },
     pull: (name) => {
       settle();
       line(`--> pulling ${name}`);

@@ -22,6 +22,7 @@ const spec = {
     'build-arg': { type: 'string', multiple: true },
     'no-cache': { type: 'boolean' },
     'cache-from': { type: 'string', multiple: true },
+    'cache-to': { type: 'string', multiple: true },
     reproducible: { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
     push: { type: 'boolean' },
@@ -48,7 +49,11 @@ const spec = {
     '  -f, --file FILE              Name of the Dockerfile (default: PATH/Dockerfile; - for stdin)',
     '      --build-arg KEY=VALUE    Set a build-time variable (repeatable)',
     '      --no-cache               Do not use the cache when building the image',
-    '      --cache-from IMAGE       Reuse RUN/WORKDIR layers of this stored image (repeatable)',
+    '      --cache-from SRC         Take steps from a cache (repeatable, tried in order): IMAGE (stored, or a',
+    '                               registry image with an inline cache), type=registry,ref=REF or type=local,src=DIR',
+    '      --cache-to DEST          Write the build cache (repeatable): type=registry,ref=REF[,mode=min|max]',
+    '                               [,compression=gzip|zstd][,oci-mediatypes=BOOL][,ignore-error=BOOL],',
+    '                               type=local,dest=DIR[,…] or type=inline (in the image)',
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     '      --target STAGE           Set the target build stage to build',
     "      --platform OS/ARCH       The image's platform; only this machine's (default: $DOCKER_DEFAULT_PLATFORM)",
@@ -117,6 +122,12 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
   const platform = platformFlag(v.platform ?? (process.env.DOCKER_DEFAULT_PLATFORM ? [process.env.DOCKER_DEFAULT_PLATFORM] : []));
   const outputs = (v.output ?? []).map(parseOutput);
+  // Loaded only when given: the cache's modules are start-up time of every build.
+  const cacheSpec = v['cache-from']?.length || v['cache-to']?.length ? await import('../../src/cache/spec.js') : undefined;
+  const cacheImports = cacheSpec ? flagValues(v['cache-from'], cacheSpec.parseCacheFrom) : [];
+  const cacheExports = cacheSpec ? flagValues(v['cache-to'], cacheSpec.parseCacheTo) : [];
+  // A bare IMAGE also feeds the classic builder's --cache-from (RUN and WORKDIR by command).
+  const classicCacheFrom = cacheImports.flatMap((c) => (c.type === 'image' ? [c.ref] : []));
   const labels = keyValues(v.label, '--label');
   // type=image and type=registry outputs name the image and may push it, as -t and --push do.
   const tags = [...(v.tag ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names : []))];
@@ -184,7 +195,9 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       ...(platform !== undefined ? { platform } : {}),
       noCache: v['no-cache'] === true,
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
-      ...(v['cache-from'] ? { cacheFrom: v['cache-from'] } : {}),
+      ...(classicCacheFrom.length ? { cacheFrom: classicCacheFrom } : {}),
+      ...(cacheImports.length ? { cacheImports } : {}),
+      ...(cacheExports.length ? { cacheExports } : {}),
       ...(secrets.length ? { secrets } : {}),
       ...(ssh.length ? { ssh } : {}),
       ...(network !== undefined ? { network } : {}),

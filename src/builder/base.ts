@@ -7,11 +7,10 @@ import { hostArchitecture, type ImageConfig } from '../image/config.js';
 import type { StepOrigin } from '../image/provenance.js';
 import { parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
-import type { LayerRecord } from '../store/store.js';
 import { contextAsBase } from './context-base.js';
 import { startStage } from './instructions.js';
 import { stageByName } from './stages.js';
-import type { BuildSession, StageState } from './session.js';
+import type { BuildSession, StageLayer, StageState } from './session.js';
 
 /** The state a stage starts in, and its base's ONBUILD triggers. */
 export async function startFrom(
@@ -22,7 +21,7 @@ export async function startFrom(
   // Expanded with the ARGs outside a stage, and its --platform checked, before any stage ran.
   const name = session.froms[stage.index]!.base;
   let config: ImageConfig;
-  let layers: LayerRecord[] = [];
+  let layers: StageLayer[] = [];
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
@@ -43,7 +42,9 @@ export async function startFrom(
     config = image.config;
     layers = image.layers.map((l) => l.record);
   }
-  const { vars, triggers } = startStage(config);
+  // A base's inline cache is the base's, not the image built on it.
+  const { 'tsbuild.cache.v1': _inline, ...own } = config;
+  const { vars, triggers } = startStage(own);
   const state: StageState = { stage, vars, layers, history: [...config.history], origins };
   if (local) await contextAsBase(session, state, name, local, from.loc);
   return { state, triggers, ...(baseId ? { baseId } : {}) };

@@ -6,12 +6,17 @@
 import { resolve } from 'node:path';
 import { openContext } from '../context/index.js';
 import { sha256 } from '../digest.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, TsbuildError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
 import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
 import type { Stage } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
+import { CacheContentError } from '../cache/errors.js';
+import type { ExportRecord } from '../cache/export.js';
+import { isPending } from '../cache/pending.js';
+import type { CacheTo } from '../cache/spec.js';
+import type { RegistryOptions } from '../registry/client.js';
 import { globalArgs, platformArgs } from './args.js';
 import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
@@ -20,6 +25,20 @@ import { buildStage } from './stage.js';
 import { checkStagePlatforms, resolveFroms, stagesToBuild } from './stages.js';
 
 export async function build(store: Store, request: BuildRequest): Promise<BuildResult> {
+  try {
+    return await buildOnce(store, request);
+  } catch (err) {
+    // A cache that failed the build once it was relied on (a blob missing or not the layer its
+    // record names) is dropped, and the build starts again: the steps it already finished are in
+    // the store's cache now, so only what the bad cache supplied is built again.
+    if (!(err instanceof CacheContentError) || !request.cacheImports?.length) throw err;
+    request.events?.warning?.(`${err.message}; building again without the --cache-from caches`);
+    const { cacheImports: _, ...rest } = request;
+    return buildOnce(store, rest);
+  }
+}
+
+async function buildOnce(store: Store, request: BuildRequest): Promise<BuildResult> {
   const req = withContextsForStages(request);
   const { plan } = req;
   const buildArgs = req.buildArgs ?? {};
@@ -33,9 +52,7 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
   }
   const context = await openContext(req.contextDir, req.dockerfile !== undefined ? { dockerfile: resolve(req.dockerfile) } : {});
   // Loaded only for --cache-from: every module is start-up time.
-  const cacheFrom = req.cacheFrom?.length
-    ? await (await import('./cache-from.js')).indexCacheFrom(store, req.cacheFrom, (m) => req.events?.warning?.(m))
-    : new Map();
+  const cacheFrom = req.cacheFrom?.length ? await (await import('./cache-from.js')).indexCacheFrom(store, req.cacheFrom) : new Map();
   const totalSteps = stages.reduce((n, s) => n + 1 + s.steps.length, 0);
   const session: BuildSession = new BuildSession(
     store,
@@ -45,8 +62,29 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
     context,
     cacheFrom,
     totalSteps,
+    { logRecords: (req.cacheExports?.length ?? 0) > 0 },
   );
-  for (const name of global.used) session.usedArgs.add(name);
+  try {
+    if (req.cacheImports?.length) {
+      const { CacheSources } = await import('../cache/sources.js');
+      const sources = await CacheSources.load(store, req.cacheImports, {
+        registry: registryOptions(req),
+        warn: (m) => req.events?.warning?.(m),
+        scratch: () => session.scratch(),
+      });
+      if (!sources.empty) session.remote = sources;
+      else sources.close();
+    }
+    return await buildStages(session, stages, global.used);
+  } finally {
+    await session.close();
+  }
+}
+
+async function buildStages(session: BuildSession, stages: readonly Stage[], globalUsed: Iterable<string>): Promise<BuildResult> {
+  const { store, req } = session;
+  const buildArgs = req.buildArgs ?? {};
+  for (const name of globalUsed) session.usedArgs.add(name);
   for (const [name, c] of req.namedContexts ?? []) {
     if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
     if (c.kind === 'oci-layout')
@@ -58,18 +96,17 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
   if (req.ssh?.length) await (await session.sshAgents()).check();
 
   let last: StageResult | undefined;
-  try {
-    for (const stage of stages) {
-      last = await buildStage(session, stage);
-      session.built.set(stage.index, last);
-    }
-  } finally {
-    await session.close();
+  for (const stage of stages) {
+    last = await buildStage(session, stage);
+    session.built.set(stage.index, last);
   }
   const warning = unusedArgsWarning(buildArgs, session.usedArgs);
   if (warning) req.events?.warning?.(warning);
 
-  const final = withLabels(last!, req.labels);
+  const finalStage = stages.at(-1)!.index;
+  // The image is stored: layers known from a cache are unpacked now, if no step needed them.
+  let final = withLabels({ ...last!, layers: await session.stored(last!.layers) }, req.labels);
+  if (req.cacheExports?.some((c) => c.type === 'inline')) final = await withInlineCache(session, final, finalStage);
   const configBytes = serializeConfig(final.config);
   // A stage that changed nothing of its base (a lone FROM) is its base, as in Docker's classic
   // builder: tagged, and left as it was stored (no parent of itself, no build record).
@@ -90,7 +127,58 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
     await store.tag(ref, imageId);
     tags.push(familiarString(ref));
   }
+  for (const to of req.cacheExports ?? []) {
+    if (to.type !== 'inline') await exportTo(session, to, finalStage);
+  }
   return { imageId, tags, config: final.config };
+}
+
+/** The records of the final stage (mode=min) or of every stage (mode=max), as export takes them. */
+function exportRecords(session: BuildSession, finalStage: number, max: boolean): ExportRecord[] {
+  const out: ExportRecord[] = [];
+  for (const r of session.cacheLog?.values() ?? []) {
+    if (!max && r.stage !== finalStage) continue;
+    const chain = r.chain.map((l) =>
+      isPending(l)
+        ? { diffId: l.diffId, layer: l.layer, ...(l.known ? { known: l.known } : {}) }
+        : { diffId: l.diffId, layer: session.store.layer(l) },
+    );
+    const { stage: _, chain: _c, ...rest } = r;
+    out.push({ ...rest, chain });
+  }
+  return out;
+}
+
+async function exportTo(session: BuildSession, to: Exclude<CacheTo, { type: 'inline' }>, finalStage: number): Promise<void> {
+  const { req } = session;
+  const { exportCache } = await import('../cache/export.js');
+  try {
+    await exportCache(session.store, to, exportRecords(session, finalStage, to.options.mode === 'max'), {
+      registry: registryOptions(req),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+  } catch (err) {
+    session.checkAborted();
+    const where = to.type === 'local' ? to.dir : to.ref;
+    if (!to.options.ignoreError) throw new TsbuildError(`--cache-to ${where}: ${(err as Error).message}`, { cause: err });
+    req.events?.warning?.(`--cache-to ${where}: ${(err as Error).message} (ignore-error=true: the build stands)`);
+  }
+}
+
+/** `--cache-to type=inline`: the final stage's records, in the image config (format.ts INLINE_FIELD). */
+async function withInlineCache(session: BuildSession, final: StageResult, finalStage: number): Promise<StageResult> {
+  const { inlineCache } = await import('../cache/export.js');
+  const inline = inlineCache(exportRecords(session, finalStage, false), final.config.rootfs.diff_ids);
+  return { ...final, config: { ...final.config, 'tsbuild.cache.v1': inline } };
+}
+
+/** How the caches reach registries: as FROM pulls do. */
+function registryOptions(req: BuildRequest): RegistryOptions {
+  return {
+    ...(req.pull?.insecureRegistries ? { insecureRegistries: req.pull.insecureRegistries } : {}),
+    ...(req.pull?.credentials ? { credentials: req.pull.credentials } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  };
 }
 
 /** The platform the image is built for: this machine's, the only one tsbuild builds for yet. */

@@ -6,15 +6,17 @@ import type { HistoryEntry } from '../image/config.js';
 import type { LayerRecord, Store } from '../store/store.js';
 import { cacheFromKey, type CacheFromIndex } from './session.js';
 
-/** Indexes the layers of each image named; a name the store lacks is reported and skipped. */
-export async function indexCacheFrom(store: Store, refs: readonly string[], warn: (message: string) => void): Promise<CacheFromIndex> {
+/**
+ * Indexes the layers of each image named. A name the store lacks is skipped here: the caches
+ * (src/cache/sources.ts) look for it in its registry, and say so if it is not there either.
+ */
+export async function indexCacheFrom(store: Store, refs: readonly string[]): Promise<CacheFromIndex> {
   const index = new Map<string, { layer: LayerRecord; history: HistoryEntry }>();
   for (const ref of refs) {
     let image;
     try {
       image = await store.image(await store.resolveImage(ref));
     } catch {
-      warn(`--cache-from ${ref}: no such image in the store, ignored`);
       continue;
     }
     let i = 0;

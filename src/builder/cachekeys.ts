@@ -6,6 +6,7 @@
 //
 // Every recipe starts with `parent`, the chainID of the layer the step runs on ('' for none):
 // the same command on other files is another step.
+import type { StepInputs } from '../cache/format.js';
 import { sha256, type Digest } from '../digest.js';
 
 function key(parts: Record<string, unknown>): Digest {
@@ -159,4 +160,58 @@ export interface MetadataRunKey {
  */
 export function metadataRunKey(k: MetadataRunKey): Digest {
   return key({ parent: k.parent, kind: 'metadata-run', before: k.before, createdBy: k.createdBy, config: k.config });
+}
+
+// What each key was made of, for a cache to say why a step missed (src/cache/explain.ts). Values
+// that may be private (the command, environment values, mount options, heredocs) enter only as
+// digests: a cache in a shared registry must not carry a build arg's value.
+
+const digestOf = (v: unknown): string => sha256(JSON.stringify(v));
+
+export function runInputs(k: RunKey): StepInputs {
+  return {
+    kind: 'RUN',
+    parent: k.parent,
+    command: digestOf(k.argv),
+    env: k.env.map((kv) => {
+      const i = kv.indexOf('=');
+      return `${i < 0 ? kv : kv.slice(0, i)}=${digestOf(i < 0 ? '' : kv.slice(i + 1))}`;
+    }),
+    user: k.user,
+    workdir: k.cwd,
+    network: k.network,
+    heredocs: digestOf(k.pipes),
+    mounts: digestOf(k.mounts ?? ''),
+    security: k.security ?? '',
+    hosts: digestOf(k.hosts ?? ''),
+  };
+}
+
+export function workdirInputs(k: { readonly parent: string; readonly dir: string; readonly user: string }): StepInputs {
+  return { kind: 'WORKDIR', parent: k.parent, dir: k.dir, user: k.user };
+}
+
+export function copyInputs(k: CopyKey): StepInputs {
+  return {
+    kind: k.kind,
+    parent: k.parent,
+    sources: k.sources,
+    checksum: k.checksum,
+    dest: k.dest,
+    workdir: k.workdir,
+    heredocs: digestOf(k.inline),
+    options: digestOf({ chown: k.chown, chmod: k.chmod, ...selection(k) }),
+  };
+}
+
+export function copyFromInputs(k: CopyFromKey): StepInputs {
+  return {
+    kind: 'COPY --from',
+    parent: k.parent,
+    source: k.source,
+    sources: k.sources,
+    dest: k.dest,
+    workdir: k.workdir,
+    options: digestOf({ chown: k.chown, chmod: k.chmod, ...selection(k) }),
+  };
 }

@@ -63,6 +63,11 @@ export interface SourcesChecksumOptions {
   readonly gits?: GitSources;
   /** ADD --keep-git-dir, when given. */
   readonly keepGitDir?: boolean;
+  /**
+   * Gets the text the digest was computed over: one entry per source, file and directory (name,
+   * mode, size, content digest), which a cache keeps to say which file made a COPY miss.
+   */
+  readonly onListing?: (text: string) => void;
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
@@ -74,7 +79,7 @@ export async function sourcesChecksum(
   const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
   const cache = opts.cacheDir === undefined ? undefined : await hashCacheOf(context, opts.cacheDir);
   const downloads = opts.downloads ?? new Downloads();
-  const hasher = new TreeHasher(context, cache);
+  const hasher = new TreeHasher(context, cache, opts.onListing !== undefined);
   try {
     for (const source of sources) {
       hasher.push(`source\0${source}\0`);
@@ -95,6 +100,7 @@ export async function sourcesChecksum(
         await hasher.entry(m.source, m.source.name, m.tree, !m.filtered);
     }
     const digest = await hasher.digest();
+    if (opts.onListing) opts.onListing(hasher.listing());
     await cache?.save();
     return digest;
   } finally {
@@ -136,10 +142,20 @@ class TreeHasher {
   private readonly reads = new Limiter(READ_CONCURRENCY);
   private syncReads = 0;
 
+  /** The text hashed, when asked to keep it. */
+  private readonly captured: string[] | undefined;
+
   constructor(
     private readonly context: BuildContext,
     private readonly cache: ContextHashCache | undefined,
-  ) {}
+    capture = false,
+  ) {
+    this.captured = capture ? [] : undefined;
+  }
+
+  listing(): string {
+    return this.captured?.join('') ?? '';
+  }
 
   push(text: string): void {
     this.text += text;
@@ -202,7 +218,11 @@ class TreeHasher {
   async digest(): Promise<Digest> {
     this.flush();
     await settleAll(this.pending);
-    for (const p of this.queue) this.hash.update(typeof p === 'string' ? p : await p);
+    for (const p of this.queue) {
+      const text = typeof p === 'string' ? p : await p;
+      this.hash.update(text);
+      this.captured?.push(text);
+    }
     return sha256(this.hash.digest('hex'));
   }
 
@@ -213,8 +233,10 @@ class TreeHasher {
 
   private flush(): void {
     if (this.text === '') return;
-    if (this.queue.length === 0) this.hash.update(this.text);
-    else this.queue.push(this.text);
+    if (this.queue.length === 0) {
+      this.hash.update(this.text);
+      this.captured?.push(this.text);
+    } else this.queue.push(this.text);
     this.text = '';
   }
 

@@ -5,7 +5,7 @@
 // checksum. The layer's history entry names the context: an image needs one entry per layer.
 import type { BuildContext } from '../context/index.js';
 import type { SourceLocation } from '../errors.js';
-import { copyKey } from './cachekeys.js';
+import { copyInputs, copyKey, type CopyKey } from './cachekeys.js';
 import { sourcesChecksum } from './checksum.js';
 import { copyIntoRootfs } from './copy.js';
 import { HISTORY_COMMENT } from './instructions.js';
@@ -21,7 +21,7 @@ export async function contextAsBase(
   loc: SourceLocation,
 ): Promise<void> {
   const checksum = await atLine(loc, () => sourcesChecksum(context, ['.'], { cacheDir: session.store.contextHashDir, isAdd: false }));
-  const key = copyKey({
+  const parts: CopyKey = {
     parent: '',
     kind: 'COPY',
     sources: ['.'],
@@ -31,9 +31,10 @@ export async function contextAsBase(
     chown: '',
     chmod: '',
     inline: `build context ${name}`,
-  });
+  };
+  const key = copyKey(parts);
   const history = { created: session.now(), created_by: `FROM ${name} (build context)`, comment: HISTORY_COMMENT };
-  await layerStep(session, state, key, history, {}, (mounted) =>
+  await layerStep(session, state, key, history, { inputs: copyInputs(parts) }, (mounted) =>
     atLine(loc, async () => {
       await copyIntoRootfs({ context, sources: ['.'], dest: '/', workdir: '/', rootfs: mounted.rootfs, isAdd: false });
       return true;

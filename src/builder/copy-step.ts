@@ -12,9 +12,8 @@ import { DockerfileError } from '../errors.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { ModeChange } from '../fs/mode.js';
 import type { CopyStep } from '../parse/plan.js';
-import type { LayerRecord } from '../store/store.js';
 import { stageByName } from './stages.js';
-import { copyFromKey, copyKey } from './cachekeys.js';
+import { copyFromInputs, copyFromKey, copyInputs, copyKey } from './cachekeys.js';
 import { sourcesChecksum } from './checksum.js';
 import { copyIntoRootfs } from './copy.js';
 import { inlineFilesKey, writeCopyHeredocs } from './heredoc.js';
@@ -23,7 +22,7 @@ import { layerStep, linkedLayerStep } from './layer-step.js';
 import { GitSources } from './git.js';
 import { Downloads } from './remote.js';
 import { baseImage } from './base.js';
-import { atLine, type BuildSession, type StageState } from './session.js';
+import { atLine, type BuildSession, type StageLayer, type StageState, type StepCacheInfo } from './session.js';
 
 export async function copyStep(
   session: BuildSession,
@@ -80,6 +79,9 @@ async function copyFromContext(
   const { store } = session;
   const isAdd = work.kind === 'ADD';
   const pin = work.checksum;
+  // Kept only when a cache may have to say which file made the step miss, or will be written.
+  let listing: string | undefined;
+  const keepListing = session.explainsMisses || session.cacheLog !== undefined;
   const checksum = work.sources.length
     ? await atLine(
         step.loc,
@@ -92,11 +94,12 @@ async function copyFromContext(
             select: selectOf(work),
             ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
             ...(pin !== undefined ? { checksum: pin } : {}),
+            ...(keepListing ? { onListing: (text: string) => (listing = text) } : {}),
           }),
         `${step.kind} failed: `,
       )
     : '';
-  const key = copyKey({
+  const keyParts = {
     // A --link layer does not depend on the one below (linkedLayerStep).
     parent: work.link ? '' : (state.layers.at(-1)?.chainId ?? ''),
     kind: work.kind,
@@ -108,8 +111,10 @@ async function copyFromContext(
     chmod: chmodKey(work.chmod),
     inline: inlineFilesKey(work.inline),
     ...selectKey(work),
-  });
-  await inLayer(session, state, work, key, history, async (mounted) =>
+  };
+  const key = copyKey(keyParts);
+  const info = { inputs: copyInputs(keyParts), ...(listing !== undefined ? { listing } : {}) };
+  await inLayer(session, state, work, key, history, info, async (mounted) =>
     atLine(
       step.loc,
       async () => {
@@ -153,7 +158,7 @@ async function copyFromContext(
 }
 
 /** The layers a COPY --from reads: an earlier stage (by name or index), or an image. */
-async function sourceLayers(session: BuildSession, state: StageState, step: CopyStep, from: string): Promise<readonly LayerRecord[]> {
+async function sourceLayers(session: BuildSession, state: StageState, step: CopyStep, from: string): Promise<readonly StageLayer[]> {
   const stage = stageByName(session.plan, from, state.stage.index);
   if (stage) {
     const r = session.built.get(stage.index);
@@ -178,22 +183,23 @@ async function copyFrom(
   history: HistoryEntry,
 ): Promise<void> {
   const layers = await sourceLayers(session, state, step, work.from);
-  const top = layers.at(-1);
-  const key = copyFromKey({
+  const keyParts = {
     parent: work.link ? '' : (state.layers.at(-1)?.chainId ?? ''),
-    source: top?.chainId ?? 'scratch',
+    source: layers.at(-1)?.chainId ?? 'scratch',
     sources: work.sources,
     dest: work.dest,
     workdir: work.workdir,
     chown: work.chown ?? '',
     chmod: chmodKey(work.chmod),
     ...selectKey(work),
-  });
-  await inLayer(session, state, work, key, history, async (mounted) =>
+  };
+  const key = copyFromKey(keyParts);
+  await inLayer(session, state, work, key, history, { inputs: copyFromInputs(keyParts) }, async (mounted) =>
     atLine(
       step.loc,
-      () =>
-        inView(session.store, top, async (root) => {
+      async () =>
+        // The source's files are read now: layers known from a cache are unpacked first.
+        inView(session.store, (await session.stored(layers)).at(-1), async (root) => {
           const owner = work.chown !== undefined ? await resolveChown(mounted.rootfs, work.chown) : undefined;
           await copyIntoRootfs({
             context: await openRootfsSource(root),
@@ -221,9 +227,10 @@ function inLayer(
   work: CopyWork,
   key: Digest,
   history: HistoryEntry,
+  info: StepCacheInfo,
   copy: (mounted: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
-  return work.link ? linkedLayerStep(session, state, key, history, copy) : layerStep(session, state, key, history, {}, copy);
+  return work.link ? linkedLayerStep(session, state, key, history, info, copy) : layerStep(session, state, key, history, info, copy);
 }
 
 /** --chmod in the cache key: octal bits as before symbolic modes existed, else the text. */

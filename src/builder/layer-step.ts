@@ -10,9 +10,10 @@ import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
 import type { InitLayer } from '../snapshot/snapshotter.js';
 import type { LayerRecord } from '../store/store.js';
-import { addHistory, cacheFromKey, type BuildSession, type StageState } from './session.js';
+import { isPending } from '../cache/pending.js';
+import { addHistory, cacheFromKey, type BuildSession, type StageLayer, type StageState, type StepCacheInfo } from './session.js';
 
-export interface LayerStepOptions {
+export interface LayerStepOptions extends StepCacheInfo {
   /** Docker's init layer, for a step that runs a process. */
   readonly init?: InitLayer;
   /** --cache-from images may supply the layer, matched by created_by (RUN, WORKDIR). */
@@ -32,9 +33,11 @@ export async function layerStep(
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
   const key = withEpoch(stepKey, session.req.sourceDateEpoch);
-  const parent = state.layers.at(-1);
-  if (await reuseCached(session, state, key, parent, opts.cacheFromByCommand ? history.created_by : undefined)) return;
+  if (await reuseCached(session, state, key, info(opts), opts.cacheFromByCommand ? history.created_by : undefined)) return;
+  await session.explainMiss(state, opts);
   const { store } = session;
+  // The step works on the stage's files: layers known from a cache are unpacked now.
+  const parent = (await session.storedStack(state)).at(-1);
   const layer = await newLayer(session, parent, opts.init, work);
   // Stamped when the layer is made, as Docker stamps a committed step.
   const { empty_layer: _, ...entry } = { ...history, created: session.now() };
@@ -44,10 +47,12 @@ export async function layerStep(
     const empty = { ...entry, empty_layer: true };
     await store.putCacheRecord(key, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
     addHistory(state, empty);
+    session.logRecord(state, key, { history: empty, ...info(opts) }, state.layers);
     return;
   }
   await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
   pushLayer(state, layer, entry);
+  session.logRecord(state, key, { history: entry, ...info(opts) }, state.layers);
   session.events.layer?.({ diffId: layer.diffId, size: layer.size });
 }
 
@@ -66,20 +71,22 @@ export async function linkedLayerStep(
   state: StageState,
   stepKey: Digest,
   history: HistoryEntry,
+  cacheInfo: StepCacheInfo,
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
   const { store, req } = session;
   const key = withEpoch(stepKey, req.sourceDateEpoch);
-  let alone: LayerRecord | undefined;
+  let alone: StageLayer | undefined;
   let entry: HistoryEntry | undefined;
-  const hit = req.noCache ? undefined : await store.cacheRecord(key);
+  const hit = req.noCache ? undefined : await session.findRecord(key);
   // A record without a layer is a step that changed nothing (layerStep's): not a --link layer.
-  if (hit?.chainId) {
-    alone = await store.useLayer(hit.chainId);
+  if (hit?.top && !hit.history.empty_layer) {
+    alone = hit.top;
     entry = hit.history;
   }
   const cached = alone !== undefined && alone.parent === undefined && entry !== undefined;
   if (!cached) {
+    await session.explainMiss(state, cacheInfo);
     alone = await newLayer(session, undefined, undefined, work);
     const { empty_layer: _, ...stamped } = { ...history, created: session.now() };
     if (!alone) {
@@ -89,17 +96,25 @@ export async function linkedLayerStep(
     entry = stamped;
     await store.putCacheRecord(key, { chainId: alone.chainId, history: entry });
   }
+  session.logRecord(state, key, { history: entry!, ...info(cacheInfo) }, [alone!]);
   const parent = state.layers.at(-1);
-  let layer = alone!;
+  let layer: StageLayer = alone!;
   if (parent) {
     // The stacked chain may be stored already (the same base and files as a build before).
-    layer =
-      (await store.useLayer(chainIdOf(parent.chainId, layer.diffId))) ??
-      (await store.applyLayer(await store.layer(layer).uncompressed(), parent));
+    const chainId = chainIdOf(parent.chainId, layer.diffId);
+    const stacked = await store.useLayer(chainId);
+    if (stacked) layer = stacked;
+    else if (isPending(parent) || isPending(layer)) {
+      // Stacked when the files are needed, like the layers it stands on.
+      const source = isPending(layer) ? layer.layer : store.layer(layer);
+      const known = isPending(layer) && layer.known ? { known: layer.known } : {};
+      layer = { pending: true, chainId, diffId: layer.diffId, parent: parent.chainId, layer: source, ...known };
+    } else layer = await store.applyLayer(await store.layer(layer).uncompressed(), parent);
   }
   pushLayer(state, layer, entry!);
   if (cached) session.events.cached?.();
-  else session.events.layer?.({ diffId: layer.diffId, size: layer.size });
+  // Not cached: the standalone layer was just made here, and is the stacked one's content.
+  else if (!isPending(alone!)) session.events.layer?.({ diffId: layer.diffId, size: alone!.size });
 }
 
 /** Runs `work` in a new snapshot on `parent` and commits it (runner.ts); errors said at the step's line. */
@@ -143,7 +158,12 @@ function withEpoch(key: Digest, epoch: number | undefined): Digest {
   return epoch === undefined ? key : sha256(`${key} SOURCE_DATE_EPOCH=${epoch}`);
 }
 
-function pushLayer(state: StageState, layer: LayerRecord, h: HistoryEntry): void {
+/** What the cache log keeps of a step's inputs. */
+function info(i: StepCacheInfo): StepCacheInfo {
+  return { ...(i.inputs ? { inputs: i.inputs } : {}), ...(i.listing !== undefined ? { listing: i.listing } : {}) };
+}
+
+function pushLayer(state: StageState, layer: StageLayer, h: HistoryEntry): void {
   state.layers.push(layer);
   addHistory(state, h);
 }
@@ -153,30 +173,29 @@ async function reuseCached(
   session: BuildSession,
   state: StageState,
   key: Digest,
-  parent: LayerRecord | undefined,
+  cacheInfo: StepCacheInfo,
   createdBy?: string,
 ): Promise<boolean> {
   if (session.req.noCache) return false;
-  const hit = await session.store.cacheRecord(key);
-  let layer: LayerRecord | undefined;
-  let history: HistoryEntry | undefined;
+  const parent = state.layers.at(-1);
+  const hit = await session.findRecord(key);
   if (hit?.history.empty_layer) {
     // The step ran before on this parent and changed nothing.
-    if (hit.chainId !== parent?.chainId) return false;
+    if (hit.top?.chainId !== parent?.chainId) return false;
     addHistory(state, hit.history);
+    session.logRecord(state, key, { history: hit.history, ...cacheInfo }, state.layers);
     session.events.cached?.();
     return true;
   }
-  if (hit?.chainId) {
-    // Leased as it is found: a prune running now cannot take it before a later step uses it.
-    layer = await session.store.useLayer(hit.chainId);
-    history = hit.history;
-  } else if (createdBy !== undefined) {
+  let layer: StageLayer | undefined = hit?.top;
+  let history: HistoryEntry | undefined = hit?.history;
+  if (!layer && createdBy !== undefined) {
     const from = session.cacheFrom.get(cacheFromKey(parent?.chainId, createdBy));
     if (from) ({ layer, history } = from);
   }
   if (!layer || !history || layer.parent !== parent?.chainId) return false;
   pushLayer(state, layer, history);
+  session.logRecord(state, key, { history, ...cacheInfo }, state.layers);
   session.events.cached?.();
   return true;
 }

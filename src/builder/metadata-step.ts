@@ -43,14 +43,17 @@ export async function settleMetadata(session: BuildSession, state: StageState): 
     createdBy: run.map((h) => h.created_by ?? ''),
     config,
   });
+  const history = { empty_layer: true };
   if (!req.noCache) {
-    const hit = await store.cacheRecord(key);
+    const hit = await session.findRecord(key);
     const times = hit?.createdTimes;
-    if (hit && hit.chainId === parent && times !== undefined && times.length === run.length) {
+    if (hit && hit.top?.chainId === parent && times !== undefined && times.length === run.length) {
       run.forEach((h, i) => (state.history[start + i] = { ...h, created: times[i]! }));
+      session.logRecord(state, key, { history, createdTimes: times }, state.layers);
       return;
     }
   }
   const created = run.map((h) => h.created ?? '');
-  await store.putCacheRecord(key, { ...(parent ? { chainId: parent } : {}), history: { empty_layer: true }, createdTimes: created });
+  await store.putCacheRecord(key, { ...(parent ? { chainId: parent } : {}), history, createdTimes: created });
+  session.logRecord(state, key, { history, createdTimes: created }, state.layers);
 }

@@ -1,4 +1,5 @@
 // What a build is asked to do and what it reports, as the CLI and library callers see it.
+import type { CacheFrom, CacheTo } from '../cache/spec.js';
 import type { Digest } from '../digest.js';
 import type { SourceLocation } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
@@ -19,6 +20,8 @@ export interface BuildEvents {
   pull?(name: string): void;
   /** A base image's ONBUILD trigger runs (part of the FROM step). */
   trigger?(text: string): void;
+  /** The step just announced runs although caches were given: why it missed them. */
+  miss?(reason: string): void;
 }
 
 /** `--secret id=ID[,src=FILE|,env=VAR]`: where a secret's bytes come from (never stored). */
@@ -87,6 +90,10 @@ export interface BuildRequest {
   readonly pull?: Pick<PullOptions, 'insecureRegistries' | 'credentials' | 'progress' | 'platform'>;
   /** Images whose layers may be reused for RUN and WORKDIR steps (docker build --cache-from). */
   readonly cacheFrom?: readonly string[];
+  /** Caches to take steps from, in order (--cache-from type=registry|local, or IMAGE): src/cache. */
+  readonly cacheImports?: readonly CacheFrom[];
+  /** Caches to write the build's steps to (--cache-to). */
+  readonly cacheExports?: readonly CacheTo[];
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
   /** Secrets RUN --mount=type=secret may read. */

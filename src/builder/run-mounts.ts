@@ -21,24 +21,26 @@ import { parseMount, type CacheSharing, type MountOptions } from '../parse/mount
 import type { RunStep } from '../parse/plan.js';
 import { mountRootfs, unmountRootfs } from '../runtime/helper.js';
 import type { StepMount } from '../runtime/types.js';
-import type { LayerRecord } from '../store/store.js';
 import { baseImage } from './base.js';
 import { sourcesChecksum } from './checksum.js';
 import { substitutionEnv } from './instructions.js';
-import { atLine, type BuildSession, type StageState } from './session.js';
+import { atLine, type BuildSession, type StageLayer, type StageState } from './session.js';
 import { stageByName } from './stages.js';
 
 /** A cache's identity beside its id: where its first content comes from, and an explicit owner. */
 function cacheBase(m: Extract<ResolvedMount, { type: 'cache' }>): string {
   const parts: string[] = [];
-  if (m.seed) parts.push(`from=${m.seed.from.kind === 'layers' ? (m.seed.from.top?.chainId ?? 'scratch') : 'context'}:${m.seed.source}`);
+  if (m.seed)
+    parts.push(`from=${m.seed.from.kind === 'layers' ? (m.seed.from.layers.at(-1)?.chainId ?? 'scratch') : 'context'}:${m.seed.source}`);
   if (m.explicitOwner) parts.push(`owner=${m.mode.toString(8)}:${m.uid}:${m.gid}`);
   return parts.join(',');
 }
 
 /** Where a bind or a cache's seed reads from: the build context (or a --build-context directory), or a stage's or image's root. */
 type MountSource =
-  { readonly kind: 'context'; readonly context?: BuildContext } | { readonly kind: 'layers'; readonly top: LayerRecord | undefined };
+  | { readonly kind: 'context'; readonly context?: BuildContext }
+  /** A stage's or an image's root filesystem: `layers` bottom first (unpacked when mounted). */
+  | { readonly kind: 'layers'; readonly layers: readonly StageLayer[] };
 
 export type ResolvedMount =
   | { readonly type: 'bind'; readonly target: string; readonly readonly: boolean; readonly from: MountSource; readonly source: string }
@@ -176,18 +178,18 @@ async function sourceOf(session: BuildSession, state: StageState, loc: SourceLoc
   if (stage) {
     const built = session.built.get(stage.index);
     if (!built) throw new DockerfileError(loc, `stage ${from} was not built`);
-    return { kind: 'layers', top: built.layers.at(-1) };
+    return { kind: 'layers', layers: built.layers };
   }
   if (/^\d+$/.test(from)) throw new DockerfileError(loc, `invalid from flag value ${from}: index out of bounds`);
   const image = await session.store.image(await baseImage(session, from, loc));
-  return { kind: 'layers', top: image.layers.at(-1)?.record };
+  return { kind: 'layers', layers: image.layers.map((l) => l.record) };
 }
 
 /** One mount's part of the cache key: its options, and for a bind the identity of what it shows. */
 async function keyOf(session: BuildSession, loc: SourceLocation, m: ResolvedMount): Promise<unknown> {
   const origin = async (from: MountSource, source: string): Promise<string> =>
     from.kind === 'layers'
-      ? `${from.top?.chainId ?? 'scratch'}:${source}`
+      ? `${from.layers.at(-1)?.chainId ?? 'scratch'}:${source}`
       : `context:${await atLine(loc, () => sourcesChecksum(from.context ?? session.context, [source], { cacheDir: session.store.contextHashDir, isAdd: false }))}`;
   switch (m.type) {
     case 'bind':
@@ -292,7 +294,7 @@ export async function attachRunMounts(
 /** The host path a bind shows: inside the context (its .dockerignore applied) or a stage's root. */
 async function sourcePath(session: BuildSession, from: MountSource, source: string, releases: Release[]): Promise<string> {
   if (from.kind === 'layers') {
-    const view = await openView(session.store, from.top);
+    const view = await openView(session.store, (await session.stored(from.layers)).at(-1));
     releases.push(() => view.close());
     return resolveInRoot(view.rootfs, source, { followFinal: true });
   }

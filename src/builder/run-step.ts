@@ -11,7 +11,7 @@ import { resolveInRoot } from '../fs/securejoin.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { RunStep } from '../parse/plan.js';
 import { runInContainer } from '../runtime/helper.js';
-import { runKey } from './cachekeys.js';
+import { runInputs, runKey } from './cachekeys.js';
 import { inlineFilesKey, PIPES_DIR, writePipes } from './heredoc.js';
 import type { RunWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
@@ -36,7 +36,7 @@ export async function runStep(
   // RUN --network wins over the build's --network; neither: the host's, as docker build.
   const network = step.network ?? req.network ?? work.network;
   const hosts = (req.addHosts ?? []).map((h) => `${h.ip}\t${h.name}`).join('\n');
-  const key = runKey({
+  const keyParts = {
     parent: state.layers.at(-1)?.chainId ?? '',
     argv: work.argv,
     env: work.env,
@@ -47,13 +47,15 @@ export async function runStep(
     mounts: mounts.key,
     security: step.security === 'insecure' ? 'insecure' : '',
     hosts,
-  });
+  };
+  const key = runKey(keyParts);
   // The classic builder names a step's container by 12 hex digits; so does this hostname.
   const hostname = randomBytes(6).toString('hex');
   const init = await initLayerFor(hostname, req.addHosts ?? []);
   // --cache-from matches steps by their history line, which does not show what a mount showed.
   const cacheFromByCommand = mounts.mounts.length === 0;
-  await layerStep(session, state, key, history, { init, cacheFromByCommand }, async (mounted) => {
+  const inputs = runInputs(keyParts);
+  await layerStep(session, state, key, history, { init, cacheFromByCommand, inputs }, async (mounted) => {
     const binds = [...mounted.binds];
     let pipesDir: string | undefined;
     if (work.pipes) {

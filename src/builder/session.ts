@@ -2,6 +2,10 @@
 // build context, the stages built so far, the step counter) and the state of the stage being
 // built. The executor's modules (stage.ts, base.ts, layer-step.ts, the *-step.ts files) take a
 // session; the instruction semantics (instructions.ts) never see one.
+import { rm } from 'node:fs/promises';
+import { isPending, type PendingLayer } from '../cache/pending.js';
+import type { StepInputs } from '../cache/format.js';
+import type { CacheSources } from '../cache/sources.js';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
 import { rfc3339, type HistoryEntry, type ImageConfig } from '../image/config.js';
@@ -22,10 +26,45 @@ export function cacheFromKey(parent: Digest | undefined, createdBy: string): str
   return `${parent ?? ''} ${createdBy}`;
 }
 
+/**
+ * A layer of a stage being built: stored, or known from a cache and not unpacked until a step
+ * needs its files (BuildSession.stored).
+ */
+export type StageLayer = LayerRecord | PendingLayer;
+
+/** A cache record this build used or made, for --cache-to (src/cache/export.ts). */
+export interface LoggedRecord {
+  readonly key: Digest;
+  /** The stage it belongs to, by index: mode=min exports the final stage's alone. */
+  readonly stage: number;
+  readonly history: HistoryEntry;
+  readonly createdTimes?: readonly string[];
+  /** The layers it left (or stood on), bottom first. */
+  readonly chain: readonly StageLayer[];
+  readonly slot?: string;
+  readonly inputs?: StepInputs;
+  readonly listing?: string;
+}
+
+/** What a step hands the caches besides its key: what the key was made of, and where it stands. */
+export interface StepCacheInfo {
+  readonly inputs?: StepInputs;
+  /** A COPY's source listing (checksum.ts onListing). */
+  readonly listing?: string;
+}
+
+/** A record found for a key: in the store's build cache or in a --cache-from cache. */
+export interface FoundRecord {
+  readonly history: HistoryEntry;
+  readonly createdTimes?: readonly string[];
+  /** The layer it left (for an empty layer: stood on); undefined on scratch. */
+  readonly top?: StageLayer;
+}
+
 /** A stage once built: what a later FROM or COPY --from reads. */
 export interface StageResult {
   readonly config: ImageConfig;
-  readonly layers: readonly LayerRecord[];
+  readonly layers: readonly StageLayer[];
   /** The stored image the stage started from, if any (Docker's `parent`). */
   readonly imageId?: Digest;
   readonly origins: readonly StepOrigin[];
@@ -36,7 +75,7 @@ export interface StageState {
   readonly stage: Stage;
   vars: StageVars;
   /** Bottom first; the image's diff_ids are theirs. */
-  readonly layers: LayerRecord[];
+  readonly layers: StageLayer[];
   readonly history: HistoryEntry[];
   /** Which Dockerfile line made each history entry this build added. */
   readonly origins: StepOrigin[];
@@ -44,6 +83,8 @@ export interface StageState {
   pendingMetadata?: number | undefined;
   /** The instruction being executed, for provenance (an ONBUILD trigger's is its FROM line). */
   current?: { readonly loc: SourceLocation; readonly text: string };
+  /** Where the step stands (`<stage>/<n>`), for caches to compare a missed step with. */
+  slot?: string;
 }
 
 export class BuildSession {
@@ -57,6 +98,13 @@ export class BuildSession {
   readonly contextImages = new Map<string, Digest>();
   /** Images pulled by this build, by name as written: with --pull, each is asked for once. */
   readonly pulled = new Map<string, Digest>();
+  /** --cache-from caches beyond the store (src/cache/sources.ts); undefined without any. */
+  remote: CacheSources | undefined;
+  /** The records used or made, by key, when a cache is to be exported. */
+  readonly cacheLog: Map<Digest, LoggedRecord> | undefined;
+  /** Pending layers unpacked so far, by chainID. */
+  private readonly unpacked = new Map<Digest, LayerRecord>();
+  private scratchDir: Promise<string> | undefined;
   private stepIndex = 0;
   // Loaded on first use: only Dockerfiles with secret or ssh mounts need them.
   private secretsLoaded: Promise<Secrets> | undefined;
@@ -72,7 +120,90 @@ export class BuildSession {
     readonly cacheFrom: CacheFromIndex,
     /** Every FROM and instruction of the stages to build. */
     readonly totalSteps: number,
-  ) {}
+    opts: { logRecords?: boolean } = {},
+  ) {
+    this.cacheLog = opts.logRecords ? new Map() : undefined;
+  }
+
+  /** Whether steps should say why they missed: a --cache-from cache was given. */
+  get explainsMisses(): boolean {
+    return this.remote !== undefined;
+  }
+
+  /** The record for `key`: the store's first, then the --cache-from caches' in order. */
+  async findRecord(key: Digest): Promise<FoundRecord | undefined> {
+    const local = await this.store.cacheRecord(key);
+    if (local) {
+      const top = local.chainId ? await this.store.useLayer(local.chainId) : undefined;
+      if (!local.chainId || top) {
+        return { history: local.history, ...(local.createdTimes ? { createdTimes: local.createdTimes } : {}), ...(top ? { top } : {}) };
+      }
+    }
+    const hit = await this.remote?.lookup(key);
+    if (!hit) return undefined;
+    const top = hit.chain.at(-1);
+    return { history: hit.history, ...(hit.createdTimes ? { createdTimes: hit.createdTimes } : {}), ...(top ? { top } : {}) };
+  }
+
+  /** Notes a record the build used or made, for --cache-to. */
+  logRecord(
+    state: StageState,
+    key: Digest,
+    rec: Omit<LoggedRecord, 'key' | 'stage' | 'slot' | 'chain'>,
+    chain: readonly StageLayer[],
+  ): void {
+    if (!this.cacheLog) return;
+    this.cacheLog.set(key, { key, stage: state.stage.index, chain: [...chain], ...(state.slot ? { slot: state.slot } : {}), ...rec });
+  }
+
+  /** Reports why a step runs although caches were given (a `miss` event), when they were. */
+  async explainMiss(state: StageState, info: StepCacheInfo): Promise<void> {
+    if (!this.remote || !info.inputs || !state.slot) return;
+    this.events.miss?.(await this.remote.explain(state.slot, info.inputs, info.listing));
+  }
+
+  /**
+   * The layers as the store has them: pending ones (cache hits, whose files no step needed yet)
+   * are downloaded and unpacked, bottom up, each checked to be the layer its chainID names.
+   */
+  async stored(layers: readonly StageLayer[]): Promise<LayerRecord[]> {
+    const out: LayerRecord[] = [];
+    for (const l of layers) {
+      if (!isPending(l)) {
+        out.push(l);
+        continue;
+      }
+      let rec = this.unpacked.get(l.chainId) ?? (await this.store.useLayer(l.chainId));
+      if (!rec) {
+        const { CacheContentError } = await import('../cache/errors.js');
+        try {
+          rec = await this.store.applyLayer(await l.layer.compressed(), out.at(-1));
+        } catch (err) {
+          this.checkAborted();
+          throw new CacheContentError(`layer ${l.diffId} from a cache could not be read: ${(err as Error).message}`, { cause: err });
+        }
+        if (rec.chainId !== l.chainId)
+          throw new CacheContentError(`a cache's blob for layer ${l.diffId} holds another layer (${rec.diffId})`);
+        if (l.known) await this.store.rememberBlob(l.diffId, l.known);
+      }
+      this.unpacked.set(l.chainId, rec);
+      out.push(rec);
+    }
+    return out;
+  }
+
+  /** The stage's layers, stored (see stored); the state keeps the stored records from now on. */
+  async storedStack(state: StageState): Promise<LayerRecord[]> {
+    const layers = await this.stored(state.layers);
+    state.layers.splice(0, layers.length, ...layers);
+    return layers;
+  }
+
+  /** A scratch directory for this build (downloaded cache blobs), removed by close(). */
+  scratch(): Promise<string> {
+    this.scratchDir ??= this.store.tempDir('build');
+    return this.scratchDir;
+  }
 
   get plan(): BuildPlan {
     return this.req.plan;
@@ -104,9 +235,11 @@ export class BuildSession {
     return this.sshLoaded;
   }
 
-  /** Ends what the build started for its steps (SSH agents). */
+  /** Ends what the build started for its steps (SSH agents, cache connections, scratch space). */
   async close(): Promise<void> {
     if (this.sshLoaded) await (await this.sshLoaded).close();
+    this.remote?.close();
+    if (this.scratchDir) await rm(await this.scratchDir, { recursive: true, force: true });
   }
 
   /** A step starts: counted and reported. */

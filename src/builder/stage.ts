@@ -13,16 +13,21 @@ import { workdirStep } from './workdir-step.js';
 export async function buildStage(session: BuildSession, stage: Stage): Promise<StageResult> {
   session.announce(stage.from.text, stage.from.loc);
   const { state, triggers, baseId } = await startFrom(session, stage);
-  for (const trigger of triggerSteps(stage, triggers)) {
-    for (const step of trigger.steps) {
+  // A step's place, for caches to compare a missed step with the one there before: its stage
+  // (by name, which survives stages added before it) and its position in the stage.
+  const place = stage.name ?? String(stage.index);
+  for (const [t, trigger] of triggerSteps(stage, triggers).entries()) {
+    for (const [n, step] of trigger.steps.entries()) {
       session.events.trigger?.(step.text);
       state.current = { loc: stage.from.loc, text: `ONBUILD ${step.text}` };
+      state.slot = `${place}/onbuild-${t}-${n}`;
       await execute(session, state, step);
     }
   }
-  for (const step of stage.steps) {
+  for (const [n, step] of stage.steps.entries()) {
     session.announce(step.text, step.loc);
     state.current = { loc: step.loc, text: step.text };
+    state.slot = `${place}/${n}`;
     await execute(session, state, step);
   }
   await settleMetadata(session, state);

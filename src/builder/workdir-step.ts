@@ -5,7 +5,7 @@ import { mkdirAll } from '../fs/mkdirall.js';
 import { resolveInRoot } from '../fs/securejoin.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { WorkdirStep } from '../parse/plan.js';
-import { workdirKey } from './cachekeys.js';
+import { workdirInputs, workdirKey } from './cachekeys.js';
 import type { WorkdirWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
@@ -17,8 +17,9 @@ export async function workdirStep(
   work: WorkdirWork,
   history: HistoryEntry,
 ): Promise<void> {
-  const key = workdirKey({ parent: state.layers.at(-1)?.chainId ?? '', dir: work.dir, user: work.user });
-  await layerStep(session, state, key, history, { cacheFromByCommand: true }, async (mounted) =>
+  const parts = { parent: state.layers.at(-1)?.chainId ?? '', dir: work.dir, user: work.user };
+  const key = workdirKey(parts);
+  await layerStep(session, state, key, history, { cacheFromByCommand: true, inputs: workdirInputs(parts) }, async (mounted) =>
     atLine(step.loc, async () => {
       const owner = work.user === '' ? { uid: 0, gid: 0 } : await resolveChown(mounted.rootfs, work.user);
       const target = await resolveInRoot(mounted.rootfs, work.dir);

@@ -47,6 +47,11 @@ export interface ImageConfig {
   config: RuntimeConfig;
   rootfs: { type: 'layers'; diff_ids: Digest[] };
   history: HistoryEntry[];
+  /**
+   * tsbuild's inline build cache (src/cache/format.ts), kept as it was read: an extension field,
+   * as BuildKit's `moby.buildkit.cache.v0`, which other tools ignore.
+   */
+  'tsbuild.cache.v1'?: unknown;
 }
 
 /** Docker's default PATH for a Linux container whose image sets none. */
@@ -109,6 +114,7 @@ export function serializeConfig(c: ImageConfig): Buffer {
   ordered.history = c.history.map(orderedHistory);
   ordered.os = c.os;
   ordered.rootfs = { type: 'layers', diff_ids: c.rootfs.diff_ids };
+  if (c['tsbuild.cache.v1'] !== undefined) ordered['tsbuild.cache.v1'] = c['tsbuild.cache.v1'];
   if (c.variant) ordered.variant = c.variant;
   return Buffer.from(JSON.stringify(ordered));
 }
@@ -124,6 +130,7 @@ export function parseConfig(bytes: Buffer | string): ImageConfig {
     config: raw.config ?? {},
     rootfs: { type: 'layers', diff_ids: raw.rootfs?.diff_ids ?? [] },
     history: raw.history ?? [],
+    ...(raw['tsbuild.cache.v1'] !== undefined ? { 'tsbuild.cache.v1': raw['tsbuild.cache.v1'] } : {}),
   };
 }
 

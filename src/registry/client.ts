@@ -70,6 +70,11 @@ export class Repository {
     return `${this.registry.endpoint.domain}/${this.path}`;
   }
 
+  /** The registry's domain, as references name it. */
+  get domain(): string {
+    return this.registry.endpoint.domain;
+  }
+
   /** Asks for pull rights on another repository too, for mounting blobs from it. */
   addPullScope(path: string): void {
     const s = repositoryScope(path, ['pull']);

@@ -23,7 +23,7 @@ import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
-import { Registry, type Repository, type RegistryOptions } from './client.js';
+import { Registry, type RegistryOptions } from './client.js';
 import { UnauthorizedError } from './errors.js';
 import { checkCompressor, compress, type LayerCompression } from './compress.js';
 import { MediaType, serializeImageManifest, type Descriptor } from '../image/manifest.js';
@@ -147,10 +147,26 @@ export interface BlobCache {
   rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void>;
 }
 
-class LayerPusher {
+/**
+ * Where layer blobs go: a registry repository (client.ts's Repository is one), or a directory
+ * in an OCI layout (a build cache's, src/cache/layout.ts), which has no domain to mount from.
+ */
+export interface BlobTarget {
+  /** `registry/path`, as the distribution metadata records where a blob is. */
+  readonly name: string;
+  /** The registry's domain; undefined where nothing can be mounted. */
+  readonly domain: string | undefined;
+  statBlob(digest: Digest): Promise<{ size: number } | undefined>;
+  mountBlob(digest: Digest, from: string): Promise<boolean>;
+  addPullScope(path: string): void;
+  uploadBlob(digest: Digest, size: number, open: () => Readable, onBytes?: (n: number) => void): Promise<void>;
+}
+
+/** Sends layers to a BlobTarget, reusing what the target has or can mount (the steps above). */
+export class LayerPusher {
   constructor(
     private readonly cache: BlobCache,
-    private readonly repo: Repository,
+    private readonly repo: BlobTarget,
     private readonly compression: LayerCompression,
     private readonly tmp: string,
     private readonly progress: TransferProgress,
@@ -170,7 +186,7 @@ class LayerPusher {
 
   /** Steps 1 and 2: a blob this layer is known to compress to, already here or mountable. */
   private async reuse(layer: Layer): Promise<PushedLayer | undefined> {
-    const domain = this.repo.registry.endpoint.domain;
+    const domain = this.repo.domain;
     const known = (await this.cache.blobsOf(layer.diffId)).filter((r) => r.compression === this.compression);
     // Blobs recorded for this very repository first: the likeliest to be here.
     const here = known.filter((r) => r.sourceRepository === this.repo.name);
@@ -180,9 +196,10 @@ class LayerPusher {
       const stat = await this.repo.statBlob(digest);
       if (stat) return { diffId: layer.diffId, digest, size: stat.size, outcome: 'exists', compressed: false };
     }
-    const mountable = elsewhere.filter((r) => r.sourceRepository.startsWith(`${domain}/`)).slice(0, MAX_CANDIDATES);
+    const mountable =
+      domain === undefined ? [] : elsewhere.filter((r) => r.sourceRepository.startsWith(`${domain}/`)).slice(0, MAX_CANDIDATES);
     for (const rec of mountable) {
-      const from = rec.sourceRepository.slice(domain.length + 1);
+      const from = rec.sourceRepository.slice(domain!.length + 1);
       this.repo.addPullScope(from);
       if (await this.repo.mountBlob(rec.digest, from)) {
         const size = rec.size >= 0 ? rec.size : ((await this.repo.statBlob(rec.digest))?.size ?? -1);
