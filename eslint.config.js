@@ -17,7 +17,7 @@ export const FLOORS = [
   ['layer', 'context', 'snapshot'], // layer tars, the build context, snapshot directories
   ['store'],
   ['archive', 'registry'], // image sources and sinks beside the store
-  ['container'], // a rootfs's life: prepare, mount, run, commit
+  ['container', 'cache'], // a rootfs's life: prepare, mount, run, commit; the build cache in registries and directories
   ['builder'],
   ['analyze', 'bootstrap'],
   ['check'], // build --check: the linter reuses analyze's knowledge of package caches
