@@ -1,7 +1,7 @@
 // Where a stage starts: `scratch`, an earlier stage, or an image, from the store or else pulled
 // from its registry as docker build does; and the base's ONBUILD triggers, run as if they stood
 // right after the FROM line.
-import type { Digest } from '../digest.js';
+import { chainIdOf, type Digest } from '../digest.js';
 import { DockerfileError, NotFoundError, type SourceLocation } from '../errors.js';
 import { hostArchitecture, type ImageConfig } from '../image/config.js';
 import type { StepOrigin } from '../image/provenance.js';
@@ -37,10 +37,10 @@ export async function startFrom(
     origins = [...r.origins];
     baseId = r.imageId;
   } else {
-    baseId = await baseImage(session, name, from.loc);
-    const image = await session.store.image(baseId);
-    config = image.config;
-    layers = image.layers.map((l) => l.record);
+    const base = await baseImage(session, name, from.loc);
+    config = base.config;
+    layers = [...base.layers];
+    baseId = base.imageId;
   }
   // A base's inline cache is the base's, not the image built on it.
   const { 'tsbuild.cache.v1': _inline, ...own } = config;
@@ -50,22 +50,46 @@ export async function startFrom(
   return { state, triggers, ...(baseId ? { baseId } : {}) };
 }
 
-/** The store's image by that name, or else the one a registry has (as docker build pulls). */
-export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<Digest> {
+/** An image a stage starts from or reads: its config and layers, and its ID when the store has it. */
+export interface BaseImage {
+  readonly config: ImageConfig;
+  readonly layers: readonly StageLayer[];
+  readonly imageId?: Digest;
+}
+
+/**
+ * The store's image by that name, or else the one a registry has: pulled, as docker build pulls
+ * it; or, when the build has caches to take steps from, resolved without its layers, which are
+ * downloaded only if a step reads their files (a build whose steps all hit needs none of a
+ * builder stage's base).
+ */
+export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<BaseImage> {
   const { store, req } = session;
+  const stored = async (id: Digest): Promise<BaseImage> => {
+    const image = await store.image(id);
+    return { config: image.config, layers: image.layers.map((l) => l.record), imageId: id };
+  };
   // --build-context NAME=oci-layout://DIR or NAME=docker-image://REF: that image stands in for NAME.
   const loaded = session.contextImages.get(name);
-  if (loaded) return loaded;
+  if (loaded) return stored(loaded);
   const named = req.namedContexts?.get(name);
   if (named?.kind === 'image') name = named.ref;
   const pulled = session.pulled.get(name);
-  if (pulled) return pulled;
+  if (pulled) return stored(pulled);
   if (!req.alwaysPull) {
     try {
-      return await store.resolveImage(name);
+      return await stored(await store.resolveImage(name));
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
+  }
+  if (session.remote) {
+    let lazy = session.remoteBases.get(name);
+    if (!lazy) {
+      lazy = remoteBase(session, name, loc);
+      session.remoteBases.set(name, lazy);
+    }
+    return lazy;
   }
   session.events.pull?.(name);
   try {
@@ -73,16 +97,44 @@ export async function baseImage(session: BuildSession, name: string, loc: Source
     const { pullImage } = await import('../registry/index.js');
     const { imageId } = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
     session.pulled.set(name, imageId);
-    return imageId;
+    return stored(imageId);
   } catch (err) {
-    if (req.signal?.aborted) throw err;
-    const what = req.alwaysPull
-      ? `base image ${name} could not be pulled (--pull)`
-      : `base image ${name} is not in the store and could not be pulled`;
-    throw new DockerfileError(loc, `${what}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw baseError(session, name, loc, err);
   }
+}
+
+/** A registry's image as pending layers (the store's where it has them), read from its repository when needed. */
+async function remoteBase(session: BuildSession, name: string, loc: SourceLocation): Promise<BaseImage> {
+  const { store, req } = session;
+  let remote;
+  try {
+    const { openRemoteImage } = await import('../registry/index.js');
+    remote = await openRemoteImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
+  } catch (err) {
+    throw baseError(session, name, loc, err);
+  }
+  session.onClose(() => remote.close());
+  const { layerCompression } = await import('../image/manifest.js');
+  const blobs = await session.blobFiles();
+  const layers: StageLayer[] = [];
+  let parent: Digest | undefined;
+  for (const [i, d] of remote.manifest.layers.entries()) {
+    const diffId = remote.config.rootfs.diff_ids[i]!;
+    const chainId = chainIdOf(parent, diffId);
+    const have = await store.useLayer(chainId);
+    const known = { digest: d.digest, sourceRepository: remote.repo.name, compression: layerCompression(d.mediaType)!, size: d.size };
+    layers.push(have ?? blobs.pending(d, { diffId, chainId, parent }, (file) => remote.repo.downloadBlob(d.digest, d.size, file), known));
+    parent = chainId;
+  }
+  return { config: remote.config, layers };
+}
+
+function baseError(session: BuildSession, name: string, loc: SourceLocation, err: unknown): unknown {
+  if (session.req.signal?.aborted) return err;
+  const what = session.req.alwaysPull
+    ? `base image ${name} could not be pulled (--pull)`
+    : `base image ${name} is not in the store and could not be pulled`;
+  return new DockerfileError(loc, `${what}: ${(err as Error).message}`, { cause: err });
 }
 
 /** A base's triggers as the steps they run, located at the FROM line. */

@@ -70,7 +70,7 @@ async function buildOnce(store: Store, request: BuildRequest): Promise<BuildResu
       const sources = await CacheSources.load(store, req.cacheImports, {
         registry: registryOptions(req),
         warn: (m) => req.events?.warning?.(m),
-        scratch: () => session.scratch(),
+        blobs: await session.blobFiles(),
       });
       if (!sources.empty) session.remote = sources;
       else sources.close();

@@ -166,8 +166,7 @@ async function sourceLayers(session: BuildSession, state: StageState, step: Copy
     return r.layers;
   }
   if (/^\d+$/.test(from)) throw new DockerfileError(step.loc, `invalid from flag value ${from}: index out of bounds`);
-  const image = await session.store.image(await baseImage(session, from, step.loc));
-  return image.layers.map((l) => l.record);
+  return (await baseImage(session, from, step.loc)).layers;
 }
 
 /**

@@ -181,8 +181,7 @@ async function sourceOf(session: BuildSession, state: StageState, loc: SourceLoc
     return { kind: 'layers', layers: built.layers };
   }
   if (/^\d+$/.test(from)) throw new DockerfileError(loc, `invalid from flag value ${from}: index out of bounds`);
-  const image = await session.store.image(await baseImage(session, from, loc));
-  return { kind: 'layers', layers: image.layers.map((l) => l.record) };
+  return { kind: 'layers', layers: (await baseImage(session, from, loc)).layers };
 }
 
 /** One mount's part of the cache key: its options, and for a bind the identity of what it shows. */

@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { isPending, type PendingLayer } from '../cache/pending.js';
 import type { StepInputs } from '../cache/format.js';
+import type { BlobFiles } from '../cache/blob-files.js';
 import type { CacheSources } from '../cache/sources.js';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
@@ -17,6 +18,7 @@ import type { BuildScope, StageVars } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
 import type { Secrets } from './secrets.js';
 import type { SshAgents } from './ssh.js';
+import type { BaseImage } from './base.js';
 import type { ResolvedFrom } from './stages.js';
 
 /** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
@@ -98,6 +100,9 @@ export class BuildSession {
   readonly contextImages = new Map<string, Digest>();
   /** Images pulled by this build, by name as written: with --pull, each is asked for once. */
   readonly pulled = new Map<string, Digest>();
+  /** Registry images this build reads without pulling them (base.ts remoteBase), by name as written. */
+  readonly remoteBases = new Map<string, Promise<BaseImage>>();
+  private readonly closers: (() => void | Promise<void>)[] = [];
   /** --cache-from caches beyond the store (src/cache/sources.ts); undefined without any. */
   remote: CacheSources | undefined;
   /** The records used or made, by key, when a cache is to be exported. */
@@ -105,6 +110,7 @@ export class BuildSession {
   /** Pending layers unpacked so far, by chainID. */
   private readonly unpacked = new Map<Digest, LayerRecord>();
   private scratchDir: Promise<string> | undefined;
+  private blobs: Promise<BlobFiles> | undefined;
   private stepIndex = 0;
   // Loaded on first use: only Dockerfiles with secret or ssh mounts need them.
   private secretsLoaded: Promise<Secrets> | undefined;
@@ -156,6 +162,11 @@ export class BuildSession {
     this.cacheLog.set(key, { key, stage: state.stage.index, chain: [...chain], ...(state.slot ? { slot: state.slot } : {}), ...rec });
   }
 
+  /** Runs `f` when the build ends, however it ends. */
+  onClose(f: () => void | Promise<void>): void {
+    this.closers.push(f);
+  }
+
   /** Reports why a step runs although caches were given (a `miss` event), when they were. */
   async explainMiss(state: StageState, info: StepCacheInfo): Promise<void> {
     if (!this.remote || !info.inputs || !state.slot) return;
@@ -205,6 +216,12 @@ export class BuildSession {
     return this.scratchDir;
   }
 
+  /** Blobs of pending layers, downloaded into the scratch directory when first read. */
+  async blobFiles(): Promise<BlobFiles> {
+    this.blobs ??= import('../cache/blob-files.js').then((m) => new m.BlobFiles(() => this.scratch()));
+    return this.blobs;
+  }
+
   get plan(): BuildPlan {
     return this.req.plan;
   }
@@ -237,6 +254,7 @@ export class BuildSession {
 
   /** Ends what the build started for its steps (SSH agents, cache connections, scratch space). */
   async close(): Promise<void> {
+    for (const close of this.closers.splice(0)) await close();
     if (this.sshLoaded) await (await this.sshLoaded).close();
     this.remote?.close();
     if (this.scratchDir) await rm(await this.scratchDir, { recursive: true, force: true });

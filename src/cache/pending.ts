@@ -22,3 +22,4 @@ export interface PendingLayer {
 export function isPending(l: { readonly chainId: Digest }): l is PendingLayer {
   return (l as Partial<PendingLayer>).pending === true;
 }
+

@@ -5,21 +5,17 @@
 // only if a later step needs their files. Nothing here can make a build fail: a cache that is
 // missing, not ours, truncated or unreachable is a warning and a miss, and so is a hit whose
 // blobs the location no longer has.
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { chainIdOf, hex, type Digest } from '../digest.js';
+import { chainIdOf, type Digest } from '../digest.js';
 import { parseConfig, type HistoryEntry } from '../image/config.js';
-import type { Layer } from '../image/image.js';
 import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor } from '../image/manifest.js';
 import { hostPlatform } from '../image/platform.js';
-import { decompress } from '../layer/decompress.js';
 import type { RegistryOptions } from '../registry/client.js';
 import type { LayerRecord, Store } from '../store/store.js';
 import { explainMiss } from './explain.js';
 import { CacheMediaType, INLINE_FIELD, parseCacheConfig, type CacheConfig, type CacheEntry, type StepInputs } from './format.js';
 import type { CacheLocation } from './location.js';
+import type { BlobFiles } from './blob-files.js';
 import type { PendingLayer } from './pending.js';
 import type { CacheFrom } from './spec.js';
 
@@ -50,13 +46,11 @@ interface LoadedCache {
 export interface CacheSourcesOptions {
   readonly registry: RegistryOptions;
   readonly warn: (message: string) => void;
-  /** A scratch directory for downloaded blobs (the build's, removed with it). */
-  readonly scratch: () => Promise<string>;
+  /** Where downloaded blobs go (the build's scratch directory, removed with it). */
+  readonly blobs: BlobFiles;
 }
 
 export class CacheSources {
-  /** Blob files downloaded, by digest: a blob is fetched once however many layers name it. */
-  private readonly files = new Map<Digest, Promise<string>>();
   /** Blobs known present, by location and digest (one HEAD each). */
   private readonly present = new Map<string, Promise<boolean>>();
 
@@ -157,36 +151,12 @@ export class CacheSources {
   }
 
   private pending(location: CacheLocation, d: Descriptor, diffId: Digest, chainId: Digest, parent: Digest | undefined): PendingLayer {
-    const compressed = async (): Promise<Readable> => createReadStream(await this.download(location, d));
-    const layer: Layer = {
-      diffId,
-      mediaType: d.mediaType,
-      digest: async () => d.digest,
-      size: async () => d.size,
-      compressed,
-      uncompressed: async () => Readable.from(decompress(await compressed())),
-    };
     const compression = layerCompression(d.mediaType);
     const known =
       location.domain !== undefined && compression !== undefined
-        ? { known: { digest: d.digest, sourceRepository: location.name, compression, size: d.size } }
-        : {};
-    return { pending: true, chainId, diffId, ...(parent ? { parent } : {}), layer, ...known };
-  }
-
-  private download(location: CacheLocation, d: Descriptor): Promise<string> {
-    let p = this.files.get(d.digest);
-    if (!p) {
-      p = (async () => {
-        const file = join(await this.opts.scratch(), hex(d.digest));
-        await location.downloadBlob(d.digest, d.size, file);
-        return file;
-      })();
-      // A failed download may be tried again by the next step that needs it.
-      p.catch(() => this.files.delete(d.digest));
-      this.files.set(d.digest, p);
-    }
-    return p;
+        ? { digest: d.digest, sourceRepository: location.name, compression, size: d.size }
+        : undefined;
+    return this.opts.blobs.pending(d, { diffId, chainId, parent }, (file) => location.downloadBlob(d.digest, d.size, file), known);
   }
 }
 

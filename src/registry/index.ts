@@ -1,7 +1,7 @@
 // The registry side of tsbuild: a client for the distribution API (src/registry/client.ts) and
 // the two operations that connect it to the store.
 export { Registry, Repository, withQuery, type FetchedManifest, type RegistryOptions } from './client.js';
-export { pullImage, PullError, type PullOptions, type PullResult } from './pull.js';
+export { openRemoteImage, pullImage, PullError, type PullOptions, type PullResult, type RemoteImage } from './pull.js';
 export { pushImage, PushError, type PushOptions, type PushResult, type PushedLayer, type LayerOutcome } from './push.js';
 export { login, type LoginResult } from './login.js';
 export { DockerConfig, dockerConfigDir, authKey, type Credentials, type CredentialSource } from './credentials.js';

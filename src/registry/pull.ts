@@ -128,6 +128,36 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
   }
 }
 
+/** A registry's image resolved (manifest and config) but none of its layers downloaded. */
+export interface RemoteImage {
+  readonly reference: Reference;
+  /** Its repository, open until close(): layers are read from it when something needs them. */
+  readonly repo: Repository;
+  readonly manifest: ImageManifest;
+  readonly configBytes: Buffer;
+  readonly config: ImageConfig;
+  close(): void;
+}
+
+/**
+ * Resolves `ref` as pull does, checks the result the same way, and stops before the layers: a
+ * build whose steps all come from a cache needs a base's config, and its layers only if a step
+ * reads its files.
+ */
+export async function openRemoteImage(store: Store, ref: string, opts: PullOptions = {}): Promise<RemoteImage> {
+  const reference = withDefaultTag(parseReference(ref));
+  const credentials = opts.credentials ?? (await DockerConfig.load());
+  const registry = await Registry.open(reference.domain, { ...opts, credentials });
+  try {
+    const repo = registry.repository(reference.path, ['pull']);
+    const { manifest, configBytes, config } = await resolveImage(store, repo, reference, opts.platform);
+    return { reference, repo, manifest, configBytes, config, close: () => registry.close() };
+  } catch (err) {
+    registry.close();
+    throw err;
+  }
+}
+
 /** What a reference resolves to in the registry, checked for consistency before anything is downloaded. */
 interface ResolvedImage {
   /** What the tag or digest names: an index or an image manifest. */

@@ -14,6 +14,8 @@ type Env = Awaited<ReturnType<typeof tempRoot>>;
 describe('a shared build cache across empty runners', () => {
   let registry: TestRegistry;
   let base: string;
+  /** The builder stage's base: busybox and a layer more, which the final image does not contain. */
+  let sdk: string;
   const roots: Env[] = [];
 
   beforeAll(async () => {
@@ -23,6 +25,10 @@ describe('a shared build cache across empty runners', () => {
     base = `${registry.host}/busybox:ci`;
     await ok(src.root, ['tag', 'busybox', base]);
     await ok(src.root, ['push', base]);
+    sdk = `${registry.host}/sdk:ci`;
+    const sdkCtx = await tempDir();
+    await writeFile(join(sdkCtx, 'Dockerfile'), 'FROM busybox\nRUN echo compilers > /sdk\n');
+    await ok(src.root, ['build', '-t', sdk, '--push', sdkCtx]);
   });
 
   afterAll(async () => {
@@ -44,7 +50,7 @@ describe('a shared build cache across empty runners', () => {
     await writeFile(
       join(ctx, 'Dockerfile'),
       [
-        `FROM ${base} AS builder`,
+        `FROM ${sdk} AS builder`,
         'ARG GREETING=hello',
         'WORKDIR /src',
         'COPY src/ /src/',
@@ -124,6 +130,17 @@ describe('a shared build cache across empty runners', () => {
     const wanted = image[0].RootFS.Layers.slice(1).map((d) => blobOf.get(d));
     const got = (await blobGets(before, 'cache')).filter((d) => d !== manifest.config.digest);
     expect(got.sort()).toEqual(wanted.sort());
+    // The builder stage's base was resolved (its config) but none of its layers downloaded.
+    const sdkManifest = JSON.parse(
+      await (
+        await fetch(`http://${registry.host}/v2/sdk/manifests/ci`, {
+          headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+        })
+      ).text(),
+    ) as { layers: { digest: string }[] };
+    const sdkGets = await blobGets(before, 'sdk');
+    expect(sdkGets.length).toBeGreaterThan(0);
+    for (const l of sdkManifest.layers) expect(sdkGets).not.toContain(l.digest);
     expect(config.layers.length).toBeGreaterThan(wanted.length + 1); // the builder stage's layers were there to take
 
     await writeFile(join(ctx, 'src', 'f3.txt'), 'changed\n');
