@@ -22,4 +22,3 @@ export interface PendingLayer {
 export function isPending(l: { readonly chainId: Digest }): l is PendingLayer {
   return (l as Partial<PendingLayer>).pending === true;
 }
-
