@@ -10,7 +10,6 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startRegistry as startTestRegistry } from '../test/helpers/registry.js';
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
 import { Aborted, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
@@ -24,9 +23,10 @@ import {
   type ToolResult,
   type WorkloadResult,
 } from './lib/report.js';
+import { startRegistry } from './lib/registry.js';
 import { Session } from './lib/session.js';
 import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
-import { selectWorkloads, type Registry, type Workload, type WorkloadEnv } from './lib/workloads.js';
+import { selectWorkloads, type Workload, type WorkloadEnv } from './lib/workloads.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const COMMAND_TIMEOUT_MS = 30 * 60_000;
@@ -143,7 +143,6 @@ async function buildRevision(rev: string, dir: string): Promise<void> {
 
 class Runner {
   readonly inputs: Record<string, TreeStats> = {};
-  private readonly registries = new Set<Registry>();
   readonly env: WorkloadEnv;
 
   constructor(
@@ -158,25 +157,11 @@ class Runner {
       seed: opts.seed,
       floorCgroup,
       untimed: (tool, cmd) => run(cmd, { logFile: log(tool), timeoutMs: COMMAND_TIMEOUT_MS }),
-      startRegistry: async () => {
-        const r = await startTestRegistry();
-        const reg: Registry = {
-          host: r.host,
-          stop: async () => {
-            this.registries.delete(reg);
-            await r.stop();
-          },
-        };
-        this.registries.add(reg);
-        return reg;
-      },
+      startRegistry: () => startRegistry(session),
       note: (id, stats) => {
         this.inputs[id] = stats;
       },
     };
-    session.defer('registries', async () => {
-      for (const r of [...this.registries]) await r.stop();
-    });
   }
 
   private runsOf(w: Workload): { runs: number; warmup: number } {
@@ -389,7 +374,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the bench needs root (mounts, namespaces, dockerd, cgroups)');
   const session = await Session.create(opts.workDir, opts.keep);
   session.trapSignals();
-  // Helpers that make temporary directories (the test registry) make them in the scratch dir.
+  // Temporary directories made by the tools and their helpers go into the scratch dir.
   process.env.TMPDIR = session.dir;
   const startedAt = new Date();
   say(`bench: scratch directory ${session.dir}`);

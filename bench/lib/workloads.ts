@@ -6,6 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manySmallFilesSpec, nodeModulesSpec, payloadSpec, writeTree, type TreeStats } from './inputs.js';
 import type { Command } from './measure.js';
+import type { Registry } from './registry.js';
 import type { Session } from './session.js';
 import { isUnsupported, type Step, type Tool, type ToolId } from './tools.js';
 
@@ -13,11 +14,6 @@ export interface RunSpec {
   readonly command: Step;
   /** Untimed, after the command (whether or not it succeeded). */
   readonly after?: () => Promise<void>;
-}
-
-export interface Registry {
-  readonly host: string;
-  stop(): Promise<void>;
 }
 
 export interface WorkloadEnv {
