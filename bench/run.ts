@@ -25,7 +25,7 @@ import {
 } from './lib/report.js';
 import { startRegistry } from './lib/registry.js';
 import { Session } from './lib/session.js';
-import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
+import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, TsbuildTool, type Tool, type ToolId } from './lib/tools.js';
 import { selectWorkloads, type Workload, type WorkloadEnv } from './lib/workloads.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -41,7 +41,8 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --cli-runs N      measured runs of CLI start (default 20)
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
-                    W7-save,W7-push-gzip,W7-push-zstd,W8 (default: all)
+                    W7-save,W7-push-gzip,W7-push-zstd,W8,W9,W9-hit,
+                    W9-change (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
@@ -150,7 +151,10 @@ class Runner {
     private readonly opts: Options,
     private readonly tools: Tool[],
     floorCgroup: string | undefined,
+    baseArchive: string,
   ) {
+    const tsbuild = tools.find((t): t is TsbuildTool => t instanceof TsbuildTool);
+    if (!tsbuild) throw new Error('no tsbuild among the tools');
     const log = (tool: string): string => session.path('logs', `${tool}.log`);
     this.env = {
       session,
@@ -158,6 +162,8 @@ class Runner {
       floorCgroup,
       untimed: (tool, cmd) => run(cmd, { logFile: log(tool), timeoutMs: COMMAND_TIMEOUT_MS }),
       startRegistry: () => startRegistry(session),
+      tsbuild: (root, command, args) => tsbuild.at(root, command, args),
+      baseArchive,
       note: (id, stats) => {
         this.inputs[id] = stats;
       },
@@ -393,8 +399,9 @@ async function main(): Promise<number> {
     const revision = describeRevision(REPO, opts.rev);
     await snapshotTsbuild(source, app);
     if (opts.cpuProf) await mkdir(opts.cpuProf, { recursive: true });
+    const baseArchive = session.path('busybox.tar');
     const tools = makeTools(
-      { session, baseArchive: session.path('busybox.tar'), log: (t) => session.path('logs', `${t}.log`) },
+      { session, baseArchive, log: (t) => session.path('logs', `${t}.log`) },
       app,
       opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf] : [],
       opts.peers,
@@ -411,7 +418,7 @@ async function main(): Promise<number> {
     }
     for (const id of PEER_IDS) if (!opts.peers.includes(id)) say(`bench: ${LABELS[id]} not requested (--peers)`);
     const machine = await describeMachine(session.dir);
-    const runner = new Runner(session, opts, tools, await session.cgroup('floor'));
+    const runner = new Runner(session, opts, tools, await session.cgroup('floor'), baseArchive);
     const results: WorkloadResult[] = [];
     for (const w of workloads) results.push(await runner.workload(w));
     await session.close();
