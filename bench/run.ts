@@ -10,7 +10,6 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startRegistry as startTestRegistry } from '../test/helpers/registry.js';
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
 import { Aborted, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
@@ -24,9 +23,10 @@ import {
   type ToolResult,
   type WorkloadResult,
 } from './lib/report.js';
+import { startRegistry } from './lib/registry.js';
 import { Session } from './lib/session.js';
-import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, type Tool, type ToolId } from './lib/tools.js';
-import { selectWorkloads, type Registry, type Workload, type WorkloadEnv } from './lib/workloads.js';
+import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, TsbuildTool, type Tool, type ToolId } from './lib/tools.js';
+import { selectWorkloads, type Workload, type WorkloadEnv } from './lib/workloads.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const COMMAND_TIMEOUT_MS = 30 * 60_000;
@@ -41,7 +41,8 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --cli-runs N      measured runs of CLI start (default 20)
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
-                    W7-save,W7-push-gzip,W7-push-zstd,W8 (default: all)
+                    W7-save,W7-push-gzip,W7-push-zstd,W8,W9,W9-hit,
+                    W9-change (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
@@ -143,7 +144,6 @@ async function buildRevision(rev: string, dir: string): Promise<void> {
 
 class Runner {
   readonly inputs: Record<string, TreeStats> = {};
-  private readonly registries = new Set<Registry>();
   readonly env: WorkloadEnv;
 
   constructor(
@@ -151,32 +151,23 @@ class Runner {
     private readonly opts: Options,
     private readonly tools: Tool[],
     floorCgroup: string | undefined,
+    baseArchive: string,
   ) {
+    const tsbuild = tools.find((t): t is TsbuildTool => t instanceof TsbuildTool);
+    if (!tsbuild) throw new Error('no tsbuild among the tools');
     const log = (tool: string): string => session.path('logs', `${tool}.log`);
     this.env = {
       session,
       seed: opts.seed,
       floorCgroup,
       untimed: (tool, cmd) => run(cmd, { logFile: log(tool), timeoutMs: COMMAND_TIMEOUT_MS }),
-      startRegistry: async () => {
-        const r = await startTestRegistry();
-        const reg: Registry = {
-          host: r.host,
-          stop: async () => {
-            this.registries.delete(reg);
-            await r.stop();
-          },
-        };
-        this.registries.add(reg);
-        return reg;
-      },
+      startRegistry: () => startRegistry(session),
+      tsbuild: (root, command, args) => tsbuild.at(root, command, args),
+      baseArchive,
       note: (id, stats) => {
         this.inputs[id] = stats;
       },
     };
-    session.defer('registries', async () => {
-      for (const r of [...this.registries]) await r.stop();
-    });
   }
 
   private runsOf(w: Workload): { runs: number; warmup: number } {
@@ -389,7 +380,7 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the bench needs root (mounts, namespaces, dockerd, cgroups)');
   const session = await Session.create(opts.workDir, opts.keep);
   session.trapSignals();
-  // Helpers that make temporary directories (the test registry) make them in the scratch dir.
+  // Temporary directories made by the tools and their helpers go into the scratch dir.
   process.env.TMPDIR = session.dir;
   const startedAt = new Date();
   say(`bench: scratch directory ${session.dir}`);
@@ -408,8 +399,9 @@ async function main(): Promise<number> {
     const revision = describeRevision(REPO, opts.rev);
     await snapshotTsbuild(source, app);
     if (opts.cpuProf) await mkdir(opts.cpuProf, { recursive: true });
+    const baseArchive = session.path('busybox.tar');
     const tools = makeTools(
-      { session, baseArchive: session.path('busybox.tar'), log: (t) => session.path('logs', `${t}.log`) },
+      { session, baseArchive, log: (t) => session.path('logs', `${t}.log`) },
       app,
       opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf] : [],
       opts.peers,
@@ -426,7 +418,7 @@ async function main(): Promise<number> {
     }
     for (const id of PEER_IDS) if (!opts.peers.includes(id)) say(`bench: ${LABELS[id]} not requested (--peers)`);
     const machine = await describeMachine(session.dir);
-    const runner = new Runner(session, opts, tools, await session.cgroup('floor'));
+    const runner = new Runner(session, opts, tools, await session.cgroup('floor'), baseArchive);
     const results: WorkloadResult[] = [];
     for (const w of workloads) results.push(await runner.workload(w));
     await session.close();

@@ -101,7 +101,12 @@ export class TsbuildTool implements Tool {
 
   /** `tsbuild COMMAND --root R ARGS` (--root right after the command, as `run` needs). */
   private store(command: string, args: readonly string[]): Command {
-    return this.cmd([command, '--root', this.root, ...args]);
+    return this.at(this.root, command, args);
+  }
+
+  /** The same with another store root: for workloads that start from an empty store. */
+  at(root: string, command: string, args: readonly string[]): Command {
+    return this.cmd([command, '--root', root, ...args]);
   }
 
   async start(): Promise<void> {
@@ -163,7 +168,8 @@ export class DockerTool implements Tool {
     this.label = id === 'classic' ? 'Docker classic' : 'Docker BuildKit';
   }
 
-  private cmd(args: readonly string[], env: Record<string, string> = {}): Command {
+  /** `docker ARGS` against the private daemon, charged to Docker's cgroup. */
+  cmd(args: readonly string[], env: Record<string, string> = {}): Command {
     return { argv: [DOCKER, ...args], env: { ...this.env, ...env }, ...(this.engine.cgroup ? { cgroup: this.engine.cgroup } : {}) };
   }
 

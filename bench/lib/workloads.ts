@@ -6,18 +6,15 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { manySmallFilesSpec, nodeModulesSpec, payloadSpec, writeTree, type TreeStats } from './inputs.js';
 import type { Command } from './measure.js';
+import type { Registry } from './registry.js';
 import type { Session } from './session.js';
-import { isUnsupported, type Step, type Tool, type ToolId } from './tools.js';
+import { DOCKER } from './dockerd.js';
+import { DockerTool, isUnsupported, type Step, type Tool, type ToolId } from './tools.js';
 
 export interface RunSpec {
   readonly command: Step;
   /** Untimed, after the command (whether or not it succeeded). */
   readonly after?: () => Promise<void>;
-}
-
-export interface Registry {
-  readonly host: string;
-  stop(): Promise<void>;
 }
 
 export interface WorkloadEnv {
@@ -28,6 +25,10 @@ export interface WorkloadEnv {
   startRegistry(): Promise<Registry>;
   /** Describes generated inputs, for the results. */
   note(id: string, stats: TreeStats): void;
+  /** A tsbuild command on a store root of the workload's own (an empty runner's, a seeding one). */
+  tsbuild(root: string, command: string, args: readonly string[]): Command;
+  /** The busybox base as a Docker archive (what the Docker columns load at start). */
+  readonly baseArchive: string;
   floorCgroup: string | undefined;
 }
 
@@ -208,6 +209,156 @@ function w8Unsupported(tool: Tool): string | undefined {
   return undefined;
 }
 
+/**
+ * W9's Dockerfile: a builder stage that copies ~300 small source files and bundles them (one
+ * file and its checksum), and a final stage that takes the bundle and indexes it. A changed
+ * source file misses from the builder's COPY on: its RUN, the COPY --from and the last RUN run
+ * again. The base comes from the run's registry, as on a runner that has no images at all.
+ */
+function w9Dockerfile(host: string): string {
+  return `FROM ${host}/busybox:w9 AS builder
+WORKDIR /src
+COPY src/ ./
+RUN mkdir /out && find . -type f | sort | xargs cat > /out/bundle.js && md5sum /out/bundle.js > /out/bundle.md5
+FROM ${host}/busybox:w9
+COPY --from=builder /out/ /app/
+RUN wc -c /app/bundle.js > /app/size.txt
+`;
+}
+
+const W9_SOURCES = 300;
+/** The source file W9-change rewrites in each run (one of manySmallFilesSpec's names). */
+const W9_CHANGED = 'src/d0001/f000150.txt';
+
+/**
+ * The registry both W9 workloads use, with the busybox base pushed once by tsbuild from a
+ * store of its own (every column pulls it from there).
+ */
+const w9Registry = (env: WorkloadEnv): Promise<string> =>
+  memo('w9-registry', async () => {
+    const registry = await env.startRegistry();
+    const root = env.session.path('w9-base-root');
+    const base = `${registry.host}/busybox:w9`;
+    await env.untimed('tsbuild', env.tsbuild(root, 'bootstrap', ['busybox']));
+    await env.untimed('tsbuild', env.tsbuild(root, 'tag', ['busybox', base]));
+    await env.untimed('tsbuild', env.tsbuild(root, 'push', ['-q', base]));
+    return registry.host;
+  });
+
+/** One tool's W9 context (its own, since W9-change edits it in every run). */
+async function w9Context(env: WorkloadEnv, tool: Tool, variant: W9Variant): Promise<string> {
+  const host = await w9Registry(env);
+  const dir = inputs(env, `w9-${variant}-${tool.id}`);
+  await context(dir, w9Dockerfile(host));
+  const stats = await writeTree(dir, `${env.seed}:w9`, manySmallFilesSpec(`${env.seed}:w9`, W9_SOURCES, 'src'));
+  env.note('W9 sources', stats);
+  return dir;
+}
+
+type W9Variant = 'hit' | 'change';
+
+/** Why a tool has no W9 time, or undefined when it runs W9. */
+function w9Unsupported(tool: Tool): string | undefined {
+  // buildah 1.28 has --cache-from/--cache-to for --layers, but the bench does not drive them yet.
+  if (tool.id === 'buildah') return 'not measured: the registry cache of buildah bud is not wired into the bench';
+  return undefined;
+}
+
+/** The images W9 leaves in a Docker column: the built one, and what the classic run pulled. */
+function w9DockerImages(host: string, tool: Tool, variant: W9Variant): { out: string; caches: string[] } {
+  const out = `${host}/w9app:out-${variant}-${tool.id}`;
+  if (tool.id === 'buildkit') return { out, caches: [`${host}/w9app:${variant}-inline`] };
+  return { out, caches: [`${host}/w9app:${variant}-classic-builder`, `${host}/w9app:${variant}-classic`] };
+}
+
+/**
+ * Makes the Docker engine an empty runner: every image from the registry (bases, caches, built
+ * images), the dangling ones the classic builder's stages leave, BuildKit's cache, and the
+ * busybox loaded at start (it holds the same layer as the registry's base). `after` loads that
+ * busybox back for the workloads that follow.
+ */
+function emptyDocker(tool: DockerTool, host: string): Command {
+  const script = `ids=$("${DOCKER}" images -q --filter 'reference=${host}/*:*' --filter reference=busybox:latest | sort -u)
+if [ -n "$ids" ]; then "${DOCKER}" rmi -f $ids >/dev/null; fi
+"${DOCKER}" image prune -f >/dev/null && "${DOCKER}" builder prune -af >/dev/null`;
+  return { ...tool.cmd([]), argv: ['/bin/sh', '-c', script] };
+}
+
+async function w9Setup(variant: W9Variant, tool: Tool, env: WorkloadEnv): Promise<void> {
+  if (w9Unsupported(tool) !== undefined) return;
+  const dir = await w9Context(env, tool, variant);
+  const host = await w9Registry(env);
+  if (tool.id === 'tsbuild') {
+    // The commit's first build, on another runner: it writes the cache every later run reads.
+    const root = env.session.path(`w9-${variant}-seed-root`);
+    const cacheTo = `type=registry,ref=${host}/cache:w9-${variant},mode=max`;
+    await env.untimed('tsbuild', env.tsbuild(root, 'build', ['-q', '--cache-to', cacheTo, '-t', 'w9app', dir]));
+    return;
+  }
+  if (!(tool instanceof DockerTool)) throw new Error(`W9 has no setup for ${tool.id}`);
+  const { caches } = w9DockerImages(host, tool, variant);
+  if (tool.id === 'buildkit') {
+    const ref = caches[0]!;
+    await env.untimed(
+      tool.id,
+      tool.cmd(['build', '--network', 'host', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-q', '-t', ref, dir], { DOCKER_BUILDKIT: '1' }),
+    );
+    await env.untimed(tool.id, tool.cmd(['push', '-q', ref]));
+  } else {
+    // The classic builder caches only from images it has, stage by stage: the builder stage is
+    // pushed too (--target), as CI setups for multi-stage builds with the classic builder do.
+    const [builderRef, finalRef] = caches as [string, string];
+    const classic = { DOCKER_BUILDKIT: '0' };
+    await env.untimed(tool.id, tool.cmd(['build', '--network', 'none', '-q', '--target', 'builder', '-t', builderRef, dir], classic));
+    await env.untimed(tool.id, tool.cmd(['build', '--network', 'none', '-q', '-t', finalRef, dir], classic));
+    for (const ref of caches) await env.untimed(tool.id, tool.cmd(['push', '-q', ref]));
+  }
+}
+
+async function w9Spec(variant: W9Variant, tool: Tool, env: WorkloadEnv, run: number): Promise<RunSpec> {
+  const unsupported = w9Unsupported(tool);
+  if (unsupported !== undefined) return { command: { unsupported } };
+  const host = await w9Registry(env);
+  const dir = inputs(env, `w9-${variant}-${tool.id}`);
+  if (variant === 'change') await writeFile(join(dir, W9_CHANGED), `changed in run ${run} of ${env.seed}\n`);
+  if (tool.id === 'tsbuild') {
+    // An empty runner: a new, empty store root (made untimed), gone after the run.
+    const root = env.session.path(`w9-${variant}-run-${run}`);
+    await mkdir(root);
+    const cacheFrom = `type=registry,ref=${host}/cache:w9-${variant}`;
+    return {
+      command: env.tsbuild(root, 'build', ['-q', '--cache-from', cacheFrom, '-t', 'w9app', dir]),
+      after: () => rm(root, { recursive: true, force: true }),
+    };
+  }
+  if (!(tool instanceof DockerTool)) throw new Error(`W9 has no run for ${tool.id}`);
+  await env.untimed(tool.id, emptyDocker(tool, host));
+  const after = (): Promise<void> => env.untimed(tool.id, tool.cmd(['load', '-q', '-i', env.baseArchive]));
+  const { out, caches } = w9DockerImages(host, tool, variant);
+  if (tool.id === 'buildkit') {
+    const args = ['build', '--network', 'host', '--cache-from', caches[0]!, '-q', '-t', out, dir];
+    return { command: tool.cmd(args, { DOCKER_BUILDKIT: '1' }), after };
+  }
+  // The classic builder uses only --cache-from images it has: pulling them is part of the run.
+  const q = (s: string): string => `'${s}'`;
+  const script = [
+    ...caches.map((ref) => `"${DOCKER}" pull -q ${q(ref)} >/dev/null`),
+    `DOCKER_BUILDKIT=0 "${DOCKER}" build --network none ${caches.map((ref) => `--cache-from ${q(ref)}`).join(' ')} -q -t ${q(out)} ${q(dir)}`,
+  ].join(' && ');
+  return { command: { ...tool.cmd([]), argv: ['/bin/sh', '-c', script] }, after };
+}
+
+function w9(variant: W9Variant, title: string): Workload {
+  return {
+    id: `W9-${variant}`,
+    title,
+    kind: 'light',
+    prepare: async (env) => void (await w9Registry(env)),
+    setup: (tool, env) => w9Setup(variant, tool, env),
+    spec: (tool, env, run) => w9Spec(variant, tool, env, run),
+  };
+}
+
 export const WORKLOADS: readonly Workload[] = [
   {
     id: 'CLI',
@@ -317,6 +468,8 @@ export const WORKLOADS: readonly Workload[] = [
     },
     removes: (tool) => (w8Unsupported(tool) === undefined ? [tagFor('bench-w8', tool)] : []),
   },
+  w9('hit', 'empty runner, registry cache, nothing changed: a two-stage build of 300 source files'),
+  w9('change', 'empty runner, registry cache, one source file changed: the same build from the COPY on'),
 ];
 
 /** `W5` selects W5-1k and W5-100k, `W7` the three W7 workloads; ids are case-insensitive. */
