@@ -134,16 +134,18 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
 }
 
 /** The records of the final stage (mode=min) or of every stage (mode=max), as export takes them. */
-function exportRecords(session: BuildSession, finalStage: number, max: boolean): ExportRecord[] {
+function exportRecords(session: BuildSession, finalStage: number, max: boolean, inline = false): ExportRecord[] {
   const out: ExportRecord[] = [];
   for (const r of session.cacheLog?.values() ?? []) {
     if (!max && r.stage !== finalStage) continue;
+    // An inline cache never holds the other stages a twin's own key names (LoggedRecord.twin).
+    if (inline && r.twin) continue;
     const chain = r.chain.map((l) =>
       isPending(l)
         ? { diffId: l.diffId, layer: l.layer, ...(l.known ? { known: l.known } : {}) }
         : { diffId: l.diffId, layer: session.store.layer(l) },
     );
-    const { stage: _, chain: _c, ...rest } = r;
+    const { stage: _, chain: _c, twin: _t, ...rest } = r;
     out.push({ ...rest, chain });
   }
   return out;
@@ -168,7 +170,7 @@ async function exportTo(session: BuildSession, to: Exclude<CacheTo, { type: 'inl
 /** `--cache-to type=inline`: the final stage's records, in the image config (format.ts INLINE_FIELD). */
 async function withInlineCache(session: BuildSession, final: StageResult, finalStage: number): Promise<StageResult> {
   const { inlineCache } = await import('../cache/export.js');
-  const inline = inlineCache(exportRecords(session, finalStage, false), final.config.rootfs.diff_ids);
+  const inline = inlineCache(exportRecords(session, finalStage, false, true), final.config.rootfs.diff_ids);
   return { ...final, config: { ...final.config, 'tsbuild.cache.v1': inline } };
 }
 

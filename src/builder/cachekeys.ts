@@ -140,6 +140,25 @@ export function copyFromKey(k: CopyFromKey): Digest {
   });
 }
 
+/**
+ * COPY --from by what it copies: the selected files' checksum (owners included) in place of the
+ * source root's chainID. A stage built again makes other layers (new mtimes) but often the same
+ * files: a cache that lacks the stage (mode=min, inline) still hits on this key.
+ */
+export function copyFromContentKey(k: Omit<CopyFromKey, 'source'> & { readonly checksum: string }): Digest {
+  return key({
+    parent: k.parent,
+    kind: 'COPY --from content',
+    checksum: k.checksum,
+    sources: k.sources,
+    dest: k.dest,
+    workdir: k.workdir,
+    chown: k.chown,
+    chmod: k.chmod,
+    ...selection(k),
+  });
+}
+
 export interface MetadataRunKey {
   readonly parent: string;
   /**

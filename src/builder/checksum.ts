@@ -68,6 +68,11 @@ export interface SourcesChecksumOptions {
    * mode, size, content digest), which a cache keeps to say which file made a COPY miss.
    */
   readonly onListing?: (text: string) => void;
+  /**
+   * Owners enter the digest too: for COPY --from, which keeps the source's owners (the context's
+   * are reset to root, so a context's checksum leaves them out).
+   */
+  readonly owners?: boolean;
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
@@ -79,7 +84,7 @@ export async function sourcesChecksum(
   const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
   const cache = opts.cacheDir === undefined ? undefined : await hashCacheOf(context, opts.cacheDir);
   const downloads = opts.downloads ?? new Downloads();
-  const hasher = new TreeHasher(context, cache, opts.onListing !== undefined);
+  const hasher = new TreeHasher(context, cache, opts.onListing !== undefined, opts.owners === true);
   try {
     for (const source of sources) {
       hasher.push(`source\0${source}\0`);
@@ -149,6 +154,7 @@ class TreeHasher {
     private readonly context: BuildContext,
     private readonly cache: ContextHashCache | undefined,
     capture = false,
+    private readonly owners = false,
   ) {
     this.captured = capture ? [] : undefined;
   }
@@ -172,7 +178,7 @@ class TreeHasher {
   }
 
   private async dir(e: TreeEntry, name: string, tree: TreeSource, full: boolean): Promise<void> {
-    this.push(`d\0${name}\0${(e.stats.mode & 0o7777).toString(8)}\0`);
+    this.push(`d\0${name}\0${(e.stats.mode & 0o7777).toString(8)}\0${this.owner(e.stats)}`);
     for (const child of await tree.readDir(e)) {
       const childName = `${name}/${child.name}`;
       if (child.stats.isDirectory()) await this.dir(child, childName, tree, full);
@@ -189,7 +195,7 @@ class TreeHasher {
   /** Anything but a directory; returns a promise only when it had to wait. */
   private leaf(e: TreeEntry, name: string): Promise<void> | undefined {
     const st = e.stats;
-    this.push(`${kindOf(st)}\0${name}\0${(st.mode & 0o7777).toString(8)}\0`);
+    this.push(`${kindOf(st)}\0${name}\0${(st.mode & 0o7777).toString(8)}\0${this.owner(st)}`);
     if (st.isFile()) {
       this.push(`${st.size}\0`);
       const cached = this.cache?.lookup(e.path, st);
@@ -212,6 +218,10 @@ class TreeHasher {
       this.push(`${st.rdev}\0\n`);
     }
     return undefined;
+  }
+
+  private owner(st: Stats): string {
+    return this.owners ? `${st.uid}:${st.gid}\0` : '';
   }
 
   /** The digest, once every read has finished. */

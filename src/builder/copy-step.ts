@@ -13,16 +13,16 @@ import type { HistoryEntry } from '../image/config.js';
 import type { ModeChange } from '../fs/mode.js';
 import type { CopyStep } from '../parse/plan.js';
 import { stageByName } from './stages.js';
-import { copyFromInputs, copyFromKey, copyInputs, copyKey } from './cachekeys.js';
+import { copyFromContentKey, copyFromInputs, copyFromKey, copyInputs, copyKey } from './cachekeys.js';
 import { sourcesChecksum } from './checksum.js';
 import { copyIntoRootfs } from './copy.js';
 import { inlineFilesKey, writeCopyHeredocs } from './heredoc.js';
 import type { CopyWork } from './instructions.js';
-import { layerStep, linkedLayerStep } from './layer-step.js';
+import { layerStep, linkedLayerStep, type LayerStepOptions } from './layer-step.js';
 import { GitSources } from './git.js';
 import { Downloads } from './remote.js';
 import { baseImage } from './base.js';
-import { atLine, type BuildSession, type StageLayer, type StageState, type StepCacheInfo } from './session.js';
+import { atLine, type BuildSession, type StageLayer, type StageState } from './session.js';
 
 export async function copyStep(
   session: BuildSession,
@@ -193,7 +193,21 @@ async function copyFrom(
     ...selectKey(work),
   };
   const key = copyFromKey(keyParts);
-  await inLayer(session, state, work, key, history, { inputs: copyFromInputs(keyParts) }, async (mounted) =>
+  // By content too, when a cache is read or written: a stage built again (other layers, the same
+  // files) then still hits. It reads the source's files, so it is not worth it for the store alone.
+  const byContent = !work.link && (session.remote !== undefined || session.cacheLog !== undefined);
+  const contentKey = async (): Promise<Digest> => {
+    const checksum = await atLine(step.loc, async () => {
+      const top = (await session.stored(layers)).at(-1);
+      return inView(session.store, top, async (root) =>
+        sourcesChecksum(await openRootfsSource(root), work.sources, { isAdd: false, owners: true, select: selectOf(work) }),
+      );
+    });
+    const { source: _, ...rest } = keyParts;
+    return copyFromContentKey({ ...rest, checksum });
+  };
+  const info = { inputs: copyFromInputs(keyParts), ...(byContent ? { contentKey } : {}) };
+  await inLayer(session, state, work, key, history, info, async (mounted) =>
     atLine(
       step.loc,
       async () =>
@@ -226,7 +240,7 @@ function inLayer(
   work: CopyWork,
   key: Digest,
   history: HistoryEntry,
-  info: StepCacheInfo,
+  info: LayerStepOptions,
   copy: (mounted: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
   return work.link ? linkedLayerStep(session, state, key, history, info, copy) : layerStep(session, state, key, history, info, copy);

@@ -10,6 +10,7 @@ import type { HistoryEntry } from '../image/config.js';
 import { inNewLayer, type MountedRootfs } from '../container/runner.js';
 import type { InitLayer } from '../snapshot/snapshotter.js';
 import type { LayerRecord } from '../store/store.js';
+import { BY_CONTENT } from '../cache/format.js';
 import { isPending } from '../cache/pending.js';
 import { addHistory, cacheFromKey, type BuildSession, type StageLayer, type StageState, type StepCacheInfo } from './session.js';
 
@@ -18,6 +19,11 @@ export interface LayerStepOptions extends StepCacheInfo {
   readonly init?: InitLayer;
   /** --cache-from images may supply the layer, matched by created_by (RUN, WORKDIR). */
   readonly cacheFromByCommand?: boolean;
+  /**
+   * A second key, tried when the first misses, and recorded with it: COPY --from by content
+   * (cachekeys.ts copyFromContentKey). Undefined when not worth its cost.
+   */
+  readonly contentKey?: () => Promise<Digest>;
 }
 
 /**
@@ -33,7 +39,20 @@ export async function layerStep(
   work: (rootfs: MountedRootfs) => Promise<boolean>,
 ): Promise<void> {
   const key = withEpoch(stepKey, session.req.sourceDateEpoch);
-  if (await reuseCached(session, state, key, info(opts), opts.cacheFromByCommand ? history.created_by : undefined)) return;
+  const contentKey = async (): Promise<Digest | undefined> =>
+    opts.contentKey ? withEpoch(await opts.contentKey(), session.req.sourceDateEpoch) : undefined;
+  if (await reuseCached(session, state, key, info(opts), opts.cacheFromByCommand ? history.created_by : undefined)) {
+    // An inline cache names this step by content, whichever key found it (see LoggedRecord.twin).
+    const second = session.inlineExport ? await contentKey() : undefined;
+    if (second) await recordBoth(session, state, key, second, opts);
+    return;
+  }
+  const second = session.req.noCache ? undefined : await contentKey();
+  if (second && (await reuseCached(session, state, second, info(opts)))) {
+    // Found by content: the first key now names the same layer, for the next build.
+    await recordBoth(session, state, key, second, opts);
+    return;
+  }
   await session.explainMiss(state, opts);
   const { store } = session;
   // The step works on the stage's files: layers known from a cache are unpacked now.
@@ -45,14 +64,28 @@ export async function layerStep(
     // Recorded too, naming the layer it stood on: a cached rebuild then reuses the entry (its
     // created time) rather than running the step again.
     const empty = { ...entry, empty_layer: true };
-    await store.putCacheRecord(key, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
     addHistory(state, empty);
-    session.logRecord(state, key, { history: empty, ...info(opts) }, state.layers);
+    for (const k of second ? [key, second] : [key]) {
+      await store.putCacheRecord(k, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
+      session.logRecord(
+        state,
+        k,
+        { history: empty, ...(k === second ? contentInfo(opts) : info(opts)), ...(k === key && second ? { twin: true } : {}) },
+        state.layers,
+      );
+    }
     return;
   }
-  await store.putCacheRecord(key, { chainId: layer.chainId, history: entry });
   pushLayer(state, layer, entry);
-  session.logRecord(state, key, { history: entry, ...info(opts) }, state.layers);
+  for (const k of second ? [key, second] : [key]) {
+    await store.putCacheRecord(k, { chainId: layer.chainId, history: entry });
+    session.logRecord(
+      state,
+      k,
+      { history: entry, ...(k === second ? contentInfo(opts) : info(opts)), ...(k === key && second ? { twin: true } : {}) },
+      state.layers,
+    );
+  }
   session.events.layer?.({ diffId: layer.diffId, size: layer.size });
 }
 
@@ -156,6 +189,33 @@ function explained(session: BuildSession, err: unknown): unknown {
  */
 function withEpoch(key: Digest, epoch: number | undefined): Digest {
   return epoch === undefined ? key : sha256(`${key} SOURCE_DATE_EPOCH=${epoch}`);
+}
+
+/**
+ * After a hit on one of a step's two keys (its own, and layerStep's content key), both name the
+ * step's result: in the store's cache for the next build, and in the log for --cache-to.
+ */
+async function recordBoth(
+  session: BuildSession,
+  state: StageState,
+  primary: Digest,
+  byContent: Digest,
+  opts: StepCacheInfo,
+): Promise<void> {
+  const top = state.layers.at(-1);
+  const history = state.history.at(-1)!;
+  // A record names a stored layer; a pending one is recorded by the cache it came from.
+  if (!top || !isPending(top)) {
+    const rec = { ...(top ? { chainId: top.chainId } : {}), history };
+    for (const k of [primary, byContent]) await session.store.putCacheRecord(k, rec);
+  }
+  session.logRecord(state, byContent, { history, ...contentInfo(opts) }, state.layers);
+  session.logRecord(state, primary, { history, ...info(opts), twin: true }, state.layers);
+}
+
+/** The inputs of a record by content: the same whatever stage chain made the files (format.ts BY_CONTENT). */
+function contentInfo(i: StepCacheInfo): StepCacheInfo {
+  return i.inputs ? { inputs: { ...i.inputs, source: BY_CONTENT } } : {};
 }
 
 /** What the cache log keeps of a step's inputs. */

@@ -46,6 +46,11 @@ export interface LoggedRecord {
   readonly slot?: string;
   readonly inputs?: StepInputs;
   readonly listing?: string;
+  /**
+   * The step is recorded by its content key too (COPY --from): an inline cache keeps only that
+   * one, since this key names another stage's layers, which an inline cache does not hold.
+   */
+  readonly twin?: boolean;
 }
 
 /** What a step hands the caches besides its key: what the key was made of, and where it stands. */
@@ -129,6 +134,11 @@ export class BuildSession {
     opts: { logRecords?: boolean } = {},
   ) {
     this.cacheLog = opts.logRecords ? new Map() : undefined;
+  }
+
+  /** Whether the image carries its cache (--cache-to type=inline). */
+  get inlineExport(): boolean {
+    return this.req.cacheExports?.some((c) => c.type === 'inline') ?? false;
   }
 
   /** Whether steps should say why they missed: a --cache-from cache was given. */

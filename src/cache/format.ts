@@ -33,6 +33,12 @@ export interface StepInputs {
   readonly [field: string]: string | readonly string[];
 }
 
+/**
+ * `inputs.source` of a COPY --from recorded by the content it copies: the other stage's chainID
+ * would differ between builds that copy the same files.
+ */
+export const BY_CONTENT = 'by content';
+
 export interface CacheEntry {
   readonly key: Digest;
   /** The layers the step left, bottom first, as indexes into the config's `layers`; none: no layer under it. */

@@ -13,7 +13,15 @@ import { hostPlatform } from '../image/platform.js';
 import type { RegistryOptions } from '../registry/client.js';
 import type { LayerRecord, Store } from '../store/store.js';
 import { explainMiss } from './explain.js';
-import { CacheMediaType, INLINE_FIELD, parseCacheConfig, type CacheConfig, type CacheEntry, type StepInputs } from './format.js';
+import {
+  BY_CONTENT,
+  CacheMediaType,
+  INLINE_FIELD,
+  parseCacheConfig,
+  type CacheConfig,
+  type CacheEntry,
+  type StepInputs,
+} from './format.js';
 import type { CacheLocation } from './location.js';
 import type { BlobFiles } from './blob-files.js';
 import type { PendingLayer } from './pending.js';
@@ -227,7 +235,9 @@ function indexed(c: Omit<LoadedCache, 'byKey' | 'bySlot'>): LoadedCache {
   const bySlot = new Map<string, CacheEntry>();
   for (const r of c.config.records) {
     byKey.set(r.key, r);
-    if (r.slot !== undefined && r.inputs !== undefined) bySlot.set(r.slot, r);
+    // A step recorded under both keys is explained by its own (which names the source stage).
+    const other = r.slot === undefined ? undefined : bySlot.get(r.slot);
+    if (r.slot !== undefined && r.inputs !== undefined && (!other || other.inputs?.source === BY_CONTENT)) bySlot.set(r.slot, r);
   }
   return { ...c, byKey, bySlot };
 }
