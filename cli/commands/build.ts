@@ -7,7 +7,7 @@ import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
 import { formatPlatform, parsePlatform, type Platform } from '../../src/image/platform.js';
-import { parseReference } from '../../src/image/reference.js';
+import { familiarString, parseReference, withDefaultTag } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
@@ -133,6 +133,10 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const tags = [...(v.tag ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names : []))];
   const push = v.push === true || outputs.some((o) => o.type === 'image' && o.push);
   if (push && !tags.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
+  // type=registry pushes the image as the build holds it, not stored (as buildx's registry
+  // output does): layers taken from a cache are then never downloaded. An output that reads the
+  // stored image, or --analyze, keeps it stored.
+  const pushOnly = outputs.some((o) => o.type === 'image' && o.registry) && !outputs.some((o) => o.type !== 'image') && v.analyze !== true;
   // `-o -`: the filesystem's tar is the output, on stdout; everything else goes to stderr.
   const tarToStdout = outputs.some((o) => o.type === 'tar' && o.dest === '-');
   if (tarToStdout && outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1)
@@ -187,7 +191,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       contextDir,
       ...(file !== '-' ? { dockerfile: file } : {}),
       buildArgs,
-      ...(tags.length ? { tags } : {}),
+      ...(tags.length ? (pushOnly ? { pushTo: tags } : { tags }) : {}),
       ...(Object.keys(labels).length ? { labels } : {}),
       ...(v.pull ? { alwaysPull: true } : {}),
       ...(namedContexts.size ? { namedContexts } : {}),
@@ -221,8 +225,14 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
         if (progress !== 'quiet') say.write(`Wrote the filesystem to ${o.dest === '-' ? 'stdout' : o.dest}\n`);
       }
     }
-    let manifestDigest: string | undefined;
-    if (push) {
+    let manifestDigest: string | undefined = result.pushed?.[0]?.manifestDigest;
+    for (const [i, pushed] of (result.pushed ?? []).entries()) {
+      if (progress !== 'quiet')
+        say.write(
+          `Pushed ${familiarString(withDefaultTag(parseReference(tags[i]!)))}: digest: ${pushed.manifestDigest} size: ${pushed.manifestSize}\n`,
+        );
+    }
+    if (push && !pushOnly) {
       const { pushImage } = await import('../../src/registry/push.js');
       for (const tag of result.tags) {
         const pushed = await pushImage(store, parseReference(tag), {
@@ -357,7 +367,8 @@ async function asUsageError<T>(check: () => Promise<T>): Promise<T> {
 
 type OutputSpec =
   | { readonly type: 'docker' | 'oci' | 'local' | 'tar'; readonly dest: string }
-  | { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean };
+  /** `registry`: buildx's registry output, pushed without being stored (unless another output needs the image). */
+  | { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean; readonly registry: boolean };
 
 const OUTPUT_TYPES = 'docker, oci, local, tar, image or registry';
 
@@ -380,7 +391,7 @@ function parseOutput(spec: string): OutputSpec {
     const push = type === 'registry' || booleanField(spec, fields.get('push'));
     const name = fields.get('name');
     if (name === '') throw usageError(`invalid --output ${spec}: empty name`);
-    return { type: 'image', names: name === undefined ? [] : [name], push };
+    return { type: 'image', names: name === undefined ? [] : [name], push, registry: type === 'registry' };
   }
   if (type !== 'docker' && type !== 'oci' && type !== 'local' && type !== 'tar')
     throw usageError(`unsupported --output type ${type ?? '(none)'}: use ${OUTPUT_TYPES}`);

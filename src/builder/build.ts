@@ -17,6 +17,10 @@ import type { ExportRecord } from '../cache/export.js';
 import { isPending } from '../cache/pending.js';
 import type { CacheTo } from '../cache/spec.js';
 import type { RegistryOptions } from '../registry/client.js';
+import type { BlobCache, PushResult } from '../registry/push.js';
+import type { BlobRecord } from '../store/distribution.js';
+import type { Image } from '../image/image.js';
+import type { Digest } from '../digest.js';
 import { globalArgs, platformArgs } from './args.js';
 import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
@@ -104,9 +108,15 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
   if (warning) req.events?.warning?.(warning);
 
   const finalStage = stages.at(-1)!.index;
-  // The image is stored: layers known from a cache are unpacked now, if no step needed them.
-  let final = withLabels({ ...last!, layers: await session.stored(last!.layers) }, req.labels);
+  let final = withLabels(last!, req.labels);
   if (req.cacheExports?.some((c) => c.type === 'inline')) final = await withInlineCache(session, final, finalStage);
+  if (req.pushTo?.length) {
+    const pushed = await pushFromBuild(session, final);
+    await exportCaches(session, finalStage);
+    return { imageId: sha256(serializeConfig(final.config)), tags: [], config: final.config, pushed };
+  }
+  // The image is stored: layers known from a cache are unpacked now, if no step needed them.
+  final = { ...final, layers: await session.stored(final.layers) };
   const configBytes = serializeConfig(final.config);
   // A stage that changed nothing of its base (a lone FROM) is its base, as in Docker's classic
   // builder: tagged, and left as it was stored (no parent of itself, no build record).
@@ -127,10 +137,38 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
     await store.tag(ref, imageId);
     tags.push(familiarString(ref));
   }
-  for (const to of req.cacheExports ?? []) {
+  await exportCaches(session, finalStage);
+  return { imageId, tags, config: final.config };
+}
+
+async function exportCaches(session: BuildSession, finalStage: number): Promise<void> {
+  for (const to of session.req.cacheExports ?? []) {
     if (to.type !== 'inline') await exportTo(session, to, finalStage);
   }
-  return { imageId, tags, config: final.config };
+}
+
+/** `pushTo`: the image pushed as the build holds it, its pending layers mounted from where they are. */
+async function pushFromBuild(session: BuildSession, final: StageResult): Promise<PushResult[]> {
+  const { store, req } = session;
+  const { pushImageView } = await import('../registry/push.js');
+  const configBytes = serializeConfig(final.config);
+  const known = new Map<Digest, BlobRecord>();
+  const layers = final.layers.map((l) => {
+    if (!isPending(l)) return store.layer(l);
+    if (l.known) known.set(l.diffId, l.known);
+    return l.layer;
+  });
+  const image: Image = { id: sha256(configBytes), configBytes, config: final.config, layers };
+  const blobs: BlobCache = {
+    blobsOf: async (diffId) => [...(known.has(diffId) ? [known.get(diffId)!] : []), ...(await store.blobsOf(diffId))],
+    rememberBlob: (diffId, rec) => store.rememberBlob(diffId, rec),
+  };
+  const out: PushResult[] = [];
+  for (const name of req.pushTo ?? []) {
+    const ref = withDefaultTag(parseReference(name));
+    out.push(await pushImageView(store, image, ref, blobs, { ...registryOptions(req), compression: 'gzip' }));
+  }
+  return out;
 }
 
 /** The records of the final stage (mode=min) or of every stage (mode=max), as export takes them. */

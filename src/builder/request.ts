@@ -5,7 +5,7 @@ import type { SourceLocation } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
 import type { Platform } from '../image/platform.js';
 import type { BuildPlan } from '../parse/plan.js';
-import type { PullOptions } from '../registry/index.js';
+import type { PullOptions, PushResult } from '../registry/index.js';
 
 /** What the builder reports while it works; the CLI renders it. */
 export interface BuildEvents {
@@ -94,6 +94,12 @@ export interface BuildRequest {
   readonly cacheImports?: readonly CacheFrom[];
   /** Caches to write the build's steps to (--cache-to). */
   readonly cacheExports?: readonly CacheTo[];
+  /**
+   * `--output type=registry`: push the image under these names straight from the build instead
+   * of storing it (buildx's registry output): layers known from a cache are mounted from the
+   * cache's repository, never downloaded. `tags` are then not set.
+   */
+  readonly pushTo?: readonly string[];
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
   /** Secrets RUN --mount=type=secret may read. */
@@ -115,4 +121,6 @@ export interface BuildResult {
   readonly imageId: Digest;
   readonly tags: readonly string[];
   readonly config: ImageConfig;
+  /** What `pushTo` pushed, in its order; the image is then not in the store. */
+  readonly pushed?: readonly PushResult[];
 }

@@ -75,13 +75,31 @@ const MAX_CANDIDATES = 3;
 export async function pushImage(store: Store, ref: Reference | string, opts: PushOptions = {}): Promise<PushResult> {
   const reference = withDefaultTag(typeof ref === 'string' ? parseReference(ref) : ref);
   if (reference.tag === undefined) throw new InvalidInputError(`cannot push a digest reference: ${familiarString(reference)}`);
+  const imageId = await store.tagged(reference);
+  if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
+  const result = await pushImageView(store, await store.image(imageId), reference, store, opts);
+  await store.tag({ domain: reference.domain, path: reference.path, digest: result.manifestDigest }, imageId);
+  return result;
+}
+
+/**
+ * Pushes any image view (image.ts) under `reference`: a stored image (pushImage), or one a build
+ * has not stored (its layers partly known from a cache, `blobs` saying where their blobs are).
+ * `store` gives the scratch space for compressing.
+ */
+export async function pushImageView(
+  store: Store,
+  image: Image,
+  reference: Reference,
+  blobs: BlobCache,
+  opts: PushOptions = {},
+): Promise<PushResult> {
+  if (reference.tag === undefined) throw new InvalidInputError(`cannot push a digest reference: ${familiarString(reference)}`);
   const compression = opts.compression ?? 'gzip';
   const types = MEDIA_TYPES[compression];
   const progress = opts.progress ?? NO_PROGRESS;
-  const imageId = await store.tagged(reference);
-  if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
+  const imageId = image.id;
   await checkCompressor(compression);
-  const image: Image = await store.image(imageId);
   const configBytes = image.configBytes;
 
   const stop = new AbortController();
@@ -91,7 +109,7 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   const tmp = await store.tempDir('push');
   try {
     const repo = registry.repository(reference.path, ['pull', 'push']);
-    const pusher = new LayerPusher(store, repo, compression, tmp, progress, signal);
+    const pusher = new LayerPusher(blobs, repo, compression, tmp, progress, signal);
 
     // One upload per distinct layer content; a layer repeated in the stack reuses the result.
     const byDiffId = new Map<Digest, Promise<PushedLayer>>();
@@ -124,7 +142,6 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
       layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.size })),
     });
     const manifestDigest = await repo.putManifest(reference.tag, types.manifest, manifest);
-    await store.tag({ domain: reference.domain, path: reference.path, digest: manifestDigest }, imageId);
     return { reference, imageId, manifestDigest, manifestMediaType: types.manifest, manifestSize: manifest.length, layers };
   } catch (err) {
     if (err instanceof UnauthorizedError) {

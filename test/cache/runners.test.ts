@@ -143,6 +143,21 @@ describe('a shared build cache across empty runners', () => {
     for (const l of sdkManifest.layers) expect(sdkGets).not.toContain(l.digest);
     expect(config.layers.length).toBeGreaterThan(wanted.length + 1); // the builder stage's layers were there to take
 
+    // --output type=registry: the image is pushed as the build holds it, not stored, so a runner
+    // whose steps all hit downloads no layer of the cache at all: the push mounts them.
+    const beforePush = (await registry.requests()).length;
+    const pushed = await build(await runner(), ctx, [
+      '--cache-from',
+      `type=registry,ref=${ref}`,
+      '--output',
+      `type=registry,name=${registry.host}/app:b`,
+    ]);
+    expect(pushed.id).toBe(a.id);
+    expect(pushed.out).toContain(`Pushed ${registry.host}/app:b: digest: sha256:`);
+    expect((await blobGets(beforePush, 'cache')).filter((d) => d !== manifest.config.digest)).toEqual([]);
+    const mounts = (await registry.requests()).slice(beforePush).filter((r) => r.method === 'POST' && r.url.includes('from=cache'));
+    expect(mounts.length).toBe(wanted.length);
+
     await writeFile(join(ctx, 'src', 'f3.txt'), 'changed\n');
     const c = await build(await runner(), ctx, ['-t', 'app', '--cache-from', `type=registry,ref=${ref}`]);
     expect(c.id).not.toBe(a.id);
