@@ -7,7 +7,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { ok, rootWithBusybox, tempDir, tempRoot } from '../helpers/tsbuild.js';
+import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 
 type Env = Awaited<ReturnType<typeof tempRoot>>;
 
@@ -194,5 +194,46 @@ describe('a shared build cache across empty runners', () => {
     const c = await build(await runner(), ctx, [...flags, '--cache-from', image]);
     expect(c.id).not.toBe(a.id);
     expect(misses(c.out)).toContain('the files of the --from stage or image changed');
+  });
+
+  test('sources are tried in order; an image without a cache is a warning; zstd and Docker media types', async () => {
+    const ctx = await project();
+    const zstd = `${registry.host}/cache:zstd`;
+    const docker = `${registry.host}/cache:docker`;
+    const a = await build(await runner(), ctx, [
+      '--cache-to',
+      `type=registry,ref=${zstd},mode=max,compression=zstd`,
+      '--cache-to',
+      `type=registry,ref=${docker},mode=max,oci-mediatypes=false`,
+    ]);
+    const get = async (tag: string) =>
+      (await (
+        await fetch(`http://${registry.host}/v2/cache/manifests/${tag}`, {
+          headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+        })
+      ).json()) as { mediaType: string; layers: { mediaType: string }[] };
+    expect((await get('zstd')).layers[0]!.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    const d = await get('docker');
+    expect(d.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(d.layers[0]!.mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
+
+    for (const from of [zstd, docker]) {
+      const r = await build(await runner(), ctx, [
+        '--cache-from',
+        `type=registry,ref=${registry.host}/cache:nothing-here`,
+        '--cache-from',
+        `type=registry,ref=${base}`,
+        '--cache-from',
+        `type=registry,ref=${from}`,
+      ]);
+      expect(r.id).toBe(a.id);
+      expect(ran(r.out)).toBe(0);
+    }
+    const t = await runner();
+    const r = await tsbuild(t, ['build', '--cache-from', `type=registry,ref=${base}`, ctx]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain(
+      `--cache-from ${base}: an image without a tsbuild cache (build it with --cache-to type=inline); building without it`,
+    );
   });
 });
