@@ -11,6 +11,7 @@ packages=(
   debootstrap            # the Debian base image for examples/nginx (scripts/debian-image.sh)
   attr                   # getfattr/setfattr, used by tests to check xattrs independently
   openssh-client         # ssh-agent and ssh-add serve --ssh ID=KEY files; ssh-keygen for the tests
+  tmux                   # drives the terminal progress view in the tests
   docker.io skopeo umoci podman buildah docker-registry   # the peers the interop tests and bench/ check against
 )
 missing=()

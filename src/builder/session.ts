@@ -179,7 +179,7 @@ export class BuildSession {
 
   /** Reports why a step runs although caches were given (a `miss` event), when they were. */
   async explainMiss(state: StageState, info: StepCacheInfo): Promise<void> {
-    if (!this.remote || !info.inputs || !state.slot) return;
+    if (!this.remote || !info.inputs || !state.slot || this.req.noCache) return;
     this.events.miss?.(await this.remote.explain(state.slot, info.inputs, info.listing));
   }
 

@@ -75,12 +75,15 @@ async function filesChange(listing: string | undefined, cached: string | undefin
   if (listing === undefined || cached === undefined) return 'the source files changed';
   const now = parseListing(listing);
   const before = parseListing(cached);
+  // Names are as the walk made them (`/b.txt` under source `.`): said as paths in the context.
+  const path = (name: string): string => name.replace(/^\.?\//, '');
   for (const [name, sig] of now) {
     const old = before.get(name);
-    if (old === undefined) return `file added: ${name}`;
-    if (old !== sig) return `file changed: ${name}${old.split(' ')[0] === sig.split(' ')[0] && sameContent(old, sig) ? ' (mode)' : ''}`;
+    if (old === undefined) return `file added: ${path(name)}`;
+    if (old !== sig)
+      return `file changed: ${path(name)}${old.split(' ')[0] === sig.split(' ')[0] && sameContent(old, sig) ? ' (mode)' : ''}`;
   }
-  for (const name of before.keys()) if (!now.has(name)) return `file removed: ${name}`;
+  for (const name of before.keys()) if (!now.has(name)) return `file removed: ${path(name)}`;
   return 'the source files changed';
 }
 
