@@ -2,7 +2,7 @@
 // a cache registry that is unreachable or refuses us, a cache that is not ours or is truncated,
 // and a blob whose bytes are not the ones its digest names are each one warning, and the build
 // goes on without that cache and makes the right image.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
@@ -114,6 +114,30 @@ describe('bad caches', () => {
       expect(r.stderr).toMatch(/could not be read: .*; building again without the --cache-from caches/);
       expect((await ok(t.root, ['run', '--rm', 'out', 'cat', '/b.txt'])).trim()).toBe('a');
       expect(a).toMatch(/^sha256:/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test('a cache missing a layer blob: the steps that need it run, with one warning', async () => {
+    const dir = join(await tempDir(), 'cache');
+    await ok(src.root, ['build', '--cache-to', `type=local,dest=${dir},mode=max`, ctx]);
+    const blobs = join(dir, 'blobs/sha256');
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const manifest = JSON.parse(await readFile(join(blobs, index.manifests[0]!.digest.slice(7)), 'utf8')) as {
+      layers: { digest: string; mediaType: string }[];
+    };
+    // The last layer blob (the RUN's) is gone: the COPY still hits, the RUN runs.
+    const layers = manifest.layers.filter((l) => l.mediaType.includes('layer'));
+    await rm(join(blobs, layers.at(-1)!.digest.slice(7)));
+    const t = await tempRoot();
+    try {
+      await ok(t.root, ['bootstrap', 'busybox']);
+      const r = await tsbuild(t.root, ['build', '--progress', 'plain', '-t', 'out', '--cache-from', `type=local,src=${dir}`, ctx]);
+      expect(r.exitCode).toBe(0);
+      expect(lines(r.stderr).filter((l) => l.includes('is missing; the steps that need it run again'))).toHaveLength(1);
+      expect(r.stdout.match(/^--> CACHED$/gm)).toHaveLength(1);
+      expect((await ok(t.root, ['run', '--rm', 'out', 'cat', '/b.txt'])).trim()).toBe('a');
     } finally {
       await t.cleanup();
     }
