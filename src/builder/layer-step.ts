@@ -139,9 +139,11 @@ export async function linkedLayerStep(
     if (stacked) layer = stacked;
     else if (isPending(parent) || isPending(layer)) {
       // Stacked when the files are needed, like the layers it stands on.
-      const source = isPending(layer) ? layer.layer : store.layer(layer);
-      const known = isPending(layer) && layer.known ? { known: layer.known } : {};
-      layer = { pending: true, chainId, diffId: layer.diffId, parent: parent.chainId, layer: source, ...known };
+      const own = layer;
+      const source = isPending(own) ? own.layer : store.layer(own);
+      const known = isPending(own) && own.known ? { known: own.known } : {};
+      const prefetch = (): void => (isPending(own) ? own.prefetch() : undefined);
+      layer = { pending: true, chainId, diffId: own.diffId, parent: parent.chainId, layer: source, ...known, prefetch };
     } else layer = await store.applyLayer(await store.layer(layer).uncompressed(), parent);
   }
   pushLayer(state, layer, entry!);

@@ -188,13 +188,21 @@ export class BuildSession {
    * are downloaded and unpacked, bottom up, each checked to be the layer its chainID names.
    */
   async stored(layers: readonly StageLayer[]): Promise<LayerRecord[]> {
+    // What the store has is used; the rest is fetched all at once (a few at a time), while the
+    // layers below are unpacked.
+    const have = await Promise.all(
+      layers.map(async (l) => (isPending(l) ? (this.unpacked.get(l.chainId) ?? (await this.store.useLayer(l.chainId))) : l)),
+    );
+    layers.forEach((l, i) => {
+      if (isPending(l) && !have[i]) l.prefetch();
+    });
     const out: LayerRecord[] = [];
-    for (const l of layers) {
+    for (const [i, l] of layers.entries()) {
       if (!isPending(l)) {
         out.push(l);
         continue;
       }
-      let rec = this.unpacked.get(l.chainId) ?? (await this.store.useLayer(l.chainId));
+      let rec = have[i];
       if (!rec) {
         const { CacheContentError } = await import('../cache/errors.js');
         try {

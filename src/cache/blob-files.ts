@@ -7,6 +7,7 @@ import { hex, type Digest } from '../digest.js';
 import type { Layer } from '../image/image.js';
 import type { Descriptor } from '../image/manifest.js';
 import { decompress } from '../layer/decompress.js';
+import { Limiter } from '../fs/limit.js';
 import type { BlobRecord } from '../store/distribution.js';
 import type { PendingLayer } from './pending.js';
 
@@ -16,6 +17,8 @@ import type { PendingLayer } from './pending.js';
  */
 export class BlobFiles {
   private readonly files = new Map<Digest, Promise<string>>();
+  /** Downloads at once, as pull's (Docker's default is 3). */
+  private readonly limiter = new Limiter(3);
 
   constructor(private readonly scratch: () => Promise<string>) {}
 
@@ -23,11 +26,11 @@ export class BlobFiles {
   file(d: Descriptor, download: (file: string) => Promise<void>): Promise<string> {
     let p = this.files.get(d.digest);
     if (!p) {
-      p = (async () => {
+      p = this.limiter.run(async () => {
         const file = join(await this.scratch(), hex(d.digest));
         await download(file);
         return file;
-      })();
+      });
       p.catch(() => this.files.delete(d.digest));
       this.files.set(d.digest, p);
     }
@@ -57,6 +60,8 @@ export class BlobFiles {
       ...(at.parent ? { parent: at.parent } : {}),
       layer,
       ...(known ? { known } : {}),
+      // A failure shows again, with its step, when the layer is unpacked.
+      prefetch: () => void this.file(d, download).catch(() => undefined),
     };
   }
 }

@@ -17,6 +17,8 @@ export interface PendingLayer {
   readonly layer: Layer;
   /** Where its compressed blob is, when a registry has it: a push or export there mounts it. */
   readonly known?: BlobRecord;
+  /** Starts fetching the blob, so that unpacking the layers below overlaps the transfer. */
+  prefetch(): void;
 }
 
 export function isPending(l: { readonly chainId: Digest }): l is PendingLayer {
