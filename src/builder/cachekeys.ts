@@ -127,17 +127,7 @@ export interface CopyFromKey {
 
 /** COPY --from a stage or an image: the source root by its chainID, then as for COPY. */
 export function copyFromKey(k: CopyFromKey): Digest {
-  return key({
-    parent: k.parent,
-    kind: 'COPY --from',
-    source: k.source,
-    sources: k.sources,
-    dest: k.dest,
-    workdir: k.workdir,
-    chown: k.chown,
-    chmod: k.chmod,
-    ...selection(k),
-  });
+  return copyFromRecipe(k, { kind: 'COPY --from', source: k.source });
 }
 
 /**
@@ -146,10 +136,14 @@ export function copyFromKey(k: CopyFromKey): Digest {
  * files: a cache that lacks the stage (mode=min, inline) still hits on this key.
  */
 export function copyFromContentKey(k: Omit<CopyFromKey, 'source'> & { readonly checksum: string }): Digest {
+  return copyFromRecipe(k, { kind: 'COPY --from content', checksum: k.checksum });
+}
+
+/** The two COPY --from recipes: what the sources are (`what`), then the same fields in the same order. */
+function copyFromRecipe(k: Omit<CopyFromKey, 'source'>, what: Record<string, string>): Digest {
   return key({
     parent: k.parent,
-    kind: 'COPY --from content',
-    checksum: k.checksum,
+    ...what,
     sources: k.sources,
     dest: k.dest,
     workdir: k.workdir,

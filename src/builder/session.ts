@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { isPending, type PendingLayer } from '../cache/pending.js';
 import type { StepInputs } from '../cache/format.js';
 import type { BlobFiles } from '../cache/blob-files.js';
+import type { ExportRecord } from '../cache/export.js';
 import type { CacheSources } from '../cache/sources.js';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
@@ -34,18 +35,12 @@ export function cacheFromKey(parent: Digest | undefined, createdBy: string): str
  */
 export type StageLayer = LayerRecord | PendingLayer;
 
-/** A cache record this build used or made, for --cache-to (src/cache/export.ts). */
-export interface LoggedRecord {
-  readonly key: Digest;
+/** A cache record this build used or made, for --cache-to (src/cache/export.ts takes it with its chain's bytes). */
+export interface LoggedRecord extends Omit<ExportRecord, 'chain'> {
   /** The stage it belongs to, by index: mode=min exports the final stage's alone. */
   readonly stage: number;
-  readonly history: HistoryEntry;
-  readonly createdTimes?: readonly string[];
   /** The layers it left (or stood on), bottom first. */
   readonly chain: readonly StageLayer[];
-  readonly slot?: string;
-  readonly inputs?: StepInputs;
-  readonly listing?: string;
   /**
    * The step is recorded by its content key too (COPY --from): an inline cache keeps only that
    * one, since this key names another stage's layers, which an inline cache does not hold.

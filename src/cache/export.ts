@@ -103,15 +103,7 @@ async function write(
       files = descriptors.length;
       descriptors.push(await putBytes(location, CacheMediaType.files, gzipSync(r.listing)));
     }
-    entries.push({
-      key: r.key,
-      ...(r.chain.length ? { chain: r.chain.map((l) => index.get(l.diffId)!) } : {}),
-      history: r.history,
-      ...(r.createdTimes ? { createdTimes: r.createdTimes } : {}),
-      ...(r.slot !== undefined ? { slot: r.slot } : {}),
-      ...(r.inputs ? { inputs: r.inputs } : {}),
-      ...(files !== undefined ? { files } : {}),
-    });
+    entries.push({ ...entryOf(r, (l) => index.get(l.diffId)!), ...(files !== undefined ? { files } : {}) });
   }
   const config: CacheConfig = { version: 1, layers: [...layers.keys()], records: entries };
   const configDesc = await putBytes(location, CacheMediaType.config, serializeCacheConfig(config));
@@ -150,15 +142,19 @@ export function inlineCache(records: readonly ExportRecord[], diffIds: readonly 
   diffIds.forEach((d, i) => position.has(d) || position.set(d, i));
   const entries: CacheEntry[] = [];
   for (const r of [...records].sort((a, b) => (a.key < b.key ? -1 : 1))) {
-    if (!r.chain.every((l) => position.has(l.diffId))) continue;
-    entries.push({
-      key: r.key,
-      ...(r.chain.length ? { chain: r.chain.map((l) => position.get(l.diffId)!) } : {}),
-      history: r.history,
-      ...(r.createdTimes ? { createdTimes: r.createdTimes } : {}),
-      ...(r.slot !== undefined ? { slot: r.slot } : {}),
-      ...(r.inputs ? { inputs: r.inputs } : {}),
-    });
+    if (r.chain.every((l) => position.has(l.diffId))) entries.push(entryOf(r, (l) => position.get(l.diffId)!));
   }
   return { version: 1, layers: [...diffIds], records: entries };
+}
+
+/** A record as the format has it, its chain's layers by `indexOf`. */
+function entryOf(r: ExportRecord, indexOf: (l: ExportLayer) => number): CacheEntry {
+  return {
+    key: r.key,
+    ...(r.chain.length ? { chain: r.chain.map(indexOf) } : {}),
+    history: r.history,
+    ...(r.createdTimes ? { createdTimes: r.createdTimes } : {}),
+    ...(r.slot !== undefined ? { slot: r.slot } : {}),
+    ...(r.inputs ? { inputs: r.inputs } : {}),
+  };
 }
