@@ -17,6 +17,7 @@ export { parseDockerfile } from './parse/index.js';
 export type { BuildPlan, Stage, Step } from './parse/plan.js';
 export { build, type BuildEvents, type BuildRequest, type BuildResult } from './builder/index.js';
 export type { NamedContext } from './builder/request.js';
+export { parseCacheFrom, parseCacheTo, type CacheFrom, type CacheTo } from './cache/spec.js';
 export { exportFilesystem, type FilesystemOutput } from './builder/export-fs.js';
 export { fetchContext, isRemoteContext, type FetchedContext } from './builder/remote-context.js';
 
