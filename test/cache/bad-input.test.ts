@@ -142,4 +142,15 @@ describe('bad caches', () => {
       await t.cleanup();
     }
   });
+
+  test('a cache that cannot be written fails the build in one line, or with ignore-error=true is a warning', async () => {
+    const to = 'type=registry,ref=127.0.0.1:1/cache:x';
+    const failed = await tsbuild(src.root, ['build', '--cache-to', to, ctx]);
+    expect(failed.exitCode).toBe(1);
+    expect(lines(failed.stderr)).toHaveLength(1);
+    expect(failed.stderr).toMatch(/^Error: --cache-to 127\.0\.0\.1:1\/cache:x: /);
+    const ignored = await tsbuild(src.root, ['build', '--cache-to', `${to},ignore-error=true`, ctx]);
+    expect(ignored.exitCode).toBe(0);
+    expect(ignored.stderr).toMatch(/^--cache-to 127\.0\.0\.1:1\/cache:x: .*\(ignore-error=true: the build stands\)$/m);
+  });
 });
