@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { TsbuildError } from '../src/errors.js';
+import { oneLine } from './terminal.js';
 import type { StoreOptions } from '../src/store/store.js';
 import type { DriverName } from '../src/snapshot/snapshotter.js';
 
@@ -18,17 +19,17 @@ export function usageError(message: string): UsageError {
 /** Prints an error as one line (two for usage mistakes) and returns the exit code. */
 export function fail(err: unknown): number {
   if (err instanceof TsbuildError) {
-    process.stderr.write(`Error: ${err.message}\n`);
+    process.stderr.write(`Error: ${oneLine(err.message)}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOSPC') {
     // Node's words ("ENOSPC: no space left on device, write") name neither what nor where.
-    const where = e.path ? ` writing ${e.path}` : '';
+    const where = e.path ? ` writing ${oneLine(e.path)}` : '';
     process.stderr.write(`Error: no space left on device${where}: a disk this command writes to is full\n`);
     return 1;
   }
-  process.stderr.write(`Error: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`Error: ${oneLine(e?.message ?? String(err))}\n`);
   if (process.env.TSBUILD_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   return 1;
 }

@@ -4,6 +4,7 @@ import type { Ora } from 'ora';
 import type { BuildEvents } from '../src/builder/request.js';
 import { hex } from '../src/digest.js';
 import { humanSize } from './format.js';
+import { oneLine } from './terminal.js';
 
 export type ProgressMode = 'auto' | 'plain' | 'tty' | 'quiet';
 
@@ -46,7 +47,7 @@ export async function buildOutput(mode: ProgressMode, to: NodeJS.WriteStream = p
   const events: BuildEvents = {
     step: (e) => {
       settle();
-      stepText = `STEP ${e.index}/${e.total}: ${e.text}`;
+      stepText = oneLine(`STEP ${e.index}/${e.total}: ${e.text}`);
       if (ora) spinner = ora({ text: stepText, stream: to }).start();
       else line(stepText);
     },
@@ -58,19 +59,19 @@ export async function buildOutput(mode: ProgressMode, to: NodeJS.WriteStream = p
     },
     miss: (reason) => {
       settle();
-      line(`--> cache miss: ${reason}`);
+      line(oneLine(`--> cache miss: ${reason}`));
     },
     pull: (name) => {
       settle();
-      line(`--> pulling ${name}`);
+      line(oneLine(`--> pulling ${name}`));
     },
     trigger: (t) => {
       settle();
-      line(`--> ONBUILD ${t}`);
+      line(oneLine(`--> ONBUILD ${t}`));
     },
     warning: (m) => {
       settle();
-      process.stderr.write(`${m}\n`);
+      process.stderr.write(`${oneLine(m)}\n`);
     },
   };
   return {

@@ -14,6 +14,7 @@ import { InvalidInputError } from '../../src/errors.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { humanSize, table } from '../format.js';
+import { forTerminal } from '../terminal.js';
 
 const spec = {
   usage: 'analyze [OPTIONS] IMAGE',
@@ -54,10 +55,10 @@ export async function run(argv: string[]): Promise<number> {
   const analysis = await analyzeImage(store, await store.resolveImage(args.positionals[0]!));
   const ci = v.ci ? evaluateCi(analysis, thresholds.values) : undefined;
   if (v.json) {
-    process.stdout.write(`${JSON.stringify({ ...analysis, ...(ci ? { ci } : {}) }, null, 2)}\n`);
+    process.stdout.write(forTerminal(`${JSON.stringify({ ...analysis, ...(ci ? { ci } : {}) }, null, 2)}\n`));
   } else {
-    process.stdout.write(renderAnalysis(analysis));
-    if (ci) process.stdout.write(`\n${renderCi(ci)}`);
+    process.stdout.write(forTerminal(renderAnalysis(analysis)));
+    if (ci) process.stdout.write(forTerminal(`\n${renderCi(ci)}`));
   }
   return ci && !ci.pass ? 1 : 0;
 }

@@ -4,12 +4,13 @@
 // Dockerfile lines around it. Errors (what tsbuild could not build, a violation under
 // `error=true`) go to stderr, one line each, and make the exit code 1; warnings alone exit 0.
 import { checkDockerfile, type CheckOptions, type CheckResult, type Violation } from '../../src/check/index.js';
+import { forTerminal, oneLine } from '../terminal.js';
 
 export async function runCheck(text: string, options: CheckOptions): Promise<number> {
   const result = await checkDockerfile(text, options);
-  process.stdout.write(renderCheck(result, text));
-  for (const note of result.notes) process.stderr.write(`Warning: ${note}\n`);
-  for (const error of result.errors) process.stderr.write(`Error: ${error}\n`);
+  process.stdout.write(forTerminal(renderCheck(result, text)));
+  for (const note of result.notes) process.stderr.write(`Warning: ${oneLine(note)}\n`);
+  for (const error of result.errors) process.stderr.write(`Error: ${oneLine(error)}\n`);
   if (result.errors.length === 0 && result.failed) {
     const rules = [...new Set(result.violations.map((v) => v.rule.name))];
     process.stderr.write(`Error: lint violation found for rules: ${rules.join(', ')}\n`);

@@ -11,6 +11,7 @@ import { familiarString, parseReference, withDefaultTag } from '../../src/image/
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
+import { oneLine } from '../terminal.js';
 import { abortOnSignals } from '../signals.js';
 
 const spec = {
@@ -175,7 +176,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   if (secretsModule) await asUsageError(() => new secretsModule.Secrets(secrets).check());
   if (sshModule) await asUsageError(() => new sshModule.SshAgents(ssh).check());
   const plan = parseDockerfile(text, file === '-' ? 'Dockerfile' : basename(file));
-  for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${w.loc.file}:${w.loc.line}: ${w.message}\n`);
+  for (const w of plan.warnings ?? []) process.stderr.write(`Warning: ${oneLine(`${w.loc.file}:${w.loc.line}: ${w.message}`)}\n`);
   const sde = process.env.SOURCE_DATE_EPOCH ?? (v.reproducible ? '0' : undefined);
   if (sde !== undefined && !/^\d+$/.test(sde))
     throw usageError(`invalid SOURCE_DATE_EPOCH ${JSON.stringify(sde)}: want whole seconds since 1970`);

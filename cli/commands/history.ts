@@ -2,6 +2,7 @@ import { shortId } from '../../src/digest.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { ago, ellipsis, humanSize, table } from '../format.js';
+import { forTerminal } from '../terminal.js';
 
 const spec = {
   usage: 'history [OPTIONS] IMAGE',
@@ -46,22 +47,24 @@ export async function run(argv: string[]): Promise<void> {
   if (format === 'json') {
     for (const r of rows) {
       process.stdout.write(
-        `${JSON.stringify({ ID: r.id, CreatedAt: r.created, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment })}\n`,
+        forTerminal(`${JSON.stringify({ ID: r.id, CreatedAt: r.created, CreatedBy: r.createdBy, Size: r.size, Comment: r.comment })}\n`),
       );
     }
     return;
   }
   const trunc = !args.values['no-trunc'];
   process.stdout.write(
-    table(
-      ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
-      rows.map((r) => [
-        r.id === '<missing>' || !trunc ? r.id : shortId(r.id as never),
-        ago(r.created),
-        trunc ? ellipsis(r.createdBy, 45) : r.createdBy,
-        humanSize(r.size),
-        r.comment,
-      ]),
+    forTerminal(
+      table(
+        ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+        rows.map((r) => [
+          r.id === '<missing>' || !trunc ? r.id : shortId(r.id as never),
+          ago(r.created),
+          trunc ? ellipsis(r.createdBy, 45) : r.createdBy,
+          humanSize(r.size),
+          r.comment,
+        ]),
+      ),
     ),
   );
 }

@@ -1,5 +1,6 @@
 import { minArgs, storeOptions, parseCommand } from '../common.js';
 import { Store } from '../../src/store/store.js';
+import { forTerminal } from '../terminal.js';
 
 const spec = {
   usage: 'inspect IMAGE [IMAGE...]',
@@ -34,5 +35,5 @@ export async function run(argv: string[]): Promise<void> {
       RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
     });
   }
-  process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+  process.stdout.write(forTerminal(`${JSON.stringify(out, null, 4)}\n`));
 }

@@ -7,6 +7,7 @@ import { storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
+import { oneLine } from '../terminal.js';
 
 const spec = {
   usage: 'load [OPTIONS]',
@@ -55,8 +56,10 @@ export async function run(argv: string[]): Promise<number | void> {
           const name = familiarString(t.ref);
           // Docker's wording, including its quirk of calling an untagged image "empty string".
           if (t.replaced)
-            process.stdout.write(`The image ${name} already exists, renaming the old one with ID ${t.replaced} to empty string\n`);
-          process.stdout.write(`Loaded image: ${name}\n`);
+            process.stdout.write(
+              oneLine(`The image ${name} already exists, renaming the old one with ID ${t.replaced} to empty string`) + '\n',
+            );
+          process.stdout.write(`Loaded image: ${oneLine(name)}\n`);
         }
         if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
       },

@@ -1,5 +1,6 @@
 import { minArgs, storeOptions, parseCommand } from '../common.js';
 import { Store } from '../../src/store/store.js';
+import { oneLine } from '../terminal.js';
 
 const spec = {
   usage: 'rmi [OPTIONS] IMAGE [IMAGE...]',
@@ -21,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
       if (removed.deleted) process.stdout.write(`Deleted: ${removed.deleted}\n`);
     } catch (err) {
       failed++;
-      process.stderr.write(`Error: ${(err as Error).message}\n`);
+      process.stderr.write(`Error: ${oneLine((err as Error).message)}\n`);
     }
   }
   return failed ? 1 : 0;

@@ -6,7 +6,7 @@ import { lstat, rm } from 'node:fs/promises';
 import { initLayerFor, type MountedRootfs } from '../container/runner.js';
 import { findStubs, removeStubs } from '../container/stubs.js';
 import { resolveUser } from '../container/users.js';
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, type SourceLocation } from '../errors.js';
 import { resolveInRoot } from '../fs/securejoin.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { RunStep } from '../parse/plan.js';
@@ -97,30 +97,61 @@ async function runCommand(
   }
   const user = await atLine(loc, () => resolveUser(mounted.rootfs, work.user));
   const { req } = session;
-  const { exitCode } = await runInContainer(
-    {
-      rootfs: mounted.rootfs,
-      argv: work.argv,
-      env: [...work.env, ...attached.env],
-      cwd: work.cwd,
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.groups,
-      hostname,
-      network: work.network === 'none' ? 'none' : 'host',
-      binds: mounted.binds,
-      mounts: attached.mounts,
-      secretEnv: attached.secretEnv,
-      ...(step.security === 'insecure' ? { privileged: true } : {}),
-    },
-    {
-      ...(req.stdout ? { stdout: req.stdout } : {}),
-      ...(req.stderr ? { stderr: req.stderr } : {}),
-      ...(req.signal ? { signal: req.signal } : {}),
-    },
+  checkArgumentSizes(loc, work.argv, [...work.env, ...attached.env]);
+  const { exitCode } = await atLine(loc, () =>
+    runInContainer(
+      {
+        rootfs: mounted.rootfs,
+        argv: work.argv,
+        env: [...work.env, ...attached.env],
+        cwd: work.cwd,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups,
+        hostname,
+        network: work.network === 'none' ? 'none' : 'host',
+        binds: mounted.binds,
+        mounts: attached.mounts,
+        secretEnv: attached.secretEnv,
+        ...(step.security === 'insecure' ? { privileged: true } : {}),
+      },
+      {
+        ...(req.stdout ? { stdout: req.stdout } : {}),
+        ...(req.stderr ? { stderr: req.stderr } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+      },
+    ),
   );
   session.checkAborted();
   if (exitCode !== 0) throw new DockerfileError(loc, `${step.text} exited with code ${exitCode}`);
+}
+
+/** Linux's MAX_ARG_STRLEN: the most one argument or environment string can hold, its NUL included. */
+const MAX_ARG_STRLEN = 131072;
+
+/**
+ * The kernel refuses to start a command with an argument or variable longer than MAX_ARG_STRLEN
+ * (E2BIG, as runc's would under Docker): said here with the variable's name, at the step's line.
+ */
+function checkArgumentSizes(loc: SourceLocation, argv: readonly string[], env: readonly string[]): void {
+  for (const kv of env) {
+    const n = Buffer.byteLength(kv) + 1;
+    if (n > MAX_ARG_STRLEN) {
+      const name = kv.slice(0, Math.max(0, kv.indexOf('='))).slice(0, 64);
+      throw new DockerfileError(
+        loc,
+        `the variable ${name} (ENV or ARG) is ${n} bytes: Linux passes at most ${MAX_ARG_STRLEN} bytes per variable to a command`,
+      );
+    }
+  }
+  for (const arg of argv) {
+    const n = Buffer.byteLength(arg) + 1;
+    if (n > MAX_ARG_STRLEN)
+      throw new DockerfileError(
+        loc,
+        `the command has an argument of ${n} bytes: Linux passes at most ${MAX_ARG_STRLEN} bytes per argument to a command`,
+      );
+  }
 }
 
 async function existsInRoot(rootfs: string, path: string): Promise<boolean> {
