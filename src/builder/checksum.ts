@@ -24,6 +24,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BuildContext } from '../context/index.js';
 import { ContextHashCache, resolveSelected, type SelectOptions } from '../context/index.js';
 import { sha256, type Digest } from '../digest.js';
+import { isNoSpace } from '../fs/nospace.js';
 import type { TreeEntry, TreeSource } from '../fs/copytree.js';
 import { Limiter, settleAll } from '../fs/limit.js';
 import type { GitSources } from './git.js';
@@ -106,7 +107,10 @@ export async function sourcesChecksum(
     }
     const digest = await hasher.digest();
     if (opts.onListing) opts.onListing(hasher.listing());
-    await cache?.save();
+    // The metadata cache only saves reads: on a full disk the checksum stands without it.
+    await cache?.save().catch((err: unknown) => {
+      if (!isNoSpace(err)) throw err;
+    });
     return digest;
   } finally {
     await hasher.settled();

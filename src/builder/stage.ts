@@ -1,6 +1,8 @@
 // Building one stage: its FROM, its base's ONBUILD triggers, then each instruction in turn. An
 // instruction's meaning comes from instructions.ts; what it asks of the filesystem is carried
 // out by run-step.ts, copy-step.ts and workdir-step.ts.
+import { DockerfileError } from '../errors.js';
+import { explainNoSpace, isNoSpace, NO_SPACE_WORDS } from '../fs/nospace.js';
 import type { Stage, Step } from '../parse/plan.js';
 import { startFrom, triggerSteps } from './base.js';
 import { copyStep } from './copy-step.js';
@@ -40,6 +42,25 @@ export async function buildStage(session: BuildSession, stage: Stage): Promise<S
 }
 
 async function execute(session: BuildSession, state: StageState, step: Step): Promise<void> {
+  try {
+    await executeStep(session, state, step);
+  } catch (err) {
+    throw noSpaceAtLine(session, step, err);
+  }
+}
+
+/**
+ * A full disk, in words and at the step's line, whatever the step was writing when it found out
+ * (its layer says so itself, layer-step.ts; a cache record, a scratch file or the image say it here).
+ */
+function noSpaceAtLine(session: BuildSession, step: Step, err: unknown): unknown {
+  if (!isNoSpace(err) || (err instanceof DockerfileError && err.detail.startsWith(NO_SPACE_WORDS))) return err;
+  const said = explainNoSpace(err, `carrying out ${step.kind}`, session.store.root) as Error;
+  const loc = err instanceof DockerfileError ? err.location : step.loc;
+  return new DockerfileError(loc, said.message, { cause: said });
+}
+
+async function executeStep(session: BuildSession, state: StageState, step: Step): Promise<void> {
   const outcome = dispatch(state.vars, step, session.scope);
   state.vars = outcome.vars;
   for (const name of outcome.usedArgs ?? []) session.usedArgs.add(name);

@@ -5,6 +5,9 @@ import { TsbuildError } from '../errors.js';
 /** The disk holding the store (or a file tsbuild was writing) is full. */
 export class NoSpaceError extends TsbuildError {}
 
+/** How every explained message starts. */
+export const NO_SPACE_WORDS = 'no space left on device while ';
+
 /** Whether `err`, or an error it wraps, is ENOSPC (also when only a helper's message says so). */
 export function isNoSpace(err: unknown): boolean {
   for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
@@ -22,7 +25,7 @@ export function isNoSpace(err: unknown): boolean {
 export function explainNoSpace(err: unknown, what: string, root: string): unknown {
   if (err instanceof NoSpaceError || !isNoSpace(err)) return err;
   return new NoSpaceError(
-    `no space left on device while ${what}: the filesystem holding the store ${root} is full (free some space, e.g. \`tsbuild prune\`, or use --root on a larger one)`,
+    `${NO_SPACE_WORDS}${what}: the filesystem holding the store ${root} is full (free some space, e.g. \`tsbuild prune\`, or use --root on a larger one)`,
     { cause: err },
   );
 }

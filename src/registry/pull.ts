@@ -12,7 +12,8 @@
 //      store as it was.
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { explainNoSpace } from '../fs/nospace.js';
 import { Readable } from 'node:stream';
 import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
@@ -267,7 +268,12 @@ async function downloadLayers(
 async function downloadOne(repo: Repository, layer: Descriptor, tmp: string, progress: TransferProgress): Promise<string> {
   const id = shortId(layer.digest);
   const file = join(tmp, hex(layer.digest));
-  await repo.downloadBlob(layer.digest, layer.size, file, (n) => progress.advance(id, n));
+  try {
+    await repo.downloadBlob(layer.digest, layer.size, file, (n) => progress.advance(id, n));
+  } catch (err) {
+    // `tmp` is in the store: a full disk there is the store's.
+    throw explainNoSpace(err, `downloading layer ${layer.digest} (${layer.size} bytes)`, dirname(dirname(tmp)));
+  }
   progress.done(id, 'Download complete');
   return file;
 }

@@ -3,7 +3,8 @@
 // to registries, disk usage and pruning. Nothing outside src/store touches the databases or
 // builds a path below the root; every verb that changes what other processes read or delete
 // runs under the store lock (lock.ts) and leases what it uses (leases.ts).
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import type { Image } from '../image/image.js';
 import type { Provenance } from '../image/provenance.js';
@@ -43,6 +44,13 @@ export interface StoreOptions {
   readonly driver?: DriverName;
 }
 
+async function reserveExists(root: string): Promise<boolean> {
+  return access(join(root, 'reserve')).then(
+    () => true,
+    () => false,
+  );
+}
+
 export function defaultRoot(): string {
   return process.env.TSBUILD_ROOT || DEFAULT_ROOT;
 }
@@ -64,6 +72,8 @@ export class Store {
     // A dead process's lease is what says it left work behind (leases.ts); finding none costs
     // one readdir, and the repair's code loads only when there is something to repair.
     const { dead } = await scanLeases(parts.paths.leases, { contents: false });
+    // The room rmi and prune need on a full disk (reserve.ts), made while there is room.
+    if (!(await reserveExists(root))) await (await import('./reserve.js')).keepReserve(root);
     if (dead.length > 0) {
       const { repair } = await import('./repair.js');
       await parts.exclusive(() => repair(parts));
@@ -127,7 +137,7 @@ export class Store {
 
   /** `rmi NAME`: drops the tag (or, by ID, every tag), and the image and its unused layers when no tag is left. */
   async removeImage(name: string, opts: { force?: boolean } = {}): Promise<RemovedImage> {
-    return (await import('./remove.js')).removeImage(this.parts, name, opts);
+    return this.shrinking(async () => (await import('./remove.js')).removeImage(this.parts, name, opts));
   }
 
   /** Undoes what a failed import stored: its untagged images and the layers nothing else needs. */
@@ -273,6 +283,24 @@ export class Store {
 
   /** Carries out a plan, checking each step again (the store may have changed since it was made). */
   async prune(plan: PrunePlan): Promise<PruneReport> {
+    return this.shrinking(() => this.pruneNow(plan));
+  }
+
+  /**
+   * Runs a verb that frees space, on a disk that may be full: the store's reserve (reserve.ts)
+   * is given back first if it must be, and made again after.
+   */
+  private async shrinking<T>(f: () => Promise<T>): Promise<T> {
+    const { keepReserve, releaseReserveIfFull } = await import('./reserve.js');
+    await releaseReserveIfFull(this.root);
+    try {
+      return await f();
+    } finally {
+      await keepReserve(this.root);
+    }
+  }
+
+  private async pruneNow(plan: PrunePlan): Promise<PruneReport> {
     return (await import('./gc.js')).prune(this.parts, plan);
   }
 

@@ -3,11 +3,12 @@
 // non-zero, and leave the store as it was: earlier images and tags intact, no half layer, no
 // temp dir, no mount.
 import { execa } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mountsBelow, ok, rootWithBusybox, tempDir, tsbuild, type CliResult } from '../helpers/tsbuild.js';
 import { inconsistencies, leftovers, tags } from './store-check.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 /** The one `Error:` line of a failed command, which must also be its last line on stderr. */
 function errorLine(r: CliResult): string {
@@ -125,5 +126,85 @@ describe('disk full', () => {
     await ok(root, ['build', '-t', 'fits:1', ctx]);
     expect(await inconsistencies(root)).toEqual([]);
     expect(await leftovers(root)).toEqual([]);
+  });
+});
+
+// A disk with 0 bytes free: the store can still shrink (rmi, prune), and what cannot be written
+// (a build's step, a pull's layer) says what and, for a build, at which line.
+describe('a full disk', () => {
+  let mnt: string;
+  let root: string;
+  let registry: TestRegistry | undefined;
+  const fill = (): string => join(mnt, 'fill');
+
+  beforeAll(async () => {
+    mnt = await mkdtemp(join(tmpdir(), 'tsbuild-diskfull-'));
+    const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt], { reject: false });
+    if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
+    root = join(mnt, 'store');
+    await ok(root, ['bootstrap', 'busybox']);
+    for (const n of [1, 2]) {
+      const ctx = await tempDir();
+      await writeFile(join(ctx, 'Dockerfile'), `FROM busybox\nRUN head -c 1000000 /dev/urandom > /r${n}\n`);
+      await ok(root, ['build', '-t', `img:${n}`, ctx]);
+    }
+    // Every byte left, taken (dd stops at ENOSPC).
+    await execa('dd', ['if=/dev/zero', `of=${fill()}`, 'bs=64k'], { reject: false });
+    const { stdout } = await execa('df', ['--output=avail', '-B1', mnt]);
+    expect(Number(stdout.split('\n')[1])).toBe(0);
+  });
+
+  afterAll(async () => {
+    await registry?.stop();
+    if (!mnt) return;
+    for (const m of (await mountsBelow(mnt)).reverse()) await execa('umount', ['-l', m], { reject: false });
+    await rm(mnt, { recursive: true, force: true });
+  });
+
+  test('a build says what it could not write, at its line', async () => {
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM img:1\nCOPY data /data\n');
+    await writeFile(join(ctx, 'data'), Buffer.alloc(2 << 20, 5));
+    const r = await tsbuild(root, ['build', ctx]);
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r)).toMatch(/^Error: Dockerfile:2: no space left on device while .*: the filesystem holding the store .* is full/);
+  });
+
+  test('a pull says which layer it could not write', async () => {
+    registry = await startRegistry();
+    const other = await rootWithBusybox();
+    try {
+      const ctx = await tempDir();
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN head -c 2000000 /dev/urandom > /big\n');
+      await ok(other.root, ['build', '-t', `${registry.host}/big:1`, '--push', ctx]);
+    } finally {
+      await other.cleanup();
+    }
+    const r = await tsbuild(root, ['pull', `${registry.host}/big:1`]);
+    expect(r.exitCode).toBe(1);
+    expect(errorLine(r)).toMatch(
+      /^Error: no space left on device while downloading layer sha256:[0-9a-f]{64} \(\d+ bytes\): the filesystem holding the store/,
+    );
+  });
+
+  test('rmi and prune still free space, and the store stays consistent', async () => {
+    const r = await tsbuild(root, ['rmi', 'img:2']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^Untagged: img:2\nDeleted: sha256:/);
+    await ok(root, ['tag', 'img:1', 'img:spare']);
+    expect((await tsbuild(root, ['rmi', 'img:1'])).exitCode).toBe(0);
+    expect((await tsbuild(root, ['rmi', 'img:spare'])).exitCode).toBe(0);
+    const p = await tsbuild(root, ['prune', '-a', '-f']);
+    expect(p.exitCode).toBe(0);
+    expect((await ok(root, ['images'])).split('\n').filter((l) => l.startsWith('img '))).toEqual([]);
+    expect(await inconsistencies(root)).toEqual([]);
+    expect(await leftovers(root)).toEqual([]);
+    // With room again, the reserve is made by the next command and the store builds.
+    await rm(fill(), { force: true });
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo ok > /ok\n');
+    await ok(root, ['build', '-t', 'again:1', ctx]);
+    expect((await stat(join(root, 'reserve'))).size).toBe(1 << 20);
   });
 });
