@@ -26,6 +26,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   rmi: { summary: 'Remove one or more images', load: () => import('./commands/rmi.js') },
   du: { summary: "Show the store's disk usage: shared and unique bytes per image, unused layers", load: () => import('./commands/du.js') },
   prune: { summary: 'Remove dangling images and the layers no image uses', load: () => import('./commands/prune.js') },
+  verify: {
+    summary: 'Check every layer and image of the store against its digests; --repair removes what is broken',
+    load: () => import('./commands/verify.js'),
+  },
   import: { summary: 'Import the contents from a tarball to create a filesystem image', load: () => import('./commands/import.js') },
   save: { summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)', load: () => import('./commands/save.js') },
   load: { summary: 'Load an image from a tar archive or STDIN', load: () => import('./commands/load.js') },

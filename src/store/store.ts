@@ -35,6 +35,7 @@ import { scanLeases } from './leases.js';
 import type { TaggedRef } from './repositories.js';
 import { applyLayer, commit, discard, prepare, useLayer, view, type ActiveSnapshot } from './snapshots.js';
 import type { WriteImageOptions, WrittenImage } from './write-image.js';
+import type { VerifyReport } from './verify.js';
 
 export const DEFAULT_ROOT = '/var/lib/tsbuild';
 
@@ -304,6 +305,16 @@ export class Store {
     return (await import('./gc.js')).prune(this.parts, plan);
   }
 
+  /** Reads the store back (the images given, or all) and reports what is broken (verify.ts). */
+  async verify(only?: readonly Digest[]): Promise<VerifyReport> {
+    return (await import('./verify.js')).verifyStore(this.parts, only);
+  }
+
+  /** Removes what `verify` found broken. */
+  async repair(report: VerifyReport): Promise<void> {
+    return (await import('./verify.js')).repairStore(this.parts, report);
+  }
+
   /** How many images and layers the store holds. */
   async counts(): Promise<{ images: number; layers: number }> {
     return { images: (await this.parts.images.list()).length, layers: (await this.parts.layers.list()).length };
@@ -327,5 +338,6 @@ export type {
   StoredImage,
   StoredLayer,
   TaggedRef,
+  VerifyReport,
   WrittenImage,
 };
