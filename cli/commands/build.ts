@@ -307,11 +307,23 @@ async function parseBuildContexts(
       }
       out.set(name, { kind: 'image', ref });
     } else if (value.startsWith('oci-layout://')) {
-      const dir = value.slice('oci-layout://'.length);
-      // BuildKit's PATH@DIGEST and PATH:TAG pick one image of several; here the layout holds one.
-      if (dir.includes('@'))
-        throw usageError(`unsupported --build-context ${name}=${value}: give the layout of one image, without @DIGEST`);
-      out.set(name, { kind: 'oci-layout', dir: resolve(dir) });
+      // BuildKit's oci-layout://PATH[:TAG][@DIGEST]: a tag is what follows the last ':' after the last '/'.
+      let rest = value.slice('oci-layout://'.length);
+      let digest: string | undefined;
+      const at = rest.lastIndexOf('@');
+      if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+          throw usageError(`invalid --build-context ${name}=${value}: @${digest} is not a sha256 digest`);
+      }
+      let tag: string | undefined;
+      const colon = rest.lastIndexOf(':');
+      if (colon > rest.lastIndexOf('/')) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+      }
+      out.set(name, { kind: 'oci-layout', dir: resolve(rest), ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) });
     } else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value) && !/^(https?|git):\/\//.test(value)) {
       throw usageError(
         `unsupported --build-context ${name}=${value}: use a directory, docker-image://REF, oci-layout://DIR, or a Git or HTTP(S) URL`,

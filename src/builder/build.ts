@@ -92,7 +92,15 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
   for (const [name, c] of req.namedContexts ?? []) {
     if (c.kind === 'dir') session.localContexts.set(name, await openContext(c.dir));
     if (c.kind === 'oci-layout')
-      session.contextImages.set(name, await (await import('./oci-context.js')).loadOciLayout(store, c.dir, req.signal));
+      session.contextImages.set(
+        name,
+        await (
+          await import('./oci-context.js')
+        ).loadOciLayout(store, c.dir, req.signal, {
+          ...(c.tag !== undefined ? { tag: c.tag } : {}),
+          ...(c.digest !== undefined ? { digest: c.digest } : {}),
+        }),
+      );
   }
   // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
   // caller may not have).

@@ -57,8 +57,8 @@ export type Entitlement = 'security.insecure' | 'network.host';
 export type NamedContext =
   | { readonly kind: 'image'; readonly ref: string }
   | { readonly kind: 'dir'; readonly dir: string }
-  /** An OCI image layout directory holding one image (oci-context.ts). */
-  | { readonly kind: 'oci-layout'; readonly dir: string };
+  /** An OCI image layout directory: its one image, or the one named by tag or digest (oci-context.ts). */
+  | { readonly kind: 'oci-layout'; readonly dir: string; readonly tag?: string; readonly digest?: string };
 
 export interface BuildRequest {
   readonly plan: BuildPlan;

@@ -3,7 +3,7 @@
 // HTTP tarball; `--build-context` for FROM, COPY --from and RUN --mount from=; and
 // `<Dockerfile>.dockerignore` winning over the context's .dockerignore in build and analyze.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -177,6 +177,27 @@ describe('build contexts', () => {
     const missing = await tsbuild(env.root, ['build', '--build-context', `base=oci-layout://${dir}/nowhere`, ctx]);
     expect(missing.exitCode).not.toBe(0);
     expect(missing.stderr).toMatch(/oci-layout:\/\/.*nowhere: not a directory/);
+  });
+
+  test('--build-context NAME=oci-layout://DIR:TAG and DIR@DIGEST pick one image of several', async () => {
+    await ok(env.root, ['build', '-t', 'pick-a:one', await context({ Dockerfile: 'FROM busybox\nRUN echo image one > /which\n' })]);
+    await ok(env.root, ['build', '-t', 'pick-b:two', await context({ Dockerfile: 'FROM busybox\nRUN echo image two > /which\n' })]);
+    const dir = await tempDir();
+    await ok(env.root, ['save', '--format', 'oci', '-o', join(dir, 'two.tar'), 'pick-a:one', 'pick-b:two']);
+    const layout = join(dir, 'layout');
+    await mkdir(layout);
+    await execa('tar', ['-C', layout, '-xf', join(dir, 'two.tar')]);
+    const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const ctx = await context({ Dockerfile: 'FROM base\nRUN cat /which\n' });
+    const build = (value: string) => tsbuild(env.root, ['build', '--progress', 'plain', '--build-context', `base=${value}`, ctx]);
+    expect((await build(`oci-layout://${layout}:two`)).stdout).toMatch(/^image two$/m);
+    expect((await build(`oci-layout://${layout}@${index.manifests[0]!.digest}`)).stdout).toMatch(/^image one$/m);
+    const both = await build(`oci-layout://${layout}`);
+    expect(both.exitCode).toBe(1);
+    expect(both.stderr).toMatch(/holds 2 images: name one as oci-layout:\/\/DIR:TAG or oci-layout:\/\/DIR@DIGEST\n$/);
+    const none = await build(`oci-layout://${layout}:three`);
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toMatch(/:three: no such image in the layout \(its tags: one, two\)\n$/);
   });
 
   test('FROM a --build-context directory starts from its files', async () => {
