@@ -6,9 +6,9 @@ import type { NamedContext } from '../../src/builder/request.js';
 import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
-import { formatPlatform, parsePlatform, type Platform } from '../../src/image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { flagValues, keyValues, parseOutput, platformFlag } from './build-flags.js';
 import { Store } from '../../src/store/store.js';
 import { buildOutput, type ProgressMode } from '../progress.js';
 import { oneLine } from '../terminal.js';
@@ -345,30 +345,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Each value of a repeatable flag, parsed; a bad one is a usage error (one line, exit 2). */
-function flagValues<T>(values: readonly string[] | undefined, parse: (value: string) => T | T[]): T[] {
-  try {
-    return (values ?? []).flatMap((value) => parse(value));
-  } catch (err) {
-    throw err instanceof InvalidInputError ? usageError(err.message) : err;
-  }
-}
-
-/**
- * `--platform linux/amd64`, repeatable and comma-separated as buildx takes it. More than one
- * platform is a multi-platform build, which tsbuild does not do yet; the builder refuses a
- * platform other than this machine's.
- */
-function platformFlag(values: readonly string[]): Platform | undefined {
-  const list = flagValues(
-    values.flatMap((v) => v.split(',')).filter((v) => v.trim() !== ''),
-    parsePlatform,
-  );
-  const distinct = [...new Set(list.map(formatPlatform))];
-  if (distinct.length > 1) throw usageError(`--platform ${distinct.join(',')}: multi-platform builds are not supported yet`);
-  return list[0];
-}
-
 /** Runs a check of flag values; what it finds wrong is a usage error too. */
 async function asUsageError<T>(check: () => Promise<T>): Promise<T> {
   try {
@@ -376,62 +352,6 @@ async function asUsageError<T>(check: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw err instanceof InvalidInputError ? usageError(err.message) : err;
   }
-}
-
-type OutputSpec =
-  | { readonly type: 'docker' | 'oci' | 'local' | 'tar'; readonly dest: string }
-  /** `registry`: buildx's registry output, pushed without being stored (unless another output needs the image). */
-  | { readonly type: 'image'; readonly names: readonly string[]; readonly push: boolean; readonly registry: boolean };
-
-const OUTPUT_TYPES = 'docker, oci, local, tar, image or registry';
-
-/**
- * docker buildx's --output syntax: `type=docker|oci,dest=FILE` (an image archive),
- * `type=local,dest=DIR` and `type=tar,dest=FILE` (the filesystem), `type=image[,name=N][,push=B]`
- * and `type=registry[,name=N]` (type=image with push=true); a bare `DIR` is `type=local,dest=DIR`
- * and a bare `-` is `type=tar,dest=-` (stdout).
- */
-function parseOutput(spec: string): OutputSpec {
-  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: resolve(spec) };
-  const fields = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const i = part.indexOf('=');
-    if (i < 0) throw usageError(`invalid --output ${spec}: want type=TYPE,KEY=VALUE,...`);
-    fields.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  const type = fields.get('type');
-  if (type === 'image' || type === 'registry') {
-    const push = type === 'registry' || booleanField(spec, fields.get('push'));
-    const name = fields.get('name');
-    if (name === '') throw usageError(`invalid --output ${spec}: empty name`);
-    return { type: 'image', names: name === undefined ? [] : [name], push, registry: type === 'registry' };
-  }
-  if (type !== 'docker' && type !== 'oci' && type !== 'local' && type !== 'tar')
-    throw usageError(`unsupported --output type ${type ?? '(none)'}: use ${OUTPUT_TYPES}`);
-  const dest = fields.get('dest');
-  if (!dest) throw usageError(`--output type=${type} needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
-  if (dest === '-') {
-    if (type !== 'tar') throw usageError(`--output type=${type},dest=- is not supported: only type=tar goes to stdout`);
-    return { type, dest };
-  }
-  return { type, dest: resolve(dest) };
-}
-
-function booleanField(spec: string, value: string | undefined): boolean {
-  if (value === undefined || value === 'false') return false;
-  if (value === 'true') return true;
-  throw usageError(`invalid --output ${spec}: push=${value}: want true or false`);
-}
-
-/** `--label K=V`: each value split at its first '='. */
-function keyValues(values: readonly string[] | undefined, flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of values ?? []) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw usageError(`invalid ${flag} ${JSON.stringify(kv)}: want KEY=VALUE`);
-    out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
 }
 
 /** --output type=local or type=tar: the image's filesystem; a tar is written whole or not at all. */
