@@ -62,10 +62,8 @@ export function parseOutput(spec: string): OutputSpec {
     throw usageError(`unsupported --output type ${type ?? '(none)'}: use ${OUTPUT_TYPES}`);
   const dest = fields.get('dest');
   if (!dest) throw usageError(`--output type=${type} needs dest=${type === 'local' ? 'DIR' : 'FILE'}`);
-  if (dest === '-') {
-    if (type !== 'tar') throw usageError(`--output type=${type},dest=- is not supported: only type=tar goes to stdout`);
-    return { type, dest };
-  }
+  // dest=-: the archive on stdout (docker, oci, tar); for local, the files as a tar there too.
+  if (dest === '-') return { type: type === 'local' ? 'tar' : type, dest };
   return { type, dest: resolve(dest) };
 }
 

@@ -139,9 +139,8 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   // stored image, or --analyze, keeps it stored.
   const pushOnly = outputs.some((o) => o.type === 'image' && o.registry) && !outputs.some((o) => o.type !== 'image') && v.analyze !== true;
   // `-o -`: the filesystem's tar is the output, on stdout; everything else goes to stderr.
-  const tarToStdout = outputs.some((o) => o.type === 'tar' && o.dest === '-');
-  if (tarToStdout && outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1)
-    throw usageError('only one --output can go to stdout');
+  const tarToStdout = outputs.some((o) => 'dest' in o && o.dest === '-');
+  if (outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1) throw usageError('only one --output can go to stdout');
   if (tarToStdout && progress === 'quiet') throw usageError('-q prints the image ID on stdout, where -o - writes the tar: use one of them');
   const say = tarToStdout ? process.stderr : process.stdout;
   // Fetched once every flag is known to be good: a Git clone can take a while.
@@ -217,10 +216,12 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     out.finish();
     for (const o of outputs) {
       if (o.type === 'docker' || o.type === 'oci') {
-        const { planSave, saveToFile } = await import('../../src/archive/save.js');
+        const { planSave, saveToFile, saveToStream } = await import('../../src/archive/save.js');
         const refs = result.tags.map((t) => parseReference(t));
-        await saveToFile(await planSave([{ image: await store.image(result.imageId), refs }], o.type), o.dest, { signal: signals.signal });
-        if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest}\n`);
+        const plan = await planSave([{ image: await store.image(result.imageId), refs }], o.type);
+        if (o.dest === '-') await saveToStream(plan, process.stdout, { signal: signals.signal });
+        else await saveToFile(plan, o.dest, { signal: signals.signal });
+        if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest === '-' ? 'to stdout' : o.dest}\n`);
       } else if (o.type === 'local' || o.type === 'tar') {
         await writeFilesystem(store, result.imageId, { type: o.type, dest: o.dest });
         if (progress !== 'quiet') say.write(`Wrote the filesystem to ${o.dest === '-' ? 'stdout' : o.dest}\n`);

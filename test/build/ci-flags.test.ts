@@ -6,7 +6,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { CLI, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { CLI, ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 
 async function context(files: Record<string, string>): Promise<string> {
   const ctx = await tempDir();
@@ -130,6 +130,39 @@ describe('build for CI', () => {
     const bad = await tsbuild(env.root, ['build', '-o', 'type=tar', ctx]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toMatch(/--output type=tar needs dest=FILE/);
+  });
+
+  test('--output type=docker|oci,dest=- write the image archive to stdout (load takes it back), type=local,dest=- a tar', async () => {
+    const ctx = await context({ Dockerfile: 'FROM busybox\nRUN echo archived > /a.txt\n' });
+    const iid = join(await tempDir(), 'iid');
+    const piped = async (output: string) => {
+      const r = await execa('node', [CLI, 'build', '--root', env.root, '--iidfile', iid, '-t', 'to-stdout:1', '-o', output, ctx], {
+        encoding: 'buffer',
+        reject: false,
+        env: { TSBUILD_ROOT: '' },
+      });
+      expect(r.exitCode).toBe(0);
+      const file = join(await tempDir(), 'out.tar');
+      await writeFile(file, r.stdout);
+      return { file, stderr: Buffer.from(r.stderr).toString() };
+    };
+    const docker = await piped('type=docker,dest=-');
+    expect(docker.stderr).toContain('Wrote docker archive to stdout');
+    const other = await tempRoot();
+    try {
+      expect(await ok(other.root, ['load', '-i', docker.file])).toBe('Loaded image: to-stdout:1\n');
+      const [img] = JSON.parse(await ok(other.root, ['inspect', 'to-stdout:1'])) as [{ Id: string }];
+      expect(img.Id).toBe(await readFile(iid, 'utf8'));
+    } finally {
+      await other.cleanup();
+    }
+    const oci = await piped('type=oci,dest=-');
+    expect((await execa('tar', ['-tf', oci.file])).stdout.split('\n')).toEqual(expect.arrayContaining(['index.json', 'oci-layout']));
+    const local = await piped('type=local,dest=-');
+    expect((await execa('tar', ['-tf', local.file])).stdout.split('\n')).toContain('a.txt');
+    const two = await tsbuild(env.root, ['build', '-o', 'type=docker,dest=-', '-o', '-', ctx]);
+    expect(two.exitCode).toBe(2);
+    expect(two.stderr).toMatch(/only one --output can go to stdout/);
   });
 
   describe('--pull', () => {
