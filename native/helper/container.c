@@ -314,6 +314,38 @@ static void apply_mounts(int rootfd, struct run_config *cfg)
 	}
 }
 
+/*
+ * /sys. A new sysfs shows the network devices of the step's network namespace, and the kernel
+ * lets only that namespace's owner mount it: in a user namespace of tsbuild's own (rootless,
+ * runtime/userns.ts) with --network host, the network namespace is still the user's, owned by
+ * the initial user namespace, and the mount is refused (EPERM). Then the host's /sys is bound
+ * instead, recursively and read-only, as rootless podman does with the host's network.
+ */
+static void mount_sys(int rootfd, bool privileged)
+{
+	int fd = ensure_in_root(rootfd, "/sys", true, 0755);
+	char target[64];
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	unsigned long flags = (privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount("sysfs", target, "sysfs", flags, NULL) == 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EPERM)
+		die_errno("mount sysfs on /sys");
+	int tree = open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind the host's /sys (a new sysfs was refused)");
+	struct mount_attr attr = {.attr_set = (privileged ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID |
+					      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		die_errno("bind the host's /sys: make it read-only");
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("bind the host's /sys on /sys");
+	close(tree);
+	close(fd);
+}
+
 /* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
 static void remount_nodev(const char *rootfs)
 {
@@ -350,8 +382,7 @@ static int prepare_rootfs(struct run_config *cfg)
 
 	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	setup_dev(rootfd, cfg->privileged);
-	mount_in_root(rootfd, "/sys", "sysfs", (cfg->privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		      NULL);
+	mount_sys(rootfd, cfg->privileged);
 	apply_mounts(rootfd, cfg);
 
 	/* WORKDIR that does not exist yet: Docker creates it, owned by root. */
