@@ -80,7 +80,10 @@ export async function chooseDriver(root: string, forced?: DriverName): Promise<D
   }
   const why = await overlayUnsupported(root);
   if (why === undefined) {
-    return { snapshotter: create('overlay2', root), reason: 'the backing filesystem supports d_type and a test overlay mount succeeded' };
+    const reason = inUserNamespace()
+      ? 'the backing filesystem supports d_type and a test overlay mount with userxattr succeeded in the user namespace (whiteouts and opaque directories are kept in user.overlay.* xattrs)'
+      : 'the backing filesystem supports d_type and a test overlay mount succeeded';
+    return { snapshotter: create('overlay2', root), reason };
   }
   return { snapshotter: create('vfs', root), reason: `overlay2 is unavailable (${why}); vfs copies each layer instead` };
 }
