@@ -7,7 +7,7 @@ function rootlessLines(): string[] {
   const ns = rootlessNamespace();
   if (ns === undefined) return [];
   return [
-    `Rootless: yes, as root of a user namespace (${ns.kind === 'subordinate' ? 'subordinate ID ranges' : 'a single ID: every file is root\'s'})`,
+    `Rootless: yes, as root of a user namespace (${ns.kind === 'subordinate' ? 'subordinate ID ranges' : "a single ID: every file is root's"})`,
     ` UID map: ${describeMap(ns.uidMap)}`,
     ` GID map: ${describeMap(ns.gidMap)}`,
     ...(ns.missing !== undefined ? [` Missing: ${ns.missing}`] : []),
