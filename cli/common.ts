@@ -69,7 +69,8 @@ export function helpText(spec: { usage: string; description: string; optionHelp:
     '',
     'Options:',
     ...spec.optionHelp,
-    '      --root DIR               Store root (default $TSBUILD_ROOT or /var/lib/tsbuild)',
+    '      --root DIR               Store root (default $TSBUILD_ROOT, else /var/lib/tsbuild for root',
+    '                               and ~/.local/share/tsbuild for other users)',
     '      --storage-driver NAME    overlay2 or vfs',
     '  -h, --help                   Print usage',
   ].join('\n');

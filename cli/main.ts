@@ -52,7 +52,8 @@ function mainHelp(): string {
     'A daemonless image builder for Dockerfiles.',
     '',
     'Global options (before or after the command):',
-    '      --root DIR               Store root (default $TSBUILD_ROOT or /var/lib/tsbuild)',
+    '      --root DIR               Store root (default $TSBUILD_ROOT, else /var/lib/tsbuild for root',
+    '                               and $XDG_DATA_HOME/tsbuild (~/.local/share/tsbuild) for other users)',
     '      --storage-driver NAME    overlay2 or vfs (default: chosen like Docker)',
     '  -v, --version                Print the version and exit',
     '  -h, --help                   Print help',
@@ -103,6 +104,11 @@ async function main(all: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw usageError(`unknown command "${name}" for "tsbuild"\nRun 'tsbuild --help' for usage.`);
+  // An ordinary user: run again as root of a user namespace of our own (src/runtime/userns.ts),
+  // before anything opens a store. Loaded only then: root never pays for it.
+  if (process.getuid?.() !== 0 && process.env.TSBUILD_ROOTLESS === undefined) {
+    return (await import('../src/runtime/userns.js')).reexecInUserNamespace(all);
+  }
   const code = await (await command.load()).run(rest);
   return typeof code === 'number' ? code : 0;
 }

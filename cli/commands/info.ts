@@ -1,5 +1,18 @@
 import { storeOptions, parseCommand } from '../common.js';
 import { Store } from '../../src/store/store.js';
+import { describeMap, rootlessNamespace } from '../../src/runtime/userns.js';
+
+/** For an ordinary user: the user namespace tsbuild runs in, and what a single-ID map lacks. */
+function rootlessLines(): string[] {
+  const ns = rootlessNamespace();
+  if (ns === undefined) return [];
+  return [
+    `Rootless: yes, as root of a user namespace (${ns.kind === 'subordinate' ? 'subordinate ID ranges' : "a single ID: every file is root's"})`,
+    ` UID map: ${describeMap(ns.uidMap)}`,
+    ` GID map: ${describeMap(ns.gidMap)}`,
+    ...(ns.missing !== undefined ? [` Missing: ${ns.missing}`] : []),
+  ];
+}
 
 export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(
@@ -14,6 +27,7 @@ export async function run(argv: string[]): Promise<void> {
       `Store root: ${store.root}`,
       `Storage driver: ${store.driver}`,
       ` Why: ${store.driverReason}`,
+      ...rootlessLines(),
       `Images: ${counts.images}`,
       `Layers: ${counts.layers}`,
       '',

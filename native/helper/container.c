@@ -172,8 +172,11 @@ static void setup_dev(int rootfd, bool privileged)
 	if (mkdirat(dev, "pts", 0755) < 0)
 		die_errno("mkdir /dev/pts");
 	snprintf(path, sizeof path, "/proc/self/fd/%d/pts", dev);
-	/* newinstance: the step's ptys are its own, not the host's. */
-	if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0)
+	/* newinstance: the step's ptys are its own, not the host's. In a user namespace whose map has
+	 * no group 5 (rootless with a single ID, runtime/userns.ts) gid=5 is invalid: the ptys then
+	 * belong to the opener's group, as they would on a system without a tty group. */
+	if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") < 0 &&
+	    (errno != EINVAL || mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0))
 		die_errno("mount devpts on /dev/pts");
 
 	if (mkdirat(dev, "shm", 01777) < 0)
@@ -314,6 +317,38 @@ static void apply_mounts(int rootfd, struct run_config *cfg)
 	}
 }
 
+/*
+ * /sys. A new sysfs shows the network devices of the step's network namespace, and the kernel
+ * lets only that namespace's owner mount it: in a user namespace of tsbuild's own (rootless,
+ * runtime/userns.ts) with --network host, the network namespace is still the user's, owned by
+ * the initial user namespace, and the mount is refused (EPERM). Then the host's /sys is bound
+ * instead, recursively and read-only, as rootless podman does with the host's network.
+ */
+static void mount_sys(int rootfd, bool privileged)
+{
+	int fd = ensure_in_root(rootfd, "/sys", true, 0755);
+	char target[64];
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	unsigned long flags = (privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount("sysfs", target, "sysfs", flags, NULL) == 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EPERM)
+		die_errno("mount sysfs on /sys");
+	int tree = open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind the host's /sys (a new sysfs was refused)");
+	struct mount_attr attr = {.attr_set = (privileged ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID |
+					      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+		die_errno("bind the host's /sys: make it read-only");
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("bind the host's /sys on /sys");
+	close(tree);
+	close(fd);
+}
+
 /* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
 static void remount_nodev(const char *rootfs)
 {
@@ -350,8 +385,7 @@ static int prepare_rootfs(struct run_config *cfg)
 
 	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	setup_dev(rootfd, cfg->privileged);
-	mount_in_root(rootfd, "/sys", "sysfs", (cfg->privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		      NULL);
+	mount_sys(rootfd, cfg->privileged);
 	apply_mounts(rootfd, cfg);
 
 	/* WORKDIR that does not exist yet: Docker creates it, owned by root. */
@@ -484,17 +518,41 @@ static void all_capabilities(void)
 	}
 }
 
-static void switch_user(const struct run_config *cfg, int parent_alive_fd)
+/*
+ * Whether setgroups(2) is refused in this user namespace: its parent wrote "deny" to
+ * /proc/PID/setgroups, which the kernel demands before an unprivileged process may write a gid
+ * map (rootless with a single ID, native/helper/userns.c). Read before pivot_root.
+ */
+static bool setgroups_denied(void)
+{
+	char buf[8] = {0};
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	return n > 0 && strncmp(buf, "deny", 4) == 0;
+}
+
+static void switch_user(const struct run_config *cfg, int parent_alive_fd, bool groups_denied)
 {
 	/* Try the working directory as root first, and again as the user below (runc does the same:
 	 * a directory on root-squashed NFS may only be reachable by the user). */
 	bool in_cwd = chdir(cfg->cwd) == 0;
-	if (setgroups(cfg->ngroups, cfg->groups) < 0)
+	/* With setgroups denied the step keeps the groups it inherited (the user's, shown as the
+	 * overflow group): the kernel allows no other, and a single-ID map has no group to give. */
+	if (!groups_denied && setgroups(cfg->ngroups, cfg->groups) < 0)
 		die_errno("setgroups");
+	/* EINVAL: the ID has no place in this user namespace's map (rootless without a subordinate
+	 * range for it, runtime/userns.ts). */
 	if (setgid(cfg->gid) < 0)
-		die_errno("setgid %u", (unsigned)cfg->gid);
+		die_errno(errno == EINVAL ? "setgid %u: the group is not mapped in tsbuild's user namespace (see tsbuild info)"
+					  : "setgid %u",
+			  (unsigned)cfg->gid);
 	if (setuid(cfg->uid) < 0)
-		die_errno("setuid %u", (unsigned)cfg->uid);
+		die_errno(errno == EINVAL ? "setuid %u: the user is not mapped in tsbuild's user namespace (see tsbuild info)"
+					  : "setuid %u",
+			  (unsigned)cfg->uid);
 	/* Changing credentials clears the parent-death signal: set it again. */
 	die_with_parent(parent_alive_fd);
 	if (!in_cwd && chdir(cfg->cwd) < 0)
@@ -585,6 +643,7 @@ void container_init(struct run_config *cfg, int parent_alive_fd)
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		die_errno("sethostname %s", cfg->hostname);
 
+	bool groups_denied = setgroups_denied();
 	int rootfd = prepare_rootfs(cfg);
 	enter_rootfs(rootfd);
 	if (!cfg->privileged)
@@ -598,7 +657,7 @@ void container_init(struct run_config *cfg, int parent_alive_fd)
 	} else {
 		limit_capabilities();
 	}
-	switch_user(cfg, parent_alive_fd);
+	switch_user(cfg, parent_alive_fd, groups_denied);
 	if (cfg->privileged)
 		all_capabilities();
 

@@ -111,5 +111,6 @@ int cmd_walk(int argc, char **argv);
 int cmd_apply_ops(int argc, char **argv);
 int cmd_supports_dtype(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
+int cmd_userns_exec(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ import { extract, tarReadError } from './extract.js';
 import { readTar } from './tarreader.js';
 import { TarSplitWriter, disassemble } from './tarsplit.js';
 import type { LayerDescriptor } from './types.js';
+import type { OverlayXattrPrefix } from './whiteout.js';
 
 export interface ApplyLayerOptions {
   /**
@@ -21,6 +22,8 @@ export interface ApplyLayerOptions {
    * delete what they name and opaque markers empty their directory of lower content.
    */
   readonly whiteouts: 'overlay' | 'delete';
+  /** overlay: the upper dir's mount keeps its xattrs here (default trusted.overlay., as root mounts it). */
+  readonly overlayXattrPrefix?: OverlayXattrPrefix;
   /** Where the tar-split of the uncompressed archive is written (atomically). */
   readonly tarSplitPath: string;
 }
@@ -52,7 +55,10 @@ export async function applyLayer(
     // Every path below is built from the real path, so none passes through a symlink above the target.
     const root = await realpath(targetDir);
     // Duplicate paths are refused by the tar-split writer, which cannot represent them.
-    const { size } = await extract(disassemble(readTar(src), split), root, { whiteouts: opts.whiteouts });
+    const { size } = await extract(disassemble(readTar(src), split), root, {
+      whiteouts: opts.whiteouts,
+      ...(opts.overlayXattrPrefix !== undefined ? { opaqueXattr: `${opts.overlayXattrPrefix}opaque` } : {}),
+    });
     await split.commit();
     return { diffId: `sha256:${hash.digest('hex')}` as Digest, size, tarSize };
   } catch (e) {

@@ -1,8 +1,8 @@
 // What a layer changed, read from directories: the Change stream (types.ts) that writeLayer turns
 // into a tar. Two ways to know it, as containerd's walking differ has them:
 //  - overlayChanges: an overlay upper dir *is* the change set. Everything in it was written by
-//    the layer; a 0/0 character device is a deletion and trusted.overlay.opaque=y a directory
-//    that hides what is below (whiteout.ts keeps both conventions);
+//    the layer; a 0/0 character device is a deletion and trusted.overlay.opaque=y (user.* under
+//    `userxattr`) a directory that hides what is below (whiteout.ts keeps both conventions);
 //  - treeChanges: two complete trees walked side by side (the vfs driver's snapshots, each a full
 //    copy of its parent), with Docker's test for "changed" (pkg/archive/changes.go): metadata,
 //    not content, as a copy keeps the metadata of what it did not touch.
@@ -12,10 +12,7 @@ import { join } from 'node:path';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
 import type { Change } from './types.js';
-import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
-
-/** Xattrs that describe overlay bookkeeping, never content. */
-const IGNORED_XATTR_PREFIX = 'trusted.overlay.';
+import type { OverlayXattrPrefix } from './whiteout.js';
 
 /**
  * The changes an overlay upper dir records, on the layers `lowerdirs` (top first). One thing in
@@ -23,7 +20,12 @@ const IGNORED_XATTR_PREFIX = 'trusted.overlay.';
  * gone again (a RUN --mount target's stub, container/stubs.ts), with nothing below it and the
  * lower directory's metadata. Like a directory the vfs walk finds unchanged, it is left out.
  */
-export async function* overlayChanges(upper: string, lowerdirs: readonly string[] = []): AsyncIterable<Change> {
+export async function* overlayChanges(
+  upper: string,
+  lowerdirs: readonly string[] = [],
+  xattrPrefix: OverlayXattrPrefix = 'trusted.overlay.',
+): AsyncIterable<Change> {
+  const opaqueXattr = `${xattrPrefix}opaque`;
   /** A directory held back until its first child shows it has one. */
   let pending: WalkRecord | undefined;
   const flushPending = async function* (next: WalkRecord | undefined): AsyncIterable<Change> {
@@ -31,7 +33,7 @@ export async function* overlayChanges(upper: string, lowerdirs: readonly string[
     const dir = pending;
     pending = undefined;
     const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`);
-    if (hasChild || !(await sameAsLower(dir, lowerdirs)))
+    if (hasChild || !(await sameAsLower(dir, lowerdirs, xattrPrefix)))
       yield { kind: 'entry', name: dir.path, record: dir, source: join(upper, dir.path) };
   };
   for await (const rec of walk(upper)) {
@@ -40,7 +42,7 @@ export async function* overlayChanges(upper: string, lowerdirs: readonly string[
       yield { kind: 'whiteout', name: rec.path };
       continue;
     }
-    if (rec.type === 'd' && rec.xattrs?.[OVERLAY_OPAQUE_XATTR]?.toString() === 'y') {
+    if (rec.type === 'd' && rec.xattrs?.[opaqueXattr]?.toString() === 'y') {
       yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
       yield { kind: 'opaque', name: rec.path };
       continue;
@@ -60,8 +62,9 @@ function withinMicrosecond(a: bigint, b: bigint): boolean {
 }
 
 /** Whether directory `rec` of an upper dir is the lower layers' directory, unchanged. */
-async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[]): Promise<boolean> {
-  if (Object.keys(rec.xattrs ?? {}).some((name) => !name.startsWith(IGNORED_XATTR_PREFIX))) return false;
+async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[], xattrPrefix: OverlayXattrPrefix): Promise<boolean> {
+  // Overlay's own xattrs are bookkeeping, never content.
+  if (Object.keys(rec.xattrs ?? {}).some((name) => !name.startsWith(xattrPrefix))) return false;
   for (const dir of lowerdirs) {
     const st = await lstat(join(dir, rec.path), { bigint: true }).catch(() => undefined);
     if (st === undefined) continue;
@@ -136,6 +139,9 @@ export async function* treeChanges(lower: string | undefined, upper: string): As
     }
   }
 }
+
+/** Overlay bookkeeping a tree may still carry (a layer copied from an upper dir), never content. */
+const IGNORED_XATTR_PREFIX = 'trusted.overlay.';
 
 function xattrsEqual(a: WalkRecord['xattrs'], b: WalkRecord['xattrs']): boolean {
   const keys = (x: WalkRecord['xattrs']) =>

@@ -12,6 +12,7 @@ import { TsbuildError } from '../errors.js';
 import type { Mount } from '../runtime/types.js';
 import { overlayChanges, treeChanges } from './changes.js';
 import type { Change, LayerDescriptor } from './types.js';
+import { overlayXattrPrefix } from './whiteout.js';
 import { writeLayer } from './write.js';
 
 export interface DiffOptions {
@@ -52,7 +53,11 @@ export async function apply(
   const { applyLayer } = await import('./apply.js');
   const root = rootOf(mounts);
   if (root?.type === 'overlay' && root.upper !== undefined) {
-    return applyLayer(tar, resolve(root.cwd, root.upper.dir), { whiteouts: 'overlay', tarSplitPath: opts.tarSplitPath });
+    return applyLayer(tar, resolve(root.cwd, root.upper.dir), {
+      whiteouts: 'overlay',
+      overlayXattrPrefix: overlayXattrPrefix(root.options),
+      tarSplitPath: opts.tarSplitPath,
+    });
   }
   if (root?.type === 'bind' && !root.readonly) {
     return applyLayer(tar, root.source, { whiteouts: 'delete', tarSplitPath: opts.tarSplitPath });
@@ -77,7 +82,9 @@ function changesBetween(lower: Mount | undefined, upper: Mount | undefined): Asy
     throw new DifferError('compare: an empty filesystem on top of layers');
   }
   if (upper.type === 'overlay') {
-    if (upper.upper !== undefined) return overlayChanges(resolve(upper.cwd, upper.upper.dir), lowerDirs(lower));
+    if (upper.upper !== undefined) {
+      return overlayChanges(resolve(upper.cwd, upper.upper.dir), lowerDirs(lower), overlayXattrPrefix(upper.options));
+    }
     throw new DifferError('compare: an overlay without its upper dir is not a layer on top of another');
   }
   if (lower === undefined) return treeChanges(undefined, upper.source);

@@ -8,6 +8,7 @@
 // exactly as they are; see utf8Name for the one rule that cannot keep them.
 import { InvalidInputError } from '../errors.js';
 import type { Ownership } from '../fs/mkdirall.js';
+import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
 
 export interface ExtractRules {
   /**
@@ -53,6 +54,11 @@ export interface ExtractRules {
    */
   readonly whiteouts: 'overlay' | 'delete' | 'plain-files';
   /**
+   * With `overlay`: the xattr that marks an opaque directory, trusted.overlay.opaque for an
+   * overlay mounted by root, user.overlay.opaque under `userxattr` (whiteout.ts).
+   */
+  readonly opaqueXattr: string;
+  /**
    * SCHILY.xattr records.
    * - restore: through the native helper, except overlayfs's own (see queueXattrs);
    * - ignore: what ADD has always done. Not Docker's rule (createTarFile in go-archive's
@@ -86,6 +92,7 @@ const DEFAULTS: Omit<ExtractRules, 'whiteouts'> = {
   parents: 'real-directories',
   hardlinks: 'earlier-entries',
   xattrs: 'restore',
+  opaqueXattr: OVERLAY_OPAQUE_XATTR,
   owner: 'from-archive',
   naming: { entry: 'layer entry', archive: 'this layer', root: 'the layer' },
 };

@@ -27,7 +27,7 @@ import { TruncatedError } from './bytereader.js';
 import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show, utf8Name } from './extract-rules.js';
 import type { ExtractOptions, ExtractRules } from './extract-rules.js';
 import { BLOCK_SIZE, TarFormatError, type TarHeader } from './tarheader.js';
-import { OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './whiteout.js';
+import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './whiteout.js';
 
 export interface ExtractEntry {
   readonly header: TarHeader;
@@ -267,7 +267,7 @@ class Extractor {
 
   private async opaque(dir: string, name: Buffer): Promise<void> {
     if (this.rules.whiteouts === 'overlay') {
-      this.ops.push({ op: 'setxattr', path: this.helperPath(dir, name), name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(dir, name), name: this.rules.opaqueXattr, value: Buffer.from('y') });
       return;
     }
     // Remove what lower layers put in dir, keeping what this archive already wrote there.

@@ -3,7 +3,10 @@
 //
 // In a tar, a deleted `a/b` is the empty file `a/.wh.b`, and a directory that hides everything
 // below it is marked by the empty file `dir/.wh..wh..opq`. On an overlay upper dir the same facts
-// are a 0/0 character device and the xattr trusted.overlay.opaque=y.
+// are a 0/0 character device and the xattr trusted.overlay.opaque=y; under the `userxattr` mount
+// option (overlayfs mounted in a user namespace, where trusted.* needs a capability over the
+// initial namespace) the xattr is user.overlay.opaque=y. The device stays a 0/0 device: the
+// kernel lets anyone make that one (vfs_mknod's whiteout exception).
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_OPAQUE = '.wh..wh..opq';
@@ -11,6 +14,14 @@ export const WHITEOUT_OPAQUE = '.wh..wh..opq';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
 
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/** Where overlayfs keeps its bookkeeping xattrs: user.overlay.* under `userxattr`, else trusted.overlay.*. */
+export type OverlayXattrPrefix = 'trusted.overlay.' | 'user.overlay.';
+
+/** The xattr prefix of an overlay mounted with `options` (the extra options of an OverlayMount). */
+export function overlayXattrPrefix(options: readonly string[]): OverlayXattrPrefix {
+  return options.includes('userxattr') ? 'user.overlay.' : 'trusted.overlay.';
+}
 
 /**
  * The xattrs a layer tar records for a file, from what the walk read on disk:

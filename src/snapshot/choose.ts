@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { mount, unmount, supportsDType } from '../runtime/helper.js';
+import { inUserNamespace } from '../runtime/userns.js';
 import type { DriverName, Snapshotter } from './snapshotter.js';
 import { Overlay2Snapshotter } from './overlay2.js';
 import { VfsSnapshotter } from './vfs.js';
@@ -50,7 +51,8 @@ export async function overlayUnsupported(root: string): Promise<string | undefin
         type: 'overlay',
         source: 'overlay',
         target: join(probe, 'merged'),
-        options: 'lowerdir=lower,upperdir=upper,workdir=work',
+        // In a user namespace overlayfs needs `userxattr`, as the driver then mounts it (overlay2.ts).
+        options: `lowerdir=lower,upperdir=upper,workdir=work${inUserNamespace() ? ',userxattr' : ''}`,
         cwd: probe,
       });
     } catch (err) {
@@ -78,7 +80,10 @@ export async function chooseDriver(root: string, forced?: DriverName): Promise<D
   }
   const why = await overlayUnsupported(root);
   if (why === undefined) {
-    return { snapshotter: create('overlay2', root), reason: 'the backing filesystem supports d_type and a test overlay mount succeeded' };
+    const reason = inUserNamespace()
+      ? 'the backing filesystem supports d_type and a test overlay mount with userxattr succeeded in the user namespace (whiteouts and opaque directories are kept in user.overlay.* xattrs)'
+      : 'the backing filesystem supports d_type and a test overlay mount succeeded';
+    return { snapshotter: create('overlay2', root), reason };
   }
   return { snapshotter: create('vfs', root), reason: `overlay2 is unavailable (${why}); vfs copies each layer instead` };
 }

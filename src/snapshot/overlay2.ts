@@ -12,6 +12,7 @@ import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BindMount, Mount } from '../runtime/types.js';
+import { inUserNamespace } from '../runtime/userns.js';
 import type { InitLayer, PrepareOptions, Snapshotter } from './snapshotter.js';
 
 const LINK_DIR = 'l';
@@ -33,6 +34,12 @@ function newLinkName(): string {
  */
 function diffSafeOptions(): string[] {
   const params = '/sys/module/overlay/parameters';
+  if (inUserNamespace()) {
+    // Rootless (runtime/userns.ts): overlayfs may keep its xattrs only in user.overlay.*
+    // (`userxattr`), which implies redirect_dir=nofollow and metacopy=off and refuses
+    // redirect_dir=off. The differ reads the option back from the mount (whiteout.ts).
+    return ['userxattr', ...['index', 'metacopy'].filter((p) => existsSync(join(params, p))).map((p) => `${p}=off`)];
+  }
   return ['index', 'redirect_dir', 'metacopy'].filter((p) => existsSync(join(params, p))).map((p) => `${p}=off`);
 }
 

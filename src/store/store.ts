@@ -11,6 +11,7 @@ import type { Provenance } from '../image/provenance.js';
 import type { Reference } from '../image/reference.js';
 import type { DiffOptions } from '../layer/differ.js';
 import type { Mount } from '../runtime/types.js';
+import { isRootless, rootlessDataHome } from '../runtime/userns.js';
 import { chooseDriver } from '../snapshot/choose.js';
 import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
@@ -52,8 +53,12 @@ async function reserveExists(root: string): Promise<boolean> {
   );
 }
 
+/**
+ * $TSBUILD_ROOT, else /var/lib/tsbuild for root and `$XDG_DATA_HOME/tsbuild` for an ordinary
+ * user (podman's rule), whose tsbuild runs as root of its own user namespace (runtime/userns.ts).
+ */
 export function defaultRoot(): string {
-  return process.env.TSBUILD_ROOT || DEFAULT_ROOT;
+  return process.env.TSBUILD_ROOT || (isRootless() ? join(rootlessDataHome(), 'tsbuild') : DEFAULT_ROOT);
 }
 
 // Verbs a build never uses (pruning, removing, importing, the registries' blob records) load

@@ -1,0 +1,177 @@
+// Rootless tsbuild (docs/rootless.md): ordinary users that this file creates, one with a
+// subordinate ID range and one without, bootstrap, build, run and list images with their own
+// store, and get the same layers as root.
+//
+// Runs as root (it creates the users) and needs `newuidmap`/`newgidmap` (Debian's uidmap).
+// The users, their homes and their /etc/subuid and /etc/subgid lines are removed afterwards.
+import { access, chmod, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CLI, ok, tempRoot } from '../helpers/tsbuild.js';
+
+interface User {
+  readonly name: string;
+  readonly home: string;
+}
+
+const base = await mkdtemp(join(tmpdir(), 'tsbuild-rootless-'));
+const suffix = `${process.pid % 100000}`;
+const withRange: User = { name: `tsbrl${suffix}s`, home: join(base, 'with-range') };
+const singleId: User = { name: `tsbrl${suffix}n`, home: join(base, 'single-id') };
+
+/** `tsbuild ARGS` as `user`, with a clean environment: the default store is ~/.local/share/tsbuild. */
+async function asUser(user: User, args: readonly string[], cwd = user.home) {
+  const r = await execa(
+    'runuser',
+    [
+      '-u',
+      user.name,
+      '--',
+      'env',
+      '-i',
+      `HOME=${user.home}`,
+      `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
+      process.execPath,
+      CLI,
+      ...args,
+    ],
+    { reject: false, cwd, stdin: 'ignore', stripFinalNewline: false },
+  );
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+async function okAsUser(user: User, args: readonly string[], cwd?: string): Promise<string> {
+  const r = await asUser(user, args, cwd);
+  if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} as ${user.name} exited ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+function diffIds(inspectOutput: string): string[] {
+  return (JSON.parse(inspectOutput) as { RootFS: { Layers: string[] } }[])[0]!.RootFS.Layers;
+}
+
+/** A build context owned by `user`, with one file to COPY. */
+async function context(user: User, dockerfile: string): Promise<string> {
+  const dir = join(user.home, `ctx-${Math.random().toString(36).slice(2)}`);
+  await mkdir(join(dir, 'd'), { recursive: true });
+  await writeFile(join(dir, 'Dockerfile'), dockerfile);
+  await writeFile(join(dir, 'a.txt'), 'hello\n');
+  await writeFile(join(dir, 'd', 'b.txt'), 'world\n');
+  await execa('chown', ['-R', `${user.name}:`, dir]);
+  return dir;
+}
+
+beforeAll(async () => {
+  for (const tool of ['newuidmap', 'newgidmap']) {
+    const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
+    if (found.exitCode !== 0) throw new Error(`${tool} is missing: install it with \`apt-get install uidmap\` (scripts/setup.sh does)`);
+  }
+  // The user must reach the CLI, its node_modules and the helper through the checkout.
+  await chmod(base, 0o755);
+  await execa('useradd', ['--create-home', '--home-dir', withRange.home, '--shell', '/bin/sh', withRange.name]);
+  // No subordinate range for this one: useradd would otherwise allocate one.
+  await execa('useradd', [
+    '-K',
+    'SUB_UID_COUNT=0',
+    '-K',
+    'SUB_GID_COUNT=0',
+    '--create-home',
+    '--home-dir',
+    singleId.home,
+    '--shell',
+    '/bin/sh',
+    singleId.name,
+  ]);
+  const subuid = await readFile('/etc/subuid', 'utf8');
+  if (!subuid.split('\n').some((l) => l.startsWith(`${withRange.name}:`))) {
+    // A useradd that allocates no ranges by itself: give one far above the usual ones.
+    const start = 200_000_000 + (process.pid % 1000) * 65536;
+    await execa('usermod', ['--add-subuids', `${start}-${start + 65535}`, '--add-subgids', `${start}-${start + 65535}`, withRange.name]);
+  }
+  const readable = await execa('runuser', ['-u', withRange.name, '--', 'test', '-r', CLI], { reject: false });
+  if (readable.exitCode !== 0) throw new Error(`${CLI} is not readable by an ordinary user: make the checkout world-readable`);
+});
+
+afterAll(async () => {
+  for (const user of [withRange, singleId]) {
+    await execa('pkill', ['-KILL', '-u', user.name], { reject: false });
+    await execa('userdel', ['--remove', user.name], { reject: false });
+    for (const file of ['/etc/subuid', '/etc/subgid']) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      const kept = text.split('\n').filter((l) => !l.startsWith(`${user.name}:`));
+      if (kept.length !== text.split('\n').length) await writeFile(file, kept.join('\n'));
+    }
+  }
+  await rm(base, { recursive: true, force: true });
+});
+
+describe('rootless, with a subordinate ID range', () => {
+  test('bootstrap, build with COPY and RUN, images and run, in ~/.local/share/tsbuild', async () => {
+    await okAsUser(withRange, ['bootstrap', 'busybox']);
+    const info = await okAsUser(withRange, ['info']);
+    expect(info).toContain(`Store root: ${withRange.home}/.local/share/tsbuild`);
+    expect(info).toContain('Storage driver: overlay2');
+    expect(info).toMatch(/Rootless: yes, as root of a user namespace \(subordinate ID ranges\)/);
+    expect(info).toMatch(/UID map: 0 -> \d+, 1 -> \d+ \(\d+\)/);
+    await access(join(withRange.home, '.local/share/tsbuild'), constants.R_OK);
+
+    const ctx = await context(withRange, 'FROM busybox\nCOPY a.txt /a.txt\nRUN id -u > /uid && touch /f && chown 1000:1000 /f\n');
+    await okAsUser(withRange, ['build', '-t', 'rl:1', ctx]);
+    expect(await okAsUser(withRange, ['images'])).toMatch(/^rl\s+1\s/m);
+    const out = await okAsUser(withRange, ['run', 'rl:1', 'sh', '-c', 'cat /uid /a.txt; stat -c %u:%g /f']);
+    expect(out).toBe('0\nhello\n1000:1000\n');
+  });
+
+  test('a USER of the subordinate range runs its step', async () => {
+    const ctx = await context(withRange, 'FROM busybox\nUSER 1000:1000\nRUN id -u > /tmp/who\n');
+    await okAsUser(withRange, ['build', '-t', 'rl:user', ctx]);
+    expect(await okAsUser(withRange, ['run', 'rl:user', 'cat', '/tmp/who'])).toBe('1000\n');
+  });
+});
+
+describe('rootless, with a single ID', () => {
+  test('builds and runs, and tsbuild info says how to add a range', async () => {
+    await okAsUser(singleId, ['bootstrap', 'busybox']);
+    const info = await okAsUser(singleId, ['info']);
+    expect(info).toContain('a single ID');
+    expect(info).toContain(`Missing: ${singleId.name} has no range in /etc/subuid and /etc/subgid; as root: usermod --add-subuids`);
+
+    const ctx = await context(singleId, 'FROM busybox\nCOPY a.txt /a.txt\nRUN id -u > /uid && touch /f\n');
+    await okAsUser(singleId, ['build', '-t', 'one', ctx]);
+    expect(await okAsUser(singleId, ['images'])).toMatch(/^one\s+latest\s/m);
+    expect(await okAsUser(singleId, ['run', 'one', 'cat', '/uid'])).toBe('0\n');
+  });
+
+  test('a USER outside the map fails with one line naming the step and the cause', async () => {
+    const ctx = await context(singleId, 'FROM busybox\nUSER 1000\nRUN true\n');
+    const r = await asUser(singleId, ['build', ctx]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/Dockerfile:3: .*setuid 1000: the user is not mapped in tsbuild's user namespace/);
+  });
+});
+
+describe('rootless layers are root layers', () => {
+  // COPY, a RUN that deletes a file (a whiteout) and one that replaces a directory (an opaque
+  // directory, user.overlay.opaque in the rootless upper dir): the same tars as root's.
+  const dockerfile =
+    'FROM busybox\nCOPY a.txt /a.txt\nCOPY d /d\nRUN mkdir /o && touch /o/a /o/c\nRUN rm -rf /o && mkdir /o && touch /o/b && rm /bin/zcat\n';
+
+  test('--reproducible gives the same diff_ids rootless and as root', async () => {
+    const ctx = await context(withRange, dockerfile);
+    await okAsUser(withRange, ['build', '--reproducible', '-t', 'same', ctx]);
+    const rootless = diffIds(await okAsUser(withRange, ['inspect', 'same']));
+
+    const t = await tempRoot();
+    try {
+      await ok(t.root, ['bootstrap', 'busybox']);
+      await ok(t.root, ['build', '--reproducible', '-t', 'same', ctx]);
+      const asRoot = diffIds(await ok(t.root, ['inspect', 'same']));
+      expect(rootless).toEqual(asRoot);
+      expect(rootless).toHaveLength(5);
+    } finally {
+      await t.cleanup();
+    }
+    expect(await okAsUser(withRange, ['run', 'same', 'sh', '-c', 'ls /o; test -e /bin/zcat || echo gone'])).toBe('b\ngone\n');
+  });
+});
