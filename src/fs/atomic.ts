@@ -98,7 +98,7 @@ export async function publishDir(tmpDir: string, finalDir: string): Promise<void
  * Removes leftovers of interrupted atomic writes in a directory: `.tmp-*` names whose process is
  * gone (a live process's temp file is about to be renamed into place). Returns what it removed.
  */
-export async function sweepTemps(dir: string, isDead: (name: string, path: string) => Promise<boolean>): Promise<string[]> {
+export async function sweepTemps(dir: string, isDead: (name: string, path: string) => boolean | Promise<boolean>): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
