@@ -1,4 +1,4 @@
-import { parseReference } from '../../src/image/reference.js';
+import { parseTagReference } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand } from '../common.js';
 import { Store } from '../../src/store/store.js';
 
@@ -13,7 +13,8 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   exactArgs(args.positionals, 2, spec.usage);
+  const target = parseTagReference(args.positionals[1]!);
   const store = await Store.open(await storeOptions(args.values));
   const id = await store.resolveImage(args.positionals[0]!);
-  await store.tag(parseReference(args.positionals[1]!), id);
+  await store.tag(target, id);
 }

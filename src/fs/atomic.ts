@@ -1,7 +1,8 @@
 // Files that appear whole or not at all (every file the store publishes, a tar-split, a saved
 // archive): write a temp name in the same directory, fsync it, rename over the final name, fsync
 // the directory. A crash leaves at worst a `.tmp-<name>-<pid>-<random>` file, which readers never
-// look at and the store's repair removes once process <pid> is gone (src/store/repair.ts).
+// look at and the store's repair removes once process <pid> is gone, or <pid> belongs to a process
+// started after the file was written (src/store/repair.ts).
 //
 // fsync is most of what publishing a small layer costs (about 2 ms each on ext4, a journal
 // commit). Files that are published together are therefore written and fsynced concurrently,
@@ -97,16 +98,17 @@ export async function publishDir(tmpDir: string, finalDir: string): Promise<void
  * Removes leftovers of interrupted atomic writes in a directory: `.tmp-*` names whose process is
  * gone (a live process's temp file is about to be renamed into place). Returns what it removed.
  */
-export async function sweepTemps(dir: string, isDead: (name: string) => boolean): Promise<string[]> {
+export async function sweepTemps(dir: string, isDead: (name: string, path: string) => boolean | Promise<boolean>): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     return [];
   }
-  const gone = names.filter((n) => n.startsWith(TEMP_PREFIX) && isDead(n));
-  await Promise.all(gone.map((n) => rm(join(dir, n), { recursive: true, force: true })));
-  return gone.map((n) => join(dir, n));
+  const gone: string[] = [];
+  for (const n of names) if (n.startsWith(TEMP_PREFIX) && (await isDead(n, join(dir, n)))) gone.push(join(dir, n));
+  await Promise.all(gone.map((p) => rm(p, { recursive: true, force: true })));
+  return gone;
 }
 
 /** A file written as a stream, then published whole by commit() or dropped by abort(). */

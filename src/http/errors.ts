@@ -50,3 +50,27 @@ export class TimeoutError extends Error {
     this.name = 'TimeoutError';
   }
 }
+
+/**
+ * A request that moved too slowly to wait for: it ran past its deadline (`deadline`), or its
+ * connection moved some bytes, but fewer than the minimum rate asks, in one rate window
+ * (`rate`; a window with no byte at all is the idle timeout's). Unlike a TimeoutError it is not
+ * retried: a server that trickles is slow, not flaky, and a retry would only spend the time
+ * again. Like TimeoutError, the cause, not the message a user reads.
+ */
+export class TooSlowError extends Error {
+  readonly code = 'ERR_TOO_SLOW';
+  constructor(
+    readonly phase: 'deadline' | 'rate',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TooSlowError';
+  }
+}
+
+/** Whether `err`, or an error in its chain of causes, is a TooSlowError. */
+export function isTooSlow(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof TooSlowError) return true;
+  return false;
+}

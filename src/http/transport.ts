@@ -9,11 +9,15 @@
 // like any Authorization header, does not follow a redirect to another origin.
 // A caller that wants the whole wait for an answer bounded, however many redirects it takes
 // (ADD of a URL), sets responseTimeoutMs; the idle timeout then watches the body only.
+// A server can also hold a request forever without ever being idle, by sending (or reading)
+// one byte a second: deadlineMs bounds a whole exchange, answer body included, and
+// minBytesPerSecond fails a connection that moves some bytes, but too few, in a rate window.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RequestError, TimeoutError, TransportError } from './errors.js';
+import { RequestError, TimeoutError, TooSlowError, TransportError } from './errors.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -27,6 +31,8 @@ export interface HttpRequest {
   readonly contentLength?: number;
   /** Retry after connection errors, 429 and 5xx (default true). */
   readonly retry?: boolean;
+  /** This request's deadline instead of the transport's (Infinity: none), e.g. for a large blob. */
+  readonly deadlineMs?: number;
 }
 
 export interface HttpResponse {
@@ -55,6 +61,19 @@ export interface TransportOptions {
    * timeout's, hop by hop.
    */
   readonly responseTimeoutMs?: number;
+  /**
+   * Time for a whole exchange: from sending the request, redirects included, to the last byte of
+   * the answer's body; each retry starts it anew. Unset: none.
+   */
+  readonly deadlineMs?: number;
+  /**
+   * Bytes per second a connection must move, both ways and headers included, averaged over each
+   * rate window while a request is on it; 0 turns the check off. A window with no byte at all
+   * is left to the idle timeout.
+   */
+  readonly minBytesPerSecond?: number;
+  /** The rate window; by default the idle timeout, so that the check is a stricter idle timeout. */
+  readonly rateWindowMs?: number;
   /** Redirects a GET or HEAD follows; one more fails the request with `too many redirects`. */
   readonly maxRedirects?: number;
   /** Further attempts after the first. */
@@ -63,7 +82,7 @@ export interface TransportOptions {
   readonly signal?: AbortSignal;
 }
 
-const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, maxRedirects: 5, retries: 3, backoffMs: 250 };
+const DEFAULTS = { connectTimeoutMs: 15_000, idleTimeoutMs: 60_000, maxRedirects: 5, retries: 3, backoffMs: 250, minBytesPerSecond: 0 };
 const MAX_BACKOFF_MS = 8_000;
 const RETRY_CODES = new Set([
   'ECONNRESET',
@@ -89,8 +108,8 @@ function describeRequest(method: Method, url: URL): string {
 }
 
 export class Transport {
-  private readonly opts: Required<Omit<TransportOptions, 'signal' | 'responseTimeoutMs'>> &
-    Pick<TransportOptions, 'signal' | 'responseTimeoutMs'>;
+  private readonly opts: Required<Omit<TransportOptions, 'signal' | 'responseTimeoutMs' | 'deadlineMs' | 'rateWindowMs'>> &
+    Pick<TransportOptions, 'signal' | 'responseTimeoutMs' | 'deadlineMs' | 'rateWindowMs'>;
   // Keep-alive pools: a pull makes many requests to one host. Idle pooled sockets are unref'd
   // by Node, so they do not hold the process open; close() ends them at once.
   private readonly agents = {
@@ -147,8 +166,10 @@ export class Transport {
     let { url, headers } = withUserinfoAsAuth(req.url, req.headers ?? {});
     const timeout = this.opts.responseTimeoutMs;
     const deadline = timeout === undefined ? undefined : { at: Date.now() + timeout, ms: timeout };
+    const whole = req.deadlineMs ?? this.opts.deadlineMs;
+    const overall = whole === undefined || whole === Infinity ? undefined : { at: Date.now() + whole, ms: whole };
     for (let hops = 0; ; hops++) {
-      const res = await this.once({ ...req, url, headers }, deadline);
+      const res = await this.once({ ...req, url, headers }, deadline, overall);
       const location = res.header('location');
       if (![301, 302, 303, 307, 308].includes(res.status) || location === undefined || (req.method !== 'GET' && req.method !== 'HEAD'))
         return res;
@@ -165,10 +186,15 @@ export class Transport {
   }
 
   /**
-   * One request, one response, with the connect and idle timeouts; with a deadline, the wait
-   * for the response is bounded by it, and the idle timeout starts with the response.
+   * One request, one response, with the connect and idle timeouts and the rate check; with a
+   * response deadline, the wait for the response is bounded by it, and the idle timeout starts
+   * with the response; with an overall deadline, the exchange up to its body's last byte is.
    */
-  private once(req: HttpRequest & { url: URL }, deadline: { at: number; ms: number } | undefined): Promise<HttpResponse> {
+  private once(
+    req: HttpRequest & { url: URL },
+    deadline: { at: number; ms: number } | undefined,
+    overall: { at: number; ms: number } | undefined,
+  ): Promise<HttpResponse> {
     const { url } = req;
     const isHttps = url.protocol === 'https:';
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...req.headers };
@@ -191,7 +217,20 @@ export class Transport {
         r.destroy(err);
       };
       r.on('timeout', () => fail(new TimeoutError('idle', this.opts.idleTimeoutMs)));
+      // The rate check and the overall deadline last until the answer's body is read or fails.
+      let meter: NodeJS.Timeout | undefined;
+      const overallTimer =
+        overall &&
+        setTimeout(
+          () => fail(new TooSlowError('deadline', `not finished within ${overall.ms / 1000}s (deadline)`)),
+          Math.max(0, overall.at - Date.now()),
+        );
+      const done = (): void => {
+        clearInterval(meter);
+        clearTimeout(overallTimer);
+      };
       r.on('socket', (socket) => {
+        if (this.opts.minBytesPerSecond > 0) meter = this.meter(socket, fail);
         if (!socket.connecting) return;
         const timer = setTimeout(() => fail(new TimeoutError('connect', this.opts.connectTimeoutMs)), this.opts.connectTimeoutMs);
         socket.once(isHttps ? 'secureConnect' : 'connect', () => clearTimeout(timer));
@@ -199,10 +238,17 @@ export class Transport {
       });
       const responseTimer =
         deadline && setTimeout(() => fail(new TimeoutError('response', deadline.ms)), Math.max(0, deadline.at - Date.now()));
-      r.on('close', () => clearTimeout(responseTimer));
-      r.on('error', reject);
+      r.on('close', () => {
+        clearTimeout(responseTimer);
+        if (!response) done();
+      });
+      r.on('error', (err) => {
+        done();
+        reject(err);
+      });
       r.on('response', (res) => {
         response = res;
+        res.on('close', done);
         clearTimeout(responseTimer);
         if (deadline) r.setTimeout(this.opts.idleTimeoutMs);
         resolve(wrapResponse(res, req.method, url));
@@ -217,6 +263,30 @@ export class Transport {
         r.end();
       }
     });
+  }
+
+  /**
+   * Fails the request when its connection moved fewer bytes in the last rate window than
+   * minBytesPerSecond asks, and is moving still: one that has gone quiet is stalled, not slow,
+   * and left to the idle timeout (which is retried, and says so). Bytes are counted on the
+   * socket, both ways: an upload to a server that reads slowly, headers sent a byte at a time
+   * and a trickling body are all the same to it. The window is sampled in quarters, so a trickle
+   * fails within about a window and a quarter.
+   */
+  private meter(socket: Socket, fail: (err: Error) => void): NodeJS.Timeout {
+    const { minBytesPerSecond } = this.opts;
+    const windowMs = this.opts.rateWindowMs ?? this.opts.idleTimeoutMs;
+    const moved = (): number => socket.bytesRead + socket.bytesWritten;
+    const samples = [moved()];
+    return setInterval(() => {
+      samples.push(moved());
+      if (samples.length > 5) samples.shift();
+      if (samples.length < 5) return;
+      const inWindow = samples[4]! - samples[0]!;
+      const lately = samples[4]! - samples[3]!;
+      if (lately > 0 && inWindow < (minBytesPerSecond * windowMs) / 1000)
+        fail(new TooSlowError('rate', `${inWindow} bytes in ${windowMs / 1000}s, below the minimum rate of ${minBytesPerSecond} bytes/s`));
+    }, windowMs / 4);
   }
 }
 

@@ -64,6 +64,16 @@ export function parseReference(s: string): Reference {
   return { domain, path, ...(tag !== undefined ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
+/**
+ * A reference a tag may be made under (`tag`): Docker refuses one that pins a digest, because a
+ * digest names content: `name:tag@sha256:...` stored as a tag would claim content it may not be.
+ */
+export function parseTagReference(s: string): Reference {
+  const r = parseReference(s);
+  if (r.digest !== undefined) throw new InvalidInputError('refusing to create a tag with a digest reference');
+  return r;
+}
+
 /** With `latest` filled in when neither tag nor digest is given. */
 export function withDefaultTag(r: Reference): Reference {
   return r.tag === undefined && r.digest === undefined ? { ...r, tag: DEFAULT_TAG } : r;

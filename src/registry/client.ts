@@ -14,11 +14,11 @@ import { NO_CREDENTIALS, type CredentialSource } from './credentials.js';
 import { endpointFor, type Endpoint, type EndpointOptions } from './endpoint.js';
 import { describeErrors, describeStatus, parseErrorBody, RegistryError, UnauthorizedError } from './errors.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from '../image/manifest.js';
-import { TransportError } from '../http/errors.js';
+import { isTooSlow, RequestError, TransportError } from '../http/errors.js';
 import type { HttpRequest, HttpResponse, Transport, TransportOptions } from '../http/transport.js';
-import { registryTransport } from './timeouts.js';
+import { blobDeadlineMs, registryTransport, type RegistryLimits } from './timeouts.js';
 
-export interface RegistryOptions extends EndpointOptions, TransportOptions {
+export interface RegistryOptions extends EndpointOptions, TransportOptions, RegistryLimits {
   /** Default for Registry.open: none (anonymous). pullImage and pushImage default to the user's Docker config. */
   readonly credentials?: CredentialSource;
 }
@@ -32,13 +32,15 @@ export class Registry {
     readonly endpoint: Endpoint,
     readonly transport: Transport,
     readonly auth: Authenticator,
+    /** A blob transfer's deadline, apart from the small requests' (timeouts.ts). */
+    readonly blobDeadlineMs: number,
   ) {}
 
   static async open(domain: string, opts: RegistryOptions = {}): Promise<Registry> {
     const endpoint = endpointFor(domain, opts);
     const credentials = await (opts.credentials ?? NO_CREDENTIALS).get(endpoint.domain);
     const transport = registryTransport(opts);
-    return new Registry(endpoint, transport, new Authenticator(endpoint, transport, credentials));
+    return new Registry(endpoint, transport, new Authenticator(endpoint, transport, credentials), blobDeadlineMs(opts));
   }
 
   repository(path: string, actions: readonly Action[]): Repository {
@@ -122,7 +124,9 @@ export class Repository {
   async getManifest(ref: string): Promise<FetchedManifest> {
     const res = await this.send({ method: 'GET', url: this.url(`manifests/${ref}`), headers: { Accept: MANIFEST_ACCEPT.join(', ') } });
     if (res.status !== 200) return this.fail(res, `manifest ${this.path}:${ref}`);
-    const bytes = await res.bytes(MAX_MANIFEST_BYTES);
+    const bytes = await res
+      .bytes(MAX_MANIFEST_BYTES)
+      .catch(this.brokenBody(`downloading manifest ${this.name}${isDigest(ref) ? '@' : ':'}${ref}`));
     const digest = sha256(bytes);
     if (isDigest(ref) && ref !== digest) throw new DigestMismatchError(`manifest verification failed for digest ${ref}: got ${digest}`);
     const header = res.header('docker-content-digest');
@@ -163,7 +167,7 @@ export class Repository {
   async readBlob(digest: Digest, limit: number): Promise<Buffer> {
     const res = await this.send({ method: 'GET', url: this.url(`blobs/${digest}`) });
     if (res.status !== 200) return this.fail(res, `blob ${digest}`);
-    const bytes = await res.bytes(limit);
+    const bytes = await res.bytes(limit).catch(this.brokenBody(`downloading blob ${digest} from ${this.name}`));
     const got = sha256(bytes);
     if (got !== digest) throw new DigestMismatchError(`blob verification failed for digest ${digest}: got ${got}`);
     return bytes;
@@ -189,6 +193,7 @@ export class Repository {
         onBytes(-received);
         if (
           !(err instanceof TransportError || isBrokenTransfer(err)) ||
+          isTooSlow(err) ||
           attempt >= TRANSFER_ATTEMPTS ||
           this.registry.transport.signal?.aborted
         )
@@ -198,7 +203,7 @@ export class Repository {
   }
 
   private async downloadOnce(digest: Digest, size: number, file: string, onBytes: (n: number) => void): Promise<void> {
-    const res = await this.send({ method: 'GET', url: this.url(`blobs/${digest}`) });
+    const res = await this.send({ method: 'GET', url: this.url(`blobs/${digest}`), deadlineMs: this.registry.blobDeadlineMs });
     if (res.status !== 200) return this.fail(res, `blob ${digest}`);
     const hash = createHash('sha256');
     let n = 0;
@@ -216,9 +221,9 @@ export class Repository {
       await pipeline(res.body, check, createWriteStream(file, { mode: 0o600 }));
     } catch (err) {
       if (err instanceof DigestMismatchError) throw err;
-      throw new TransportError(`downloading blob ${digest}: ${(err as Error).message}`, { cause: err });
+      throw new TransportError(`downloading blob ${digest} from ${this.name}: ${(err as Error).message}`, { cause: err });
     }
-    if (n < size) throw new TransportError(`downloading blob ${digest}: the transfer ended after ${n} of ${size} bytes`);
+    if (n < size) throw new TransportError(`downloading blob ${digest} from ${this.name}: the transfer ended after ${n} of ${size} bytes`);
     const got = `sha256:${hash.digest('hex')}`;
     if (got !== digest) throw new DigestMismatchError(`filesystem layer verification failed for digest ${digest}: got ${got}`);
   }
@@ -274,6 +279,7 @@ export class Repository {
           body: counted,
           contentLength: size,
           retry: false, // the session may not survive a failed PUT: a new attempt opens a new one
+          deadlineMs: this.registry.blobDeadlineMs,
         });
         if (res.status !== 201 && res.status !== 204) return await this.fail(res, `uploading blob ${digest}`);
         await res.discard();
@@ -286,9 +292,25 @@ export class Repository {
         onBytes(-sent);
         const transient =
           err instanceof TransportError || isBrokenTransfer(err) || (err instanceof RegistryError && (err.status ?? 0) >= 500);
-        if (!transient || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) throw err;
+        if (!transient || isTooSlow(err) || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) {
+          // The PUT's URL is an upload session's, which names neither the blob nor the image.
+          if (err instanceof RequestError)
+            throw new TransportError(`uploading blob ${digest} to ${this.name}: ${err.detail}`, { cause: err });
+          throw err;
+        }
       }
     }
+  }
+
+  /**
+   * For a body that breaks off or is too slow once its answer has come: one line saying what
+   * was being transferred from where (a TransportError from the body's own checks is one).
+   */
+  private brokenBody(what: string): (err: unknown) => never {
+    return (err) => {
+      if (err instanceof TransportError || (err as Error)?.name === 'AbortError') throw err;
+      throw new TransportError(`${what}: ${(err as Error).message}`, { cause: err });
+    };
   }
 
   /** POST /v2/<name>/blobs/uploads/ → the session URL from Location (relative or absolute). */

@@ -13,7 +13,7 @@
 // lock, so a reader holding the lock sees whole lines; the lease is their union. (Rewriting the
 // file and renaming it cost ~2 ms per build step.) It is not fsynced: leases describe running
 // processes, and a power cut ends them all.
-import { readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
@@ -38,6 +38,41 @@ export function startTimeOf(pid: number): string | undefined {
   // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return fields[19];
+}
+
+/**
+ * /proc's clock ticks per second (USER_HZ): 100 on every architecture Linux runs Node on; the
+ * kernel converts to it for userspace whatever its own HZ.
+ */
+const USER_HZ = 100;
+let bootTimeMs: number | undefined;
+
+/** When process `pid` started, in ms since the epoch (to within a second); undefined if none runs. */
+export function startedAtMs(pid: number): number | undefined {
+  const ticks = startTimeOf(pid);
+  if (ticks === undefined) return undefined;
+  if (bootTimeMs === undefined) {
+    const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+    if (!btime) return undefined;
+    bootTimeMs = Number(btime[1]) * 1000;
+  }
+  return bootTimeMs + (Number(ticks) * 1000) / USER_HZ;
+}
+
+/**
+ * Whether the owner of a temporary name (`<what>-<pid>-<random>`) last changed at `changedMs` is
+ * gone. Such names carry a PID but no start time, and PIDs come round again (every thread takes
+ * one; pid_max may be 32768): a process that has the PID but started after the file was last
+ * changed is not its owner. (The second of slack covers btime's and the ticks' rounding; an
+ * owner always starts before it writes.) A name without a PID is not judged: it may belong to
+ * a live process of an older tsbuild, and removing a live process's file is worse than keeping
+ * a dead one's.
+ */
+export function ownerGone(name: string, changedMs: number): boolean {
+  const pid = ownerPid(name);
+  if (pid === undefined || pid === process.pid) return false;
+  const started = startedAtMs(pid);
+  return started === undefined || started > changedMs + 1000;
 }
 
 /** Whether process `pid` runs (and, given `start`, is the same process that started then). */
@@ -147,6 +182,14 @@ export class Lease {
   /** Makes the lease file exist (this process counts as changing the store from now on). */
   async register(): Promise<void> {
     await this.open();
+  }
+
+  /** register() for a caller that cannot wait: the file is made now, its handle opened on first use. */
+  registerSync(): void {
+    if (this.written) return;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    closeSync(openSync(this.file, 'a', 0o600));
+    this.written = true;
   }
 
   private open(): Promise<FileHandle> {

@@ -16,12 +16,12 @@
 // Repair runs only when some process died holding a lease (a lease outlives only a process that
 // did not exit normally); finding none costs one readdir. It runs under the store lock, and
 // never touches what a live process owns.
-import { readdir, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { realpath } from 'node:fs/promises';
 import { mountsUnder, unmount } from '../runtime/helper.js';
 import { TEMP_PREFIX, sweepTemps } from '../fs/atomic.js';
-import { isAlive, ownerPid, scanLeases } from './leases.js';
+import { isAlive, ownerGone, ownerPid, scanLeases } from './leases.js';
 import type { StoreParts } from './parts.js';
 
 export interface RepairReport {
@@ -39,6 +39,18 @@ export interface RepairReport {
 function deadName(name: string): boolean {
   const pid = ownerPid(name);
   return pid !== undefined && !isAlive(pid);
+}
+
+/**
+ * An atomic write's `.tmp-` file whose owner is gone, its PID perhaps given to a live process
+ * since (leases.ts ownerGone). Judged by its ctime, which no one can set back, and only for a
+ * plain file: a directory may be a mount point, whose times are those of what is mounted there,
+ * so temp dirs keep deadName's rule.
+ */
+async function deadTempFile(name: string, path: string): Promise<boolean> {
+  if (deadName(name)) return true;
+  const st = await lstat(path).catch(() => undefined);
+  return st !== undefined && st.isFile() && ownerGone(name, st.ctimeMs);
 }
 
 /** The repair itself; call holding the store lock. */
@@ -112,7 +124,7 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
   for (const name of await readdir(metadata).catch(() => [] as string[])) {
     if (!name.startsWith(TEMP_PREFIX)) dirs.push(join(metadata, name));
   }
-  for (const d of dirs) removedTemps.push(...(await sweepTemps(d, deadName)));
+  for (const d of dirs) removedTemps.push(...(await sweepTemps(d, deadTempFile)));
 
   // 4. overlay2's short links whose snapshot is gone.
   if (parts.snapshotter.name === 'overlay2') {

@@ -227,8 +227,13 @@ export class Store {
     return this.parts.tempDir(prefix);
   }
 
-  /** Where a build keeps the file checksums of its contexts between builds. */
+  /**
+   * Where a build keeps the file checksums of its contexts between builds. Its files are written
+   * atomically, beside a `.tmp-` name: the lease is registered first, so that a kill mid-write
+   * leaves a dead lease, and the next command's repair removes the temp file.
+   */
   get contextHashDir(): string {
+    this.parts.lease.registerSync();
     return this.parts.paths.contexthash;
   }
 
@@ -237,7 +242,9 @@ export class Store {
     return getCacheRecord(this.parts, key);
   }
 
-  putCacheRecord(key: Digest, rec: CacheRecord): Promise<void> {
+  /** Leased first, like every write of the store's: a kill mid-write is then repaired. */
+  async putCacheRecord(key: Digest, rec: CacheRecord): Promise<void> {
+    await this.parts.lease.register();
     return putCacheRecord(this.parts, key, rec);
   }
 
@@ -267,6 +274,8 @@ export class Store {
 
   /** Remembers that a layer compresses to a blob found in a registry repository. */
   async rememberBlob(diffId: Digest, rec: BlobRecord): Promise<void> {
+    // Taken without the lock (distribution.ts), but leased: a kill mid-write is then repaired.
+    await this.parts.lease.register();
     return (await this.blobRecords()).add(diffId, rec);
   }
 

@@ -140,6 +140,8 @@ ${auth}`;
 }
 
 export interface ProxyHooks {
+  /** Like intercept, but before the request body is read: a server that stops reading an upload. */
+  interceptHead?(req: http.IncomingMessage, res: http.ServerResponse): boolean;
   /** Answers a request itself instead of forwarding it; returns true if it did. */
   intercept?(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): boolean | Promise<boolean>;
   /** Rewrites a forwarded response body (it is buffered whole: test blobs are small). */
@@ -160,6 +162,10 @@ export async function startProxy(upstream: string, hooks: ProxyHooks = {}): Prom
   const log: RequestRecord[] = [];
   const [uhost, uport] = upstream.split(':') as [string, string];
   const server = http.createServer(async (req, res) => {
+    if (hooks.interceptHead?.(req, res)) {
+      log.push({ method: req.method ?? '', url: req.url ?? '', status: 0 });
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);

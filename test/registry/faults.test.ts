@@ -13,7 +13,7 @@ import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbu
 
 type Env = Awaited<ReturnType<typeof tempRoot>>;
 
-describe('registry faults during pull', () => {
+describe('registry faults during pull and push', () => {
   let registry: TestRegistry;
   let src: Env;
   let dockerConfig: string;
@@ -22,15 +22,28 @@ describe('registry faults during pull', () => {
   const proxies: TestProxy[] = [];
 
   /** Pull through a proxy with the given interception; a short timeout so stalls end quickly. */
-  async function pullThrough(intercept: (req: http.IncomingMessage, res: http.ServerResponse) => boolean) {
+  async function pullThrough(
+    intercept: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
+    env: Record<string, string> = {},
+  ) {
     const proxy = await startProxy(registry.host, { intercept });
     proxies.push(proxy);
     const t = await tempRoot();
     roots.push(t);
+    const started = Date.now();
     const r = await tsbuild(t.root, ['pull', `${proxy.host}/app:1`], {
-      env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: '1' },
+      env: { DOCKER_CONFIG: dockerConfig, TSBUILD_REGISTRY_TIMEOUT: '1', ...env },
     });
-    return { ...r, root: t.root, log: proxy.log };
+    return { ...r, root: t.root, log: proxy.log, host: proxy.host, seconds: (Date.now() - started) / 1000 };
+  }
+
+  /** Answers with `head` at once, then sends `body` one byte every half second, never finishing. */
+  function trickle(res: http.ServerResponse, head: Record<string, string>, body: Buffer): true {
+    res.writeHead(200, head);
+    let i = 0;
+    const timer = setInterval(() => (i < body.length ? res.write(body.subarray(i, ++i)) : undefined), 500);
+    res.on('close', () => clearInterval(timer));
+    return true;
   }
 
   /** No image, no layer, no snapshot, no temp file. */
@@ -47,6 +60,17 @@ describe('registry faults during pull', () => {
     req.method === 'GET' && (digest ? req.url!.endsWith(`/blobs/${digest}`) : req.url!.includes('/blobs/'));
   const isManifest = (req: http.IncomingMessage) => req.method === 'GET' && req.url!.includes('/manifests/');
   const oneLine = (stderr: string) => stderr.trimEnd().split('\n');
+  const isUploadRecord = (l: { method: string; url: string }) => l.method === 'PUT' && l.url.includes('/blobs/uploads/');
+  const fetchText = (url: string) =>
+    new Promise<string>((resolve, reject) => {
+      import('node:http').then(({ get }) =>
+        get(url, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(text));
+        }).on('error', reject),
+      );
+    });
 
   beforeAll(async () => {
     registry = await startRegistry();
@@ -111,7 +135,9 @@ describe('registry faults during pull', () => {
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr)).toEqual([
       expect.stringMatching(
-        new RegExp(`^Error: downloading blob ${big.digest}: (the transfer ended after 1000 of ${big.size} bytes|aborted)$`),
+        new RegExp(
+          `^Error: downloading blob ${big.digest} from 127\\.0\\.0\\.1:\\d+/app: (the transfer ended after 1000 of ${big.size} bytes|aborted)$`,
+        ),
       ),
     ]);
     expect(r.log.filter((l) => l.url.endsWith(big.digest))).toHaveLength(3);
@@ -128,7 +154,7 @@ describe('registry faults during pull', () => {
     });
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr)).toEqual([
-      expect.stringMatching(/^Error: downloading blob sha256:[0-9a-f]{64}: no data for 1s \(idle timeout\)$/),
+      expect.stringMatching(/^Error: downloading blob sha256:[0-9a-f]{64} from 127\.0\.0\.1:\d+\/app: no data for 1s \(idle timeout\)$/),
     ]);
     await expectEmptyStore(r.root);
   }, 120_000);
@@ -207,6 +233,154 @@ describe('registry faults during pull', () => {
     expect(tries).toBeLessThanOrEqual(8);
     await expectEmptyStore(r.root);
   }, 120_000);
+
+  // A server that sends a byte every half second is never idle: without a minimum rate the
+  // pull waited forever, whatever TSBUILD_REGISTRY_TIMEOUT said.
+  test('a blob sent a byte at a time fails the minimum rate within one window: one line, not retried, nothing stored', async () => {
+    const big = blobs.at(-1)!;
+    const r = await pullThrough(
+      (req, res) => isBlob(req, big.digest) && trickle(res, { 'Content-Length': String(big.size) }, randomBytes(big.size)),
+      { TSBUILD_REGISTRY_TIMEOUT: '2' },
+    );
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Error: downloading blob ${big.digest} from ${r.host}/app: \\d+ bytes in 2s, below the minimum rate of 1024 bytes/s$`),
+      ),
+    ]);
+    expect(r.seconds).toBeLessThan(10);
+    expect(r.log.filter((l) => l.url.endsWith(big.digest))).toHaveLength(1);
+    await expectEmptyStore(r.root);
+  }, 60_000);
+
+  test('a manifest sent a byte at a time fails the minimum rate (TSBUILD_REGISTRY_MIN_RATE): one line, nothing stored', async () => {
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(2000) }));
+    const r = await pullThrough(
+      (req, res) =>
+        isManifest(req) &&
+        trickle(
+          res,
+          { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json', 'Content-Length': String(manifest.length) },
+          manifest,
+        ),
+      { TSBUILD_REGISTRY_TIMEOUT: '2', TSBUILD_REGISTRY_MIN_RATE: '500' },
+    );
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Error: downloading manifest ${r.host}/app:1: \\d+ bytes in 2s, below the minimum rate of 500 bytes/s$`),
+      ),
+    ]);
+    expect(r.seconds).toBeLessThan(10);
+    await expectEmptyStore(r.root);
+  }, 60_000);
+
+  test.each(['manifest', 'blob'])(
+    'a %s that keeps the minimum rate but never ends meets TSBUILD_REGISTRY_DEADLINE: one line, nothing stored',
+    async (what) => {
+      const big = blobs.at(-1)!;
+      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(2000) }));
+      const r = await pullThrough(
+        (req, res) =>
+          what === 'manifest'
+            ? isManifest(req) && trickle(res, { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' }, manifest)
+            : isBlob(req, big.digest) && trickle(res, { 'Content-Length': String(big.size) }, randomBytes(big.size)),
+        { TSBUILD_REGISTRY_TIMEOUT: '2', TSBUILD_REGISTRY_MIN_RATE: '0', TSBUILD_REGISTRY_DEADLINE: '3' },
+      );
+      expect(r.exitCode).toBe(1);
+      const what_ = what === 'manifest' ? `manifest ${r.host}/app:1` : `blob ${big.digest} from ${r.host}/app`;
+      expect(oneLine(r.stderr)).toEqual([`Error: downloading ${what_}: not finished within 3s (deadline)`]);
+      expect(r.seconds).toBeLessThan(10);
+      await expectEmptyStore(r.root);
+    },
+    60_000,
+  );
+
+  test.each([
+    [
+      'TSBUILD_REGISTRY_MIN_RATE',
+      'fast',
+      'Error: TSBUILD_REGISTRY_MIN_RATE must be a whole number of bytes per second (0: no minimum), not "fast"',
+    ],
+    ['TSBUILD_REGISTRY_DEADLINE', '-1', 'Error: TSBUILD_REGISTRY_DEADLINE must be a positive number of seconds, not "-1"'],
+  ])('a bad %s is one line', async (name, value, line) => {
+    const t = await tempRoot();
+    roots.push(t);
+    const r = await tsbuild(t.root, ['pull', `${registry.host}/app:1`], { env: { DOCKER_CONFIG: dockerConfig, [name]: value } });
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr)).toEqual([line]);
+  });
+
+  /** Pushes the test image through a proxy with the given interceptions, as `${proxy}/slow:1`. */
+  async function pushThrough(hooks: Parameters<typeof startProxy>[1], env: Record<string, string>) {
+    const proxy = await startProxy(registry.host, hooks);
+    proxies.push(proxy);
+    const ref = `${proxy.host}/slow:1`;
+    await ok(src.root, ['tag', `${registry.host}/app:1`, ref]);
+    const started = Date.now();
+    const r = await tsbuild(src.root, ['push', ref], { env: { DOCKER_CONFIG: dockerConfig, ...env } });
+    await ok(src.root, ['rmi', ref]);
+    const tags = await fetchText(`http://${registry.host}/v2/slow/tags/list`);
+    return { ...r, host: proxy.host, log: proxy.log, tags, seconds: (Date.now() - started) / 1000 };
+  }
+  /** Answers `201 Created` one byte every half second, headers and all, never finishing them. */
+  function trickleAnswer(req: http.IncomingMessage, res: http.ServerResponse): true {
+    const answer = Buffer.from(`HTTP/1.1 201 Created\r\nX-Padding: ${'x'.repeat(1000)}\r\nContent-Length: 0\r\n\r\n`);
+    let i = 0;
+    const timer = setInterval(() => (i < answer.length ? req.socket.write(answer.subarray(i, ++i)) : undefined), 500);
+    res.on('close', () => clearInterval(timer));
+    return true;
+  }
+  const isUpload = (req: http.IncomingMessage) => req.method === 'PUT' && req.url!.includes('/blobs/uploads/');
+
+  test('push: a registry that answers an upload a byte at a time fails the minimum rate: one line, not retried, no tag', async () => {
+    const r = await pushThrough(
+      {
+        intercept: (req, res) => isUpload(req) && trickleAnswer(req, res),
+      },
+      { TSBUILD_REGISTRY_TIMEOUT: '2' },
+    );
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: \\d+ bytes in 2s, below the minimum rate of 1024 bytes/s$`,
+        ),
+      ),
+    ]);
+    expect(r.seconds).toBeLessThan(15);
+    // Each blob's upload was tried once.
+    const uploads = r.log.filter(isUploadRecord).map((l) => /digest=([^&]+)/.exec(l.url)![1]);
+    expect(new Set(uploads).size).toBe(uploads.length);
+    expect(r.tags).not.toMatch(/"1"/);
+  }, 60_000);
+
+  test('push: a registry that stops reading an upload trips the idle timeout: one line, no tag', async () => {
+    const r = await pushThrough({ interceptHead: (req) => isUpload(req) }, { TSBUILD_REGISTRY_TIMEOUT: '1' });
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
+      expect.stringMatching(new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: no data for 1s \\(idle timeout\\)$`)),
+    ]);
+    expect(r.seconds).toBeLessThan(20);
+    expect(r.tags).not.toMatch(/"1"/);
+  }, 60_000);
+
+  test('push: TSBUILD_REGISTRY_DEADLINE bounds an upload that keeps the minimum rate but never ends', async () => {
+    const r = await pushThrough(
+      {
+        intercept: (req, res) => isUpload(req) && trickleAnswer(req, res),
+      },
+      { TSBUILD_REGISTRY_TIMEOUT: '2', TSBUILD_REGISTRY_MIN_RATE: '0', TSBUILD_REGISTRY_DEADLINE: '3' },
+    );
+    expect(r.exitCode).toBe(1);
+    expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: not finished within 3s \\(deadline\\)$`),
+      ),
+    ]);
+    expect(r.seconds).toBeLessThan(15);
+    expect(r.tags).not.toMatch(/"1"/);
+  }, 60_000);
 
   test('a bad TSBUILD_REGISTRY_TIMEOUT is one line', async () => {
     const t = await tempRoot();

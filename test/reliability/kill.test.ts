@@ -5,9 +5,10 @@
 //
 // The delays are drawn from a seeded generator, printed at the start; rerun a failure with
 // TSBUILD_KILL_SEED=<seed> (and TSBUILD_KILL_ROUNDS=<n> for more or fewer kills).
-import { spawn } from 'node:child_process';
-import { access, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { watch } from 'node:fs';
+import { access, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { CLI, REPO, mountsBelow, ok, rootWithBusybox, tempDir } from '../helpers/tsbuild.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { inconsistencies, leftovers, tags } from './store-check.js';
@@ -41,7 +42,7 @@ interface Outcome {
 function runCli(
   args: readonly string[],
   env: Record<string, string>,
-  killAfter?: number,
+  killAfter?: number | ((kill: () => void) => () => void),
   nodeArgs: readonly string[] = [CLI],
 ): Promise<Outcome & { code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -56,19 +57,50 @@ function runCli(
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     let killed = false;
-    const timer =
-      killAfter === undefined
-        ? undefined
-        : setTimeout(() => {
-            killed = true;
-            process.kill(-child.pid!, 'SIGKILL');
-          }, killAfter);
+    const kill = (): void => {
+      if (killed || child.exitCode !== null) return;
+      killed = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    };
+    // A number: kill after that many ms; a function: it arms its own trigger and returns its disarm.
+    let disarm: () => void = () => {};
+    if (typeof killAfter === 'number') {
+      const timer = setTimeout(kill, killAfter);
+      disarm = () => clearTimeout(timer);
+    } else if (killAfter) {
+      disarm = killAfter(kill);
+    }
     child.on('error', reject);
     child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
+      disarm();
       resolve({ killed, ms: Date.now() - started, code, output });
     });
   });
+}
+
+/** A PID no process has now, well away from the ones being handed out. */
+async function unusedPid(): Promise<number> {
+  const last = Number(await readFile('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  for (let pid = ((last + 8000) % 30000) + 1000; ; pid++) {
+    if (
+      !(await access(`/proc/${pid}`).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return pid;
+  }
+}
+
+/** `sleep 60` as process `pid`: the last PID handed out is set to the one before (retried, as other processes fork too). */
+async function spawnAs(pid: number): Promise<ChildProcess> {
+  for (let i = 0; i < 50; i++) {
+    await writeFile('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const p = spawn('sleep', ['60'], { stdio: 'ignore' });
+    if (p.pid === pid) return p;
+    p.kill();
+  }
+  throw new Error(`could not start a process as PID ${pid}`);
 }
 
 async function imageId(root: string, ref: string): Promise<string> {
@@ -292,6 +324,94 @@ describe.each([
     expect(left.filter((l) => l.startsWith('snapshot '))).toHaveLength(1);
     await ok(root, ['images']);
     expect(await leftovers(root)).toEqual([]);
+  });
+
+  // An atomic write's temp file lives for about an fsync, so a kill at a random moment seldom
+  // finds one: the first kill of each case below waits for one to appear (inotify) and kills
+  // then; the others come at random moments of the same work.
+  test.each(['push', 'build'] as const)(
+    'kill -9 of a %s while it writes its records, and at random moments: the next command leaves no .tmp- file anywhere',
+    async (what) => {
+      const root = store.root;
+      const meta = join(root, 'image', driver);
+      const distribution = join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256');
+      const watched = what === 'push' ? distribution : join(meta, 'buildcache');
+      const argsFor = (n: number): string[] =>
+        what === 'push'
+          ? ['push', '--root', root, `${registry.host}/pushed${n}:1`]
+          : ['build', '--root', root, '--build-arg', `NONCE=records${n}`, '-t', `app:records${n}`, ctx];
+      /**
+       * A new repository each time. Even rounds keep the blob records, so every layer is mounted
+       * from the last repository and recorded again, with no temp dir of the push's own (the
+       * case that left a `.tmp-` file: no lease, so no repair); odd rounds forget them, so every
+       * layer is compressed, uploaded and recorded.
+       */
+      const prepare = async (n: number): Promise<void> => {
+        if (what !== 'push') return;
+        await ok(root, ['tag', 'app:v1', `${registry.host}/pushed${n}:1`]);
+        if (n % 2 === 1)
+          for (const f of await readdir(distribution).catch(() => [] as string[])) await rm(join(distribution, f), { force: true });
+      };
+      const cleanUp = async (n: number): Promise<void> => {
+        await ok(root, ['rmi', what === 'push' ? `${registry.host}/pushed${n}:1` : `app:records${n}`]).catch(() => undefined);
+      };
+      await prepare(100);
+      const full = await runCli(argsFor(100), env);
+      if (full.code !== 0) throw new Error(`${what} failed before any kill:\n${full.output}`);
+      await cleanUp(100);
+      const report: string[] = [];
+      for (let round = 0; round < 4; round++) {
+        await prepare(round);
+        await mkdir(watched, { recursive: true });
+        const delay = Math.floor(random() * full.ms);
+        const trigger =
+          round === 0
+            ? (kill: () => void) => {
+                const watcher = watch(watched, (_event, name) => {
+                  if (name?.startsWith('.tmp-')) kill();
+                });
+                return () => watcher.close();
+              }
+            : delay;
+        const killed = await runCli(argsFor(round), env, trigger);
+        report.push(`${what} round ${round}: ${killed.killed ? `killed after ${killed.ms} ms` : `ended first (exit ${killed.code})`}`);
+        expect(await ok(root, ['images'])).toContain('app ');
+        expect({ round, left: await leftovers(root), problems: await inconsistencies(root) }).toEqual({ round, left: [], problems: [] });
+        await cleanUp(round);
+      }
+      process.stdout.write(`kill test (${driver}, seed ${SEED}):\n${report.join('\n')}\n`);
+    },
+  );
+
+  // Temporary names carry their owner's PID only, and PIDs come round again (pid_max is 32768
+  // here, and every Node process uses a dozen for its threads): a dead process's temp file
+  // whose PID a live process had since been given was kept by every repair, and once the dead
+  // lease that triggered the repair was gone, no later command looked again. The test hands the
+  // PID out again as the kernel would, by setting the last PID it handed out (CRIU's way).
+  test('a dead process’s .tmp- files go even when its PID now belongs to a live process', async () => {
+    const root = store.root;
+    const meta = join(root, 'image', driver);
+    const pid = await unusedPid();
+    const temps = [
+      join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256', `.tmp-${'a'.repeat(64)}-${pid}-0123456789ab`),
+      join(meta, 'buildcache', `.tmp-${'b'.repeat(64)}-${pid}-0123456789ab`),
+      join(meta, `.tmp-repositories.json-${pid}-0123456789ab`),
+    ];
+    for (const t of temps) {
+      await mkdir(dirname(t), { recursive: true });
+      await writeFile(t, '[]');
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // the dead process's files are older than the live one
+    const other = await spawnAs(pid);
+    try {
+      // The dead process's lease: its PID, with a start time that is not the live process's.
+      await writeFile(join(root, 'leases', `${pid}-1`), '');
+      expect(await leftovers(root)).toHaveLength(temps.length + 1);
+      await ok(root, ['images']);
+      expect(await leftovers(root)).toEqual([]);
+    } finally {
+      other.kill();
+    }
   });
 
   /** Removes what a scenario added, so that the next round has the same work to do. */

@@ -3,7 +3,7 @@
 // so a failing test says all of them at once.
 import { createHash } from 'node:crypto';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { mountsBelow } from '../helpers/tsbuild.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -37,12 +37,32 @@ export async function leftovers(root: string): Promise<string[]> {
   for (const driver of await names(join(root, 'image'))) {
     const meta = join(root, 'image', driver);
     for (const n of await names(join(meta, 'layerdb', 'tmp'))) found.push(`layerdb temp ${driver}/layerdb/tmp/${n}`);
-    const dirs = [meta, join(meta, 'buildcache'), join(meta, 'imagedb', 'content', 'sha256'), join(meta, 'imagedb', 'metadata', 'sha256')];
-    for (const id of await names(join(meta, 'imagedb', 'metadata', 'sha256'))) dirs.push(join(meta, 'imagedb', 'metadata', 'sha256', id));
-    for (const d of dirs) for (const n of await names(d)) if (n.startsWith('.tmp-')) found.push(`temp file ${d}/${n}`);
   }
+  for (const p of await tempFiles(root)) found.push(`temp file ${p}`);
   for (const n of await names(join(root, 'overlay2'))) if (n.startsWith('.probe-')) found.push(`overlay probe overlay2/${n}`);
   found.push(...(await orphans(root)));
+  return found;
+}
+
+/**
+ * Every `.tmp-` name of an atomic write anywhere in the store, wherever it was written
+ * (repositories.json, image configs and metadata, layer records, build cache records, context
+ * checksums, blob records): not inside snapshots or cache mounts, whose names are an image's or
+ * a build's, nor in tmp/ and leases/, reported above.
+ */
+async function tempFiles(root: string): Promise<string[]> {
+  const found: string[] = [];
+  const contents = new Set(['tmp', 'leases', 'cachemounts', 'overlay2', 'vfs'].map((d) => join(root, d)));
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const p = join(dir, e.name);
+      if (e.name.startsWith('.tmp-')) found.push(relative(root, p));
+      else if (e.isDirectory() && !contents.has(p)) await walk(p);
+    }
+  };
+  await walk(root);
+  for (const d of ['overlay2', 'vfs', 'vfs/dir', 'cachemounts'])
+    for (const n of await names(join(root, d))) if (n.startsWith('.tmp-')) found.push(`${d}/${n}`);
   return found;
 }
 

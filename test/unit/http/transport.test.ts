@@ -2,7 +2,8 @@
 // server that stops sending trips the idle timeout, a redirect to another origin loses the
 // Authorization header (a URL's user:password too), and a registry that keeps failing ends in
 // one clear line. A response timeout bounds the wait for an answer across redirects, and a
-// redirect loop ends after maxRedirects.
+// redirect loop ends after maxRedirects. A body that trickles fails the minimum rate, and a
+// deadline bounds a whole exchange, body included.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { Transport } from '../../../src/http/transport.js';
@@ -53,6 +54,63 @@ describe('transport', () => {
     try {
       const res = await t.send({ method: 'GET', url: new URL('/blob', s.url) });
       await expect(res.text()).rejects.toThrow(/idle timeout/);
+    } finally {
+      t.close();
+      await s.close();
+    }
+  });
+
+  /** A server that sends its answer's body a byte every `everyMs`, never finishing. */
+  const trickling = (everyMs: number) =>
+    serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': '100000' });
+      const timer = setInterval(() => res.write('x'), everyMs);
+      res.on('close', () => clearInterval(timer));
+    });
+
+  test('a body that trickles is never idle, but fails the minimum rate within about a window', async () => {
+    const s = await trickling(50);
+    const t = new Transport({ idleTimeoutMs: 400, minBytesPerSecond: 1000, backoffMs: 10 });
+    try {
+      const started = Date.now();
+      const res = await t.send({ method: 'GET', url: new URL('/blob', s.url) });
+      await expect(res.text()).rejects.toThrow(/^\d+ bytes in 0\.4s, below the minimum rate of 1000 bytes\/s$/);
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      t.close();
+      await s.close();
+    }
+  });
+
+  test('minBytesPerSecond 0 turns the rate check off; a deadline still bounds the exchange, body included', async () => {
+    const s = await trickling(50);
+    const t = new Transport({ idleTimeoutMs: 400, minBytesPerSecond: 0, deadlineMs: 700 });
+    try {
+      const started = Date.now();
+      const res = await t.send({ method: 'GET', url: new URL('/blob', s.url) });
+      await expect(res.text()).rejects.toThrow('not finished within 0.7s (deadline)');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(650);
+      // A request's own deadline wins over the transport's (Infinity: none; the idle timeout then).
+      const own = await t.send({ method: 'GET', url: new URL('/blob', s.url), deadlineMs: 300 });
+      await expect(own.text()).rejects.toThrow('not finished within 0.3s (deadline)');
+    } finally {
+      t.close();
+      await s.close();
+    }
+  });
+
+  test('a small answer sent at once is not failed by the minimum rate, however long the server thought', async () => {
+    const s = await serve((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'Content-Length': '2' });
+        res.end('ok');
+      }, 250);
+    });
+    const t = new Transport({ idleTimeoutMs: 400, minBytesPerSecond: 100_000 });
+    try {
+      const res = await t.send({ method: 'GET', url: new URL('/v2/', s.url) });
+      expect(await res.text()).toBe('ok');
+      await new Promise((r) => setTimeout(r, 600)); // no check fires on a finished exchange
     } finally {
       t.close();
       await s.close();
