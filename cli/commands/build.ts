@@ -6,7 +6,7 @@ import type { NamedContext } from '../../src/builder/request.js';
 import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
-import { familiarString, parseReference, withDefaultTag } from '../../src/image/reference.js';
+import { familiarString, parseReference, parseTagReference, withDefaultTag } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { flagValues, keyValues, parseOutput, platformFlag } from './build-flags.js';
 import { Store } from '../../src/store/store.js';
@@ -132,6 +132,8 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const labels = keyValues(v.label, '--label');
   // type=image and type=registry outputs name the image and may push it, as -t and --push do.
   const tags = [...(v.tag ?? []), ...outputs.flatMap((o) => (o.type === 'image' ? o.names : []))];
+  // Each name is checked before anything is built: a bad one, or one pinning a digest, as docker refuses it.
+  flagValues(tags, (t) => parseTagReference(t));
   const push = v.push === true || outputs.some((o) => o.type === 'image' && o.push);
   if (push && !tags.length) throw usageError('--push needs at least one -t NAME[:TAG] to push to');
   // type=registry pushes the image as the build holds it, not stored (as buildx's registry

@@ -24,4 +24,15 @@ describe('tag with a digest', () => {
       expect(await ok(store.root, ['images'])).toBe(imagesBefore);
     },
   );
+
+  test('build -t and --output type=image,name= with a digest are refused before anything is built', async () => {
+    for (const flags of [
+      ['-t', `app:1@${DIGEST}`],
+      ['--output', `type=image,name=app@${DIGEST}`],
+    ]) {
+      const r = await tsbuild(store.root, ['build', ...flags, '/nonexistent-context']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr.trimEnd().split('\n')).toEqual(['Error: refusing to create a tag with a digest reference']);
+    }
+  });
 });
