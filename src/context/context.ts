@@ -7,7 +7,8 @@
 // just that.
 //
 // Where tsbuild is stricter than BuildKit (which confines every path to the context silently):
-//  - a source whose `..` climbs above the context root is refused; BuildKit cleans `/../x` to `/x`;
+//  - a source whose `..` climbs above the context root is refused; BuildKit cleans `/../x` to `/x`
+//    (in an image's root filesystem, COPY --from, tsbuild does so too: `/..` is `/` there);
 //  - a symlink followed while resolving a source must stay inside the context: a target that
 //    climbs out with `..`, or any absolute target, is refused; BuildKit would clamp the first
 //    and read the second relative to the context root (`/etc/passwd` as `<context>/etc/passwd`),
@@ -86,7 +87,9 @@ export class BuildContext implements TreeSource {
    * allows that), a plain path that does not exist is an error.
    */
   async resolveSource(source: string): Promise<ContextSource[]> {
-    refuseClimbingOut(source);
+    // An image's root has nothing above it: there `..` stops at `/` (BuildKit's path.Join("/",
+    // src)), as a chroot does, and the normalize below does just that.
+    if (this.symlinks === 'context') refuseClimbingOut(source);
     const clean = posix.normalize(`/${source}`).replace(/\/+$/, '') || '/';
     const components = clean.split('/').filter((c) => c !== '');
     const firstWild = components.findIndex(hasWildcards);
