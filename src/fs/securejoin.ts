@@ -63,6 +63,12 @@ export interface Lookup {
   readonly path: string;
   /** lstat of the final component; undefined when it does not exist (or is hidden). */
   readonly stats: Stats | undefined;
+  /**
+   * When the first missing component came from a symlink's target: that symlink, which dangles.
+   * mkdir -p through it would fail in a chroot (go's MkdirAll stops at a symlink it cannot
+   * follow), so callers that create what is missing, as Docker's Untar does, need to know.
+   */
+  readonly missingThrough?: { readonly link: string; readonly target: string };
 }
 
 /** Resolve `path` inside `root` and return the host path (see the module comment for the rules). */
@@ -84,6 +90,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
   // Index in `done` of the first component that does not exist (or is hidden); -1 if none.
   // Everything below it is missing too, whatever the host has there.
   let missingFrom = -1;
+  let missingThrough: Component['from'];
   let links = 0;
   let stats: Stats | undefined;
   let statsKnown = false; // stats describes done's last component (or the root when done is empty)
@@ -96,7 +103,10 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
         if (from) opts.onEscape?.({ kind: 'dotdot', ...from });
       } else {
         done.pop();
-        if (done.length <= missingFrom) missingFrom = -1;
+        if (done.length <= missingFrom) {
+          missingFrom = -1;
+          missingThrough = undefined;
+        }
       }
       statsKnown = false;
       continue;
@@ -120,7 +130,10 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
       statsKnown = false;
       continue;
     }
-    if (!entry && missingFrom === -1) missingFrom = done.length;
+    if (!entry && missingFrom === -1) {
+      missingFrom = done.length;
+      missingThrough = from;
+    }
     done.push(name);
     stats = entry;
     statsKnown = true;
@@ -129,7 +142,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
   const rel = done.join('/');
   const hostPath = rel === '' ? hostRoot : posix.join(hostRoot, rel);
   if (!statsKnown) stats = missingFrom === -1 ? await lstatVisible(hostRoot, rel, opts.isHidden) : undefined;
-  return { hostPath, path: rel, stats };
+  return { hostPath, path: rel, stats, ...(missingThrough ? { missingThrough } : {}) };
 }
 
 /** Render a root-relative path the way users write it: `/etc/passwd`. */

@@ -20,7 +20,7 @@ import { constants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { InvalidInputError } from '../errors.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
-import { lookupInRoot } from '../fs/securejoin.js';
+import { lookupInRoot, type Lookup } from '../fs/securejoin.js';
 import { applyOps } from '../runtime/helper.js';
 import type { FsOp } from '../runtime/types.js';
 import { TruncatedError } from './bytereader.js';
@@ -158,12 +158,14 @@ class Extractor {
       await this.ensureParents(rel, name);
       return rel;
     }
-    const root = this.rules.naming.root;
-    const dir = await this.resolveDir(
-      parentOf(rel),
-      name,
-      (link) => `would be written outside ${root} through symlink ${JSON.stringify(link)}`,
-    );
+    const dir = await this.resolveDir(parentOf(rel));
+    if (dir.missingThrough) {
+      const { link, target } = dir.missingThrough;
+      this.refuse(
+        name,
+        `would be written through symlink ${JSON.stringify(link)} to ${JSON.stringify(target)}, which is not in ${this.rules.naming.root}`,
+      );
+    }
     await mkdirAll(dir.hostPath, { mode: 0o755, owner: ROOT, root: this.rootPath });
     return joinRel(dir.rel, baseOf(rel));
   }
@@ -200,20 +202,19 @@ class Extractor {
   }
 
   /**
-   * `resolve-in-root`: the directory `dir` looked up inside the root as if it were `/`. An
-   * absolute symlink target is read inside the root, chroot-like; a relative one that climbs out
-   * is a breakout attempt, refused with `escape(link)`.
+   * `resolve-in-root`: the directory `dir` looked up inside the root as if it were `/`, as the
+   * kernel does in Docker's chroot: an absolute symlink target is read inside the root, and `..`
+   * in a target stops at the root. `missingThrough` names a dangling symlink on the way.
    */
-  private async resolveDir(dir: string, name: Buffer, escape: (link: string) => string): Promise<{ rel: string; hostPath: string }> {
+  private async resolveDir(dir: string): Promise<{ rel: string; hostPath: string; missingThrough?: Lookup['missingThrough'] }> {
     // A node still queued is not on disk yet: the lookup would miss it and a directory be made in its place.
     if (this.pendingNodes.size > 0) await this.flushOps();
-    const found = await lookupInRoot(this.rootPath, Buffer.from(dir, 'latin1').toString('utf8'), {
-      followFinal: true,
-      onEscape: (e) => {
-        if (e.kind === 'dotdot') this.refuse(name, escape(e.link));
-      },
-    });
-    return { rel: Buffer.from(found.path, 'utf8').toString('latin1'), hostPath: found.hostPath };
+    const found = await lookupInRoot(this.rootPath, Buffer.from(dir, 'latin1').toString('utf8'), { followFinal: true });
+    return {
+      rel: Buffer.from(found.path, 'utf8').toString('latin1'),
+      hostPath: found.hostPath,
+      ...(found.missingThrough ? { missingThrough: found.missingThrough } : {}),
+    };
   }
 
   /** Makes room for a new node at rel, unless both old and new are directories (those merge). */
@@ -359,7 +360,7 @@ class Extractor {
   /** Links `p` to the entry's target, found by the `hardlinks` rule; returns whether the target is a symlink. */
   private async hardlink(p: Buffer, h: TarHeader, name: Buffer): Promise<boolean> {
     const linkname = utf8Name(this.rules, h.linkname);
-    const target = cleanName(this.rules, linkname, 'hardlink target');
+    const target = cleanName(this.rules, linkname, 'hardlink target', name);
     if (this.rules.hardlinks === 'earlier-entries') {
       if (target === '' || !this.written.has(target)) {
         this.refuse(name, `is a hardlink to ${show(target)}, which is not an earlier entry of ${this.rules.naming.archive}`);
@@ -371,18 +372,19 @@ class Extractor {
     if (this.rules.parents === 'real-directories') {
       await this.ensureParents(target, linkname);
     } else {
-      const escape = (link: string) =>
-        `is a hardlink to ${show(target)}, which lies outside ${this.rules.naming.root} through symlink ${JSON.stringify(link)}`;
-      at = joinRel((await this.resolveDir(parentOf(target), name, escape)).rel, baseOf(target));
+      at = joinRel((await this.resolveDir(parentOf(target))).rel, baseOf(target));
     }
     if (this.pendingNodes.has(at)) await this.flushOps();
-    if (this.rules.hardlinks === 'inside-root') {
-      // A missing target, or a directory, is the filesystem's to report, as in createTarFile.
-      await link(this.fsPath(at), p);
-      return (await lstat(this.fsPath(at))).isSymbolicLink();
-    }
     const st = await lstatOrUndefined(this.fsPath(at));
-    if (st === undefined || st.isDirectory()) this.refuse(name, `is a hardlink to ${show(at)}, which is ${st ? 'a directory' : 'gone'}`);
+    if (this.rules.hardlinks === 'inside-root') {
+      // link(2) would fail too (createTarFile's os.Link does), but with ENOENT or EPERM and two
+      // host paths, naming neither the archive nor the entry.
+      const written = JSON.stringify(linkname.toString('utf8'));
+      if (st === undefined) this.refuse(name, `is a hardlink to ${written}, which is not in ${this.rules.naming.root}`);
+      if (st.isDirectory()) this.refuse(name, `is a hardlink to ${written}, which is a directory`);
+    } else if (st === undefined || st.isDirectory()) {
+      this.refuse(name, `is a hardlink to ${show(at)}, which is ${st ? 'a directory' : 'gone'}`);
+    }
     await link(this.fsPath(at), p);
     return st.isSymbolicLink();
   }

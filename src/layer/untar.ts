@@ -12,8 +12,9 @@
 // What lands, by those rules:
 //  - entry names are relative to the destination; a leading `/` is dropped, and a name that
 //    climbs out with `..` fails the whole ADD;
-//  - parent directories resolve inside the destination as if it were `/` (an absolute symlink
-//    stays inside, a relative one that climbs out fails); missing ones are created 0755 root;
+//  - parent directories resolve inside the destination as if it were `/`: a symlink's absolute
+//    target is read inside it and `..` stops at it, as in Docker's chroot; missing ones are
+//    created 0755 root, except behind a dangling symlink, which fails the ADD as in Docker;
 //  - an existing entry is replaced (a directory with all it holds), except that directories
 //    merge; a later entry for the same path replaces an earlier one;
 //  - owner from the archive, or --chown for every entry; mode (setuid included), mtime and a
