@@ -10,6 +10,9 @@ afterEach(async () => {
   expect(await mountsBelow(env.root)).toEqual([]);
 });
 
+/** The diff_id of a layer tar with nothing in it. */
+const EMPTY_LAYER = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
+
 /** A context holding a Dockerfile and these files (names may be bytes). */
 async function context(dockerfile: string, files: [string | Buffer, string][] = []): Promise<string> {
   const ctx = await tempDir();
@@ -46,5 +49,21 @@ describe('COPY --from with `..`', () => {
     );
     await ok(env.root, ['build', '-q', '-t', 'from-dotdot', ctx]);
     expect(await runIn('from-dotdot', 'cat /x1 /x2 /d/y')).toBe('from-stage\nfrom-stage\nin-d\n');
+  });
+});
+
+describe('a wildcard that matches nothing', () => {
+  // Docker 20.10's BuildKit (and today's: AllowEmptyWildcard in dockerfile2llb, testEmptyWildcard)
+  // builds these, each step an empty layer; only the classic builder failed, with "no source
+  // files were specified".
+  test('builds, as in BuildKit: an empty layer, no destination made, for COPY, ADD and COPY --from', async () => {
+    const ctx = await context(
+      ['FROM busybox AS s', 'FROM busybox', 'COPY nomatch* /x/', 'ADD nomatch* /y/', 'COPY --from=s /nomatch* /z/', ''].join('\n'),
+      [['a.txt', 'a']],
+    );
+    await ok(env.root, ['build', '-q', '-t', 'nomatch', ctx]);
+    expect(await runIn('nomatch', 'ls -d /x /y /z 2>&1; true')).toMatch(/\/x.*No such file[^]*\/y.*No such file[^]*\/z.*No such file/);
+    const [image] = JSON.parse(await ok(env.root, ['inspect', 'nomatch'])) as { RootFS: { Layers: string[] } }[];
+    expect(image!.RootFS.Layers.slice(-3)).toEqual(Array(3).fill(EMPTY_LAYER));
   });
 });
