@@ -13,12 +13,16 @@
 // `..` at the root stays at the root, as in a chroot; callers that must refuse that instead
 // (the build context) say so with `onEscape`.
 //
+// Names that are not UTF-8 travel as fs/bytename.ts strings, so a path given or returned may
+// hold escaped bytes: hand it to node:fs through bytename's hostPath.
+//
 // The answer is a host path, valid as long as nobody swaps a component for a symlink
 // afterwards. That holds here: a rootfs is only written by the step that resolves in it.
 import { lstat, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix, resolve as resolveHostPath } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { decodeName, hostPath as fsPath } from './bytename.js';
 
 /** Linux's MAXSYMLINKS: how many symlinks one lookup may follow before it fails with ELOOP. */
 export const MAX_SYMLINKS = 40;
@@ -116,7 +120,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
     const isLast = todo.length === 0;
     if (entry?.isSymbolicLink() && (followFinal || !isLast)) {
       if (++links > MAX_SYMLINKS) throw new SymlinkLoopError(path);
-      const target = await readlink(posix.join(hostRoot, rel));
+      const target = decodeName(await readlink(fsPath(posix.join(hostRoot, rel)), { encoding: 'buffer' }));
       const link = { link: rel, target };
       if (target.startsWith('/')) {
         opts.onEscape?.({ kind: 'absolute', ...link });
@@ -162,7 +166,7 @@ function splitComponents(p: string): string[] {
 async function lstatVisible(hostRoot: string, rel: string, isHidden: ResolveOptions['isHidden']): Promise<Stats | undefined> {
   let st: Stats;
   try {
-    st = await lstat(rel === '' ? hostRoot : posix.join(hostRoot, rel));
+    st = await lstat(fsPath(rel === '' ? hostRoot : posix.join(hostRoot, rel)));
   } catch (err) {
     // A missing component, or a file used as a directory: what follows does not exist either.
     // The caller's own operation (mkdir, open) then reports the problem with its own verb.

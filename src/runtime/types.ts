@@ -3,7 +3,11 @@
 
 /** One filesystem entry as `tsbuild-helper walk DIR` reports it (lstat + xattrs, never following symlinks). */
 export interface WalkRecord {
-  /** Path relative to the walked directory, '/'-separated, no leading './' or '/'. Never empty (the root itself is not reported). */
+  /**
+   * Path relative to the walked directory, '/'-separated, no leading './' or '/'. Never empty (the
+   * root itself is not reported). A byte that is not UTF-8 arrives as a lone surrogate
+   * (src/fs/bytename.ts: hand such paths to node:fs through its hostPath); so does one in `link`.
+   */
   readonly path: string;
   /** f regular, d directory, l symlink, c char device, b block device, p fifo, s socket */
   readonly type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';

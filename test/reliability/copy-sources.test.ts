@@ -1,8 +1,9 @@
 // COPY and ADD sources that once broke a build or differed from Docker, through `tsbuild build`:
 // names that are not UTF-8, wildcards that match nothing, `..` in a COPY --from source. Each was
 // checked against Docker 20.10's BuildKit, and the build's result is read back from the store.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { busyboxStore, mountsBelow, ok, tempDir } from '../helpers/tsbuild.js';
 
 const env = busyboxStore();
@@ -27,6 +28,17 @@ async function context(dockerfile: string, files: [string | Buffer, string][] = 
     }
   }
   return ctx;
+}
+
+/** The names in the image's top layer, as GNU tar lists them in the C locale (`\377` for byte 0xff). */
+async function topLayerNames(image: string): Promise<string[]> {
+  const dir = await tempDir('tsbuild-save-');
+  env.removeLater(dir);
+  await ok(env.root, ['save', '-o', join(dir, 'image.tar'), image]);
+  await execa('tar', ['-xf', join(dir, 'image.tar'), '-C', dir]);
+  const [manifest] = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { Layers: string[] }[];
+  const { stdout } = await execa('tar', ['-tf', join(dir, manifest!.Layers.at(-1)!)], { env: { LC_ALL: 'C' } });
+  return stdout.split('\n');
 }
 
 /** What `cmd` prints in a container of the image. */
@@ -65,5 +77,46 @@ describe('a wildcard that matches nothing', () => {
     expect(await runIn('nomatch', 'ls -d /x /y /z 2>&1; true')).toMatch(/\/x.*No such file[^]*\/y.*No such file[^]*\/z.*No such file/);
     const [image] = JSON.parse(await ok(env.root, ['inspect', 'nomatch'])) as { RootFS: { Layers: string[] } }[];
     expect(image!.RootFS.Layers.slice(-3)).toEqual(Array(3).fill(EMPTY_LAYER));
+  });
+});
+
+describe('file names that are not UTF-8', () => {
+  // Docker copies such names byte for byte (its layer holds them in a PAX `path` record, as
+  // tsbuild's does). tsbuild read them as UTF-8, so every COPY failed with
+  // `ENOENT ... lstat '.../bad\ufffd\ufffdname'`, even one whose wildcard did not match them.
+  const bad = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x6e, 0x61, 0x6d, 0x65]); // bad\xff\xfename
+  const dir = Buffer.from([0x64, 0xe9, 0x6a, 0xe0]); // d\xe9j\xe0: Latin-1, not UTF-8
+
+  test('COPY . and COPY plain* copy them with their bytes, links and .dockerignore included', async () => {
+    const ctx = await context('FROM busybox\nCOPY plain* /p/\nCOPY . /c/\n', [
+      ['plain1', 'p'],
+      ['sub/keep', 'k'],
+      ['.dockerignore', 'ign*\n'],
+    ]);
+    await writeFile(Buffer.concat([Buffer.from(`${ctx}/`), bad]), 'b');
+    await writeFile(Buffer.concat([Buffer.from(`${ctx}/sub/`), dir]), 'd');
+    await writeFile(Buffer.concat([Buffer.from(`${ctx}/ign`), Buffer.of(0xfb)]), 'ignored');
+    await symlink(bad, Buffer.concat([Buffer.from(`${ctx}/lnk`), Buffer.of(0xfd)]));
+    await ok(env.root, ['build', '-q', '-t', 'bytes', ctx]);
+
+    expect(await topLayerNames('bytes')).toEqual([
+      'c/',
+      'c/.dockerignore',
+      'c/Dockerfile',
+      'c/bad\\377\\376name',
+      'c/lnk\\375',
+      'c/plain1',
+      'c/sub/',
+      'c/sub/d\\351j\\340',
+      'c/sub/keep',
+    ]);
+    // In a container: the same bytes, the content, and the link to the name.
+    expect(await runIn('bytes', 'cd /c && printf "%s/" * | od -An -tx1 | tr -s " \\n" " "')).toBe(
+      ' 44 6f 63 6b 65 72 66 69 6c 65 2f 62 61 64 ff fe 6e 61 6d 65 2f 6c 6e 6b fd 2f 70 6c 61 69 6e 31 2f 73 75 62 2f ',
+    );
+    expect(await runIn('bytes', 'cat /c/bad* /c/lnk* /c/sub/d*j* /p/plain1')).toBe('bbdp');
+    // A second build reads the same names from the context's checksum cache: every step hits.
+    const again = await ok(env.root, ['build', '--progress', 'plain', '-t', 'bytes', ctx]);
+    expect(again.match(/CACHED/g)).toHaveLength(2);
   });
 });
