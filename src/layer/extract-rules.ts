@@ -5,7 +5,7 @@
 // and ADD's overrides sit next to them. Nothing else in the extractor knows which caller it serves.
 //
 // Names are "byte strings" (latin1, one char per byte) so archives with non-UTF-8 names unpack
-// exactly as they are; see utf8Name for the one rule that cannot keep them.
+// exactly as they are; lookups inside the root (securejoin.ts) take them in fs/bytename.ts form.
 import { InvalidInputError } from '../errors.js';
 import type { Ownership } from '../fs/mkdirall.js';
 
@@ -138,16 +138,6 @@ export function cleanName(rules: ExtractRules, name: Buffer, what: string, entry
     }
   }
   return parts.join('/');
-}
-
-/**
- * Under `resolve-in-root`, paths are looked up by src/fs/securejoin.ts, which speaks JS strings:
- * a name that is not UTF-8 could not be found again once written. So such names (and link
- * targets) are read as UTF-8, invalid bytes becoming U+FFFD, as ADD's node-tar-based extractor
- * read them; Docker would keep the bytes.
- */
-export function utf8Name(rules: ExtractRules, name: Buffer): Buffer {
-  return rules.parents === 'resolve-in-root' ? Buffer.from(name.toString('utf8'), 'utf8') : name;
 }
 
 export function parentOf(rel: string): string {

@@ -19,12 +19,13 @@ import { isUtf8 } from 'node:buffer';
 import { constants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { InvalidInputError } from '../errors.js';
+import { decodeName, encodeName } from '../fs/bytename.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
 import { lookupInRoot, type Lookup } from '../fs/securejoin.js';
 import { applyOps } from '../runtime/helper.js';
 import type { FsOp } from '../runtime/types.js';
 import { TruncatedError } from './bytereader.js';
-import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show, utf8Name } from './extract-rules.js';
+import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show } from './extract-rules.js';
 import type { ExtractOptions, ExtractRules } from './extract-rules.js';
 import { BLOCK_SIZE, TarFormatError, type TarHeader } from './tarheader.js';
 import { OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './whiteout.js';
@@ -135,7 +136,7 @@ class Extractor {
 
   async apply(entry: ExtractEntry): Promise<void> {
     const h = entry.header;
-    const name = utf8Name(this.rules, h.name);
+    const name = h.name;
     const rel = cleanName(this.rules, name, 'name');
     if (rel === '') return; // "./": moby leaves the root's own metadata alone
     const whiteouts = this.rules.whiteouts !== 'plain-files';
@@ -209,9 +210,9 @@ class Extractor {
   private async resolveDir(dir: string): Promise<{ rel: string; hostPath: string; missingThrough?: Lookup['missingThrough'] }> {
     // A node still queued is not on disk yet: the lookup would miss it and a directory be made in its place.
     if (this.pendingNodes.size > 0) await this.flushOps();
-    const found = await lookupInRoot(this.rootPath, Buffer.from(dir, 'latin1').toString('utf8'), { followFinal: true });
+    const found = await lookupInRoot(this.rootPath, decodeName(Buffer.from(dir, 'latin1')), { followFinal: true });
     return {
-      rel: Buffer.from(found.path, 'utf8').toString('latin1'),
+      rel: encodeName(found.path).toString('latin1'),
       hostPath: found.hostPath,
       ...(found.missingThrough ? { missingThrough: found.missingThrough } : {}),
     };
@@ -318,7 +319,7 @@ class Extractor {
         break;
       }
       case 'symlink': {
-        const target = utf8Name(this.rules, h.linkname);
+        const target = h.linkname;
         await symlink(target, p);
         this.size += target.length;
         break;
@@ -359,7 +360,7 @@ class Extractor {
 
   /** Links `p` to the entry's target, found by the `hardlinks` rule; returns whether the target is a symlink. */
   private async hardlink(p: Buffer, h: TarHeader, name: Buffer): Promise<boolean> {
-    const linkname = utf8Name(this.rules, h.linkname);
+    const linkname = h.linkname;
     const target = cleanName(this.rules, linkname, 'hardlink target', name);
     if (this.rules.hardlinks === 'earlier-entries') {
       if (target === '' || !this.written.has(target)) {

@@ -4,6 +4,7 @@
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { buildTar, header } from '../layer/fixtures.js';
 import { busyboxStore, mountsBelow, ok, tempDir } from '../helpers/tsbuild.js';
 
 const env = busyboxStore();
@@ -95,6 +96,8 @@ describe('file names that are not UTF-8', () => {
     ]);
     await writeFile(Buffer.concat([Buffer.from(`${ctx}/`), bad]), 'b');
     await writeFile(Buffer.concat([Buffer.from(`${ctx}/sub/`), dir]), 'd');
+    await mkdir(Buffer.concat([Buffer.from(`${ctx}/`), dir]));
+    await writeFile(Buffer.concat([Buffer.from(`${ctx}/`), dir, Buffer.from('/in')]), 'i');
     await writeFile(Buffer.concat([Buffer.from(`${ctx}/ign`), Buffer.of(0xfb)]), 'ignored');
     await symlink(bad, Buffer.concat([Buffer.from(`${ctx}/lnk`), Buffer.of(0xfd)]));
     await ok(env.root, ['build', '-q', '-t', 'bytes', ctx]);
@@ -104,6 +107,8 @@ describe('file names that are not UTF-8', () => {
       'c/.dockerignore',
       'c/Dockerfile',
       'c/bad\\377\\376name',
+      'c/d\\351j\\340/',
+      'c/d\\351j\\340/in',
       'c/lnk\\375',
       'c/plain1',
       'c/sub/',
@@ -112,11 +117,29 @@ describe('file names that are not UTF-8', () => {
     ]);
     // In a container: the same bytes, the content, and the link to the name.
     expect(await runIn('bytes', 'cd /c && printf "%s/" * | od -An -tx1 | tr -s " \\n" " "')).toBe(
-      ' 44 6f 63 6b 65 72 66 69 6c 65 2f 62 61 64 ff fe 6e 61 6d 65 2f 6c 6e 6b fd 2f 70 6c 61 69 6e 31 2f 73 75 62 2f ',
+      ' 44 6f 63 6b 65 72 66 69 6c 65 2f 62 61 64 ff fe 6e 61 6d 65 2f 64 e9 6a e0 2f 6c 6e 6b fd 2f 70 6c 61 69 6e 31 2f 73 75 62 2f ',
     );
-    expect(await runIn('bytes', 'cat /c/bad* /c/lnk* /c/sub/d*j* /p/plain1')).toBe('bbdp');
+    expect(await runIn('bytes', 'cat /c/bad* /c/lnk* /c/sub/d*j* /c/d*/in /p/plain1')).toBe('bbdip');
     // A second build reads the same names from the context's checksum cache: every step hits.
     const again = await ok(env.root, ['build', '--progress', 'plain', '-t', 'bytes', ctx]);
     expect(again.match(/CACHED/g)).toHaveLength(2);
+  });
+
+  test('ADD keeps them too, in an archive’s entries and link targets', async () => {
+    // Docker's Untar keeps the bytes; tsbuild's ADD read them as UTF-8 (each bad byte a U+FFFD).
+    const d = dir.toString('latin1');
+    const tar = buildTar([
+      { h: { ...header(`${d}/`, { type: 'dir' }), name: Buffer.concat([dir, Buffer.from('/')]) } },
+      { h: { ...header('x'), name: Buffer.concat([dir, Buffer.from('/'), bad]) }, content: Buffer.from('b') },
+      { h: { ...header('l', { type: 'symlink' }), linkname: Buffer.concat([dir, Buffer.from('/'), bad]) } },
+      { h: { ...header('h', { type: 'hardlink' }), linkname: Buffer.concat([dir, Buffer.from('/'), bad]) } },
+    ]);
+    const ctx = await context('FROM busybox\nADD a.tar /a/\n');
+    await writeFile(join(ctx, 'a.tar'), tar);
+    await ok(env.root, ['build', '-q', '-t', 'add-bytes', ctx]);
+    expect(await topLayerNames('add-bytes')).toEqual(['a/', 'a/d\\351j\\340/', 'a/d\\351j\\340/bad\\377\\376name', 'a/h', 'a/l']);
+    expect(await runIn('add-bytes', 'cat /a/h /a/l; readlink /a/l | od -An -tx1')).toBe(
+      'bb 64 e9 6a e0 2f 62 61 64 ff fe 6e 61 6d 65 0a\n',
+    );
   });
 });
