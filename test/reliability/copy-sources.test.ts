@@ -88,7 +88,7 @@ describe('file names that are not UTF-8', () => {
   const bad = Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0x6e, 0x61, 0x6d, 0x65]); // bad\xff\xfename
   const dir = Buffer.from([0x64, 0xe9, 0x6a, 0xe0]); // d\xe9j\xe0: Latin-1, not UTF-8
 
-  test('COPY . and COPY plain* copy them with their bytes, links and .dockerignore included', async () => {
+  test('COPY . and COPY plain* copy them with their bytes, links, fifos and .dockerignore included', async () => {
     const ctx = await context('FROM busybox\nCOPY plain* /p/\nCOPY . /c/\n', [
       ['plain1', 'p'],
       ['sub/keep', 'k'],
@@ -100,6 +100,7 @@ describe('file names that are not UTF-8', () => {
     await writeFile(Buffer.concat([Buffer.from(`${ctx}/`), dir, Buffer.from('/in')]), 'i');
     await writeFile(Buffer.concat([Buffer.from(`${ctx}/ign`), Buffer.of(0xfb)]), 'ignored');
     await symlink(bad, Buffer.concat([Buffer.from(`${ctx}/lnk`), Buffer.of(0xfd)]));
+    await execa('sh', ['-c', `mkfifo "$(printf 'fifo\\374')"`], { cwd: join(ctx, 'sub') });
     await ok(env.root, ['build', '-q', '-t', 'bytes', ctx]);
 
     expect(await topLayerNames('bytes')).toEqual([
@@ -113,6 +114,7 @@ describe('file names that are not UTF-8', () => {
       'c/plain1',
       'c/sub/',
       'c/sub/d\\351j\\340',
+      'c/sub/fifo\\374',
       'c/sub/keep',
     ]);
     // In a container: the same bytes, the content, and the link to the name.
