@@ -15,7 +15,6 @@
 // - device nodes, fifos and xattrs go through the native helper in batches (Node has no
 //   mknod(2) or setxattr(2)); a queued one is made before anything could be written through it.
 // We are the only writer of the root while this runs, so checks made just before each write hold.
-import { isUtf8 } from 'node:buffer';
 import { constants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { InvalidInputError } from '../errors.js';
@@ -127,11 +126,9 @@ class Extractor {
     return rel === '' ? this.root : Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
   }
 
-  /** The helper takes paths as JSON strings, so they must be UTF-8. */
-  private helperPath(rel: string, name: Buffer): string {
-    const p = this.fsPath(rel);
-    if (!isUtf8(p)) this.refuse(name, 'needs a device node or xattr but its name is not UTF-8');
-    return p.toString('utf8');
+  /** The helper takes paths as bytes (apply-ops), so any name can be made. */
+  private helperPath(rel: string): Buffer {
+    return this.fsPath(rel);
   }
 
   async apply(entry: ExtractEntry): Promise<void> {
@@ -146,7 +143,7 @@ class Extractor {
     const base = baseOf(at);
     if (whiteouts && base.startsWith(WHITEOUT_PREFIX)) {
       if (h.size > 0) this.refuse(name, 'is a whiteout with content');
-      if (base === WHITEOUT_OPAQUE) await this.opaque(parentOf(at), name);
+      if (base === WHITEOUT_OPAQUE) await this.opaque(parentOf(at));
       else await this.whiteout(at, base.slice(WHITEOUT_PREFIX.length), h, name);
       return;
     }
@@ -263,13 +260,13 @@ class Extractor {
       this.written.delete(deleted);
       return;
     }
-    const path = this.helperPath(deleted, name);
+    const path = this.helperPath(deleted);
     this.queueNode(deleted, { op: 'mknod', path, type: 'c', mode: 0, major: 0, minor: 0, uid: h.uid, gid: h.gid });
   }
 
-  private async opaque(dir: string, name: Buffer): Promise<void> {
+  private async opaque(dir: string): Promise<void> {
     if (this.rules.whiteouts === 'overlay') {
-      this.ops.push({ op: 'setxattr', path: this.helperPath(dir, name), name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(dir), name: OVERLAY_OPAQUE_XATTR, value: Buffer.from('y') });
       return;
     }
     // Remove what lower layers put in dir, keeping what this archive already wrote there.
@@ -331,7 +328,7 @@ class Extractor {
       case 'block':
       case 'fifo': {
         const type = h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p';
-        const path = this.helperPath(rel, name);
+        const path = this.helperPath(rel);
         this.queueNode(rel, {
           op: 'mknod',
           path,
@@ -343,7 +340,7 @@ class Extractor {
           gid: owner.gid,
         });
         this.nodeTimes.set(rel, times);
-        this.queueXattrs(rel, h, name);
+        this.queueXattrs(rel, h);
         return;
       }
     }
@@ -353,7 +350,7 @@ class Extractor {
     // A hardlink to a symlink is the symlink's inode: it has no mode of its own and keeps its own
     // times (createTarFile in go-archive's archive.go skips both for it).
     if (h.type !== 'symlink' && !linkTargetIsSymlink) await chmod(p, h.mode);
-    this.queueXattrs(rel, h, name);
+    this.queueXattrs(rel, h);
     if (h.type === 'dir') this.dirTimes.push(times);
     else if (!linkTargetIsSymlink) await lutimes(p, times.atime, times.mtime);
   }
@@ -394,11 +391,11 @@ class Extractor {
    * Xattrs from the archive, except overlayfs's own: opacity comes only from the opaque marker,
    * and a planted trusted.overlay.redirect or .origin would steer overlay's lookups.
    */
-  private queueXattrs(rel: string, h: TarHeader, name: Buffer): void {
+  private queueXattrs(rel: string, h: TarHeader): void {
     if (this.rules.xattrs === 'ignore') return;
     for (const [attr, value] of h.xattrs) {
       if (attr.startsWith('trusted.overlay.') || attr.startsWith('user.overlay.')) continue;
-      this.ops.push({ op: 'setxattr', path: this.helperPath(rel, name), name: attr, value });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(rel), name: attr, value });
     }
   }
 

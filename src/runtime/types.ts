@@ -32,10 +32,11 @@ export interface WalkRecord {
 }
 
 /** Filesystem operations Node cannot do itself, applied in a batch by `tsbuild-helper apply-ops`. */
+/** Paths may be bytes: the helper takes them as they are, so a name need not be UTF-8. */
 export type FsOp =
   | {
       readonly op: 'mknod';
-      readonly path: string;
+      readonly path: string | Buffer;
       readonly type: 'c' | 'b' | 'p';
       readonly mode: number;
       readonly major: number;
@@ -43,7 +44,7 @@ export type FsOp =
       readonly uid: number;
       readonly gid: number;
     }
-  | { readonly op: 'setxattr'; readonly path: string; readonly name: string; readonly value: Buffer };
+  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string; readonly value: Buffer };
 
 /**
  * How to present a snapshot as a root filesystem, as containerd's mount.Mount says it: data, not
