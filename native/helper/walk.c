@@ -40,37 +40,44 @@ static void buf_reserve(struct buf *b, size_t extra)
 static struct buf path;
 static struct buf names, value;
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF): JSON strings must be text. */
+/*
+ * The length of the strict UTF-8 sequence (no overlongs, no surrogates, nothing past U+10FFFF)
+ * starting at s[i], or 0 if none does.
+ */
+static size_t utf8_seq_len(const unsigned char *s, size_t len, size_t i)
+{
+	unsigned char c = s[i];
+	size_t n;
+	unsigned int cp;
+	if (c < 0x80)
+		return 1;
+	else if (c >= 0xc2 && c <= 0xdf)
+		n = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3, cp = c & 0x07;
+	else
+		return 0;
+	if (i + n >= len) /* truncated sequence */
+		return 0;
+	for (size_t k = 1; k <= n; k++) {
+		if ((s[i + k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i + k] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n + 1;
+}
+
 static bool valid_utf8(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned int cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07;
-		} else {
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len(s, len, i);
+		if (n == 0)
 			return false;
-		}
-		if (i + n >= len) /* truncated sequence */
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }
@@ -82,12 +89,33 @@ static void require_utf8(const char *s, size_t len, const char *what)
 		    path.len ? " of " : "", path.len ? path.data : "");
 }
 
+/*
+ * S as a JSON string. File names and link targets are bytes, not text: a byte that does not
+ * start a valid UTF-8 sequence is written as the lone surrogate \udcXX (Python's
+ * "surrogateescape"), which JSON.parse keeps, so that src/fs/bytename.ts turns the string back
+ * into the same bytes for every fs call and tar header. Valid UTF-8 never decodes to a lone
+ * surrogate, so the two cannot be confused.
+ */
 static void put_json_string(const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
 	putchar_unlocked('"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (size_t i = 0; i < len;) {
+		unsigned char c = u[i];
+		if (c >= 0x80) {
+			size_t n = utf8_seq_len(u, len, i);
+			if (n == 0) {
+				fputs_unlocked("\\udc", stdout);
+				putchar_unlocked(hex[c >> 4]);
+				putchar_unlocked(hex[c & 15]);
+				i++;
+			} else {
+				fwrite_unlocked(s + i, 1, n, stdout);
+				i += n;
+			}
+			continue;
+		}
 		switch (c) {
 		case '"': fputs_unlocked("\\\"", stdout); break;
 		case '\\': fputs_unlocked("\\\\", stdout); break;
@@ -102,9 +130,10 @@ static void put_json_string(const char *s, size_t len)
 				putchar_unlocked(hex[c >> 4]);
 				putchar_unlocked(hex[c & 15]);
 			} else {
-				putchar_unlocked(c); /* already checked to be UTF-8 */
+				putchar_unlocked(c);
 			}
 		}
+		i++;
 	}
 	putchar_unlocked('"');
 }
@@ -236,7 +265,6 @@ static void put_record(int dirfd, const char *name, const struct stat *st)
 			if (n < 0)
 				die_errno("walk: readlink %s", path.data);
 			if ((size_t)n < value.cap) {
-				require_utf8(value.data, (size_t)n, "the link target");
 				fputs_unlocked(",\"link\":", stdout);
 				put_json_string(value.data, (size_t)n);
 				break;
@@ -283,7 +311,6 @@ static void walk_dir(int dirfd)
 			path.data[path.len++] = '/';
 		memcpy(path.data + path.len, name, nlen + 1);
 		path.len += nlen;
-		require_utf8(name, nlen, "the file name");
 
 		struct stat st;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)

@@ -26,6 +26,7 @@ import { ContextHashCache, resolveSelected, type SelectOptions } from '../contex
 import { sha256, type Digest } from '../digest.js';
 import { isNoSpace } from '../fs/nospace.js';
 import type { TreeEntry, TreeSource } from '../fs/copytree.js';
+import { decodeName, encodeName, hasEscapedBytes, hostPath as fsPath } from '../fs/bytename.js';
 import { Limiter, settleAll } from '../fs/limit.js';
 import type { GitSources } from './git.js';
 import { gitSettings, parseGitRef } from './git-ref.js';
@@ -216,7 +217,7 @@ class TreeHasher {
         this.push('\n');
       }
     } else if (st.isSymbolicLink()) {
-      this.later(() => readlink(e.hostPath));
+      this.later(async () => decodeName(await readlink(fsPath(e.hostPath), { encoding: 'buffer' })));
       this.push('\0\n');
     } else {
       this.push(`${st.rdev}\0\n`);
@@ -234,7 +235,7 @@ class TreeHasher {
     await settleAll(this.pending);
     for (const p of this.queue) {
       const text = typeof p === 'string' ? p : await p;
-      this.hash.update(text);
+      this.hash.update(hashable(text));
       this.captured?.push(text);
     }
     return sha256(this.hash.digest('hex'));
@@ -248,7 +249,7 @@ class TreeHasher {
   private flush(): void {
     if (this.text === '') return;
     if (this.queue.length === 0) {
-      this.hash.update(this.text);
+      this.hash.update(hashable(this.text));
       this.captured?.push(this.text);
     } else this.queue.push(this.text);
     this.text = '';
@@ -265,7 +266,7 @@ class TreeHasher {
 
   private async readFile(e: TreeEntry): Promise<string> {
     const started = Date.now();
-    const { hex, stats } = await hashFile(e.hostPath, e.stats.size);
+    const { hex, stats } = await hashFile(fsPath(e.hostPath), e.stats.size);
     this.remember(e, hex, stats, started);
     return hex;
   }
@@ -277,7 +278,7 @@ class TreeHasher {
    */
   private readSmallFile(e: TreeEntry): string {
     const started = Date.now();
-    const { hex, stats } = hashSmallFileSync(e.hostPath, e.stats.size);
+    const { hex, stats } = hashSmallFileSync(fsPath(e.hostPath), e.stats.size);
     this.remember(e, hex, stats, started);
     return hex;
   }
@@ -286,6 +287,15 @@ class TreeHasher {
   private remember(e: TreeEntry, hex: string, after: Stats, readStartedMs: number): void {
     if (sameFile(after, e.stats)) this.cache?.record(e.path, e.stats, hex, readStartedMs);
   }
+}
+
+/**
+ * Text as the bytes the hash takes. Names that are not UTF-8 (fs/bytename.ts) enter as their own
+ * bytes: UTF-8 would turn every such byte into the same U+FFFD, and `a\xff` and `a\xfe` would
+ * give one key.
+ */
+function hashable(text: string): string | Buffer {
+  return hasEscapedBytes(text) ? encodeName(text) : text;
 }
 
 function kindOf(st: Stats): string {
@@ -303,7 +313,7 @@ function sameFile(a: Stats, b: Stats): boolean {
 }
 
 /** hashFile for a file of at most SMALL_FILE bytes, synchronously. */
-function hashSmallFileSync(path: string, size: number): { hex: string; stats: Stats } {
+function hashSmallFileSync(path: string | Buffer, size: number): { hex: string; stats: Stats } {
   const fd = openSync(path, OPEN_FLAGS);
   try {
     const h = createHash('sha256');
@@ -323,7 +333,7 @@ function hashSmallFileSync(path: string, size: number): { hex: string; stats: St
  * sha256 of a regular file, and its fstat after reading (OPEN_FLAGS: never through a symlink,
  * never blocking on a fifo).
  */
-async function hashFile(path: string, size: number): Promise<{ hex: string; stats: Stats }> {
+async function hashFile(path: string | Buffer, size: number): Promise<{ hex: string; stats: Stats }> {
   const fh = await open(path, OPEN_FLAGS);
   try {
     const h = createHash('sha256');

@@ -7,18 +7,20 @@
 // just that.
 //
 // Where tsbuild is stricter than BuildKit (which confines every path to the context silently):
-//  - a source whose `..` climbs above the context root is refused; BuildKit cleans `/../x` to `/x`;
+//  - a source whose `..` climbs above the context root is refused; BuildKit cleans `/../x` to `/x`
+//    (in an image's root filesystem, COPY --from, tsbuild does so too: `/..` is `/` there);
 //  - a symlink followed while resolving a source must stay inside the context: a target that
 //    climbs out with `..`, or any absolute target, is refused; BuildKit would clamp the first
 //    and read the second relative to the context root (`/etc/passwd` as `<context>/etc/passwd`),
 //    which in practice turns a host path into a "not found".
 // Symlinks that are *copied* (inside a copied directory) are never followed, so they may
 // point anywhere, as in Docker.
-import { readdir, lstat, realpath, stat } from 'node:fs/promises';
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
+import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { posix } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { encodeName, hostPath as fsPath, readdirNamesSync } from '../fs/bytename.js';
 import type { NamedEntry, TreeEntry, TreeSource } from '../fs/copytree.js';
 import { displayPath, lookupInRoot, type Escape, type Lookup } from '../fs/securejoin.js';
 import { loadIgnoreRules, parseIgnoreRules, type IgnoreRules } from './ignore.js';
@@ -86,7 +88,9 @@ export class BuildContext implements TreeSource {
    * allows that), a plain path that does not exist is an error.
    */
   async resolveSource(source: string): Promise<ContextSource[]> {
-    refuseClimbingOut(source);
+    // An image's root has nothing above it: there `..` stops at `/` (BuildKit's path.Join("/",
+    // src)), as a chroot does, and the normalize below does just that.
+    if (this.symlinks === 'context') refuseClimbingOut(source);
     const clean = posix.normalize(`/${source}`).replace(/\/+$/, '') || '/';
     const components = clean.split('/').filter((c) => c !== '');
     const firstWild = components.findIndex(hasWildcards);
@@ -125,7 +129,7 @@ export class BuildContext implements TreeSource {
    * round trip through the pool was idle time (5,000 directories: ~250 ms).
    */
   async readDir(dir: TreeEntry): Promise<NamedEntry[]> {
-    const names = sortBytewise(readdirSync(dir.hostPath));
+    const names = sortBytewise(readdirNamesSync(dir.hostPath));
     const out: NamedEntry[] = [];
     const prefix = dir.path === '' ? '' : `${dir.path}/`;
     const hostPrefix = dir.hostPath.endsWith('/') ? dir.hostPath : `${dir.hostPath}/`;
@@ -134,7 +138,7 @@ export class BuildContext implements TreeSource {
       const name = names[i]!;
       const path = prefix + name;
       const hostPath = hostPrefix + name;
-      const stats = lstatSync(hostPath);
+      const stats = lstatSync(fsPath(hostPath));
       const visible = this.isVisible(path, stats);
       if (visible === true || (visible !== false && (await visible))) out.push({ name, path, hostPath, stats });
     }
@@ -186,9 +190,9 @@ export class BuildContext implements TreeSource {
 
   /** Does this (excluded) directory hold anything re-included, at any depth? */
   private async holdsVisible(path: string): Promise<boolean> {
-    for (const name of await readdir(posix.join(this.root, path))) {
+    for (const name of readdirNamesSync(posix.join(this.root, path))) {
       const child = `${path}/${name}`;
-      if (await this.isVisible(child, await lstat(posix.join(this.root, child)))) return true;
+      if (await this.isVisible(child, await lstat(fsPath(posix.join(this.root, child))))) return true;
     }
     return false;
   }
@@ -222,14 +226,15 @@ function escapeError(source: string, e: Escape): InvalidInputError {
 }
 
 /**
- * Names in the byte order of their UTF-8 (Go's sort.Strings). That is code point order, which
- * JavaScript's default sort (UTF-16 code units) also gives unless a name holds a character from
- * U+D800 up (surrogate pairs sort below U+E000..U+FFFF there): only then are bytes compared.
+ * Names in the byte order of their bytes (Go's sort.Strings). For UTF-8 that is code point
+ * order, which JavaScript's default sort (UTF-16 code units) also gives unless a name holds a
+ * character from U+D800 up (surrogate pairs sort below U+E000..U+FFFF there), or a byte that is
+ * not UTF-8 (fs/bytename.ts): only then are bytes compared.
  */
 function sortBytewise(names: string[]): string[] {
   if (!names.some((n) => /[\ud800-\uffff]/.test(n))) return names.sort();
   return names
-    .map((n) => ({ n, b: Buffer.from(n) }))
+    .map((n) => ({ n, b: encodeName(n) }))
     .sort((x, y) => Buffer.compare(x.b, y.b))
     .map((x) => x.n);
 }

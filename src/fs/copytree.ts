@@ -25,6 +25,7 @@ import { constants, copyFileSync, lutimesSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { hostPath as fsPath } from './bytename.js';
 import { withImagePaths } from './errors.js';
 import { settleAll, type Limiter } from './limit.js';
 import type { Ownership } from './mkdirall.js';
@@ -113,14 +114,14 @@ class TreeCopier {
   private async copyDirectory(from: TreeEntry, target: string, top: boolean, fresh: boolean): Promise<void> {
     const created = await this.run(async () => {
       if (fresh) {
-        await mkdir(target, 0o700);
+        await mkdir(fsPath(target), 0o700);
         return true;
       }
       const existing = await lstatOrUndefined(target);
       if (existing?.isDirectory()) return false;
       if (existing) throw new InvalidInputError(`cannot copy to non-directory: ${this.display(target)}`);
       // Owner-only until the contents are in; the real mode comes last.
-      await mkdir(target, 0o700);
+      await mkdir(fsPath(target), 0o700);
       return true;
     });
     const children = await this.run(() => this.source.readDir(from));
@@ -167,7 +168,7 @@ class TreeCopier {
       const firstTarget = await first;
       await this.run(async () => {
         if (!fresh) await this.clearForNonDirectory(target);
-        await link(firstTarget, target);
+        await link(fsPath(firstTarget), fsPath(target));
       });
       return;
     }
@@ -186,26 +187,27 @@ class TreeCopier {
     if (st.isFile()) {
       // EXCL: the target was just cleared, so anything there now was not ours to overwrite.
       if (st.size <= SMALL_FILE) {
-        copyFileSync(from.hostPath, target, constants.COPYFILE_EXCL);
+        copyFileSync(fsPath(from.hostPath), fsPath(target), constants.COPYFILE_EXCL);
         // Without an owner asked for, the source's is kept: ours only if it is ours.
         const isSelf = this.opts.owner ? this.ownerIsSelf : st.uid === this.euid && st.gid === this.egid;
         if (fresh && isSelf && this.opts.mode === undefined) {
           // A new file is already ours (the directory it is in was just made, owner-only,
           // so no setgid bit hands it another group), and copyFile gave it the source's
           // mode with fchmod: only the times are left to set.
-          lutimesSync(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+          lutimesSync(fsPath(target), st.atimeMs / 1000, st.mtimeMs / 1000);
           return;
         }
       } else {
-        await copyFile(from.hostPath, target, constants.COPYFILE_EXCL);
+        await copyFile(fsPath(from.hostPath), fsPath(target), constants.COPYFILE_EXCL);
       }
     } else if (st.isSymbolicLink()) {
-      await symlink(await readlink(from.hostPath), target);
+      // Targets are bytes too: read and written as such, never through a string.
+      await symlink(await readlink(fsPath(from.hostPath), { encoding: 'buffer' }), fsPath(target));
     } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
       const kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : 'block';
       await makeSpecialNode(target, { kind, mode: st.mode, ...splitDeviceNumber(st.rdev) });
     } else if (st.isSocket()) {
-      await writeFile(target, '', { flag: 'wx', mode: 0o600 });
+      await writeFile(fsPath(target), '', { flag: 'wx', mode: 0o600 });
     } else {
       throw new InvalidInputError(`cannot copy ${displayPath(from.path)}: unsupported file type`);
     }
@@ -215,8 +217,8 @@ class TreeCopier {
   /** Owner, then mode (chown clears setuid/setgid, so chmod must come after), then times. */
   private async applyMetadata(target: string, st: Stats): Promise<void> {
     const owner = this.opts.owner ?? { uid: st.uid, gid: st.gid };
-    await lchown(target, owner.uid, owner.gid);
-    if (!st.isSymbolicLink()) await chmod(target, modeFor(this.opts.mode, st));
+    await lchown(fsPath(target), owner.uid, owner.gid);
+    if (!st.isSymbolicLink()) await chmod(fsPath(target), modeFor(this.opts.mode, st));
     await setTimes(target, st);
   }
 
@@ -227,7 +229,7 @@ class TreeCopier {
     if (existing.isDirectory()) {
       throw new InvalidInputError(`cannot replace to directory ${this.display(target)} with file`);
     }
-    await unlink(target);
+    await unlink(fsPath(target));
   }
 
   private async run<T>(fn: () => Promise<T>): Promise<T> {
@@ -252,12 +254,12 @@ function modeFor(mode: number | ModeChange | undefined, st: Stats): number {
 
 /** atime and mtime from `st`, on the entry itself (never through a symlink). */
 async function setTimes(target: string, st: Stats): Promise<void> {
-  await lutimes(target, st.atimeMs / 1000, st.mtimeMs / 1000);
+  await lutimes(fsPath(target), st.atimeMs / 1000, st.mtimeMs / 1000);
 }
 
 async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   try {
-    return await lstat(p);
+    return await lstat(fsPath(p));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;

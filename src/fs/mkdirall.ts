@@ -4,6 +4,7 @@
 import { chmod, lchown, lstat, mkdir } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { hostPath as fsPath } from './bytename.js';
 import { displayPath } from './securejoin.js';
 
 export interface Ownership {
@@ -27,7 +28,7 @@ export async function mkdirAll(hostPath: string, opts: MkdirAllOptions): Promise
   const parent = dirname(hostPath);
   const created = parent === hostPath ? [] : await mkdirAll(parent, opts);
   try {
-    await mkdir(hostPath);
+    await mkdir(fsPath(hostPath));
   } catch (err) {
     // Lost a race with a sibling creating the same parent: fine if it is a directory now.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await lstatOrUndefined(hostPath))?.isDirectory()) {
@@ -35,15 +36,15 @@ export async function mkdirAll(hostPath: string, opts: MkdirAllOptions): Promise
     }
     throw err;
   }
-  await lchown(hostPath, opts.owner.uid, opts.owner.gid);
-  await chmod(hostPath, opts.mode);
+  await lchown(fsPath(hostPath), opts.owner.uid, opts.owner.gid);
+  await chmod(fsPath(hostPath), opts.mode);
   created.push(hostPath);
   return created;
 }
 
 async function lstatOrUndefined(p: string) {
   try {
-    return await lstat(p);
+    return await lstat(fsPath(p));
   } catch (err) {
     // ENOTDIR: some ancestor is a file; the recursion reaches it and says so.
     const code = (err as NodeJS.ErrnoException).code;

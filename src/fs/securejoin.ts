@@ -13,12 +13,16 @@
 // `..` at the root stays at the root, as in a chroot; callers that must refuse that instead
 // (the build context) say so with `onEscape`.
 //
+// Names that are not UTF-8 travel as fs/bytename.ts strings, so a path given or returned may
+// hold escaped bytes: hand it to node:fs through bytename's hostPath.
+//
 // The answer is a host path, valid as long as nobody swaps a component for a symlink
 // afterwards. That holds here: a rootfs is only written by the step that resolves in it.
 import { lstat, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { posix, resolve as resolveHostPath } from 'node:path';
 import { InvalidInputError } from '../errors.js';
+import { decodeName, hostPath as fsPath } from './bytename.js';
 
 /** Linux's MAXSYMLINKS: how many symlinks one lookup may follow before it fails with ELOOP. */
 export const MAX_SYMLINKS = 40;
@@ -63,6 +67,12 @@ export interface Lookup {
   readonly path: string;
   /** lstat of the final component; undefined when it does not exist (or is hidden). */
   readonly stats: Stats | undefined;
+  /**
+   * When the first missing component came from a symlink's target: that symlink, which dangles.
+   * mkdir -p through it would fail in a chroot (go's MkdirAll stops at a symlink it cannot
+   * follow), so callers that create what is missing, as Docker's Untar does, need to know.
+   */
+  readonly missingThrough?: { readonly link: string; readonly target: string };
 }
 
 /** Resolve `path` inside `root` and return the host path (see the module comment for the rules). */
@@ -84,6 +94,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
   // Index in `done` of the first component that does not exist (or is hidden); -1 if none.
   // Everything below it is missing too, whatever the host has there.
   let missingFrom = -1;
+  let missingThrough: Component['from'];
   let links = 0;
   let stats: Stats | undefined;
   let statsKnown = false; // stats describes done's last component (or the root when done is empty)
@@ -96,7 +107,10 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
         if (from) opts.onEscape?.({ kind: 'dotdot', ...from });
       } else {
         done.pop();
-        if (done.length <= missingFrom) missingFrom = -1;
+        if (done.length <= missingFrom) {
+          missingFrom = -1;
+          missingThrough = undefined;
+        }
       }
       statsKnown = false;
       continue;
@@ -106,7 +120,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
     const isLast = todo.length === 0;
     if (entry?.isSymbolicLink() && (followFinal || !isLast)) {
       if (++links > MAX_SYMLINKS) throw new SymlinkLoopError(path);
-      const target = await readlink(posix.join(hostRoot, rel));
+      const target = decodeName(await readlink(fsPath(posix.join(hostRoot, rel)), { encoding: 'buffer' }));
       const link = { link: rel, target };
       if (target.startsWith('/')) {
         opts.onEscape?.({ kind: 'absolute', ...link });
@@ -120,7 +134,10 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
       statsKnown = false;
       continue;
     }
-    if (!entry && missingFrom === -1) missingFrom = done.length;
+    if (!entry && missingFrom === -1) {
+      missingFrom = done.length;
+      missingThrough = from;
+    }
     done.push(name);
     stats = entry;
     statsKnown = true;
@@ -129,7 +146,7 @@ export async function lookupInRoot(root: string, path: string, opts: ResolveOpti
   const rel = done.join('/');
   const hostPath = rel === '' ? hostRoot : posix.join(hostRoot, rel);
   if (!statsKnown) stats = missingFrom === -1 ? await lstatVisible(hostRoot, rel, opts.isHidden) : undefined;
-  return { hostPath, path: rel, stats };
+  return { hostPath, path: rel, stats, ...(missingThrough ? { missingThrough } : {}) };
 }
 
 /** Render a root-relative path the way users write it: `/etc/passwd`. */
@@ -149,7 +166,7 @@ function splitComponents(p: string): string[] {
 async function lstatVisible(hostRoot: string, rel: string, isHidden: ResolveOptions['isHidden']): Promise<Stats | undefined> {
   let st: Stats;
   try {
-    st = await lstat(rel === '' ? hostRoot : posix.join(hostRoot, rel));
+    st = await lstat(fsPath(rel === '' ? hostRoot : posix.join(hostRoot, rel)));
   } catch (err) {
     // A missing component, or a file used as a directory: what follows does not exist either.
     // The caller's own operation (mkdir, open) then reports the problem with its own verb.

@@ -9,6 +9,7 @@
 // Both yield entries in tar order (compareTarOrder), as the helper's walk reports them.
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compareNames, hostPath as fsPath } from '../fs/bytename.js';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
 import type { Change } from './types.js';
@@ -66,7 +67,7 @@ async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[], xattrP
   // Overlay's own xattrs are bookkeeping, never content.
   if (Object.keys(rec.xattrs ?? {}).some((name) => !name.startsWith(xattrPrefix))) return false;
   for (const dir of lowerdirs) {
-    const st = await lstat(join(dir, rec.path), { bigint: true }).catch(() => undefined);
+    const st = await lstat(fsPath(join(dir, rec.path)), { bigint: true }).catch(() => undefined);
     if (st === undefined) continue;
     // The topmost lower that has the path decides (a whiteout there is not a directory).
     return (
@@ -179,7 +180,7 @@ export function compareTarOrder(a: string, b: string): number {
   const pb = b.split('/');
   const n = Math.min(pa.length, pb.length);
   for (let i = 0; i < n; i++) {
-    if (pa[i] !== pb[i]) return Buffer.compare(Buffer.from(pa[i]!), Buffer.from(pb[i]!));
+    if (pa[i] !== pb[i]) return compareNames(pa[i]!, pb[i]!);
   }
   return pa.length - pb.length;
 }

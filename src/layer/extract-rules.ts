@@ -5,7 +5,7 @@
 // and ADD's overrides sit next to them. Nothing else in the extractor knows which caller it serves.
 //
 // Names are "byte strings" (latin1, one char per byte) so archives with non-UTF-8 names unpack
-// exactly as they are; see utf8Name for the one rule that cannot keep them.
+// exactly as they are; lookups inside the root (securejoin.ts) take them in fs/bytename.ts form.
 import { InvalidInputError } from '../errors.js';
 import type { Ownership } from '../fs/mkdirall.js';
 import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
@@ -28,10 +28,13 @@ export interface ExtractRules {
    *   overlay view would show. Missing ones are made 0755, less the process umask.
    * - resolve-in-root: resolved inside the root as if it were `/`, by src/fs/securejoin.ts:
    *   symlinks, the archive's own and the image's (`/var/run -> /run`), are followed, an
-   *   absolute target is read inside the root and a relative one that climbs out is refused.
+   *   absolute target is read inside the root and `..` in a relative one stops at the root.
    *   That is Unpack run chrooted into the destination (go-archive's chrootarchive/archive.go),
-   *   which Docker's ADD uses. Missing ones are made 0755 and root's, whatever --chown says
-   *   (createImpliedDirectories in go-archive's archive.go uses the root pair of the ID map).
+   *   which Docker's ADD uses: there the kernel resolves both forms the same way. Missing ones
+   *   are made 0755 and root's, whatever --chown says (createImpliedDirectories in go-archive's
+   *   archive.go uses the root pair of the ID map), but not behind a symlink whose target is
+   *   missing: MkdirAll fails on such a link in the chroot (`mkdir /lnk: file exists`), so the
+   *   entry is refused, naming the link.
    */
   readonly parents: 'real-directories' | 'resolve-in-root';
   /**
@@ -39,8 +42,8 @@ export interface ExtractRules {
    * - earlier-entries: an entry this archive wrote before. A plain-directory driver could link
    *   to a lower layer's file, an overlay upper dir could not; refusing keeps the two alike.
    * - inside-root: any path inside the root, found as `parents` finds directories, including
-   *   what the destination held before (createTarFile in go-archive's archive.go). A missing or
-   *   unlinkable target is the filesystem's error to report, as there.
+   *   what the destination held before (createTarFile in go-archive's archive.go). A missing
+   *   target, or a directory, fails the entry as os.Link fails there, in one line naming it.
    */
   readonly hardlinks: 'earlier-entries' | 'inside-root';
   /**
@@ -122,33 +125,26 @@ export function refuse(rules: ExtractRules, name: Buffer, why: string): never {
 /**
  * Cleans an archive path into a relative byte string ('' for the root): `.` and empty parts go,
  * `..` is resolved lexically and refused where it climbs above the root; a leading `/` is
- * refused or dropped as `absoluteNames` says.
+ * refused or dropped as `absoluteNames` says. `entry`: the entry whose link target `name` is.
  */
-export function cleanName(rules: ExtractRules, name: Buffer, what: string): string {
+export function cleanName(rules: ExtractRules, name: Buffer, what: string, entry?: Buffer): string {
   const s = name.toString('latin1');
+  // A link target is refused under its entry's name, with the target quoted after the reason.
+  const fail = (why: string): never =>
+    entry ? refuse(rules, entry, `${what} ${why}: ${JSON.stringify(name.toString('utf8'))}`) : refuse(rules, name, `${what} ${why}`);
   // Stripping needs nothing more: the empty parts before the first `/` are skipped below.
-  if (s.startsWith('/') && rules.absoluteNames === 'refuse') refuse(rules, name, `${what} is an absolute path`);
+  if (s.startsWith('/') && rules.absoluteNames === 'refuse') fail('is an absolute path');
   const parts: string[] = [];
   for (const part of s.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (parts.length === 0) refuse(rules, name, `${what} climbs out of ${rules.naming.root} with '..'`);
+      if (parts.length === 0) fail(`climbs out of ${rules.naming.root} with '..'`);
       parts.pop();
     } else {
       parts.push(part);
     }
   }
   return parts.join('/');
-}
-
-/**
- * Under `resolve-in-root`, paths are looked up by src/fs/securejoin.ts, which speaks JS strings:
- * a name that is not UTF-8 could not be found again once written. So such names (and link
- * targets) are read as UTF-8, invalid bytes becoming U+FFFD, as ADD's node-tar-based extractor
- * read them; Docker would keep the bytes.
- */
-export function utf8Name(rules: ExtractRules, name: Buffer): Buffer {
-  return rules.parents === 'resolve-in-root' ? Buffer.from(name.toString('utf8'), 'utf8') : name;
 }
 
 export function parentOf(rel: string): string {

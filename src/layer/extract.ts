@@ -15,16 +15,16 @@
 // - device nodes, fifos and xattrs go through the native helper in batches (Node has no
 //   mknod(2) or setxattr(2)); a queued one is made before anything could be written through it.
 // We are the only writer of the root while this runs, so checks made just before each write hold.
-import { isUtf8 } from 'node:buffer';
 import { constants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
 import { InvalidInputError } from '../errors.js';
+import { decodeName, encodeName } from '../fs/bytename.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
-import { lookupInRoot } from '../fs/securejoin.js';
+import { lookupInRoot, type Lookup } from '../fs/securejoin.js';
 import { applyOps } from '../runtime/helper.js';
 import type { FsOp } from '../runtime/types.js';
 import { TruncatedError } from './bytereader.js';
-import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show, utf8Name } from './extract-rules.js';
+import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show } from './extract-rules.js';
 import type { ExtractOptions, ExtractRules } from './extract-rules.js';
 import { BLOCK_SIZE, TarFormatError, type TarHeader } from './tarheader.js';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './whiteout.js';
@@ -126,16 +126,14 @@ class Extractor {
     return rel === '' ? this.root : Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
   }
 
-  /** The helper takes paths as JSON strings, so they must be UTF-8. */
-  private helperPath(rel: string, name: Buffer): string {
-    const p = this.fsPath(rel);
-    if (!isUtf8(p)) this.refuse(name, 'needs a device node or xattr but its name is not UTF-8');
-    return p.toString('utf8');
+  /** The helper takes paths as bytes (apply-ops), so any name can be made. */
+  private helperPath(rel: string): Buffer {
+    return this.fsPath(rel);
   }
 
   async apply(entry: ExtractEntry): Promise<void> {
     const h = entry.header;
-    const name = utf8Name(this.rules, h.name);
+    const name = h.name;
     const rel = cleanName(this.rules, name, 'name');
     if (rel === '') return; // "./": moby leaves the root's own metadata alone
     const whiteouts = this.rules.whiteouts !== 'plain-files';
@@ -145,7 +143,7 @@ class Extractor {
     const base = baseOf(at);
     if (whiteouts && base.startsWith(WHITEOUT_PREFIX)) {
       if (h.size > 0) this.refuse(name, 'is a whiteout with content');
-      if (base === WHITEOUT_OPAQUE) await this.opaque(parentOf(at), name);
+      if (base === WHITEOUT_OPAQUE) await this.opaque(parentOf(at));
       else await this.whiteout(at, base.slice(WHITEOUT_PREFIX.length), h, name);
       return;
     }
@@ -158,12 +156,14 @@ class Extractor {
       await this.ensureParents(rel, name);
       return rel;
     }
-    const root = this.rules.naming.root;
-    const dir = await this.resolveDir(
-      parentOf(rel),
-      name,
-      (link) => `would be written outside ${root} through symlink ${JSON.stringify(link)}`,
-    );
+    const dir = await this.resolveDir(parentOf(rel));
+    if (dir.missingThrough) {
+      const { link, target } = dir.missingThrough;
+      this.refuse(
+        name,
+        `would be written through symlink ${JSON.stringify(link)} to ${JSON.stringify(target)}, which is not in ${this.rules.naming.root}`,
+      );
+    }
     await mkdirAll(dir.hostPath, { mode: 0o755, owner: ROOT, root: this.rootPath });
     return joinRel(dir.rel, baseOf(rel));
   }
@@ -200,20 +200,19 @@ class Extractor {
   }
 
   /**
-   * `resolve-in-root`: the directory `dir` looked up inside the root as if it were `/`. An
-   * absolute symlink target is read inside the root, chroot-like; a relative one that climbs out
-   * is a breakout attempt, refused with `escape(link)`.
+   * `resolve-in-root`: the directory `dir` looked up inside the root as if it were `/`, as the
+   * kernel does in Docker's chroot: an absolute symlink target is read inside the root, and `..`
+   * in a target stops at the root. `missingThrough` names a dangling symlink on the way.
    */
-  private async resolveDir(dir: string, name: Buffer, escape: (link: string) => string): Promise<{ rel: string; hostPath: string }> {
+  private async resolveDir(dir: string): Promise<{ rel: string; hostPath: string; missingThrough?: Lookup['missingThrough'] }> {
     // A node still queued is not on disk yet: the lookup would miss it and a directory be made in its place.
     if (this.pendingNodes.size > 0) await this.flushOps();
-    const found = await lookupInRoot(this.rootPath, Buffer.from(dir, 'latin1').toString('utf8'), {
-      followFinal: true,
-      onEscape: (e) => {
-        if (e.kind === 'dotdot') this.refuse(name, escape(e.link));
-      },
-    });
-    return { rel: Buffer.from(found.path, 'utf8').toString('latin1'), hostPath: found.hostPath };
+    const found = await lookupInRoot(this.rootPath, decodeName(Buffer.from(dir, 'latin1')), { followFinal: true });
+    return {
+      rel: encodeName(found.path).toString('latin1'),
+      hostPath: found.hostPath,
+      ...(found.missingThrough ? { missingThrough: found.missingThrough } : {}),
+    };
   }
 
   /** Makes room for a new node at rel, unless both old and new are directories (those merge). */
@@ -261,13 +260,13 @@ class Extractor {
       this.written.delete(deleted);
       return;
     }
-    const path = this.helperPath(deleted, name);
+    const path = this.helperPath(deleted);
     this.queueNode(deleted, { op: 'mknod', path, type: 'c', mode: 0, major: 0, minor: 0, uid: h.uid, gid: h.gid });
   }
 
-  private async opaque(dir: string, name: Buffer): Promise<void> {
+  private async opaque(dir: string): Promise<void> {
     if (this.rules.whiteouts === 'overlay') {
-      this.ops.push({ op: 'setxattr', path: this.helperPath(dir, name), name: this.rules.opaqueXattr, value: Buffer.from('y') });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(dir), name: this.rules.opaqueXattr, value: Buffer.from('y') });
       return;
     }
     // Remove what lower layers put in dir, keeping what this archive already wrote there.
@@ -317,7 +316,7 @@ class Extractor {
         break;
       }
       case 'symlink': {
-        const target = utf8Name(this.rules, h.linkname);
+        const target = h.linkname;
         await symlink(target, p);
         this.size += target.length;
         break;
@@ -329,7 +328,7 @@ class Extractor {
       case 'block':
       case 'fifo': {
         const type = h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p';
-        const path = this.helperPath(rel, name);
+        const path = this.helperPath(rel);
         this.queueNode(rel, {
           op: 'mknod',
           path,
@@ -341,7 +340,7 @@ class Extractor {
           gid: owner.gid,
         });
         this.nodeTimes.set(rel, times);
-        this.queueXattrs(rel, h, name);
+        this.queueXattrs(rel, h);
         return;
       }
     }
@@ -351,15 +350,15 @@ class Extractor {
     // A hardlink to a symlink is the symlink's inode: it has no mode of its own and keeps its own
     // times (createTarFile in go-archive's archive.go skips both for it).
     if (h.type !== 'symlink' && !linkTargetIsSymlink) await chmod(p, h.mode);
-    this.queueXattrs(rel, h, name);
+    this.queueXattrs(rel, h);
     if (h.type === 'dir') this.dirTimes.push(times);
     else if (!linkTargetIsSymlink) await lutimes(p, times.atime, times.mtime);
   }
 
   /** Links `p` to the entry's target, found by the `hardlinks` rule; returns whether the target is a symlink. */
   private async hardlink(p: Buffer, h: TarHeader, name: Buffer): Promise<boolean> {
-    const linkname = utf8Name(this.rules, h.linkname);
-    const target = cleanName(this.rules, linkname, 'hardlink target');
+    const linkname = h.linkname;
+    const target = cleanName(this.rules, linkname, 'hardlink target', name);
     if (this.rules.hardlinks === 'earlier-entries') {
       if (target === '' || !this.written.has(target)) {
         this.refuse(name, `is a hardlink to ${show(target)}, which is not an earlier entry of ${this.rules.naming.archive}`);
@@ -371,18 +370,19 @@ class Extractor {
     if (this.rules.parents === 'real-directories') {
       await this.ensureParents(target, linkname);
     } else {
-      const escape = (link: string) =>
-        `is a hardlink to ${show(target)}, which lies outside ${this.rules.naming.root} through symlink ${JSON.stringify(link)}`;
-      at = joinRel((await this.resolveDir(parentOf(target), name, escape)).rel, baseOf(target));
+      at = joinRel((await this.resolveDir(parentOf(target))).rel, baseOf(target));
     }
     if (this.pendingNodes.has(at)) await this.flushOps();
-    if (this.rules.hardlinks === 'inside-root') {
-      // A missing target, or a directory, is the filesystem's to report, as in createTarFile.
-      await link(this.fsPath(at), p);
-      return (await lstat(this.fsPath(at))).isSymbolicLink();
-    }
     const st = await lstatOrUndefined(this.fsPath(at));
-    if (st === undefined || st.isDirectory()) this.refuse(name, `is a hardlink to ${show(at)}, which is ${st ? 'a directory' : 'gone'}`);
+    if (this.rules.hardlinks === 'inside-root') {
+      // link(2) would fail too (createTarFile's os.Link does), but with ENOENT or EPERM and two
+      // host paths, naming neither the archive nor the entry.
+      const written = JSON.stringify(linkname.toString('utf8'));
+      if (st === undefined) this.refuse(name, `is a hardlink to ${written}, which is not in ${this.rules.naming.root}`);
+      if (st.isDirectory()) this.refuse(name, `is a hardlink to ${written}, which is a directory`);
+    } else if (st === undefined || st.isDirectory()) {
+      this.refuse(name, `is a hardlink to ${show(at)}, which is ${st ? 'a directory' : 'gone'}`);
+    }
     await link(this.fsPath(at), p);
     return st.isSymbolicLink();
   }
@@ -391,11 +391,11 @@ class Extractor {
    * Xattrs from the archive, except overlayfs's own: opacity comes only from the opaque marker,
    * and a planted trusted.overlay.redirect or .origin would steer overlay's lookups.
    */
-  private queueXattrs(rel: string, h: TarHeader, name: Buffer): void {
+  private queueXattrs(rel: string, h: TarHeader): void {
     if (this.rules.xattrs === 'ignore') return;
     for (const [attr, value] of h.xattrs) {
       if (attr.startsWith('trusted.overlay.') || attr.startsWith('user.overlay.')) continue;
-      this.ops.push({ op: 'setxattr', path: this.helperPath(rel, name), name: attr, value });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(rel), name: attr, value });
     }
   }
 

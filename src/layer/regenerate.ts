@@ -45,7 +45,9 @@ export async function* regenerateChunks(tarSplitPath: string, fileRoot: string):
         // Synchronous, like the small reads below: a few microseconds each, where a trip
         // through libuv's pool costs several times that (a layer of 20,000 files has ~5,000
         // directories).
-        real = realpathSync(Buffer.from(dir, 'latin1'), { encoding: 'buffer' }).toString('latin1');
+        // .native: the JavaScript realpathSync decodes a Buffer path as UTF-8, so a directory
+        // whose name is not UTF-8 would never be found.
+        real = realpathSync.native(Buffer.from(dir, 'latin1'), { encoding: 'buffer' }).toString('latin1');
       } catch (err) {
         throw new CorruptLayerError(`layer file ${shown(e)} is missing from ${fileRoot}`, { cause: err });
       }

@@ -12,8 +12,9 @@
 // What lands, by those rules:
 //  - entry names are relative to the destination; a leading `/` is dropped, and a name that
 //    climbs out with `..` fails the whole ADD;
-//  - parent directories resolve inside the destination as if it were `/` (an absolute symlink
-//    stays inside, a relative one that climbs out fails); missing ones are created 0755 root;
+//  - parent directories resolve inside the destination as if it were `/`: a symlink's absolute
+//    target is read inside it and `..` stops at it, as in Docker's chroot; missing ones are
+//    created 0755 root, except behind a dangling symlink, which fails the ADD as in Docker;
 //  - an existing entry is replaced (a directory with all it holds), except that directories
 //    merge; a later entry for the same path replaces an earlier one;
 //  - owner from the archive, or --chown for every entry; mode (setuid included), mtime and a
@@ -24,6 +25,7 @@
 import { createReadStream, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { TsbuildError } from '../errors.js';
+import { displayName, hostPath as fsPath } from '../fs/bytename.js';
 import type { Ownership } from '../fs/mkdirall.js';
 import { ByteReader } from './bytereader.js';
 import { decompress } from './decompress.js';
@@ -37,9 +39,9 @@ import { readTar } from './tarreader.js';
  * something opening with a tar header (unpack.go's isArchivePath).
  */
 export async function isTarArchive(path: string, stats?: Stats): Promise<boolean> {
-  const st = stats ?? (await lstat(path));
+  const st = stats ?? (await lstat(fsPath(path)));
   if (!st.isFile()) return false;
-  const src = new ByteReader(decompress(createReadStream(path), path));
+  const src = new ByteReader(decompress(createReadStream(fsPath(path)), displayName(path)));
   try {
     const block = await src.read(BLOCK_SIZE);
     return block.length === BLOCK_SIZE && !isZeroBlock(block) && blockFormat(block) !== undefined;
@@ -66,7 +68,7 @@ export interface UntarOptions {
 
 /** Unpacks the tar archive (compressed or not) at `opts.archive` into `opts.dest` by Docker's Untar rules. */
 export async function untar(opts: UntarOptions): Promise<void> {
-  const src = new ByteReader(decompress(createReadStream(opts.archive), opts.name));
+  const src = new ByteReader(decompress(createReadStream(fsPath(opts.archive)), opts.name));
   // Read to the very end, past the end-of-archive blocks: a decompressor's failure shows only there.
   const entries = async function* (): AsyncGenerator<ExtractEntry> {
     for await (const item of readTar(src)) if (item.kind === 'entry') yield item;

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Digest } from '../digest.js';
+import { encodeName, hasEscapedBytes, hostPath as fsPath } from '../fs/bytename.js';
 import type { WalkRecord } from '../runtime/types.js';
 import { Crc64, crc64 } from './crc64.js';
 import { crc64OfFile } from './crc64-file.js';
@@ -70,7 +71,7 @@ async function prefetch(change: Change): Promise<{ change: Change; content?: Buf
   if (change.kind !== 'entry') return { change };
   const r = change.record;
   if (r.type !== 'f' || r.nlink > 1 || r.size === 0 || r.size > SMALL_FILE) return { change };
-  return { change, content: readSmallFileSync(change.source, r.size) };
+  return { change, content: readSmallFileSync(fsPath(change.source), r.size) };
 }
 
 /** The tar bytes: hashed, counted, and copied to the sink if there is one. */
@@ -120,17 +121,17 @@ class LayerWriter {
     let type = tarType(record);
     if (type === undefined) return;
     const path = stripSlashes(changeName);
-    let linkname = type === 'symlink' ? Buffer.from(record.link ?? '') : EMPTY;
+    let linkname = type === 'symlink' ? encodeName(record.link ?? '') : EMPTY;
     if (type !== 'dir' && record.nlink > 1) {
       const first = this.firstPathOfInode.get(record.ino);
       if (first === undefined) this.firstPathOfInode.set(record.ino, path);
-      else [type, linkname] = ['hardlink', Buffer.from(first)];
+      else [type, linkname] = ['hardlink', encodeName(first)];
     }
     if (type === 'dir') this.dirs.set(path, { mode: record.mode, uid: record.uid, gid: record.gid });
     const device = type === 'char' || type === 'block';
     const h: TarHeader = {
       type,
-      name: Buffer.from(type === 'dir' ? `${path}/` : path),
+      name: encodeName(type === 'dir' ? `${path}/` : path),
       linkname,
       mode: record.mode & 0o7777,
       uid: record.uid,
@@ -184,7 +185,7 @@ class LayerWriter {
   private async emptyFile(name: string, mode: number, uid: number, gid: number): Promise<void> {
     const h: TarHeader = {
       type: 'file',
-      name: Buffer.from(name),
+      name: encodeName(name),
       linkname: EMPTY,
       mode,
       uid,
@@ -211,13 +212,14 @@ class LayerWriter {
 
   /** Content streamed from disk; returns its crc64. */
   private async stream(source: string, size: number): Promise<Buffer> {
-    const aside = size >= PARALLEL_CRC ? crc64OfFile(source) : undefined;
+    // The worker takes a string path: a name that is not UTF-8 is summed here instead.
+    const aside = size >= PARALLEL_CRC && !hasEscapedBytes(source) ? crc64OfFile(source) : undefined;
     // Settled below; until then a failure must not count as unhandled.
     aside?.catch(() => undefined);
     const crc = aside === undefined ? new Crc64() : undefined;
     let copied = 0;
     // O_NOFOLLOW: the walk saw a regular file here; never read through a symlink swapped in since.
-    const fh = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const fh = await open(fsPath(source), constants.O_RDONLY | constants.O_NOFOLLOW);
     for await (const chunk of fh.createReadStream({ highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
       copied += chunk.length;
       if (copied > size) throw changedSize(source, size, copied);

@@ -5,15 +5,15 @@ import type { FsOp } from './types.js';
 
 const NUL = Buffer.from([0]);
 
-function field(value: string | number, what: string, op: FsOp): Buffer {
-  const text = String(value);
-  if (text.includes('\0')) throw new InvalidInputError(`${op.op} ${op.path}: ${what} contains a NUL byte`);
-  return Buffer.concat([Buffer.from(text, 'utf8'), NUL]);
+function field(value: string | number | Buffer, what: string, op: FsOp): Buffer {
+  const bytes = Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8');
+  if (bytes.includes(0)) throw new InvalidInputError(`${op.op} ${op.path.toString()}: ${what} contains a NUL byte`);
+  return Buffer.concat([bytes, NUL]);
 }
 
 function integer(value: number, what: string, op: FsOp, max: number): number {
   if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new InvalidInputError(`${op.op} ${op.path}: invalid ${what} ${value}`);
+    throw new InvalidInputError(`${op.op} ${op.path.toString()}: invalid ${what} ${value}`);
   }
   return value;
 }

@@ -3,7 +3,11 @@
 
 /** One filesystem entry as `tsbuild-helper walk DIR` reports it (lstat + xattrs, never following symlinks). */
 export interface WalkRecord {
-  /** Path relative to the walked directory, '/'-separated, no leading './' or '/'. Never empty (the root itself is not reported). */
+  /**
+   * Path relative to the walked directory, '/'-separated, no leading './' or '/'. Never empty (the
+   * root itself is not reported). A byte that is not UTF-8 arrives as a lone surrogate
+   * (src/fs/bytename.ts: hand such paths to node:fs through its hostPath); so does one in `link`.
+   */
   readonly path: string;
   /** f regular, d directory, l symlink, c char device, b block device, p fifo, s socket */
   readonly type: 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
@@ -28,10 +32,11 @@ export interface WalkRecord {
 }
 
 /** Filesystem operations Node cannot do itself, applied in a batch by `tsbuild-helper apply-ops`. */
+/** Paths may be bytes: the helper takes them as they are, so a name need not be UTF-8. */
 export type FsOp =
   | {
       readonly op: 'mknod';
-      readonly path: string;
+      readonly path: string | Buffer;
       readonly type: 'c' | 'b' | 'p';
       readonly mode: number;
       readonly major: number;
@@ -39,7 +44,7 @@ export type FsOp =
       readonly uid: number;
       readonly gid: number;
     }
-  | { readonly op: 'setxattr'; readonly path: string; readonly name: string; readonly value: Buffer };
+  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string; readonly value: Buffer };
 
 /**
  * How to present a snapshot as a root filesystem, as containerd's mount.Mount says it: data, not

@@ -413,11 +413,13 @@ describe('ADD: local archives', () => {
     // An entry named ../../<marker>
     await execa('tar', ['-cf', join(s.ctxDir, 'dotdot.tar'), '-P', '--transform', `s,^x$,../../${marker},`, '-C', work, 'x']);
     await expect(s.copy(['dotdot.tar'], '/dest/', { isAdd: true })).rejects.toThrow("climbs out of the destination with '..'");
-    // A symlink climbing out, then an entry written through it.
+    // A symlink climbing out, then an entry written through it: `..` stops at the destination,
+    // as in Docker's chroot.
     await writeTree(work, { esc: { link: '../../..' }, 'esc2/': null });
     await execa('tar', ['-cf', join(s.ctxDir, 'link.tar'), '-C', work, 'esc']);
     await execa('tar', ['-rf', join(s.ctxDir, 'link.tar'), '-P', '--transform', `s,^x$,esc/${marker},`, '-C', work, 'x']);
-    await expect(s.copy(['link.tar'], '/dest2/', { isAdd: true })).rejects.toThrow('would be written outside the destination');
+    await s.copy(['link.tar'], '/dest2/', { isAdd: true });
+    expect(await text(join(s.rootfs, 'dest2', marker))).toBe('evil');
     for (const dir of [s.rootfs, join(s.rootfs, '..'), '/tmp', '/']) expect(existsSync(join(dir, marker))).toBe(false);
     // Absolute names stay inside the destination.
     await execa('tar', ['-cf', join(s.ctxDir, 'abs.tar'), '-P', '--transform', `s,^x$,/${marker},`, '-C', work, 'x']);
@@ -473,7 +475,7 @@ describe('ADD: damaged archives', () => {
     await expect(s.copy(['bad.tar.gz'], '/z/', { isAdd: true })).rejects.toThrow(InvalidInputError);
   });
 
-  it('names paths as the image sees them when the filesystem refuses', async () => {
+  it('names the archive and entry, never a host path, when a hardlink’s target is missing', async () => {
     const s = await setup({});
     const work = await tempDir();
     await writeTree(work, { x: 'x' });
@@ -485,7 +487,6 @@ describe('ADD: damaged archives', () => {
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(err?.message).toContain("'/dest/x'");
-    expect(err?.message).not.toContain(s.rootfs);
+    expect(err?.message).toBe('/orphan.tar: entry "y" is a hardlink to "x", which is not in the destination');
   });
 });

@@ -145,6 +145,23 @@ describe('applyLayer', () => {
     expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(tar)).toBe(true);
   });
 
+  test('names that are not UTF-8: whiteouts, fifos and xattrs are made with their bytes, and the tar comes back', async () => {
+    // The helper's apply-ops takes paths as bytes; such a layer was refused ("its name is not UTF-8").
+    const a = await arena();
+    const bad = (s: string, byte: number) => Buffer.concat([Buffer.from(s), Buffer.of(byte)]);
+    const tar = buildTar([
+      { h: { ...header('d/', { type: 'dir' }), name: bad('d', 0xff), xattrs: new Map([['user.k', Buffer.from('v')]]) } },
+      { h: { ...header('w'), name: Buffer.concat([bad('d', 0xff), Buffer.from('/.wh.'), bad('gone', 0xfe)]) } },
+      { h: { ...header('f', { type: 'fifo' }), name: Buffer.concat([bad('d', 0xff), Buffer.from('/'), bad('fifo', 0xfd)]) } },
+    ]);
+    await applyLayer(Readable.from([tar]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
+    const r = await records(a.target);
+    expect(r.get('d\udcff')!.xattrs?.['user.k']?.toString()).toBe('v');
+    expect(r.get('d\udcff/gone\udcfe')).toMatchObject({ type: 'c', devMajor: 0, devMinor: 0 });
+    expect(r.get('d\udcff/fifo\udcfd')).toMatchObject({ type: 'p' });
+    expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(tar)).toBe(true);
+  });
+
   test('delete mode: whiteouts delete, opaque markers empty the directory of lower content', async () => {
     const a = await arena();
     // The parent layer's files.

@@ -112,10 +112,14 @@ describe('walk', () => {
     expect(xattrs['user.empty']).toEqual(Buffer.alloc(0));
   });
 
-  test('refuses a name that is not UTF-8, naming it', async () => {
+  test('reports a name or link target that is not UTF-8 with each such byte as a lone surrogate (src/fs/bytename.ts)', async () => {
     await mkdir(join(dir, 'sub'));
-    await writeFile(Buffer.concat([Buffer.from(join(dir, 'sub') + '/bad-'), Buffer.from([0xff, 0xfe])]), '');
-    await expect(collect(dir)).rejects.toThrow(/walk: the file name of sub\/bad-.* is not valid UTF-8/);
+    const bad = Buffer.concat([Buffer.from(join(dir, 'sub') + '/bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('é')]);
+    await writeFile(bad, '');
+    await symlink(Buffer.from([0x61, 0xe9]), join(dir, 'sub', 'lnk'));
+    const records = await collect(dir);
+    expect(records.map((r) => r.path)).toEqual(['sub', 'sub/bad-\udcff\udcfeé', 'sub/lnk']);
+    expect(records[2]!.link).toBe('a\udce9');
   });
 
   test('an empty directory yields nothing; a missing one is a HelperError', async () => {

@@ -90,6 +90,63 @@ describe('ADD of a local archive', () => {
   });
 });
 
+describe('ADD through `tsbuild build`', () => {
+  let env: { root: string; cleanup(): Promise<void> };
+  beforeAll(async () => {
+    env = await tempRoot();
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  /** Builds `ADD <archive> /x/` FROM scratch with --no-cache; the files land in `<ctx>/out`. */
+  async function addBuild(tar: Buffer) {
+    const ctx = await tempDir();
+    cleanups.push(ctx);
+    await writeFile(join(ctx, 'evil.tar'), tar);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nADD evil.tar /x/\n');
+    const r = await tsbuild(env.root, ['build', '-q', '--no-cache', '-o', `type=local,dest=${join(ctx, 'out')}`, ctx]);
+    expect(await mountsBelow(env.root)).toEqual([]);
+    return { ...r, out: join(ctx, 'out') };
+  }
+
+  test('a hardlink to /etc/shadow: one line naming the archive, the entry and its target, at the Dockerfile line', async () => {
+    // Docker's os.Link fails too; tsbuild said `ENOENT: no such file or directory, link '/x/etc/shadow' -> '/x/a'`.
+    const missing = await addBuild(buildTar([{ h: header('a', { type: 'hardlink', linkname: Buffer.from('/etc/shadow') }) }]));
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toBe(
+      'Error: Dockerfile:2: ADD failed: /evil.tar: entry "a" is a hardlink to "/etc/shadow", which is not in the destination\n',
+    );
+    const up = await addBuild(buildTar([{ h: header('a', { type: 'hardlink', linkname: Buffer.from('../../etc/shadow') }) }]));
+    expect(up.stderr).toBe(
+      `Error: Dockerfile:2: ADD failed: /evil.tar: entry "a" hardlink target climbs out of the destination with '..': "../../etc/shadow"\n`,
+    );
+    const dir = await addBuild(
+      buildTar([{ h: header('d/', { type: 'dir' }) }, { h: header('a', { type: 'hardlink', linkname: Buffer.from('d') }) }]),
+    );
+    expect(dir.stderr).toBe('Error: Dockerfile:2: ADD failed: /evil.tar: entry "a" is a hardlink to "d", which is a directory\n');
+  });
+
+  test('a symlink to a directory, absolute or climbing out, is followed inside the destination, as in Docker’s chroot', async () => {
+    // Checked against Docker 20.10's BuildKit: both forms land in /x/some/dir/file, and an
+    // archive whose link leads to a directory the destination lacks fails.
+    for (const target of ['/some/dir', '../../some/dir']) {
+      const lnk = { h: header('lnk', { type: 'symlink', linkname: Buffer.from(target) }) };
+      const file = { h: header('lnk/file'), content: Buffer.from('hi') };
+      const held = await addBuild(buildTar([{ h: header('some/dir/', { type: 'dir' }) }, lnk, file]));
+      expect(held.stderr).toBe('');
+      expect(await listTree(join(held.out, 'x'))).toEqual(['lnk', 'some/', 'some/dir/', 'some/dir/file']);
+      expect(await readlink(join(held.out, 'x', 'lnk'))).toBe(target);
+      const dangling = await addBuild(buildTar([lnk, file]));
+      expect(dangling.exitCode).toBe(1);
+      expect(dangling.stderr).toBe(
+        `Error: Dockerfile:2: ADD failed: /evil.tar: entry "lnk/file" would be written through symlink "lnk" to "${target}", which is not in the destination\n`,
+      );
+      expect(existsSync(dangling.out)).toBe(false);
+    }
+  });
+});
+
 describe('tsbuild import and load', () => {
   // A name nobody else uses, looked for wherever an escape could put it.
   const M = `tsbuild-pwned-${process.pid}-${Date.now()}`;
