@@ -126,6 +126,8 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
   // The image is stored: layers known from a cache are unpacked now, if no step needed them.
   final = { ...final, layers: await session.stored(final.layers) };
   const configBytes = serializeConfig(final.config);
+  // The last point where an interrupted build leaves nothing: from here on it is stored and tagged.
+  session.checkAborted();
   // A stage that changed nothing of its base (a lone FROM) is its base, as in Docker's classic
   // builder: tagged, and left as it was stored (no parent of itself, no build record).
   const isBase = final.imageId !== undefined && final.imageId === sha256(configBytes);

@@ -3,6 +3,7 @@
 // built. The executor's modules (stage.ts, base.ts, layer-step.ts, the *-step.ts files) take a
 // session; the instruction semantics (instructions.ts) never see one.
 import { rm } from 'node:fs/promises';
+import { yieldIfBusy } from '../abort.js';
 import { isPending, type PendingLayer } from '../cache/pending.js';
 import type { StepInputs } from '../cache/format.js';
 import type { BlobFiles } from '../cache/blob-files.js';
@@ -251,6 +252,15 @@ export class BuildSession {
 
   checkAborted(): void {
     if (this.req.signal?.aborted) throw new TsbuildError('build interrupted');
+  }
+
+  /**
+   * A cancellation point between steps: steps that make no layer never wait for anything, so
+   * without it a run of thousands of them never lets a signal handler run (src/abort.ts).
+   */
+  async checkpoint(): Promise<void> {
+    await yieldIfBusy();
+    this.checkAborted();
   }
 
   /** The secrets of --secret, read when a step mounts one. */

@@ -23,10 +23,12 @@ export async function buildStage(session: BuildSession, stage: Stage): Promise<S
       session.events.trigger?.(step.text);
       state.current = { loc: stage.from.loc, text: `ONBUILD ${step.text}` };
       state.slot = `${place}/onbuild-${t}-${n}`;
+      await session.checkpoint();
       await execute(session, state, step);
     }
   }
   for (const [n, step] of stage.steps.entries()) {
+    await session.checkpoint();
     session.announce(step.text, step.loc);
     state.current = { loc: step.loc, text: step.text };
     state.slot = `${place}/${n}`;
