@@ -8,7 +8,7 @@ import type { StepOrigin } from '../image/provenance.js';
 import { parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
 import { contextAsBase } from './context-base.js';
-import { startStage } from './instructions.js';
+import { StageDraft, startStage } from './instructions.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageLayer, StageState } from './session.js';
 
@@ -45,7 +45,7 @@ export async function startFrom(
   // A base's inline cache is the base's, not the image built on it.
   const { 'tsbuild.cache.v1': _inline, ...own } = config;
   const { vars, triggers } = startStage(own);
-  const state: StageState = { stage, vars, layers, history: [...config.history], origins };
+  const state: StageState = { stage, draft: new StageDraft(vars), layers, history: [...config.history], origins };
   if (local) await contextAsBase(session, state, name, local, from.loc);
   return { state, triggers, ...(baseId ? { baseId } : {}) };
 }

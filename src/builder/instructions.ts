@@ -8,12 +8,13 @@
 // Words are expanded here with the environment in force at the step: the stage's ARGs, with ENV
 // of the same name winning (both builders of Docker do it this way).
 import { posix } from 'node:path';
-import { DockerfileError, type SourceLocation } from '../errors.js';
+import { DockerfileError } from '../errors.js';
 import { DEFAULT_PATH, DEFAULT_SHELL, type HistoryEntry, type ImageConfig, type RuntimeConfig } from '../image/config.js';
-import { expandWord, expandWords, type Env } from '../parse/index.js';
+import { expandWords } from '../parse/index.js';
 import type { CopyStep, RunNetwork, RunStep, Step, Word } from '../parse/plan.js';
-import { ModeSyntaxError, parseModeChange, type ModeChange } from '../fs/mode.js';
+import type { ModeChange } from '../fs/mode.js';
 import { copyHeredocFiles, heredocRun, type InlineFile } from './heredoc.js';
+import { atLine, expander, expandPorts, isSignal, linkChown, parseChmod } from './instruction-values.js';
 
 /** Build args Docker predefines: usable without an ARG line, never persisted in the image. */
 export const PREDEFINED_ARGS: ReadonlySet<string> = new Set(
@@ -130,144 +131,260 @@ export function substitutionEnv(vars: StageVars): Map<string, string> {
   return env;
 }
 
-/** Substitution errors are errors at the step's line. */
-function atLine<T>(loc: SourceLocation, f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof DockerfileError) throw err;
-    throw new DockerfileError(loc, (err as Error).message, { cause: err });
-  }
-}
-
-function expander(env: Env, scope: BuildScope, loc: SourceLocation): (w: Word) => string {
-  return (w) => atLine(loc, () => expandWord(w, env, scope.escapeChar));
-}
-
 /** The meaning of one instruction of a stage. */
 export function dispatch(vars: StageVars, step: Step, scope: BuildScope): Outcome {
-  const c = vars.config.config;
-  const x = expander(substitutionEnv(vars), scope, step.loc);
-  const entry = (createdBy: string, emptyLayer = true): HistoryEntry => ({
-    created: scope.now(),
-    created_by: createdBy,
-    comment: HISTORY_COMMENT,
-    ...(emptyLayer ? { empty_layer: true } : {}),
-  });
-  const withConfig = (rc: RuntimeConfig, extra: Partial<ImageConfig> = {}): StageVars => ({
-    ...vars,
-    config: { ...vars.config, ...extra, config: rc },
-  });
-  switch (step.kind) {
-    case 'RUN':
-      return run(vars, step, scope);
-    case 'COPY':
-    case 'ADD':
-      return copy(vars, step, scope, x);
-    case 'WORKDIR': {
-      const dir = posix.resolve('/', c.WorkingDir || '/', x(step.path));
-      const next = withConfig({ ...c, WorkingDir: dir });
-      const history = entry(`WORKDIR ${dir}`, dir === '/');
-      return dir === '/' ? { vars: next, history } : { vars: next, history, work: { kind: 'WORKDIR', dir, user: c.User ?? '' } };
+  const draft = new StageDraft(vars);
+  const effect = draft.apply(step, scope);
+  return { ...effect, vars: draft.vars() };
+}
+
+/** An Outcome without the next variables: what StageDraft.apply returns. */
+export type Effect = Omit<Outcome, 'vars'>;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A stage's variables while its instructions change them in turn. Copying the labels (or Env,
+ * the ARGs, ...) on every instruction made each step cost as much as all those before it: 20,000
+ * LABELs took minutes. A draft copies each of the config's objects on its first change after
+ * `vars()` handed it out, then changes its own copy in place; variables `vars()` returned never
+ * change. The substitution environment is kept up to date as ENV and ARG change it, not rebuilt
+ * per step. Keys keep the order spreads gave them, so configs and cache keys are unchanged.
+ */
+export class StageDraft {
+  private image: ImageConfig;
+  private rc: Mutable<RuntimeConfig>;
+  private args: Map<string, string>;
+  private cmdSet: boolean;
+  /** The objects this draft made since `vars()` last handed its state out: changed in place. */
+  private readonly owned = new Set<object>();
+  private view: StageVars | undefined;
+  /** Env's position of each variable (its first entry, where setEnv replaces it); made when first needed. */
+  private envIndex: Map<string, number> | undefined;
+  /** Env has two entries for one name (from a base image): the substitution map is rebuilt, not patched. */
+  private envDuplicates = false;
+  /** substitutionEnv of the current variables, made when first needed. */
+  private subst: Map<string, string> | undefined;
+
+  constructor(vars: StageVars) {
+    this.image = vars.config;
+    this.rc = vars.config.config;
+    this.args = vars.args as Map<string, string>;
+    this.cmdSet = vars.cmdSet;
+    this.view = vars;
+  }
+
+  /** The variables as they stand; later changes to the draft leave them as they are. */
+  vars(): StageVars {
+    if (!this.view) {
+      this.view = { config: { ...this.image, config: this.rc }, args: this.args, cmdSet: this.cmdSet };
+      this.owned.clear();
     }
-    case 'ENV': {
-      // Every value of one ENV line sees the environment from before the line, as in Docker.
-      const pairs = step.pairs.map(([k, v]) => [k, x(v)] as const);
-      let env = c.Env ?? [];
-      for (const [k, v] of pairs) env = setEnv(env, k, v);
-      return { vars: withConfig({ ...c, Env: env }), history: entry(`ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`) };
-    }
-    case 'ARG': {
-      const args = new Map(vars.args);
-      const shown: string[] = [];
-      const used: string[] = [];
-      for (const a of step.args) {
-        const given = scope.buildArgs[a.name];
-        if (given !== undefined) used.push(a.name);
-        const value = given ?? (a.default !== undefined ? x(a.default) : scope.globalArgs.get(a.name));
-        if (value !== undefined) args.set(a.name, value);
-        shown.push(a.default !== undefined ? `${a.name}=${x(a.default)}` : a.name);
+    return this.view;
+  }
+
+  /** The meaning of one instruction: the draft takes the variables it leaves. */
+  apply(step: Step, scope: BuildScope): Effect {
+    const c = this.rc;
+    const x = expander(this.substitution(), scope.escapeChar, step.loc);
+    const entry = (createdBy: string, emptyLayer = true): HistoryEntry => ({
+      created: scope.now(),
+      created_by: createdBy,
+      comment: HISTORY_COMMENT,
+      ...(emptyLayer ? { empty_layer: true } : {}),
+    });
+    switch (step.kind) {
+      case 'RUN':
+        return run(this.vars(), step, scope);
+      case 'COPY':
+      case 'ADD':
+        return copy(this.vars(), step, scope, x);
+      case 'WORKDIR': {
+        const dir = posix.resolve('/', c.WorkingDir || '/', x(step.path));
+        const user = c.User ?? '';
+        this.config().WorkingDir = dir;
+        const history = entry(`WORKDIR ${dir}`, dir === '/');
+        return dir === '/' ? { history } : { history, work: { kind: 'WORKDIR', dir, user } };
       }
-      return { vars: { ...vars, args }, history: entry(`ARG ${shown.join(' ')}`), usedArgs: used };
-    }
-    case 'CMD':
-    case 'ENTRYPOINT': {
-      const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...(c.Shell ?? DEFAULT_SHELL), step.cmd.command];
-      const history = entry(`${step.kind} ${JSON.stringify(argv)}`);
-      if (step.kind === 'CMD') return { vars: { ...withConfig({ ...c, Cmd: argv }), cmdSet: true }, history };
-      // `ENTRYPOINT []` unsets it (null in the config): Docker's instruction parser reads an
-      // empty ENTRYPOINT as no list at all (parseShellDependentCommand's emptyAsNil), an empty
-      // CMD as an empty list. An ENTRYPOINT resets a CMD the stage did not set itself.
-      const { Entrypoint: _entrypoint, Cmd, ...others } = c;
-      const rc: RuntimeConfig = { ...others, ...(argv.length > 0 ? { Entrypoint: argv } : {}), ...(vars.cmdSet && Cmd ? { Cmd } : {}) };
-      return { vars: withConfig(rc), history };
-    }
-    case 'USER': {
-      const user = x(step.user);
-      return { vars: withConfig({ ...c, User: user }), history: entry(`USER ${user}`) };
-    }
-    case 'EXPOSE': {
-      // EXPOSE is the one instruction whose words split after expansion (BuildKit).
-      const env = substitutionEnv(vars);
-      const ports = step.ports
-        .flatMap((w) => atLine(step.loc, () => expandWords(w, env, scope.escapeChar)))
-        .flatMap((p) => expandPorts(p, step.loc));
-      const exposed = { ...(c.ExposedPorts ?? {}) };
-      for (const p of ports) exposed[p] = {};
-      return { vars: withConfig({ ...c, ExposedPorts: exposed }), history: entry(`EXPOSE ${ports.join(' ')}`) };
-    }
-    case 'LABEL': {
-      const labels = { ...(c.Labels ?? {}) };
-      const shown: string[] = [];
-      for (const [k, v] of step.pairs) {
-        const key = x(k);
-        const value = x(v);
-        labels[key] = value;
-        shown.push(`${key}=${value}`);
+      case 'ENV': {
+        // Every value of one ENV line sees the environment from before the line, as in Docker.
+        const pairs = step.pairs.map(([k, v]) => [k, x(v)] as const);
+        this.env();
+        for (const [k, v] of pairs) this.setEnv(k, v);
+        return { history: entry(`ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`) };
       }
-      return { vars: withConfig({ ...c, Labels: labels }), history: entry(`LABEL ${shown.join(' ')}`) };
-    }
-    case 'VOLUME': {
-      const volumes = { ...(c.Volumes ?? {}) };
-      const paths = step.paths.map(x);
-      for (const p of paths) {
-        if (p === '') throw new DockerfileError(step.loc, 'VOLUME specified can not be an empty string');
-        volumes[p] = {};
+      case 'ARG': {
+        // Every default of one ARG line sees the variables from before the line.
+        const shown: string[] = [];
+        const used: string[] = [];
+        const values: [string, string][] = [];
+        for (const a of step.args) {
+          const given = scope.buildArgs[a.name];
+          if (given !== undefined) used.push(a.name);
+          const value = given ?? (a.default !== undefined ? x(a.default) : scope.globalArgs.get(a.name));
+          if (value !== undefined) values.push([a.name, value]);
+          shown.push(a.default !== undefined ? `${a.name}=${x(a.default)}` : a.name);
+        }
+        const args = this.ownArgs();
+        for (const [name, value] of values) {
+          args.set(name, value);
+          // ENV of the same name wins.
+          if (!this.envHas(name)) this.subst?.set(name, value);
+        }
+        return { history: entry(`ARG ${shown.join(' ')}`), usedArgs: used };
       }
-      return { vars: withConfig({ ...c, Volumes: volumes }), history: entry(`VOLUME [${paths.join(' ')}]`) };
+      case 'CMD':
+      case 'ENTRYPOINT': {
+        const argv = step.cmd.form === 'exec' ? [...step.cmd.argv] : [...(c.Shell ?? DEFAULT_SHELL), step.cmd.command];
+        const history = entry(`${step.kind} ${JSON.stringify(argv)}`);
+        if (step.kind === 'CMD') {
+          this.config().Cmd = argv;
+          this.cmdSet = true;
+          return { history };
+        }
+        // `ENTRYPOINT []` unsets it (null in the config): Docker's instruction parser reads an
+        // empty ENTRYPOINT as no list at all (parseShellDependentCommand's emptyAsNil), an empty
+        // CMD as an empty list. An ENTRYPOINT resets a CMD the stage did not set itself.
+        const { Entrypoint: _entrypoint, Cmd, ...others } = c;
+        this.replaceConfig({ ...others, ...(argv.length > 0 ? { Entrypoint: argv } : {}), ...(this.cmdSet && Cmd ? { Cmd } : {}) });
+        return { history };
+      }
+      case 'USER': {
+        const user = x(step.user);
+        this.config().User = user;
+        return { history: entry(`USER ${user}`) };
+      }
+      case 'EXPOSE': {
+        // EXPOSE is the one instruction whose words split after expansion (BuildKit).
+        const env = this.substitution();
+        const ports = step.ports
+          .flatMap((w) => atLine(step.loc, () => expandWords(w, env, scope.escapeChar)))
+          .flatMap((p) => expandPorts(p, step.loc));
+        const exposed = this.ownRecord('ExposedPorts');
+        for (const p of ports) exposed[p] = {};
+        return { history: entry(`EXPOSE ${ports.join(' ')}`) };
+      }
+      case 'LABEL': {
+        const pairs = step.pairs.map(([k, v]) => [x(k), x(v)] as const);
+        const labels = this.ownRecord('Labels');
+        for (const [key, value] of pairs) labels[key] = value;
+        return { history: entry(`LABEL ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`) };
+      }
+      case 'VOLUME': {
+        const paths = step.paths.map(x);
+        if (paths.includes('')) throw new DockerfileError(step.loc, 'VOLUME specified can not be an empty string');
+        const volumes = this.ownRecord('Volumes');
+        for (const p of paths) volumes[p] = {};
+        return { history: entry(`VOLUME [${paths.join(' ')}]`) };
+      }
+      case 'SHELL':
+        this.config().Shell = [...step.argv];
+        return { history: entry(`SHELL ${JSON.stringify(step.argv)}`) };
+      case 'STOPSIGNAL': {
+        const sig = x(step.signal);
+        if (!isSignal(sig)) throw new DockerfileError(step.loc, `invalid signal: ${sig}`);
+        this.config().StopSignal = sig;
+        return { history: entry(`STOPSIGNAL ${sig}`) };
+      }
+      case 'HEALTHCHECK': {
+        this.config().Healthcheck = {
+          Test: [...step.test],
+          ...(step.intervalNs !== undefined ? { Interval: step.intervalNs } : {}),
+          ...(step.timeoutNs !== undefined ? { Timeout: step.timeoutNs } : {}),
+          ...(step.startPeriodNs !== undefined ? { StartPeriod: step.startPeriodNs } : {}),
+          ...(step.startIntervalNs !== undefined ? { StartInterval: step.startIntervalNs } : {}),
+          ...(step.retries !== undefined ? { Retries: step.retries } : {}),
+        };
+        return { history: entry(step.text) };
+      }
+      case 'ONBUILD': {
+        const rc = this.config();
+        if (rc.OnBuild === undefined || !this.owned.has(rc.OnBuild)) rc.OnBuild = this.own([...(rc.OnBuild ?? [])]);
+        rc.OnBuild.push(step.trigger);
+        return { history: entry(`ONBUILD ${step.trigger}`) };
+      }
+      case 'MAINTAINER':
+        this.view = undefined;
+        this.image = { ...this.image, author: step.name };
+        return { history: entry(`MAINTAINER ${step.name}`) };
     }
-    case 'SHELL':
-      return { vars: withConfig({ ...c, Shell: [...step.argv] }), history: entry(`SHELL ${JSON.stringify(step.argv)}`) };
-    case 'STOPSIGNAL': {
-      const sig = x(step.signal);
-      if (!isSignal(sig)) throw new DockerfileError(step.loc, `invalid signal: ${sig}`);
-      return { vars: withConfig({ ...c, StopSignal: sig }), history: entry(`STOPSIGNAL ${sig}`) };
+  }
+
+  private own<T extends object>(o: T): T {
+    this.owned.add(o);
+    return o;
+  }
+
+  /** The runtime config, ours to change; the view handed out stays as it was. */
+  private config(): Mutable<RuntimeConfig> {
+    this.view = undefined;
+    if (!this.owned.has(this.rc)) this.rc = this.own({ ...this.rc });
+    return this.rc;
+  }
+
+  private replaceConfig(rc: RuntimeConfig): void {
+    this.view = undefined;
+    this.rc = this.own(rc);
+  }
+
+  /** Labels, ExposedPorts or Volumes, made if missing, ours to change. */
+  private ownRecord<K extends 'Labels' | 'ExposedPorts' | 'Volumes'>(key: K): NonNullable<RuntimeConfig[K]> {
+    const rc = this.config();
+    const current = rc[key];
+    if (current === undefined || !this.owned.has(current)) rc[key] = this.own({ ...(current ?? {}) }) as RuntimeConfig[K];
+    return rc[key]!;
+  }
+
+  private ownArgs(): Map<string, string> {
+    this.view = undefined;
+    if (!this.owned.has(this.args)) this.args = this.own(new Map(this.args));
+    return this.args;
+  }
+
+  /** Env, made if missing, ours to change. */
+  private env(): string[] {
+    const rc = this.config();
+    if (rc.Env === undefined || !this.owned.has(rc.Env)) rc.Env = this.own([...(rc.Env ?? [])]);
+    return rc.Env;
+  }
+
+  private index(): Map<string, number> {
+    if (!this.envIndex) {
+      this.envIndex = new Map();
+      for (const [i, kv] of (this.rc.Env ?? []).entries()) {
+        const k = envName(kv);
+        if (this.envIndex.has(k)) this.envDuplicates = true;
+        else this.envIndex.set(k, i);
+      }
     }
-    case 'HEALTHCHECK': {
-      const healthcheck = {
-        Test: [...step.test],
-        ...(step.intervalNs !== undefined ? { Interval: step.intervalNs } : {}),
-        ...(step.timeoutNs !== undefined ? { Timeout: step.timeoutNs } : {}),
-        ...(step.startPeriodNs !== undefined ? { StartPeriod: step.startPeriodNs } : {}),
-        ...(step.startIntervalNs !== undefined ? { StartInterval: step.startIntervalNs } : {}),
-        ...(step.retries !== undefined ? { Retries: step.retries } : {}),
-      };
-      return { vars: withConfig({ ...c, Healthcheck: healthcheck }), history: entry(step.text) };
-    }
-    case 'ONBUILD':
-      return { vars: withConfig({ ...c, OnBuild: [...(c.OnBuild ?? []), step.trigger] }), history: entry(`ONBUILD ${step.trigger}`) };
-    case 'MAINTAINER':
-      return { vars: withConfig(c, { author: step.name }), history: entry(`MAINTAINER ${step.name}`) };
+    return this.envIndex;
+  }
+
+  private envHas(name: string): boolean {
+    return this.index().has(name);
+  }
+
+  /** A variable already set keeps its place in Env (as Docker's ENV replaces it in place); a new one is appended. */
+  private setEnv(key: string, value: string): void {
+    const env = this.env();
+    const index = this.index();
+    const at = index.get(key);
+    if (at !== undefined) env[at] = `${key}=${value}`;
+    else index.set(key, env.push(`${key}=${value}`) - 1);
+    // With two entries of one name only the first changes, and substitution takes the last.
+    if (this.envDuplicates) this.subst = undefined;
+    else this.subst?.set(key, value);
+  }
+
+  private substitution(): Map<string, string> {
+    this.subst ??= substitutionEnv({ config: { ...this.image, config: this.rc }, args: this.args, cmdSet: this.cmdSet });
+    return this.subst;
   }
 }
 
-/** A variable already set keeps its place in Env (as Docker's ENV replaces it in place); a new one is appended. */
-function setEnv(env: readonly string[], key: string, value: string): string[] {
-  const out = [...env];
-  const at = out.findIndex((kv) => kv.slice(0, kv.indexOf('=')) === key);
-  if (at >= 0) out[at] = `${key}=${value}`;
-  else out.push(`${key}=${value}`);
-  return out;
+/** A variable's name in an Env entry, as Docker's ENV finds it. */
+function envName(kv: string): string {
+  return kv.slice(0, kv.indexOf('='));
 }
 
 /** The environment a RUN process gets: the image's Env plus the ARGs in scope and the proxy build args (not persisted). */
@@ -330,62 +447,4 @@ function copy(vars: StageVars, step: CopyStep, scope: BuildScope, x: (w: Word) =
     inline: step.from !== undefined ? [] : atLine(step.loc, () => copyHeredocFiles(step.heredocs ?? [], env)),
   };
   return { vars, history: { created: scope.now(), created_by: `${step.text} # buildkit`, comment: HISTORY_COMMENT }, work };
-}
-
-/**
- * --chown with --link: the files are copied into an empty directory, where no /etc/passwd
- * names a user, so only numeric IDs (and `root`, which llb.WithUser reads as 0) can work.
- * BuildKit fails such a build in its solver ("invalid user index: -1"); tsbuild says why, at
- * the line (as BuildKit's frontend does since moby/buildkit#7134).
- */
-function linkChown(chown: string, kind: string, loc: SourceLocation): string {
-  const parts = chown.split(':');
-  for (const p of parts) {
-    if (p !== '' && p !== 'root' && !/^\d+$/.test(p)) {
-      throw new DockerfileError(
-        loc,
-        `${kind} --link --chown=${chown}: a user or group name cannot be looked up with --link (the layer is made without the stage's /etc/passwd and /etc/group); use numeric IDs`,
-      );
-    }
-  }
-  return parts.map((p) => (p === 'root' ? '0' : p)).join(':');
-}
-
-// Values with a syntax of their own, checked the way Docker checks them once variables are
-// expanded: COPY --chmod, EXPOSE ports, STOPSIGNAL.
-
-/** `--chmod=0755` or `--chmod=u+x,g-w` (BuildKit's Dockerfile 1.14 symbolic modes). */
-function parseChmod(s: string, loc: SourceLocation): ModeChange {
-  try {
-    return parseModeChange(s);
-  } catch (err) {
-    if (err instanceof ModeSyntaxError) throw new DockerfileError(loc, err.message);
-    throw err;
-  }
-}
-
-/** `80`, `80/udp`, `8000-8002/tcp` → `80/tcp`, ... as Docker records them. */
-function expandPorts(spec: string, loc: SourceLocation): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
-  if (!m) throw new DockerfileError(loc, `invalid containerPort: ${spec}`);
-  const lo = Number(m[1]);
-  const hi = m[2] !== undefined ? Number(m[2]) : lo;
-  const proto = (m[3] ?? 'tcp').toLowerCase();
-  if (lo < 1 || hi > 65535 || hi < lo) throw new DockerfileError(loc, `invalid port range: ${spec}`);
-  const out: string[] = [];
-  for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
-  return out;
-}
-
-const SIGNALS = new Set(
-  'HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS'.split(
-    ' ',
-  ),
-);
-
-/** A signal as STOPSIGNAL takes it: a number 1-64, or a name with or without SIG (RTMIN+n too). */
-function isSignal(s: string): boolean {
-  if (/^\d+$/.test(s)) return Number(s) > 0 && Number(s) < 65;
-  const name = s.toUpperCase().replace(/^SIG/, '');
-  return SIGNALS.has(name) || /^RTMIN(\+\d+)?$|^RTMAX(-\d+)?$/.test(name);
 }

@@ -35,7 +35,7 @@ export async function settleMetadata(session: BuildSession, state: StageState): 
   // SOURCE_DATE_EPOCH gives every entry the same time on every build already.
   if (req.sourceDateEpoch !== undefined) return;
   const parent = state.layers.at(-1)?.chainId;
-  const { history: _h, rootfs: _r, ...config } = state.vars.config;
+  const { history: _h, rootfs: _r, ...config } = state.draft.vars().config;
   const run = state.history.slice(start);
   const key = metadataRunKey({
     parent: parent ?? '',

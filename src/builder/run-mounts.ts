@@ -89,7 +89,7 @@ export interface ResolvedRunMounts {
 export async function resolveRunMounts(session: BuildSession, state: StageState, step: RunStep, cwd: string): Promise<ResolvedRunMounts> {
   const written = step.mounts ?? [];
   if (written.length === 0) return { mounts: [], key: '' };
-  const env = substitutionEnv(state.vars);
+  const env = substitutionEnv(state.draft.vars());
   const expand = (v: string): string => expandWord(v, env, session.plan.escapeChar);
   const mounts: ResolvedMount[] = [];
   let sshCount = 0;

@@ -16,7 +16,7 @@ import type { StepOrigin } from '../image/provenance.js';
 import type { BuildContext } from '../context/index.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { LayerRecord, Store } from '../store/store.js';
-import type { BuildScope, StageVars } from './instructions.js';
+import type { BuildScope, StageDraft } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
 import type { Secrets } from './secrets.js';
 import type { SshAgents } from './ssh.js';
@@ -76,7 +76,8 @@ export interface StageResult {
 /** The stage being built. */
 export interface StageState {
   readonly stage: Stage;
-  vars: StageVars;
+  /** Its variables, changed by each instruction in turn (instructions.ts); `draft.vars()` reads them. */
+  readonly draft: StageDraft;
   /** Bottom first; the image's diff_ids are theirs. */
   readonly layers: StageLayer[];
   readonly history: HistoryEntry[];
@@ -302,7 +303,11 @@ export function addHistory(state: StageState, h: HistoryEntry): void {
 
 /** The stage's image config as it stands: its variables' config with its layers and history. */
 export function stageConfig(state: StageState): ImageConfig {
-  return { ...state.vars.config, rootfs: { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) }, history: [...state.history] };
+  return {
+    ...state.draft.vars().config,
+    rootfs: { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) },
+    history: [...state.history],
+  };
 }
 
 /** Errors of `f` (other than Dockerfile errors) become errors at the step's line. */

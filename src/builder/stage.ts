@@ -6,7 +6,6 @@ import { explainNoSpace, isNoSpace, NO_SPACE_WORDS } from '../fs/nospace.js';
 import type { Stage, Step } from '../parse/plan.js';
 import { startFrom, triggerSteps } from './base.js';
 import { copyStep } from './copy-step.js';
-import { dispatch } from './instructions.js';
 import { runStep } from './run-step.js';
 import { metadataStep, settleMetadata } from './metadata-step.js';
 import { stageConfig, type BuildSession, type StageResult, type StageState } from './session.js';
@@ -63,8 +62,7 @@ function noSpaceAtLine(session: BuildSession, step: Step, err: unknown): unknown
 }
 
 async function executeStep(session: BuildSession, state: StageState, step: Step): Promise<void> {
-  const outcome = dispatch(state.vars, step, session.scope);
-  state.vars = outcome.vars;
+  const outcome = state.draft.apply(step, session.scope);
   for (const name of outcome.usedArgs ?? []) session.usedArgs.add(name);
   const work = outcome.work;
   if (work === undefined) return metadataStep(state, outcome.history);
