@@ -75,6 +75,8 @@ export interface SourcesChecksumOptions {
    * are reset to root, so a context's checksum leaves them out).
    */
   readonly owners?: boolean;
+  /** The build's: once aborted, the walk stops. */
+  readonly signal?: AbortSignal;
 }
 
 /** One digest over every source of a COPY/ADD, in the order written. */
@@ -86,7 +88,11 @@ export async function sourcesChecksum(
   const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
   const cache = opts.cacheDir === undefined ? undefined : await hashCacheOf(context, opts.cacheDir);
   const downloads = opts.downloads ?? new Downloads();
-  const hasher = new TreeHasher(context, cache, opts.onListing !== undefined, opts.owners === true);
+  const hasher = new TreeHasher(context, cache, {
+    capture: opts.onListing !== undefined,
+    owners: opts.owners === true,
+    signal: opts.signal,
+  });
   try {
     for (const source of sources) {
       hasher.push(`source\0${source}\0`);
@@ -149,7 +155,9 @@ class TreeHasher {
   /** Text and reads in order, once a read is pending. */
   private readonly queue: (string | Promise<string>)[] = [];
   private readonly pending: Promise<string>[] = [];
-  private readonly reads = new Limiter(READ_CONCURRENCY);
+  private readonly reads: Limiter;
+  private readonly owners: boolean;
+  private readonly signal: AbortSignal | undefined;
   private syncReads = 0;
 
   /** The text hashed, when asked to keep it. */
@@ -158,10 +166,12 @@ class TreeHasher {
   constructor(
     private readonly context: BuildContext,
     private readonly cache: ContextHashCache | undefined,
-    capture = false,
-    private readonly owners = false,
+    opts: { capture: boolean; owners: boolean; signal: AbortSignal | undefined },
   ) {
-    this.captured = capture ? [] : undefined;
+    this.captured = opts.capture ? [] : undefined;
+    this.owners = opts.owners;
+    this.signal = opts.signal;
+    this.reads = new Limiter(READ_CONCURRENCY, opts.signal);
   }
 
   listing(): string {
@@ -185,6 +195,8 @@ class TreeHasher {
   private async dir(e: TreeEntry, name: string, tree: TreeSource, full: boolean): Promise<void> {
     this.push(`d\0${name}\0${(e.stats.mode & 0o7777).toString(8)}\0${this.owner(e.stats)}`);
     for (const child of await tree.readDir(e)) {
+      // The walk's own yields (readDir, SYNC_READS_PER_TURN) let a signal handler run; this sees it.
+      this.signal?.throwIfAborted();
       const childName = `${name}/${child.name}`;
       if (child.stats.isDirectory()) await this.dir(child, childName, tree, full);
       else {

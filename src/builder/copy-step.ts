@@ -92,6 +92,7 @@ async function copyFromContext(
             downloads,
             gits,
             select: selectOf(work),
+            ...(session.req.signal ? { signal: session.req.signal } : {}),
             ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
             ...(pin !== undefined ? { checksum: pin } : {}),
             ...(keepListing ? { onListing: (text: string) => (listing = text) } : {}),
@@ -123,6 +124,7 @@ async function copyFromContext(
           dest: work.dest,
           workdir: work.workdir,
           rootfs: mounted.rootfs,
+          ...(session.req.signal ? { signal: session.req.signal } : {}),
           ...(owner ? { chown: owner } : {}),
           ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
         };
@@ -200,7 +202,12 @@ async function copyFrom(
     const checksum = await atLine(step.loc, async () => {
       const top = (await session.stored(layers)).at(-1);
       return inView(session.store, top, async (root) =>
-        sourcesChecksum(await openRootfsSource(root), work.sources, { isAdd: false, owners: true, select: selectOf(work) }),
+        sourcesChecksum(await openRootfsSource(root), work.sources, {
+          isAdd: false,
+          owners: true,
+          select: selectOf(work),
+          ...(session.req.signal ? { signal: session.req.signal } : {}),
+        }),
       );
     });
     const { source: _, ...rest } = keyParts;
@@ -223,6 +230,7 @@ async function copyFrom(
             isAdd: false,
             keepOwners: true,
             select: selectOf(work),
+            ...(session.req.signal ? { signal: session.req.signal } : {}),
             ...(owner ? { chown: owner } : {}),
             ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
           });

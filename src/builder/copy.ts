@@ -80,6 +80,8 @@ export interface CopyIntoRootfsOptions {
   readonly gits?: GitSources;
   /** ADD --keep-git-dir, when given. */
   readonly keepGitDir?: boolean;
+  /** The build's: once aborted, no further entry is copied. */
+  readonly signal?: AbortSignal;
 }
 
 /** One source to copy: a context entry, or a downloaded URL dressed as one. */
@@ -159,7 +161,7 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
   }
 
   const owner = opts.chown ?? ROOT;
-  const limiter = new Limiter(COPY_CONCURRENCY);
+  const limiter = new Limiter(COPY_CONCURRENCY, opts.signal);
   // fsutil gives created parents --chmod's bits only when they are octal; a symbolic mode leaves them 0755.
   const parentMode = typeof opts.chmod === 'number' ? opts.chmod & 0o777 : (opts.chmod?.octal ?? 0o755) & 0o777;
   for (const { source, tree, mayUnpack } of items) {

@@ -40,7 +40,10 @@ export async function inNewLayer(
       await store.discard(snap);
       return undefined;
     }
-    return await store.commit(snap, opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {});
+    return await store.commit(snap, {
+      ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (err) {
     await store.discard(snap);
     throw err;

@@ -1,13 +1,22 @@
 // Bounded concurrency for filesystem work. Copying 20,000 small files one at a time leaves
 // libuv's thread pool idle between calls; starting all of them at once queues 20,000 requests
 // and as many open descriptors. A few dozen in flight keeps the pool busy and memory flat.
+import { checkpoint } from '../abort.js';
 
 export class Limiter {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   private failure: { error: unknown } | undefined;
 
-  constructor(readonly max: number) {
+  /**
+   * With a signal, every run is a cancellation point (src/abort.ts): runs whose work is
+   * synchronous (small files) hand slots on through microtasks alone, and would otherwise keep a
+   * signal handler from running until the whole tree is done.
+   */
+  constructor(
+    readonly max: number,
+    private readonly signal?: AbortSignal,
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`Limiter: max must be a positive integer, got ${max}`);
   }
 
@@ -22,6 +31,7 @@ export class Limiter {
     else await new Promise<void>((wake) => this.waiting.push(wake));
     try {
       if (this.failure) throw this.failure.error;
+      if (this.signal) await checkpoint(this.signal);
       return await fn();
     } catch (err) {
       this.failure ??= { error: err };

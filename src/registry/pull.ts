@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { explainNoSpace } from '../fs/nospace.js';
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
@@ -95,7 +95,8 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
         if (!files.has(i)) files.set(i, await downloadOne(repo, manifest.layers[i]!, tmp, progress));
         return files.get(i)!;
       };
-      await store.writeImage(downloadedImage(configBytes, config, manifest, fileOf), {
+      await store.writeImage(downloadedImage(configBytes, config, manifest, fileOf, signal), {
+        signal,
         tags: [...(tagRef ? [tagRef] : []), digestRef],
         layerDone: (i, existed) => {
           if (existed) return;
@@ -282,9 +283,16 @@ async function downloadOne(repo: Repository, layer: Descriptor, tmp: string, pro
  * The pulled image as the image model's view: config and manifest from the registry, each
  * layer's blob from the file it was downloaded to (checked against its digest and size then).
  */
-function downloadedImage(configBytes: Buffer, config: ImageConfig, manifest: ImageManifest, fileOf: (i: number) => Promise<string>): Image {
+function downloadedImage(
+  configBytes: Buffer,
+  config: ImageConfig,
+  manifest: ImageManifest,
+  fileOf: (i: number) => Promise<string>,
+  signal: AbortSignal,
+): Image {
   const layers = manifest.layers.map((d, i): Layer => {
-    const compressed = async () => createReadStream(await fileOf(i));
+    // Unpacking a big layer takes a while: Ctrl-C ends the read, and with it the unpacking.
+    const compressed = async () => addAbortSignal(signal, createReadStream(await fileOf(i)));
     return {
       diffId: config.rootfs.diff_ids[i]!,
       mediaType: d.mediaType,

@@ -113,7 +113,7 @@ export async function pushImageView(
 
     // One upload per distinct layer content; a layer repeated in the stack reuses the result.
     const byDiffId = new Map<Digest, Promise<PushedLayer>>();
-    const limiter = new Limiter(opts.concurrency ?? 3);
+    const limiter = new Limiter(opts.concurrency ?? 3, signal);
     for (const layer of image.layers) progress.start(shortId(layer.diffId), 'Preparing');
     let first: { error: unknown } | undefined;
     const jobs = image.layers.map((layer) => {

@@ -18,6 +18,8 @@ export interface WriteImageOptions {
   readonly tags?: readonly Reference[];
   /** Layer `index` (bottom first) is in the store now; `existed` when it was there before. */
   layerDone?(index: number, existed: boolean): void;
+  /** Checked before each layer and before the image is stored: once aborted, what was added is rolled back. */
+  readonly signal?: AbortSignal;
 }
 
 export interface WrittenImage {
@@ -38,6 +40,7 @@ export async function writeImage(parts: StoreParts, image: Image, opts: WriteIma
   try {
     let parent: LayerRecord | undefined;
     for (const [i, diffId] of diffIds.entries()) {
+      opts.signal?.throwIfAborted();
       const existing = await useLayer(parts, chainIdOf(parent?.chainId, diffId));
       if (existing) {
         parent = existing;
@@ -60,6 +63,7 @@ export async function writeImage(parts: StoreParts, image: Image, opts: WriteIma
       parent = layer;
       opts.layerDone?.(i, false);
     }
+    opts.signal?.throwIfAborted();
     const id = await putImage(parts, image.configBytes);
     if (id !== image.id) throw new InvalidInputError(`image ${image.id}: its config hashes to ${id}`);
   } catch (err) {
