@@ -4,6 +4,7 @@
 // synchronous calls) runs on microtasks alone, so the handler never runs and the abort is never
 // seen until the loop ends. A checkpoint lets the loop turn once a slice of work has taken a
 // few milliseconds (so a signal is acted on within about that long), then checks the signal.
+// Both return undefined when there is nothing to wait for, so a hot loop pays no await for them.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** How long work may keep the event loop busy between two turns. */
@@ -11,15 +12,18 @@ const SLICE_MS = 20;
 
 let sliceStart = performance.now();
 
-/** Lets the event loop turn if the current slice of work has run for SLICE_MS; cheap otherwise. */
-export async function yieldIfBusy(): Promise<void> {
-  if (performance.now() - sliceStart < SLICE_MS) return;
-  await nextTurn();
-  sliceStart = performance.now();
+/** A turn of the event loop to wait for, if the current slice of work has run for SLICE_MS. */
+export function yieldIfBusy(): Promise<void> | undefined {
+  if (performance.now() - sliceStart < SLICE_MS) return undefined;
+  return nextTurn().then(() => {
+    sliceStart = performance.now();
+  });
 }
 
 /** A cancellation point: yieldIfBusy, then throws the signal's reason if it was aborted. */
-export async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
-  await yieldIfBusy();
+export function checkpoint(signal: AbortSignal | undefined): Promise<void> | undefined {
+  const turn = yieldIfBusy();
+  if (turn) return turn.then(() => signal?.throwIfAborted());
   signal?.throwIfAborted();
+  return undefined;
 }

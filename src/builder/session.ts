@@ -260,7 +260,8 @@ export class BuildSession {
    * without it a run of thousands of them never lets a signal handler run (src/abort.ts).
    */
   async checkpoint(): Promise<void> {
-    await yieldIfBusy();
+    const turn = yieldIfBusy();
+    if (turn) await turn;
     this.checkAborted();
   }
 

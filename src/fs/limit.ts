@@ -31,7 +31,8 @@ export class Limiter {
     else await new Promise<void>((wake) => this.waiting.push(wake));
     try {
       if (this.failure) throw this.failure.error;
-      if (this.signal) await checkpoint(this.signal);
+      const turn = this.signal && checkpoint(this.signal);
+      if (turn) await turn;
       return await fn();
     } catch (err) {
       this.failure ??= { error: err };

@@ -99,7 +99,8 @@ function changesBetween(lower: Mount | undefined, upper: Mount | undefined): Asy
 /** The changes, each after a cancellation point (src/abort.ts). */
 async function* untilAborted(changes: AsyncIterable<Change>, signal: AbortSignal): AsyncIterable<Change> {
   for await (const change of changes) {
-    await checkpoint(signal);
+    const turn = checkpoint(signal);
+    if (turn) await turn;
     yield change;
   }
 }
