@@ -2,6 +2,7 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,4 +115,16 @@ const char *single_operand(int argc, char **argv, const char *usage)
 	if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0'))
 		die("usage: %s %s", PROGNAME, usage);
 	return argv[1];
+}
+
+/* Before exec: the command starts with default handlers and nothing blocked, whatever we had. */
+void reset_signals(void)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }

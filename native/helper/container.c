@@ -662,13 +662,7 @@ void container_init(struct run_config *cfg, int parent_alive_fd)
 		all_capabilities();
 
 	/* Signals: the command starts with default handlers and nothing blocked, whatever we had. */
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	reset_signals();
 
 	/* Leak none of our descriptors into the step; the setup-error pipe closes on success. */
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)

@@ -35,6 +35,7 @@ char *xstrdup(const char *s);
 unsigned long long parse_number(const char *s, const char *what, unsigned long long max);
 int strcmp_ptr(const void *a, const void *b);
 const char *single_operand(int argc, char **argv, const char *usage);
+void reset_signals(void);
 
 /* inroot.c: resolve container paths under a root fd, symlinks included, without escaping it. */
 char *clean_path(const char *path);

@@ -184,13 +184,7 @@ static noreturn void child(int ready_fd, int mapped_fd, char **argv)
 	/* Our mounts from here on stay ours, whatever the copied ones propagated before. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		die_errno("make all mounts private");
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	reset_signals();
 	execvp(argv[0], argv);
 	fprintf(stderr, "%s: exec %s: %s\n", PROGNAME, argv[0], strerror(errno));
 	_exit(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
