@@ -53,10 +53,12 @@ export async function exportCache(
   opts: { readonly registry: RegistryOptions; readonly signal?: AbortSignal },
 ): Promise<ExportResult> {
   await checkCompressor(to.options.compression);
-  const location: CacheLocation =
-    to.type === 'local'
-      ? new (await import('./layout.js')).LayoutLocation(to.dir)
-      : await (await import('./registry-location.js')).RegistryLocation.open(to.ref, { ...opts.registry, push: true });
+  let location: CacheLocation;
+  if (to.type === 'local') {
+    const layout = new (await import('./layout.js')).LayoutLocation(to.dir);
+    await layout.sweep();
+    location = layout;
+  } else location = await (await import('./registry-location.js')).RegistryLocation.open(to.ref, { ...opts.registry, push: true });
   const tmp = await store.tempDir('cache-export');
   try {
     return await write(store, location, to.options, records, tmp, opts.signal ?? new AbortController().signal);

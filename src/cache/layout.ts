@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, hex, isDigest, sha256, type Digest } from '../digest.js';
-import { writeFileAtomic } from '../fs/atomic.js';
+import { sweepTemps, tempNameBeside, writeFileAtomic } from '../fs/atomic.js';
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest } from '../image/manifest.js';
 import type { FetchedManifest } from '../registry/client.js';
 import type { CacheLocation } from './location.js';
@@ -81,7 +81,7 @@ export class LayoutLocation implements CacheLocation {
   async uploadBlob(digest: Digest, size: number, open: () => Readable): Promise<void> {
     const final = this.blob(digest);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    const tmp = `${final}.tmp-${process.pid}`;
+    const tmp = tempNameBeside(final);
     try {
       await copyVerified(open(), tmp, digest, size);
       await rename(tmp, final);
@@ -112,6 +112,26 @@ export class LayoutLocation implements CacheLocation {
       if (!/^[0-9a-f]{64}$/.test(name) || keep.has(`sha256:${name}` as Digest)) continue;
       await rm(join(dir, name), { force: true });
     }
+  }
+
+  /**
+   * Removes what exports killed midway left: `.tmp-` files of processes that are gone (a live
+   * one's is about to be renamed into place). The directory is outside any store, so no store's
+   * repair would.
+   */
+  async sweep(): Promise<void> {
+    const dead = (name: string): boolean => {
+      const pid = Number(/-(\d+)-[0-9a-f]{12}$/.exec(name)?.[1]);
+      if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    };
+    await sweepTemps(this.dir, dead);
+    await sweepTemps(join(this.dir, 'blobs', 'sha256'), dead);
   }
 
   close(): void {}

@@ -4,6 +4,7 @@
 // goes on without that cache and makes the right image.
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
 
@@ -152,5 +153,23 @@ describe('bad caches', () => {
     const ignored = await tsbuild(src.root, ['build', '--cache-to', `${to},ignore-error=true`, ctx]);
     expect(ignored.exitCode).toBe(0);
     expect(ignored.stderr).toMatch(/^--cache-to 127\.0\.0\.1:1\/cache:x: .*\(ignore-error=true: the build stands\)$/m);
+  });
+
+  test("an export killed midway: its .tmp- files go with the next export, a live process's stay", async () => {
+    const dir = join(await tempDir(), 'cache');
+    await ok(src.root, ['build', '--cache-to', `type=local,dest=${dir}`, ctx]);
+    // The PID of a process that has exited.
+    const gone = execa('true');
+    const dead = gone.pid!;
+    await gone;
+    const left = [
+      join(dir, `.tmp-index.json-${dead}-0123456789ab`),
+      join(dir, 'blobs/sha256', `.tmp-${'c'.repeat(64)}-${dead}-0123456789ab`),
+    ];
+    const live = join(dir, 'blobs/sha256', `.tmp-${'d'.repeat(64)}-${process.pid}-0123456789ab`);
+    for (const f of [...left, live]) await writeFile(f, 'partial');
+    await ok(src.root, ['build', '--cache-to', `type=local,dest=${dir}`, ctx]);
+    for (const f of left) await expect(readFile(f)).rejects.toThrow(/ENOENT/);
+    expect(await readFile(live, 'utf8')).toBe('partial');
   });
 });
