@@ -296,6 +296,7 @@ export class Repository {
           // The PUT's URL is an upload session's, which names neither the blob nor the image.
           if (err instanceof RequestError)
             throw new TransportError(`uploading blob ${digest} to ${this.name}: ${err.detail}`, { cause: err });
+          if (isNotHttp(err)) throw new TransportError(`uploading blob ${digest} to ${this.name}: ${notHttp(err)}`, { cause: err });
           throw err;
         }
       }
@@ -333,6 +334,15 @@ export function withQuery(url: URL, name: string, value: string): URL {
   const param = `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
   out.search = out.search === '' || out.search === '?' ? `?${param}` : `${out.search}&${param}`;
   return out;
+}
+
+/** Node's HTTP parser refused the answer (its codes start HPE_): the server does not speak HTTP there. */
+function isNotHttp(err: unknown): boolean {
+  return typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).code!.startsWith('HPE_');
+}
+
+function notHttp(err: unknown): string {
+  return `the registry's answer is not HTTP (${(err as Error).message})`;
 }
 
 /** A stream that ended in a network error (rather than a digest or protocol error). */

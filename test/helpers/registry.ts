@@ -167,7 +167,11 @@ export async function startProxy(upstream: string, hooks: ProxyHooks = {}): Prom
       return;
     }
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    try {
+      for await (const c of req) chunks.push(c as Buffer);
+    } catch {
+      return; // the client went away mid-request (a push stopping its other uploads): nothing to answer
+    }
     const body = Buffer.concat(chunks);
     const record = { method: req.method ?? '', url: req.url ?? '', status: 0 };
     log.push(record);
