@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { TsbuildError } from '../src/errors.js';
 import { oneLine } from './terminal.js';
 import type { StoreOptions } from '../src/store/store.js';
-import type { DriverName } from '../src/snapshot/snapshotter.js';
+import type { DriverRequest } from '../src/snapshot/choose.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
   .version;
@@ -71,7 +71,7 @@ export function helpText(spec: { usage: string; description: string; optionHelp:
     ...spec.optionHelp,
     '      --root DIR               Store root (default $TSBUILD_ROOT, else /var/lib/tsbuild for root',
     '                               and ~/.local/share/tsbuild for other users)',
-    '      --storage-driver NAME    overlay2 or vfs',
+    '      --storage-driver NAME    overlay2, vfs or fuse-overlayfs (overlay2 mounted by fuse-overlayfs)',
     '  -h, --help                   Print usage',
   ].join('\n');
 }
@@ -130,13 +130,13 @@ function firstPositional(argv: string[], options: Options): number {
 export async function storeOptions(values: { root?: unknown; 'storage-driver'?: unknown }): Promise<StoreOptions> {
   const driver = values['storage-driver'];
   if (driver !== undefined) {
-    const { isDriverName } = await import('../src/snapshot/choose.js');
-    if (typeof driver !== 'string' || !isDriverName(driver))
-      throw usageError(`unknown storage driver "${String(driver)}": use overlay2 or vfs`);
+    const { isDriverRequest } = await import('../src/snapshot/choose.js');
+    if (typeof driver !== 'string' || !isDriverRequest(driver))
+      throw usageError(`unknown storage driver "${String(driver)}": use overlay2, vfs or fuse-overlayfs`);
   }
   return {
     ...(typeof values.root === 'string' ? { root: values.root } : {}),
-    ...(driver !== undefined ? { driver: driver as DriverName } : {}),
+    ...(driver !== undefined ? { driver: driver as DriverRequest } : {}),
   };
 }
 

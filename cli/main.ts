@@ -54,7 +54,7 @@ function mainHelp(): string {
     'Global options (before or after the command):',
     '      --root DIR               Store root (default $TSBUILD_ROOT, else /var/lib/tsbuild for root',
     '                               and $XDG_DATA_HOME/tsbuild (~/.local/share/tsbuild) for other users)',
-    '      --storage-driver NAME    overlay2 or vfs (default: chosen like Docker)',
+    '      --storage-driver NAME    overlay2, vfs or fuse-overlayfs (default: chosen like Docker)',
     '  -v, --version                Print the version and exit',
     '  -h, --help                   Print help',
     '',

@@ -2,7 +2,8 @@
 // into a tar. Two ways to know it, as containerd's walking differ has them:
 //  - overlayChanges: an overlay upper dir *is* the change set. Everything in it was written by
 //    the layer; a 0/0 character device is a deletion and trusted.overlay.opaque=y (user.* under
-//    `userxattr`) a directory that hides what is below (whiteout.ts keeps both conventions);
+//    `userxattr`) a directory that hides what is below (whiteout.ts keeps both conventions,
+//    and fuse-overlayfs's variant of them);
 //  - treeChanges: two complete trees walked side by side (the vfs driver's snapshots, each a full
 //    copy of its parent), with Docker's test for "changed" (pkg/archive/changes.go): metadata,
 //    not content, as a copy keeps the metadata of what it did not touch.
@@ -13,7 +14,7 @@ import { compareNames, hostPath as fsPath } from '../fs/bytename.js';
 import { walk } from '../runtime/helper.js';
 import type { WalkRecord } from '../runtime/types.js';
 import type { Change } from './types.js';
-import type { OverlayXattrPrefix } from './whiteout.js';
+import { FUSE_OPAQUE_XATTRS, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, isFuseOverlayBookkeeping, type OverlayXattrPrefix } from './whiteout.js';
 
 /**
  * The changes an overlay upper dir records, on the layers `lowerdirs` (top first). One thing in
@@ -25,7 +26,12 @@ export async function* overlayChanges(
   upper: string,
   lowerdirs: readonly string[] = [],
   xattrPrefix: OverlayXattrPrefix = 'trusted.overlay.',
+  program?: 'fuse-overlayfs',
 ): AsyncIterable<Change> {
+  if (program === 'fuse-overlayfs') {
+    yield* fuseOverlayChanges(upper, lowerdirs);
+    return;
+  }
   const opaqueXattr = `${xattrPrefix}opaque`;
   /** A directory held back until its first child shows it has one. */
   let pending: WalkRecord | undefined;
@@ -57,15 +63,95 @@ export async function* overlayChanges(
   yield* flushPending(undefined);
 }
 
+/**
+ * overlayChanges for an upper dir fuse-overlayfs wrote (whiteout.ts says how it differs): the
+ * same Change stream the kernel's upper dir of the same step gives.
+ */
+async function* fuseOverlayChanges(upper: string, lowerdirs: readonly string[]): AsyncIterable<Change> {
+  let pending: WalkRecord | undefined;
+  const flushPending = async function* (next: WalkRecord | undefined): AsyncIterable<Change> {
+    if (pending === undefined) return;
+    const dir = pending;
+    pending = undefined;
+    const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`) && !isOpaqueMarker(next);
+    if (hasChild || !(await sameAsLower(dir, lowerdirs, isFuseOverlayBookkeeping)))
+      yield { kind: 'entry', name: dir.path, record: dir, source: join(upper, dir.path) };
+  };
+  for await (const found of walk(upper)) {
+    const rec = withoutBookkeeping(found);
+    yield* flushPending(rec);
+    if (isOpaqueMarker(rec)) continue;
+    const slash = rec.path.lastIndexOf('/');
+    const base = rec.path.slice(slash + 1);
+    const deleted =
+      rec.type === 'c' && rec.devMajor === 0 && rec.devMinor === 0
+        ? rec.path
+        : rec.type === 'f' && rec.size === 0 && base.startsWith(WHITEOUT_PREFIX)
+          ? `${rec.path.slice(0, slash + 1)}${base.slice(WHITEOUT_PREFIX.length)}`
+          : undefined;
+    if (deleted !== undefined) {
+      if (await inLowers(deleted, lowerdirs)) yield { kind: 'whiteout', name: deleted };
+      continue;
+    }
+    if (rec.type === 'd' && (await fuseOpaque(found, join(upper, rec.path))) && (await inLowers(rec.path, lowerdirs))) {
+      yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+      yield { kind: 'opaque', name: rec.path };
+      continue;
+    }
+    if (rec.type === 'd' && lowerdirs.length > 0) {
+      pending = rec;
+      continue;
+    }
+    yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+  }
+  yield* flushPending(undefined);
+}
+
+function isOpaqueMarker(rec: WalkRecord): boolean {
+  return rec.type === 'f' && (rec.path === WHITEOUT_OPAQUE || rec.path.endsWith(`/${WHITEOUT_OPAQUE}`));
+}
+
+function withoutBookkeeping(rec: WalkRecord): WalkRecord {
+  if (rec.xattrs === undefined || !Object.keys(rec.xattrs).some(isFuseOverlayBookkeeping)) return rec;
+  const xattrs = Object.fromEntries(Object.entries(rec.xattrs).filter(([name]) => !isFuseOverlayBookkeeping(name)));
+  return { ...rec, xattrs };
+}
+
+/**
+ * fuse-overlayfs marks an opaque directory with an xattr where it can, and always with the marker
+ * file. It marks every directory it creates, even where no lower layer has the path, which the
+ * kernel marks only over a whiteout: the caller asks the lower layers.
+ */
+async function fuseOpaque(rec: WalkRecord, dir: string): Promise<boolean> {
+  if (FUSE_OPAQUE_XATTRS.some((name) => rec.xattrs?.[name]?.toString() === 'y')) return true;
+  const marker = await lstat(fsPath(join(dir, WHITEOUT_OPAQUE))).catch(() => undefined);
+  return marker?.isFile() ?? false;
+}
+
+/** Whether the topmost lower layer that has `path` has it as something other than a whiteout. */
+async function inLowers(path: string, lowerdirs: readonly string[]): Promise<boolean> {
+  for (const dir of lowerdirs) {
+    const st = await lstat(fsPath(join(dir, path))).catch(() => undefined);
+    if (st === undefined) continue;
+    return !(st.isCharacterDevice() && st.rdev === 0);
+  }
+  return false;
+}
+
 /** Node sets times as a double of seconds, to about 0.25 µs: a time put back is that close. */
 function withinMicrosecond(a: bigint, b: bigint): boolean {
   return (a > b ? a - b : b - a) < 1000n;
 }
 
 /** Whether directory `rec` of an upper dir is the lower layers' directory, unchanged. */
-async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[], xattrPrefix: OverlayXattrPrefix): Promise<boolean> {
+async function sameAsLower(
+  rec: WalkRecord,
+  lowerdirs: readonly string[],
+  bookkeeping: OverlayXattrPrefix | ((name: string) => boolean),
+): Promise<boolean> {
   // Overlay's own xattrs are bookkeeping, never content.
-  if (Object.keys(rec.xattrs ?? {}).some((name) => !name.startsWith(xattrPrefix))) return false;
+  const isBookkeeping = typeof bookkeeping === 'string' ? (name: string) => name.startsWith(bookkeeping) : bookkeeping;
+  if (Object.keys(rec.xattrs ?? {}).some((name) => !isBookkeeping(name))) return false;
   for (const dir of lowerdirs) {
     const st = await lstat(fsPath(join(dir, rec.path)), { bigint: true }).catch(() => undefined);
     if (st === undefined) continue;

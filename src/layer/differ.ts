@@ -59,7 +59,8 @@ export async function apply(
   if (root?.type === 'overlay' && root.upper !== undefined) {
     return applyLayer(tar, resolve(root.cwd, root.upper.dir), {
       whiteouts: 'overlay',
-      overlayXattrPrefix: overlayXattrPrefix(root.options),
+      // fuse-overlayfs reads user.overlay.opaque as root and rootless alike (whiteout.ts).
+      overlayXattrPrefix: root.program === 'fuse-overlayfs' ? 'user.overlay.' : overlayXattrPrefix(root.options),
       tarSplitPath: opts.tarSplitPath,
     });
   }
@@ -87,7 +88,7 @@ function changesBetween(lower: Mount | undefined, upper: Mount | undefined): Asy
   }
   if (upper.type === 'overlay') {
     if (upper.upper !== undefined) {
-      return overlayChanges(resolve(upper.cwd, upper.upper.dir), lowerDirs(lower), overlayXattrPrefix(upper.options));
+      return overlayChanges(resolve(upper.cwd, upper.upper.dir), lowerDirs(lower), overlayXattrPrefix(upper.options), upper.program);
     }
     throw new DifferError('compare: an overlay without its upper dir is not a layer on top of another');
   }

@@ -24,6 +24,28 @@ export function overlayXattrPrefix(options: readonly string[]): OverlayXattrPref
 }
 
 /**
+ * fuse-overlayfs (1.x, Debian's; runtime/mount.ts mounts it) writes an upper dir in its own
+ * variant of the conventions, and the differ reads them here:
+ * - a deletion is a 0/0 character device, or the empty file `.wh.NAME` where mknod is refused;
+ *   it also whites out names that no lower layer has (a directory made and removed in one step,
+ *   and `.wh..opq` beside its own opaque marker), which the kernel never does, so a whiteout
+ *   counts only when a lower layer has the path;
+ * - an opaque directory holds the empty file `.wh..wh..opq`, and carries trusted.overlay.opaque=y
+ *   where it may (real root), else user.fuseoverlayfs.opaque=y; it reads user.overlay.opaque too,
+ *   so the layers the kernel's conventions made (apply, pull, load) stack under it unchanged;
+ *   it marks every directory it creates, also where no lower layer has one, so a mark counts
+ *   only where a lower layer has the path (where the kernel would have marked it too);
+ * - its bookkeeping xattrs (user.fuseoverlayfs.*, the origin of a copy-up) are not content.
+ */
+export const FUSE_OVERLAY_XATTR_PREFIX = 'user.fuseoverlayfs.';
+export const FUSE_OPAQUE_XATTRS: readonly string[] = ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'];
+
+/** Whether an xattr is overlay bookkeeping in an upper dir fuse-overlayfs wrote. */
+export function isFuseOverlayBookkeeping(name: string): boolean {
+  return name.startsWith(FUSE_OVERLAY_XATTR_PREFIX) || name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
+}
+
+/**
  * The xattrs a layer tar records for a file, from what the walk read on disk:
  * - trusted.overlay.* / user.overlay.*: overlayfs's own bookkeeping (opacity, redirects, origin);
  *   opacity travels as the opaque marker instead, the rest means nothing outside this host.

@@ -2,7 +2,7 @@
 // One module per subcommand; this file is the single import point for the rest of tsbuild.
 export { helperPath, HelperError } from './binary.js';
 export { runInContainer, runArgs, type RunIO } from './run.js';
-export { mount, unmount, mountRootfs, unmountRootfs, type MountSpec, type MountedRootfs } from './mount.js';
+export { mount, mountFuseOverlay, unmount, mountRootfs, unmountRootfs, type MountSpec, type MountedRootfs } from './mount.js';
 export { walk } from './walk.js';
 export { applyOps } from './apply-ops.js';
 export { supportsDType } from './dtype.js';

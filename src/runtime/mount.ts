@@ -1,7 +1,10 @@
 // mount(2) and umount2(2) through the helper: single mounts for the storage probe and repair, and
 // a snapshot's Mount list (runtime/types.ts) turned into a root filesystem to work in.
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { TsbuildError } from '../errors.js';
 import { runHelper } from './binary.js';
+import { collect, exited } from './spawn.js';
 import type { BindMount, Mount, OverlayMount } from './types.js';
 
 export interface MountSpec {
@@ -79,6 +82,10 @@ export async function unmountRootfs(m: MountedRootfs): Promise<void> {
 }
 
 async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
+  if (m.program === 'fuse-overlayfs') {
+    await mountFuseOverlay({ cwd: m.cwd, lowerdirs: m.lowerdirs, ...(m.upper ? { upper: m.upper } : {}), options: m.options }, target);
+    return;
+  }
   const layers = [`lowerdir=${m.lowerdirs.join(':')}`];
   if (m.upper !== undefined) layers.push(`upperdir=${m.upper.dir}`, `workdir=${m.upper.work}`);
   const options = [...layers, ...m.options].join(',');
@@ -96,4 +103,38 @@ async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
     lowerdirs: m.lowerdirs,
     ...(m.upper !== undefined ? { upperdir: m.upper.dir, workdir: m.upper.work } : {}),
   });
+}
+
+/** Where a FUSE overlay mount failed: fuse-overlayfs's own words. */
+export class FuseOverlayError extends TsbuildError {}
+
+/**
+ * Mounts an overlay with fuse-overlayfs (the storage of rootless podman and buildah on kernels
+ * that refuse overlayfs in a user namespace). It takes the same lowerdir/upperdir/workdir
+ * options; relative paths resolve against `cwd` before it daemonizes (it then changes to `/`).
+ * The program returns once the mount is in place; the FUSE daemon it leaves behind exits when
+ * the mount is unmounted, which `unmount` does as for any other mount (umount2 as root of the
+ * namespace: no fusermount3 needed).
+ */
+export async function mountFuseOverlay(
+  m: { cwd: string; lowerdirs: readonly string[]; upper?: { dir: string; work: string }; options: readonly string[] },
+  target: string,
+): Promise<void> {
+  const opts = [`lowerdir=${m.lowerdirs.join(':')}`];
+  if (m.upper !== undefined) opts.push(`upperdir=${m.upper.dir}`, `workdir=${m.upper.work}`);
+  opts.push(...m.options);
+  const args = ['-o', opts.join(','), target];
+  const child = spawn('fuse-overlayfs', args, { cwd: m.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const [status, stderr] = await Promise.all([exited(child), collect(child.stderr)]);
+  if (status.exitCode === 0) return;
+  // fuse-overlayfs 1.10 says `unknown argument ignored: lazytime` on every mount: not an error.
+  const said = stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('unknown argument ignored'))
+    .join('; ');
+  const why =
+    status.code === 'ENOENT'
+      ? 'fuse-overlayfs is not installed (Debian: apt-get install fuse-overlayfs)'
+      : said || `exit ${status.exitCode ?? status.signal}`;
+  throw new FuseOverlayError(`fuse-overlayfs on ${target}: ${why}`);
 }

@@ -74,6 +74,12 @@ export interface OverlayMount {
   readonly upper?: { readonly dir: string; readonly work: string };
   /** Further overlay options, e.g. `index=off`. */
   readonly options: readonly string[];
+  /**
+   * Who mounts it: the kernel's overlayfs (absent), or the FUSE program fuse-overlayfs where the
+   * kernel refuses overlayfs in a user namespace. Same directories either way; the upper dir's
+   * whiteout conventions differ a little (layer/whiteout.ts).
+   */
+  readonly program?: 'fuse-overlayfs';
 }
 
 /** One namespaced process, run by `tsbuild-helper run`. */

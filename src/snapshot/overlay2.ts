@@ -7,6 +7,10 @@
 //   <home>/l/<short> -> ../<key>/diff
 // Lower chains are given with the short links, relative to <home>, because the whole mount
 // option string must fit in one page: absolute paths would cap an image at a few dozen layers.
+//
+// Two ways to mount the same directories (OverlayMount.program): the kernel's overlayfs, or
+// fuse-overlayfs where the kernel refuses overlayfs in a user namespace (choose.ts decides). The
+// layout, and so the store, is Docker's either way.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
@@ -43,15 +47,36 @@ function diffSafeOptions(): string[] {
   return ['index', 'redirect_dir', 'metacopy'].filter((p) => existsSync(join(params, p))).map((p) => `${p}=off`);
 }
 
+/** Who mounts the overlay: the kernel, or the FUSE program fuse-overlayfs. */
+export type OverlayMounter = 'kernel' | 'fuse-overlayfs';
+
 function initKey(key: string): string {
   return `${key}-init`;
 }
 
 export class Overlay2Snapshotter implements Snapshotter {
   readonly name = 'overlay2' as const;
-  private readonly extraOptions = diffSafeOptions();
+  /** The kernel's options; fuse-overlayfs takes none of them (it has no index, redirect or metacopy). */
+  private readonly extraOptions: readonly string[];
 
-  constructor(readonly home: string) {}
+  constructor(
+    readonly home: string,
+    readonly mounter: OverlayMounter = 'kernel',
+  ) {
+    this.extraOptions = mounter === 'kernel' ? diffSafeOptions() : [];
+  }
+
+  /** How an overlay of this snapshotter is mounted. */
+  private overlay(lowerdirs: readonly string[], upper?: { dir: string; work: string }): Mount {
+    return {
+      type: 'overlay',
+      cwd: this.home,
+      lowerdirs,
+      ...(upper ? { upper } : {}),
+      options: this.extraOptions,
+      ...(this.mounter === 'fuse-overlayfs' ? { program: 'fuse-overlayfs' as const } : {}),
+    };
+  }
 
   private dir(key: string): string {
     return join(this.home, key);
@@ -141,7 +166,7 @@ export class Overlay2Snapshotter implements Snapshotter {
       throw new Error(`too many layers: ${lowers.length} (overlayfs stacks at most ${MAX_LOWER_LAYERS})`);
     }
     const upper = { dir: join(key, 'diff'), work: join(key, 'work') };
-    return [{ type: 'overlay', cwd: this.home, lowerdirs: lowers, upper, options: this.extraOptions }, ...binds];
+    return [this.overlay(lowers, upper), ...binds];
   }
 
   async view(parent: string | undefined): Promise<Mount[]> {
@@ -152,7 +177,7 @@ export class Overlay2Snapshotter implements Snapshotter {
     if (lowers.length > MAX_LOWER_LAYERS) {
       throw new Error(`too many layers: ${lowers.length} (overlayfs stacks at most ${MAX_LOWER_LAYERS})`);
     }
-    return [{ type: 'overlay', cwd: this.home, lowerdirs: lowers, options: this.extraOptions }];
+    return [this.overlay(lowers)];
   }
 
   async commit(key: string): Promise<void> {

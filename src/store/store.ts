@@ -12,7 +12,7 @@ import type { Reference } from '../image/reference.js';
 import type { DiffOptions } from '../layer/differ.js';
 import type { Mount } from '../runtime/types.js';
 import { isRootless, rootlessDataHome } from '../runtime/userns.js';
-import { chooseDriver } from '../snapshot/choose.js';
+import { chooseDriver, type DriverRequest } from '../snapshot/choose.js';
 import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
 import type { CacheMountRequest, CacheMountUsage, HeldCacheMount } from './cachemounts.js';
@@ -43,7 +43,8 @@ export const DEFAULT_ROOT = '/var/lib/tsbuild';
 export interface StoreOptions {
   /** Store root; default TSBUILD_ROOT or /var/lib/tsbuild. */
   readonly root?: string;
-  readonly driver?: DriverName;
+  /** A forced driver (--storage-driver); fuse-overlayfs is overlay2 mounted by fuse-overlayfs. */
+  readonly driver?: DriverRequest;
 }
 
 async function reserveExists(root: string): Promise<boolean> {

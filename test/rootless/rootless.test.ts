@@ -2,7 +2,10 @@
 // subordinate ID range and one without, bootstrap, build, run and list images with their own
 // store, and get the same layers as root.
 //
-// Runs as root (it creates the users) and needs `newuidmap`/`newgidmap` (Debian's uidmap).
+// Runs as root (it creates the users) and needs `newuidmap`/`newgidmap` (Debian's uidmap) and
+// fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users (mode 0600): the
+// fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own where a /dev/fuse
+// of the mode they need is bound over it, so the machine's own is never changed.
 // The users, their homes and their /etc/subuid and /etc/subgid lines are removed afterwards.
 import { access, chmod, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,11 +23,20 @@ const suffix = `${process.pid % 100000}`;
 const withRange: User = { name: `tsbrl${suffix}s`, home: join(base, 'with-range') };
 const singleId: User = { name: `tsbrl${suffix}n`, home: join(base, 'single-id') };
 
-/** `tsbuild ARGS` as `user`, with a clean environment: the default store is ~/.local/share/tsbuild. */
-async function asUser(user: User, args: readonly string[], cwd = user.home) {
+/**
+ * `tsbuild ARGS` as `user`, with a clean environment: the default store is ~/.local/share/tsbuild.
+ * With `fuseDevice`, that device node is bound over /dev/fuse for this command alone.
+ */
+async function asUser(user: User, args: readonly string[], cwd = user.home, fuseDevice?: string) {
+  const fuse =
+    fuseDevice === undefined
+      ? []
+      : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /dev/fuse && exec "$@"', fuseDevice];
+  const [command, ...prefix] = [...fuse, 'runuser'];
   const r = await execa(
-    'runuser',
+    command!,
     [
+      ...prefix,
       '-u',
       user.name,
       '--',
@@ -41,8 +53,8 @@ async function asUser(user: User, args: readonly string[], cwd = user.home) {
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-async function okAsUser(user: User, args: readonly string[], cwd?: string): Promise<string> {
-  const r = await asUser(user, args, cwd);
+async function okAsUser(user: User, args: readonly string[], cwd?: string, fuseDevice?: string): Promise<string> {
+  const r = await asUser(user, args, cwd, fuseDevice);
   if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} as ${user.name} exited ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -63,9 +75,13 @@ async function context(user: User, dockerfile: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  for (const tool of ['newuidmap', 'newgidmap']) {
+  for (const [tool, pkg] of [
+    ['newuidmap', 'uidmap'],
+    ['newgidmap', 'uidmap'],
+    ['fuse-overlayfs', 'fuse-overlayfs'],
+  ] as const) {
     const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
-    if (found.exitCode !== 0) throw new Error(`${tool} is missing: install it with \`apt-get install uidmap\` (scripts/setup.sh does)`);
+    if (found.exitCode !== 0) throw new Error(`${tool} is missing: install it with \`apt-get install ${pkg}\` (scripts/setup.sh does)`);
   }
   // The user must reach the CLI, its node_modules and the helper through the checkout.
   await chmod(base, 0o755);
@@ -173,5 +189,59 @@ describe('rootless layers are root layers', () => {
       await t.cleanup();
     }
     expect(await okAsUser(withRange, ['run', 'same', 'sh', '-c', 'ls /o; test -e /bin/zcat || echo gone'])).toBe('b\ngone\n');
+  });
+});
+
+describe('rootless storage through fuse-overlayfs', () => {
+  // The kernel here mounts overlayfs in a user namespace, so fuse-overlayfs is forced: the same
+  // overlay2 layout, mounted by the FUSE program, whose whiteouts and opaque marks differ.
+  const dockerfile =
+    'FROM busybox\nCOPY a.txt /a.txt\nCOPY d /d\nRUN mkdir /o && touch /o/a /o/c\nRUN rm -rf /o && mkdir /o && touch /o/b && rm /bin/zcat\n';
+  /** /dev/fuse as most distributions make it (0666), and as this machine may (0600). */
+  const fuseOpen = join(base, 'fuse-open');
+  const fuseClosed = join(base, 'fuse-closed');
+
+  beforeAll(async () => {
+    await execa('mknod', ['-m', '666', fuseOpen, 'c', '10', '229']);
+    await execa('mknod', ['-m', '600', fuseClosed, 'c', '10', '229']);
+  });
+
+  test('--reproducible gives the same diff_ids as the kernel overlayfs, whiteout and opaque directory included', async () => {
+    const ctx = await context(withRange, dockerfile);
+    const fuseRoot = join(withRange.home, 'store-fuse');
+    const kernelRoot = join(withRange.home, 'store-kernel');
+    const fuse = (args: string[]) =>
+      okAsUser(withRange, ['--root', fuseRoot, '--storage-driver', 'fuse-overlayfs', ...args], undefined, fuseOpen);
+    await fuse(['bootstrap', 'busybox']);
+    const info = await fuse(['info']);
+    expect(info).toContain('Storage driver: overlay2');
+    expect(info).toMatch(/Why: chosen with --storage-driver fuse-overlayfs: fuse-overlayfs mounts the overlay2 layout/);
+    await fuse(['build', '--reproducible', '-t', 'same', ctx]);
+    const viaFuse = diffIds(await fuse(['inspect', 'same']));
+    expect(await fuse(['run', 'same', 'sh', '-c', 'ls /o; test -e /bin/zcat || echo gone'])).toBe('b\ngone\n');
+
+    await okAsUser(withRange, ['--root', kernelRoot, 'bootstrap', 'busybox']);
+    await okAsUser(withRange, ['--root', kernelRoot, 'build', '--reproducible', '-t', 'same', ctx]);
+    const viaKernel = diffIds(await okAsUser(withRange, ['--root', kernelRoot, 'inspect', 'same']));
+    expect(viaFuse).toEqual(viaKernel);
+    expect(viaFuse).toHaveLength(5);
+
+    // The store remembers its mounter: the kernel's overlayfs cannot read fuse-overlayfs's marks.
+    const again = await asUser(withRange, ['--root', fuseRoot, '--storage-driver', 'overlay2', 'info']);
+    expect(again.exitCode).not.toBe(0);
+    expect(again.stderr).toContain('was written through fuse-overlayfs');
+  });
+
+  test('a /dev/fuse closed to the user fails a forced fuse-overlayfs with one line saying why', async () => {
+    const r = await asUser(
+      withRange,
+      ['--root', join(withRange.home, 'store-closed'), '--storage-driver', 'fuse-overlayfs', 'info'],
+      undefined,
+      fuseClosed,
+    );
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /storage driver fuse-overlayfs is not usable here: a test fuse-overlayfs mount failed: .*\/dev\/fuse: Permission denied/,
+    );
   });
 });
