@@ -356,16 +356,19 @@ describe('registry faults during pull and push', () => {
   }, 60_000);
 
   test('push: a registry that answers an upload with bytes that are not HTTP: one line naming the blob, no tag', async () => {
-    const r = await pushThrough({
-      intercept: (req, res) => {
-        if (!isUpload(req)) return false;
-        // The body has been read: the garbage is the answer. The proxy's own objects see the
-        // socket close under them; that is this test's doing, not a fault to report.
-        for (const e of [req, res, req.socket]) e.on('error', () => undefined);
-        req.socket.end('garbage that is not HTTP\r\n\r\n');
-        return true;
+    const r = await pushThrough(
+      {
+        intercept: (req, res) => {
+          if (!isUpload(req)) return false;
+          // The body has been read: the garbage is the answer. The proxy's own objects see the
+          // socket close under them; that is this test's doing, not a fault to report.
+          for (const e of [req, res, req.socket]) e.on('error', () => undefined);
+          req.socket.end('garbage that is not HTTP\r\n\r\n');
+          return true;
+        },
       },
-    });
+      {},
+    );
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
       expect.stringMatching(new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: the registry's answer is not HTTP`)),
