@@ -140,6 +140,25 @@ describe('every command, rootless with a subordinate range', () => {
     expect((await inspect(withRange, ref)).RootFS.Layers).toEqual(pushed.RootFS.Layers);
     expect(await okAsUser(withRange, ['run', ref, 'stat', '-c', '%u:%g', '/f'])).toBe('1000:1000\n');
   });
+  test('login, push to a registry that asks for a password, logout: ~/.docker/config.json is the user’s', async () => {
+    const creds = { user: 'alice', password: 'rootless-secret' };
+    const auth = await startRegistry({ basic: creds });
+    try {
+      const ctx = await context(withRange, 'FROM busybox\nCOPY a.txt /a.txt\n');
+      const ref = `${auth.host}/rootless/auth:1`;
+      await okAsUser(withRange, ['build', '-t', ref, ctx]);
+      expect((await asUser(withRange, ['push', ref])).exitCode).not.toBe(0);
+      await okAsUser(withRange, ['login', '-u', creds.user, '-p', creds.password, auth.host]);
+      const config = join(withRange.home, '.docker', 'config.json');
+      expect(await notOwnedBy(join(withRange.home, '.docker'), await uidOf(withRange))).toEqual([]);
+      expect((await lstat(config)).mode & 0o077).toBe(0);
+      await okAsUser(withRange, ['push', ref]);
+      await okAsUser(withRange, ['logout', auth.host]);
+      expect(await readFile(config, 'utf8')).not.toContain(auth.host);
+    } finally {
+      await auth.stop();
+    }
+  });
 });
 
 describe('what cannot work rootless fails in one line naming the instruction', () => {
