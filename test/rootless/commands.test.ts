@@ -194,6 +194,24 @@ describe('what cannot work rootless fails in one line naming the instruction', (
     expect(errors[0]).toMatch(/"f" is owned by 1000:1001: uid 1000 and gid 1001 are not mapped in tsbuild's user namespace/);
     expect(errors[0]).toContain(`usermod --add-subuids`);
   });
+  test('a pulled layer with owners outside a single-ID map fails the same way', async () => {
+    const ctx = await context(withRange, 'FROM busybox\nRUN touch /f && chown 1000:0 /f\n');
+    const ref = `${registry!.host}/rootless/owned:1`;
+    await okAsUser(withRange, ['build', '-t', ref, ctx]);
+    await okAsUser(withRange, ['push', ref]);
+    const r = await asUser(singleId, ['pull', ref]);
+    expect(r.exitCode).not.toBe(0);
+    const errors = `${r.stdout}${r.stderr}`
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('Error'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/"f" is owned by 1000:0: uid 1000 is not mapped in tsbuild's user namespace .*usermod --add-subuids/);
+    // Nothing half-made is left in the store.
+    expect(await okAsUser(singleId, ['verify'])).toMatch(/^OK: /);
+    expect(await okAsUser(singleId, ['images'])).not.toContain('rootless/owned');
+  });
+
   test('a loaded layer with a device node names the entry', async () => {
     // Made as root, where RUN may mknod (Docker's default capabilities allow it).
     const t = await tempRoot();
