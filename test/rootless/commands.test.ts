@@ -212,6 +212,17 @@ describe('what cannot work rootless fails in one line naming the instruction', (
     expect(await okAsUser(singleId, ['images'])).not.toContain('rootless/owned');
   });
 
+  test('ADD of an archive with owners outside a single-ID map names the line', async () => {
+    const ctx = await context(singleId, 'FROM busybox\nADD owned.tar /x/\n');
+    await execa('sh', [
+      '-c',
+      `echo hi > ${ctx}/hi && tar -C ${ctx} --owner=1000 --group=0 -cf ${ctx}/owned.tar hi && chown ${singleId.name}: ${ctx}/owned.tar`,
+    ]);
+    const r = await asUser(singleId, ['build', ctx]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/^Error: Dockerfile:2: .*"hi" is owned by 1000:0: uid 1000 is not mapped in tsbuild's user namespace/m);
+  });
+
   test('a loaded layer with a device node names the entry', async () => {
     // Made as root, where RUN may mknod (Docker's default capabilities allow it).
     const t = await tempRoot();
