@@ -111,8 +111,8 @@ describe('every command, rootless with a subordinate range', () => {
     expect(await okAsUser(withRange, ['run', 'cm:save', 'stat', '-c', '%u:%g', '/f'])).toBe('1000:1000\n');
 
     expect(await okAsUser(withRange, ['history', 'cm:save'])).toMatch(/chown 1000:1000/);
-    expect(await okAsUser(withRange, ['analyze', 'cm:save'])).toMatch(/^\s+2\s+0B\s.*RUN \/bin\/sh -c touch \/f && chown 1000:1000 \/f/m);
-    expect(JSON.parse(await okAsUser(withRange, ['du', '--format', 'json']))).toBeTruthy();
+    expect(await okAsUser(withRange, ['analyze', 'cm:save'])).toMatch(/^\s+2\s+0B\s.*RUN .*touch \/f && chown 1000:1000 \/f/m);
+    expect(await okAsUser(withRange, ['du'])).toMatch(/^cm\s+save\s/m);
     expect(await okAsUser(withRange, ['verify'])).toMatch(/^OK: \d+ images?, \d+ layers? verified$/m);
   });
 
