@@ -3,9 +3,9 @@
 // store, and get the same layers as root.
 //
 // Runs as root (it creates the users, test/rootless/users.ts) and needs `newuidmap`/`newgidmap`
-// (Debian's uidmap) and fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users (mode 0600): the
-// fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own where a /dev/fuse
-// of the mode they need is bound over it, so the machine's own is never changed.
+// (Debian's uidmap) and fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users
+// (mode 0600): the fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own
+// where a /dev/fuse of the mode they need is bound over it, so the machine's own is never changed.
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
