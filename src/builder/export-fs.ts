@@ -3,7 +3,9 @@
 // layers. Both read one read-only view of the image's top layer (container/runner.ts), so what
 // leaves is exactly the merged filesystem a container of the image would start with.
 //  - local: the tree is copied into a directory (created if missing) with fs/copytree.ts, keeping
-//    each entry's owner, mode and times (as root; otherwise the files are the caller's);
+//    each entry's owner, mode and times as root. Rootless, every file is the user's (root of our
+//    namespace), as BuildKit's rootless client writes them: kept owners would be subordinate IDs
+//    on the host, files the user could then not remove;
 //  - tar: the tree is written as a single layer tar on an empty base (layer/write.ts), so its
 //    headers follow the same conventions as every layer tsbuild writes.
 import { lstat, mkdir, rm } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { openRootfsSource } from '../context/index.js';
 import { copyTree } from '../fs/copytree.js';
 import { Limiter } from '../fs/limit.js';
 import { treeChanges } from '../layer/changes.js';
+import { rootlessNamespace } from '../runtime/userns.js';
 import { writeLayer } from '../layer/write.js';
 import type { LayerRecord, Store } from '../store/store.js';
 
@@ -31,7 +34,11 @@ export async function exportFilesystem(store: Store, top: LayerRecord | undefine
       await mkdir(out.dir, { recursive: true });
       const source = await openRootfsSource(rootfs);
       const root = { path: '', hostPath: source.root, stats: await lstat(source.root) };
-      await copyTree(source, root, out.dir, { root: out.dir, limiter: new Limiter(EXPORT_CONCURRENCY) });
+      await copyTree(source, root, out.dir, {
+        root: out.dir,
+        limiter: new Limiter(EXPORT_CONCURRENCY),
+        ...(rootlessNamespace() ? { owner: { uid: 0, gid: 0 } } : {}),
+      });
       return;
     }
     // writeLayer always leaves a tar-split behind; this one has no use, so it goes with its directory.

@@ -1,11 +1,13 @@
 // What is checked before any step runs, so that a build that cannot finish fails at once, at its
 // line, with the store untouched: RUN --mount's references to secrets, agents and stages, bind
-// sources that climb out of the context, and RUN --security=insecure without its entitlement.
+// sources that climb out of the context, and RUN --security=insecure without its entitlement or
+// rootless (runtime/userns.ts), where the device nodes and host capabilities it gives do not exist.
 // Values that hold variables are checked when their step runs (run-mounts.ts).
 import { posix } from 'node:path';
 import { DockerfileError } from '../errors.js';
 import { parseMountAsWritten, type MountOptions } from '../parse/mounts.js';
 import type { RunStep, Stage } from '../parse/plan.js';
+import { isRootless } from '../runtime/userns.js';
 import type { Store } from '../store/store.js';
 import type { BuildRequest } from './request.js';
 import { stageByName } from './stages.js';
@@ -19,6 +21,12 @@ export async function preflight(store: Store, req: BuildRequest, stages: readonl
         throw new DockerfileError(
           step.loc,
           'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure',
+        );
+      }
+      if (step.security === 'insecure' && isRootless()) {
+        throw new DockerfileError(
+          step.loc,
+          'RUN --security=insecure cannot work rootless: a user namespace can neither create its device nodes nor grant capabilities over the host; build as root',
         );
       }
       for (const raw of step.mounts ?? []) await checkMount(store, req, stage, step, parseMountAsWritten(raw, escape));

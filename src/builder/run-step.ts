@@ -11,6 +11,7 @@ import { resolveInRoot } from '../fs/securejoin.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { RunStep } from '../parse/plan.js';
 import { runInContainer } from '../runtime/helper.js';
+import { isRootless } from '../runtime/userns.js';
 import { runInputs, runKey } from './cachekeys.js';
 import { inlineFilesKey, PIPES_DIR, writePipes } from './heredoc.js';
 import type { RunWork } from './instructions.js';
@@ -123,7 +124,17 @@ async function runCommand(
     ),
   );
   session.checkAborted();
-  if (exitCode !== 0) throw new DockerfileError(loc, `${step.text} exited with code ${exitCode}`);
+  if (exitCode !== 0) throw new DockerfileError(loc, `${step.text} exited with code ${exitCode}${rootlessHint(step.text)}`);
+}
+
+/**
+ * Rootless, the kernel refuses mknod(2) of a device in a user namespace with EPERM, which the
+ * step's own tool reports only as "Operation not permitted". We cannot see which call failed;
+ * a failed step that names mknod is told why it cannot work here.
+ */
+function rootlessHint(text: string): string {
+  if (!isRootless() || !/\bmknod\b/.test(text)) return '';
+  return ': device nodes cannot be created rootless (mknod is refused in a user namespace); build as root';
 }
 
 /** Linux's MAX_ARG_STRLEN: the most one argument or environment string can hold, its NUL included. */

@@ -22,6 +22,7 @@ import { decodeName, encodeName } from '../fs/bytename.js';
 import { mkdirAll, type Ownership } from '../fs/mkdirall.js';
 import { lookupInRoot, type Lookup } from '../fs/securejoin.js';
 import { applyOps } from '../runtime/helper.js';
+import { inUserNamespace, unmappedOwner } from '../runtime/userns.js';
 import type { FsOp } from '../runtime/types.js';
 import { TruncatedError } from './bytereader.js';
 import { baseOf, cleanName, extractRules, isUnder, joinRel, parentOf, refuse, show } from './extract-rules.js';
@@ -295,6 +296,12 @@ class Extractor {
     const p = this.fsPath(rel);
     const merged = await this.clear(rel, h.type === 'dir');
     const owner = this.rules.owner === 'from-archive' ? { uid: h.uid, gid: h.gid } : this.rules.owner;
+    // Rootless (runtime/userns.ts), owners the namespace cannot hold and device nodes fail here,
+    // before anything is written, in words rather than as chown's EINVAL or mknod's EPERM.
+    const unmapped = unmappedOwner(owner.uid, owner.gid);
+    if (unmapped !== undefined) refuse(this.rules, name, `is owned by ${owner.uid}:${owner.gid}: ${unmapped}`);
+    if ((h.type === 'char' || h.type === 'block') && (h.devMajor !== 0 || h.devMinor !== 0) && inUserNamespace())
+      refuse(this.rules, name, `is a device node (${h.type} ${h.devMajor}:${h.devMinor}): a user namespace cannot create one (rootless)`);
     const times = timesOf(rel, h);
     let linkTargetIsSymlink = false;
     switch (h.type) {

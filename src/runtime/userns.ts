@@ -117,6 +117,28 @@ export function rootlessNamespace(): UserNamespace | undefined {
   }
 }
 
+function isMapped(map: readonly IdRange[], id: number): boolean {
+  return map.some((r) => id >= r.inside && id < r.inside + r.count);
+}
+
+/**
+ * Why a file owned by `uid`:`gid` cannot be made in this process's user namespace (the kernel
+ * refuses chown to an ID the map lacks, with EINVAL), or undefined when it can or when tsbuild
+ * is not rootless. Names the IDs and how to map them.
+ */
+export function unmappedOwner(uid: number, gid: number): string | undefined {
+  const ns = rootlessNamespace();
+  if (!ns) return undefined;
+  const ids = [isMapped(ns.uidMap, uid) ? '' : `uid ${uid}`, isMapped(ns.gidMap, gid) ? '' : `gid ${gid}`].filter(Boolean);
+  if (ids.length === 0) return undefined;
+  const top = (map: readonly IdRange[]): number => Math.max(...map.map((r) => r.inside + r.count)) - 1;
+  const fix =
+    ns.kind === 'single'
+      ? `tsbuild maps a single ID (0) because ${ns.missing ?? 'no subordinate range is mapped'}`
+      : `the subordinate ranges map uids 0-${top(ns.uidMap)} and gids 0-${top(ns.gidMap)}: give the user a larger range in /etc/subuid and /etc/subgid`;
+  return `${ids.join(' and ')} ${ids.length > 1 ? 'are' : 'is'} not mapped in tsbuild's user namespace (rootless): ${fix}`;
+}
+
 /** Whether tsbuild runs for an ordinary user: not root, or root only of the namespace tsbuild made. */
 export function isRootless(): boolean {
   return rootlessNamespace() !== undefined || (process.getuid !== undefined && process.getuid() !== 0);

@@ -2,124 +2,35 @@
 // subordinate ID range and one without, bootstrap, build, run and list images with their own
 // store, and get the same layers as root.
 //
-// Runs as root (it creates the users) and needs `newuidmap`/`newgidmap` (Debian's uidmap) and
-// fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users (mode 0600): the
-// fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own where a /dev/fuse
-// of the mode they need is bound over it, so the machine's own is never changed.
-// The users, their homes and their /etc/subuid and /etc/subgid lines are removed afterwards.
-import { access, chmod, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// Runs as root (it creates the users, test/rootless/users.ts) and needs `newuidmap`/`newgidmap`
+// (Debian's uidmap) and fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users
+// (mode 0600): the fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own
+// where a /dev/fuse of the mode they need is bound over it, so the machine's own is never changed.
+import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CLI, ok, tempRoot } from '../helpers/tsbuild.js';
+import { ok, tempRoot } from '../helpers/tsbuild.js';
+import { asUser, context, createUsers, okAsUser, removeUsers, type User, type Users } from './users.js';
 
-interface User {
-  readonly name: string;
-  readonly home: string;
-}
-
-const base = await mkdtemp(join(tmpdir(), 'tsbuild-rootless-'));
-const suffix = `${process.pid % 100000}`;
-const withRange: User = { name: `tsbrl${suffix}s`, home: join(base, 'with-range') };
-const singleId: User = { name: `tsbrl${suffix}n`, home: join(base, 'single-id') };
-
-/**
- * `tsbuild ARGS` as `user`, with a clean environment: the default store is ~/.local/share/tsbuild.
- * With `fuseDevice`, that device node is bound over /dev/fuse for this command alone.
- */
-async function asUser(user: User, args: readonly string[], cwd = user.home, fuseDevice?: string) {
-  const fuse =
-    fuseDevice === undefined
-      ? []
-      : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /dev/fuse && exec "$@"', fuseDevice];
-  const [command, ...prefix] = [...fuse, 'runuser'];
-  const r = await execa(
-    command!,
-    [
-      ...prefix,
-      '-u',
-      user.name,
-      '--',
-      'env',
-      '-i',
-      `HOME=${user.home}`,
-      `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
-      process.execPath,
-      CLI,
-      ...args,
-    ],
-    { reject: false, cwd, stdin: 'ignore', stripFinalNewline: false },
-  );
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
-async function okAsUser(user: User, args: readonly string[], cwd?: string, fuseDevice?: string): Promise<string> {
-  const r = await asUser(user, args, cwd, fuseDevice);
-  if (r.exitCode !== 0) throw new Error(`tsbuild ${args.join(' ')} as ${user.name} exited ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+let users: Users | undefined;
+let withRange: User;
+let singleId: User;
+let base: string;
 
 function diffIds(inspectOutput: string): string[] {
   return (JSON.parse(inspectOutput) as { RootFS: { Layers: string[] } }[])[0]!.RootFS.Layers;
 }
 
-/** A build context owned by `user`, with one file to COPY. */
-async function context(user: User, dockerfile: string): Promise<string> {
-  const dir = join(user.home, `ctx-${Math.random().toString(36).slice(2)}`);
-  await mkdir(join(dir, 'd'), { recursive: true });
-  await writeFile(join(dir, 'Dockerfile'), dockerfile);
-  await writeFile(join(dir, 'a.txt'), 'hello\n');
-  await writeFile(join(dir, 'd', 'b.txt'), 'world\n');
-  await execa('chown', ['-R', `${user.name}:`, dir]);
-  return dir;
-}
-
 beforeAll(async () => {
-  for (const [tool, pkg] of [
-    ['newuidmap', 'uidmap'],
-    ['newgidmap', 'uidmap'],
-    ['fuse-overlayfs', 'fuse-overlayfs'],
-  ] as const) {
-    const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
-    if (found.exitCode !== 0) throw new Error(`${tool} is missing: install it with \`apt-get install ${pkg}\` (scripts/setup.sh does)`);
-  }
-  // The user must reach the CLI, its node_modules and the helper through the checkout.
-  await chmod(base, 0o755);
-  await execa('useradd', ['--create-home', '--home-dir', withRange.home, '--shell', '/bin/sh', withRange.name]);
-  // No subordinate range for this one: useradd would otherwise allocate one.
-  await execa('useradd', [
-    '-K',
-    'SUB_UID_COUNT=0',
-    '-K',
-    'SUB_GID_COUNT=0',
-    '--create-home',
-    '--home-dir',
-    singleId.home,
-    '--shell',
-    '/bin/sh',
-    singleId.name,
-  ]);
-  const subuid = await readFile('/etc/subuid', 'utf8');
-  if (!subuid.split('\n').some((l) => l.startsWith(`${withRange.name}:`))) {
-    // A useradd that allocates no ranges by itself: give one far above the usual ones.
-    const start = 200_000_000 + (process.pid % 1000) * 65536;
-    await execa('usermod', ['--add-subuids', `${start}-${start + 65535}`, '--add-subgids', `${start}-${start + 65535}`, withRange.name]);
-  }
-  const readable = await execa('runuser', ['-u', withRange.name, '--', 'test', '-r', CLI], { reject: false });
-  if (readable.exitCode !== 0) throw new Error(`${CLI} is not readable by an ordinary user: make the checkout world-readable`);
+  const found = await execa('sh', ['-c', 'command -v fuse-overlayfs'], { reject: false });
+  if (found.exitCode !== 0)
+    throw new Error('fuse-overlayfs is missing: install it with `apt-get install fuse-overlayfs` (scripts/setup.sh does)');
+  users = await createUsers('rl');
+  ({ withRange, singleId, base } = users);
 });
 
 afterAll(async () => {
-  for (const user of [withRange, singleId]) {
-    await execa('pkill', ['-KILL', '-u', user.name], { reject: false });
-    await execa('userdel', ['--remove', user.name], { reject: false });
-    for (const file of ['/etc/subuid', '/etc/subgid']) {
-      const text = await readFile(file, 'utf8').catch(() => '');
-      const kept = text.split('\n').filter((l) => !l.startsWith(`${user.name}:`));
-      if (kept.length !== text.split('\n').length) await writeFile(file, kept.join('\n'));
-    }
-  }
-  await rm(base, { recursive: true, force: true });
+  await removeUsers(users);
 });
 
 describe('rootless, with a subordinate ID range', () => {
@@ -198,10 +109,12 @@ describe('rootless storage through fuse-overlayfs', () => {
   const dockerfile =
     'FROM busybox\nCOPY a.txt /a.txt\nCOPY d /d\nRUN mkdir /o && touch /o/a /o/c\nRUN rm -rf /o && mkdir /o && touch /o/b && rm /bin/zcat\n';
   /** /dev/fuse as most distributions make it (0666), and as this machine may (0600). */
-  const fuseOpen = join(base, 'fuse-open');
-  const fuseClosed = join(base, 'fuse-closed');
+  let fuseOpen: string;
+  let fuseClosed: string;
 
   beforeAll(async () => {
+    fuseOpen = join(base, 'fuse-open');
+    fuseClosed = join(base, 'fuse-closed');
     await execa('mknod', ['-m', '666', fuseOpen, 'c', '10', '229']);
     await execa('mknod', ['-m', '600', fuseClosed, 'c', '10', '229']);
   });
