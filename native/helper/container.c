@@ -349,6 +349,33 @@ static void mount_sys(int rootfd, bool privileged)
 	close(fd);
 }
 
+/*
+ * A new proc for the step's PID namespace. Where the kernel refuses one (EPERM: in a user
+ * namespace whose /proc has masked paths, as in a Kubernetes pod or a podman container, a new
+ * proc would reveal what they hide), the /proc tsbuild runs with is bound instead, its masks
+ * included: the step then sees the processes of tsbuild's own namespace, as BuildKit's
+ * --oci-worker-no-process-sandbox does. They are the user's processes, which the user sees anyway.
+ */
+static void mount_proc(int rootfd)
+{
+	int fd = ensure_in_root(rootfd, "/proc", true, 0755);
+	char target[64];
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EPERM)
+		die_errno("mount proc on /proc");
+	int tree = open_tree(AT_FDCWD, "/proc", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind /proc (a new proc was refused)");
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("bind /proc on /proc");
+	close(tree);
+	close(fd);
+}
+
 /* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
 static void remount_nodev(const char *rootfs)
 {
@@ -383,7 +410,7 @@ static int prepare_rootfs(struct run_config *cfg)
 	if (rootfd < 0)
 		die_errno("open %s", cfg->rootfs);
 
-	mount_in_root(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_proc(rootfd);
 	setup_dev(rootfd, cfg->privileged);
 	mount_sys(rootfd, cfg->privileged);
 	apply_mounts(rootfd, cfg);
