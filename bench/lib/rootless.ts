@@ -220,7 +220,7 @@ export class RootlessTsbuildTool implements Tool {
   }
 }
 
-/** `buildah bud --isolation chroot` as the user: its default store, ~/.local/share/containers. */
+/** `buildah bud --isolation chroot` as the user: its default store, ~/.local/share/containers, with overlay. */
 export class RootlessBuildahTool implements Tool {
   readonly id = 'buildah-rootless' as const;
   readonly label = 'buildah rootless';
@@ -238,7 +238,10 @@ export class RootlessBuildahTool implements Tool {
 
   private cmd(args: readonly string[]): Command {
     return {
-      argv: this.user.argv(['buildah', ...args], this.env),
+      // overlay, as the rootful column: without a storage.conf rootless buildah 1.28 picks vfs,
+      // which copies the whole tree for every layer. The kernel's overlayfs mounts it in the
+      // user's namespace (Linux 5.13 and later).
+      argv: this.user.argv(['buildah', '--storage-driver', 'overlay', ...args], this.env),
       cwd: this.user.home,
       ...(this.cgroup ? { cgroup: this.cgroup } : {}),
     };
