@@ -25,7 +25,17 @@ import {
 } from './lib/report.js';
 import { startRegistry } from './lib/registry.js';
 import { Session } from './lib/session.js';
-import { cliEntry, isUnsupported, makeTools, PEER_IDS, snapshotTsbuild, TsbuildTool, type Tool, type ToolId } from './lib/tools.js';
+import {
+  cliEntry,
+  isUnsupported,
+  makeTools,
+  PEER_IDS,
+  ROOTLESS_IDS,
+  snapshotTsbuild,
+  TsbuildTool,
+  type Tool,
+  type ToolId,
+} from './lib/tools.js';
 import { selectWorkloads, type Workload, type WorkloadEnv } from './lib/workloads.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -43,7 +53,9 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
                     W7-save,W7-push-gzip,W7-push-zstd,W8,W9,W9-hit,
                     W9-change (default: all)
-  --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone)
+  --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone);
+                    "rootless" adds tsbuild and buildah bud as an ordinary user the run
+                    creates (W1, W2, W3 only; tsbuild-rootless or buildah-rootless for one)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
   --seed S          seed of the generated inputs (default tsbuild-bench-1)
@@ -104,8 +116,10 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`expected an integer ≥ ${min}, got ${v}`);
     return n;
   };
-  const peers = values.peers === undefined ? [...PEER_IDS] : values.peers === 'none' ? [] : values.peers.split(',').map((p) => p.trim());
-  for (const p of peers) if (!PEER_IDS.includes(p as ToolId)) throw new Error(`unknown peer ${p} (known: ${PEER_IDS.join(', ')})`);
+  const named = values.peers === undefined ? [...PEER_IDS] : values.peers === 'none' ? [] : values.peers.split(',').map((p) => p.trim());
+  const peers = [...new Set(named.flatMap((p) => (p === 'rootless' ? [...ROOTLESS_IDS] : [p])))];
+  const known = [...PEER_IDS, ...ROOTLESS_IDS];
+  for (const p of peers) if (!known.includes(p as ToolId)) throw new Error(`unknown peer ${p} (known: ${known.join(', ')}, rootless)`);
   return {
     runs: count(values.runs, 5, 1),
     heavyRuns: count(values['heavy-runs'], 3, 1),
@@ -236,7 +250,13 @@ class Runner {
         r.reason = t.failure;
         continue;
       }
+      if (t.workloads !== undefined && !t.workloads.includes(w.id)) {
+        r.status = 'unsupported';
+        r.reason = `measured for ${t.workloads.join(', ')} only`;
+        continue;
+      }
       try {
+        await t.adoptInputs?.();
         await w.setup?.(t, this.env);
         active.push(t.id);
       } catch (err) {
@@ -285,7 +305,7 @@ class Runner {
     }
     for (const r of Object.values(result.columns)) summarize(r);
     for (const t of this.tools) {
-      if (t.failure !== undefined || !w.removes) continue;
+      if (t.failure !== undefined || !w.removes || (t.workloads !== undefined && !t.workloads.includes(w.id))) continue;
       // A failed build leaves no image to remove: then rmi fails, and prune still runs.
       const refs = w.removes(t);
       for (const c of [...(refs.length ? [t.rmi(refs)] : []), ...t.pruneAll()]) {

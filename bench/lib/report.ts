@@ -2,7 +2,7 @@
 // shown with the reason, never left out; a target that cannot be judged (no peer time, no
 // floor) is "not judged", which is not "met".
 import type { Sample } from './measure.js';
-import { PEER_IDS, type ToolId } from './tools.js';
+import { PEER_IDS, ROOTLESS_IDS, type ToolId } from './tools.js';
 import type { Kind } from './workloads.js';
 
 export type Column = ToolId | 'floor';
@@ -69,6 +69,8 @@ export const LABELS: Record<Column, string> = {
   classic: 'Docker classic',
   buildkit: 'Docker BuildKit',
   buildah: 'buildah',
+  'tsbuild-rootless': 'tsbuild rootless',
+  'buildah-rootless': 'buildah rootless',
   floor: 'floor',
 };
 
@@ -218,12 +220,13 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
     '',
   );
   table('cpu');
+  if (results.some((w) => ROOTLESS_IDS.some((id) => w.columns[id] !== undefined))) rootlessTable(results, lines);
   lines.push('', '### Targets', '');
   for (const t of targets)
     lines.push(`- ${t.met === true ? '✅ met' : t.met === false ? '❌ missed' : '⚪ not judged'} — ${t.workload}: ${t.what} — ${t.detail}`);
   const notes: string[] = [];
   for (const w of results) {
-    for (const c of cols) {
+    for (const c of [...cols, ...ROOTLESS_IDS]) {
       const r = w.columns[c];
       if (r && r.reason && r.status !== 'unsupported') notes.push(`- ${w.id} ${LABELS[c]} (${r.status}): ${oneLine(r.reason)}`);
     }
@@ -232,6 +235,41 @@ export function renderMarkdown(results: readonly WorkloadResult[], targets: read
   const floors = results.filter((w) => w.floorWhat).map((w) => `- ${w.id}: ${w.floorWhat}`);
   if (floors.length) lines.push('', '### Floors', '', ...floors);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The rootless columns against rootful tsbuild and against each other: wall (CPU) medians and
+ * the ratios, for the workloads they measure.
+ */
+function rootlessTable(results: readonly WorkloadResult[], lines: string[]): void {
+  const both = (r: ToolResult | undefined): string => {
+    if (!r) return 'not requested';
+    if (r.status === 'unsupported') return `n/a: ${r.reason}`;
+    if (r.status === 'not started') return 'did not start¹';
+    if (r.status === 'failed' || !r.median) return 'failed²';
+    return `${fmtTime(r.median.wall)}${r.reason ? '²' : ''} (CPU ${r.median.cpu !== undefined ? fmtTime(r.median.cpu) : '—'})`;
+  };
+  const ratio = (a: ToolResult | undefined, b: ToolResult | undefined): string => {
+    const x = a?.median?.wall;
+    const y = b?.median?.wall;
+    return x !== undefined && y !== undefined ? `**${(x / y).toFixed(2)}**` : '—';
+  };
+  lines.push(
+    '',
+    '### Rootless',
+    '',
+    'As an ordinary user the run creates, with a subordinate ID range; wall time (CPU time), medians.',
+    '',
+    '| workload | tsbuild (root) | tsbuild rootless | buildah rootless | tsbuild rootless / tsbuild root | buildah rootless / tsbuild rootless |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const w of results) {
+    const c = w.columns;
+    if (ROOTLESS_IDS.every((id) => c[id]?.status === 'unsupported')) continue;
+    lines.push(
+      `| ${w.id} | ${both(c.tsbuild)} | ${both(c['tsbuild-rootless'])} | ${both(c['buildah-rootless'])} | ${ratio(c['tsbuild-rootless'], c.tsbuild)} | ${ratio(c['buildah-rootless'], c['tsbuild-rootless'])} |`,
+    );
+  }
 }
 
 /** A failure's output on one line; its end, where the error is, when it is long. */

@@ -7,11 +7,15 @@ import { cp, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capture, run, type Command } from './measure.js';
 import { DOCKER, startDockerd } from './dockerd.js';
+import { RootlessBuildahTool, RootlessTsbuildTool, RootlessUser } from './rootless.js';
 import type { Session } from './session.js';
 
-export type ToolId = 'tsbuild' | 'classic' | 'buildkit' | 'buildah';
-export const TOOL_IDS: readonly ToolId[] = ['tsbuild', 'classic', 'buildkit', 'buildah'];
+export type ToolId = 'tsbuild' | 'classic' | 'buildkit' | 'buildah' | 'tsbuild-rootless' | 'buildah-rootless';
+export const TOOL_IDS: readonly ToolId[] = ['tsbuild', 'classic', 'buildkit', 'buildah', 'tsbuild-rootless', 'buildah-rootless'];
+/** The peers tsbuild's targets are judged against. */
 export const PEER_IDS: readonly ToolId[] = ['classic', 'buildkit', 'buildah'];
+/** Opt-in columns (`--peers rootless`), as an ordinary user (lib/rootless.ts); no target is judged on them. */
+export const ROOTLESS_IDS: readonly ToolId[] = ['tsbuild-rootless', 'buildah-rootless'];
 
 /** A command the tool cannot run, and why (shown in the table instead of a time). */
 export interface Unsupported {
@@ -40,6 +44,10 @@ export interface Tool {
   save(tag: string, file: string): Step;
   push(ref: string, compression: 'gzip' | 'zstd'): Step;
   cliStart(): Step;
+  /** The workloads this tool measures, when not all (the others show as n/a). */
+  readonly workloads?: readonly string[];
+  /** Untimed, before each workload's setup: makes the inputs readable where this tool reads them. */
+  adoptInputs?(): Promise<void>;
 }
 
 export interface ToolContext {
@@ -275,5 +283,8 @@ export function makeTools(ctx: ToolContext, tsbuildApp: string, nodeFlags: reado
   if (peers.includes('classic')) all.push(new DockerTool('classic', engine));
   if (peers.includes('buildkit')) all.push(new DockerTool('buildkit', engine));
   if (peers.includes('buildah')) all.push(new BuildahTool(ctx));
+  const user = new RootlessUser(ctx.session);
+  if (peers.includes('tsbuild-rootless')) all.push(new RootlessTsbuildTool(ctx, user, tsbuildApp));
+  if (peers.includes('buildah-rootless')) all.push(new RootlessBuildahTool(ctx, user));
   return all;
 }
