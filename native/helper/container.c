@@ -318,6 +318,34 @@ static void apply_mounts(int rootfd, struct run_config *cfg)
 }
 
 /*
+ * A new filesystem of `fstype` on `path` in the root. Where the kernel refuses one (EPERM), the
+ * one tsbuild runs with is bound there instead, recursively, with `attr` set on every mount of it.
+ */
+static void mount_or_bind(int rootfd, const char *path, const char *fstype, unsigned long flags,
+			  uint64_t attr)
+{
+	int fd = ensure_in_root(rootfd, path, true, 0755);
+	char target[64];
+	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+	if (mount(fstype, target, fstype, flags, NULL) == 0) {
+		close(fd);
+		return;
+	}
+	if (errno != EPERM)
+		die_errno("mount %s on %s", fstype, path);
+	int tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (tree < 0)
+		die_errno("bind %s (a new %s was refused)", path, fstype);
+	struct mount_attr set = {.attr_set = attr};
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &set, sizeof set) < 0)
+		die_errno("bind %s: set its mount attributes", path);
+	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		die_errno("bind %s on %s", path, path);
+	close(tree);
+	close(fd);
+}
+
+/*
  * /sys. A new sysfs shows the network devices of the step's network namespace, and the kernel
  * lets only that namespace's owner mount it: in a user namespace of tsbuild's own (rootless,
  * runtime/userns.ts) with --network host, the network namespace is still the user's, owned by
@@ -326,27 +354,10 @@ static void apply_mounts(int rootfd, struct run_config *cfg)
  */
 static void mount_sys(int rootfd, bool privileged)
 {
-	int fd = ensure_in_root(rootfd, "/sys", true, 0755);
-	char target[64];
-	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
 	unsigned long flags = (privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	if (mount("sysfs", target, "sysfs", flags, NULL) == 0) {
-		close(fd);
-		return;
-	}
-	if (errno != EPERM)
-		die_errno("mount sysfs on /sys");
-	int tree = open_tree(AT_FDCWD, "/sys", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (tree < 0)
-		die_errno("bind the host's /sys (a new sysfs was refused)");
-	struct mount_attr attr = {.attr_set = (privileged ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID |
-					      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-		die_errno("bind the host's /sys: make it read-only");
-	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		die_errno("bind the host's /sys on /sys");
-	close(tree);
-	close(fd);
+	uint64_t attr =
+		(privileged ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+	mount_or_bind(rootfd, "/sys", "sysfs", flags, attr);
 }
 
 /*
@@ -358,22 +369,8 @@ static void mount_sys(int rootfd, bool privileged)
  */
 static void mount_proc(int rootfd)
 {
-	int fd = ensure_in_root(rootfd, "/proc", true, 0755);
-	char target[64];
-	snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
-	if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
-		close(fd);
-		return;
-	}
-	if (errno != EPERM)
-		die_errno("mount proc on /proc");
-	int tree = open_tree(AT_FDCWD, "/proc", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (tree < 0)
-		die_errno("bind /proc (a new proc was refused)");
-	if (move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		die_errno("bind /proc on /proc");
-	close(tree);
-	close(fd);
+	mount_or_bind(rootfd, "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 }
 
 /* A bind remount replaces every per-mount flag: keep those the rootfs had, add nodev. */
