@@ -33,34 +33,59 @@ export async function* overlayChanges(
     return;
   }
   const opaqueXattr = `${xattrPrefix}opaque`;
-  /** A directory held back until its first child shows it has one. */
-  let pending: WalkRecord | undefined;
-  const flushPending = async function* (next: WalkRecord | undefined): AsyncIterable<Change> {
-    if (pending === undefined) return;
-    const dir = pending;
-    pending = undefined;
-    const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`);
-    if (hasChild || !(await sameAsLower(dir, lowerdirs, xattrPrefix)))
-      yield { kind: 'entry', name: dir.path, record: dir, source: join(upper, dir.path) };
-  };
+  const held = new HeldDirectory(upper, lowerdirs, (name) => name.startsWith(xattrPrefix));
   for await (const rec of walk(upper)) {
-    yield* flushPending(rec);
+    yield* held.release(rec);
     if (rec.type === 'c' && rec.devMajor === 0 && rec.devMinor === 0) {
       yield { kind: 'whiteout', name: rec.path };
       continue;
     }
     if (rec.type === 'd' && rec.xattrs?.[opaqueXattr]?.toString() === 'y') {
-      yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+      yield entryOf(upper, rec);
       yield { kind: 'opaque', name: rec.path };
       continue;
     }
     if (rec.type === 'd' && lowerdirs.length > 0) {
-      pending = rec;
+      held.hold(rec);
       continue;
     }
-    yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+    yield entryOf(upper, rec);
   }
-  yield* flushPending(undefined);
+  yield* held.release(undefined);
+}
+
+function entryOf(upper: string, rec: WalkRecord): Change {
+  return { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+}
+
+/**
+ * A directory of an upper dir held back until the next walk record shows whether it has a child:
+ * a childless one that is the lower layers' directory unchanged is no change (overlayChanges).
+ */
+class HeldDirectory {
+  private dir: WalkRecord | undefined;
+
+  constructor(
+    private readonly upper: string,
+    private readonly lowerdirs: readonly string[],
+    /** Overlay's own xattrs, which are bookkeeping, never content. */
+    private readonly isBookkeeping: (name: string) => boolean,
+    /** Whether a record below the directory counts as a child of it (fuse-overlayfs's markers do not). */
+    private readonly isChild: (rec: WalkRecord) => boolean = () => true,
+  ) {}
+
+  hold(dir: WalkRecord): void {
+    this.dir = dir;
+  }
+
+  /** The held directory's entry, if it is a change; `next` is the record after it (none at the end). */
+  async *release(next: WalkRecord | undefined): AsyncIterable<Change> {
+    const dir = this.dir;
+    if (dir === undefined) return;
+    this.dir = undefined;
+    const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`) && this.isChild(next);
+    if (hasChild || !(await sameAsLower(dir, this.lowerdirs, this.isBookkeeping))) yield entryOf(this.upper, dir);
+  }
 }
 
 /**
@@ -68,18 +93,10 @@ export async function* overlayChanges(
  * same Change stream the kernel's upper dir of the same step gives.
  */
 async function* fuseOverlayChanges(upper: string, lowerdirs: readonly string[]): AsyncIterable<Change> {
-  let pending: WalkRecord | undefined;
-  const flushPending = async function* (next: WalkRecord | undefined): AsyncIterable<Change> {
-    if (pending === undefined) return;
-    const dir = pending;
-    pending = undefined;
-    const hasChild = next !== undefined && next.path.startsWith(`${dir.path}/`) && !isOpaqueMarker(next);
-    if (hasChild || !(await sameAsLower(dir, lowerdirs, isFuseOverlayBookkeeping)))
-      yield { kind: 'entry', name: dir.path, record: dir, source: join(upper, dir.path) };
-  };
+  const held = new HeldDirectory(upper, lowerdirs, isFuseOverlayBookkeeping, (rec) => !isOpaqueMarker(rec));
   for await (const found of walk(upper)) {
     const rec = withoutBookkeeping(found);
-    yield* flushPending(rec);
+    yield* held.release(rec);
     if (isOpaqueMarker(rec)) continue;
     const slash = rec.path.lastIndexOf('/');
     const base = rec.path.slice(slash + 1);
@@ -94,17 +111,17 @@ async function* fuseOverlayChanges(upper: string, lowerdirs: readonly string[]):
       continue;
     }
     if (rec.type === 'd' && (await fuseOpaque(found, join(upper, rec.path))) && (await inLowers(rec.path, lowerdirs))) {
-      yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+      yield entryOf(upper, rec);
       yield { kind: 'opaque', name: rec.path };
       continue;
     }
     if (rec.type === 'd' && lowerdirs.length > 0) {
-      pending = rec;
+      held.hold(rec);
       continue;
     }
-    yield { kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) };
+    yield entryOf(upper, rec);
   }
-  yield* flushPending(undefined);
+  yield* held.release(undefined);
 }
 
 function isOpaqueMarker(rec: WalkRecord): boolean {
@@ -144,13 +161,7 @@ function withinMicrosecond(a: bigint, b: bigint): boolean {
 }
 
 /** Whether directory `rec` of an upper dir is the lower layers' directory, unchanged. */
-async function sameAsLower(
-  rec: WalkRecord,
-  lowerdirs: readonly string[],
-  bookkeeping: OverlayXattrPrefix | ((name: string) => boolean),
-): Promise<boolean> {
-  // Overlay's own xattrs are bookkeeping, never content.
-  const isBookkeeping = typeof bookkeeping === 'string' ? (name: string) => name.startsWith(bookkeeping) : bookkeeping;
+async function sameAsLower(rec: WalkRecord, lowerdirs: readonly string[], isBookkeeping: (name: string) => boolean): Promise<boolean> {
   if (Object.keys(rec.xattrs ?? {}).some((name) => !isBookkeeping(name))) return false;
   for (const dir of lowerdirs) {
     const st = await lstat(fsPath(join(dir, rec.path)), { bigint: true }).catch(() => undefined);
@@ -177,7 +188,7 @@ export async function* treeChanges(lower: string | undefined, upper: string): As
   // them changes, as overlayfs copies up the parents of whatever it writes.
   const pending: WalkRecord[] = [];
   const emitted = new Set<string>();
-  const entry = (rec: WalkRecord): Change => ({ kind: 'entry', name: rec.path, record: rec, source: join(upper, rec.path) });
+  const entry = (rec: WalkRecord): Change => entryOf(upper, rec);
   function* withAncestors(rec: WalkRecord): Generator<Change> {
     for (const dir of pending) {
       if (!emitted.has(dir.path) && rec.path.startsWith(`${dir.path}/`)) {
