@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, REPO } from '../helpers/tsbuild.js';
-import { asUser, context, createUsers, okAsUser, removeUsers, type User, type Users } from './users.js';
+import { asUser, context, createUsers, okAsUser, removeUsers, runAsUser, type User, type Users } from './users.js';
 
 let users: Users | undefined;
 let user: User;
@@ -73,35 +73,14 @@ test('under a /proc with masked paths (a pod, a podman container) RUN still runs
   // As Kubernetes and podman mask /proc: a file hidden under /dev/null, /proc/sys read-only. In a
   // user namespace the kernel then refuses a new proc (checked first, so the test shows the case).
   const masks = 'mount --bind /dev/null /proc/timer_list && mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys';
-  const inPod = async (command: readonly string[]) =>
-    execa(
-      'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c', `${masks} && exec "$@"`, 'sh', 'runuser', '-u', user.name, '--', ...command],
-      {
-        reject: false,
-        cwd: user.home,
-        stdin: 'ignore',
-      },
-    );
+  const inPod = (command: readonly string[]) => runAsUser(user, command, { setup: masks });
   const refused = await inPod(['unshare', '-Urpf', '--mount-proc', 'true']);
   expect(refused.stderr).toMatch(/mount \/proc failed: Operation not permitted/);
   const ctx = await context(
     user,
     'FROM busybox\nRUN echo masked: $(cat /proc/timer_list | wc -c) && ls /proc/self/fd >/dev/null && echo proc ok\n',
   );
-  const r = await inPod([
-    'env',
-    '-i',
-    `HOME=${user.home}`,
-    `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
-    process.execPath,
-    CLI,
-    'build',
-    '--no-cache',
-    '--progress',
-    'plain',
-    ctx,
-  ]);
+  const r = await inPod([process.execPath, CLI, 'build', '--no-cache', '--progress', 'plain', ctx]);
   expect(r.stderr).toBe('');
   expect(r.exitCode).toBe(0);
   expect(String(r.stdout)).toMatch(/^masked: 0$/m);

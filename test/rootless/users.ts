@@ -22,34 +22,30 @@ export interface Users {
 }
 
 /**
- * `tsbuild ARGS` as `user`, with a clean environment: the default store is ~/.local/share/tsbuild.
- * With `fuseDevice`, that device node is bound over /dev/fuse for this command alone (in a mount
- * namespace of its own, so the machine's /dev/fuse is never changed).
+ * `command` as `user`, with a clean environment (HOME, PATH). With `setup`, a shell script run as
+ * root first, in a mount namespace of this command alone (so the machine's mounts never change).
+ */
+export async function runAsUser(user: User, command: readonly string[], opts: { cwd?: string; setup?: string } = {}) {
+  const setup =
+    opts.setup === undefined ? [] : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `${opts.setup} && exec "$@"`, 'sh'];
+  const [program, ...prefix] = [...setup, 'runuser'];
+  const env = ['env', '-i', `HOME=${user.home}`, `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`];
+  const r = await execa(program!, [...prefix, '-u', user.name, '--', ...env, ...command], {
+    reject: false,
+    cwd: opts.cwd ?? user.home,
+    stdin: 'ignore',
+    stripFinalNewline: false,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/**
+ * `tsbuild ARGS` as `user`: the default store is ~/.local/share/tsbuild. With `fuseDevice`, that
+ * device node is bound over /dev/fuse for this command alone.
  */
 export async function asUser(user: User, args: readonly string[], cwd = user.home, fuseDevice?: string) {
-  const fuse =
-    fuseDevice === undefined
-      ? []
-      : ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /dev/fuse && exec "$@"', fuseDevice];
-  const [command, ...prefix] = [...fuse, 'runuser'];
-  const r = await execa(
-    command!,
-    [
-      ...prefix,
-      '-u',
-      user.name,
-      '--',
-      'env',
-      '-i',
-      `HOME=${user.home}`,
-      `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
-      process.execPath,
-      CLI,
-      ...args,
-    ],
-    { reject: false, cwd, stdin: 'ignore', stripFinalNewline: false },
-  );
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+  const setup = fuseDevice === undefined ? {} : { setup: `mount --bind '${fuseDevice}' /dev/fuse` };
+  return runAsUser(user, [process.execPath, CLI, ...args], { cwd, ...setup });
 }
 
 export async function okAsUser(user: User, args: readonly string[], cwd?: string, fuseDevice?: string): Promise<string> {
