@@ -18,6 +18,19 @@ function errorLine(r: CliResult): string {
   return errors[0]!;
 }
 
+/** A 24 MB tmpfs: a store's disk that fills. */
+async function smallDisk(): Promise<string> {
+  const mnt = await mkdtemp(join(tmpdir(), 'tsbuild-diskfull-'));
+  const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt], { reject: false });
+  if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
+  return mnt;
+}
+
+async function removeDisk(mnt: string): Promise<void> {
+  for (const m of (await mountsBelow(mnt)).reverse()) await execa('umount', ['-l', m], { reject: false });
+  await rm(mnt, { recursive: true, force: true });
+}
+
 describe('disk full', () => {
   let mnt: string;
   let root: string;
@@ -40,9 +53,7 @@ describe('disk full', () => {
   };
 
   beforeAll(async () => {
-    mnt = await mkdtemp(join(tmpdir(), 'tsbuild-diskfull-'));
-    const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt], { reject: false });
-    if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
+    mnt = await smallDisk();
     root = join(mnt, 'store');
     await ok(root, ['bootstrap', 'busybox']);
     await ok(root, [
@@ -56,9 +67,7 @@ describe('disk full', () => {
 
   afterAll(async () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
-    if (!mnt) return;
-    for (const m of (await mountsBelow(mnt)).reverse()) await execa('umount', ['-l', m], { reject: false });
-    await rm(mnt, { recursive: true, force: true });
+    if (mnt) await removeDisk(mnt);
   });
 
   test('a COPY whose layer does not fit: one clear error, the store as it was', async () => {
@@ -138,9 +147,7 @@ describe('a full disk', () => {
   const fill = (): string => join(mnt, 'fill');
 
   beforeAll(async () => {
-    mnt = await mkdtemp(join(tmpdir(), 'tsbuild-diskfull-'));
-    const m = await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mnt], { reject: false });
-    if (m.exitCode !== 0) throw new Error(`cannot mount a tmpfs at ${mnt} (this test runs as root): ${m.stderr}`);
+    mnt = await smallDisk();
     root = join(mnt, 'store');
     await ok(root, ['bootstrap', 'busybox']);
     for (const n of [1, 2]) {
@@ -156,9 +163,7 @@ describe('a full disk', () => {
 
   afterAll(async () => {
     await registry?.stop();
-    if (!mnt) return;
-    for (const m of (await mountsBelow(mnt)).reverse()) await execa('umount', ['-l', m], { reject: false });
-    await rm(mnt, { recursive: true, force: true });
+    if (mnt) await removeDisk(mnt);
   });
 
   test('a build says what it could not write, at its line', async () => {
