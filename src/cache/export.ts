@@ -53,12 +53,11 @@ export async function exportCache(
   opts: { readonly registry: RegistryOptions; readonly signal?: AbortSignal },
 ): Promise<ExportResult> {
   await checkCompressor(to.options.compression);
-  let location: CacheLocation;
-  if (to.type === 'local') {
-    const layout = new (await import('./layout.js')).LayoutLocation(to.dir);
-    await layout.sweep();
-    location = layout;
-  } else location = await (await import('./registry-location.js')).RegistryLocation.open(to.ref, { ...opts.registry, push: true });
+  const location: CacheLocation =
+    to.type === 'local'
+      ? new (await import('./layout.js')).LayoutLocation(to.dir)
+      : await (await import('./registry-location.js')).RegistryLocation.open(to.ref, { ...opts.registry, push: true });
+  await location.sweep?.();
   const tmp = await store.tempDir('cache-export');
   try {
     return await write(store, location, to.options, records, tmp, opts.signal ?? new AbortController().signal);
@@ -120,10 +119,7 @@ async function write(
     }),
   );
   await location.putManifest(manifestType, manifest);
-  if ('removeUnreferenced' in location) {
-    const keep = new Set<Digest>([sha256(manifest), configDesc.digest, ...descriptors.map((d) => d.digest)]);
-    await (location as { removeUnreferenced(keep: ReadonlySet<Digest>): Promise<void> }).removeUnreferenced(keep);
-  }
+  await location.removeUnreferenced?.(new Set<Digest>([sha256(manifest), configDesc.digest, ...descriptors.map((d) => d.digest)]));
   return { where: location.where, layers: layers.size, records: entries.length };
 }
 

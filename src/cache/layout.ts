@@ -3,13 +3,12 @@
 // CI cache action saves and restores; a blob is written to a temp name and renamed once its
 // digest is checked, and index.json last, so a directory saved mid-export holds the previous
 // cache or the new one.
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestMismatchError, hex, isDigest, sha256, type Digest } from '../digest.js';
+import { DigestMismatchError, hex, isDigest, sha256, verifyDigest, type Digest } from '../digest.js';
 import { sweepTemps, tempNameBeside, writeFileAtomic } from '../fs/atomic.js';
 import { MAX_MANIFEST_BYTES, MediaType, parseManifest } from '../image/manifest.js';
 import type { FetchedManifest } from '../registry/client.js';
@@ -78,12 +77,12 @@ export class LayoutLocation implements CacheLocation {
 
   addPullScope(): void {}
 
-  async uploadBlob(digest: Digest, size: number, open: () => Readable): Promise<void> {
+  async uploadBlob(digest: Digest, _size: number, open: () => Readable): Promise<void> {
     const final = this.blob(digest);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const tmp = tempNameBeside(final);
     try {
-      await copyVerified(open(), tmp, digest, size);
+      await copyVerified(open(), tmp, digest, `blob ${digest} for ${this.dir}`);
       await rename(tmp, final);
     } finally {
       await rm(tmp, { force: true });
@@ -98,8 +97,8 @@ export class LayoutLocation implements CacheLocation {
     return bytes;
   }
 
-  async downloadBlob(digest: Digest, size: number, file: string): Promise<void> {
-    await copyVerified(createReadStream(this.blob(digest)), file, digest, size);
+  async downloadBlob(digest: Digest, _size: number, file: string): Promise<void> {
+    await copyVerified(createReadStream(this.blob(digest)), file, digest, `blob ${digest} in ${this.dir}`);
   }
 
   /**
@@ -137,19 +136,7 @@ export class LayoutLocation implements CacheLocation {
   close(): void {}
 }
 
-/** Copies `from` into `file`, failing (and leaving the file to the caller) if digest or size differ. */
-async function copyVerified(from: Readable, file: string, digest: Digest, size: number): Promise<void> {
-  const hash = createHash('sha256');
-  let n = 0;
-  const check = new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      n += chunk.length;
-      if (size >= 0 && n > size) return cb(new DigestMismatchError(`blob ${digest}: more than the ${size} bytes its descriptor names`));
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  await pipeline(from, check, createWriteStream(file, { mode: 0o644 }));
-  const got = `sha256:${hash.digest('hex')}`;
-  if (got !== digest || (size >= 0 && n !== size)) throw new DigestMismatchError(`blob ${digest}: its content has digest ${got}`);
+/** Copies `from` into `file`, failing (and leaving the file to the caller) unless it hashes to `digest`. */
+async function copyVerified(from: Readable, file: string, digest: Digest, what: string): Promise<void> {
+  await pipeline(from, verifyDigest(digest, what), createWriteStream(file, { mode: 0o644 }));
 }

@@ -16,5 +16,9 @@ export interface CacheLocation extends BlobTarget {
   readBlob(digest: Digest, limit: number): Promise<Buffer>;
   /** A blob into `file`, checked against its digest and size. */
   downloadBlob(digest: Digest, size: number, file: string): Promise<void>;
+  /** Before an export: remove what an export killed midway left (a directory; a registry keeps no such thing). */
+  sweep?(): Promise<void>;
+  /** After an export: remove the blobs the new cache does not name (a directory; a registry collects its own garbage). */
+  removeUnreferenced?(keep: ReadonlySet<Digest>): Promise<void>;
   close(): void;
 }

@@ -84,12 +84,13 @@ export async function verifyStore(parts: StoreParts, only?: readonly Digest[]): 
     return false;
   };
   const brokenChains = [...records.values()].filter((r) => above(r.chainId)).map((r) => r.chainId);
+  const broken = new Set(brokenChains);
   for (const [id, chains] of configs) {
     const missing = chains.find((c) => !records.has(c));
     if (missing) {
       problems.push({ kind: 'image', id, problem: `its layer ${missing} is not in the store` });
       brokenImages.add(id);
-    } else if (chains.some((c) => brokenChains.includes(c))) {
+    } else if (chains.some((c) => broken.has(c))) {
       problems.push({ kind: 'image', id, problem: 'it stands on a broken layer' });
       brokenImages.add(id);
     }
