@@ -1,12 +1,9 @@
 // Blobs downloaded for pending layers (pending.ts), one file each in the build's scratch
 // directory, and the pending layers that read them.
-import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { hex, type Digest } from '../digest.js';
-import type { Layer } from '../image/image.js';
 import type { Descriptor } from '../image/manifest.js';
-import { decompress } from '../layer/decompress.js';
+import { blobLayer } from '../layer/blob-layer.js';
 import { Limiter } from '../fs/limit.js';
 import type { BlobRecord } from '../store/distribution.js';
 import type { PendingLayer } from './pending.js';
@@ -44,15 +41,7 @@ export class BlobFiles {
     download: (file: string) => Promise<void>,
     known?: BlobRecord,
   ): PendingLayer {
-    const compressed = async (): Promise<Readable> => createReadStream(await this.file(d, download));
-    const layer: Layer = {
-      diffId: at.diffId,
-      mediaType: d.mediaType,
-      digest: async () => d.digest,
-      size: async () => d.size,
-      compressed,
-      uncompressed: async () => Readable.from(decompress(await compressed())),
-    };
+    const layer = blobLayer(d, at.diffId, () => this.file(d, download));
     return {
       pending: true,
       chainId: at.chainId,

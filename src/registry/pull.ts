@@ -10,17 +10,15 @@
 //      config and tags (`name:tag` and `name@<manifest digest>`, as Docker records RepoDigests).
 //      If that fails, the layers this pull added are removed again: a failed pull leaves the
 //      store as it was.
-import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { explainNoSpace } from '../fs/nospace.js';
-import { addAbortSignal, Readable } from 'node:stream';
 import { chainIds, hex, shortId, sha256, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
 import { Limiter } from '../fs/limit.js';
 import type { Image, Layer } from '../image/image.js';
-import { decompress } from '../layer/decompress.js';
+import { blobLayer } from '../layer/blob-layer.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
@@ -290,17 +288,7 @@ function downloadedImage(
   fileOf: (i: number) => Promise<string>,
   signal: AbortSignal,
 ): Image {
-  const layers = manifest.layers.map((d, i): Layer => {
-    // Unpacking a big layer takes a while: Ctrl-C ends the read, and with it the unpacking.
-    const compressed = async () => addAbortSignal(signal, createReadStream(await fileOf(i)));
-    return {
-      diffId: config.rootfs.diff_ids[i]!,
-      mediaType: d.mediaType,
-      digest: async () => d.digest,
-      size: async () => d.size,
-      compressed,
-      uncompressed: async () => Readable.from(decompress(await compressed())),
-    };
-  });
+  // Ctrl-C ends a layer's read, and with it the unpacking.
+  const layers = manifest.layers.map((d, i): Layer => blobLayer(d, config.rootfs.diff_ids[i]!, () => fileOf(i), signal));
   return { id: sha256(configBytes), configBytes, config, layers };
 }
