@@ -5,7 +5,8 @@
 // layer known from a cache is neither downloaded nor compressed again when it can be mounted.
 import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { sha256, type Digest } from '../digest.js';
 import type { HistoryEntry } from '../image/config.js';
 import type { Layer } from '../image/image.js';
@@ -19,6 +20,9 @@ import type { Store } from '../store/store.js';
 import { CacheMediaType, serializeCacheConfig, type CacheConfig, type CacheEntry, type StepInputs } from './format.js';
 import type { CacheLocation } from './location.js';
 import type { CacheTo, ExportOptions } from './spec.js';
+
+/** Off the event loop: a listing can be megabytes. */
+const gzipAsync = promisify(gzip);
 
 /** One layer of a record's chain, as the build holds it. */
 export interface ExportLayer {
@@ -102,7 +106,7 @@ async function write(
     let files: number | undefined;
     if (r.listing !== undefined) {
       files = descriptors.length;
-      descriptors.push(await putBytes(location, CacheMediaType.files, gzipSync(r.listing)));
+      descriptors.push(await putBytes(location, CacheMediaType.files, await gzipAsync(r.listing)));
     }
     entries.push({ ...entryOf(r, (l) => index.get(l.diffId)!), ...(files !== undefined ? { files } : {}) });
   }

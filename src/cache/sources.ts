@@ -5,7 +5,8 @@
 // only if a later step needs their files. Nothing here can make a build fail: a cache that is
 // missing, not ours, truncated or unreachable is a warning and a miss, and so is a hit whose
 // blobs the location no longer has.
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { chainIdOf, type Digest } from '../digest.js';
 import { parseConfig, type HistoryEntry } from '../image/config.js';
 import { layerCompression, MAX_CONFIG_BYTES, selectPlatform, type Descriptor } from '../image/manifest.js';
@@ -34,6 +35,9 @@ export interface CacheHit {
   /** The layers it left, bottom first: the store's where it has them, else pending. */
   readonly chain: readonly (LayerRecord | PendingLayer)[];
 }
+
+/** Off the event loop: a listing can be megabytes. */
+const gunzipAsync = promisify(gunzip);
 
 /** A listing of COPY sources is a few bytes per file; this bounds what a hostile cache can send. */
 const MAX_FILES_BLOB = 256 << 20;
@@ -109,7 +113,7 @@ export class CacheSources {
         if (entry.files === undefined || !cache.location) return undefined;
         try {
           const d = cache.blobs[entry.files]!;
-          return gunzipSync(await cache.location.readBlob(d.digest, Math.min(d.size, MAX_FILES_BLOB))).toString('utf8');
+          return (await gunzipAsync(await cache.location.readBlob(d.digest, Math.min(d.size, MAX_FILES_BLOB)))).toString('utf8');
         } catch {
           return undefined;
         }
