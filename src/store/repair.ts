@@ -44,13 +44,27 @@ function deadName(name: string): boolean {
 /**
  * An atomic write's `.tmp-` file whose owner is gone, its PID perhaps given to a live process
  * since (leases.ts ownerGone). Judged by its ctime, which no one can set back, and only for a
- * plain file: a directory may be a mount point, whose times are those of what is mounted there,
- * so temp dirs keep deadName's rule.
+ * plain file: a directory may be a mount point, whose times are those of what is mounted there
+ * (see deadTempDir).
  */
 async function deadTempFile(name: string, path: string): Promise<boolean> {
   if (deadName(name)) return true;
   const st = await lstat(path).catch(() => undefined);
   return st !== undefined && st.isFile() && ownerGone(name, st.ctimeMs);
+}
+
+/**
+ * A temp dir whose owner is gone, its PID perhaps given to a live process since. A directory's
+ * ctime moves whenever an entry is added or removed in it, always by its owner, so a holder of
+ * the PID that started after that was never its owner. Only for a directory with no mount at or
+ * below it (`mounted`): a mount point's times are the mounted tree's, so those keep deadName's
+ * rule.
+ */
+async function deadTempDir(name: string, path: string, mounted: readonly string[]): Promise<boolean> {
+  if (deadName(name)) return true;
+  if (mounted.some((m) => m === path || m.startsWith(`${path}${sep}`))) return false;
+  const st = await lstat(path).catch(() => undefined);
+  return st !== undefined && ownerGone(name, st.ctimeMs);
 }
 
 /** The repair itself; call holding the store lock. */
@@ -65,7 +79,8 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
   // 1. Mounts below the root whose owner is gone: a snapshot's merged dir, or a mount inside a
   //    dead process's temp dir. Anything else was not mounted by tsbuild and stays.
   const unmounted: string[] = [];
-  for (const m of await mountsUnder(root)) {
+  const mounts = await mountsUnder(root);
+  for (const m of mounts) {
     if (m === root) continue;
     const path = relative(root, m).split(sep);
     let dead: boolean | undefined;
@@ -102,8 +117,10 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
     } catch {
       return;
     }
+    const stillMounted = mounts.filter((m) => !unmounted.includes(m));
+    const inRoot = resolve(root, relative(parts.root, dir));
     for (const n of names) {
-      if (!isTemp(n) || !deadName(n)) continue;
+      if (!isTemp(n) || !(await deadTempDir(n, join(inRoot, n), stillMounted))) continue;
       await rm(join(dir, n), { recursive: true, force: true });
       removedTemps.push(join(dir, n));
     }

@@ -388,7 +388,7 @@ describe.each([
   // whose PID a live process had since been given was kept by every repair, and once the dead
   // lease that triggered the repair was gone, no later command looked again. The test hands the
   // PID out again as the kernel would, by setting the last PID it handed out (CRIU's way).
-  test('a dead process’s .tmp- files go even when its PID now belongs to a live process', async () => {
+  test('a dead process’s .tmp- files and temp dirs go even when its PID now belongs to a live process', async () => {
     const root = store.root;
     const meta = join(root, 'image', driver);
     const pid = await unusedPid();
@@ -397,16 +397,22 @@ describe.each([
       join(meta, 'buildcache', `.tmp-${'b'.repeat(64)}-${pid}-0123456789ab`),
       join(meta, `.tmp-repositories.json-${pid}-0123456789ab`),
     ];
+    // And its temp dirs: a build's work dir (with files in it) and a layer write set.
+    const dirs = [join(root, 'tmp', `build-${pid}-Ab12Cd`), join(meta, 'layerdb', 'tmp', `write-set-${pid}-0123456789abcdef`)];
     for (const t of temps) {
       await mkdir(dirname(t), { recursive: true });
       await writeFile(t, '[]');
+    }
+    for (const d of dirs) {
+      await mkdir(join(d, 'sub'), { recursive: true });
+      await writeFile(join(d, 'sub', 'file'), 'x');
     }
     await new Promise((r) => setTimeout(r, 1500)); // the dead process's files are older than the live one
     const other = await spawnAs(pid);
     try {
       // The dead process's lease: its PID, with a start time that is not the live process's.
       await writeFile(join(root, 'leases', `${pid}-1`), '');
-      expect(await leftovers(root)).toHaveLength(temps.length + 1);
+      expect(await leftovers(root)).toHaveLength(temps.length + dirs.length + 1);
       await ok(root, ['images']);
       expect(await leftovers(root)).toEqual([]);
     } finally {
