@@ -71,26 +71,8 @@ static size_t utf8_seq_len(const unsigned char *s, size_t len, size_t i)
 	return n + 1;
 }
 
-static bool valid_utf8(const unsigned char *s, size_t len)
-{
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq_len(s, len, i);
-		if (n == 0)
-			return false;
-		i += n;
-	}
-	return true;
-}
-
-static void require_utf8(const char *s, size_t len, const char *what)
-{
-	if (!valid_utf8((const unsigned char *)s, len))
-		die("walk: %s%s%s is not valid UTF-8; tsbuild cannot represent it", what,
-		    path.len ? " of " : "", path.len ? path.data : "");
-}
-
 /*
- * S as a JSON string. File names and link targets are bytes, not text: a byte that does not
+ * S as a JSON string. File names, link targets and xattr names are bytes, not text: a byte that does not
  * start a valid UTF-8 sequence is written as the lone surrogate \udcXX (Python's
  * "surrogateescape"), which JSON.parse keeps, so that src/fs/bytename.ts turns the string back
  * into the same bytes for every fs call and tar header. Valid UTF-8 never decodes to a lone
@@ -219,7 +201,6 @@ static void put_xattrs(const char *file)
 				continue; /* removed since the listing */
 			die_errno("walk: getxattr %s %s", sorted[i], path.data);
 		}
-		require_utf8(sorted[i], strlen(sorted[i]), "an xattr name");
 		if (i > 0)
 			putchar_unlocked(',');
 		put_json_string(sorted[i], strlen(sorted[i]));

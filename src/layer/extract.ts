@@ -402,7 +402,7 @@ class Extractor {
     if (this.rules.xattrs === 'ignore') return;
     for (const [attr, value] of h.xattrs) {
       if (attr.startsWith('trusted.overlay.') || attr.startsWith('user.overlay.')) continue;
-      this.ops.push({ op: 'setxattr', path: this.helperPath(rel), name: attr, value });
+      this.ops.push({ op: 'setxattr', path: this.helperPath(rel), name: encodeName(attr), value });
     }
   }
 

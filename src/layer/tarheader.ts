@@ -10,6 +10,7 @@
 // Decoding accepts USTAR, PAX (records, global headers), GNU (long name/link entries, base-256
 // numbers), STAR prefixes and V7. Names are Buffers throughout: a tar name is bytes, and an
 // archive from elsewhere need not be UTF-8.
+import { decodeName, encodeName } from '../fs/bytename.js';
 
 export const BLOCK_SIZE = 512;
 
@@ -104,7 +105,7 @@ const MAGIC_GNU = Buffer.from('ustar ', 'latin1');
 const VERSION_GNU = Buffer.from(' \0', 'latin1');
 const TRAILER_STAR = Buffer.from('tar\0', 'latin1');
 
-const PAX_SCHILY_XATTR = 'SCHILY.xattr.';
+export const PAX_SCHILY_XATTR = 'SCHILY.xattr.';
 
 export function blockPadding(size: number): number {
   return (BLOCK_SIZE - (size % BLOCK_SIZE)) % BLOCK_SIZE;
@@ -171,7 +172,8 @@ function formatPaxRecord(key: string, value: Buffer): Buffer {
   if (key === '' || key.includes('=') || key.includes('\0')) {
     throw new TarFormatError(`invalid PAX record key ${JSON.stringify(key)}`);
   }
-  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  // An xattr name in a key is bytes, as file names are (fs/bytename.ts); Go writes them as they are.
+  const body = Buffer.concat([Buffer.from(' '), encodeName(key), Buffer.from('='), value, Buffer.from('\n')]);
   let size = body.length + String(body.length).length;
   if (String(size).length + body.length !== size) size = String(size).length + body.length;
   return Buffer.concat([Buffer.from(String(size)), body]);
@@ -270,7 +272,7 @@ export function encodeHeader(h: TarHeader): Buffer {
 
   // PAX: records sorted bytewise by key (Go sorts its map keys), then the main block with
   // best-effort ASCII copies of the long fields and no prefix.
-  const keys = [...pax.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const keys = [...pax.keys()].sort((a, b) => Buffer.compare(encodeName(a), encodeName(b)));
   const data = Buffer.concat(keys.map((k) => formatPaxRecord(k, pax.get(k)!)));
   if (data.length > MAX_SPECIAL_FILE_SIZE) throw new TarFormatError('PAX records exceed 1 MiB');
   const ext = Buffer.alloc(BLOCK_SIZE);
@@ -424,7 +426,7 @@ export function parsePaxRecords(data: Buffer): Map<string, Buffer> {
     const rec = rest.subarray(sp + 1, n - 1);
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) throw new TarFormatError('malformed PAX record');
-    const key = rec.subarray(0, eq).toString('utf8');
+    const key = decodeName(rec.subarray(0, eq));
     const value = Buffer.from(rec.subarray(eq + 1));
     if (key.includes('\0')) throw new TarFormatError('malformed PAX record');
     if (['path', 'linkpath', 'uname', 'gname'].includes(key) && value.includes(0)) {
@@ -446,5 +448,3 @@ export function parsePaxTime(v: string): { sec: number; nsec: number } {
   if (m[1] === '-') return nsec === 0 ? { sec: -sec, nsec: 0 } : { sec: -sec - 1, nsec: 1e9 - nsec };
   return { sec, nsec };
 }
-
-export { PAX_SCHILY_XATTR };

@@ -44,7 +44,7 @@ export type FsOp =
       readonly uid: number;
       readonly gid: number;
     }
-  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string; readonly value: Buffer };
+  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string | Buffer; readonly value: Buffer };
 
 /**
  * How to present a snapshot as a root filesystem, as containerd's mount.Mount says it: data, not

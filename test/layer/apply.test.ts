@@ -150,13 +150,26 @@ describe('applyLayer', () => {
     const a = await arena();
     const bad = (s: string, byte: number) => Buffer.concat([Buffer.from(s), Buffer.of(byte)]);
     const tar = buildTar([
-      { h: { ...header('d/', { type: 'dir' }), name: bad('d', 0xff), xattrs: new Map([['user.k', Buffer.from('v')]]) } },
+      {
+        h: {
+          ...header('d/', { type: 'dir' }),
+          name: bad('d', 0xff),
+          // An xattr name is bytes too (the walk refused such a name before).
+          xattrs: new Map([
+            ['user.k', Buffer.from('v')],
+            ['user.k\udcfe', Buffer.from('w')],
+          ]),
+        },
+      },
       { h: { ...header('w'), name: Buffer.concat([bad('d', 0xff), Buffer.from('/.wh.'), bad('gone', 0xfe)]) } },
       { h: { ...header('f', { type: 'fifo' }), name: Buffer.concat([bad('d', 0xff), Buffer.from('/'), bad('fifo', 0xfd)]) } },
     ]);
     await applyLayer(Readable.from([tar]), a.target, { whiteouts: 'overlay', tarSplitPath: a.split });
     const r = await records(a.target);
     expect(r.get('d\udcff')!.xattrs?.['user.k']?.toString()).toBe('v');
+    expect(r.get('d\udcff')!.xattrs?.['user.k\udcfe']?.toString()).toBe('w');
+    // Go's tar writer keeps the name's bytes in the PAX record; so do we.
+    expect(tar.includes(Buffer.concat([Buffer.from('SCHILY.xattr.user.k'), Buffer.of(0xfe), Buffer.from('=w\n')]))).toBe(true);
     expect(r.get('d\udcff/gone\udcfe')).toMatchObject({ type: 'c', devMajor: 0, devMinor: 0 });
     expect(r.get('d\udcff/fifo\udcfd')).toMatchObject({ type: 'p' });
     expect((await streamBytes(regenerateLayer(a.split, a.target))).equals(tar)).toBe(true);

@@ -112,14 +112,17 @@ describe('walk', () => {
     expect(xattrs['user.empty']).toEqual(Buffer.alloc(0));
   });
 
-  test('reports a name or link target that is not UTF-8 with each such byte as a lone surrogate (src/fs/bytename.ts)', async () => {
+  test('reports a name, link target or xattr name that is not UTF-8 with each such byte as a lone surrogate (src/fs/bytename.ts)', async () => {
     await mkdir(join(dir, 'sub'));
     const bad = Buffer.concat([Buffer.from(join(dir, 'sub') + '/bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('é')]);
     await writeFile(bad, '');
     await symlink(Buffer.from([0x61, 0xe9]), join(dir, 'sub', 'lnk'));
+    await applyOps([{ op: 'setxattr', path: bad, name: Buffer.concat([Buffer.from('user.'), Buffer.of(0xff)]), value: Buffer.from('v') }]);
     const records = await collect(dir);
     expect(records.map((r) => r.path)).toEqual(['sub', 'sub/bad-\udcff\udcfeé', 'sub/lnk']);
     expect(records[2]!.link).toBe('a\udce9');
+    // An xattr name too (the walk refused it: "an xattr name ... is not valid UTF-8").
+    expect(records[1]!.xattrs).toEqual({ 'user.\udcff': Buffer.from('v') });
   });
 
   test('an empty directory yields nothing; a missing one is a HelperError', async () => {
