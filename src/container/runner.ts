@@ -45,7 +45,8 @@ export async function inNewLayer(
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } catch (err) {
-    await store.discard(snap);
+    // Interrupted: its files (maybe 200,000 of them, seconds to delete) are removed after we exit.
+    await store.discard(snap, { afterExit: opts.signal?.aborted === true });
     throw err;
   }
 }

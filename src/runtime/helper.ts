@@ -7,3 +7,4 @@ export { walk } from './walk.js';
 export { applyOps } from './apply-ops.js';
 export { supportsDType } from './dtype.js';
 export { mountsUnder } from './mountinfo.js';
+export { reapLater, type ReapPlaces } from './reap.js';

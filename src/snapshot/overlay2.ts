@@ -17,7 +17,7 @@ import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BindMount, Mount } from '../runtime/types.js';
 import { inUserNamespace } from '../runtime/userns.js';
-import type { InitLayer, PrepareOptions, Snapshotter } from './snapshotter.js';
+import { exists, removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
 
 const LINK_DIR = 'l';
 const LINK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -188,7 +188,8 @@ export class Overlay2Snapshotter implements Snapshotter {
     return join(this.dir(key), 'diff');
   }
 
-  private async removeDir(key: string): Promise<void> {
+  /** Drops `key`'s short link and returns its directory if it exists, for removeTrees. */
+  private async unlinkDir(key: string): Promise<string[]> {
     const dir = this.dir(key);
     let link: string | undefined;
     try {
@@ -197,12 +198,16 @@ export class Overlay2Snapshotter implements Snapshotter {
       link = undefined;
     }
     if (link) await rm(join(this.home, LINK_DIR, link), { force: true });
-    await rm(dir, { recursive: true, force: true });
+    return (await exists(dir)) ? [dir] : [];
   }
 
-  async remove(key: string): Promise<void> {
-    await this.removeDir(initKey(key));
-    await this.removeDir(key);
+  private async removeDir(key: string): Promise<void> {
+    await removeTreesNow(await this.unlinkDir(key));
+  }
+
+  async remove(key: string, removeTrees: RemoveTrees = removeTreesNow): Promise<void> {
+    const dirs = [...(await this.unlinkDir(initKey(key))), ...(await this.unlinkDir(key))];
+    if (dirs.length > 0) await removeTrees(dirs);
   }
 
   describe(stack: readonly string[]): Record<string, string> | null {

@@ -6,6 +6,7 @@
 //
 // Keys are the store's cache-ids: a snapshot keeps its key when committed, so a layer record's
 // cache-id names its directory, as in Docker's layout.
+import { lstat, rm } from 'node:fs/promises';
 import type { Mount } from '../runtime/types.js';
 
 export type DriverName = 'overlay2' | 'vfs';
@@ -43,14 +44,34 @@ export interface Snapshotter {
   mounts(key: string): Promise<Mount[]>;
   /** Freezes `key` (dropping its init layer): from now on it can be a parent and be viewed. */
   commit(key: string): Promise<void>;
-  /** Deletes `key`, active or committed. Missing is fine. */
-  remove(key: string): Promise<void>;
+  /**
+   * Deletes `key`, active or committed. Missing is fine. Its big directory trees go through
+   * `removeTrees` when given (the store hands them to a remover that outlives an interrupted
+   * build); the snapshot is gone from the snapshotter's view when this returns either way.
+   */
+  remove(key: string, removeTrees?: RemoveTrees): Promise<void>;
   /** The keys present on disk (init layers included: `<key>-init`). */
   list(): Promise<string[]>;
   /** Where a committed snapshot's own files are read from to rebuild its layer tar. */
   fileRoot(key: string): string;
   /** `docker image inspect`'s GraphDriver.Data for an image whose layers are these snapshots, bottom first. */
   describe(stack: readonly string[]): Record<string, string> | null;
+}
+
+/** Removes whole directory trees that exist (a snapshot's files, its init layer). */
+export type RemoveTrees = (dirs: readonly string[]) => Promise<void>;
+
+/** RemoveTrees in this process: what every removal does unless told otherwise. */
+export async function removeTreesNow(dirs: readonly string[]): Promise<void> {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+}
+
+/** Whether `path` exists (not following a final symlink). */
+export async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** A fresh snapshot key: 64 hex digits, like Docker's cache-ids. */

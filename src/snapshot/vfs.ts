@@ -8,7 +8,7 @@
 import { mkdir, readFile, rm, readdir, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import type { BindMount, Mount } from '../runtime/types.js';
-import type { InitLayer, PrepareOptions, Snapshotter } from './snapshotter.js';
+import { exists, removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
 
 /**
  * What placing an init layer changed in a rootfs: the placeholders created (in creation order)
@@ -145,9 +145,11 @@ export class VfsSnapshotter implements Snapshotter {
     return this.dir(key);
   }
 
-  async remove(key: string): Promise<void> {
-    await this.removeInit(key);
-    await rm(this.dir(key), { recursive: true, force: true });
+  async remove(key: string, removeTrees: RemoveTrees = removeTreesNow): Promise<void> {
+    await rm(this.placeholdersFile(key), { force: true });
+    const dirs = [];
+    for (const d of [this.initDir(key), this.dir(key)]) if (await exists(d)) dirs.push(d);
+    if (dirs.length > 0) await removeTrees(dirs);
     await rm(this.parentFile(key), { force: true });
   }
 

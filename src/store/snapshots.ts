@@ -2,13 +2,14 @@
 // The snapshotter knows directories and mounts, the differ (src/layer/differ.ts) tars; this is
 // where a snapshot becomes a layer record under its chainID, and where leases make sure that
 // rmi and prune in another process never take a layer a snapshot stands on.
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import type { Digest } from '../digest.js';
 import { join } from 'node:path';
 import { compare, apply, type DiffOptions } from '../layer/differ.js';
 import type { LayerDescriptor } from '../layer/types.js';
 import type { Mount } from '../runtime/types.js';
-import { newSnapshotKey, type PrepareOptions } from '../snapshot/snapshotter.js';
+import { reapLater } from '../runtime/helper.js';
+import { newSnapshotKey, removeTreesNow, type PrepareOptions } from '../snapshot/snapshotter.js';
 import type { LayerRecord } from './layerdb.js';
 import type { StoreParts } from './parts.js';
 
@@ -84,8 +85,17 @@ export async function applyLayer(
   }
 }
 
-export async function discard(parts: StoreParts, key: string): Promise<void> {
-  await parts.snapshotter.remove(key);
+/**
+ * Deletes a snapshot. `afterExit`: the build was interrupted and should give the terminal back
+ * now, so the snapshot's files go to a remover that outlives this process (runtime/reap.ts),
+ * leased in its own name; if that cannot be started they are removed here as usual.
+ */
+export async function discard(parts: StoreParts, key: string, opts: { afterExit?: boolean } = {}): Promise<void> {
+  if (!opts.afterExit) return parts.snapshotter.remove(key);
+  const places = { into: parts.paths.tmp, leases: parts.paths.leases };
+  await mkdir(places.into, { recursive: true, mode: 0o700 });
+  await mkdir(places.leases, { recursive: true });
+  await parts.snapshotter.remove(key, (dirs) => reapLater(dirs, places).catch(() => removeTreesNow(dirs)));
 }
 
 export interface Published {

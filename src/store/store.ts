@@ -208,9 +208,12 @@ export class Store {
     return commit(this.parts, snap, opts);
   }
 
-  /** Deletes a snapshot that will not be committed. */
-  discard(snap: ActiveSnapshot): Promise<void> {
-    return discard(this.parts, snap.key);
+  /**
+   * Deletes a snapshot that will not be committed; `afterExit` (an interrupted build) lets a
+   * remover that outlives this process delete its files, so that the signal takes effect at once.
+   */
+  discard(snap: ActiveSnapshot, opts: { afterExit?: boolean } = {}): Promise<void> {
+    return discard(this.parts, snap.key, opts);
   }
 
   /** `docker image inspect`'s GraphDriver for an image whose layers are these. */
