@@ -9,6 +9,7 @@
 // Acceptance follows Go's archive/tar, which is what Docker reads layers with: an archive may end
 // without its zero blocks, a PAX 'x' header applies to the next entry only, empty PAX values
 // keep the header's own value. Sparse files and exotic GNU types are refused.
+import { InvalidInputError } from '../errors.js';
 import { ByteReader, TruncatedError } from './bytereader.js';
 import {
   BLOCK_SIZE,
@@ -255,4 +256,19 @@ export async function* readTar(src: ByteReader): AsyncGenerator<TarItem, void, u
     if (chunk.length === 0) break;
     yield { kind: 'segment', bytes: Buffer.from(chunk) };
   }
+}
+
+/**
+ * The tar reader's own errors as a user should read them, `noun` naming the archive (`layer
+ * tar`); `bytesRead` tells an input too short to be a tar from one cut short. Others pass as they are.
+ */
+export function tarReadError(e: unknown, noun: string, bytesRead: number): unknown {
+  if (e instanceof TarFormatError) return new InvalidInputError(`invalid ${noun}: ${e.message}`, { cause: e });
+  if (e instanceof TruncatedError) {
+    return new InvalidInputError(
+      bytesRead < BLOCK_SIZE ? `not a ${noun}: only ${bytesRead} bytes` : `the ${noun} is truncated: ${e.message}`,
+      { cause: e },
+    );
+  }
+  return e;
 }

@@ -29,10 +29,10 @@ import { displayName, hostPath as fsPath } from '../fs/bytename.js';
 import type { Ownership } from '../fs/mkdirall.js';
 import { ByteReader } from './bytereader.js';
 import { decompress } from './decompress.js';
-import { extract, tarReadError, type ExtractEntry } from './extract.js';
+import { extract, type ExtractEntry } from './extract.js';
 import { UNTAR_RULES } from './extract-rules.js';
 import { BLOCK_SIZE, blockFormat, isZeroBlock } from './tarheader.js';
-import { readTar } from './tarreader.js';
+import { readTar, tarReadError } from './tarreader.js';
 
 /**
  * Whether the file at `path` is a tar archive ADD unpacks: a regular file that decompresses to
