@@ -5,25 +5,14 @@
 // interrupted`) and leave the store as it was: no image, no tag, no layer, no temp dir, no mount,
 // no lease. And the cost of a Dockerfile grows with its number of instructions, not with their
 // square: compared as a ratio of two builds on this machine, never as a time.
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { waitFor } from '../helpers/steps.js';
 import { CLI, busyboxStore, tempDir } from '../helpers/tsbuild.js';
-import { inconsistencies, leftovers, tags } from './store-check.js';
+import { contents, inconsistencies, leftovers } from './store-check.js';
 
 const store = busyboxStore();
-
-/** What a build may add to the store: images, layers, tags. */
-async function contents(root: string): Promise<{ images: string[]; layers: string[]; tags: Record<string, string> }> {
-  const list = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [])).sort();
-  const meta = join(root, 'image', 'overlay2');
-  return {
-    images: await list(join(meta, 'imagedb', 'content', 'sha256')),
-    layers: await list(join(meta, 'layerdb', 'sha256')),
-    tags: await tags(root),
-  };
-}
 
 async function dockerfileContext(lines: readonly string[]): Promise<string> {
   const ctx = await tempDir();

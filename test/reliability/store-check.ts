@@ -168,3 +168,14 @@ export async function tags(root: string): Promise<Record<string, string>> {
   }
   return out;
 }
+
+/** What a command may add to the store: images, layers, tags. */
+export async function contents(root: string): Promise<{ images: string[]; layers: string[]; tags: Record<string, string> }> {
+  const list = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [])).sort();
+  const meta = join(root, 'image', 'overlay2');
+  return {
+    images: await list(join(meta, 'imagedb', 'content', 'sha256')),
+    layers: await list(join(meta, 'layerdb', 'sha256')),
+    tags: await tags(root),
+  };
+}
