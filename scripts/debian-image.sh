@@ -18,7 +18,8 @@ while [ $# -gt 0 ]; do
 done
 tag=${tag:-debian:$suite}
 cache=${TSBUILD_CACHE:-/var/cache/tsbuild}
-tarball="$cache/debian-$suite-$(dpkg --print-architecture).tar"
+# -slim: made without package caches (an older cache file, made with them, is left alone).
+tarball="$cache/debian-$suite-$(dpkg --print-architecture)-slim.tar"
 
 if ! command -v debootstrap >/dev/null; then
   echo "debian-image: debootstrap is missing: apt-get install -y debootstrap" >&2
@@ -40,8 +41,18 @@ if [ ! -s "$tarball" ]; then
     tail -n 20 "$work/debootstrap.log" >&2
     exit 1
   }
-  # What docker's debian images leave out: package lists and caches.
+  # What Docker's official debian images leave out: package lists, downloaded .deb files and
+  # apt's binary caches. And what they add: docker-clean, the APT hook that deletes downloaded
+  # packages after each install (the text of debuerreotype's debuerreotype-minimizing-config,
+  # which builds those images), so that an image's own `apt-get install` leaves no .deb behind.
   rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/"*.bin "$work/rootfs/var/log/"*.log
+  find "$work/rootfs/var/cache/apt/archives" -name '*.deb' -delete
+  cat > "$work/rootfs/etc/apt/apt.conf.d/docker-clean" <<'CONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CONF
   mkdir -p "$cache"
   tar --numeric-owner --xattrs --sort=name -C "$work/rootfs" -cf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"

@@ -9,6 +9,7 @@ import {
   type RuleResult,
   type Thresholds,
 } from '../../src/analyze/index.js';
+import { findCiConfig } from '../../src/analyze/ci-config.js';
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
@@ -25,6 +26,8 @@ const spec = {
     'lowest-efficiency': { type: 'string' },
     'highest-wasted-bytes': { type: 'string' },
     'highest-user-wasted-percent': { type: 'string' },
+    'max-cache-bytes': { type: 'string' },
+    'ci-config': { type: 'string' },
   },
   optionHelp: [
     '      --json                   Print the analysis as JSON (schema: docs/analyze.md)',
@@ -36,7 +39,13 @@ const spec = {
     '      --highest-user-wasted-percent RATIO',
     "                               Fail when the Dockerfile's own layers waste more than",
     '                               this share of their size (default 0.1); a threshold of',
-    '                               "disabled" skips its rule',
+    "      --max-cache-bytes SIZE   Fail when the Dockerfile's own layers store more package-",
+    '                               manager caches (apt, apk, dnf, pip, npm, Go...) than',
+    '                               this (default 10MB); a threshold of "disabled" skips',
+    '                               its rule',
+    '      --ci-config FILE         Thresholds from FILE (default: .tsbuild-ci.yaml next to',
+    "                               the image's Dockerfile, else in the current directory);",
+    '                               flags win over the file',
   ],
 } as const;
 
@@ -52,8 +61,21 @@ export async function run(argv: string[]): Promise<number> {
   const thresholds = parseThresholds(v);
   if (!v.ci && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
   const store = await Store.open(await storeOptions(v));
-  const analysis = await analyzeImage(store, await store.resolveImage(args.positionals[0]!));
-  const ci = v.ci ? evaluateCi(analysis, thresholds.values) : undefined;
+  const id = await store.resolveImage(args.positionals[0]!);
+  const analysis = await analyzeImage(store, id);
+  let ci: CiResult | undefined;
+  if (v.ci) {
+    const dockerfile = (await store.provenance(id))?.dockerfile;
+    const file = await findCiConfig({
+      ...(v['ci-config'] ? { explicit: v['ci-config'] } : {}),
+      ...(dockerfile ? { dockerfile } : {}),
+      cwd: process.cwd(),
+    });
+    ci = {
+      ...evaluateCi(analysis, { ...DEFAULT_THRESHOLDS, ...file?.thresholds, ...thresholds.values }),
+      ...(file ? { config: file.path } : {}),
+    };
+  }
   if (v.json) {
     process.stdout.write(forTerminal(`${JSON.stringify({ ...analysis, ...(ci ? { ci } : {}) }, null, 2)}\n`));
   } else {
@@ -63,26 +85,26 @@ export async function run(argv: string[]): Promise<number> {
   return ci && !ci.pass ? 1 : 0;
 }
 
-function parseThresholds(v: Record<string, unknown>): { values: Thresholds; given: string[] } {
-  const given = ['lowest-efficiency', 'highest-wasted-bytes', 'highest-user-wasted-percent'].filter((k) => v[k] !== undefined);
-  const opt = <T>(name: string, parse: (s: string) => T, fallback: T): T => {
-    const s = v[name];
-    if (typeof s !== 'string') return fallback;
+/** The thresholds given as flags (only those: the CI config file and the defaults fill the rest). */
+function parseThresholds(v: Record<string, unknown>): { values: Partial<Thresholds>; given: string[] } {
+  const flags = {
+    'lowest-efficiency': ['lowestEfficiency', parseRatioThreshold],
+    'highest-wasted-bytes': ['highestWastedBytes', parseByteThreshold],
+    'highest-user-wasted-percent': ['highestUserWastedPercent', parseRatioThreshold],
+    'max-cache-bytes': ['maxCacheBytes', parseByteThreshold],
+  } as const;
+  const names = Object.keys(flags) as (keyof typeof flags)[];
+  const values: Partial<Record<keyof Thresholds, number | undefined>> = {};
+  for (const name of names.filter((k) => v[k] !== undefined)) {
+    const [key, parse] = flags[name];
     try {
-      return parse(s);
+      values[key] = parse(v[name] as string);
     } catch (err) {
       if (err instanceof InvalidInputError) throw usageError(`--${name}: ${err.message}`);
       throw err;
     }
-  };
-  return {
-    given,
-    values: {
-      lowestEfficiency: opt('lowest-efficiency', parseRatioThreshold, DEFAULT_THRESHOLDS.lowestEfficiency),
-      highestWastedBytes: opt('highest-wasted-bytes', parseByteThreshold, DEFAULT_THRESHOLDS.highestWastedBytes),
-      highestUserWastedPercent: opt('highest-user-wasted-percent', parseRatioThreshold, DEFAULT_THRESHOLDS.highestUserWastedPercent),
-    },
-  };
+  }
+  return { given: [...names, 'ci-config'].filter((k) => v[k] !== undefined), values };
 }
 
 function percent(x: number): string {
@@ -163,7 +185,11 @@ export function renderAnalysis(a: ImageAnalysis, opts: { summary?: boolean } = {
 }
 
 export function renderCi(ci: CiResult): string {
-  const lines = ['CI checks:', ...ci.rules.map((r) => `  ${r.status.toUpperCase().padEnd(4)}  ${r.rule}: ${ruleText(r)}`)];
+  const lines = [`CI checks${ci.config ? ` (thresholds from ${ci.config})` : ''}:`];
+  for (const r of ci.rules) {
+    lines.push(`  ${r.status.toUpperCase().padEnd(4)}  ${r.rule}: ${ruleText(r)}`);
+    for (const h of r.causes ?? []) lines.push(`        ${humanSize(h.bytes)}: ${h.message}`, `        Fix: ${h.fix}`);
+  }
   const failed = ci.rules.filter((r) => r.status === 'fail').length;
   lines.push(`Result: ${ci.pass ? 'PASS' : 'FAIL'} (${failed} of ${ci.rules.filter((r) => r.status !== 'skip').length} checks failed)`);
   return `${lines.join('\n')}\n`;
@@ -178,6 +204,8 @@ function ruleText(r: RuleResult): string {
       return `${humanSize(r.value)} wasted (${r.value} bytes) ${r.status === 'fail' ? 'is more than' : 'is not more than'} ${humanSize(r.threshold)}`;
     case 'highest-user-wasted-percent':
       return `${percent(r.value)} of the Dockerfile's layers wasted ${r.status === 'fail' ? 'is more than' : 'is not more than'} ${percent(r.threshold)}`;
+    case 'max-cache-bytes':
+      return `${humanSize(r.value)} of package caches in the Dockerfile's layers ${r.status === 'fail' ? 'is more than' : 'is not more than'} ${humanSize(r.threshold)}`;
   }
 }
 

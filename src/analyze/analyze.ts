@@ -3,6 +3,7 @@
 // Dockerfile lines. The result is plain data (./types.ts); the CLI renders it.
 import type { Digest } from '../digest.js';
 import type { Store } from '../store/store.js';
+import { cacheOf } from './caches.js';
 import { unusedContextFiles } from './context.js';
 import { readLayerEntries, type LayerEntry } from './entries.js';
 import { layerHints } from './hints.js';
@@ -72,6 +73,7 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
   const wastedBytes = sum(hidden);
   const userWastedBytes = sum(hidden.filter((c) => !origins[c.hiddenBy!.layer]!.base));
   const userSize = layers.filter((l) => !l.origin.base).reduce((n, l) => n + l.size, 0);
+  const userCacheBytes = sum(all.filter((c) => !origins[c.layer]!.base && cacheOf(c.path) !== undefined));
 
   const hints = layerHints({ layers: replay.layers, origins, minBytes: opts.minHintBytes });
   if (provenance && opts.checkContext) {
@@ -90,6 +92,7 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
     wastedBytes,
     userWastedBytes,
     userWastedPercent: userSize > 0 ? userWastedBytes / userSize : 0,
+    userCacheBytes,
     efficiency: storedBytes > 0 ? 1 - wastedBytes / storedBytes : 1,
     layers,
     inefficientPaths: inefficientPaths(all, hidden),

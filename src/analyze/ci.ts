@@ -1,8 +1,10 @@
 // `analyze --ci`: dive's three rules, with its option names and its default thresholds for the
 // two ratio rules. dive leaves the wasted-bytes rule disabled by default; tsbuild enables it at
-// 20MB, so the seed's COPY-then-rm image fails however large its base is.
+// 20MB, so the seed's COPY-then-rm image fails however large its base is. A fourth rule of our
+// own fails on package-manager caches the Dockerfile's layers leave (10MB by default: apt's lists
+// alone are ~20MB after one `apt-get update`), naming the lines and their fix.
 import { InvalidInputError } from '../errors.js';
-import type { ImageAnalysis } from './types.js';
+import type { Hint, ImageAnalysis } from './types.js';
 
 export interface Thresholds {
   /** Fail when efficiency is below this (0..1); undefined: rule disabled. */
@@ -11,15 +13,18 @@ export interface Thresholds {
   readonly highestWastedBytes: number | undefined;
   /** Fail when userWastedPercent (a fraction: 0.1 is 10%) is above this. */
   readonly highestUserWastedPercent: number | undefined;
+  /** Fail when the Dockerfile's layers store more package-cache bytes than this. */
+  readonly maxCacheBytes: number | undefined;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
   lowestEfficiency: 0.9,
   highestWastedBytes: 20_000_000,
   highestUserWastedPercent: 0.1,
+  maxCacheBytes: 10_000_000,
 };
 
-export type RuleName = 'lowest-efficiency' | 'highest-wasted-bytes' | 'highest-user-wasted-percent';
+export type RuleName = 'lowest-efficiency' | 'highest-wasted-bytes' | 'highest-user-wasted-percent' | 'max-cache-bytes';
 
 export interface RuleResult {
   readonly rule: RuleName;
@@ -27,11 +32,15 @@ export interface RuleResult {
   /** null when the rule is disabled. */
   readonly threshold: number | null;
   readonly value: number;
+  /** What made a failed rule fail, where the analysis knows: the hints naming the lines and their fix. */
+  readonly causes?: readonly Hint[];
 }
 
 export interface CiResult {
   readonly pass: boolean;
   readonly rules: readonly RuleResult[];
+  /** The CI config file (.tsbuild-ci.yaml) whose thresholds applied, if one did. */
+  readonly config?: string;
 }
 
 export function evaluateCi(a: ImageAnalysis, t: Thresholds): CiResult {
@@ -39,7 +48,12 @@ export function evaluateCi(a: ImageAnalysis, t: Thresholds): CiResult {
     rule('lowest-efficiency', t.lowestEfficiency, a.efficiency, (v, th) => v < th),
     rule('highest-wasted-bytes', t.highestWastedBytes, a.wastedBytes, (v, th) => v > th),
     rule('highest-user-wasted-percent', t.highestUserWastedPercent, a.userWastedPercent, (v, th) => v > th),
+    rule('max-cache-bytes', t.maxCacheBytes, a.userCacheBytes, (v, th) => v > th),
   ];
+  // The cache rule says which lines leave the caches, and how to keep them out.
+  const caches = a.hints.filter((h) => h.kind === 'package-cache' && h.layer !== undefined && !a.layers[h.layer]!.origin.base);
+  const i = rules.findIndex((r) => r.rule === 'max-cache-bytes');
+  if (rules[i]!.status === 'fail' && caches.length > 0) rules[i] = { ...rules[i]!, causes: caches };
   return { pass: rules.every((r) => r.status !== 'fail'), rules };
 }
 

@@ -78,7 +78,9 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
       ...(otherLayer !== undefined ? { otherLayer } : {}),
       paths: g.paths(),
       message,
-      fix,
+      // Bytes in the base image's layers: only another base helps (never .dockerignore, nor a
+      // later step, which can hide files but not shrink the layers below it).
+      fix: origins[layer]!.base ? baseFix(kind, at(layer)) : fix,
     });
   };
 
@@ -173,6 +175,17 @@ export function layerHints({ layers, origins, minBytes }: HintInput): Hint[] {
   }
 
   return hints.sort((a, b) => b.bytes - a.bytes || (a.layer ?? -1) - (b.layer ?? -1) || a.kind.localeCompare(b.kind));
+}
+
+function baseFix(kind: HintKind, layer: string): string {
+  const Layer = `${layer[0]!.toUpperCase()}${layer.slice(1)}`;
+  if (kind === 'package-cache' || kind === 'duplicate-content') {
+    const which =
+      kind === 'package-cache' ? " (Debian's and Ubuntu's official images ship without apt's package lists and downloaded .deb files)" : '';
+    return `${Layer} belongs to the base image: no step of this Dockerfile can shrink its layers. Choose a slimmer base image${which}, or rebuild the base without these files.`;
+  }
+  // A later step changed or deleted files of the base: the base's versions stay in its layers.
+  return `${Layer} belongs to the base image: its versions of these files ship whatever a later step does. For a package manager's own records (dpkg's status, debconf's templates) that is the cost of installing packages on this base; otherwise use a base that already has the change, or rebuild the base with it.`;
 }
 
 export function count(n: number, noun: string): string {

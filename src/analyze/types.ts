@@ -86,6 +86,12 @@ export interface ImageAnalysis {
   readonly userWastedBytes: number;
   /** userWastedBytes / userSize (0 when userSize is 0). */
   readonly userWastedPercent: number;
+  /**
+   * Package-manager caches (apt lists and archives, apk, dnf/yum, pip, npm, yarn, Go; ./caches.ts)
+   * that this Dockerfile's own layers store, visible or hidden later: bytes the image carries
+   * that no program in it needs.
+   */
+  readonly userCacheBytes: number;
   /** 1 - wastedBytes / storedBytes (1 for an empty image). */
   readonly efficiency: number;
   /** Bottom first. */

@@ -128,6 +128,7 @@ describe('tsbuild analyze', () => {
         ['lowest-efficiency', 'fail'],
         ['highest-wasted-bytes', 'fail'],
         ['highest-user-wasted-percent', 'fail'],
+        ['max-cache-bytes', 'pass'],
       ]);
     });
 
@@ -387,6 +388,7 @@ describe('tsbuild analyze', () => {
         'wastedBytes',
         'userWastedBytes',
         'userWastedPercent',
+        'userCacheBytes',
         'efficiency',
         'layers',
         'inefficientPaths',

@@ -32,7 +32,7 @@ async function fetchWithin(url: string, ms: number): Promise<string> {
   throw new Error(`no answer from ${url} within ${ms} ms: ${String(last)}`);
 }
 
-test('examples/nginx builds on debian:bookworm and serves its page through tsbuild run', async () => {
+test('examples/nginx builds on debian:bookworm, passes analyze --ci, and serves its page through tsbuild run', async () => {
   const env = await tempRoot();
   try {
     const made = await execa('bash', [join(REPO, 'scripts/debian-image.sh'), '--root', env.root], { reject: false, all: true });
@@ -41,6 +41,15 @@ test('examples/nginx builds on debian:bookworm and serves its page through tsbui
     const [img] = JSON.parse(await ok(env.root, ['inspect', 'nginx']));
     expect(img.Config.Cmd).toEqual(['nginx', '-g', 'daemon off;']);
     expect(img.Config.ExposedPorts).toEqual({ '80/tcp': {} });
+    // Our own example passes our own gate: the base ships no apt lists or .deb files (as
+    // Docker's official debian images), and the RUN cleans up after apt.
+    for (const image of ['debian:bookworm', 'nginx']) {
+      const gate = JSON.parse(await ok(env.root, ['analyze', '--ci', '--json', image]));
+      expect({ image, pass: gate.ci.pass, rules: gate.ci.rules }).toMatchObject({ image, pass: true });
+      expect(gate.hints.filter((h: { kind: string }) => h.kind === 'package-cache')).toEqual([]);
+    }
+    const leftover = await ok(env.root, ['run', 'nginx', 'sh', '-c', 'ls /var/lib/apt/lists /var/cache/apt/archives; ls /var/cache/apt']);
+    expect(leftover.split('\n').filter((l) => l.endsWith('.deb') || l.endsWith('_Packages') || l.endsWith('.bin'))).toEqual([]);
 
     const port = await freePort();
     const script = [
