@@ -25,6 +25,7 @@ const spec = {
     'cache-from': { type: 'string', multiple: true },
     'cache-to': { type: 'string', multiple: true },
     reproducible: { type: 'boolean' },
+    squash: { type: 'boolean' },
     output: { type: 'string', short: 'o', multiple: true },
     push: { type: 'boolean' },
     analyze: { type: 'boolean' },
@@ -56,6 +57,7 @@ const spec = {
     '                               [,compression=gzip|zstd][,oci-mediatypes=BOOL][,ignore-error=BOOL],',
     '                               type=local,dest=DIR[,…] or type=inline (in the image)',
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
+    "      --squash                 Merge the Dockerfile's layers into one on the base image's",
     '      --target STAGE           Set the target build stage to build',
     "      --platform OS/ARCH       The image's platform; only this machine's (default: $DOCKER_DEFAULT_PLATFORM)",
     '      --secret SPEC            A secret for RUN --mount=type=secret: id=ID[,src=FILE|env=VAR] (repeatable)',
@@ -127,6 +129,8 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const cacheSpec = v['cache-from']?.length || v['cache-to']?.length ? await import('../../src/cache/spec.js') : undefined;
   const cacheImports = cacheSpec ? flagValues(v['cache-from'], cacheSpec.parseCacheFrom) : [];
   const cacheExports = cacheSpec ? flagValues(v['cache-to'], cacheSpec.parseCacheTo) : [];
+  if (v.squash && cacheExports.some((c) => c.type === 'inline'))
+    throw usageError('--squash cannot be used with --cache-to type=inline: the inline cache names the layers squashing merges');
   // A bare IMAGE also feeds the classic builder's --cache-from (RUN and WORKDIR by command).
   const classicCacheFrom = cacheImports.flatMap((c) => (c.type === 'image' ? [c.ref] : []));
   const labels = keyValues(v.label, '--label');
@@ -200,6 +204,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       ...(v.target !== undefined ? { target: v.target } : {}),
       ...(platform !== undefined ? { platform } : {}),
       noCache: v['no-cache'] === true,
+      ...(v.squash ? { squash: true } : {}),
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
       ...(classicCacheFrom.length ? { cacheFrom: classicCacheFrom } : {}),
       ...(cacheImports.length ? { cacheImports } : {}),

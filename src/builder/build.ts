@@ -102,6 +102,8 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
         }),
       );
   }
+  if (req.squash && req.cacheExports?.some((c) => c.type === 'inline'))
+    throw new InvalidInputError('squash cannot be used with an inline cache: the inline cache names the layers squashing merges');
   // What --secret and --ssh name must exist before a step runs (the CLI checked too; a library
   // caller may not have).
   if (req.secrets?.length) await (await session.secrets()).check();
@@ -117,6 +119,10 @@ async function buildStages(session: BuildSession, stages: readonly Stage[], glob
 
   const finalStage = stages.at(-1)!.index;
   let final = withLabels(last!, req.labels);
+  if (req.squash) {
+    const { squashStage } = await import('./squash.js');
+    final = await squashStage(session, final, await session.stored(final.layers));
+  }
   if (req.cacheExports?.some((c) => c.type === 'inline')) final = await withInlineCache(session, final, finalStage);
   if (req.pushTo?.length) {
     const pushed = await pushFromBuild(session, final);

@@ -100,6 +100,11 @@ export interface BuildRequest {
    * cache's repository, never downloaded. `tags` are then not set.
    */
   readonly pushTo?: readonly string[];
+  /**
+   * `--squash`: the layers the Dockerfile made merged into one on the base image's
+   * (src/builder/squash.ts). Not with an inline cache, which names the unsquashed layers.
+   */
+  readonly squash?: boolean;
   /** Clamp created times and file mtimes (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
   /** Secrets RUN --mount=type=secret may read. */

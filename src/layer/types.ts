@@ -19,6 +19,11 @@ export type Change =
 export interface LayerWriteOptions {
   /** Clamp every mtime to at most this many seconds since the epoch (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch?: number;
+  /**
+   * A whiteout's permission bits: 0600 (the default) as moby's overlay whiteout converter writes
+   * them, 0 as its naive differ (archive.ExportChanges) does, which Docker's squash uses.
+   */
+  readonly whiteoutMode?: number;
 }
 
 /** What committing a change set produced. */

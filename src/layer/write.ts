@@ -107,7 +107,7 @@ class LayerWriter {
   async whiteout(name: string): Promise<void> {
     const clean = stripSlashes(name);
     const slash = clean.lastIndexOf('/');
-    await this.emptyFile(`${clean.slice(0, slash + 1)}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`, 0o600, 0, 0);
+    await this.emptyFile(`${clean.slice(0, slash + 1)}${WHITEOUT_PREFIX}${clean.slice(slash + 1)}`, this.opts.whiteoutMode ?? 0o600, 0, 0);
   }
 
   async opaque(name: string): Promise<void> {

@@ -105,7 +105,8 @@ async function terminate(pid: number): Promise<void> {
   }
 }
 
-export async function startDockerd(): Promise<Dockerd> {
+/** A private dockerd; `experimental` for what only an experimental daemon does (`build --squash`). */
+export async function startDockerd(opts: { experimental?: boolean } = {}): Promise<Dockerd> {
   await requireTool(DOCKERD, 'docker.io');
   await requireTool(DOCKER, 'docker.io');
   // Short: the socket path must fit in sun_path (108 bytes), containerd's below it too.
@@ -132,6 +133,7 @@ export async function startDockerd(): Promise<Dockerd> {
     '--ip-forward=false',
     '--ip-masq=false',
     '--bridge=none',
+    ...(opts.experimental ? ['--experimental'] : []),
   ];
   const log = await open(logPath, 'a');
   let child: ChildProcess;
