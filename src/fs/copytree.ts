@@ -190,7 +190,10 @@ class TreeCopier {
         copyFileSync(fsPath(from.hostPath), fsPath(target), constants.COPYFILE_EXCL);
         // Without an owner asked for, the source's is kept: ours only if it is ours.
         const isSelf = this.opts.owner ? this.ownerIsSelf : st.uid === this.euid && st.gid === this.egid;
-        if (fresh && isSelf && this.opts.mode === undefined) {
+        // Not for setuid or setgid files: copyFile sets the mode before it writes the content,
+        // and a write by a process without CAP_FSETID over the file (root of a user namespace,
+        // rootless) clears those bits.
+        if (fresh && isSelf && this.opts.mode === undefined && (st.mode & 0o6000) === 0) {
           // A new file is already ours (the directory it is in was just made, owner-only,
           // so no setgid bit hands it another group), and copyFile gave it the source's
           // mode with fchmod: only the times are left to set.

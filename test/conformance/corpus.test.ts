@@ -48,7 +48,7 @@
 // CORPUS_CASES=a,b runs only those cases (for working on them), CORPUS_DUMP=DIR writes both
 // flattened images of each case there; the full run checks that every allow-list entry is still
 // needed.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,45 +57,14 @@ import { execa } from 'execa';
 import { CLI, ok, REPO, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
 import { DOCKER, requireTool, startDockerd, type Dockerd } from '../helpers/dockerd.js';
 import { pipeline, scratch } from '../interop/util.js';
+import { ALL_CASES, CORPUS, spec } from './cases.js';
 import { CONFIG_FIELDS, readSavedImage, type FsEntry, type SavedImage } from './flatten.js';
 
-const CORPUS = join(REPO, 'testdata/corpus');
 const ALLOW_FILE = join(CORPUS, 'allow.json');
 const COMPAT_DOC = join(REPO, 'docs/compatibility.md');
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 /** Builds at a time, per builder: the machine has two cores and one Docker daemon. */
 const POOL = 3;
-
-interface CaseSpec {
-  readonly setup?: string;
-  readonly buildArgs?: Record<string, string>;
-  readonly target?: string;
-  /** A Dockerfile in the case directory that Docker builds instead of `Dockerfile`. */
-  readonly docker?: string;
-  readonly dockerReason?: string;
-  /** Both builders must refuse the build (exit non-zero); nothing is compared. */
-  readonly fails?: boolean;
-  /**
-   * The case's context (after setup) is served over HTTP on 127.0.0.1, and the build gets
-   * `--build-arg SERVED=<its URL>` for ADD of URLs.
-   */
-  readonly serve?: boolean;
-  /** Which of Docker's builders builds the case: classic (the default) or buildkit. */
-  readonly builder?: 'classic' | 'buildkit';
-  /**
-   * `--secret` for both builders, by id: a file of the case's context (after setup), given as
-   * `src=`, or an environment variable of the build command with its value, given as `env=`.
-   */
-  readonly secrets?: Record<string, string | { readonly env: string; readonly value: string }>;
-  /** `--ssh ID=KEYFILE` for both builders, each ID with one key the test generates. */
-  readonly ssh?: readonly string[];
-  /**
-   * Directories Docker 20.10's BuildKit leaves where it made them to mount on (a RUN --mount
-   * target the image lacked, and the parents it created): Docker's image may have them, empty;
-   * tsbuild's must not, as current BuildKit removes them.
-   */
-  readonly mountStubs?: readonly string[];
-}
 
 interface AllowEntry {
   readonly case: string;
@@ -112,25 +81,9 @@ interface Difference {
   readonly text: string;
 }
 
-const ALL_CASES = readdirSync(CORPUS)
-  .filter((n) => statSync(join(CORPUS, n)).isDirectory())
-  .sort();
 const ONLY = process.env.CORPUS_CASES?.split(',').filter(Boolean);
 const CASES = ONLY ? ALL_CASES.filter((c) => ONLY.includes(c)) : ALL_CASES;
 const ALLOW = JSON.parse(readFileSync(ALLOW_FILE, 'utf8')) as AllowEntry[];
-
-function spec(name: string): CaseSpec {
-  let s: CaseSpec;
-  try {
-    s = JSON.parse(readFileSync(join(CORPUS, name, 'case.json'), 'utf8')) as CaseSpec;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw e;
-  }
-  if (s.builder !== 'buildkit' && (s.secrets || s.ssh || s.mountStubs))
-    throw new Error(`${name}/case.json: secrets, ssh and mountStubs need "builder": "buildkit"`);
-  return s;
-}
 
 function describeEntry(e: FsEntry | undefined): string {
   if (!e) return 'absent';
