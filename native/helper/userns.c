@@ -167,7 +167,8 @@ static noreturn void child(int ready_fd, int mapped_fd, char **argv)
 		if (errno == EPERM || errno == ENOSPC)
 			die_errno("unshare(CLONE_NEWUSER): this system does not let an ordinary user create a user "
 				  "namespace (check sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces "
-				  "and AppArmor's kernel.apparmor_restrict_unprivileged_userns)");
+				  "and AppArmor's kernel.apparmor_restrict_unprivileged_userns; in a container, its "
+				  "seccomp profile: Docker's and containerd's default refuse it, see docs/rootless.md, Kubernetes)");
 		die_errno("unshare(CLONE_NEWUSER|CLONE_NEWNS)");
 	}
 	char byte = 'u';

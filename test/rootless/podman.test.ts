@@ -21,11 +21,19 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { tempDir, tempRoot } from '../helpers/tsbuild.js';
-import { buildTsbuildImage, checkHostFiles, IMAGE, POD_HOME, POD_RANGE } from './tsbuild-image.js';
+import {
+  buildTsbuildImage,
+  checkHostFiles,
+  DEFAULT_SECCOMP,
+  IMAGE,
+  POD_HOME,
+  POD_RANGE,
+  writePodContext,
+  writeSeccompProfile,
+} from './tsbuild-image.js';
 import { createUsers, removeUsers, runAsUser, type User, type Users } from './users.js';
 
 const PODMAN = '/usr/bin/podman';
-const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';
 
 let users: Users | undefined;
 let user: User;
@@ -48,17 +56,6 @@ async function okPodman(args: readonly string[]): Promise<string> {
   return r.stdout;
 }
 
-/** podman's default seccomp profile with sethostname and setdomainname allowed: the pod's Localhost profile. */
-async function writeSeccompProfile(path: string): Promise<void> {
-  const profile = JSON.parse(await readFile(DEFAULT_SECCOMP, 'utf8')) as { syscalls: { names: string[] }[] };
-  const extra = ['sethostname', 'setdomainname'];
-  profile.syscalls = profile.syscalls
-    .map((rule) => ({ ...rule, names: rule.names.filter((n) => !extra.includes(n)) }))
-    .filter((rule) => rule.names.length > 0);
-  profile.syscalls.push({ names: extra, action: 'SCMP_ACT_ALLOW' } as { names: string[] });
-  await writeFile(path, JSON.stringify(profile, null, 1));
-}
-
 /** The pod of docs/rootless.md as podman options (each line names the pod's field). */
 function pod(store: string, overrides: { seccomp?: string; caps?: readonly string[]; extra?: readonly string[] } = {}): string[] {
   return [
@@ -67,7 +64,7 @@ function pod(store: string, overrides: { seccomp?: string; caps?: readonly strin
     // runAsUser: 1000, runAsGroup: 1000 (the image's USER too).
     ...['--user', '1000:1000'],
     // capabilities: drop: [ALL], add: [SETUID, SETGID].
-    ...(overrides.caps ?? ['--cap-drop', 'ALL', '--cap-add', 'SETUID,SETGID']),
+    ...(overrides.caps ?? ['--cap-drop', 'ALL', '--cap-add', 'SETUID', '--cap-add', 'SETGID']),
     // seccompProfile: Localhost (podman's default plus sethostname).
     ...['--security-opt', `seccomp=${overrides.seccomp ?? join(work, 'seccomp.json')}`],
     // An emptyDir at ~/.local/share/tsbuild; the build context, read-only; an output directory.
@@ -108,12 +105,7 @@ beforeAll(async () => {
   const range = `${start}-${start + count - 1}`;
   await execa('usermod', ['--add-subuids', range, '--add-subgids', range, user.name]);
   work = join(user.home, 'pod');
-  await mkdir(join(work, 'context'), { recursive: true });
-  await writeFile(
-    join(work, 'context', 'Dockerfile'),
-    'FROM busybox\nCOPY a.txt /a.txt\nRUN echo "built: $(cat /a.txt)" > /out.txt && chown 1000:1000 /out.txt\n',
-  );
-  await writeFile(join(work, 'context', 'a.txt'), 'hello\n');
+  await writePodContext(join(work, 'context'));
   await writeSeccompProfile(join(work, 'seccomp.json'));
   await writeFile(join(work, 'empty'), '');
   await mkdir(join(work, 'xdg'), { mode: 0o700 });
@@ -149,6 +141,9 @@ test("the pod's settings: tsbuild as user 1000 bootstraps busybox, builds COPY a
       'tsbuild bootstrap busybox',
       'tsbuild build --progress plain -t hello /context',
       'echo "out: $(tsbuild run hello cat /out.txt)"',
+      // RUN with a network namespace of its own mounts a new sysfs, under the container's masked /sys.
+      'tsbuild build -q --no-cache --network none -t hello-none /context >/dev/null',
+      'echo "none: $(tsbuild run hello-none cat /out.txt)"',
       'echo "owner: $(tsbuild run hello stat -c %u:%g /out.txt)"',
       'tsbuild images',
       'tsbuild save -o /out/hello.tar hello',
@@ -159,6 +154,7 @@ test("the pod's settings: tsbuild as user 1000 bootstraps busybox, builds COPY a
   expect(r.stdout).toMatch(/^ UID map: 0 -> 1000, 1 -> 100000 \(65536\)$/m);
   expect(r.stdout).toMatch(/^Storage driver: overlay2$/m);
   expect(r.stdout).toMatch(/^out: built: hello$/m);
+  expect(r.stdout).toMatch(/^none: built: hello$/m);
   // chown 1000 in the RUN: an ID of the image's subordinate range, mapped through newuidmap.
   expect(r.stdout).toMatch(/^owner: 1000:1000$/m);
   expect(r.stdout).toMatch(/^hello\s+latest\s+[0-9a-f]{12}\s/m);

@@ -14,7 +14,7 @@
 //     range (100000, 65536: what a pod without a user namespace of its own would use), /tmp 1777.
 // The rootfs goes in as a tarball (`tsbuild import`), not through COPY: COPY does not carry
 // security.capability, and the file capabilities are the point.
-import { chmod, chown, copyFile, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, REPO, ok } from '../helpers/tsbuild.js';
@@ -26,6 +26,9 @@ export const POD_HOME = '/home/builder';
 /** The range the image's /etc/subuid and /etc/subgid give the user. */
 export const POD_RANGE = { start: 100000, count: 65536 };
 
+/** podman's (containers/common's) default seccomp profile, the base of the pod's own. */
+export const DEFAULT_SECCOMP = '/usr/share/containers/seccomp.json';
+
 /** The host files the image is made of, each with the package that installs it. */
 const HOST_FILES: readonly (readonly [string, string])[] = [
   ['/bin/busybox', 'busybox-static'],
@@ -36,6 +39,11 @@ const HOST_FILES: readonly (readonly [string, string])[] = [
 ];
 
 export async function checkHostFiles(): Promise<void> {
+  if ((await execa('test', ['-r', DEFAULT_SECCOMP], { reject: false })).exitCode !== 0) {
+    throw new Error(
+      `${DEFAULT_SECCOMP} is missing: install it with \`apt-get install golang-github-containers-common\` (podman's dependency)`,
+    );
+  }
   for (const [path, pkg] of HOST_FILES) {
     const found = await execa('test', ['-x', path], { reject: false });
     if (found.exitCode !== 0) throw new Error(`${path} is missing: install it with \`apt-get install ${pkg}\` (scripts/setup.sh does)`);
@@ -130,4 +138,29 @@ export async function buildTsbuildImage(root: string, work: string, archive: str
   );
   await ok(root, ['build', '-q', '-t', IMAGE, context]);
   await ok(root, ['save', '-o', archive, IMAGE]);
+}
+
+/**
+ * The pod's Localhost seccomp profile (docs/rootless.md): podman's default, which allows unshare
+ * and mount, plus sethostname and setdomainname, which it allows only with CAP_SYS_ADMIN (a RUN
+ * step sets its hostname in a UTS namespace of its own).
+ */
+export async function writeSeccompProfile(path: string): Promise<void> {
+  const profile = JSON.parse(await readFile(DEFAULT_SECCOMP, 'utf8')) as { syscalls: { names: string[] }[] };
+  const extra = ['sethostname', 'setdomainname'];
+  profile.syscalls = profile.syscalls
+    .map((rule) => ({ ...rule, names: rule.names.filter((n) => !extra.includes(n)) }))
+    .filter((rule) => rule.names.length > 0);
+  profile.syscalls.push({ names: extra, action: 'SCMP_ACT_ALLOW' } as { names: string[] });
+  await writeFile(path, JSON.stringify(profile, null, 1));
+}
+
+/** The context the pod builds: COPY, and a RUN whose file is chowned into the subordinate range. */
+export async function writePodContext(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(
+    join(dir, 'Dockerfile'),
+    'FROM busybox\nCOPY a.txt /a.txt\nRUN echo "built: $(cat /a.txt)" > /out.txt && chown 1000:1000 /out.txt\n',
+  );
+  await writeFile(join(dir, 'a.txt'), 'hello\n');
 }
