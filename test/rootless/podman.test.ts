@@ -20,7 +20,7 @@
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { tempDir, tempRoot } from '../helpers/tsbuild.js';
+import { REPO, tempDir, tempRoot } from '../helpers/tsbuild.js';
 import {
   buildTsbuildImage,
   checkHostFiles,
@@ -235,4 +235,14 @@ test('a single ID (no /etc/subuid range): no capabilities, no_new_privs, every f
   expect(r.stdout).toMatch(/chown: \/out.txt: Invalid argument/);
   expect(r.stdout).toMatch(/^out: built: hello$/m);
   expect(r.stdout).toMatch(/^owner: 0:0$/m);
+});
+
+test("docs/rootless.md's jq command makes the Localhost seccomp profile the tests use", async () => {
+  const doc = await readFile(join(REPO, 'docs/rootless.md'), 'utf8');
+  const command = /```sh\n\s*(jq '\.syscalls[\s\S]*?)\n\s*```/.exec(doc)?.[1];
+  expect(command).toContain('> /var/lib/kubelet/seccomp/tsbuild.json');
+  const made = join(work, 'doc-seccomp.json');
+  const r = await execa('sh', ['-c', command!.replace('/var/lib/kubelet/seccomp/tsbuild.json', made)], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`${r.stderr}\ninstall jq with \`apt-get install jq\` (scripts/setup.sh does)`);
+  expect(JSON.parse(await readFile(made, 'utf8'))).toEqual(JSON.parse(await readFile(join(work, 'seccomp.json'), 'utf8')));
 });
