@@ -11,7 +11,9 @@
 //     CAP_SYS_ADMIN);
 //   - capabilities: all dropped but SETUID and SETGID, which newuidmap's and newgidmap's file
 //     capabilities need in the bounding set; tsbuild's own namespace has every capability anyway.
-//     With a single ID (no /etc/subuid range) none at all, and no_new_privs too.
+//     With a single ID (no /etc/subuid range) none at all, and no_new_privs too;
+//   - a pod with a user namespace of its own (hostUsers: false) has IDs 0-65535 only: the image's
+//     range must fit in them (--uidmap 0:0:65536).
 // AppArmor cannot be tried here (this kernel has none); /dev/fuse is not needed (the kernel
 // mounts overlayfs in the user namespace); the masked /proc and /sys of the container are
 // handled by tsbuild (test/rootless/confinement.test.ts).
@@ -235,6 +237,31 @@ test('a single ID (no /etc/subuid range): no capabilities, no_new_privs, every f
   expect(r.stdout).toMatch(/chown: \/out.txt: Invalid argument/);
   expect(r.stdout).toMatch(/^out: built: hello$/m);
   expect(r.stdout).toMatch(/^owner: 0:0$/m);
+});
+
+test('hostUsers: false (a pod with IDs 0-65535 only): the range 1001:64535 fits, 100000:65536 does not', async () => {
+  const store = await emptyDir('store-userns');
+  const podIds = ['--uidmap', '0:0:65536', '--gidmap', '0:0:65536'];
+  const fits = join(work, 'subid-1001');
+  await writeFile(fits, 'builder:1001:64535\n');
+  const ranges = ['-v', `${fits}:/etc/subuid:ro`, '-v', `${fits}:/etc/subgid:ro`];
+  const r = await inPod(
+    pod(store, { extra: [...podIds, ...ranges] }),
+    [
+      `awk '{ n += $3 } END { print "ids: " n }' /proc/self/uid_map`,
+      'tsbuild info',
+      'tsbuild bootstrap busybox >/dev/null',
+      'tsbuild build -q -t hello /context >/dev/null',
+      'echo "owner: $(tsbuild run hello stat -c %u:%g /out.txt)"',
+    ].join('\n'),
+  );
+  if (r.exitCode !== 0) throw new Error(`exited ${r.exitCode}\n${r.stdout}\n${r.stderr}`);
+  expect(r.stdout).toMatch(/^ids: 65536$/m);
+  expect(r.stdout).toMatch(/^ UID map: 0 -> 1000, 1 -> 1001 \(64535\)$/m);
+  expect(r.stdout).toMatch(/^owner: 1000:1000$/m);
+  const tooHigh = await inPod(pod(store, { extra: podIds }), 'tsbuild info');
+  expect(tooHigh.exitCode).not.toBe(0);
+  expect(tooHigh.stderr).toMatch(/^newuidmap: write to uid_map failed: Operation not permitted$/m);
 });
 
 test("docs/rootless.md's jq command makes the Localhost seccomp profile the tests use", async () => {
