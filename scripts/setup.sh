@@ -14,6 +14,8 @@ packages=(
   tmux                   # drives the terminal progress view in the tests
   uidmap                 # newuidmap/newgidmap: rootless tsbuild maps /etc/subuid ranges (test/rootless)
   fuse-overlayfs         # rootless storage where the kernel refuses overlayfs in a user namespace (docs/rootless.md)
+  libcap2-bin            # setcap: newuidmap's file capabilities in the image of test/rootless/podman.test.ts
+  jq                     # the seccomp profile command of docs/rootless.md (Kubernetes), run by test/rootless/podman.test.ts
   docker.io skopeo umoci podman buildah docker-registry   # the peers the interop tests and bench/ check against
 )
 missing=()

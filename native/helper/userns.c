@@ -115,8 +115,12 @@ static void run_idmap_tool(const char *tool, pid_t pid, const struct id_maps *m)
 		die_errno("fork");
 	if (tool_pid == 0) {
 		execvp(tool, argv);
-		fprintf(stderr, "%s: exec %s: %s (install it with: apt-get install uidmap)\n", PROGNAME, tool,
-			strerror(errno));
+		int err = errno;
+		/* EPERM: the tool's file capability is not in our bounding set (a container that
+		 * dropped SETUID/SETGID), and the kernel refuses to exec it without. */
+		fprintf(stderr, "%s: exec %s: %s (%s)\n", PROGNAME, tool, strerror(err),
+			err == EPERM ? "its file capability is not in the capability bounding set: in a container, add SETUID and SETGID"
+				     : "install it with: apt-get install uidmap");
 		_exit(EXIT_CANNOT_EXEC);
 	}
 	int status;
@@ -124,9 +128,12 @@ static void run_idmap_tool(const char *tool, pid_t pid, const struct id_maps *m)
 		if (errno != EINTR)
 			die_errno("waitpid %s", tool);
 	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CANNOT_EXEC)
+		die("%s %d could not be run (see above)", tool, (int)pid);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		die("%s %d failed: the ranges given are not the user's in /etc/sub%cid", tool, (int)pid,
-		    tool[3] == 'u' ? 'u' : 'g');
+		die("%s %d failed: the ranges must be the user's in /etc/sub%cid and mapped where tsbuild runs; "
+		    "in a container, %s needs file capabilities, not the setuid bit (docs/rootless.md, Kubernetes)",
+		    tool, (int)pid, tool[3] == 'u' ? 'u' : 'g', tool);
 	for (size_t i = 2; i < n; i++)
 		free(argv[i]);
 	free(argv);
@@ -160,7 +167,8 @@ static noreturn void child(int ready_fd, int mapped_fd, char **argv)
 		if (errno == EPERM || errno == ENOSPC)
 			die_errno("unshare(CLONE_NEWUSER): this system does not let an ordinary user create a user "
 				  "namespace (check sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces "
-				  "and AppArmor's kernel.apparmor_restrict_unprivileged_userns)");
+				  "and AppArmor's kernel.apparmor_restrict_unprivileged_userns; in a container, its "
+				  "seccomp profile: Docker's and containerd's default refuse it, see docs/rootless.md, Kubernetes)");
 		die_errno("unshare(CLONE_NEWUSER|CLONE_NEWNS)");
 	}
 	char byte = 'u';
