@@ -14,3 +14,4 @@ export {
 export { describeOrigin, type InstructionKind, type LayerOrigin } from './origin.js';
 export { TREE_DEFAULTS, type TreeDir, type TreeFile, type TreeGroup, type TreeNode, type TreeOptions } from './tree.js';
 export type * from './types.js';
+export { renderHtmlReport, type HtmlReport } from './html/report.js';
