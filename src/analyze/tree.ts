@@ -2,9 +2,9 @@
 // the ones a later layer hides, i.e. the waste), by directory, each with the layer that stored
 // it. A real image has tens of thousands of files; a page that draws them all is megabytes and
 // unreadable, so the tree is capped: directories are opened largest first while the node budget
-// lasts, a directory left closed shows as one group per layer, and inside an open directory the
-// files too small to see are grouped the same way. Bytes always add up: the root holds every
-// stored byte (ImageAnalysis.storedBytes).
+// lasts, showing their largest entries; a directory left closed, and what an open one does not
+// show (files too small to see, entries beyond the budget), are grouped per layer. Bytes always
+// add up: the root holds every stored byte (ImageAnalysis.storedBytes).
 import type { HiddenHow, LayerReplay } from './replay.js';
 
 export interface TreeOptions {
@@ -66,7 +66,7 @@ class Dir {
   wastedBytes = 0;
   count = 0;
   /** Bytes and copies below, by group key (`layer` or `layer!` for hidden copies). */
-  readonly groups = new Map<string, { files: number; bytes: number; layer: number; hidden: boolean }>();
+  readonly groups: Groups = new Map();
   constructor(
     readonly name: string,
     readonly depth: number,
@@ -99,70 +99,79 @@ export function fileTree(layers: readonly LayerReplay[], options: TreeOptions = 
     }
   }
 
-  // Open directories largest first (a parent before its children) while the budget lasts:
-  // the order a priority queue would give, since a directory is never larger than its parent.
+  // Open directories largest first (a parent before its children: a directory is never larger
+  // than its parent, so this is the order a priority queue would give) while the budget lasts.
+  // Opening shows the directory's largest entries one by one, as many as the budget allows;
+  // what is left is grouped, so one huge file in a directory of many small ones still shows.
   const minBytes = root.bytes * opts.smallestShare;
-  const open = new Set<Dir>();
+  const shown = new Map<Dir, Set<Dir | Leaf>>();
   let nodes = 1 + root.groups.size;
   all.sort((a, b) => b.bytes - a.bytes || a.depth - b.depth);
   for (const dir of all) {
-    if ((dir.parent && !open.has(dir.parent)) || (dir !== root && dir.bytes < minBytes)) continue;
-    const { big, small } = splitFiles(dir, minBytes);
-    let cost = big.length + groupsOf(small).size - dir.groups.size;
-    for (const sub of dir.dirs.values()) cost += 1 + sub.groups.size;
-    if (nodes + cost > opts.maxNodes) continue;
-    open.add(dir);
-    nodes += cost;
+    if (dir.parent && !shown.get(dir.parent)?.has(dir)) continue;
+    const rest = copyGroups(dir.groups);
+    const show = new Set<Dir | Leaf>();
+    const entries = [...dir.dirs.values(), ...dir.files].filter((e) => e.bytes >= minBytes).sort((a, b) => b.bytes - a.bytes);
+    for (const entry of entries) {
+      const before = rest.size;
+      if (entry instanceof Dir) for (const [key, g] of entry.groups) subtract(rest, key, g.files, g.bytes);
+      else subtract(rest, groupKey(entry), 1, entry.bytes);
+      const cost = (entry instanceof Dir ? 1 + entry.groups.size : 1) + rest.size - before;
+      if (nodes + cost > opts.maxNodes) break;
+      nodes += cost;
+      show.add(entry);
+    }
+    if (show.size > 0) shown.set(dir, show);
   }
-  return emit(root, open, minBytes);
+  return emit(root, shown);
+}
+
+type Groups = Map<string, { files: number; bytes: number; layer: number; hidden: boolean }>;
+
+function groupKey(leaf: Leaf): string {
+  return `${leaf.layer}${leaf.hidden ? '!' : ''}`;
 }
 
 function count(dir: Dir, leaf: Leaf): void {
   dir.bytes += leaf.bytes;
   dir.count++;
   if (leaf.hidden) dir.wastedBytes += leaf.bytes;
-  addToGroups(dir.groups, leaf);
-}
-
-function addToGroups(groups: Dir['groups'], leaf: Leaf): void {
-  const key = `${leaf.layer}${leaf.hidden ? '!' : ''}`;
-  const g = groups.get(key);
+  const key = groupKey(leaf);
+  const g = dir.groups.get(key);
   if (g) {
     g.files++;
     g.bytes += leaf.bytes;
   } else {
-    groups.set(key, { files: 1, bytes: leaf.bytes, layer: leaf.layer, hidden: leaf.hidden !== undefined });
+    dir.groups.set(key, { files: 1, bytes: leaf.bytes, layer: leaf.layer, hidden: leaf.hidden !== undefined });
   }
 }
 
-function groupsOf(leaves: readonly Leaf[]): Dir['groups'] {
-  const groups: Dir['groups'] = new Map();
-  for (const l of leaves) addToGroups(groups, l);
-  return groups;
+function copyGroups(groups: Groups): Groups {
+  return new Map([...groups].map(([k, g]) => [k, { ...g }]));
 }
 
-function splitFiles(dir: Dir, minBytes: number): { big: Leaf[]; small: Leaf[] } {
-  const big: Leaf[] = [];
-  const small: Leaf[] = [];
-  for (const f of dir.files) (f.bytes >= minBytes ? big : small).push(f);
-  return { big, small };
+function subtract(groups: Groups, key: string, files: number, bytes: number): void {
+  const g = groups.get(key)!;
+  g.files -= files;
+  g.bytes -= bytes;
+  if (g.files === 0) groups.delete(key);
 }
 
-function emit(dir: Dir, open: ReadonlySet<Dir>, minBytes: number): TreeDir {
+/** The directory as shown: its shown entries, and the rest of its copies grouped per layer. */
+function emit(dir: Dir, shown: ReadonlyMap<Dir, ReadonlySet<Dir | Leaf>>): TreeDir {
   const children: TreeNode[] = [];
-  const group = (groups: Dir['groups']): void => {
-    for (const g of groups.values()) children.push({ kind: 'group', ...g });
-  };
-  if (open.has(dir)) {
-    const { big, small } = splitFiles(dir, minBytes);
-    for (const sub of dir.dirs.values()) children.push(emit(sub, open, minBytes));
-    for (const f of big) {
-      children.push({ kind: 'file', name: f.name, bytes: f.bytes, layer: f.layer, ...(f.hidden ? { hidden: f.hidden } : {}) });
+  const rest = copyGroups(dir.groups);
+  for (const entry of shown.get(dir) ?? []) {
+    if (entry instanceof Dir) {
+      for (const [key, g] of entry.groups) subtract(rest, key, g.files, g.bytes);
+      children.push(emit(entry, shown));
+    } else {
+      subtract(rest, groupKey(entry), 1, entry.bytes);
+      const { name, bytes, layer, hidden } = entry;
+      children.push({ kind: 'file', name, bytes, layer, ...(hidden ? { hidden } : {}) });
     }
-    group(groupsOf(small));
-  } else {
-    group(dir.groups);
   }
+  for (const g of rest.values()) children.push({ kind: 'group', ...g });
   children.sort((a, b) => b.bytes - a.bytes);
   return { kind: 'dir', name: dir.name, bytes: dir.bytes, wastedBytes: dir.wastedBytes, files: dir.count, children };
 }
