@@ -138,6 +138,26 @@ describe('tsbuild analyze --html', () => {
       expect(drawn).toBeGreaterThan(json.storedBytes * 0.99);
     });
 
+    test('a click zooms into a directory, the path above the map zooms out', async () => {
+      const { page, errors } = await open(file);
+      const svg = page.locator('#treemap');
+      const area = async (path: string): Promise<number> => {
+        const b = await svg.locator(`rect.leaf[data-path="${path}"]`).boundingBox();
+        return b!.width * b!.height;
+      };
+      const whole = (await svg.boundingBox())!;
+      // On its name, above the files that cover the rest of it.
+      await svg.locator('rect.dir[data-path="/bin/"]').click({ position: { x: 6, y: 6 } });
+      expect(await page.locator('#crumbs button').allInnerTexts()).toEqual(['/', 'bin/']);
+      expect(await svg.locator('rect.leaf[data-path="/big.bin"]').count()).toBe(0);
+      expect((await area('/bin/busybox')) / (whole.width * whole.height)).toBeGreaterThan(0.9);
+      await page.locator('#crumbs button', { hasText: /^\/$/ }).click();
+      expect(await page.locator('#crumbs button').allInnerTexts()).toEqual(['/']);
+      expect(await svg.locator('rect.leaf[data-path="/big.bin"]').count()).toBe(1);
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
     test('hints and the CI verdict are shown as --json has them', async () => {
       const items = opened.page.locator('#hints li');
       expect(await items.count()).toBe(json.hints.length);

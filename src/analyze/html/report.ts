@@ -44,7 +44,8 @@ export function renderHtmlReport({ analysis: a, ci, tree }: HtmlReport): string 
 <div class="muted"><code>${esc(a.id)}</code>${a.tags.length > 1 ? ` · also ${esc(a.tags.slice(1).join(', '))}` : ''}</div>
 ${summary(a, ci)}
 <h2>Files by layer</h2>
-<p class="muted">Every copy each layer stores, by directory; colour is the layer (see the table below), hatched copies are hidden by a later layer: wasted bytes. Small files and large trees are grouped by layer. Hover for details.</p>
+<p class="muted">Every copy each layer stores, by directory; colour is the layer (see the table below), hatched copies are hidden by a later layer: wasted bytes. Small files and large trees are grouped by layer. Hover for details; click to zoom into a directory.</p>
+<div id="crumbs" aria-label="directory shown"></div>
 <svg id="treemap" viewBox="0 0 ${MAP_WIDTH} ${MAP_HEIGHT}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="treemap of the image's files">
 <defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2.2" height="6" fill="#b00020" fill-opacity=".75"/></pattern></defs>
 </svg>

@@ -23,7 +23,11 @@ td:first-child { white-space: nowrap; }
 .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -1px; margin-right: 4px; }
 .wasted { color: var(--fail); }
 #treemap { width: 100%; height: auto; display: block; border: 1px solid var(--line); background: #f4f5f8; }
-#treemap .dir { fill: none; stroke: #6b7385; stroke-width: .6; }
+#treemap .dir { fill: none; stroke: #6b7385; stroke-width: .6; pointer-events: all; cursor: zoom-in; }
+#treemap .leaf { cursor: zoom-in; }
+#crumbs { margin: 0 0 4px; min-height: 24px; }
+#crumbs button { font: 12.5px ui-monospace, monospace; border: 1px solid var(--line); background: #fff; border-radius: 3px; margin-right: 2px; padding: 2px 6px; cursor: pointer; }
+#crumbs button:disabled { cursor: default; color: var(--fg); background: #eef0f4; }
 #treemap .leaf { stroke: #fff; stroke-width: .4; }
 #treemap .leaf:hover { stroke: #000; stroke-width: 1.2; }
 #treemap .hatch { fill: url(#hatch); pointer-events: none; }

@@ -68,13 +68,21 @@ export function squarify(values: readonly number[], x: number, y: number, w: num
   return rects;
 }
 
+/** A directory being shown and the path to it: the treemap's zoom is a stack of these. */
+interface Shown {
+  readonly dir: TreeDir;
+  readonly path: string;
+}
+
 /**
  * Draws the tree into the page's `<svg id="treemap">` (its viewBox gives the size): directories
  * as frames with their name, each file or group as a rect of its layer's colour (CSS class
- * `lN`), hatched when its bytes are wasted, with a tooltip saying what it is.
+ * `lN`), hatched when its bytes are wasted, with a tooltip saying what it is. A click on a
+ * directory (or on something in it) zooms into it; the path above the map (`#crumbs`) zooms out.
  */
 export function drawTreemap(doc: Document, tree: TreeDir, layout: typeof squarify, size: (bytes: number) => string): void {
   const svg = doc.getElementById('treemap')!;
+  const crumbs = doc.getElementById('crumbs')!;
   const NS = 'http://www.w3.org/2000/svg';
   const box = svg.getAttribute('viewBox')!.split(' ').map(Number);
   const HEADER = 13;
@@ -104,8 +112,12 @@ export function drawTreemap(doc: Document, tree: TreeDir, layout: typeof squarif
     const hidden = n.hidden ? ` (wasted: ${n.hidden.how} by layer ${n.hidden.layer})` : '';
     return `${path} ${size(n.bytes)}, layer ${n.layer}${hidden}`;
   };
-  const draw = (n: TreeNode, path: string, r: { x: number; y: number; w: number; h: number }): void => {
+  const draw = (n: TreeNode, path: string, r: { x: number; y: number; w: number; h: number }, stack: readonly Shown[]): void => {
     if (r.w < 0.5 || r.h < 0.5) return;
+    // A click zooms into the directory it is in (a leaf's, or the frame's own).
+    const zoom = (to: readonly Shown[]) => () => {
+      if (to !== current) show(to);
+    };
     if (n.kind !== 'dir') {
       const attrs: Record<string, string | number> = { x: r.x, y: r.y, width: r.w, height: r.h, class: `leaf l${n.layer}` };
       attrs['data-layer'] = n.layer;
@@ -114,14 +126,19 @@ export function drawTreemap(doc: Document, tree: TreeDir, layout: typeof squarif
       if (n.kind === 'group') attrs['data-files'] = n.files;
       const wasted = n.kind === 'group' ? n.hidden : n.hidden !== undefined;
       if (wasted) attrs['data-wasted'] = 'true';
-      el('rect', attrs, describe(n, path));
+      el('rect', attrs, describe(n, path)).addEventListener('click', zoom(stack));
       if (wasted) el('rect', { x: r.x, y: r.y, width: r.w, height: r.h, class: 'hatch' });
       if (n.kind === 'file' && r.h > 11) label(n.name, r.x, r.y + 10, r.w, 'name');
       return;
     }
     let inner = r;
-    if (path !== '') {
-      el('rect', { x: r.x, y: r.y, width: r.w, height: r.h, class: 'dir', 'data-path': `${path}/` }, describe(n, path));
+    let inside = stack;
+    if (n !== stack[stack.length - 1]!.dir) {
+      inside = [...stack, { dir: n, path }];
+      el('rect', { x: r.x, y: r.y, width: r.w, height: r.h, class: 'dir', 'data-path': `${path}/` }, describe(n, path)).addEventListener(
+        'click',
+        zoom(inside),
+      );
       const header = r.h > HEADER * 2 && r.w > 30 ? HEADER : 0;
       if (header) label(`${n.name}/`, r.x, r.y + 10, r.w, 'dirname');
       inner = { x: r.x + PAD, y: r.y + header + PAD, w: r.w - 2 * PAD, h: r.h - header - 2 * PAD };
@@ -134,7 +151,22 @@ export function drawTreemap(doc: Document, tree: TreeDir, layout: typeof squarif
       inner.w,
       inner.h,
     );
-    kids.forEach((c, i) => draw(c, c.kind === 'group' ? path : `${path}/${c.name}`, rects[i]!));
+    kids.forEach((c, i) => draw(c, c.kind === 'group' ? path : `${path}/${c.name}`, rects[i]!, inside));
   };
-  draw(tree, '', { x: box[0]!, y: box[1]!, w: box[2]!, h: box[3]! });
+  let current: readonly Shown[] = [];
+  const show = (stack: readonly Shown[]): void => {
+    current = stack;
+    for (const e of [...svg.children]) if (e.tagName !== 'defs') e.remove();
+    crumbs.replaceChildren();
+    stack.forEach((s, i) => {
+      const b = doc.createElement('button');
+      b.textContent = i === 0 ? '/' : `${s.dir.name}/`;
+      b.disabled = i === stack.length - 1;
+      b.addEventListener('click', () => show(stack.slice(0, i + 1)));
+      crumbs.appendChild(b);
+    });
+    const top = stack[stack.length - 1]!;
+    draw(top.dir, top.path, { x: box[0]!, y: box[1]!, w: box[2]!, h: box[3]! }, stack);
+  };
+  show([{ dir: tree, path: '' }]);
 }
