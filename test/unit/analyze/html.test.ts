@@ -99,6 +99,7 @@ describe('the page', () => {
     wastedBytes: 4,
     userWastedBytes: 4,
     userWastedPercent: 0.4,
+    userCacheBytes: 0,
     efficiency: 0.6,
     layers: [],
     inefficientPaths: [{ path: CLOSER, count: 1, storedBytes: 4, wastedBytes: 4, layers: [0], removedBy: 1 }],
