@@ -4,7 +4,7 @@
 // whose RUN writes big files (some with hostile names) that a later RUN deletes, and one with
 // many small files, which the page must draw in a bounded size.
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { humanSize } from '../../src/units.js';
@@ -67,6 +67,7 @@ describe('tsbuild analyze --html', () => {
     let file: string;
     let json: Json;
     let opened: Opened;
+    let config: string;
 
     beforeAll(async () => {
       const ctx = await contextOf({
@@ -81,6 +82,9 @@ describe('tsbuild analyze --html', () => {
           '',
         ].join('\n'),
       });
+      // The page judges as --ci does: this file's threshold applies, the other rules' defaults.
+      await writeFile(join(ctx, '.tsbuild-ci.yaml'), 'rules:\n  lowestEfficiency: 0.01\n');
+      config = join(ctx, '.tsbuild-ci.yaml');
       await ok(env.root, ['build', '-q', '-t', 'waste', ctx]);
       file = join(out, 'waste.html');
       // --ci and --html together: the verdict fails, the page is written all the same.
@@ -169,6 +173,9 @@ describe('tsbuild analyze --html', () => {
         expect(await item.innerText()).toContain(h.fix);
       }
       expect(json.hints[0]).toMatchObject({ kind: 'deleted-later', layer: 1, otherLayer: 2 });
+      expect(json.ci.config).toBe(config);
+      expect(await opened.page.locator('#ci-config').innerText()).toBe(config);
+      expect(await opened.page.locator('#ci tr[data-rule="lowest-efficiency"]').getAttribute('data-status')).toBe('pass');
       expect(await opened.page.locator('#verdict').innerText()).toBe('FAIL');
       for (const r of json.ci.rules as Json[]) {
         expect(await opened.page.locator(`#ci tr[data-rule="${r.rule}"]`).getAttribute('data-status')).toBe(r.status);

@@ -82,7 +82,7 @@ ${box("Dockerfile's layers wasted", percent(a.userWastedPercent))}
 </div>
 <h2>CI verdict: <span id="verdict" class="verdict ${ci.pass ? 'pass' : 'fail'}">${ci.pass ? 'PASS' : 'FAIL'}</span> <span class="muted">${failed} of ${checked} checks failed</span></h2>
 <table id="ci"><thead><tr><th>status</th><th>rule</th><th class="num">value</th><th class="num">threshold</th></tr></thead>
-<tbody>${rows.join('\n')}</tbody></table>${ci.config !== undefined ? `\n<p class="muted">Thresholds from <code>${esc(ci.config)}</code>.</p>` : ''}`;
+<tbody>${rows.join('\n')}</tbody></table>${ci.config !== undefined ? `\n<p class="muted">Thresholds from <code id="ci-config">${esc(ci.config)}</code>.</p>` : ''}`;
 }
 
 function ruleValue(r: RuleResult, v: number): string {
