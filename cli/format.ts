@@ -1,17 +1,6 @@
 // Terminal formatting the way the docker CLI does it, so output reads the same.
 
-const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-
-/** docker's units.HumanSize: decimal units, 3 significant digits (`1.23MB`, `4.1kB`, `0B`). */
-export function humanSize(bytes: number): string {
-  let size = bytes;
-  let i = 0;
-  while (size >= 1000 && i < UNITS.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  return `${Number(size.toPrecision(3))}${UNITS[i]}`;
-}
+export { humanSize } from '../src/units.js';
 
 /** docker's units.HumanDuration, for "CREATED ... ago" columns. */
 export function humanDuration(ms: number): string {

@@ -12,6 +12,7 @@ packages=(
   attr                   # getfattr/setfattr, used by tests to check xattrs independently
   openssh-client         # ssh-agent and ssh-add serve --ssh ID=KEY files; ssh-keygen for the tests
   tmux                   # drives the terminal progress view in the tests
+  chromium               # renders analyze --html's page in its test (playwright-core drives it; never downloads a browser)
   uidmap                 # newuidmap/newgidmap: rootless tsbuild maps /etc/subuid ranges (test/rootless)
   fuse-overlayfs         # rootless storage where the kernel refuses overlayfs in a user namespace (docs/rootless.md)
   libcap2-bin            # setcap: newuidmap's file capabilities in the image of test/rootless/podman.test.ts

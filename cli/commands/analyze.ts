@@ -1,16 +1,19 @@
+import { writeFile } from 'node:fs/promises';
 import {
   analyzeImage,
+  analyzeImageWithTree,
   DEFAULT_THRESHOLDS,
   evaluateCi,
   parseByteThreshold,
   parseRatioThreshold,
+  renderHtmlReport,
   type CiResult,
   type ImageAnalysis,
   type RuleResult,
   type Thresholds,
 } from '../../src/analyze/index.js';
 import { findCiConfig } from '../../src/analyze/ci-config.js';
-import { shortId } from '../../src/digest.js';
+import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
@@ -22,6 +25,7 @@ const spec = {
   description: 'Show what each layer of an image stores, what it wastes, and which Dockerfile line to change',
   options: {
     json: { type: 'boolean' },
+    html: { type: 'string' },
     ci: { type: 'boolean' },
     'lowest-efficiency': { type: 'string' },
     'highest-wasted-bytes': { type: 'string' },
@@ -31,6 +35,8 @@ const spec = {
   },
   optionHelp: [
     '      --json                   Print the analysis as JSON (schema: docs/analyze.md)',
+    '      --html FILE              Also write a self-contained HTML report (treemap, layers,',
+    '                               hints, CI verdict) to FILE',
     '      --ci                     Check the thresholds below; exit 1 if one is crossed',
     '      --lowest-efficiency RATIO',
     '                               Fail below this efficiency (default 0.9)',
@@ -59,23 +65,14 @@ export async function run(argv: string[]): Promise<number> {
   exactArgs(args.positionals, 1, spec.usage);
   const v = args.values;
   const thresholds = parseThresholds(v);
-  if (!v.ci && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
+  if (!v.ci && !v.html && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
   const store = await Store.open(await storeOptions(v));
   const id = await store.resolveImage(args.positionals[0]!);
-  const analysis = await analyzeImage(store, id);
-  let ci: CiResult | undefined;
-  if (v.ci) {
-    const dockerfile = (await store.provenance(id))?.dockerfile;
-    const file = await findCiConfig({
-      ...(v['ci-config'] ? { explicit: v['ci-config'] } : {}),
-      ...(dockerfile ? { dockerfile } : {}),
-      cwd: process.cwd(),
-    });
-    ci = {
-      ...evaluateCi(analysis, { ...DEFAULT_THRESHOLDS, ...file?.thresholds, ...thresholds.values }),
-      ...(file ? { config: file.path } : {}),
-    };
-  }
+  const { analysis, tree } = v.html ? await analyzeImageWithTree(store, id) : { analysis: await analyzeImage(store, id), tree: undefined };
+  // The page shows the rules' verdict with or without --ci, judged the same way.
+  const verdict = v.ci || v.html ? await judge(store, id, analysis, v['ci-config'], thresholds.values) : undefined;
+  if (v.html && tree && verdict) await writeFile(v.html, renderHtmlReport({ analysis, ci: verdict, tree }));
+  const ci = v.ci ? verdict : undefined;
   if (v.json) {
     process.stdout.write(forTerminal(`${JSON.stringify({ ...analysis, ...(ci ? { ci } : {}) }, null, 2)}\n`));
   } else {
@@ -83,6 +80,22 @@ export async function run(argv: string[]): Promise<number> {
     if (ci) process.stdout.write(forTerminal(`\n${renderCi(ci)}`));
   }
   return ci && !ci.pass ? 1 : 0;
+}
+
+/** The CI rules under the thresholds of the flags, else the CI config file, else the defaults. */
+async function judge(
+  store: Store,
+  id: Digest,
+  analysis: ImageAnalysis,
+  config: string | undefined,
+  flags: Partial<Thresholds>,
+): Promise<CiResult> {
+  const dockerfile = (await store.provenance(id))?.dockerfile;
+  const file = await findCiConfig({ ...(config ? { explicit: config } : {}), ...(dockerfile ? { dockerfile } : {}), cwd: process.cwd() });
+  return {
+    ...evaluateCi(analysis, { ...DEFAULT_THRESHOLDS, ...file?.thresholds, ...flags }),
+    ...(file ? { config: file.path } : {}),
+  };
 }
 
 /** The thresholds given as flags (only those: the CI config file and the defaults fill the rest). */

@@ -9,6 +9,7 @@ import { readLayerEntries, type LayerEntry } from './entries.js';
 import { layerHints } from './hints.js';
 import { layerOrigins } from './origin.js';
 import { Replay, type Copy } from './replay.js';
+import { fileTree, type TreeDir, type TreeOptions } from './tree.js';
 import type { ImageAnalysis, InefficientPath, LayerAnalysis } from './types.js';
 
 export interface AnalyzeOptions {
@@ -30,6 +31,23 @@ export const ANALYZE_DEFAULTS: Required<AnalyzeOptions> = {
 };
 
 export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
+  return (await replayAndAnalyze(store, id, options)).analysis;
+}
+
+/**
+ * The analysis and the tree of every copy the layers store, by directory and capped to
+ * `tree.maxNodes` (./tree.ts): what the HTML report draws as its treemap.
+ */
+export async function analyzeImageWithTree(
+  store: Store,
+  id: Digest,
+  options: AnalyzeOptions & { readonly tree?: TreeOptions } = {},
+): Promise<{ analysis: ImageAnalysis; tree: TreeDir }> {
+  const { analysis, replay } = await replayAndAnalyze(store, id, options);
+  return { analysis, tree: fileTree(replay.layers, options.tree) };
+}
+
+async function replayAndAnalyze(store: Store, id: Digest, options: AnalyzeOptions): Promise<{ analysis: ImageAnalysis; replay: Replay }> {
   const opts = { ...ANALYZE_DEFAULTS, ...options };
   const img = await store.image(id);
   const provenance = await store.provenance(id);
@@ -83,7 +101,7 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
     hints.sort((a, b) => b.bytes - a.bytes);
   }
 
-  return {
+  const analysis: ImageAnalysis = {
     id: img.id,
     tags: img.tags.map((t) => t.ref),
     size: img.size,
@@ -99,6 +117,7 @@ export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOpt
     hints,
     notes,
   };
+  return { analysis, replay };
 }
 
 function sum(copies: readonly Copy[]): number {

@@ -1,6 +1,6 @@
 // Image analysis: which Dockerfile line made an image big, what it wastes, and how to fix it,
 // from stored metadata and tar-splits only (no layer is extracted).
-export { analyzeImage, ANALYZE_DEFAULTS, type AnalyzeOptions } from './analyze.js';
+export { analyzeImage, analyzeImageWithTree, ANALYZE_DEFAULTS, type AnalyzeOptions } from './analyze.js';
 export {
   DEFAULT_THRESHOLDS,
   evaluateCi,
@@ -12,4 +12,6 @@ export {
   type Thresholds,
 } from './ci.js';
 export { describeOrigin, type InstructionKind, type LayerOrigin } from './origin.js';
+export { TREE_DEFAULTS, type TreeDir, type TreeFile, type TreeGroup, type TreeNode, type TreeOptions } from './tree.js';
 export type * from './types.js';
+export { renderHtmlReport, type HtmlReport } from './html/report.js';
