@@ -40,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   logout: { summary: 'Log out from a registry', load: () => import('./commands/logout.js') },
   bootstrap: { summary: 'Create a base image offline (busybox from the host)', load: () => import('./commands/bootstrap.js') },
   info: { summary: 'Display store and storage driver information', load: () => import('./commands/info.js') },
+  unshare: {
+    summary: "Run a command in rootless tsbuild's user namespace, where the store's files are yours",
+    load: () => import('./commands/unshare.js'),
+  },
   version: { summary: 'Show the tsbuild version', load: () => import('./commands/version.js') },
 };
 
