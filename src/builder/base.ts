@@ -1,6 +1,7 @@
 // Where a stage starts: `scratch`, an earlier stage, or an image, from the store or else pulled
 // from its registry as docker build does; and the base's ONBUILD triggers, run as if they stood
 // right after the FROM line.
+import { didYouMean } from '../suggest.js';
 import { chainIdOf, type Digest } from '../digest.js';
 import { DockerfileError, NotFoundError, type SourceLocation } from '../errors.js';
 import { hostArchitecture, type ImageConfig } from '../image/config.js';
@@ -129,11 +130,17 @@ async function remoteBase(session: BuildSession, name: string, loc: SourceLocati
   return { config: remote.config, layers };
 }
 
+/**
+ * A base that could not be had. Before the registry's or the network's own words: a stage of a
+ * near name (a typo in FROM or COPY --from), and the ways to a base without Docker Hub.
+ */
 function baseError(session: BuildSession, name: string, loc: SourceLocation, err: unknown): unknown {
   if (session.req.signal?.aborted) return err;
+  const stages = session.req.plan.stages.flatMap((s) => (s.name ? [s.name] : []));
+  const stage = didYouMean(name, stages, false, (n) => `the stage "${n}"`);
   const what = session.req.alwaysPull
-    ? `base image ${name} could not be pulled (--pull)`
-    : `base image ${name} is not in the store and could not be pulled`;
+    ? `base image ${name}${stage} could not be pulled (--pull)`
+    : `base image ${name}${stage} is not in the store (without a registry: tsbuild bootstrap busybox, tsbuild import ROOTFS.tar NAME, or tsbuild load -i ARCHIVE; from a registry you reach: --insecure-registry HOST for plain HTTP, tsbuild login HOST for a password), and pulling it failed`;
   return new DockerfileError(loc, `${what}: ${(err as Error).message}`, { cause: err });
 }
 

@@ -3,6 +3,7 @@
 // BuildKit skips them. A FROM line is expanded with the ARGs outside a stage before any stage is
 // chosen (`FROM ${SRC}`, `FROM build-$VARIANT`), as BuildKit's buildDispatchStates does for every
 // stage, needed or not: an error in any FROM line stops the build.
+import { didYouMean } from '../suggest.js';
 import { DockerfileError, TsbuildError } from '../errors.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { expandWord, type Env } from '../parse/index.js';
@@ -78,7 +79,10 @@ export function stagesToBuild(plan: BuildPlan, froms: readonly ResolvedFrom[], t
   let last = plan.stages[plan.stages.length - 1]!;
   if (target !== undefined) {
     const t = plan.stages.find((s) => s.name === target.toLowerCase());
-    if (!t) throw new TsbuildError(`target stage "${target}" could not be found`);
+    if (!t) {
+      const names = plan.stages.flatMap((s) => (s.name ? [s.name] : []));
+      throw new TsbuildError(`target stage "${target}" could not be found${didYouMean(target.toLowerCase(), names, true, (n) => `"${n}"`)}`);
+    }
     last = t;
   }
   const needed = new Set<number>();

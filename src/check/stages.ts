@@ -17,7 +17,7 @@ import { parseMount } from '../parse/mounts.js';
 import { expandWord, referencedVariables, type ArgStep, type BuildPlan, type Env, type Stage, type Step } from '../parse/index.js';
 import { checkCopySources, type IgnoreFile } from './copy-sources.js';
 import { RULES } from './rules.js';
-import { suggest } from './suggest.js';
+import { suggest } from '../suggest.js';
 import type { Report } from './written.js';
 
 export interface StageOptions {

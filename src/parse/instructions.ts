@@ -1,6 +1,7 @@
 // One logical line → one typed instruction. Each parser follows the matching function of
 // moby/buildkit frontend/dockerfile/instructions/parse.go: same argument rules, same checks,
 // same error wording, so that a Dockerfile Docker rejects is rejected here with the same reason.
+import { didYouMean } from '../suggest.js';
 import { DockerfileError } from '../errors.js';
 import { parseCopy } from './copy.js';
 import { parseHealthcheck } from './healthcheck.js';
@@ -44,7 +45,8 @@ function printable(word: string): string {
 export function parseInstruction(line: LogicalLine, escapeChar: string): Instruction {
   const keyword = line.keyword.toUpperCase();
   const parse = Object.hasOwn(PARSERS, keyword) ? PARSERS[keyword] : undefined;
-  if (parse === undefined) throw new DockerfileError(line.loc, `unknown instruction: ${printable(line.keyword)}`);
+  if (parse === undefined)
+    throw new DockerfileError(line.loc, `unknown instruction: ${printable(line.keyword)}${didYouMean(keyword, Object.keys(PARSERS))}`);
   const text = line.rest === '' ? keyword : `${keyword} ${line.rest}`;
   // No process can be given a NUL in its arguments or environment: refused here, at its line,
   // rather than as an exec failure in the middle of a build. (A COPY heredoc is file content and

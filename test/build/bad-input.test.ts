@@ -127,7 +127,7 @@ describe('bad input', () => {
     expect(result.exitCode).not.toBe(0);
     expectOneLine(
       result.stderr,
-      /^Error: Dockerfile:1: base image 127\.0\.0\.1:1\/nosuchimage:1 is not in the store and could not be pulled: /,
+      /^Error: Dockerfile:1: base image 127\.0\.0\.1:1\/nosuchimage:1 is not in the store \(without a registry: tsbuild bootstrap busybox, tsbuild import ROOTFS.tar NAME, or tsbuild load -i ARCHIVE; from a registry you reach: --insecure-registry HOST for plain HTTP, tsbuild login HOST for a password\), and pulling it failed: /,
     );
   });
 

@@ -1,5 +1,6 @@
-// "Did you mean …?" for a variable name that is not defined: BuildKit's util/suggest Search,
-// the closest name within two edits (Levenshtein), none when the name itself is among them.
+// "Did you mean …?": BuildKit's util/suggest Search, the closest name within two edits
+// (Levenshtein), none when the name itself is among them. For undefined variables (build
+// --check), instructions, commands, flags and stage names.
 
 /** The closest of `options` to `value` (fewer than three edits away), or undefined. */
 export function suggest(value: string, options: readonly string[], caseSensitive = true): string | undefined {
@@ -16,6 +17,12 @@ export function suggest(value: string, options: readonly string[], caseSensitive
     }
   }
   return match;
+}
+
+/** ` (did you mean X?)` for a near miss, or nothing: to append to an error message. */
+export function didYouMean(value: string, options: readonly string[], caseSensitive = true, quote = (s: string) => s): string {
+  const match = suggest(value, options, caseSensitive);
+  return match === undefined ? '' : ` (did you mean ${quote(match)}?)`;
 }
 
 function levenshtein(a: string, b: string): number {
