@@ -1,7 +1,7 @@
 // `tsbuild analyze -i IMAGE`: the image's layers and its file tree as of the selected layer, in
 // the terminal, until q (exit 0) or Ctrl-C (130). The data is src/analyze's (the layer origins,
 // and ImageTree's replay of the tar-splits); view.ts draws it and screen.ts owns the terminal.
-// SIGTERM and SIGHUP end the view too, with the terminal given back first.
+// SIGINT, SIGTERM and SIGHUP end the view too, with the terminal given back first.
 import type { Digest } from '../../src/digest.js';
 import { layerOrigins, type LayerOrigin } from '../../src/analyze/origin.js';
 import { ImageTree } from '../../src/analyze/imagetree.js';
@@ -10,7 +10,8 @@ import { shortId } from '../../src/digest.js';
 import { Screen } from './screen.js';
 import { View, type ViewModel } from './view.js';
 
-const SIGNAL_CODES = { SIGTERM: 143, SIGHUP: 129 } as const;
+/** Signals that end the view (Ctrl-C is a key in raw mode, but `kill -INT` is still a signal). */
+const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 export async function runInteractive(store: Store, id: Digest): Promise<number> {
   const model = await loadModel(store, id);
