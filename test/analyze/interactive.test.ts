@@ -147,10 +147,23 @@ describe('analyze -i', () => {
     expect(await tmux.format(s, '#{alternate_on} #{cursor_flag}')).toBe('0 1');
   });
 
-  test('Ctrl-C quits with 130 and gives the terminal back', async () => {
+  test('paging through a long directory; Ctrl-C quits with 130 and gives the terminal back', async () => {
     const s = await startView();
-    await tmux.keys(s, 'Tab', 'Enter', 'C-c');
-    const screen = await tmux.waitFor(s, has('MODES='), 'the exit status and the tty modes');
+    // Layer 0: open /bin (busybox's applets: hundreds of entries), then page, end and home.
+    await tmux.keys(s, 'Tab', 'Enter');
+    let screen = await tmux.waitFor(s, (l) => names(l)[0] === 'bin/' && names(l).includes('busybox'), '/bin opened');
+    const first = names(screen);
+    await tmux.keys(s, 'NPage', 'NPage');
+    screen = await tmux.waitFor(s, (l) => names(l)[0] !== 'bin/', 'a page down');
+    expect(names(screen)).toHaveLength(first.length);
+    expect(names(screen).some((n) => first.includes(n))).toBe(false);
+    await tmux.keys(s, 'PPage', 'PPage');
+    screen = await tmux.waitFor(s, (l) => names(l)[0] === 'bin/', 'back up');
+    expect(names(screen)).toEqual(first);
+    await tmux.keys(s, 'End');
+    await tmux.waitFor(s, (l) => names(l).at(-1) === 'var/', 'the end');
+    await tmux.keys(s, 'Home', 'C-c');
+    screen = await tmux.waitFor(s, has('MODES='), 'the exit status and the tty modes');
     expect(screen).toContain('EXIT=130');
     expect(screen).toContain('MODES=icanon echo .');
     expect(await tmux.format(s, '#{alternate_on} #{cursor_flag}')).toBe('0 1');
