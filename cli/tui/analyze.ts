@@ -23,20 +23,33 @@ export async function runInteractive(store: Store, id: Digest): Promise<number> 
       process.on(sig, h);
       return [sig, h] as const;
     });
+    let done = false;
     const finish = (code: number, err?: unknown): void => {
+      if (done) return;
+      done = true;
       screen.stop();
       for (const [sig, h] of signals) process.off(sig, h);
       if (err !== undefined) reject(err);
       else resolve(code);
     };
+    // Keys that arrive together (a held arrow key, a paste) are all applied before one frame is
+    // drawn, so that passing over a layer does not cost building its tree.
+    let pending = false;
     const redraw = (): void => {
-      try {
-        screen.draw(view.render(screen.cols, screen.rows));
-      } catch (err) {
-        finish(1, err);
-      }
+      if (pending) return;
+      pending = true;
+      setImmediate(() => {
+        pending = false;
+        if (done) return;
+        try {
+          screen.draw(view.render(screen.cols, screen.rows));
+        } catch (err) {
+          finish(1, err);
+        }
+      });
     };
     screen.start((key) => {
+      if (done) return;
       let result;
       try {
         result = view.key(key);
