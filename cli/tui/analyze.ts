@@ -14,7 +14,15 @@ import { View, type ViewModel } from './view.js';
 const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 export async function runInteractive(store: Store, id: Digest): Promise<number> {
-  const model = await loadModel(store, id);
+  // Reading a large image's tar-splits takes seconds: say so, on a line that is cleared after.
+  const status = process.stderr.isTTY;
+  if (status) process.stderr.write('Reading the layers…');
+  let model: ViewModel;
+  try {
+    model = await loadModel(store, id);
+  } finally {
+    if (status) process.stderr.write('\r\x1b[K');
+  }
   const view = new View(model);
   const screen = new Screen(process.stdin, process.stdout);
   return new Promise<number>((resolve, reject) => {
