@@ -37,11 +37,11 @@ const SIZE_COLS = 7;
 const FILTER_KEYS: Readonly<Record<string, FilterKind>> = { a: 'added', m: 'modified', r: 'removed', w: 'wasted' };
 const CHANGE_MARK = { added: ['A', '32'], modified: ['M', '33'], removed: ['R', '31'], unchanged: [' ', ''] } as const;
 
+/** Where a pane goes: its title's row of the body, its width, the rows of its list. */
 interface Pane {
-  readonly top: number;
-  readonly left: number;
+  /** The title is on this row of the body, the column header below it, then the list. */
+  readonly row: number;
   readonly cols: number;
-  /** Rows for the list, below the title and the column header. */
   readonly height: number;
 }
 
@@ -132,12 +132,12 @@ export class View {
     let files: Pane;
     if (cols >= SIDE_BY_SIDE) {
       const w = Math.min(60, Math.floor(cols * 0.4));
-      layers = { top: 1, left: 0, cols: w, height: body - 2 };
-      files = { top: 1, left: w + 1, cols: cols - w - 1, height: body - 2 };
+      layers = { row: 0, cols: w, height: body - 2 };
+      files = { row: 0, cols: cols - w - 1, height: body - 2 };
     } else {
       const h = Math.min(m.layers.length, Math.max(3, Math.floor(body / 3) - 2));
-      layers = { top: 1, left: 0, cols, height: h };
-      files = { top: 1 + h + 2, left: 0, cols, height: body - h - 4 };
+      layers = { row: 0, cols, height: h };
+      files = { row: h + 2, cols, height: body - h - 4 };
     }
     this.heights = { layers: Math.max(1, layers.height), files: Math.max(1, files.height) };
     const canvas = Array.from({ length: body }, () => [] as string[]);
@@ -152,9 +152,9 @@ export class View {
     const m = this.model;
     const focused = this.focus === 'layers';
     const idxCols = String(m.layers.length - 1).length;
-    canvas[p.top - 1]!.push(fit(title(' Layers ', focused), p.cols));
+    canvas[p.row]!.push(fit(title(' Layers ', focused), p.cols));
     const head = `  ${right('#', idxCols)}  ${right('SIZE', SIZE_COLS)}  ${right('WASTED', SIZE_COLS)}  INSTRUCTION`;
-    canvas[p.top]!.push(fit([{ text: head, style: '2' }], p.cols));
+    canvas[p.row + 1]!.push(fit([{ text: head, style: '2' }], p.cols));
     this.layerTop = scroll(this.layer, this.layerTop, p.height, m.layers.length);
     for (let i = 0; i < p.height; i++) {
       const n = this.layerTop + i;
@@ -167,7 +167,7 @@ export class View {
             { text: safe(l.origin) },
           ]
         : [];
-      canvas[p.top + 1 + i]!.push(fit(n === this.layer ? selected(line, focused) : line, p.cols));
+      canvas[p.row + 2 + i]!.push(fit(n === this.layer ? selected(line, focused) : line, p.cols));
     }
   }
 
@@ -176,14 +176,14 @@ export class View {
     const rows = this.rows();
     const filter = this.filters.size > 0 ? [...this.filters].join('+') : 'none';
     const layerText = this.model.layers[this.layer]?.origin ?? '';
-    canvas[p.top - 1]!.push(fit(title(` Layer ${this.layer}: ${cut(safe(layerText), p.cols - 36)}  filter: ${filter} `, focused), p.cols));
-    canvas[p.top]!.push(fit([{ text: `      SIZE  NAME${rows.length === 0 ? '  (no entries)' : ''}`, style: '2' }], p.cols));
+    canvas[p.row]!.push(fit(title(` Layer ${this.layer}: ${cut(safe(layerText), p.cols - 36)}  filter: ${filter} `, focused), p.cols));
+    canvas[p.row + 1]!.push(fit([{ text: `      SIZE  NAME${rows.length === 0 ? '  (no entries)' : ''}`, style: '2' }], p.cols));
     this.fileTop = scroll(this.fileCursor, this.fileTop, p.height, rows.length);
     for (let i = 0; i < p.height; i++) {
       const n = this.fileTop + i;
       const row = rows[n];
       const line = row ? fileLine(row) : [];
-      canvas[p.top + 1 + i]!.push(fit(n === this.fileCursor && row ? selected(line, focused) : line, p.cols));
+      canvas[p.row + 2 + i]!.push(fit(n === this.fileCursor && row ? selected(line, focused) : line, p.cols));
     }
   }
 
