@@ -1,12 +1,16 @@
 // A real terminal for tests of full-screen output: a tmux server on a private socket (`-L`, a
 // name of this process's own), one detached session per command, read back with capture-pane.
-// `kill` ends that server only, by its socket; other tmux servers on the machine are untouched.
+// `kill` ends that server only, by its socket, and removes the socket file; other tmux servers on
+// the machine are untouched.
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { execa } from 'execa';
 
 export class Tmux {
   readonly socket = `tsbuild-test-${process.pid}-${randomBytes(4).toString('hex')}`;
   private sessions = 0;
+  /** The server's socket file, which kill-server leaves behind. */
+  private socketPath: string | undefined;
 
   /** Fails with what to install when tmux is missing. */
   static async require(): Promise<Tmux> {
@@ -23,6 +27,7 @@ export class Tmux {
   async start(command: string, cols: number, rows: number): Promise<string> {
     const name = `s${++this.sessions}`;
     await this.run('new-session', '-d', '-s', name, '-x', String(cols), '-y', String(rows), command);
+    this.socketPath ??= await this.run('display-message', '-p', '-t', name, '#{socket_path}');
     return name;
   }
 
@@ -57,5 +62,6 @@ export class Tmux {
 
   async kill(): Promise<void> {
     await execa('tmux', ['-L', this.socket, 'kill-server'], { reject: false });
+    if (this.socketPath) await rm(this.socketPath, { force: true });
   }
 }
