@@ -279,5 +279,6 @@ function fileLine(row: Row): Seg[] {
     { text: row.prefix, style: '2' },
     { text: e.kind === 'dir' ? (row.open ? '▾ ' : '▸ ') : '' },
     { text: name, ...(e.change !== 'unchanged' ? { style: color } : e.kind === 'dir' ? { style: '34' } : {}) },
+    ...(e.linkTarget !== undefined ? [{ text: ' → ', style: '2' }, { text: safe(e.linkTarget) }] : []),
   ];
 }

@@ -30,6 +30,8 @@ export interface TreeEntry {
    * removed entries included.
    */
   readonly wastedBytes: number;
+  /** A symlink's target. */
+  readonly linkTarget?: string;
   /** A directory's entries, removed ones included, sorted by name. */
   readonly children: readonly TreeEntry[];
 }
@@ -43,6 +45,8 @@ export class ImageTree {
   /** Every copy of every layer by absolute path, with `hiddenBy` as the full replay left it. */
   private readonly copies = new Map<string, Copy[]>();
   private readonly cache = new Map<number, TreeEntry>();
+  /** Symlink targets by layer and path (`1\0usr/bin/sh`): the merged tree keeps only which layer stored a path. */
+  private readonly symlinks = new Map<string, string>();
   /** A replay that has applied the layers up to `layer`, and the tree it showed then. */
   private cursor: { readonly replay: Replay; layer: number; root: TreeEntry | undefined } | undefined;
 
@@ -57,6 +61,9 @@ export class ImageTree {
       if (list) list.push(c);
       else this.copies.set(path, [c]);
     }
+    entries.forEach((layer, i) => {
+      for (const e of layer) if (e.kind === 'symlink' && e.linkTarget !== undefined) this.symlinks.set(`${i}\0${e.path}`, e.linkTarget);
+    });
   }
 
   /** Reads the layers' entries from their tar-splits (`name` says which layer in an error). */
@@ -99,7 +106,11 @@ export class ImageTree {
     const kind = node.shown?.kind ?? 'dir';
     const change: Change = before === undefined ? 'added' : node.shown?.layer === layer ? 'modified' : 'unchanged';
     let wastedBytes = this.wasted(path, layer);
-    if (kind !== 'dir') return { name, path, kind, change, bytes: node.shown?.copy?.bytes ?? 0, wastedBytes, children: [] };
+    if (kind !== 'dir') {
+      const target = kind === 'symlink' ? this.symlinks.get(`${node.shown!.layer}\0${path.slice(1)}`) : undefined;
+      const bytes = node.shown?.copy?.bytes ?? 0;
+      return { name, path, kind, change, bytes, wastedBytes, ...(target !== undefined ? { linkTarget: target } : {}), children: [] };
+    }
     const old = new Map<string, TreeEntry>();
     if (before?.kind === 'dir') for (const c of before.children) if (c.change !== 'removed') old.set(c.name, c);
     const children: TreeEntry[] = [];

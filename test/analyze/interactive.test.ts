@@ -153,6 +153,8 @@ describe('analyze -i', () => {
     await tmux.keys(s, 'Tab', 'Enter');
     let screen = await tmux.waitFor(s, (l) => names(l)[0] === 'bin/' && names(l).includes('busybox'), '/bin opened');
     const first = names(screen);
+    expect(files(screen)).toContainEqual({ mark: 'A', size: '1.98MB', name: 'busybox' });
+    expect(files(screen)).toContainEqual({ mark: 'A', size: '12B', name: 'ash → /bin/busybox' });
     await tmux.keys(s, 'NPage', 'NPage');
     screen = await tmux.waitFor(s, (l) => names(l)[0] !== 'bin/', 'a page down');
     expect(names(screen)).toHaveLength(first.length);

@@ -69,20 +69,27 @@ describe('ImageTree', () => {
     expect(() => jumping.at(3)).toThrow(RangeError);
   });
 
-  test('a file stored over a directory replaces it; a hardlink is left out of directory totals (its target counts)', () => {
+  test('a file stored over a directory replaces it; a hardlink is left out of directory totals (its target counts); a symlink shows its target', () => {
     const tree = new ImageTree([
-      [at('d'), at('d/p', 7), at('h'), at('h/big', 100)],
+      [
+        at('d'),
+        at('d/p', 7),
+        at('h'),
+        at('h/big', 100),
+        { kind: 'symlink', path: 'sh', bytes: 11, fingerprint: '->bin/busybox', mode: 0o777, uid: 0, gid: 0, linkTarget: 'bin/busybox' },
+      ],
       [
         at('d', 2),
         { kind: 'hardlink', path: 'h/link', bytes: 0, fingerprint: undefined, mode: 0o644, uid: 0, gid: 0, linkTarget: 'h/big' },
       ],
     ]);
     const top = tree.at(1);
+    expect(top.children.find((c) => c.name === 'sh')).toMatchObject({ kind: 'symlink', linkTarget: 'bin/busybox', bytes: 11 });
     expect(flat(top)).toMatchObject({ '/d': 'modified 2 0', '/h': 'unchanged 100 0', '/h/big': 'unchanged 100 0' });
     expect(top.children.find((c) => c.name === 'd')!.kind).toBe('file');
     expect(flat(top)['/h/link']).toMatch(/^added /);
     expect(tree.layers.map((l) => l.files)).toEqual([
-      { added: 2, modified: 0, removed: 0 },
+      { added: 3, modified: 0, removed: 0 },
       { added: 1, modified: 1, removed: 1 },
     ]);
   });
