@@ -49,13 +49,20 @@ export class Tmux {
     return this.run('display-message', '-p', '-t', session, format);
   }
 
-  /** Waits until the screen passes `check`; fails with the last screen after `ms`. */
+  /**
+   * Waits until the screen passes `check` and stays the same for a moment (a frame can reach
+   * tmux in pieces: its title may be new while its rows are not yet); fails with the last
+   * screen after `ms`.
+   */
   async waitFor(session: string, check: (lines: string[]) => boolean, what: string, ms = 15_000): Promise<string[]> {
     const end = Date.now() + ms;
+    let last: string | undefined;
     for (;;) {
       const lines = await this.screen(session);
-      if (check(lines)) return lines;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the screen:\n${lines.join('\n')}`);
+      const now = lines.join('\n');
+      if (check(lines) && now === last) return lines;
+      last = now;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; the screen:\n${now}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
