@@ -3,7 +3,9 @@
 // that layer did to it (added, modified, removed), with its size (a directory's: the total below
 // it) and the bytes stored at it for nothing. How layers apply is Replay's business
 // (./replay.ts) alone; this file only compares the merged tree before and after a layer, and
-// takes from one full replay which copies a later layer hides.
+// takes from one full replay which copies a later layer hides. (./tree.ts is another tree: every
+// copy every layer stores, grouped for the HTML report's treemap; this one is the filesystem a
+// container of the image would see at each layer.)
 import type { TarSplitEntry } from '../layer/tarsplit.js';
 import { readLayerEntries, type LayerEntry, type StoredEntry } from './entries.js';
 import { Replay, type Copy, type LayerReplay, type ReplayNode } from './replay.js';
