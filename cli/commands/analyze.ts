@@ -24,6 +24,7 @@ const spec = {
   usage: 'analyze [OPTIONS] IMAGE',
   description: 'Show what each layer of an image stores, what it wastes, and which Dockerfile line to change',
   options: {
+    interactive: { type: 'boolean', short: 'i' },
     json: { type: 'boolean' },
     html: { type: 'string' },
     ci: { type: 'boolean' },
@@ -34,6 +35,7 @@ const spec = {
     'ci-config': { type: 'string' },
   },
   optionHelp: [
+    '  -i, --interactive            Browse the layers and their files in the terminal',
     '      --json                   Print the analysis as JSON (schema: docs/analyze.md)',
     '      --html FILE              Also write a self-contained HTML report (treemap, layers,',
     '                               hints, CI verdict) to FILE',
@@ -66,8 +68,17 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const thresholds = parseThresholds(v);
   if (!v.ci && !v.html && thresholds.given.length > 0) throw usageError(`--${thresholds.given[0]} is a --ci threshold: add --ci`);
+  if (v.interactive) {
+    const other = v.json ? 'json' : v.ci ? 'ci' : v.html ? 'html' : undefined;
+    if (other) throw usageError(`-i and --${other} cannot be combined`);
+    if (!process.stdout.isTTY || !process.stdin.isTTY) throw usageError('-i needs a terminal: standard input and output must be a TTY');
+  }
   const store = await Store.open(await storeOptions(v));
   const id = await store.resolveImage(args.positionals[0]!);
+  if (v.interactive) {
+    const { runInteractive } = await import('../tui/analyze.js');
+    return runInteractive(store, id);
+  }
   const { analysis, tree } = v.html ? await analyzeImageWithTree(store, id) : { analysis: await analyzeImage(store, id), tree: undefined };
   // The page shows the rules' verdict with or without --ci, judged the same way.
   const verdict = v.ci || v.html ? await judge(store, id, analysis, v['ci-config'], thresholds.values) : undefined;

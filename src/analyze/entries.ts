@@ -33,7 +33,7 @@ export interface StoredEntry {
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;
-  /** A hardlink's target path (cleaned like `path`). */
+  /** A hardlink's target path (cleaned like `path`); a symlink's target as stored. */
   readonly linkTarget: string | undefined;
 }
 
@@ -149,7 +149,7 @@ function toEntry(name: Buffer, h: Header, size: number, crc: Buffer | undefined)
         kind: 'symlink',
         bytes: h.linkname.length,
         fingerprint: `->${h.linkname.toString('latin1')}`,
-        linkTarget: undefined,
+        linkTarget: h.linkname.toString(isUtf8(h.linkname) ? 'utf8' : 'latin1'),
         ...common,
       };
     case TypeFlag.Link:

@@ -47,10 +47,17 @@ export interface LayerReplay {
   readonly files: Readonly<FileCounts>;
 }
 
-interface Shown {
+/** What a path of the merged tree shows: the kind of entry, the layer that stored it, its content. */
+export interface Shown {
   readonly kind: StoredEntry['kind'];
   readonly layer: number;
   readonly copy: Copy | undefined;
+}
+
+/** A path of the merged tree, read only; `shown` is undefined for a directory no layer stored. */
+export interface ReplayNode {
+  readonly shown: Shown | undefined;
+  readonly children: ReadonlyMap<string, ReplayNode> | undefined;
 }
 
 class Node {
@@ -64,6 +71,11 @@ export class Replay {
   /** How many visible paths show each copy: more than one only for hardlinks. */
   private readonly refs = new Map<Copy, number>();
   readonly layers: LayerReplay[] = [];
+
+  /** The merged tree as of the last layer applied; the next apply changes it in place. */
+  get tree(): ReplayNode {
+    return this.root;
+  }
 
   /**
    * Applies the next layer up. Deletions apply to lower layers only, so they go first, whatever
