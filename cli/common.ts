@@ -1,4 +1,5 @@
 // What every command shares: global options, opening the store, and error rendering.
+import { didYouMean } from '../src/suggest.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { TsbuildError } from '../src/errors.js';
@@ -100,7 +101,12 @@ export function parseCommand<O extends Options>(
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw usageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}\nSee 'tsbuild ${spec.usage.split(' ')[0]} --help'.`);
+    const message = (err as Error).message.replace(/\. To specify.*$/s, '');
+    // parseArgs says "Unknown option '--no-cahce'": name the flag it was meant to be.
+    const unknown = /^Unknown option '(--?[^'=]+)/.exec(message)?.[1];
+    const flags = Object.entries(options).flatMap(([long, o]) => [`--${long}`, ...('short' in o && o.short ? [`-${o.short}`] : [])]);
+    const near = unknown ? didYouMean(unknown, flags) : '';
+    throw usageError(`${message}${near}. See 'tsbuild ${spec.usage.split(' ')[0]} --help'.`);
   }
   const values = parsed.values as OptionValues<O & typeof GLOBAL_OPTIONS>;
   if (values.help) {
@@ -142,12 +148,12 @@ export async function storeOptions(values: { root?: unknown; 'storage-driver'?: 
 
 export function exactArgs(positionals: string[], n: number, usage: string): void {
   if (positionals.length !== n) {
-    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires exactly ${n} argument${n === 1 ? '' : 's'}.\nUsage:  tsbuild ${usage}`);
+    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires exactly ${n} argument${n === 1 ? '' : 's'}. Usage: tsbuild ${usage}`);
   }
 }
 
 export function minArgs(positionals: string[], n: number, usage: string): void {
   if (positionals.length < n) {
-    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires at least ${n} argument${n === 1 ? '' : 's'}.\nUsage:  tsbuild ${usage}`);
+    throw usageError(`"tsbuild ${usage.split(' ')[0]}" requires at least ${n} argument${n === 1 ? '' : 's'}. Usage: tsbuild ${usage}`);
   }
 }

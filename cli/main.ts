@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // tsbuild's entry point: finds the command, loads only its module (start-up time matters: CI
 // scripts call us many times), runs it, and turns any error into one line on stderr.
+import { didYouMean } from '../src/suggest.js';
 import { availableParallelism } from 'node:os';
 import { TsbuildError } from '../src/errors.js';
 import { fail, usageError, VERSION } from './common.js';
@@ -107,7 +108,10 @@ async function main(all: string[]): Promise<number> {
     rest = [...globals, ...argv];
   }
   const command = COMMANDS[name];
-  if (!command) throw usageError(`unknown command "${name}" for "tsbuild"\nRun 'tsbuild --help' for usage.`);
+  if (!command) {
+    const near = didYouMean(name, Object.keys(COMMANDS), true, (c) => `"${c}"`);
+    throw usageError(`unknown command "${name}" for "tsbuild"${near}. Run 'tsbuild --help' for usage.`);
+  }
   // An ordinary user: run again as root of a user namespace of our own (src/runtime/userns.ts),
   // before anything opens a store. Loaded only then: root never pays for it.
   if (process.getuid?.() !== 0 && process.env.TSBUILD_ROOTLESS === undefined) {

@@ -19,10 +19,17 @@ export function suggest(value: string, options: readonly string[], caseSensitive
   return match;
 }
 
-/** ` (did you mean X?)` for a near miss, or nothing: to append to an error message. */
+/**
+ * ` (did you mean X?)` for a near miss, or nothing: to append to an error message. Case-
+ * insensitive matches take the case of what was written when it is all one case, as
+ * BuildKit's WrapError does (`foo` gets `from`, `RUNN` gets `RUN`).
+ */
 export function didYouMean(value: string, options: readonly string[], caseSensitive = true, quote = (s: string) => s): string {
-  const match = suggest(value, options, caseSensitive);
-  return match === undefined ? '' : ` (did you mean ${quote(match)}?)`;
+  let match = suggest(value, options, caseSensitive);
+  if (match === undefined) return '';
+  if (!caseSensitive && value === value.toLowerCase()) match = match.toLowerCase();
+  else if (!caseSensitive && value === value.toUpperCase()) match = match.toUpperCase();
+  return ` (did you mean ${quote(match)}?)`;
 }
 
 function levenshtein(a: string, b: string): number {

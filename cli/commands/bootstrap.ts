@@ -13,7 +13,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   if (args.positionals.length !== 1 || args.positionals[0] !== 'busybox') {
-    throw usageError(`"tsbuild bootstrap" requires one argument: busybox\nUsage:  tsbuild ${spec.usage}`);
+    throw usageError(`"tsbuild bootstrap" requires one argument: busybox. Usage: tsbuild ${spec.usage}`);
   }
   const { bootstrapBusybox } = await import('../../src/bootstrap/busybox.js');
   const store = await Store.open(await storeOptions(args.values));

@@ -15,7 +15,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   const [file, ref, ...extra] = args.positionals;
-  if (file === undefined || extra.length) throw usageError(`"tsbuild import" requires 1 or 2 arguments.\nUsage:  tsbuild ${spec.usage}`);
+  if (file === undefined || extra.length) throw usageError(`"tsbuild import" requires 1 or 2 arguments. Usage: tsbuild ${spec.usage}`);
   if (file !== '-')
     await access(file).catch(() => {
       throw usageError(`open ${file}: no such file or directory`);

@@ -27,7 +27,7 @@ const spec = {
 export async function run(argv: string[]): Promise<number | void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
-  if (args.positionals.length > 0) throw usageError(`"tsbuild load" accepts no arguments.\nUsage:  tsbuild ${spec.usage}`);
+  if (args.positionals.length > 0) throw usageError(`"tsbuild load" accepts no arguments. Usage: tsbuild ${spec.usage}`);
   const v = args.values;
   const mode = transferMode(v.progress, v.quiet);
   const file = v.input;

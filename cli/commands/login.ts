@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   const args = parseCommand(spec, argv);
   if (!args) return 0;
   const v = args.values;
-  if (args.positionals.length > 1) throw usageError(`"tsbuild login" requires at most 1 argument.\nUsage:  tsbuild ${spec.usage}`);
+  if (args.positionals.length > 1) throw usageError(`"tsbuild login" requires at most 1 argument. Usage: tsbuild ${spec.usage}`);
   const server = args.positionals[0] ?? DEFAULT_DOMAIN;
   const domain = registryHostname(server);
 

@@ -13,7 +13,7 @@ const spec = {
 export async function run(argv: string[]): Promise<number> {
   const args = parseCommand(spec, argv);
   if (!args) return 0;
-  if (args.positionals.length > 1) throw usageError(`"tsbuild logout" requires at most 1 argument.\nUsage:  tsbuild ${spec.usage}`);
+  if (args.positionals.length > 1) throw usageError(`"tsbuild logout" requires at most 1 argument. Usage: tsbuild ${spec.usage}`);
   const domain = registryHostname(args.positionals[0] ?? DEFAULT_DOMAIN);
   const config = await DockerConfig.load();
   if (await config.remove(domain)) process.stdout.write(`Removing login credentials for ${authKey(domain)}\n`);

@@ -81,7 +81,9 @@ export function stagesToBuild(plan: BuildPlan, froms: readonly ResolvedFrom[], t
     const t = plan.stages.find((s) => s.name === target.toLowerCase());
     if (!t) {
       const names = plan.stages.flatMap((s) => (s.name ? [s.name] : []));
-      throw new TsbuildError(`target stage "${target}" could not be found${didYouMean(target.toLowerCase(), names, true, (n) => `"${n}"`)}`);
+      throw new TsbuildError(
+        `target stage "${target}" could not be found${didYouMean(target.toLowerCase(), names, true, (n) => `"${n}"`)}`,
+      );
     }
     last = t;
   }

@@ -46,7 +46,10 @@ export function parseInstruction(line: LogicalLine, escapeChar: string): Instruc
   const keyword = line.keyword.toUpperCase();
   const parse = Object.hasOwn(PARSERS, keyword) ? PARSERS[keyword] : undefined;
   if (parse === undefined)
-    throw new DockerfileError(line.loc, `unknown instruction: ${printable(line.keyword)}${didYouMean(keyword, Object.keys(PARSERS))}`);
+    throw new DockerfileError(
+      line.loc,
+      `unknown instruction: ${printable(line.keyword)}${didYouMean(line.keyword, Object.keys(PARSERS), false)}`,
+    );
   const text = line.rest === '' ? keyword : `${keyword} ${line.rest}`;
   // No process can be given a NUL in its arguments or environment: refused here, at its line,
   // rather than as an exec failure in the middle of a build. (A COPY heredoc is file content and

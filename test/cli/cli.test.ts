@@ -3,7 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ok, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
+import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 describe('cli', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;
@@ -31,6 +31,33 @@ describe('cli', () => {
     const f = await tsbuild(env.root, ['images', '--frob']);
     expect(f.exitCode).not.toBe(0);
     expect(f.stderr).toMatch(/^Error: Unknown option '--frob'/);
+  });
+
+  test('a near miss gets a did-you-mean, in one line: commands, flags, instructions, stages', async () => {
+    const lines = (r: { stderr: string }) => r.stderr.trimEnd().split('\n');
+    expect(lines(await tsbuild(env.root, ['buidl', '.']))).toEqual([
+      `Error: unknown command "buidl" for "tsbuild" (did you mean "build"?). Run 'tsbuild --help' for usage.`,
+    ]);
+    expect(lines(await tsbuild(env.root, ['build', '--no-cahce', '.']))).toEqual([
+      `Error: Unknown option '--no-cahce' (did you mean --no-cache?). See 'tsbuild build --help'.`,
+    ]);
+    // Far from every flag: no guess.
+    expect(lines(await tsbuild(env.root, ['images', '--frobnicate']))).toEqual([
+      `Error: Unknown option '--frobnicate'. See 'tsbuild images --help'.`,
+    ]);
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox AS builder\nCOPPY a /a\n');
+    const typo = await tsbuild(env.root, ['build', ctx]);
+    expect(lines(typo)).toEqual(['Error: Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)']);
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox AS builder\nRUN true\nFROM buidler\n');
+    const stage = await tsbuild(env.root, ['build', '--target', 'buidler', ctx]);
+    expect(lines(stage)).toEqual(['Error: target stage "buidler" could not be found (did you mean "builder"?)']);
+    // A FROM naming an image that is one typo away from a stage: said before the pull's error.
+    const from = await tsbuild(env.root, ['build', ctx], { env: { TSBUILD_REGISTRY_TIMEOUT: '1' } });
+    expect(lines(from)).toHaveLength(1);
+    expect(from.stderr).toMatch(
+      /^Error: Dockerfile:3: base image buidler \(did you mean the stage "builder"\?\) is not in the store \(without a registry: tsbuild bootstrap busybox, /,
+    );
   });
 
   test('`tsbuild -t NAME PATH` is short for build; images and history read like docker’s', async () => {

@@ -25,7 +25,7 @@ describe('whole-file errors', () => {
   test('the error carries the location separately', () => {
     const err = errorOf('FROM a\n\nRUNN x');
     expect(err.location).toEqual({ file: 'Dockerfile', line: 3 });
-    expect(err.detail).toBe('unknown instruction: RUNN');
+    expect(err.detail).toBe('unknown instruction: RUNN (did you mean RUN?)');
   });
 
   test('the file name given is the one reported', () => {
@@ -36,7 +36,8 @@ describe('whole-file errors', () => {
 describe('instruction errors', () => {
   const cases: ReadonlyArray<readonly [string, string]> = [
     // structure
-    ['FROM a\nfoo bar', 'Dockerfile:2: unknown instruction: foo'],
+    // BuildKit's suggestion, in the case the word was written in.
+    ['FROM a\nfoo bar', 'Dockerfile:2: unknown instruction: foo (did you mean from?)'],
     ['RUN echo hi\nFROM a', 'Dockerfile:1: no build stage in current context'],
     ['ARG V\nENV A=1\nFROM a', 'Dockerfile:2: no build stage in current context'],
     ['FROM a AS x\nFROM b AS X', 'Dockerfile:2: Duplicate stage name "x", stage names should be unique'],

@@ -92,7 +92,7 @@ describe('which lines open heredocs, and their bodies (parser_heredoc_test.go)',
   });
 
   test('`<<- EOF` is not a heredoc in BuildKit: its body lines are instructions', () => {
-    expect(errorOf('FROM a\nRUN cat <<- EOF\nhello\nEOF')).toBe('Dockerfile:3: unknown instruction: hello');
+    expect(errorOf('FROM a\nRUN cat <<- EOF\nhello\nEOF')).toBe('Dockerfile:3: unknown instruction: hello (did you mean shell?)');
   });
 
   test('a heredoc word on another instruction is not one', () => {
