@@ -10,6 +10,7 @@
 // /run/secrets/<id>; an SSH mount's id is `default` and its target /run/buildkit/ssh_agent.<n>.
 import { posix } from 'node:path';
 import { chmod, chown, copyFile, lstat, mkdir, rm } from 'node:fs/promises';
+import { execa } from 'execa';
 import { openRootfsSource, type BuildContext } from '../context/index.js';
 import { openView } from '../container/runner.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
@@ -330,10 +331,16 @@ async function writableCopy(session: BuildSession, source: string, releases: Rel
   const work = posix.join(scratch, 'work');
   await mkdir(upper);
   await mkdir(work);
-  const mounted = await mountRootfs(
-    [{ type: 'overlay', cwd: scratch, lowerdirs: [source], upper: { dir: upper, work }, options: [] }],
-    async () => posix.join(scratch, 'merged'),
-  );
+  // The store's kind of overlay: kernel overlayfs with its options (userxattr rootless), or
+  // fuse-overlayfs where the kernel refuses overlayfs in a user namespace.
+  const overlay = session.store.scratchOverlay(scratch, source, { dir: upper, work });
+  if (overlay === undefined) {
+    // vfs: no overlay at all. The source is copied, as vfs copies a parent for each snapshot.
+    const copy = posix.join(scratch, 'copy');
+    await execa('cp', ['-a', '--reflink=auto', source, copy]);
+    return copy;
+  }
+  const mounted = await mountRootfs([overlay], async () => posix.join(scratch, 'merged'));
   releases.push(() => unmountRootfs(mounted));
   return mounted.rootfs;
 }

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { BindMount, Mount } from '../runtime/types.js';
+import type { BindMount, Mount, OverlayMount } from '../runtime/types.js';
 import { inUserNamespace } from '../runtime/userns.js';
 import { exists, removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
 
@@ -67,7 +67,7 @@ export class Overlay2Snapshotter implements Snapshotter {
   }
 
   /** How an overlay of this snapshotter is mounted. */
-  private overlay(lowerdirs: readonly string[], upper?: { dir: string; work: string }): Mount {
+  private overlay(lowerdirs: readonly string[], upper?: { dir: string; work: string }): OverlayMount {
     return {
       type: 'overlay',
       cwd: this.home,
@@ -76,6 +76,10 @@ export class Overlay2Snapshotter implements Snapshotter {
       options: this.extraOptions,
       ...(this.mounter === 'fuse-overlayfs' ? { program: 'fuse-overlayfs' as const } : {}),
     };
+  }
+
+  scratchOverlay(cwd: string, lower: string, upper: { dir: string; work: string }): Mount {
+    return { ...this.overlay([lower], upper), cwd };
   }
 
   private dir(key: string): string {

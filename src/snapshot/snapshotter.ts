@@ -52,6 +52,13 @@ export interface Snapshotter {
   remove(key: string, removeTrees?: RemoveTrees): Promise<void>;
   /** The keys present on disk (init layers included: `<key>-init`). */
   list(): Promise<string[]>;
+  /**
+   * A writable overlay of `lower` (a directory it does not manage) whose writes go to `upper`,
+   * mounted the way this snapshotter mounts its own (kernel overlayfs with its options, or
+   * fuse-overlayfs): RUN --mount=type=bind,rw. Undefined for a snapshotter that mounts no
+   * overlay (vfs): the caller copies `lower` instead.
+   */
+  scratchOverlay?(cwd: string, lower: string, upper: { dir: string; work: string }): Mount;
   /** Where a committed snapshot's own files are read from to rebuild its layer tar. */
   fileRoot(key: string): string;
   /** `docker image inspect`'s GraphDriver.Data for an image whose layers are these snapshots, bottom first. */

@@ -96,6 +96,11 @@ export class Store {
     return this.parts.snapshotter.name;
   }
 
+  /** An overlay over a directory outside the store, mounted as this store's snapshots are (Snapshotter.scratchOverlay). */
+  scratchOverlay(cwd: string, lower: string, upper: { dir: string; work: string }): Mount | undefined {
+    return this.parts.snapshotter.scratchOverlay?.(cwd, lower, upper);
+  }
+
   /** Why this driver, in one sentence, for `tsbuild info`. */
   get driverReason(): string {
     return this.parts.driverReason;

@@ -1,7 +1,7 @@
 // RUN --mount on real builds: bind mounts of the context and of stages (read-only, and rw whose
 // writes vanish), cache mounts that survive between builds and follow BuildKit's sharing rules
 // when builds run at the same time, tmpfs, and mount targets that leave no trace in the layer.
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
@@ -273,5 +273,18 @@ describe('RUN --mount on the vfs driver', () => {
     expect(await ok(env.root, ['run', 'vfs-mounts', 'cat', '/out', '/log'])).toBe('vfs\nc\n');
     const layers = (JSON.parse(await ok(env.root, ['inspect', 'vfs-mounts']))[0] as { RootFS: { Layers: Digest[] } }).RootFS.Layers;
     expect((await layerEntries(env.root, 'vfs', layers, layers.length - 1)).map((e) => e.name).sort()).toEqual(['log', 'out']);
+  });
+
+  test('rw binds: vfs mounts no overlay, so the source is copied and the writes vanish with the copy', async () => {
+    const ctx = await context({
+      Dockerfile: 'FROM busybox\nRUN --mount=target=/ctx,rw echo changed > /ctx/a.txt && rm /ctx/b.txt && cat /ctx/a.txt > /seen\n',
+      'a.txt': 'vfs\n',
+      'b.txt': 'b\n',
+    });
+    await ok(env.root, ['build', '-t', 'vfs-rw', ctx]);
+    expect(await ok(env.root, ['run', 'vfs-rw', 'cat', '/seen'])).toBe('changed\n');
+    expect([await readFile(join(ctx, 'a.txt'), 'utf8'), await readFile(join(ctx, 'b.txt'), 'utf8')]).toEqual(['vfs\n', 'b\n']);
+    const layers = (JSON.parse(await ok(env.root, ['inspect', 'vfs-rw']))[0] as { RootFS: { Layers: Digest[] } }).RootFS.Layers;
+    expect((await layerEntries(env.root, 'vfs', layers, layers.length - 1)).map((e) => e.name)).toEqual(['seen']);
   });
 });

@@ -6,7 +6,7 @@
 // (Debian's uidmap) and fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users
 // (mode 0600): the fuse-overlayfs tests run the user's tsbuild in a mount namespace of their own
 // where a /dev/fuse of the mode they need is bound over it, so the machine's own is never changed.
-import { access, constants } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ok, tempRoot } from '../helpers/tsbuild.js';
@@ -143,6 +143,21 @@ describe('rootless storage through fuse-overlayfs', () => {
     const again = await asUser(withRange, ['--root', fuseRoot, '--storage-driver', 'overlay2', 'info']);
     expect(again.exitCode).not.toBe(0);
     expect(again.stderr).toContain('was written through fuse-overlayfs');
+  });
+
+  test('RUN --mount=type=bind,rw writes through fuse-overlayfs too, and the writes vanish', async () => {
+    const ctx = await context(
+      withRange,
+      'FROM busybox\nRUN --mount=type=bind,target=/ctx,rw grep " /ctx " /proc/self/mountinfo | sed "s/.* - //" | cut -d" " -f1 > /ctx-fs && echo changed > /ctx/a.txt && cat /ctx/a.txt > /seen\n',
+    );
+    const root = join(withRange.home, 'store-fuse-rw');
+    const fuse = (args: string[]) =>
+      okAsUser(withRange, ['--root', root, '--storage-driver', 'fuse-overlayfs', ...args], undefined, fuseOpen);
+    await fuse(['bootstrap', 'busybox']);
+    await fuse(['build', '-t', 'rw', ctx]);
+    // The scratch overlay is mounted as the store's are (it was the kernel's overlayfs).
+    expect(await fuse(['run', 'rw', 'cat', '/ctx-fs', '/seen'])).toBe('fuse.fuse-overlayfs\nchanged\n');
+    expect(await readFile(join(ctx, 'a.txt'), 'utf8')).toBe('hello\n');
   });
 
   test('a /dev/fuse closed to the user fails a forced fuse-overlayfs with one line saying why', async () => {
