@@ -114,5 +114,6 @@ int cmd_supports_dtype(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
 int cmd_userns_exec(int argc, char **argv);
 int cmd_reap(int argc, char **argv);
+int cmd_die_with_parent(int argc, char **argv);
 
 #endif

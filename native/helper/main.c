@@ -22,6 +22,7 @@ static const struct {
 	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},
 	{"supports-dtype", cmd_supports_dtype, "supports-dtype DIR"},
 	{"lock", cmd_lock, "lock FILE   (then x, s or u on stdin; answers ok)"},
+	{"die-with-parent", cmd_die_with_parent, "die-with-parent PID -- ARGV...   (killed when PID ends)"},
 	{"reap", cmd_reap, "reap --into DIR --leases DIR PATH...   (renames, answers ok, then removes)"},
 	{"userns-exec", cmd_userns_exec, "userns-exec --uid-map IN:OUT:N... --gid-map IN:OUT:N... -- ARGV..."},
 };

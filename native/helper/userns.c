@@ -219,6 +219,16 @@ int cmd_userns_exec(int argc, char **argv)
 	if (optind >= argc || uids.n == 0 || gids.n == 0)
 		die("usage: %s %s", PROGNAME, usage);
 
+	/*
+	 * Killed with the tsbuild that started us, kill -9 included, so that the build inside (our
+	 * child dies with us) stops too. Without this a killed tsbuild left its build running.
+	 */
+	pid_t starter = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		die_errno("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != starter)
+		_exit(EXIT_HELPER); /* it died before the signal was asked for */
+
 	int ready[2], mapped[2];
 	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(mapped, O_CLOEXEC) < 0)
 		die_errno("pipe");

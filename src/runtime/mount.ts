@@ -1,10 +1,12 @@
 // mount(2) and umount2(2) through the helper: single mounts for the storage probe and repair, and
 // a snapshot's Mount list (runtime/types.ts) turned into a root filesystem to work in.
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { TsbuildError } from '../errors.js';
-import { runHelper } from './binary.js';
-import { collect, exited } from './spawn.js';
+import { helperPath, runHelper } from './binary.js';
+import { mountsUnder } from './mountinfo.js';
+import { exited } from './spawn.js';
 import type { BindMount, Mount, OverlayMount } from './types.js';
 
 export interface MountSpec {
@@ -105,16 +107,20 @@ async function mountOverlay(m: OverlayMount, target: string): Promise<void> {
   });
 }
 
+/** The helper's exit status when it cannot find the program to run, a shell's. */
+const NOT_FOUND = 127;
+
 /** Where a FUSE overlay mount failed: fuse-overlayfs's own words. */
 export class FuseOverlayError extends TsbuildError {}
 
 /**
  * Mounts an overlay with fuse-overlayfs (the storage of rootless podman and buildah on kernels
  * that refuse overlayfs in a user namespace). It takes the same lowerdir/upperdir/workdir
- * options; relative paths resolve against `cwd` before it daemonizes (it then changes to `/`).
- * The program returns once the mount is in place; the FUSE daemon it leaves behind exits when
- * the mount is unmounted, which `unmount` does as for any other mount (umount2 as root of the
- * namespace: no fusermount3 needed).
+ * options; relative paths resolve against `cwd`. It runs in the foreground, as our child under
+ * `tsbuild-helper die-with-parent` (native/helper/pdeath.c), and serves the mount until it is
+ * unmounted, which `unmount` does as for any other mount (umount2 as root of the namespace: no
+ * fusermount3 needed). Daemonized, as it would by itself, it outlived a tsbuild killed mid-step,
+ * serving a mount no later command could reach; killed with tsbuild, it cannot.
  */
 export async function mountFuseOverlay(
   m: { cwd: string; lowerdirs: readonly string[]; upper?: { dir: string; work: string }; options: readonly string[] },
@@ -123,17 +129,30 @@ export async function mountFuseOverlay(
   const opts = [`lowerdir=${m.lowerdirs.join(':')}`];
   if (m.upper !== undefined) opts.push(`upperdir=${m.upper.dir}`, `workdir=${m.upper.work}`);
   opts.push(...m.options);
-  const args = ['-o', opts.join(','), target];
-  const child = spawn('fuse-overlayfs', args, { cwd: m.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  const [status, stderr] = await Promise.all([exited(child), collect(child.stderr)]);
-  if (status.exitCode === 0) return;
+  const args = ['die-with-parent', String(process.pid), '--', 'fuse-overlayfs', '-f', '-o', opts.join(','), target];
+  const child = spawn(helperPath(), args, { cwd: m.cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const ended = exited(child);
+  // Ready once the kernel's table has the mount; failed if the program ends first.
+  for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+    const done = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), wait))]);
+    if (done !== undefined) break;
+    if ((await mountsUnder(target)).includes(target)) {
+      // It runs on by itself; its stderr is drained so that a word from it never blocks it.
+      child.unref();
+      (child.stderr as Socket).unref();
+      return;
+    }
+  }
+  const status = await ended;
   // fuse-overlayfs 1.10 says `unknown argument ignored: lazytime` on every mount: not an error.
   const said = stderr
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith('unknown argument ignored'))
     .join('; ');
   const why =
-    status.code === 'ENOENT'
+    status.exitCode === NOT_FOUND
       ? 'fuse-overlayfs is not installed (Debian: apt-get install fuse-overlayfs)'
       : said || `exit ${status.exitCode ?? status.signal}`;
   throw new FuseOverlayError(`fuse-overlayfs on ${target}: ${why}`);

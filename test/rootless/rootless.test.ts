@@ -9,7 +9,8 @@
 import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ok, tempRoot } from '../helpers/tsbuild.js';
+import { allPids, waitFor } from '../helpers/steps.js';
+import { CLI, ok, tempRoot } from '../helpers/tsbuild.js';
 import { asUser, context, createUsers, okAsUser, removeUsers, type User, type Users } from './users.js';
 
 let users: Users | undefined;
@@ -158,6 +159,47 @@ describe('rootless storage through fuse-overlayfs', () => {
     // The scratch overlay is mounted as the store's are (it was the kernel's overlayfs).
     expect(await fuse(['run', 'rw', 'cat', '/ctx-fs', '/seen'])).toBe('fuse.fuse-overlayfs\nchanged\n');
     expect(await readFile(join(ctx, 'a.txt'), 'utf8')).toBe('hello\n');
+  });
+
+  test('kill -9 of tsbuild mid-RUN ends the whole build: the step, the FUSE daemon, the namespace', async () => {
+    const root = join(withRange.home, 'store-fuse-kill');
+    const args = ['--root', root, '--storage-driver', 'fuse-overlayfs'];
+    await okAsUser(withRange, [...args, 'bootstrap', 'busybox'], undefined, fuseOpen);
+    const marker = `1000${process.pid % 100000}`;
+    const ctx = await context(withRange, `FROM busybox\nRUN sleep ${marker}\n`);
+    const build = asUser(withRange, [...args, 'build', ctx], withRange.home, fuseOpen);
+    // This build's processes, found by what they run (and killed only by PID).
+    const running = async () => {
+      const found: { pid: number; ppid: number; cmd: string }[] = [];
+      for (const pid of await allPids()) {
+        const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (cmd.includes(root) || cmd.startsWith(`sleep ${marker}`)) found.push({ pid, ppid, cmd });
+      }
+      return found;
+    };
+    const procs = await waitFor(
+      'the step and its FUSE daemon',
+      async () => {
+        const p = await running();
+        const ready = p.some((x) => x.cmd.startsWith(`sleep ${marker}`)) && p.some((x) => x.cmd.startsWith('fuse-overlayfs -f'));
+        return ready ? p : undefined;
+      },
+      60_000,
+    );
+    // The tsbuild the user started (runuser's child), not the one it runs in its namespace.
+    const outer = procs.find(
+      (x) => x.cmd.startsWith(`${process.execPath} ${CLI}`) && procs.find((y) => y.pid === x.ppid)?.cmd.startsWith('runuser'),
+    );
+    if (!outer) throw new Error(`no outer tsbuild among ${JSON.stringify(procs)}`);
+    process.kill(outer.pid, 'SIGKILL');
+    // Everything goes with it: the helper that made the namespace, the tsbuild inside, the
+    // step, and the FUSE daemon, whose mounts then go with the namespace.
+    await waitFor('the build to end', async () => ((await running()).length === 0 ? true : undefined), 30_000);
+    expect((await build).exitCode).toBe(137);
+    // The next command repairs what the killed one left in the store, and works.
+    expect(await okAsUser(withRange, [...args, 'images'], undefined, fuseOpen)).toMatch(/^busybox\s+latest/m);
   });
 
   test('a /dev/fuse closed to the user fails a forced fuse-overlayfs with one line saying why', async () => {
