@@ -6,6 +6,8 @@
  * Input: a sequence of ops, every field terminated by a NUL byte, fixed arity per op:
  *   mknod    PATH TYPE(c|b|p) MODE MAJOR MINOR UID GID      numbers in decimal
  *   setxattr PATH NAME LENGTH  then exactly LENGTH raw bytes of value (binary-safe)
+ *   copyxattr FROM PATH NAME   FROM's attribute NAME onto PATH, if FROM has it (COPY keeps
+ *                              security.capability, as Docker's and BuildKit's COPY do)
  * Paths are used as given. The last component is never followed: mknod and lchown do not
  * follow, and lsetxattr sets the attribute on a symlink itself, not on its target.
  * The first failure stops the batch; earlier ops stay applied.
@@ -88,6 +90,22 @@ static void apply_setxattr(void)
 	free(value);
 }
 
+static void apply_copyxattr(void)
+{
+	const char *from = read_field(1, "from", false);
+	const char *path = read_field(2, "path", false);
+	const char *name = read_field(3, "name", false);
+	char value[MAX_XATTR_VALUE];
+	ssize_t len = lgetxattr(from, name, value, sizeof value);
+	if (len < 0) {
+		if (errno == ENODATA || errno == ENOTSUP)
+			return; /* nothing to copy */
+		die_errno("apply-ops: getxattr %s %s", name, from);
+	}
+	if (lsetxattr(path, name, value, (size_t)len, 0) < 0)
+		die_errno("apply-ops: setxattr %s %s", name, path);
+}
+
 int cmd_apply_ops(int argc, char **argv)
 {
 	(void)argv;
@@ -103,6 +121,8 @@ int cmd_apply_ops(int argc, char **argv)
 			apply_mknod();
 		else if (strcmp(op, "setxattr") == 0)
 			apply_setxattr();
+		else if (strcmp(op, "copyxattr") == 0)
+			apply_copyxattr();
 		else
 			die("apply-ops: op #%llu: unknown op '%s'", op_index, op);
 	}

@@ -27,6 +27,7 @@
 // destination. BuildKit does not check this and, for files, silently writes each one over the
 // previous at the same path (moby/buildkit#1853, #4550). tsbuild treats the destination as a
 // directory then, and refuses with the classic builder's message only when it exists as a file.
+import { applyOps } from '../runtime/helper.js';
 import { lstat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { openRootfsSource, resolveSelected, type BuildContext, type ContextSource, type SelectOptions } from '../context/index.js';
@@ -189,6 +190,8 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
       limiter,
       targetIsNew: created,
       ...(opts.chmod !== undefined ? { mode: opts.chmod } : {}),
+      keepCapabilities: (files) =>
+        applyOps(files.map((f) => ({ op: 'copyxattr', from: f.from, path: f.to, name: 'security.capability' }) as const)),
     });
   }
 }

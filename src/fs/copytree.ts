@@ -68,6 +68,19 @@ export interface CopyTreeOptions {
   readonly limiter: Limiter;
   /** The target directory was just created empty by the caller: nothing inside can be in the way. */
   readonly targetIsNew?: boolean;
+  /**
+   * Called once everything is copied, with the executable regular files (host paths of source
+   * and copy), for the caller to copy their file capabilities (security.capability), as
+   * Docker's and BuildKit's COPY keep them: Node has no xattr calls, and the helper that has them
+   * is not this folder's to call. Last, because chown and writes clear the attribute.
+   */
+  readonly keepCapabilities?: (files: readonly CopiedFile[]) => Promise<void>;
+}
+
+/** A regular file copied, as keepCapabilities gets it. */
+export interface CopiedFile {
+  readonly from: string | Buffer;
+  readonly to: string | Buffer;
 }
 
 /**
@@ -75,7 +88,9 @@ export interface CopyTreeOptions {
  * contents are merged into `target`, which must then exist or be creatable as a directory.
  */
 export async function copyTree(source: TreeSource, from: TreeEntry, target: string, opts: CopyTreeOptions): Promise<void> {
-  await new TreeCopier(source, opts).copy(from, target, true);
+  const copier = new TreeCopier(source, opts);
+  await copier.copy(from, target, true);
+  if (opts.keepCapabilities && copier.executables.length > 0) await opts.keepCapabilities(copier.executables);
 }
 
 /**
@@ -90,6 +105,8 @@ class TreeCopier {
   private readonly ownerIsSelf: boolean;
   private readonly euid = process.geteuid?.();
   private readonly egid = process.getegid?.();
+  /** Executable regular files copied (not their hardlinked second paths): for keepCapabilities. */
+  readonly executables: CopiedFile[] = [];
   /** First copy of each multiply-linked source inode (dev:ino), for the others to link to. */
   private readonly links = new Map<string, Promise<string>>();
 
@@ -184,6 +201,9 @@ class TreeCopier {
   private async copyLeaf(from: TreeEntry, target: string, fresh: boolean): Promise<void> {
     const st = from.stats;
     if (!fresh) await this.clearForNonDirectory(target);
+    if (st.isFile() && (st.mode & 0o111) !== 0 && this.opts.keepCapabilities) {
+      this.executables.push({ from: fsPath(from.hostPath), to: fsPath(target) });
+    }
     if (st.isFile()) {
       // EXCL: the target was just cleared, so anything there now was not ours to overwrite.
       if (st.size <= SMALL_FILE) {

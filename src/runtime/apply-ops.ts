@@ -36,6 +36,8 @@ function encode(op: FsOp): Buffer[] {
         field(integer(op.uid, 'uid', op, 2 ** 32 - 2), 'uid', op),
         field(integer(op.gid, 'gid', op, 2 ** 32 - 2), 'gid', op),
       ];
+    case 'copyxattr':
+      return [field('copyxattr', 'op', op), field(op.from, 'from', op), field(op.path, 'path', op), field(op.name, 'name', op)];
     case 'setxattr':
       return [
         field('setxattr', 'op', op),

@@ -44,7 +44,9 @@ export type FsOp =
       readonly uid: number;
       readonly gid: number;
     }
-  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string | Buffer; readonly value: Buffer };
+  | { readonly op: 'setxattr'; readonly path: string | Buffer; readonly name: string | Buffer; readonly value: Buffer }
+  /** `from`'s attribute `name` onto `path`, when `from` has it. */
+  | { readonly op: 'copyxattr'; readonly from: string | Buffer; readonly path: string | Buffer; readonly name: string };
 
 /**
  * How to present a snapshot as a root filesystem, as containerd's mount.Mount says it: data, not
