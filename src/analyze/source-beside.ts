@@ -1,0 +1,154 @@
+// The image sources beside the store (source.ts names them): archives read through load's own
+// reader and planners (src/archive), an OCI layout directory in place, a registry through pull's
+// resolution (openRemoteImage) without a store. None of them opens the store: scratch space (an
+// archive's spool, a registry's downloaded blob) goes to a directory of the system's temp dir,
+// removed by close().
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chainIds, hex, sha256 } from '../digest.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import type { Image } from '../image/image.js';
+import { familiarName, familiarString, type Reference } from '../image/reference.js';
+import { decompress } from '../layer/decompress.js';
+import { archiveImage, plan, readConfigs, type ReadyImage } from '../archive/load.js';
+import { openOciDir } from '../archive/oci-dir.js';
+import { planOciArchive } from '../archive/oci-index.js';
+import { ArchiveReader, type PlannedImage } from '../archive/reader.js';
+import { openRemoteImage } from '../registry/pull.js';
+import { NO_PROGRESS } from '../progress.js';
+import { streamedLayer, type SourceImage, type SourceName } from './source.js';
+
+export async function openBeside(name: SourceName): Promise<SourceImage> {
+  switch (name.transport) {
+    case 'docker-archive':
+    case 'oci-archive':
+      return openArchive(name);
+    case 'oci':
+      return openLayoutDir(name);
+    case 'docker':
+      return openRegistry(name);
+    case 'store':
+      throw new Error('a store name is opened by openSource');
+  }
+}
+
+function scratch(): Promise<string> {
+  return mkdtemp(join(tmpdir(), `tsbuild-source-${process.pid}-`));
+}
+
+/** The one image a source holds; several are an error naming them. */
+function single<T extends { plan: PlannedImage }>(images: readonly T[], where: string): T {
+  if (images.length === 1) return images[0]!;
+  if (images.length === 0) throw new InvalidInputError(`${where} holds no image`);
+  const names = images.map((i) => (i.plan.tags.length > 0 ? i.plan.tags.map(familiarString).join(', ') : '<untagged>'));
+  throw new InvalidInputError(`${where} holds ${images.length} images (${names.join('; ')}): tsbuild reads archives of one image`);
+}
+
+/** An image view's layers as sources of entries. */
+function layersOf(image: Image, where: string): SourceImage['layers'] {
+  const chains = chainIds(image.config.rootfs.diff_ids);
+  return image.layers.map((l, i) =>
+    streamedLayer(l.diffId, chains[i]!, async () => l.uncompressed(), `layer ${i + 1} (${l.diffId}) of ${where}`),
+  );
+}
+
+async function openArchive(name: SourceName): Promise<SourceImage> {
+  const file = name.target;
+  const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new NotFoundError(`${name.transport}: no such file: ${file}`);
+    throw err;
+  });
+  if (st.isDirectory()) {
+    throw new InvalidInputError(
+      `${name.transport}: ${file} is a directory${name.transport === 'oci-archive' ? ' (for a layout directory use oci:)' : ''}`,
+    );
+  }
+  const spool = await scratch();
+  const archive = new ArchiveReader(createReadStream(file), spool, undefined);
+  const close = async (): Promise<void> => {
+    await archive.close().catch(() => undefined); // what was read is what counts, not how the file closed
+    await rm(spool, { recursive: true, force: true });
+  };
+  try {
+    // docker-archive: takes an OCI layout archive too, as load does; oci-archive: only its index.json.
+    const planned = name.transport === 'oci-archive' ? await planOciArchive(archive) : await plan(archive);
+    const img: ReadyImage = single(await readConfigs(archive, planned), file);
+    // Each layer read once, bottom up: the reader keeps what comes before its turn.
+    const counts = new Map<string, number>();
+    for (const l of img.plan.layers) counts.set(l.path, (counts.get(l.path) ?? 0) + 1);
+    archive.want(counts);
+    const image = archiveImage(archive, img, NO_PROGRESS);
+    return {
+      name,
+      id: img.id,
+      configBytes: img.configBytes,
+      config: img.config,
+      tags: img.plan.tags.map(familiarString),
+      digests: [],
+      layers: layersOf(image, file),
+      provenance: undefined,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function openLayoutDir(name: SourceName): Promise<SourceImage> {
+  const where = `${name.target}${name.tag !== undefined ? `:${name.tag}` : ''}`;
+  const { image, plan: p } = single(await openOciDir(name.target, name.tag), `the OCI layout ${where}`);
+  return {
+    name,
+    id: image.id,
+    configBytes: image.configBytes,
+    config: image.config,
+    tags: p.tags.map(familiarString),
+    digests: [],
+    layers: layersOf(image, where),
+    provenance: undefined,
+    close: async () => undefined,
+  };
+}
+
+async function openRegistry(name: SourceName): Promise<SourceImage> {
+  const remote = await openRemoteImage(undefined, name.target);
+  const ref: Reference = remote.reference;
+  const where = familiarString(ref);
+  let dir: Promise<string> | undefined;
+  const chains = chainIds(remote.config.rootfs.diff_ids);
+  const layers = remote.manifest.layers.map((d, i) => {
+    const diffId = remote.config.rootfs.diff_ids[i]!;
+    // Downloaded (verified, retried) to scratch when its entries are asked for, and removed once read.
+    const open = async (): Promise<AsyncIterable<Uint8Array>> => {
+      const file = join(await (dir ??= scratch()), `${hex(d.digest)}-${i}`);
+      await remote.repo.downloadBlob(d.digest, d.size, file);
+      const removing = async function* (): AsyncGenerator<Uint8Array> {
+        try {
+          yield* decompress(createReadStream(file));
+        } finally {
+          await rm(file, { force: true });
+        }
+      };
+      return removing();
+    };
+    return streamedLayer(diffId, chains[i]!, open, `layer ${i + 1} (${d.digest}) of ${where}`, d.size);
+  });
+  const repoName = familiarName(ref);
+  return {
+    name,
+    id: sha256(remote.configBytes),
+    configBytes: remote.configBytes,
+    config: remote.config,
+    tags: ref.tag !== undefined && ref.digest === undefined ? [familiarString(ref)] : [],
+    digests: [`${repoName}@${remote.manifestDigest}`],
+    layers,
+    provenance: undefined,
+    close: async () => {
+      remote.close();
+      if (dir) await rm(await dir, { recursive: true, force: true });
+    },
+  };
+}
