@@ -77,7 +77,7 @@ const UNSUPPORTED = ['containers-storage', 'docker-daemon', 'dir', 'ostree', 'si
  */
 export function parseSourceName(text: string): SourceName {
   const nonEmpty = (target: string, transport: Transport): SourceName => {
-    if (target === '') throw new InvalidInputError(`${text}: ${transport}: names nothing: write ${transport}:${placeholder(transport)}`);
+    if (target === '') throw new InvalidInputError(`${JSON.stringify(text)} names nothing: write ${transport}:${placeholder(transport)}`);
     return { transport, target };
   };
   if (text.startsWith('docker://')) return nonEmpty(text.slice('docker://'.length), 'docker');
