@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import {
   analyzeSource,
   analyzeSourceWithTree,
-  openSource,
   DEFAULT_THRESHOLDS,
   evaluateCi,
   parseByteThreshold,
@@ -16,8 +15,9 @@ import {
 import { findCiConfig } from '../../src/analyze/ci-config.js';
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
-import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { exactArgs, parseCommand, storeOptions, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
+import { Interrupted, withSources } from '../source.js';
 import { humanSize, table } from '../format.js';
 import { forTerminal } from '../terminal.js';
 
@@ -81,12 +81,14 @@ export async function run(argv: string[]): Promise<number> {
     const { runInteractive } = await import('../tui/analyze.js');
     return runInteractive(store, id);
   }
-  const source = await openSource(args.positionals[0]!, { store: async () => Store.open(await storeOptions(v)) });
-  const { analysis, tree } = await (
-    v.html ? analyzeSourceWithTree(source) : analyzeSource(source).then((analysis) => ({ analysis, tree: undefined }))
-  ).finally(() => source.close());
+  const read = await withSources(args.positionals, v, async ([source]) => ({
+    ...(v.html ? await analyzeSourceWithTree(source!) : { analysis: await analyzeSource(source!), tree: undefined }),
+    dockerfile: source!.provenance?.dockerfile,
+  }));
+  if (read instanceof Interrupted) return read.exitCode;
+  const { analysis, tree, dockerfile } = read;
   // The page shows the rules' verdict with or without --ci, judged the same way.
-  const verdict = v.ci || v.html ? await judge(source.provenance?.dockerfile, analysis, v['ci-config'], thresholds.values) : undefined;
+  const verdict = v.ci || v.html ? await judge(dockerfile, analysis, v['ci-config'], thresholds.values) : undefined;
   if (v.html && tree && verdict) await writeFile(v.html, renderHtmlReport({ analysis, ci: verdict, tree }));
   const ci = v.ci ? verdict : undefined;
   if (v.json) {

@@ -1,8 +1,8 @@
 // `tsbuild diff IMAGE IMAGE`: the paths two images' filesystems differ in (src/analyze/diff.ts),
 // as `docker diff`-style lines or JSON. Exit codes as diff(1): 0 identical, 1 different, 2 trouble.
-import { diffImages, openSource, type ImageDiff, type PathChange, type PathState, type SourceImage } from '../../src/analyze/index.js';
-import { Store } from '../../src/store/store.js';
-import { exactArgs, fail, parseCommand, storeOptions } from '../common.js';
+import { diffImages, type ImageDiff, type PathChange, type PathState } from '../../src/analyze/index.js';
+import { exactArgs, fail, parseCommand } from '../common.js';
+import { Interrupted, withSources } from '../source.js';
 import { humanSize } from '../format.js';
 import { forTerminal } from '../terminal.js';
 
@@ -31,17 +31,10 @@ async function compare(argv: string[]): Promise<number> {
   const args = parseCommand(spec, argv);
   if (!args) return 0;
   exactArgs(args.positionals, 2, spec.usage);
-  let store: Promise<Store> | undefined;
-  const opts = { store: async () => (store ??= Store.open(await storeOptions(args.values))) };
-  const opened: SourceImage[] = [];
-  try {
-    for (const name of args.positionals) opened.push(await openSource(name, opts));
-    const diff = await diffImages(opened[0]!, opened[1]!);
-    process.stdout.write(forTerminal(args.values.json ? `${JSON.stringify(diff, null, 2)}\n` : renderDiff(diff)));
-    return diff.identical ? 0 : 1;
-  } finally {
-    for (const s of opened) await s.close();
-  }
+  const diff = await withSources(args.positionals, args.values, ([a, b]) => diffImages(a!, b!));
+  if (diff instanceof Interrupted) return diff.exitCode;
+  process.stdout.write(forTerminal(args.values.json ? `${JSON.stringify(diff, null, 2)}\n` : renderDiff(diff)));
+  return diff.identical ? 0 : 1;
 }
 
 const LETTER = { added: 'A', removed: 'D', changed: 'C' } as const;

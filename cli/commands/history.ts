@@ -1,7 +1,7 @@
-import { listedSizes, openSource } from '../../src/analyze/index.js';
+import { listedSizes } from '../../src/analyze/index.js';
 import { shortId } from '../../src/digest.js';
-import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
-import { Store } from '../../src/store/store.js';
+import { exactArgs, parseCommand, usageError } from '../common.js';
+import { Interrupted, withSources } from '../source.js';
 import { ago, ellipsis, humanSize, table } from '../format.js';
 import { forTerminal } from '../terminal.js';
 
@@ -24,16 +24,17 @@ const spec = {
   ],
 } as const;
 
-export async function run(argv: string[]): Promise<void> {
+export async function run(argv: string[]): Promise<number | void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   exactArgs(args.positionals, 1, spec.usage);
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table')
     throw usageError(`unsupported --format ${format}: use json or table`);
-  const img = await openSource(args.positionals[0]!, { store: async () => Store.open(await storeOptions(args.values)) });
   // A registry's layers are not downloaded for this: their sizes are the manifest's (compressed).
-  const sizes = await listedSizes(img).finally(() => img.close());
+  const read = await withSources(args.positionals, args.values, async ([img]) => ({ img: img!, sizes: await listedSizes(img!) }));
+  if (read instanceof Interrupted) return read.exitCode;
+  const { img, sizes } = read;
   // Each non-empty history entry owns the next layer, bottom up; docker history shows the
   // image ID on the newest row only and <missing> for rows without an image of their own.
   const rows: { id: string; created: string; createdBy: string; size: number; comment: string }[] = [];

@@ -1,6 +1,6 @@
-import { listedSizes, openSource, type SourceImage } from '../../src/analyze/index.js';
-import { minArgs, storeOptions, parseCommand } from '../common.js';
-import { Store } from '../../src/store/store.js';
+import { listedSizes, type SourceImage } from '../../src/analyze/index.js';
+import { minArgs, parseCommand } from '../common.js';
+import { Interrupted, withSources } from '../source.js';
 import { forTerminal } from '../terminal.js';
 
 const spec = {
@@ -12,17 +12,20 @@ const spec = {
   optionHelp: [],
 } as const;
 
-export async function run(argv: string[]): Promise<void> {
+export async function run(argv: string[]): Promise<number | void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   minArgs(args.positionals, 1, spec.usage);
-  let store: Promise<Store> | undefined;
-  const opts = { store: async () => (store ??= Store.open(await storeOptions(args.values))) };
+  const out = await withSources(args.positionals, args.values, (images) => describeAll(images));
+  if (out instanceof Interrupted) return out.exitCode;
+  process.stdout.write(forTerminal(`${JSON.stringify(out, null, 4)}\n`));
+}
+
+async function describeAll(images: readonly SourceImage[]): Promise<unknown[]> {
   const out = [];
-  for (const name of args.positionals) {
-    const img: SourceImage = await openSource(name, opts);
+  for (const img of images) {
     // A registry's layers are not downloaded for this: Size is the sum of the compressed blobs.
-    const sizes = await listedSizes(img).finally(() => img.close());
+    const sizes = await listedSizes(img);
     const stored = img.stored;
     const c = img.config;
     out.push({
@@ -42,5 +45,5 @@ export async function run(argv: string[]): Promise<void> {
       RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
     });
   }
-  process.stdout.write(forTerminal(`${JSON.stringify(out, null, 4)}\n`));
+  return out;
 }

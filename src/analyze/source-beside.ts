@@ -20,15 +20,15 @@ import { openRemoteImage } from '../registry/pull.js';
 import { NO_PROGRESS } from '../progress.js';
 import { streamedLayer, type SourceImage, type SourceName } from './source.js';
 
-export async function openBeside(name: SourceName): Promise<SourceImage> {
+export async function openBeside(name: SourceName, signal?: AbortSignal): Promise<SourceImage> {
   switch (name.transport) {
     case 'docker-archive':
     case 'oci-archive':
-      return openArchive(name);
+      return openArchive(name, signal);
     case 'oci':
-      return openLayoutDir(name);
+      return openLayoutDir(name, signal);
     case 'docker':
-      return openRegistry(name);
+      return openRegistry(name, signal);
     case 'store':
       throw new Error('a store name is opened by openSource');
   }
@@ -47,14 +47,14 @@ function single<T extends { plan: PlannedImage }>(images: readonly T[], where: s
 }
 
 /** An image view's layers as sources of entries. */
-function layersOf(image: Image, where: string): SourceImage['layers'] {
+function layersOf(image: Image, where: string, signal: AbortSignal | undefined): SourceImage['layers'] {
   const chains = chainIds(image.config.rootfs.diff_ids);
   return image.layers.map((l, i) =>
-    streamedLayer(l.diffId, chains[i]!, async () => l.uncompressed(), `layer ${i + 1} (${l.diffId}) of ${where}`),
+    streamedLayer(l.diffId, chains[i]!, async () => l.uncompressed(), `layer ${i + 1} (${l.diffId}) of ${where}`, { signal }),
   );
 }
 
-async function openArchive(name: SourceName): Promise<SourceImage> {
+async function openArchive(name: SourceName, signal: AbortSignal | undefined): Promise<SourceImage> {
   const file = name.target;
   const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new NotFoundError(`${name.transport}: no such file: ${file}`);
@@ -66,7 +66,10 @@ async function openArchive(name: SourceName): Promise<SourceImage> {
     );
   }
   const spool = await scratch();
-  const archive = new ArchiveReader(createReadStream(file), spool, undefined);
+  const input = createReadStream(file);
+  // An interrupt ends the input, and with it a read that waits on it.
+  signal?.addEventListener('abort', () => input.destroy(signal.reason as Error), { once: true });
+  const archive = new ArchiveReader(input, spool, signal);
   const close = async (): Promise<void> => {
     await archive.close().catch(() => undefined); // what was read is what counts, not how the file closed
     await rm(spool, { recursive: true, force: true });
@@ -87,7 +90,7 @@ async function openArchive(name: SourceName): Promise<SourceImage> {
       config: img.config,
       tags: img.plan.tags.map(familiarString),
       digests: [],
-      layers: layersOf(image, file),
+      layers: layersOf(image, file, signal),
       provenance: undefined,
       close,
     };
@@ -97,7 +100,7 @@ async function openArchive(name: SourceName): Promise<SourceImage> {
   }
 }
 
-async function openLayoutDir(name: SourceName): Promise<SourceImage> {
+async function openLayoutDir(name: SourceName, signal: AbortSignal | undefined): Promise<SourceImage> {
   const where = `${name.target}${name.tag !== undefined ? `:${name.tag}` : ''}`;
   const { image, plan: p } = single(await openOciDir(name.target, name.tag), `the OCI layout ${where}`);
   return {
@@ -107,14 +110,14 @@ async function openLayoutDir(name: SourceName): Promise<SourceImage> {
     config: image.config,
     tags: p.tags.map(familiarString),
     digests: [],
-    layers: layersOf(image, where),
+    layers: layersOf(image, where, signal),
     provenance: undefined,
     close: async () => undefined,
   };
 }
 
-async function openRegistry(name: SourceName): Promise<SourceImage> {
-  const remote = await openRemoteImage(undefined, name.target);
+async function openRegistry(name: SourceName, signal: AbortSignal | undefined): Promise<SourceImage> {
+  const remote = await openRemoteImage(undefined, name.target, signal ? { signal } : {});
   const ref: Reference = remote.reference;
   const where = familiarString(ref);
   let dir: Promise<string> | undefined;
@@ -134,7 +137,7 @@ async function openRegistry(name: SourceName): Promise<SourceImage> {
       };
       return removing();
     };
-    return streamedLayer(diffId, chains[i]!, open, `layer ${i + 1} (${d.digest}) of ${where}`, d.size);
+    return streamedLayer(diffId, chains[i]!, open, `layer ${i + 1} (${d.digest}) of ${where}`, { blobSize: d.size, signal });
   });
   const repoName = familiarName(ref);
   return {

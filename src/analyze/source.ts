@@ -10,7 +10,7 @@
 // against its diffID. Layers are opened only when entries are asked for: history and inspect of
 // a registry's image download none.
 import { createHash } from 'node:crypto';
-import { DigestMismatchError, chainIds, type Digest } from '../digest.js';
+import { DigestMismatchError, type Digest } from '../digest.js';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
 import type { Provenance } from '../image/provenance.js';
@@ -114,6 +114,8 @@ function placeholder(t: Transport): string {
 export interface OpenSourceOptions {
   /** The store, opened only when a store name is given (so that no other source touches it). */
   readonly store: () => Promise<Store>;
+  /** Ends reading: each layer's entries check it, and archive and registry reads stop. */
+  readonly signal?: AbortSignal;
 }
 
 /** Opens what `text` names. The caller closes it. */
@@ -121,14 +123,14 @@ export async function openSource(text: string, opts: OpenSourceOptions): Promise
   const name = parseSourceName(text);
   if (name.transport === 'store') {
     const store = await opts.store();
-    return storeSource(store, await store.resolveImage(name.target), name);
+    return storeSource(store, await store.resolveImage(name.target), name, opts.signal);
   }
   const beside = await import('./source-beside.js');
-  return beside.openBeside(name);
+  return beside.openBeside(name, opts.signal);
 }
 
 /** A stored image as a source: its layers' entries from their tar-splits. */
-export async function storeSource(store: Store, id: Digest, name?: SourceName): Promise<SourceImage> {
+export async function storeSource(store: Store, id: Digest, name?: SourceName, signal?: AbortSignal): Promise<SourceImage> {
   const image = await store.image(id);
   return {
     name: name ?? { transport: 'store', target: id },
@@ -141,7 +143,7 @@ export async function storeSource(store: Store, id: Digest, name?: SourceName): 
       diffId: l.diffId,
       chainId: l.record.chainId,
       size: async () => l.record.size,
-      entries: () => readLayerEntries(l.entries(), `layer ${l.record.chainId}`),
+      entries: () => untilAborted(readLayerEntries(l.entries(), `layer ${l.record.chainId}`), signal),
     })),
     provenance: await store.provenance(id),
     stored: { store, image },
@@ -158,14 +160,16 @@ export function streamedLayer(
   chainId: Digest,
   open: () => Promise<AsyncIterable<Uint8Array>>,
   what: string,
-  blobSize?: number,
+  opts: { readonly blobSize?: number | undefined; readonly signal?: AbortSignal | undefined } = {},
 ): SourceLayer {
+  const { blobSize, signal } = opts;
   let counted: number | undefined;
   async function* entries(): AsyncGenerator<LayerEntry, void, undefined> {
     const hash = createHash('sha256');
     const tar = await open();
     const tapped = async function* (): AsyncGenerator<Uint8Array> {
       for await (const chunk of tar) {
+        signal?.throwIfAborted();
         hash.update(chunk);
         yield chunk;
       }
@@ -199,9 +203,12 @@ export function streamedLayer(
   };
 }
 
-/** Each layer's chainID, bottom first. */
-export function layerChainIds(config: ImageConfig): Digest[] {
-  return chainIds(config.rootfs.diff_ids);
+/** Entries until `signal` aborts. */
+async function* untilAborted<T>(items: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T, void, undefined> {
+  for await (const item of items) {
+    signal?.throwIfAborted();
+    yield item;
+  }
 }
 
 /**
