@@ -5,13 +5,13 @@
 // still does not after; history and inspect of a registry's image download no layer; bad input
 // is one line and a non-zero exit.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { busyboxStore, ok, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { busyboxStore, CLI, ok, tempDir, tsbuild } from '../helpers/tsbuild.js';
 import { buildPair, context, EXPECTED_LINES, type Json } from './pair.js';
 
 describe('image sources beside the store', () => {
@@ -149,6 +149,26 @@ describe('image sources beside the store', () => {
       expect(await tsbuild(env.root, ['diff', 'after', t])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
     }
     expect(await tsbuild(none, ['diff', sources('after')[0]!, sources('touched')[4]!])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
+  });
+
+  test('Ctrl-C while an archive is read: exit 130, and its scratch directory is gone', async () => {
+    const ctx = await context({}, ['FROM busybox', 'COPY big.bin /']);
+    await writeFile(join(ctx, 'big.bin'), randomBytes(200_000_000));
+    await ok(env.root, ['build', '-q', '-t', 'big', ctx]);
+    const archive = join(dir, 'big.tar');
+    await ok(env.root, ['save', '-o', archive, 'big']);
+    await rm(join(ctx, 'big.bin'));
+    const scratch = async (): Promise<string[]> => (await readdir(tmpdir())).filter((n) => n.startsWith('tsbuild-source-'));
+    const child = execa('node', [CLI, 'analyze', '--root', none, `docker-archive:${archive}`], { reject: false });
+    while ((await scratch()).length === 0) {
+      if (child.exitCode !== null) throw new Error(`analyze ended before it was interrupted: ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGINT');
+    const r = await child;
+    expect({ code: r.exitCode, stderr: r.stderr, stdout: r.stdout }).toEqual({ code: 130, stderr: 'Error: interrupted', stdout: '' });
+    expect(await scratch()).toEqual([]);
+    await rm(archive);
   });
 
   test('bad input: one line and a non-zero exit, for every command', async () => {
