@@ -5,7 +5,7 @@
 // still does not after; history and inspect of a registry's image download no layer; bad input
 // is one line and a non-zero exit.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,25 @@ describe('image sources beside the store', () => {
     }
     const text = await ok(none, ['analyze', sources('app')[0]!]);
     expect(text).toMatch(/^Image app:latest \([0-9a-f]{12}\)\n/);
+    // The HTML report reads the same analysis.
+    const page = join(dir, 'app.html');
+    await ok(none, ['analyze', '--html', page, sources('app')[4]!]);
+    expect(await readFile(page, 'utf8')).toContain(stored.id);
+  });
+
+  test("layouts and archives other tools write: skopeo's oci:DIR:TAG and docker-archive give the same numbers", async () => {
+    // skopeo writes the config anew (another image ID); the layers are the same.
+    const { id: _id, ...stored } = numbers(JSON.parse(await ok(env.root, ['analyze', '--json', 'app'])) as Json);
+    const layout = join(dir, 'skopeo-oci');
+    const archive = join(dir, 'skopeo.tar');
+    const from = ['copy', '--src-tls-verify=false', `docker://${registry.host}/app:1`];
+    await execa('skopeo', [...from, `oci:${layout}:v1`]);
+    await execa('skopeo', [...from, `docker-archive:${archive}:app:1`]);
+    for (const source of [`oci:${layout}:v1`, `oci:${layout}`, `docker-archive:${archive}`]) {
+      const { id: _i, ...a } = numbers(JSON.parse(await ok(none, ['analyze', '--json', source])) as Json);
+      expect({ source, ...a }).toEqual({ source, ...stored });
+    }
+    expect(await tsbuild(none, ['diff', `oci:${layout}:v1`, `docker-archive:${archive}`])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
   });
 
   test('history and inspect: the same answers; a registry gives its compressed sizes and is asked for no layer', async () => {
