@@ -1,7 +1,8 @@
 // `tsbuild diff IMAGE IMAGE` on images built with the CLI: two images that differ by one
 // change of each kind (an added file, a deleted file, content changed at the same size, a chmod,
 // a chown, a symlink retargeted, a file turned into a directory) give exactly those lines, in
-// path order; images whose filesystems are the same give nothing and exit 0, whatever their IDs;
+// path order; a RUN's deletions (whiteouts, an opaque directory) are deletions; images whose
+// filesystems are the same give nothing and exit 0, whatever their IDs;
 // --json's shape; diff(1)'s exit codes; one line for each kind of bad input.
 import { busyboxStore, ok, tsbuild } from '../helpers/tsbuild.js';
 import { buildPair, context, EXPECTED_LINES, type Json } from './pair.js';
@@ -49,6 +50,25 @@ describe('tsbuild diff', () => {
     const same = await context({}, ['FROM before', 'LABEL x=y', 'RUN touch /data/a.txt /data/same.txt']);
     await ok(env.root, ['build', '-q', '-t', 'retouched', same]);
     expect(await tsbuild(env.root, ['diff', 'before', 'retouched'])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
+  });
+
+  test("a RUN's deletions (whiteouts) and a directory made anew (opaque) are deletions", async () => {
+    const deleting = await context({}, ['FROM before', 'RUN rm -rf /data/kind /data/gone.txt /bin/ls']);
+    await ok(env.root, ['build', '-q', '-t', 'deleting', deleting]);
+    expect(await tsbuild(env.root, ['diff', 'before', 'deleting'])).toEqual({
+      exitCode: 1,
+      stdout: 'D /bin/ls  symlink -> "/bin/busybox"\nD /data/gone.txt  5B\nD /data/kind  2B\n',
+      stderr: '',
+    });
+    const anew = await context({}, ['FROM before', 'RUN rm -rf /data && mkdir /data && echo n > /data/n']);
+    await ok(env.root, ['build', '-q', '-t', 'anew', anew]);
+    const r = await tsbuild(env.root, ['diff', 'before', 'anew']);
+    expect(r.stdout.split('\n')).toEqual([
+      ...['a.txt  6B', 'gone.txt  5B', 'kind  2B', 'link  symlink -> "/data/a.txt"', 'mode.txt  5B'].map((l) => `D /data/${l}`),
+      'A /data/n  2B',
+      ...['owner.txt  6B', 'same.txt  5B'].map((l) => `D /data/${l}`),
+      '',
+    ]);
   });
 
   test('--json: the documented schema, one change per path with what changed', async () => {
