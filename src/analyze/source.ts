@@ -98,8 +98,9 @@ export function parseSourceName(text: string): SourceName {
       `unknown transport "${scheme}://" in ${JSON.stringify(text)}: use docker://, docker-archive:, oci-archive:, oci: or a name in the store`,
     );
   }
-  const prefix = /^([a-z-]+):/.exec(text)?.[1];
-  if (prefix !== undefined && UNSUPPORTED.includes(prefix)) {
+  // `dir:latest` may be an image of the store named dir; `dir:/tmp/x` cannot.
+  const [, prefix, rest] = /^([a-z-]+):(.*)$/s.exec(text) ?? [];
+  if (prefix !== undefined && UNSUPPORTED.includes(prefix) && !/^\w[\w.-]{0,127}$/.test(rest!)) {
     throw new InvalidInputError(
       `transport "${prefix}:" is not supported: use docker://, docker-archive:, oci-archive:, oci: or a name in the store`,
     );
@@ -185,7 +186,8 @@ export function streamedLayer(
         throw new InvalidInputError(`${what}: not a valid layer tar: ${err.message}`, { cause: err });
       }
       if (err instanceof TsbuildError || (err as NodeJS.ErrnoException).code !== undefined) throw err;
-      throw new InvalidInputError(`${what}: ${(err as Error).message}`, { cause: err });
+      const message = (err as Error).message;
+      throw new InvalidInputError(message.startsWith(what) ? message : `${what}: ${message}`, { cause: err });
     }
     const got = `sha256:${hash.digest('hex')}`;
     if (got !== diffId) throw new DigestMismatchError(`${what}: the layer tar does not match its diffID: expected ${diffId}, got ${got}`);

@@ -127,7 +127,10 @@ describe('tsbuild diff', () => {
       [['diff', 'docker-archive:/nonexistent/x.tar', 'before'], /^Error: docker-archive: no such file: \/nonexistent\/x\.tar\n$/],
       [['diff', 'before', 'dockr://busybox'], /^Error: unknown transport "dockr:\/\/" in "dockr:\/\/busybox": use docker:\/\/, .*\n$/],
       [['diff', 'before', 'docker://Not_A/Valid:Ref:x'], /^Error: invalid reference format .*\n$/],
-      [['diff', 'before', 'containers-storage:busybox'], /^Error: transport "containers-storage:" is not supported: .*\n$/],
+      [
+        ['diff', 'before', 'containers-storage:docker.io/library/busybox'],
+        /^Error: transport "containers-storage:" is not supported: .*\n$/,
+      ],
       [['diff', 'before'], /^Error: "tsbuild diff" requires exactly 2 arguments\./],
     ];
     for (const [args, message] of cases) {

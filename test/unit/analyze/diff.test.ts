@@ -108,6 +108,9 @@ describe('image source names', () => {
   test('unknown and unsupported transports, and empty targets, are refused', () => {
     expect(() => parseSourceName('https://example.com/x')).toThrow(/^unknown transport "https:\/\/"/);
     expect(() => parseSourceName('docker-daemon:busybox:latest')).toThrow(/^transport "docker-daemon:" is not supported/);
+    expect(() => parseSourceName('dir:/tmp/image')).toThrow(/^transport "dir:" is not supported/);
+    // An image of the store may be called dir (or sif, or tarball).
+    expect(parseSourceName('dir:latest')).toEqual({ transport: 'store', target: 'dir:latest' });
     expect(() => parseSourceName('docker://')).toThrow(/^"docker:\/\/" names nothing: write docker:\/\/REF$/);
     expect(() => parseSourceName('oci:')).toThrow(/names nothing: write oci:DIR\[:TAG\]$/);
   });
