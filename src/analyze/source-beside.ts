@@ -5,12 +5,13 @@
 // removed by close().
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainIds, hex, sha256 } from '../digest.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { Image } from '../image/image.js';
-import { familiarName, familiarString, type Reference } from '../image/reference.js';
+import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import { decompress } from '../layer/decompress.js';
 import { archiveImage, plan, readConfigs, type ReadyImage } from '../archive/load.js';
 import { openOciDir } from '../archive/oci-dir.js';
@@ -38,12 +39,38 @@ function scratch(): Promise<string> {
   return mkdtemp(join(tmpdir(), `tsbuild-source-${process.pid}-`));
 }
 
-/** The one image a source holds; several are an error naming them. */
-function single<T extends { plan: PlannedImage }>(images: readonly T[], where: string): T {
+/**
+ * The one image a source holds, or the one tagged `ref` (skopeo's `docker-archive:FILE:REF`);
+ * several without a ref, or none with it, are an error naming the images there are.
+ */
+function single<T extends { plan: PlannedImage }>(images: readonly T[], where: string, how: string, ref?: string): T {
+  const names = images.map((i) => (i.plan.tags.length > 0 ? i.plan.tags.map(familiarString).join(', ') : '<untagged>'));
+  if (ref !== undefined) {
+    const wanted = familiarString(withDefaultTag(parseReference(ref)));
+    const found = images.find((i) => i.plan.tags.some((t) => familiarString(t) === wanted));
+    if (found) return found;
+    throw new NotFoundError(`${where} has no image tagged ${wanted} (it holds ${names.join('; ') || 'no image'})`);
+  }
   if (images.length === 1) return images[0]!;
   if (images.length === 0) throw new InvalidInputError(`${where} holds no image`);
-  const names = images.map((i) => (i.plan.tags.length > 0 ? i.plan.tags.map(familiarString).join(', ') : '<untagged>'));
-  throw new InvalidInputError(`${where} holds ${images.length} images (${names.join('; ')}): tsbuild reads archives of one image`);
+  throw new InvalidInputError(`${where} holds ${images.length} images (${names.join('; ')}): name one as ${how}`);
+}
+
+/** `FILE`, or skopeo's `FILE:REF` when FILE:REF is not itself a file: the file, what it is, and REF. */
+async function archiveFile(name: SourceName): Promise<{ file: string; ref?: string; st: Stats }> {
+  const missing = (err: NodeJS.ErrnoException): undefined => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  };
+  const whole = await stat(name.target).catch(missing);
+  if (whole) return { file: name.target, st: whole };
+  const colon = name.target.indexOf(':');
+  if (colon > 0) {
+    const file = name.target.slice(0, colon);
+    const st = await stat(file).catch(missing);
+    if (st) return { file, ref: name.target.slice(colon + 1), st };
+  }
+  throw new NotFoundError(`${name.transport}: no such file: ${name.target}`);
 }
 
 /** An image view's layers as sources of entries. */
@@ -55,11 +82,7 @@ function layersOf(image: Image, where: string, signal: AbortSignal | undefined):
 }
 
 async function openArchive(name: SourceName, signal: AbortSignal | undefined): Promise<SourceImage> {
-  const file = name.target;
-  const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new NotFoundError(`${name.transport}: no such file: ${file}`);
-    throw err;
-  });
+  const { file, ref, st } = await archiveFile(name);
   if (st.isDirectory()) {
     throw new InvalidInputError(
       `${name.transport}: ${file} is a directory${name.transport === 'oci-archive' ? ' (for a layout directory use oci:)' : ''}`,
@@ -77,7 +100,7 @@ async function openArchive(name: SourceName, signal: AbortSignal | undefined): P
   try {
     // docker-archive: takes an OCI layout archive too, as load does; oci-archive: only its index.json.
     const planned = name.transport === 'oci-archive' ? await planOciArchive(archive) : await plan(archive);
-    const img: ReadyImage = single(await readConfigs(archive, planned), file);
+    const img: ReadyImage = single(await readConfigs(archive, planned), file, `${name.transport}:${file}:NAME[:TAG]`, ref);
     // Each layer read once, bottom up: the reader keeps what comes before its turn.
     const counts = new Map<string, number>();
     for (const l of img.plan.layers) counts.set(l.path, (counts.get(l.path) ?? 0) + 1);
@@ -102,7 +125,7 @@ async function openArchive(name: SourceName, signal: AbortSignal | undefined): P
 
 async function openLayoutDir(name: SourceName, signal: AbortSignal | undefined): Promise<SourceImage> {
   const where = `${name.target}${name.tag !== undefined ? `:${name.tag}` : ''}`;
-  const { image, plan: p } = single(await openOciDir(name.target, name.tag), `the OCI layout ${where}`);
+  const { image, plan: p } = single(await openOciDir(name.target, name.tag), `the OCI layout ${where}`, `oci:${name.target}:TAG`);
   return {
     name,
     id: image.id,

@@ -163,6 +163,17 @@ describe('image sources beside the store', () => {
       const r = await tsbuild(root, ['diff', a!, b!]);
       expect({ a, b, ...r }).toEqual({ a, b, exitCode: 1, stdout: `${EXPECTED_LINES}\n`, stderr: '' });
     }
+    // Two images in one archive: skopeo's docker-archive:FILE:REF picks one.
+    const both = join(dir, 'both.tar');
+    await ok(env.root, ['save', '-o', both, 'before', 'after']);
+    const picked = await tsbuild(none, ['diff', `docker-archive:${both}:before`, `docker-archive:${both}:after:latest`]);
+    expect(picked).toEqual({ exitCode: 1, stdout: `${EXPECTED_LINES}\n`, stderr: '' });
+    const unnamed = await tsbuild(none, ['diff', `docker-archive:${both}`, 'after']);
+    expect(unnamed.stderr).toBe(
+      `Error: ${both} holds 2 images (before:latest; after:latest): name one as docker-archive:${both}:NAME[:TAG]\n`,
+    );
+    const absent = await tsbuild(none, ['diff', `docker-archive:${both}:other`, 'after']);
+    expect(absent.stderr).toBe(`Error: ${both} has no image tagged other:latest (it holds before:latest; after:latest)\n`);
     // Files stored again unchanged (new mtimes): the stored layer's CRC-64 and the streamed one agree.
     for (const t of sources('touched')) {
       expect(await tsbuild(env.root, ['diff', 'after', t])).toEqual({ exitCode: 0, stdout: '', stderr: '' });
