@@ -14,9 +14,10 @@ import type { Image } from '../image/image.js';
 import { familiarName, familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import { decompress } from '../layer/decompress.js';
 import { archiveImage, plan, readConfigs, type ReadyImage } from '../archive/load.js';
-import { openOciDir } from '../archive/oci-dir.js';
+import { OCI_INDEX_FILE } from '../archive/formats.js';
+import { onlyTag, openOciDir } from '../archive/oci-dir.js';
 import { planOciArchive } from '../archive/oci-index.js';
-import { ArchiveReader, type PlannedImage } from '../archive/reader.js';
+import { ArchiveReader, type BlobRef, type PlannedImage } from '../archive/reader.js';
 import { openRemoteImage } from '../registry/pull.js';
 import { NO_PROGRESS } from '../progress.js';
 import { streamedLayer, type SourceImage, type SourceName } from './source.js';
@@ -54,6 +55,11 @@ function single<T extends { plan: PlannedImage }>(images: readonly T[], where: s
   if (images.length === 1) return images[0]!;
   if (images.length === 0) throw new InvalidInputError(`${where} holds no image`);
   throw new InvalidInputError(`${where} holds ${images.length} images (${names.join('; ')}): name one as ${how}`);
+}
+
+/** An OCI index.json with only the manifests tagged `tag` (other documents as they are). */
+function tagged(bytes: Buffer, ref: BlobRef, tag: string): Buffer {
+  return ref.path === OCI_INDEX_FILE ? onlyTag(bytes, tag) : bytes;
 }
 
 /** `FILE`, or skopeo's `FILE:REF` when FILE:REF is not itself a file: the file, what it is, and REF. */
@@ -98,9 +104,15 @@ async function openArchive(name: SourceName, signal: AbortSignal | undefined): P
     await rm(spool, { recursive: true, force: true });
   };
   try {
-    // docker-archive: takes an OCI layout archive too, as load does; oci-archive: only its index.json.
-    const planned = name.transport === 'oci-archive' ? await planOciArchive(archive) : await plan(archive);
-    const img: ReadyImage = single(await readConfigs(archive, planned), file, `${name.transport}:${file}:NAME[:TAG]`, ref);
+    // docker-archive: takes an OCI layout archive too, as load does; oci-archive: only its
+    // index.json, whose ref.name tags REF picks from (skopeo's oci-archive:FILE:TAG), as oci:DIR:TAG.
+    let img: ReadyImage;
+    if (name.transport === 'oci-archive') {
+      const files = ref === undefined ? archive : { readDocument: async (b: BlobRef) => tagged(await archive.readDocument(b), b, ref) };
+      img = single(await readConfigs(archive, await planOciArchive(files)), file, `oci-archive:${file}:TAG`);
+    } else {
+      img = single(await readConfigs(archive, await plan(archive)), file, `docker-archive:${file}:NAME[:TAG]`, ref);
+    }
     // Each layer read once, bottom up: the reader keeps what comes before its turn.
     const counts = new Map<string, number>();
     for (const l of img.plan.layers) counts.set(l.path, (counts.get(l.path) ?? 0) + 1);

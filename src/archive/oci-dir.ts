@@ -58,7 +58,7 @@ class LayoutDir implements ArchiveFiles {
 }
 
 /** index.json with only the manifests tagged `tag`; none is an error naming the tags there are. */
-function onlyTag(indexJson: Buffer, tag: string): Buffer {
+export function onlyTag(indexJson: Buffer, tag: string): Buffer {
   let index: { manifests?: unknown };
   try {
     index = JSON.parse(indexJson.toString('utf8')) as typeof index;

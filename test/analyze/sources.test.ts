@@ -36,6 +36,7 @@ describe('image sources beside the store', () => {
     `oci:${join(dir, `${image}-oci`)}`,
     `oci:${join(dir, `${image}-oci`)}:latest`,
     `docker://${registry.host}/${image}:1`,
+    `oci-archive:${join(dir, `${image}-oci.tar`)}:latest`,
   ];
 
   beforeAll(async () => {
@@ -208,6 +209,7 @@ describe('image sources beside the store', () => {
       ['oci-archive:/nonexistent/x.tar', /^Error: oci-archive: no such file: \/nonexistent\/x\.tar$/],
       ['oci:/nonexistent/dir', /^Error: no such directory: \/nonexistent\/dir$/],
       [`oci:${join(dir, 'app-oci')}:v9`, /^Error: the OCI layout has no image tagged "v9" \(its tags: latest\)$/],
+      [`oci-archive:${join(dir, 'app-oci.tar')}:v9`, /^Error: the OCI layout has no image tagged "v9" \(its tags: latest\)$/],
       [`docker-archive:${notArchive}`, /^Error: not a valid image archive: .+$/],
       [`docker-archive:${dir}`, /^Error: docker-archive: .* is a directory$/],
       ['ftp://example.com/x', /^Error: unknown transport "ftp:\/\/" in "ftp:\/\/example.com\/x": use docker:\/\/, .+$/],
