@@ -7,7 +7,6 @@
 // the same way while streaming a layer that is not stored, so the two sides compare whatever
 // their sources. mtimes are not compared: every rebuild changes them.
 import type { Digest } from '../digest.js';
-import type { StoredEntry } from './entries.js';
 import { Replay, type Visible } from './replay.js';
 import type { SourceImage } from './source.js';
 
@@ -84,17 +83,11 @@ function seen({ entry, copy }: Visible): Seen {
       // The path is a regular file sharing its target's content (and inode: owner and mode too).
       return { state: { type: 'file', size: copy?.bytes ?? 0, ...common }, fingerprint: copy?.fingerprint };
     case 'symlink':
-      return { state: { type: 'symlink', size: entry.bytes, ...common, target: symlinkTarget(entry) }, fingerprint: entry.fingerprint };
+      return { state: { type: 'symlink', size: entry.bytes, ...common, target: entry.linkTarget ?? '' }, fingerprint: entry.fingerprint };
     case 'dir':
     case 'special':
       return { state: { type: entry.kind, size: 0, ...common }, fingerprint: undefined };
   }
-}
-
-/** entries.ts keeps a symlink's target as latin1 text in its fingerprint; shown as UTF-8 when it is. */
-function symlinkTarget(e: StoredEntry): string {
-  const raw = Buffer.from((e.fingerprint ?? '->').slice(2), 'latin1');
-  return raw.toString('utf8').includes('\ufffd') ? raw.toString('latin1') : raw.toString('utf8');
 }
 
 /** What differs between one path's two states; empty when nothing does. */

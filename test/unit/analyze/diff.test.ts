@@ -22,7 +22,8 @@ function entry(kind: StoredEntry['kind'], path: string, opts: Partial<StoredEntr
 }
 const file = (path: string, content: string, opts: Partial<StoredEntry> = {}): StoredEntry =>
   entry('file', path, { bytes: content.length, fingerprint: content.length > 0 ? `${content.length}:${content}` : undefined, ...opts });
-const symlink = (path: string, target: string): StoredEntry => entry('symlink', path, { bytes: target.length, fingerprint: `->${target}` });
+const symlink = (path: string, target: string): StoredEntry =>
+  entry('symlink', path, { bytes: target.length, fingerprint: `->${target}`, linkTarget: target });
 
 /** An image of hand-made layers, as a source gives it. */
 function image(id: string, ...layers: LayerEntry[][]): SourceImage {
