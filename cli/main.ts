@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'Show what each layer stores and wastes, and which Dockerfile line to change',
     load: () => import('./commands/analyze.js'),
   },
+  diff: { summary: 'Show the paths two images differ in (added, deleted, changed)', load: () => import('./commands/diff.js') },
   inspect: { summary: 'Display detailed information on images', load: () => import('./commands/inspect.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./commands/tag.js') },
   rmi: { summary: 'Remove one or more images', load: () => import('./commands/rmi.js') },

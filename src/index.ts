@@ -54,3 +54,4 @@ export {
 
 // Analysis.
 export { analyzeImage, type AnalyzeOptions, type ImageAnalysis } from './analyze/index.js';
+export { analyzeSource, diffImages, openSource, type ImageDiff, type SourceImage } from './analyze/index.js';

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import {
-  analyzeImage,
-  analyzeImageWithTree,
+  analyzeSource,
+  analyzeSourceWithTree,
   DEFAULT_THRESHOLDS,
   evaluateCi,
   parseByteThreshold,
@@ -13,16 +13,19 @@ import {
   type Thresholds,
 } from '../../src/analyze/index.js';
 import { findCiConfig } from '../../src/analyze/ci-config.js';
-import { shortId, type Digest } from '../../src/digest.js';
+import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
-import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { exactArgs, parseCommand, storeOptions, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
+import { Interrupted, withSources } from '../source.js';
 import { humanSize, table } from '../format.js';
 import { forTerminal } from '../terminal.js';
 
 const spec = {
   usage: 'analyze [OPTIONS] IMAGE',
-  description: 'Show what each layer of an image stores, what it wastes, and which Dockerfile line to change',
+  description:
+    'Show what each layer of an image stores, what it wastes, and which Dockerfile line to change.\n' +
+    'IMAGE is a name in the store, or docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or docker://REF',
   options: {
     interactive: { type: 'boolean', short: 'i' },
     json: { type: 'boolean' },
@@ -72,16 +75,20 @@ export async function run(argv: string[]): Promise<number> {
     const other = v.json ? 'json' : v.ci ? 'ci' : v.html ? 'html' : undefined;
     if (other) throw usageError(`-i and --${other} cannot be combined`);
     if (!process.stdout.isTTY || !process.stdin.isTTY) throw usageError('-i needs a terminal: standard input and output must be a TTY');
-  }
-  const store = await Store.open(await storeOptions(v));
-  const id = await store.resolveImage(args.positionals[0]!);
-  if (v.interactive) {
+    // The browser reads an image of the store.
+    const store = await Store.open(await storeOptions(v));
+    const id = await store.resolveImage(args.positionals[0]!);
     const { runInteractive } = await import('../tui/analyze.js');
     return runInteractive(store, id);
   }
-  const { analysis, tree } = v.html ? await analyzeImageWithTree(store, id) : { analysis: await analyzeImage(store, id), tree: undefined };
+  const read = await withSources(args.positionals, v, async ([source]) => ({
+    ...(v.html ? await analyzeSourceWithTree(source!) : { analysis: await analyzeSource(source!), tree: undefined }),
+    dockerfile: source!.provenance?.dockerfile,
+  }));
+  if (read instanceof Interrupted) return read.exitCode;
+  const { analysis, tree, dockerfile } = read;
   // The page shows the rules' verdict with or without --ci, judged the same way.
-  const verdict = v.ci || v.html ? await judge(store, id, analysis, v['ci-config'], thresholds.values) : undefined;
+  const verdict = v.ci || v.html ? await judge(dockerfile, analysis, v['ci-config'], thresholds.values) : undefined;
   if (v.html && tree && verdict) await writeFile(v.html, renderHtmlReport({ analysis, ci: verdict, tree }));
   const ci = v.ci ? verdict : undefined;
   if (v.json) {
@@ -95,13 +102,11 @@ export async function run(argv: string[]): Promise<number> {
 
 /** The CI rules under the thresholds of the flags, else the CI config file, else the defaults. */
 async function judge(
-  store: Store,
-  id: Digest,
+  dockerfile: string | undefined,
   analysis: ImageAnalysis,
   config: string | undefined,
   flags: Partial<Thresholds>,
 ): Promise<CiResult> {
-  const dockerfile = (await store.provenance(id))?.dockerfile;
   const file = await findCiConfig({ ...(config ? { explicit: config } : {}), ...(dockerfile ? { dockerfile } : {}), cwd: process.cwd() });
   return {
     ...evaluateCi(analysis, { ...DEFAULT_THRESHOLDS, ...file?.thresholds, ...flags }),

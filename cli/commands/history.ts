@@ -1,12 +1,15 @@
+import { listedSizes } from '../../src/analyze/index.js';
 import { shortId } from '../../src/digest.js';
-import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
-import { Store } from '../../src/store/store.js';
+import { exactArgs, parseCommand, usageError } from '../common.js';
+import { Interrupted, withSources } from '../source.js';
 import { ago, ellipsis, humanSize, table } from '../format.js';
 import { forTerminal } from '../terminal.js';
 
 const spec = {
   usage: 'history [OPTIONS] IMAGE',
-  description: 'Show the history of an image, newest first',
+  description:
+    'Show the history of an image, newest first. IMAGE is a name in the store, or\n' +
+    'docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or docker://REF (sizes: the compressed blobs)',
   options: {
     'no-trunc': { type: 'boolean' },
     human: { type: 'boolean', short: 'H' },
@@ -21,21 +24,23 @@ const spec = {
   ],
 } as const;
 
-export async function run(argv: string[]): Promise<void> {
+export async function run(argv: string[]): Promise<number | void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   exactArgs(args.positionals, 1, spec.usage);
   const format = args.values.format;
   if (format !== undefined && format !== 'json' && format !== 'table')
     throw usageError(`unsupported --format ${format}: use json or table`);
-  const store = await Store.open(await storeOptions(args.values));
-  const img = await store.image(await store.resolveImage(args.positionals[0]!));
+  // A registry's layers are not downloaded for this: their sizes are the manifest's (compressed).
+  const read = await withSources(args.positionals, args.values, async ([img]) => ({ img: img!, sizes: await listedSizes(img!) }));
+  if (read instanceof Interrupted) return read.exitCode;
+  const { img, sizes } = read;
   // Each non-empty history entry owns the next layer, bottom up; docker history shows the
   // image ID on the newest row only and <missing> for rows without an image of their own.
   const rows: { id: string; created: string; createdBy: string; size: number; comment: string }[] = [];
   let layer = 0;
   for (const h of img.config.history) {
-    const size = h.empty_layer ? 0 : (img.layers[layer++]?.record.size ?? 0);
+    const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
     rows.push({ id: '<missing>', created: h.created ?? '', createdBy: h.created_by ?? '', size, comment: h.comment ?? '' });
   }
   rows.reverse();

@@ -1,14 +1,17 @@
 // analyzeImage: a stored image's layers, read from their tar-splits only, replayed bottom up;
 // sizes per layer, wasted bytes and efficiency, inefficient paths, and hints naming the
-// Dockerfile lines. The result is plain data (./types.ts); the CLI renders it.
+// Dockerfile lines. The result is plain data (./types.ts); the CLI renders it. analyzeSource
+// does the same for an image from any source (source.ts): archives and registries give their
+// layers' entries from the tar streams, and have no build record.
 import type { Digest } from '../digest.js';
 import type { Store } from '../store/store.js';
 import { cacheOf } from './caches.js';
 import { unusedContextFiles } from './context.js';
-import { readLayerEntries, type LayerEntry } from './entries.js';
+import type { LayerEntry } from './entries.js';
 import { layerHints } from './hints.js';
 import { layerOrigins } from './origin.js';
 import { Replay, type Copy } from './replay.js';
+import { storeSource, type SourceImage } from './source.js';
 import { fileTree, type TreeDir, type TreeOptions } from './tree.js';
 import type { ImageAnalysis, InefficientPath, LayerAnalysis } from './types.js';
 
@@ -31,7 +34,12 @@ export const ANALYZE_DEFAULTS: Required<AnalyzeOptions> = {
 };
 
 export async function analyzeImage(store: Store, id: Digest, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
-  return (await replayAndAnalyze(store, id, options)).analysis;
+  return analyzeSource(await storeSource(store, id), options);
+}
+
+/** An image from any source (the caller closes it). */
+export async function analyzeSource(img: SourceImage, options: AnalyzeOptions = {}): Promise<ImageAnalysis> {
+  return (await replayAndAnalyze(img, options)).analysis;
 }
 
 /**
@@ -43,14 +51,21 @@ export async function analyzeImageWithTree(
   id: Digest,
   options: AnalyzeOptions & { readonly tree?: TreeOptions } = {},
 ): Promise<{ analysis: ImageAnalysis; tree: TreeDir }> {
-  const { analysis, replay } = await replayAndAnalyze(store, id, options);
+  return analyzeSourceWithTree(await storeSource(store, id), options);
+}
+
+/** analyzeImageWithTree for an image from any source (the caller closes it). */
+export async function analyzeSourceWithTree(
+  img: SourceImage,
+  options: AnalyzeOptions & { readonly tree?: TreeOptions } = {},
+): Promise<{ analysis: ImageAnalysis; tree: TreeDir }> {
+  const { analysis, replay } = await replayAndAnalyze(img, options);
   return { analysis, tree: fileTree(replay.layers, options.tree) };
 }
 
-async function replayAndAnalyze(store: Store, id: Digest, options: AnalyzeOptions): Promise<{ analysis: ImageAnalysis; replay: Replay }> {
+async function replayAndAnalyze(img: SourceImage, options: AnalyzeOptions): Promise<{ analysis: ImageAnalysis; replay: Replay }> {
   const opts = { ...ANALYZE_DEFAULTS, ...options };
-  const img = await store.image(id);
-  const provenance = await store.provenance(id);
+  const provenance = img.provenance;
   const origins = layerOrigins(img.config, img.layers.length, provenance);
   const notes: string[] = [];
   if (!provenance) {
@@ -63,17 +78,19 @@ async function replayAndAnalyze(store: Store, id: Digest, options: AnalyzeOption
   for (const layer of img.layers) {
     // One layer's entries at a time: deletions in a layer must be applied before its additions.
     const entries: LayerEntry[] = [];
-    for await (const e of readLayerEntries(layer.entries(), `layer ${layer.record.chainId}`)) entries.push(e);
+    for await (const e of layer.entries()) entries.push(e);
     replay.apply(entries);
   }
+  const sizes: number[] = [];
+  for (const layer of img.layers) sizes.push(await layer.size()); // counted while its entries were read
 
-  const layers: LayerAnalysis[] = img.layers.map(({ record: rec }, i) => {
+  const layers: LayerAnalysis[] = img.layers.map((layer, i) => {
     const { copies, files } = replay.layers[i]!;
     return {
       index: i,
-      chainId: rec.chainId,
-      diffId: rec.diffId,
-      size: rec.size,
+      chainId: layer.chainId,
+      diffId: layer.diffId,
+      size: sizes[i]!,
       origin: origins[i]!,
       files: { ...files },
       storedBytes: sum(copies),
@@ -103,8 +120,8 @@ async function replayAndAnalyze(store: Store, id: Digest, options: AnalyzeOption
 
   const analysis: ImageAnalysis = {
     id: img.id,
-    tags: img.tags.map((t) => t.ref),
-    size: img.size,
+    tags: [...img.tags, ...img.digests],
+    size: sizes.reduce((n, s) => n + s, 0),
     userSize,
     storedBytes,
     wastedBytes,

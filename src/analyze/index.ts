@@ -15,3 +15,15 @@ export { describeOrigin, type InstructionKind, type LayerOrigin } from './origin
 export { TREE_DEFAULTS, type TreeDir, type TreeFile, type TreeGroup, type TreeNode, type TreeOptions } from './tree.js';
 export type * from './types.js';
 export { renderHtmlReport, type HtmlReport } from './html/report.js';
+export { analyzeSource, analyzeSourceWithTree } from './analyze.js';
+export { diffImages, comparePaths, type ImageDiff, type PathChange, type PathState, type Difference } from './diff.js';
+export {
+  listedSizes,
+  openSource,
+  parseSourceName,
+  storeSource,
+  type SourceImage,
+  type SourceLayer,
+  type SourceName,
+  type Transport,
+} from './source.js';

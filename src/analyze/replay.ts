@@ -52,6 +52,15 @@ export interface Shown {
   readonly kind: StoredEntry['kind'];
   readonly layer: number;
   readonly copy: Copy | undefined;
+  /** The entry that put it there: its owner, mode and link target. */
+  readonly entry: StoredEntry;
+}
+
+/** A path of the final filesystem: the entry showing there, and the content it shows (a hardlink its target's). */
+export interface Visible {
+  readonly entry: StoredEntry;
+  readonly layer: number;
+  readonly copy: Copy | undefined;
 }
 
 /** A path of the merged tree, read only; `shown` is undefined for a directory no layer stored. */
@@ -143,11 +152,27 @@ export class Replay {
           else files.added++;
         }
       }
-      node.shown = { kind: e.kind, layer: index, copy };
+      node.shown = { kind: e.kind, layer: index, copy, entry: e };
     }
     const layer: LayerReplay = { index, copies, files };
     this.layers.push(layer);
     return layer;
+  }
+
+  /** The final filesystem so far: every path shown, keyed without the leading '/' (the root is not listed). */
+  visible(): Map<string, Visible> {
+    const out = new Map<string, Visible>();
+    const walk = (node: Node, prefix: string): void => {
+      for (const [name, child] of node.children ?? []) {
+        const path = prefix === '' ? name : `${prefix}/${name}`;
+        // A directory made only on the way to a deeper entry is made as Docker makes it: 0755, root's.
+        const shown = child.shown ?? { entry: implicitDir(path), layer: -1, copy: undefined };
+        out.set(path, { entry: shown.entry, layer: shown.layer, copy: shown.copy });
+        walk(child, path);
+      }
+    };
+    walk(this.root, '');
+    return out;
   }
 
   private lookup(path: string): Node | undefined {
@@ -205,6 +230,10 @@ export class Replay {
     this.refs.delete(copy);
     copy.hiddenBy ??= { layer, how };
   }
+}
+
+function implicitDir(path: string): StoredEntry {
+  return { kind: 'dir', path, bytes: 0, fingerprint: undefined, mode: 0o755, uid: 0, gid: 0, linkTarget: undefined };
 }
 
 function howReplaced(old: Copy | undefined, now: Copy | undefined): HiddenHow {

@@ -27,7 +27,7 @@ import type { Store } from '../store/store.js';
 import { planDockerArchive } from './docker-index.js';
 import { DOCKER_MANIFEST_FILE, OCI_INDEX_FILE } from './formats.js';
 import { planOciArchive } from './oci-index.js';
-import { ArchiveReader, type BlobRef, type PlannedImage } from './reader.js';
+import { ArchiveReader, type ArchiveFiles, type BlobRef, type PlannedImage } from './reader.js';
 
 export interface LoadedImage {
   readonly id: Digest;
@@ -51,7 +51,7 @@ export interface LoadOptions {
 }
 
 /** Reads until the archive's index is known, and returns the images it describes. */
-async function plan(archive: ArchiveReader): Promise<PlannedImage[]> {
+export async function plan(archive: ArchiveReader): Promise<PlannedImage[]> {
   // Docker's rule: manifest.json, when there is one, is the index (a Docker 25 archive also has
   // an index.json, and Docker 25.0.0 wrote OCI manifests without layers). Without it, the OCI
   // index.json; that can only be decided at the end.
@@ -66,14 +66,15 @@ async function plan(archive: ArchiveReader): Promise<PlannedImage[]> {
   throw new InvalidInputError('not an image archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)');
 }
 
-interface ReadyImage {
+export interface ReadyImage {
   readonly plan: PlannedImage;
   readonly configBytes: Buffer;
   readonly config: ImageConfig;
   readonly id: Digest;
 }
 
-async function readConfigs(archive: ArchiveReader, images: readonly PlannedImage[]): Promise<ReadyImage[]> {
+/** Each planned image's config, read and checked. */
+export async function readConfigs(archive: ArchiveFiles, images: readonly PlannedImage[]): Promise<ReadyImage[]> {
   const out: ReadyImage[] = [];
   for (const p of images) {
     const configBytes = await archive.readDocument(p.config);
@@ -116,7 +117,7 @@ async function neededLayers(store: Store, images: readonly ReadyImage[]): Promis
  * reader was told to expect. A blob whose digest the index does not give (Docker archives before
  * 25 name layers by path) is one of Docker's uncompressed layer tars, whose digest is its diffID.
  */
-function archiveImage(archive: ArchiveReader, img: ReadyImage, progress: TransferProgress): Image {
+export function archiveImage(archive: ArchiveReader, img: ReadyImage, progress: TransferProgress): Image {
   const ids = img.config.rootfs.diff_ids.map(shortId);
   const layers = img.plan.layers.map((ref: BlobRef, i): Layer => {
     let opened: Promise<{ size: number; body: AsyncIterable<Buffer> }> | undefined;

@@ -185,3 +185,23 @@ export async function* disassemble(items: AsyncIterable<TarItem>, out: TarSplitW
     }
   }
 }
+
+/**
+ * The tar-split a tar would be recorded with, computed as the tar is read and written nowhere:
+ * segments as they come, and each entry's name, size and CRC-64 once its content has gone by.
+ * What analysis reads of a layer that is not in the store, so that its entries and content
+ * fingerprints are the ones a stored layer's tar-split gives.
+ */
+export async function* tarSplitOf(items: AsyncIterable<TarItem>): AsyncGenerator<TarSplitEntry, void, undefined> {
+  for await (const item of items) {
+    if (item.kind === 'segment') {
+      yield { type: 'segment', payload: item.bytes };
+    } else if (item.kind === 'global') {
+      yield { type: 'file', name: item.name, size: 0, crc: undefined };
+    } else {
+      const crc = item.header.size > 0 ? new Crc64() : undefined;
+      for await (const chunk of item.body) crc?.update(chunk);
+      yield { type: 'file', name: item.header.name, size: item.header.size, crc: crc?.digest() };
+    }
+  }
+}

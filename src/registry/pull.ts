@@ -136,22 +136,25 @@ export interface RemoteImage {
   readonly manifest: ImageManifest;
   readonly configBytes: Buffer;
   readonly config: ImageConfig;
+  /** What the tag resolved to (an index's digest for a multi-platform image), as pull records it. */
+  readonly manifestDigest: Digest;
   close(): void;
 }
 
 /**
  * Resolves `ref` as pull does, checks the result the same way, and stops before the layers: a
  * build whose steps all come from a cache needs a base's config, and its layers only if a step
- * reads its files.
+ * reads its files. Without a store (analyze of a registry's image), nothing is read from or
+ * written to one.
  */
-export async function openRemoteImage(store: Store, ref: string, opts: PullOptions = {}): Promise<RemoteImage> {
+export async function openRemoteImage(store: Store | undefined, ref: string, opts: PullOptions = {}): Promise<RemoteImage> {
   const reference = withDefaultTag(parseReference(ref));
   const credentials = opts.credentials ?? (await DockerConfig.load());
   const registry = await Registry.open(reference.domain, { ...opts, credentials });
   try {
     const repo = registry.repository(reference.path, ['pull']);
-    const { manifest, configBytes, config } = await resolveImage(store, repo, reference, opts.platform);
-    return { reference, repo, manifest, configBytes, config, close: () => registry.close() };
+    const { top, manifest, configBytes, config } = await resolveImage(store, repo, reference, opts.platform);
+    return { reference, repo, manifest, configBytes, config, manifestDigest: top.digest, close: () => registry.close() };
   } catch (err) {
     registry.close();
     throw err;
@@ -169,12 +172,17 @@ interface ResolvedImage {
   readonly config: ImageConfig;
 }
 
-async function resolveImage(store: Store, repo: Repository, reference: Reference, platform: Platform | undefined): Promise<ResolvedImage> {
+async function resolveImage(
+  store: Store | undefined,
+  repo: Repository,
+  reference: Reference,
+  platform: Platform | undefined,
+): Promise<ResolvedImage> {
   const top = await getTopManifest(repo, reference);
   const { manifest, digest: imageManifestDigest } = await imageManifestFor(repo, top, platform);
   // The config's digest is the image ID: a store that has the image has its config too.
-  const configBytes = (await store.hasImage(manifest.config.digest))
-    ? (await store.image(manifest.config.digest)).configBytes
+  const configBytes = (await store?.hasImage(manifest.config.digest))
+    ? (await store!.image(manifest.config.digest)).configBytes
     : await repo.readBlob(manifest.config.digest, MAX_CONFIG_BYTES);
   const config = parseConfig(configBytes);
   const name = familiarString(reference);
