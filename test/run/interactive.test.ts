@@ -1,8 +1,8 @@
 // `tsbuild run -i` and `-t`: stdin passed through and its EOF, a pseudo-terminal of the
 // container's own, and `-it` driven in a real terminal (tmux on a private socket): typed
 // commands, window resizes, Ctrl-C reaching the shell inside, and the terminal restored after.
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import { execa } from 'execa';
 import { CLI, mountsBelow, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 
@@ -48,48 +48,93 @@ describe('tsbuild run -i and -t', () => {
     expect(noTty.stdout).toBe('no-tty\n');
   });
 
+  test('-i and -t carry megabytes intact, all of the output before the run ends', async () => {
+    const data = randomBytes(5 << 20);
+    const i = await execa('node', [CLI, 'run', '--root', env.root, '-i', 'busybox', 'md5sum'], {
+      input: data,
+      reject: false,
+      env: { TSBUILD_ROOT: '' },
+    });
+    expect(i.stdout).toBe(`${createHash('md5').update(data).digest('hex')}  -`);
+    const t = await tsbuild(env.root, ['run', '-t', 'busybox', 'seq', '1', '100000']);
+    expect(t.stdout).toBe(Array.from({ length: 100000 }, (_, n) => `${n + 1}\r\n`).join(''));
+  });
+
   test('-it without a terminal is refused as docker refuses it', async () => {
     const r = await tsbuild(env.root, ['run', '-it', 'busybox', 'sh'], { input: '' });
     expect(r).toMatchObject({ exitCode: 1, stdout: '', stderr: 'Error: the input device is not a TTY\n' });
   });
 
-  test('-it in a terminal: commands, resizes, Ctrl-C to the shell, exit status, terminal restored', async () => {
+  /** COMMAND in a terminal of its own: a tmux server on a private socket, removed by `close`. */
+  async function terminal(command: string) {
     const socket = `tsbuild-test-${process.pid}-${randomBytes(4).toString('hex')}`;
     const tmux = (...args: string[]) => execa('tmux', ['-L', socket, '-f', '/dev/null', ...args], { cwd: REPO });
-    const screen = async () => (await tmux('capture-pane', '-p', '-S', '-100')).stdout;
-    const waitFor = async (text: string) => {
-      for (let i = 0; i < 200; i++) {
-        if ((await screen()).includes(text)) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`"${text}" never appeared; the screen:\n${await screen()}`);
-    };
-    const command = `node ${CLI} run --root ${env.root} -it busybox sh; echo EXIT=$?; stty -a; sleep 600`;
     await tmux('new-session', '-d', '-x', '100', '-y', '30', command);
     const socketPath = (await tmux('display-message', '-p', '#{socket_path}')).stdout.trim();
+    const panePid = Number((await tmux('display-message', '-p', '#{pane_pid}')).stdout.trim());
+    const screen = async () => (await tmux('capture-pane', '-p', '-S', '-100')).stdout;
+    return {
+      tmux,
+      screen,
+      panePid,
+      async waitFor(text: string) {
+        for (let i = 0; i < 200; i++) {
+          if ((await screen()).includes(text)) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`"${text}" never appeared; the screen:\n${await screen()}`);
+      },
+      async close() {
+        await execa('tmux', ['-L', socket, 'kill-server'], { reject: false });
+        await rm(socketPath, { force: true }); // the server leaves its socket file behind
+      },
+    };
+  }
+
+  /** The user's terminal is back in its cooked mode: `stty -a` printed after EXIT=... */
+  async function expectCooked(screen: string, mark: string) {
+    const after = screen.slice(screen.indexOf(mark));
+    for (const flag of ['icanon', 'isig', 'echo', 'icrnl', 'opost']) expect(after).toMatch(new RegExp(`(^|\\s)${flag}(\\s|$)`, 'm'));
+  }
+
+  const shell = (root: string) => `node ${CLI} run --root ${root} -it busybox sh; echo EXIT=$?; stty -a; sleep 600`;
+
+  test('-it in a terminal: commands, resizes, Ctrl-C to the shell, exit status, terminal restored', async () => {
+    const t = await terminal(shell(env.root));
     try {
-      await waitFor('/ #'); // capture-pane drops the prompt's trailing space
-      await tmux('send-keys', 'echo hel""lo-$((6*7))', 'Enter');
-      await waitFor('hello-42');
-      await tmux('send-keys', 'stty size', 'Enter');
-      await waitFor('30 100');
-      await tmux('resize-window', '-x', '120', '-y', '40');
-      await tmux('send-keys', 'stty size', 'Enter');
-      await waitFor('40 120');
-      await tmux('send-keys', 'sleep 100', 'Enter');
+      await t.waitFor('/ #'); // capture-pane drops the prompt's trailing space
+      await t.tmux('send-keys', 'echo hel""lo-$((6*7))', 'Enter');
+      await t.waitFor('hello-42');
+      await t.tmux('send-keys', 'stty size', 'Enter');
+      await t.waitFor('30 100');
+      await t.tmux('resize-window', '-x', '120', '-y', '40');
+      await t.tmux('send-keys', 'stty size', 'Enter');
+      await t.waitFor('40 120');
+      await t.tmux('send-keys', 'sleep 100', 'Enter');
       await new Promise((r) => setTimeout(r, 500));
-      await tmux('send-keys', 'C-c');
+      await t.tmux('send-keys', 'C-c');
       // Ctrl-C reached sleep as SIGINT (130) in the container, not tsbuild: the shell lives on
-      await tmux('send-keys', 'echo alive-$?', 'Enter');
-      await waitFor('alive-130');
-      await tmux('send-keys', 'exit 3', 'Enter');
-      await waitFor('EXIT=3');
-      const after = (await screen()).slice((await screen()).indexOf('EXIT=3'));
-      // the user's terminal is back in its cooked mode
-      for (const flag of ['icanon', 'isig', 'echo', 'icrnl', 'opost']) expect(after).toMatch(new RegExp(`(^|\\s)${flag}(\\s|$)`, 'm'));
+      await t.tmux('send-keys', 'echo alive-$?', 'Enter');
+      await t.waitFor('alive-130');
+      await t.tmux('send-keys', 'exit 3', 'Enter');
+      await t.waitFor('EXIT=3');
+      await expectCooked(await t.screen(), 'EXIT=3');
     } finally {
-      await execa('tmux', ['-L', socket, 'kill-server'], { reject: false });
-      await rm(socketPath, { force: true }); // the server leaves its socket file behind
+      await t.close();
+    }
+  });
+
+  test('-it stopped by SIGTERM: the container goes, the terminal is restored, exit 143', async () => {
+    const t = await terminal(shell(env.root));
+    try {
+      await t.waitFor('/ #');
+      // tsbuild is the pane shell's child
+      const [pid] = (await readFile(`/proc/${t.panePid}/task/${t.panePid}/children`, 'utf8')).trim().split(' ').map(Number);
+      process.kill(pid!, 'SIGTERM');
+      await t.waitFor('EXIT=143');
+      await expectCooked(await t.screen(), 'EXIT=143');
+    } finally {
+      await t.close();
     }
   });
 });
