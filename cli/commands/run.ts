@@ -5,7 +5,7 @@ import { isatty } from 'node:tty';
 import { runContainer } from '../../src/container/run.js';
 import { parseMount, parseTmpfs, parseVolume, readEnvFile, type RunMount } from '../../src/container/run-options.js';
 import { InvalidInputError, TsbuildError } from '../../src/errors.js';
-import type { TerminalIO } from '../../src/runtime/helper.js';
+import { HelperError, type TerminalIO } from '../../src/runtime/helper.js';
 import { fail, minArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
@@ -133,6 +133,11 @@ export async function run(argv: string[]): Promise<number> {
     // Stopped by a signal: the container is gone and cleaned up; exit as a shell expects.
     const code = signals.exitCode();
     if (code !== undefined) return code;
+    // The helper could not set the container up (a mount it refused, say): docker's 125 too.
+    if (err instanceof HelperError && err.exitCode === 125) {
+      fail(err);
+      return 125;
+    }
     throw err;
   } finally {
     if (raw) process.stdin.setRawMode(false);

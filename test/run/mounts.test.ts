@@ -121,6 +121,11 @@ describe('tsbuild run mounts and environment', () => {
     expect(r).toEqual({ exitCode: 125, stdout: '', stderr: message });
   });
 
+  test('a mount the helper refuses (a file over a directory): one line, 125, nothing left mounted', async () => {
+    const r = await tsbuild(env.root, ['run', '-v', `${join(host, 'in.txt')}:/etc`, 'busybox', 'true']);
+    expect(r).toEqual({ exitCode: 125, stdout: '', stderr: 'Error: tsbuild-helper: /etc in the root filesystem is a directory\n' });
+  });
+
   test('an unreadable env file', async () => {
     const dir = await tempDir();
     await mkdir(join(dir, 'adir'));
