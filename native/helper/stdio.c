@@ -10,10 +10,11 @@
  *
  * With --tty (`tsbuild run -t`) the command gets a pseudo-terminal, as runc makes one for
  * `docker run -t`: the container's init opens it on the container's own devpts (so `tty` names
- * /dev/pts/0 there), makes the slave its controlling terminal and its stdin, stdout and stderr,
- * and sends us the master over a socket (runc's console socket). We copy our stdin to the
- * master and the master to our stdout, and set the terminal's size from --winsize-fd: tsbuild
- * writes "ROWS COLS\n" there whenever the user's terminal is resized.
+ * /dev/pts/0 there, and /dev/console is bound to it), makes the slave its controlling terminal
+ * and its stdin, stdout and stderr, and sends us the master over a socket (runc's console
+ * socket). We copy our stdin to the master and the master to our stdout, and set the
+ * terminal's size from --winsize-fd: tsbuild writes "ROWS COLS\n" there whenever the user's
+ * terminal is resized.
  *
  * Every copy is a pump with a buffer of its own; descriptors we made are non-blocking, so a
  * command that reads no input while its output waits can never block us (and so itself).
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -165,6 +167,13 @@ void console_attach(const struct run_config *cfg)
 	int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (slave < 0)
 		die_errno("open %s", name);
+	/* runc's /dev/console: the same terminal, bound over a file of our fresh /dev. */
+	int console = open("/dev/console", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (console < 0)
+		die_errno("create /dev/console");
+	close(console);
+	if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+		die_errno("bind %s on /dev/console", name);
 
 	char byte = 0;
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};

@@ -40,10 +40,17 @@ describe('tsbuild run -i and -t', () => {
   });
 
   test('-t gives a terminal inside, without a terminal outside', async () => {
-    const r = await tsbuild(env.root, ['run', '-t', 'busybox', 'sh', '-c', 'tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys']);
+    const r = await tsbuild(env.root, [
+      'run',
+      '-t',
+      'busybox',
+      'sh',
+      '-c',
+      'tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys; echo console > /dev/console',
+    ]);
     expect(r.exitCode).toBe(0);
     // the terminal's own line discipline turns \n into \r\n, as docker run -t shows
-    expect(r.stdout).toBe('/dev/pts/0\r\nall-ttys\r\n');
+    expect(r.stdout).toBe('/dev/pts/0\r\nall-ttys\r\nconsole\r\n');
     const noTty = await tsbuild(env.root, ['run', 'busybox', 'sh', '-c', 'test -t 0 || echo no-tty']);
     expect(noTty.stdout).toBe('no-tty\n');
   });
