@@ -1,10 +1,12 @@
 // `tsbuild run -i` and `-t`: stdin passed through and its EOF, a pseudo-terminal of the
 // container's own, and `-it` driven in a real terminal (tmux on a private socket): typed
-// commands, window resizes, Ctrl-C reaching the shell inside, and the terminal restored after.
+// commands, window resizes, Ctrl-C reaching the shell inside, and the terminal restored after
+// (test/helpers/tmux.ts).
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { CLI, mountsBelow, REPO, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
+import { Tmux } from '../helpers/tmux.js';
+import { CLI, mountsBelow, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 
 describe('tsbuild run -i and -t', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;
@@ -72,76 +74,52 @@ describe('tsbuild run -i and -t', () => {
     expect(r).toMatchObject({ exitCode: 1, stdout: '', stderr: 'Error: the input device is not a TTY\n' });
   });
 
-  /** COMMAND in a terminal of its own: a tmux server on a private socket, removed by `close`. */
-  async function terminal(command: string) {
-    const socket = `tsbuild-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const tmux = (...args: string[]) => execa('tmux', ['-L', socket, '-f', '/dev/null', ...args], { cwd: REPO });
-    await tmux('new-session', '-d', '-x', '100', '-y', '30', command);
-    const socketPath = (await tmux('display-message', '-p', '#{socket_path}')).stdout.trim();
-    const panePid = Number((await tmux('display-message', '-p', '#{pane_pid}')).stdout.trim());
-    const screen = async () => (await tmux('capture-pane', '-p', '-S', '-100')).stdout;
-    return {
-      tmux,
-      screen,
-      panePid,
-      async waitFor(text: string) {
-        for (let i = 0; i < 200; i++) {
-          if ((await screen()).includes(text)) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error(`"${text}" never appeared; the screen:\n${await screen()}`);
-      },
-      async close() {
-        await execa('tmux', ['-L', socket, 'kill-server'], { reject: false });
-        await rm(socketPath, { force: true }); // the server leaves its socket file behind
-      },
-    };
-  }
-
-  /** The user's terminal is back in its cooked mode: `stty -a` printed after EXIT=... */
-  async function expectCooked(screen: string, mark: string) {
-    const after = screen.slice(screen.indexOf(mark));
+  /** The user's terminal is back in its cooked mode: `stty -a`, printed after MARK, says so. */
+  function expectCooked(lines: string[], mark: string) {
+    const after = lines.slice(lines.findIndex((l) => l.includes(mark))).join('\n');
     for (const flag of ['icanon', 'isig', 'echo', 'icrnl', 'opost']) expect(after).toMatch(new RegExp(`(^|\\s)${flag}(\\s|$)`, 'm'));
   }
 
   const shell = (root: string) => `node ${CLI} run --root ${root} -it busybox sh; echo EXIT=$?; stty -a; sleep 600`;
+  const showing = (text: string) => (lines: string[]) => lines.some((l) => l.includes(text));
 
   test('-it in a terminal: commands, resizes, Ctrl-C to the shell, exit status, terminal restored', async () => {
-    const t = await terminal(shell(env.root));
+    const tmux = await Tmux.require();
     try {
-      await t.waitFor('/ #'); // capture-pane drops the prompt's trailing space
-      await t.tmux('send-keys', 'echo hel""lo-$((6*7))', 'Enter');
-      await t.waitFor('hello-42');
-      await t.tmux('send-keys', 'stty size', 'Enter');
-      await t.waitFor('30 100');
-      await t.tmux('resize-window', '-x', '120', '-y', '40');
-      await t.tmux('send-keys', 'stty size', 'Enter');
-      await t.waitFor('40 120');
-      await t.tmux('send-keys', 'sleep 100', 'Enter');
+      const s = await tmux.start(shell(env.root), 100, 30);
+      await tmux.waitFor(s, showing('/ #'), 'the prompt');
+      await tmux.keys(s, 'echo hel""lo-$((6*7))', 'Enter');
+      await tmux.waitFor(s, showing('hello-42'), 'the echo');
+      await tmux.keys(s, 'stty size', 'Enter');
+      await tmux.waitFor(s, showing('30 100'), 'the first size');
+      await tmux.resize(s, 120, 40);
+      await tmux.keys(s, 'stty size', 'Enter');
+      await tmux.waitFor(s, showing('40 120'), 'the new size');
+      await tmux.keys(s, 'sleep 100', 'Enter');
       await new Promise((r) => setTimeout(r, 500));
-      await t.tmux('send-keys', 'C-c');
+      await tmux.keys(s, 'C-c');
       // Ctrl-C reached sleep as SIGINT (130) in the container, not tsbuild: the shell lives on
-      await t.tmux('send-keys', 'echo alive-$?', 'Enter');
-      await t.waitFor('alive-130');
-      await t.tmux('send-keys', 'exit 3', 'Enter');
-      await t.waitFor('EXIT=3');
-      await expectCooked(await t.screen(), 'EXIT=3');
+      await tmux.keys(s, 'echo alive-$?', 'Enter');
+      await tmux.waitFor(s, showing('alive-130'), 'the shell after Ctrl-C');
+      await tmux.keys(s, 'exit 3', 'Enter');
+      expectCooked(await tmux.waitFor(s, showing('EXIT=3'), 'the exit status'), 'EXIT=3');
     } finally {
-      await t.close();
+      await tmux.kill();
     }
   });
 
   test('-it stopped by SIGTERM: the container goes, the terminal is restored, exit 143', async () => {
-    const t = await terminal(shell(env.root));
+    const tmux = await Tmux.require();
     try {
-      await t.waitFor('/ #');
+      const s = await tmux.start(shell(env.root), 100, 30);
+      await tmux.waitFor(s, showing('/ #'), 'the prompt');
       // tsbuild is the pane shell's child
-      const [pid] = (await readFile(`/proc/${t.panePid}/task/${t.panePid}/children`, 'utf8')).trim().split(' ').map(Number);
+      const pane = Number(await tmux.format(s, '#{pane_pid}'));
+      const [pid] = (await readFile(`/proc/${pane}/task/${pane}/children`, 'utf8')).trim().split(' ').map(Number);
       process.kill(pid!, 'SIGTERM');
-      await t.waitFor('EXIT=143');
-      await expectCooked(await t.screen(), 'EXIT=143');
+      expectCooked(await tmux.waitFor(s, showing('EXIT=143'), 'the exit status'), 'EXIT=143');
     } finally {
-      await t.close();
+      await tmux.kill();
     }
   });
 });
