@@ -33,6 +33,8 @@ export {
 } from './store/store.js';
 export { bootstrapBusybox } from './bootstrap/busybox.js';
 export { runContainer, type ContainerRequest } from './container/run.js';
+export { parseMount, parseTmpfs, parseVolume, readEnvFile, type RunMount } from './container/run-options.js';
+export type { TerminalIO, WindowSize } from './runtime/helper.js';
 
 // Archives in and out.
 export { planSave, saveToFile, saveToStream, archiveStream, ARCHIVE_FORMATS, type ArchiveFormat, type SaveTarget } from './archive/save.js';

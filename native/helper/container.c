@@ -253,7 +253,8 @@ static int bind_tree(const struct step_mount *m, bool privileged)
  * RUN --mount=type=tmpfs: BuildKit's options (nosuid, size), plus nodev, the rule of
  * prepare_rootfs, which BuildKit gets from the device cgroup. The root takes the mode of the
  * directory it is mounted on (0755 for one made for it), as runc gives a tmpfs without a mode
- * option: a Docker build shows `drwxr-xr-x` there, not the kernel's default 1777.
+ * option: a Docker build shows `drwxr-xr-x` there, not the kernel's default 1777. `tsbuild run
+ * --tmpfs` gives its mode explicitly (docker run's tmpfs mounts are 1777 unless told otherwise).
  */
 static int tmpfs_tree(int rootfd, const struct step_mount *m, bool privileged)
 {
@@ -267,7 +268,7 @@ static int tmpfs_tree(int rootfd, const struct step_mount *m, bool privileged)
 		die_errno("tmpfs on %s: fsopen", m->target);
 	char size[32], mode[16];
 	snprintf(size, sizeof size, "%llu", m->size);
-	snprintf(mode, sizeof mode, "%o", (unsigned)(st.st_mode & 07777));
+	snprintf(mode, sizeof mode, "%o", (unsigned)((m->mode_set ? m->mode : st.st_mode) & 07777));
 	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
 	    fsconfig(fsfd, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
 	    (m->size > 0 && fsconfig(fsfd, FSCONFIG_SET_STRING, "size", size, 0) < 0) ||
@@ -672,6 +673,8 @@ void container_init(struct run_config *cfg, int parent_alive_fd)
 	enter_rootfs(rootfd);
 	if (!cfg->privileged)
 		restrict_kernel_files();
+	if (cfg->tty)
+		console_attach(cfg);
 
 	umask(022);
 	if (cfg->privileged) {

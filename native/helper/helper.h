@@ -59,8 +59,10 @@ struct step_mount {
 	/* STEP_BIND: a host directory, file or Unix socket */
 	const char *source;
 	bool readonly;
-	/* STEP_TMPFS: bytes; 0 leaves the kernel's default (half of RAM) */
+	/* STEP_TMPFS: bytes; 0 leaves the kernel's default (half of RAM). Its root's mode is `mode`
+	 * if mode_set (tsbuild run --tmpfs), else its mount point's (RUN --mount, runc's rule) */
 	unsigned long long size;
+	bool mode_set;
 	/* STEP_SECRET: the pipe its bytes arrive on, the file's metadata, and the bytes once read */
 	int fd;
 	mode_t mode;
@@ -94,12 +96,24 @@ struct run_config {
 	struct secret_env *secret_env;
 	size_t nsecret_env;
 	char **argv; /* NULL-terminated */
+	/* --tty: a pseudo-terminal of the container's own is the command's stdin, stdout and stderr */
+	bool tty;
+	unsigned short rows, cols; /* its size at the start */
+	int console_fd;            /* where the child sends the master (stdio.c), -1 without --tty */
 };
 
 /* secret.c: secrets arrive on pipes and become a file on a tmpfs of their own, or environment. */
 void load_secrets(struct run_config *cfg);
 void close_secret_fds(const struct run_config *cfg);
 int secret_file_tree(struct step_mount *m, int stagefd);
+
+/* stdio.c: the command's stdin, stdout and stderr, and the copying between them and ours. */
+struct run_io;
+struct run_io *io_prepare(bool tty, int winsize_fd);
+void io_child(struct run_io *io, struct run_config *cfg);
+void io_parent(struct run_io *io);
+size_t io_supervise(struct run_io *io, pid_t pid, int errfd, char *msg, size_t cap);
+void console_attach(const struct run_config *cfg);
 
 /* container.c: everything the child does between fork and execve. Never returns. */
 noreturn void container_init(struct run_config *cfg, int parent_alive_fd);

@@ -12,8 +12,8 @@ static const struct {
 	{"run", cmd_run,
 	 "run --rootfs DIR [--cwd DIR] [--uid N] [--gid N] [--groups A,B] [--hostname NAME]\n"
 	 "      [--network host|none] [--privileged] [--env K=V]... [--status-fd N]\n"
-	 "      [--bind SRC:DST[:ro] | --tmpfs DST[:BYTES] | --secret-file FD:DST:MODE:UID:GID]...\n"
-	 "      [--secret-env FD:NAME]... -- ARGV..."},
+	 "      [--bind SRC:DST[:ro] | --tmpfs DST[:BYTES[:MODE]] | --secret-file FD:DST:MODE:UID:GID]...\n"
+	 "      [--secret-env FD:NAME]... [--tty [--winsize ROWS:COLS] [--winsize-fd N]] -- ARGV..."},
 	{"mount", cmd_mount,
 	 "mount --type T --source S --options O [--cwd DIR]\n"
 	 "      [--lowerdir DIR... --upperdir DIR --workdir DIR] TARGET"},

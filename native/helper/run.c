@@ -9,6 +9,8 @@
  * Exit status: the command's (128+N if a signal killed it), 128+N if we were told to stop by
  * signal N, or 125 if the container could not be set up; the reason is then one line on
  * --status-fd (stderr without it), so it cannot be mistaken for the command's own output.
+ *
+ * The command's stdin, stdout and stderr, and the pseudo-terminal of --tty, are stdio.c's.
  */
 #include "helper.h"
 
@@ -84,21 +86,31 @@ static void parse_bind(struct run_config *cfg, const char *spec)
 	m->readonly = readonly;
 }
 
-/* DST[:BYTES] */
+/* DST[:BYTES[:MODE]], MODE octal; BYTES may be empty before a MODE (the kernel's default size). */
 static void parse_tmpfs(struct run_config *cfg, const char *spec)
 {
-	char *s = xstrdup(spec);
-	char *colon = strchr(s, ':');
-	if (colon)
-		*colon = '\0';
-	if (s[0] != '/')
-		die("--tmpfs %s: expected /TARGET[:SIZE]", spec);
-	struct step_mount *m = add_mount(cfg, STEP_TMPFS, s);
+	char *s = xstrdup(spec), *rest = s;
+	char *target = strsep(&rest, ":");
+	char *size = rest ? strsep(&rest, ":") : NULL;
+	char *mode = rest ? strsep(&rest, ":") : NULL;
+	if (target[0] != '/' || rest || (size && *size == '\0' && !mode))
+		die("--tmpfs %s: expected /TARGET[:SIZE[:MODE]]", spec);
+	struct step_mount *m = add_mount(cfg, STEP_TMPFS, target);
 	/* tmpfs reads size=0 as "unlimited": refuse it rather than give the opposite of a limit. */
-	if (colon)
-		m->size = parse_number(colon + 1, "--tmpfs size", ~0ULL);
-	if (colon && m->size == 0)
-		die("--tmpfs %s: the size must be at least 1 byte", spec);
+	if (size && *size != '\0') {
+		m->size = parse_number(size, "--tmpfs size", ~0ULL);
+		if (m->size == 0)
+			die("--tmpfs %s: the size must be at least 1 byte", spec);
+	}
+	if (mode) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(mode, &end, 8);
+		if (mode[0] < '0' || mode[0] > '7' || *end != '\0' || errno != 0 || v > 07777)
+			die("--tmpfs %s: MODE must be octal, at most 7777", spec);
+		m->mode = (mode_t)v;
+		m->mode_set = true;
+	}
 	free(s);
 }
 
@@ -174,11 +186,24 @@ static void check_secret_fds(const struct run_config *cfg, int status_fd)
 	free(fds);
 }
 
-static int parse_options(int argc, char **argv, struct run_config *cfg)
+/* ROWS:COLS, the terminal's size at the start (0:0 when unknown). */
+static void parse_winsize(struct run_config *cfg, const char *spec)
+{
+	char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+	if (!colon)
+		die("--winsize %s: expected ROWS:COLS", spec);
+	*colon = '\0';
+	cfg->rows = (unsigned short)parse_number(s, "--winsize rows", 0xffff);
+	cfg->cols = (unsigned short)parse_number(colon + 1, "--winsize columns", 0xffff);
+	free(s);
+}
+
+static int parse_options(int argc, char **argv, struct run_config *cfg, int *winsize_fd)
 {
 	enum {
 		O_ROOTFS = 256, O_CWD, O_UID, O_GID, O_GROUPS, O_HOSTNAME, O_NETWORK, O_ENV, O_BIND, O_TMPFS,
-		O_SECRET_FILE, O_SECRET_ENV, O_PRIVILEGED, O_STATUS_FD,
+		O_SECRET_FILE, O_SECRET_ENV, O_PRIVILEGED, O_STATUS_FD, O_TTY, O_WINSIZE, O_WINSIZE_FD,
 	};
 	static const struct option options[] = {
 		{"rootfs", required_argument, NULL, O_ROOTFS},
@@ -195,6 +220,9 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		{"secret-env", required_argument, NULL, O_SECRET_ENV},
 		{"privileged", no_argument, NULL, O_PRIVILEGED},
 		{"status-fd", required_argument, NULL, O_STATUS_FD},
+		{"tty", no_argument, NULL, O_TTY},
+		{"winsize", required_argument, NULL, O_WINSIZE},
+		{"winsize-fd", required_argument, NULL, O_WINSIZE_FD},
 		{0},
 	};
 	int status_fd = -1;
@@ -233,6 +261,13 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 		case O_SECRET_FILE: parse_secret_file(cfg, optarg); break;
 		case O_SECRET_ENV: parse_secret_env(cfg, optarg); break;
 		case O_PRIVILEGED: cfg->privileged = true; break;
+		case O_TTY: cfg->tty = true; break;
+		case O_WINSIZE: parse_winsize(cfg, optarg); break;
+		case O_WINSIZE_FD:
+			*winsize_fd = (int)parse_number(optarg, "--winsize-fd", INT_MAX);
+			if (*winsize_fd <= STDERR_FILENO || fcntl(*winsize_fd, F_SETFD, FD_CLOEXEC) < 0)
+				die("--winsize-fd %s: not a descriptor of its own", optarg);
+			break;
 		case O_STATUS_FD:
 			status_fd = (int)parse_number(optarg, "--status-fd", INT_MAX);
 			if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -244,6 +279,8 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 	}
 	cfg->env[nenv] = NULL;
 	check_secret_fds(cfg, status_fd);
+	if (*winsize_fd >= 0 && !cfg->tty)
+		die("run: --winsize-fd needs --tty");
 	if (!rootfs)
 		die("run: --rootfs is required");
 	if (optind >= argc)
@@ -257,88 +294,6 @@ static int parse_options(int argc, char **argv, struct run_config *cfg)
 	return status_fd;
 }
 
-/*
- * The step's stdout or stderr, when ours is a socket. Node connects children through Unix
- * socketpairs, and opening /proc/self/fd/N of a socket fails (ENXIO), so `echo > /dev/stderr`
- * or `tee /dev/stdout` would break where Docker (which hands out FIFOs) works. The step then
- * writes into a pipe and we copy it to the socket.
- */
-struct relay {
-	int fd;       /* ours: where the output goes */
-	int pipe[2];  /* the step writes pipe[1]; we read pipe[0] */
-	bool broken;  /* the reader went away: keep draining so the step never blocks, drop the data */
-};
-
-static bool is_socket(int fd)
-{
-	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
-static void copy_out(struct relay *r, const char *buf, size_t len)
-{
-	while (len > 0 && !r->broken) {
-		ssize_t n = write(r->fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r->broken = true;
-			break;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-/*
- * Until the step is over: collect the child's setup error (its pipe closes at execve or at
- * its death) and copy relayed output. Relay pipes reach EOF when the last process holding
- * them is gone, which the death of PID 1 guarantees.
- */
-static size_t supervise(int errfd, struct relay *relays, size_t nrelays, char *msg, size_t cap)
-{
-	size_t msglen = 0;
-	int fds[3] = {errfd, -1, -1};
-	for (size_t i = 0; i < nrelays; i++)
-		fds[i + 1] = relays[i].pipe[0];
-	static char buf[65536];
-	for (;;) {
-		struct pollfd p[3];
-		size_t n = 0, which[3];
-		for (size_t i = 0; i < 1 + nrelays; i++) {
-			if (fds[i] >= 0) {
-				p[n] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-				which[n++] = i;
-			}
-		}
-		if (n == 0)
-			return msglen;
-		if (poll(p, n, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die_errno("poll");
-		}
-		for (size_t k = 0; k < n; k++) {
-			if (!p[k].revents)
-				continue;
-			size_t i = which[k];
-			ssize_t got = read(fds[i], buf, sizeof buf);
-			if (got < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (got <= 0) {
-				close(fds[i]);
-				fds[i] = -1;
-			} else if (i == 0) {
-				size_t take = (size_t)got < cap - 1 - msglen ? (size_t)got : cap - 1 - msglen;
-				memcpy(msg + msglen, buf, take);
-				msglen += take;
-			} else {
-				copy_out(&relays[i - 1], buf, (size_t)got);
-			}
-		}
-	}
-}
-
 int cmd_run(int argc, char **argv)
 {
 	/* Until --status-fd is known, report on stderr, still as a setup failure. */
@@ -350,8 +305,9 @@ int cmd_run(int argc, char **argv)
 	if (getppid() != parent)
 		_exit(EXIT_RUN_SETUP);
 
-	struct run_config cfg = {0};
-	int status_fd = parse_options(argc, argv, &cfg);
+	struct run_config cfg = {.console_fd = -1};
+	int winsize_fd = -1;
+	int status_fd = parse_options(argc, argv, &cfg, &winsize_fd);
 
 	/* Remember which mount targets the image lacks, to remove the stubs made for them afterwards. */
 	int host_rootfd = open(cfg.rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -364,16 +320,7 @@ int cmd_run(int argc, char **argv)
 	int errpipe[2], alive[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
 		die_errno("pipe");
-	struct relay relays[2];
-	size_t nrelays = 0;
-	for (int fd = STDOUT_FILENO; fd <= STDERR_FILENO; fd++) {
-		if (!is_socket(fd))
-			continue;
-		relays[nrelays] = (struct relay){.fd = fd};
-		if (pipe2(relays[nrelays].pipe, O_CLOEXEC) < 0)
-			die_errno("pipe");
-		nrelays++;
-	}
+	struct run_io *io = io_prepare(cfg.tty, winsize_fd);
 	/* A reader that went away must not kill us with SIGPIPE: the step would die with us. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -404,13 +351,7 @@ int cmd_run(int argc, char **argv)
 		close(alive[1]);
 		close(host_rootfd);
 		die_to(errpipe[1], EXIT_RUN_SETUP);
-		for (size_t i = 0; i < nrelays; i++) {
-			/* dup2 clears close-on-exec: the copy on fd 1 or 2 is what the command inherits. */
-			if (dup2(relays[i].pipe[1], relays[i].fd) < 0)
-				die_errno("dup2");
-			close(relays[i].pipe[0]);
-			close(relays[i].pipe[1]);
-		}
+		io_child(io, &cfg);
 		container_init(&cfg, alive[0]);
 	}
 	init_pid = pid;
@@ -419,11 +360,10 @@ int cmd_run(int argc, char **argv)
 	close(alive[0]); /* alive[1] stays open until we exit: the child watches for its hang-up */
 	/* The child reads the secrets; we never do, so they are never in this long-lived process. */
 	close_secret_fds(&cfg);
-	for (size_t i = 0; i < nrelays; i++)
-		close(relays[i].pipe[1]);
+	io_parent(io);
 
 	char msg[4096];
-	size_t msglen = supervise(errpipe[0], relays, nrelays, msg, sizeof msg);
+	size_t msglen = io_supervise(io, pid, errpipe[0], msg, sizeof msg);
 	int status;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)

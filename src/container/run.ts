@@ -1,12 +1,14 @@
 // `tsbuild run`: a throwaway container of a stored image. A writable snapshot on the image's
 // top layer, an init layer between them, the helper runs the command, and the snapshot is
-// removed afterwards whatever happened (runner.ts).
+// removed afterwards whatever happened (runner.ts). The caller's mounts (run-options.ts) go
+// over the snapshot after the init files; stdin and the pseudo-terminal are runtime/run.ts's.
 import { randomBytes } from 'node:crypto';
 import type { Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { DEFAULT_PATH } from '../image/config.js';
 import type { Store } from '../store/store.js';
-import { runInContainer } from '../runtime/helper.js';
+import { runInContainer, type TerminalIO } from '../runtime/helper.js';
+import { mountOrder, type RunMount } from './run-options.js';
 import { initLayerFor, inThrowaway } from './runner.js';
 import { resolveUser } from './users.js';
 
@@ -21,7 +23,15 @@ export interface ContainerRequest {
   readonly workdir?: string;
   readonly user?: string;
   readonly network?: 'host' | 'none';
+  /** Default: 12 random hex digits, as Docker's container ID prefix. */
+  readonly hostname?: string;
+  /** Host paths and tmpfs mounts (-v, --mount, --tmpfs), applied parents first. */
+  readonly mounts?: readonly RunMount[];
   readonly signal?: AbortSignal;
+  /** The command's stdin (-i); omitted: /dev/null. */
+  readonly stdin?: NodeJS.ReadableStream;
+  /** A pseudo-terminal for the command (-t); its output all arrives on `stdout`. */
+  readonly terminal?: TerminalIO;
   readonly stdout?: NodeJS.WritableStream;
   readonly stderr?: NodeJS.WritableStream;
 }
@@ -43,7 +53,7 @@ export async function runContainer(store: Store, req: ContainerRequest): Promise
   const cmd = req.cmd && req.cmd.length > 0 ? [...req.cmd] : req.entrypoint !== undefined ? [] : (c.Cmd ?? []);
   const argv = [...entrypoint, ...cmd];
   if (argv.length === 0) throw new TsbuildError('no command specified: the image has no Cmd or Entrypoint');
-  const hostname = randomBytes(6).toString('hex');
+  const hostname = req.hostname ?? randomBytes(6).toString('hex');
   return inThrowaway(store, image.layers.at(-1)?.record, { init: await initLayerFor(hostname) }, async (mounted) => {
     const user = await resolveUser(mounted.rootfs, req.user ?? c.User ?? '');
     const { exitCode } = await runInContainer(
@@ -58,11 +68,14 @@ export async function runContainer(store: Store, req: ContainerRequest): Promise
         hostname,
         network: req.network ?? 'host',
         binds: mounted.binds,
+        mounts: mountOrder(req.mounts ?? []),
       },
       {
         ...(req.stdout ? { stdout: req.stdout } : {}),
         ...(req.stderr ? { stderr: req.stderr } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
+        ...(req.stdin ? { stdin: req.stdin } : {}),
+        ...(req.terminal ? { terminal: req.terminal } : {}),
       },
     );
     return exitCode;

@@ -191,7 +191,7 @@ function parseUint(key: string, value: string, base: 8 | 10, max: number): numbe
 const RAM_UNITS: Readonly<Record<string, number>> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
 
 /** docker/go-units RAMInBytes: `64m`, `1.5GiB`, `512 kb`; binary multiples. */
-function ramInBytes(value: string): number {
+export function ramInBytes(value: string): number {
   const match = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(value);
   const size = match ? parseFloat(match[1]!) * RAM_UNITS[(match[2] ?? '').toLowerCase()]! : NaN;
   if (!Number.isFinite(size)) throw new ParseProblem(`invalid size: '${value}'`);

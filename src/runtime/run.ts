@@ -1,4 +1,11 @@
-// Running one build step in its own namespaces through `tsbuild-helper run`.
+// Running one build step, or `tsbuild run`'s command, in its own namespaces through
+// `tsbuild-helper run`.
+//
+// Standard input is /dev/null unless the caller gives a stream (`tsbuild run -i`), whose end
+// closes the command's stdin. With a terminal (`tsbuild run -t`) the helper gives the command a
+// pseudo-terminal and copies between it and our pipes (native/helper/stdio.c); the window size
+// goes at the start on its command line and later on a pipe of its own, one "ROWS COLS" line
+// per change.
 //
 // Secrets (secret mounts and secret environment variables) never go on the helper's command
 // line, which every user can read in /proc/PID/cmdline, nor in its environment: each gets a
@@ -17,6 +24,22 @@ export interface RunIO {
   readonly stderr?: NodeJS.WritableStream;
   /** Aborting kills the step (every process in it) and rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** The command's stdin (docker run -i); omitted: /dev/null. Its end closes the command's stdin. */
+  readonly stdin?: NodeJS.ReadableStream;
+  /** A pseudo-terminal as the command's stdin, stdout and stderr (docker run -t); its output all arrives on `stdout`. */
+  readonly terminal?: TerminalIO;
+}
+
+export interface WindowSize {
+  readonly rows: number;
+  readonly columns: number;
+}
+
+export interface TerminalIO {
+  /** The size at the start; omitted: 0 rows, 0 columns, as Docker's when its output is no terminal. */
+  readonly size?: WindowSize;
+  /** Calls `listener` with every later size until the function it returns is called. */
+  readonly watch?: (listener: (size: WindowSize) => void) => () => void;
 }
 
 /** The helper reports a setup failure on this descriptor, apart from the command's own stderr. */
@@ -54,11 +77,15 @@ function mountArgs(mount: StepMount, secrets: Buffer[]): string[] {
       return ['--bind', bindArg(mount.source, mount.target, mount.readonly)];
     case 'tmpfs': {
       const target = checkTarget('tmpfs', mount.target);
-      if (mount.sizeBytes === undefined) return ['--tmpfs', target];
-      if (!Number.isSafeInteger(mount.sizeBytes) || mount.sizeBytes < 1) {
+      if (mount.sizeBytes !== undefined && (!Number.isSafeInteger(mount.sizeBytes) || mount.sizeBytes < 1)) {
         throw new InvalidInputError(`run: tmpfs size ${mount.sizeBytes} for ${target} must be a whole number of bytes, at least 1`);
       }
-      return ['--tmpfs', `${target}:${mount.sizeBytes}`];
+      if (mount.mode !== undefined && (!Number.isInteger(mount.mode) || mount.mode < 0 || mount.mode > 0o7777)) {
+        throw new InvalidInputError(`run: tmpfs mode ${mount.mode} for ${target} is not a file mode`);
+      }
+      const size = mount.sizeBytes === undefined ? '' : `:${mount.sizeBytes}`;
+      const mode = mount.mode === undefined ? '' : `${size === '' ? ':' : ''}:${mount.mode.toString(8)}`;
+      return ['--tmpfs', `${target}${size}${mode}`];
     }
     case 'secret': {
       const target = checkTarget('secret', mount.target);
@@ -72,8 +99,16 @@ function mountArgs(mount: StepMount, secrets: Buffer[]): string[] {
   }
 }
 
-/** The helper's command line for SPEC, and the secrets to write to descriptors FIRST_SECRET_FD, FIRST_SECRET_FD+1... */
-function invocation(spec: RunSpec): { args: string[]; secrets: Buffer[] } {
+function sizeText(size: WindowSize | undefined, sep: string): string {
+  const clamp = (n: number): number => (Number.isInteger(n) && n > 0 ? Math.min(n, 0xffff) : 0);
+  return size ? `${clamp(size.rows)}${sep}${clamp(size.columns)}` : `0${sep}0`;
+}
+
+/**
+ * The helper's command line for SPEC, and the secrets to write to descriptors FIRST_SECRET_FD,
+ * FIRST_SECRET_FD+1...; with a terminal, its size changes go to the descriptor after the secrets.
+ */
+function invocation(spec: RunSpec, terminal?: TerminalIO): { args: string[]; secrets: Buffer[] } {
   if (spec.argv.length === 0) throw new InvalidInputError('run: empty command');
   if (!spec.cwd.startsWith('/')) throw new InvalidInputError(`run: working directory ${spec.cwd} is not absolute`);
   const args = [
@@ -104,6 +139,10 @@ function invocation(spec: RunSpec): { args: string[]; secrets: Buffer[] } {
   for (const { name, value } of spec.secretEnv ?? []) {
     args.push('--secret-env', `${FIRST_SECRET_FD + secrets.push(value) - 1}:${name}`);
   }
+  if (terminal) {
+    args.push('--tty', '--winsize', sizeText(terminal.size, ':'));
+    if (terminal.watch) args.push('--winsize-fd', String(FIRST_SECRET_FD + secrets.length));
+  }
   args.push('--', ...spec.argv);
   return { args, secrets };
 }
@@ -120,18 +159,30 @@ export function runArgs(spec: RunSpec): string[] {
  * aborted, once every process of the step is gone.
  */
 export async function runInContainer(spec: RunSpec, io: RunIO = {}): Promise<{ exitCode: number }> {
-  const { args, secrets } = invocation(spec);
+  const { args, secrets } = invocation(spec, io.terminal);
   io.signal?.throwIfAborted();
   const file = helperPath();
+  const watch = io.terminal?.watch;
   const stdio: StdioOptions = [
-    'ignore',
+    io.stdin ? 'pipe' : 'ignore',
     io.stdout ? 'pipe' : 'ignore',
     io.stderr ? 'pipe' : 'ignore',
     'pipe',
     ...secrets.map(() => 'pipe' as const),
+    ...(watch ? ['pipe' as const] : []),
   ];
   const child = spawn(file, args, { stdio });
   const done = exited(child);
+  if (io.stdin && child.stdin) {
+    child.stdin.on('error', () => undefined); // EPIPE once the command stops reading
+    io.stdin.pipe(child.stdin);
+  }
+  let unwatch: (() => void) | undefined;
+  if (watch) {
+    const sizes = child.stdio[FIRST_SECRET_FD + secrets.length] as Writable;
+    sizes.on('error', () => undefined);
+    unwatch = watch((size) => sizes.write(`${sizeText(size, ' ')}\n`));
+  }
   secrets.forEach((data, i) => {
     const pipe = child.stdio[FIRST_SECRET_FD + i] as Writable | null | undefined;
     // EPIPE when the helper exits before reading (a bad rootfs, say): its status says why.
@@ -154,6 +205,9 @@ export async function runInContainer(spec: RunSpec, io: RunIO = {}): Promise<{ e
     result = await done;
   } finally {
     io.signal?.removeEventListener('abort', onAbort);
+    unwatch?.();
+    // The caller's stdin (often process.stdin) outlives the command: let go of it.
+    if (io.stdin && child.stdin) io.stdin.unpipe(child.stdin);
   }
   if (io.signal?.aborted) throw io.signal.reason;
 

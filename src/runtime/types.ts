@@ -140,6 +140,8 @@ export type StepMount =
       readonly target: string;
       /** At least 1; absent: the kernel's default, half of the RAM. */
       readonly sizeBytes?: number;
+      /** The mode of its root (`tsbuild run --tmpfs`: 0o1777, docker's); absent: its mount point's. */
+      readonly mode?: number;
     }
   | {
       /**
