@@ -1,6 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // tsbuild's entry point: finds the command, loads only its module (start-up time matters: CI
 // scripts call us many times), runs it, and turns any error into one line on stderr.
+// (`node --` above: Node 20 reads `--env-file` anywhere on its command line, ours included, so
+// `tsbuild run --env-file F` would be Node's unless its options end before the script;
+// nodejs/node#54232.)
 import { didYouMean } from '../src/suggest.js';
 import { availableParallelism } from 'node:os';
 import { TsbuildError } from '../src/errors.js';

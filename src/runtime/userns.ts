@@ -189,7 +189,7 @@ export async function reexecInUserNamespace(argv: readonly string[]): Promise<nu
   ];
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot re-execute tsbuild: process.argv[1] is not set');
-  const child = spawn(helperPath(), ['userns-exec', ...maps, '--', process.execPath, ...process.execArgv, script, ...argv], {
+  const child = spawn(helperPath(), ['userns-exec', ...maps, '--', process.execPath, ...process.execArgv, '--', script, ...argv], {
     stdio: 'inherit',
     env: { ...process.env, [ROOTLESS_ENV]: JSON.stringify(ns) },
   });
