@@ -2,6 +2,7 @@
 // --no-trunc, each --filter and --format with docker's fields; and `tsbuild image SUB`, docker's
 // management command. The images are built for real in a temporary store; the expected output
 // is what docker 20.10 prints for the same images (checked against a private dockerd).
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { busyboxStore, contextOf, ok, tsbuild } from '../helpers/tsbuild.js';
 
 describe('tsbuild images', () => {
@@ -136,4 +137,31 @@ describe('tsbuild images', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/^Error: unknown command "frob" for "tsbuild image"/);
   });
+});
+
+describe('tsbuild images --digests', () => {
+  const store = busyboxStore();
+  let registry: TestRegistry | undefined;
+  afterAll(async () => registry?.stop());
+
+  test('a pulled image shows its repo digest; a digest-only reference is `REPO <none>`', async () => {
+    registry = await startRegistry();
+    const ref = `${registry.host}/app`;
+    await ok(store.root, ['tag', 'busybox', `${ref}:1`]);
+    await ok(store.root, ['push', `${ref}:1`]);
+    await ok(store.root, ['rmi', `${ref}:1`]);
+    const digest = /^Digest: (sha256:[0-9a-f]{64})$/m.exec(await ok(store.root, ['pull', `${ref}:1`]))?.[1];
+    expect(digest).toBeDefined();
+    const rows = async (args: string[]) =>
+      (await ok(store.root, ['images', ...args, '--format', '{{.Repository}} {{.Tag}} {{.Digest}}', ref])).trim().split('\n');
+    expect(await rows([])).toEqual([`${ref} 1 <none>`]);
+    expect(await rows(['--digests'])).toEqual([`${ref} 1 ${digest}`]);
+    expect(await ok(store.root, ['images', '--digests', ref])).toMatch(
+      new RegExp(`^REPOSITORY +TAG +DIGEST +IMAGE ID .*\\n${ref} +1 +${digest} +[0-9a-f]{12} `),
+    );
+    await ok(store.root, ['rmi', `${ref}:1`]);
+    expect(await rows(['--digests'])).toEqual([`${ref} <none> ${digest}`]);
+    expect(await rows([])).toEqual([`${ref} <none>`]); // (an empty DIGEST, as docker without --digests)
+    expect(await ok(store.root, ['images', '-f', 'dangling=true', '-q'])).toBe('');
+  }, 120_000);
 });
