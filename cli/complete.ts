@@ -98,8 +98,9 @@ export async function complete(line: readonly string[]): Promise<Completion> {
     if (i + 1 >= before.length) return valueOf(option[0], options, values, name);
     values[option[0]] = before[++i]!;
   }
+  // `run IMAGE CMD...`, `unshare CMD...`: what follows is the command's, flags too.
+  if ((name === 'run' || name === 'unshare') && positionals > 0) return { kind: 'files', words: [] };
   if (cur.startsWith('-') && !onlyPositionals) return flagWords(options, spec);
-  if (name === 'run' && positionals > 0) return words([]);
   if (name in IMAGE_ARGS && (IMAGE_ARGS[name] === undefined || IMAGE_ARGS[name] === positionals)) return imageNames(values);
   const fixed = FIXED_ARGS[name];
   if (fixed) return positionals === 0 ? words(fixed) : words([]);

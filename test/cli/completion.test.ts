@@ -80,7 +80,7 @@ describe('tsbuild completion', () => {
     expect(await bash('tsbuild image inspect we')).toEqual(['web:1.0']);
     // bash breaks words at ':': only what follows it is replaced.
     expect(await bash('tsbuild run web:')).toEqual(['1.0']);
-    expect(await bash('tsbuild run web:1.0 ')).toEqual([]);
+    expect(await bash('tsbuild run web:1.0 --')).toEqual([]); // the command's own flags, not run's
     expect(await bash('tsbuild build --target ')).toEqual(['builder', 'final']);
     expect(await bash('tsbuild build -f other.Dockerfile --target ')).toEqual(['alt']);
     expect(await bash('tsbuild images --filter dang')).toEqual(['dangling=true', 'dangling=false']);
