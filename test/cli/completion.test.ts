@@ -75,6 +75,7 @@ describe('tsbuild completion', () => {
     expect(await bash('tsbuild bui')).toEqual(['build']);
     expect((await bash('tsbuild image l')).sort()).toEqual(['list', 'load', 'ls']);
     expect(await bash('tsbuild images --no')).toEqual(['--no-trunc']);
+    expect(await bash('tsbuild image ls --dig')).toEqual(['--digests']);
     expect(await bash('tsbuild build --ta')).toEqual(['--tag', '--target']);
     expect(await bash('tsbuild rmi ')).toEqual(['busybox:latest', 'web:1.0']);
     expect(await bash('tsbuild image inspect we')).toEqual(['web:1.0']);
