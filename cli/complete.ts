@@ -23,6 +23,7 @@ const DRIVERS = ['overlay2', 'vfs', 'fuse-overlayfs'];
 /** Commands whose positional arguments are images, and which positions (undefined: all). */
 const IMAGE_ARGS: Readonly<Record<string, number | undefined>> = {
   analyze: 0,
+  diff: undefined,
   history: 0,
   images: 0,
   inspect: undefined,

@@ -1,6 +1,7 @@
 // Every command: its name, its one-line summary for `tsbuild --help`, and how to load it (each
 // behind its own import(), so that a command loads only its own code), and docker's `image`
 // management command, whose subcommands are the commands here under docker's names.
+import { didYouMean } from '../src/suggest.js';
 import { usageError } from './common.js';
 
 export type CommandModule = { run(argv: string[]): Promise<number | void> };
@@ -114,6 +115,9 @@ export function imageCommand(argv: readonly string[]): { name: string } | string
     ].join('\n');
   }
   const name = IMAGE_COMMANDS[sub];
-  if (name === undefined) throw usageError(`unknown command "${sub}" for "tsbuild image"\nRun 'tsbuild image --help' for usage.`);
+  if (name === undefined) {
+    const near = didYouMean(sub, Object.keys(IMAGE_COMMANDS), true, (c) => `"${c}"`);
+    throw usageError(`unknown command "${sub}" for "tsbuild image"${near}. Run 'tsbuild image --help' for usage.`);
+  }
   return { name };
 }

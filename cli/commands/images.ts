@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<void> {
   const args = parseCommand(spec, argv);
   if (!args) return;
   const v = args.values;
-  if (args.positionals.length > 1) throw usageError(`"tsbuild images" requires at most 1 argument.\nUsage:  tsbuild ${spec.usage}`);
+  if (args.positionals.length > 1) throw usageError(`"tsbuild images" requires at most 1 argument. Usage: tsbuild ${spec.usage}`);
   const filters = parseFilters(v.filter ?? []);
   if (args.positionals[0] !== undefined) filters.references.push(args.positionals[0]);
   const format = parseFormat(chooseFormat(v.format, v.quiet === true, v.digests === true), HEADERS);
