@@ -2,7 +2,6 @@
 // split into rows as the docker CLI splits them (cli/command/formatter/image.go): the filters
 // (dangling, reference, before, since, label), intermediate images hidden without -a, one row
 // per tag (and per repo digest with --digests), digest-only references as `REPO <none>`.
-import type { Digest } from '../src/digest.js';
 import { parseReference, familiarName, familiarString, type Reference } from '../src/image/reference.js';
 import type { Store, StoredImage } from '../src/store/store.js';
 import { usageError } from './common.js';
@@ -47,11 +46,7 @@ export function parseFilters(values: readonly string[]): ImageFilters {
 /** The rows `tsbuild images` shows, newest image first. */
 export async function imageRows(store: Store, filters: ImageFilters, opts: { all: boolean; digests: boolean }): Promise<ImageRow[]> {
   const images = await store.images();
-  const parents = new Set<Digest>();
-  for (const img of images) {
-    const parent = await store.parentOf(img.id);
-    if (parent) parents.add(parent);
-  }
+  const parents = new Set((await Promise.all(images.map((img) => store.parentOf(img.id)))).filter((p) => p !== undefined));
   const before = filters.before !== undefined ? await createdOf(store, filters.before) : undefined;
   const since = filters.since !== undefined ? await createdOf(store, filters.since) : undefined;
   const matchers = filters.references.map(referenceMatcher);
