@@ -77,6 +77,28 @@ export function helpText(spec: { usage: string; description: string; optionHelp:
   ].join('\n');
 }
 
+/** Set while specOf() asks a command for its spec: parseCommand hands the spec over and stops. */
+let specSink: ((spec: CommandSpec<Options>) => void) | undefined;
+
+/**
+ * The spec a command parses its arguments with, for shell completion (cli/complete.ts): the
+ * command runs until its parseCommand call, which returns undefined as for --help, so that its
+ * options are read from the very object that parses them, with nothing run or printed.
+ */
+export async function specOf(run: (argv: string[]) => Promise<unknown>): Promise<CommandSpec<Options> | undefined> {
+  let found: CommandSpec<Options> | undefined;
+  specSink = (spec) => (found = spec);
+  try {
+    await run([]);
+  } finally {
+    specSink = undefined;
+  }
+  return found;
+}
+
+/** The options every command takes besides its own. */
+export const globalOptions: Options = GLOBAL_OPTIONS;
+
 /**
  * Parses a command's arguments (its own options plus the global ones). Returns undefined after
  * printing help for -h.
@@ -86,6 +108,10 @@ export function parseCommand<O extends Options>(
   argv: string[],
   opts: { allowPositionalsAfterFirst?: boolean } = {},
 ): { values: OptionValues<O & typeof GLOBAL_OPTIONS>; positionals: string[] } | undefined {
+  if (specSink) {
+    specSink(spec);
+    return undefined;
+  }
   const options = { ...spec.options, ...GLOBAL_OPTIONS };
   let args = argv;
   let trailing: string[] = [];

@@ -27,13 +27,23 @@ export function ago(iso: string | undefined): string {
 
 /** Columns padded like docker's tabwriter (3 spaces between columns). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return tabwrite([header, ...rows], 0);
+}
+
+/**
+ * Aligns rows of cells as docker's tabwriter (cli/command/formatter: minimum width 10, padding
+ * 3): each column as wide as its widest cell plus 3, at least minWidth; a line's last cell is
+ * not padded.
+ */
+export function tabwrite(rows: readonly (readonly string[])[], minWidth = 10): string {
+  const widths: number[] = [];
+  for (const row of rows) row.slice(0, -1).forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, minWidth, c.length + 3)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
       .join('')
       .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return rows.map((r) => `${line(r)}\n`).join('');
 }
 
 /** Shortens to n characters with an ellipsis, as docker history does. */

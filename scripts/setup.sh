@@ -16,6 +16,7 @@ packages=(
   uidmap                 # newuidmap/newgidmap: rootless tsbuild maps /etc/subuid ranges (test/rootless)
   fuse-overlayfs         # rootless storage where the kernel refuses overlayfs in a user namespace (docs/rootless.md)
   libcap2-bin            # setcap: newuidmap's file capabilities in the image of test/rootless/podman.test.ts
+  zsh fish               # test/cli/completion.test.ts loads `tsbuild completion zsh|fish` in each real shell
   jq                     # the seccomp profile command of docs/rootless.md (Kubernetes), run by test/rootless/podman.test.ts
   docker.io skopeo umoci podman buildah docker-registry   # the peers the interop tests and bench/ check against
 )

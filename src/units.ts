@@ -2,8 +2,11 @@
 // the report's page script carries it as source text (Function.prototype.toString), so the
 // function is self-contained: no module-level names, no imports.
 
-/** docker's units.HumanSize: decimal units, 3 significant digits (`1.23MB`, `4.1kB`, `0B`). */
-export function humanSize(bytes: number): string {
+/**
+ * docker's units.HumanSizeWithPrecision: decimal units, 3 significant digits by default
+ * (`1.23MB`, `4.1kB`, `0B`); units.HumanSize's 4 for `docker images`' VirtualSize.
+ */
+export function humanSize(bytes: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let size = bytes;
   let i = 0;
@@ -11,5 +14,5 @@ export function humanSize(bytes: number): string {
     size /= 1000;
     i++;
   }
-  return `${Number(size.toPrecision(3))}${units[i]}`;
+  return `${Number(size.toPrecision(precision))}${units[i]}`;
 }

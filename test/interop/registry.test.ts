@@ -35,7 +35,7 @@ describe('registry push and pull', () => {
   const since = async (n: number): Promise<RequestRecord[]> => (await registry.requests()).slice(n);
   /** No image, no layer, no snapshot, no temp file: a store a failed pull left as it found it. */
   const expectEmptyStore = async (root: string): Promise<void> => {
-    expect(await must(root, ['images'])).toBe('REPOSITORY   TAG   IMAGE ID   CREATED   SIZE\n');
+    expect(await must(root, ['images'])).toBe('REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n');
     const driver = (await readdir(join(root, 'image')))[0]!;
     expect(await readdir(join(root, 'image', driver, 'layerdb/sha256')).catch(() => [])).toEqual([]);
     expect(await readdir(join(root, 'image', driver, 'imagedb/content/sha256')).catch(() => [])).toEqual([]);

@@ -48,7 +48,7 @@ describe('registry faults during pull and push', () => {
 
   /** No image, no layer, no snapshot, no temp file. */
   async function expectEmptyStore(root: string): Promise<void> {
-    expect(await ok(root, ['images'])).toBe('REPOSITORY   TAG   IMAGE ID   CREATED   SIZE\n');
+    expect(await ok(root, ['images'])).toBe('REPOSITORY   TAG       IMAGE ID   CREATED   SIZE\n');
     const driver = (await readdir(join(root, 'image')))[0]!;
     expect(await readdir(join(root, 'image', driver, 'layerdb/sha256')).catch(() => [])).toEqual([]);
     expect(await readdir(join(root, 'image', driver, 'imagedb/content/sha256')).catch(() => [])).toEqual([]);
