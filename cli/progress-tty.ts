@@ -1,0 +1,189 @@
+// The build's live view on a terminal, as BuildKit's: a header with the build's time and how
+// many steps are done, a row per step started with its timer (`=> CACHED [3/9] COPY ...`), and
+// under the running step the last lines of its output in a small window that goes away when the
+// step ends. The frame is redrawn in place (cursor up, rewrite, clear what is left); in it each
+// line is cut to the terminal's width and the frame to its height, so that counting lines to go
+// back up stays right, and a resize is taken at the next frame. What stays on the screen at the
+// end is never cut: the whole list, and a failed step's whole output after it.
+// The view never reads stdin nor changes the terminal's mode: what the user types meanwhile
+// stays in the terminal's input queue for the shell, as it would without tsbuild.
+import type { Digest } from '../src/digest.js';
+import { seconds, type BuildEnd, type ProgressView, type StepStart } from './progress.js';
+import { oneLine } from './terminal.js';
+
+/** Lines of the running step's output in its window. */
+const WINDOW = 6;
+/** Frames per second at most, and the timers' tick. */
+const TICK_MS = 100;
+
+interface Row {
+  readonly step: StepStart;
+  readonly notes: string[];
+  cached: boolean;
+  layers: number;
+  durationMs?: number;
+}
+
+export class TtyView implements ProgressView {
+  private readonly began = Date.now();
+  private readonly rows: Row[] = [];
+  private ended = 0;
+  /** The running step's whole output (shown if it fails), and its last lines. */
+  private full: Buffer[] = [];
+  private window: string[] = [];
+  private partial = '';
+  private readonly decoder = new TextDecoder();
+  /** The widths of the live frame's lines on the screen now, the cursor below them. */
+  private drawn: number[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly showCursor = (): void => void this.to.write('\u001b[?25h');
+  private readonly redraw = (): void => this.draw();
+
+  constructor(private readonly to: NodeJS.WriteStream) {
+    this.timer = setInterval(this.redraw, TICK_MS);
+    this.timer.unref();
+    to.on('resize', this.redraw);
+    to.write('\u001b[?25l');
+    // The cursor comes back however the process ends.
+    process.once('exit', this.showCursor);
+  }
+
+  start(step: StepStart): void {
+    this.rows.push({ step, notes: [], cached: false, layers: 0 });
+    this.full = [];
+    this.window = [];
+    this.partial = '';
+    this.draw();
+  }
+
+  cached(): void {
+    const row = this.rows.at(-1);
+    if (row) row.cached = true;
+  }
+
+  layer(_diffId: Digest, _size: number): void {
+    const row = this.rows.at(-1);
+    if (row) row.layers++;
+  }
+
+  note(text: string): void {
+    this.rows.at(-1)?.notes.push(text);
+    this.draw();
+  }
+
+  output(_stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    this.full.push(chunk);
+    const text = this.partial + this.decoder.decode(chunk, { stream: true });
+    const lines = text.split('\n');
+    this.partial = lines.pop()!;
+    if (lines.length) this.window = [...this.window, ...lines].slice(-WINDOW);
+  }
+
+  end(step: StepStart, durationMs: number, cached: boolean): void {
+    const row = this.rows.find((r) => r.step === step);
+    if (row) Object.assign(row, { durationMs, cached });
+    this.ended++;
+    this.window = [];
+    this.partial = '';
+    this.draw();
+  }
+
+  warning(message: string): void {
+    this.erase();
+    process.stderr.write(`${oneLine(message)}\n`);
+    this.draw();
+  }
+
+  close(end: BuildEnd): void {
+    clearInterval(this.timer);
+    this.to.removeListener('resize', this.redraw);
+    this.erase();
+    const failed = end.error?.step;
+    const frame = this.frame(end, this.columns(), false);
+    this.to.write(frame.map((l) => `${l}\n`).join(''));
+    if (failed && this.full.length) {
+      // As BuildKit: the failed step's output in full, between rules, untouched as RUN output is.
+      this.to.write(`------\n${oneLine(` > [${failed.index}/${failed.total}] ${failed.text}:`)}\n`);
+      const all = Buffer.concat(this.full);
+      this.to.write(all);
+      this.to.write(all.at(-1) === 0x0a ? '------\n' : '\n------\n');
+    }
+    this.showCursor();
+    process.removeListener('exit', this.showCursor);
+  }
+
+  /** The live frame, redrawn over the last one. */
+  private draw(): void {
+    const height = Math.max(3, (this.to.rows || 24) - 1);
+    let lines = this.frame(undefined, this.columns(), true);
+    // Rows that scrolled off the screen cannot be rewritten: the header and the newest rows stay.
+    if (lines.length > height) lines = [lines[0]!, ...lines.slice(lines.length - height + 1)];
+    this.to.write(`${this.up()}${lines.map((l) => `${l}\u001b[K\n`).join('')}\u001b[J`);
+    this.drawn = lines.map((l) => [...l].length);
+  }
+
+  /**
+   * Back to the frame's first line. After a resize the terminal has wrapped the frame's lines
+   * anew (tmux, VTE and most others reflow): each takes as many rows as the new width makes it.
+   */
+  private up(): string {
+    const cols = this.columns();
+    const rows = this.drawn.reduce((n, w) => n + Math.max(1, Math.ceil(w / cols)), 0);
+    return rows ? `\r\u001b[${rows}A` : '';
+  }
+
+  private columns(): number {
+    return Math.max(20, this.to.columns || 80);
+  }
+
+  /** Takes the live frame off the screen, the cursor where it began. */
+  private erase(): void {
+    if (this.drawn.length) this.to.write(`${this.up()}\u001b[J`);
+    this.drawn = [];
+  }
+
+  /** The lines of a frame for `cols` columns: a live one (`clip`) cut to them, the final one whole. */
+  private frame(end: BuildEnd | undefined, cols: number, clip: boolean): string[] {
+    const now = Date.now();
+    const total = this.rows[0]?.step.total ?? 0;
+    const state = end ? (end.error ? ' FAILED' : ' FINISHED') : '';
+    const out = [`[+] Building ${seconds(end?.durationMs ?? now - this.began)} (${this.ended}/${total})${state}`];
+    const failed = end?.error?.step;
+    for (const [i, row] of this.rows.entries()) {
+      const running = row.durationMs === undefined;
+      const s = row.step;
+      const mark = row.step === failed ? 'ERROR ' : row.cached && !row.layers ? 'CACHED ' : '';
+      const ms = row.durationMs ?? now - s.startedAt;
+      out.push(aligned(oneLine(` => ${mark}[${s.index}/${s.total}] ${s.text}`), seconds(ms), cols, clip));
+      for (const n of row.notes) out.push(cut(oneLine(` => => ${n}`), cols, clip));
+      if (running && !end && i === this.rows.length - 1) {
+        const shown = this.partial ? [...this.window, this.partial].slice(-WINDOW) : this.window;
+        for (const l of shown) out.push(cut(` => => # ${windowLine(l)}`, cols, clip));
+      }
+    }
+    return out;
+  }
+}
+
+/** A line of output as the window shows it: what a carriage return left, tabs as spaces, escaped. */
+function windowLine(line: string): string {
+  const text = line.replace(/\r$/, '');
+  return oneLine(text.slice(text.lastIndexOf('\r') + 1).replace(/\t/g, '  '));
+}
+
+/**
+ * `left`, and `right` at the right edge of `cols` columns; when it does not fit, `left` is cut
+ * (`clip`) or `right` follows it after two spaces.
+ */
+function aligned(left: string, right: string, cols: number, clip: boolean): string {
+  const room = cols - 1 - right.length - 2;
+  const chars = [...left];
+  if (chars.length <= room) return `${left}${' '.repeat(room - chars.length)}  ${right}`;
+  return clip ? `${chars.slice(0, room - 1).join('')}…  ${right}` : `${left}  ${right}`;
+}
+
+/** At most `cols - 1` characters when `clip` (the last column left free: writing there wraps on some terminals). */
+function cut(line: string, cols: number, clip: boolean): string {
+  const chars = [...line];
+  return clip && chars.length > cols - 1 ? `${chars.slice(0, cols - 2).join('')}…` : line;
+}
