@@ -156,14 +156,15 @@ export function track(view: ProgressView): BuildOutput {
   };
 }
 
+/** `-q`: stdout is the image ID's alone; warnings and commands' stderr still go to stderr. */
 const QUIET: ProgressView = {
   start() {},
   cached() {},
   layer() {},
   note() {},
-  output() {},
+  output: (stream, chunk) => void (stream === 'stderr' && process.stderr.write(chunk)),
   end() {},
-  warning() {},
+  warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
   close() {},
 };
 
@@ -173,13 +174,22 @@ const QUIET: ProgressView = {
  * at the end `Built in 3.4s (5 steps, 2 cached)`.
  */
 function plainView(to: NodeJS.WriteStream): ProgressView {
-  const line = (s: string): void => void to.write(`${s}\n`);
+  // A command's last line without a newline is ended before the next line of ours.
+  let open = false;
+  const line = (s: string): void => {
+    to.write(open ? `\n${s}\n` : `${s}\n`);
+    open = false;
+  };
   return {
     start: (s) => line(oneLine(`STEP ${s.index}/${s.total}: ${s.text}`)),
     cached: () => line('--> CACHED'),
     layer: (diffId, size) => line(`--> ${hex(diffId).slice(0, 12)} (${humanSize(size)})`),
     note: (text) => line(oneLine(`--> ${text}`)),
-    output: (stream, chunk) => void (stream === 'stdout' ? to : process.stderr).write(chunk),
+    output: (stream, chunk) => {
+      if (stream === 'stderr') return void process.stderr.write(chunk);
+      if (chunk.length) open = chunk.at(-1) !== 0x0a;
+      to.write(chunk);
+    },
     end: (_s, ms) => line(`--> done in ${seconds(ms)}`),
     warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
     close: (end) => {
