@@ -97,10 +97,9 @@ export class TtyView implements ProgressView {
   close(end: BuildEnd): void {
     clearInterval(this.timer);
     this.to.removeListener('resize', this.redraw);
-    this.erase();
     const failed = end.error?.step;
-    const frame = this.frame(end, this.columns(), false);
-    this.to.write(frame.map((l) => `${l}\n`).join(''));
+    this.paint(this.frame(end, this.columns(), false));
+    this.drawn = [];
     if (failed && this.full.length) {
       // As BuildKit: the failed step's output in full, between rules, untouched as RUN output is.
       this.to.write(`------\n${oneLine(` > [${failed.index}/${failed.total}] ${failed.text}:`)}\n`);
@@ -118,8 +117,17 @@ export class TtyView implements ProgressView {
     let lines = this.frame(undefined, this.columns(), true);
     // Rows that scrolled off the screen cannot be rewritten: the header and the newest rows stay.
     if (lines.length > height) lines = [lines[0]!, ...lines.slice(lines.length - height + 1)];
-    this.to.write(`${this.up()}${lines.map((l) => `${l}\u001b[K\n`).join('')}\u001b[J`);
+    this.paint(lines);
     this.drawn = lines.map((l) => [...l].length);
+  }
+
+  /**
+   * `lines` over the frame on the screen: each line cleared to its end, what is left below
+   * cleared after them. Never a clear from the frame's top: tmux (scroll-on-clear) would keep a
+   * copy of a frame that began at the screen's top in its history.
+   */
+  private paint(lines: readonly string[]): void {
+    this.to.write(`${this.up()}${lines.map((l) => `${l}\u001b[K\n`).join('')}\u001b[J`);
   }
 
   /**

@@ -123,6 +123,21 @@ describe('the TTY view', () => {
     expect(end.join('')).toContain(`RUN echo ${'a'.repeat(120)}; sleep 3`);
   });
 
+  test('a list taller than the terminal: the live frame keeps the header and the newest rows; the final list is whole, once', async () => {
+    const runs = Array.from({ length: 12 }, (_, i) => `RUN echo step-${i + 1}`);
+    const ctx = await contextOf({ Dockerfile: `FROM busybox\n${runs.join('\n')}\n` });
+    const s = await build(ctx, 60, 10);
+    const live = await until(s, has(/^ => \[1[0-3]\/13\] RUN/), 'a late step');
+    expect(live[0]).toMatch(/^\[\+\] Building \d+\.\ds \(\d+\/13\)$/);
+    expect(live.some((l) => l.includes('[1/13] FROM'))).toBe(false);
+    await tmux.waitFor(s, exited, 'the build to end');
+    // The whole history of the pane: no frame left behind above the final list.
+    const all = (await tmux.run('capture-pane', '-p', '-S', '-', '-t', s)).split('\n').filter((l) => l.trim() !== '');
+    expect(all.filter((l) => l.startsWith('[+] Building'))).toEqual([expect.stringMatching(/\(13\/13\) FINISHED$/)]);
+    expect(all.slice(1, 14).map((l) => /^ => \[(\d+)\/13\]/.exec(l)?.[1])).toEqual(Array.from({ length: 13 }, (_, i) => String(i + 1)));
+    expect(all.slice(14)).toEqual([expect.stringMatching(/^Successfully built/), 'EXIT=0']);
+  });
+
   test('what the user types during the build is left for the shell', async () => {
     const ctx = await contextOf({ Dockerfile: 'FROM busybox\nRUN sleep 2\n' });
     const s = await tmux.start(`env PS1='$ ' bash --norc --noprofile`, 100, 30);
