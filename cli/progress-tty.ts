@@ -88,9 +88,11 @@ export class TtyView implements ProgressView {
     this.draw();
   }
 
+  /** Above the frame, which is drawn again below it (stderr is most often the same terminal). */
   warning(message: string): void {
-    this.erase();
-    process.stderr.write(`${oneLine(message)}\n`);
+    this.to.write(this.up());
+    this.drawn = [];
+    process.stderr.write(`${oneLine(message)}${process.stderr.isTTY ? '\u001b[K' : ''}\n`);
     this.draw();
   }
 
@@ -142,12 +144,6 @@ export class TtyView implements ProgressView {
 
   private columns(): number {
     return Math.max(20, this.to.columns || 80);
-  }
-
-  /** Takes the live frame off the screen, the cursor where it began. */
-  private erase(): void {
-    if (this.drawn.length) this.to.write(`${this.up()}\u001b[J`);
-    this.drawn = [];
   }
 
   /** The lines of a frame for `cols` columns: a live one (`clip`) cut to them, the final one whole. */

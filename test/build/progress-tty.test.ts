@@ -138,6 +138,30 @@ describe('the TTY view', () => {
     expect(all.slice(14)).toEqual([expect.stringMatching(/^Successfully built/), 'EXIT=0']);
   });
 
+  test('a warning is printed above the view, which goes on below it', async () => {
+    const ctx = await contextOf({ Dockerfile: 'FROM busybox\nRUN sleep 0.5\n' });
+    const s = await build(ctx, 100, 30, '--build-arg UNUSED=1');
+    const end = await tmux.waitFor(s, exited, 'the build to end');
+    const at = (re: RegExp) => end.findIndex((l) => re.test(l));
+    expect(end.filter((l) => l.includes('[UNUSED]'))).toEqual(['[Warning] One or more build-args [UNUSED] were not consumed']);
+    expect(end.filter((l) => l.startsWith('[+] Building'))).toHaveLength(1);
+    expect(at(/UNUSED/)).toBeLessThan(at(/^\[\+\] Building .* FINISHED$/));
+    expect(end).toContain('EXIT=0');
+  });
+
+  test('Ctrl-C: the view ends FAILED with the step it stopped, the cursor is back', async () => {
+    const ctx = await contextOf({ Dockerfile: 'FROM busybox\nRUN echo started; sleep 30\n' });
+    const s = await build(ctx);
+    await until(s, has(' => => # started'), 'the step to start');
+    await tmux.keys(s, 'C-c');
+    const end = await tmux.waitFor(s, exited, 'the build to end');
+    expect(end[0]).toMatch(/^\[\+\] Building \d+\.\ds \(1\/2\) FAILED$/);
+    expect(end).toContainEqual(expect.stringMatching(/^ => ERROR \[2\/2\] RUN echo started; sleep 30 +\d+\.\ds$/));
+    expect(end).toContain('Error: build interrupted');
+    expect(end).toContain('EXIT=130');
+    expect(await tmux.format(s, '#{cursor_flag}')).toBe('1');
+  });
+
   test('what the user types during the build is left for the shell', async () => {
     const ctx = await contextOf({ Dockerfile: 'FROM busybox\nRUN sleep 2\n' });
     const s = await tmux.start(`env PS1='$ ' bash --norc --noprofile`, 100, 30);

@@ -176,6 +176,15 @@ describe('--progress rawjson', () => {
     expect(list[5]).toEqual({ type: 'build-end', durationMs: expect.any(Number), steps: 1, cached: 0 });
   });
 
+  test('a warning is an event too', async () => {
+    const ctx = await contextOf({ Dockerfile: 'FROM busybox\n' });
+    const r = await tsbuild(store.root, ['build', '--progress', 'rawjson', '--build-arg', 'UNUSED=1', ctx]);
+    expect(r.exitCode).toBe(0);
+    expect(events(r.stderr).filter((e) => e.type === 'warning')).toEqual([
+      { type: 'warning', message: '[Warning] One or more build-args [UNUSED] were not consumed' },
+    ]);
+  });
+
   test('an unknown --progress mode is refused with the modes there are', async () => {
     const ctx = await contextOf({ Dockerfile: 'FROM busybox\n' });
     const r = await tsbuild(store.root, ['build', '--progress', 'fancy', ctx]);
