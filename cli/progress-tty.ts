@@ -1,27 +1,27 @@
 // The build's live view on a terminal, as BuildKit's: a header with the build's time and how
 // many steps are done, a row per step started with its timer (`=> CACHED [3/9] COPY ...`), and
 // under the running step the last lines of its output in a small window that goes away when the
-// step ends. The frame is redrawn in place (cursor up, rewrite, clear what is left); in it each
-// line is cut to the terminal's width and the frame to its height, so that counting lines to go
-// back up stays right, and a resize is taken at the next frame. What stays on the screen at the
-// end is never cut: the whole list, and a failed step's whole output after it.
+// step ends. The frame is redrawn in place ten times a second and on a resize (cursor up,
+// rewrite, clear what is left); in it each line is cut to the terminal's width and the frame to
+// its height (the header and the newest rows), so that counting lines to go back up stays right
+// and a frame costs the same however many steps came before. What stays on the screen at the end
+// is never cut: the whole list, and a failed step's whole output after it.
 // The view never reads stdin nor changes the terminal's mode: what the user types meanwhile
 // stays in the terminal's input queue for the shell, as it would without tsbuild.
-import type { Digest } from '../src/digest.js';
 import { seconds, type BuildEnd, type ProgressView, type StepStart } from './progress.js';
 import { oneLine } from './terminal.js';
 
 /** Lines of the running step's output in its window. */
 const WINDOW = 6;
-/** Frames per second at most, and the timers' tick. */
+/** How often the frame is drawn. */
 const TICK_MS = 100;
 
 interface Row {
   readonly step: StepStart;
   readonly notes: string[];
-  cached: boolean;
-  layers: number;
+  /** Once the step ended: its time, and whether it was a cache hit. */
   durationMs?: number;
+  cached?: boolean;
 }
 
 export class TtyView implements ProgressView {
@@ -49,26 +49,19 @@ export class TtyView implements ProgressView {
   }
 
   start(step: StepStart): void {
-    this.rows.push({ step, notes: [], cached: false, layers: 0 });
+    this.rows.push({ step, notes: [] });
     this.full = [];
     this.window = [];
     this.partial = '';
-    this.draw();
   }
 
-  cached(): void {
-    const row = this.rows.at(-1);
-    if (row) row.cached = true;
-  }
+  /** A row says CACHED when its step ended as a cache hit (end()). */
+  cached(): void {}
 
-  layer(_diffId: Digest, _size: number): void {
-    const row = this.rows.at(-1);
-    if (row) row.layers++;
-  }
+  layer(): void {}
 
   note(text: string): void {
     this.rows.at(-1)?.notes.push(text);
-    this.draw();
   }
 
   output(_stream: 'stdout' | 'stderr', chunk: Buffer): void {
@@ -85,7 +78,6 @@ export class TtyView implements ProgressView {
     this.ended++;
     this.window = [];
     this.partial = '';
-    this.draw();
   }
 
   /** Above the frame, which is drawn again below it (stderr is most often the same terminal). */
@@ -100,7 +92,7 @@ export class TtyView implements ProgressView {
     clearInterval(this.timer);
     this.to.removeListener('resize', this.redraw);
     const failed = end.error?.step;
-    this.paint(this.frame(end, this.columns(), false));
+    this.paint(this.frame(end, this.columns(), false, Infinity));
     this.drawn = [];
     if (failed && this.full.length) {
       // As BuildKit: the failed step's output in full, between rules, untouched as RUN output is.
@@ -115,10 +107,8 @@ export class TtyView implements ProgressView {
 
   /** The live frame, redrawn over the last one. */
   private draw(): void {
-    const height = Math.max(3, (this.to.rows || 24) - 1);
-    let lines = this.frame(undefined, this.columns(), true);
     // Rows that scrolled off the screen cannot be rewritten: the header and the newest rows stay.
-    if (lines.length > height) lines = [lines[0]!, ...lines.slice(lines.length - height + 1)];
+    const lines = this.frame(undefined, this.columns(), true, Math.max(3, (this.to.rows || 24) - 1));
     this.paint(lines);
     this.drawn = lines.map((l) => [...l].length);
   }
@@ -146,26 +136,36 @@ export class TtyView implements ProgressView {
     return Math.max(20, this.to.columns || 80);
   }
 
-  /** The lines of a frame for `cols` columns: a live one (`clip`) cut to them, the final one whole. */
-  private frame(end: BuildEnd | undefined, cols: number, clip: boolean): string[] {
+  /**
+   * The lines of a frame for `cols` columns, at most `height`: the header and the newest rows. A
+   * live one (`clip`) is cut to the width, the final one (`end` given) is whole.
+   */
+  private frame(end: BuildEnd | undefined, cols: number, clip: boolean, height: number): string[] {
     const now = Date.now();
     const total = this.rows[0]?.step.total ?? 0;
     const state = end ? (end.error ? ' FAILED' : ' FINISHED') : '';
-    const out = [`[+] Building ${seconds(end?.durationMs ?? now - this.began)} (${this.ended}/${total})${state}`];
+    const header = `[+] Building ${seconds(end?.durationMs ?? now - this.began)} (${this.ended}/${total})${state}`;
     const failed = end?.error?.step;
-    for (const [i, row] of this.rows.entries()) {
-      const running = row.durationMs === undefined;
+    const body: string[][] = [];
+    let count = 1;
+    // From the newest row back, as far as the height goes.
+    for (let i = this.rows.length - 1; i >= 0 && count < height; i--) {
+      const row = this.rows[i]!;
       const s = row.step;
-      const mark = row.step === failed ? 'ERROR ' : row.cached && !row.layers ? 'CACHED ' : '';
-      const ms = row.durationMs ?? now - s.startedAt;
-      out.push(aligned(oneLine(` => ${mark}[${s.index}/${s.total}] ${s.text}`), seconds(ms), cols, clip));
-      for (const n of row.notes) out.push(cut(oneLine(` => => ${n}`), cols, clip));
-      if (running && !end && i === this.rows.length - 1) {
+      const mark = s === failed ? 'ERROR ' : row.cached ? 'CACHED ' : '';
+      const lines = [
+        aligned(oneLine(` => ${mark}[${s.index}/${s.total}] ${s.text}`), seconds(row.durationMs ?? now - s.startedAt), cols, clip),
+      ];
+      for (const n of row.notes) lines.push(cut(oneLine(` => => ${n}`), cols, clip));
+      if (row.durationMs === undefined && !end && i === this.rows.length - 1) {
         const shown = this.partial ? [...this.window, this.partial].slice(-WINDOW) : this.window;
-        for (const l of shown) out.push(cut(` => => # ${windowLine(l)}`, cols, clip));
+        for (const l of shown) lines.push(cut(` => => # ${windowLine(l)}`, cols, clip));
       }
+      body.push(lines);
+      count += lines.length;
     }
-    return out;
+    const lines = body.reverse().flat();
+    return [header, ...lines.slice(Math.max(0, lines.length - (height - 1)))];
   }
 }
 
