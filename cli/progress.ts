@@ -46,8 +46,8 @@ export interface ProgressView {
   layer(diffId: Digest, size: number): void;
   /** A line about the running step: why it missed the cache, a pull, an ONBUILD trigger. */
   note(text: string): void;
-  /** Bytes the running step's command wrote. */
-  output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** Bytes the running step's command wrote; a promise to wait for before more (a slow terminal). */
+  output(stream: 'stdout' | 'stderr', chunk: Buffer): Promise<void> | void;
   /** `cached`: the step reused a layer and made none. */
   end(step: StepStart, durationMs: number, cached: boolean): void;
   warning(message: string): void;
@@ -132,8 +132,7 @@ export function track(view: ProgressView): BuildOutput {
   const relay = (stream: 'stdout' | 'stderr'): Writable =>
     new Writable({
       write(chunk: Buffer, _enc, cb) {
-        view.output(stream, chunk);
-        cb();
+        Promise.resolve(view.output(stream, chunk)).then(() => cb(), cb);
       },
     });
   let closed = false;
@@ -156,13 +155,18 @@ export function track(view: ProgressView): BuildOutput {
   };
 }
 
+/** Resolves once `to` took the bytes: a command's output waits for a slow terminal, as it did when it was piped straight there. */
+function write(to: NodeJS.WritableStream, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => to.write(chunk, (err) => (err ? reject(err) : resolve())));
+}
+
 /** `-q`: stdout is the image ID's alone; warnings and commands' stderr still go to stderr. */
 const QUIET: ProgressView = {
   start() {},
   cached() {},
   layer() {},
   note() {},
-  output: (stream, chunk) => void (stream === 'stderr' && process.stderr.write(chunk)),
+  output: (stream, chunk) => (stream === 'stderr' ? write(process.stderr, chunk) : undefined),
   end() {},
   warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
   close() {},
@@ -186,9 +190,9 @@ function plainView(to: NodeJS.WriteStream): ProgressView {
     layer: (diffId, size) => line(`--> ${hex(diffId).slice(0, 12)} (${humanSize(size)})`),
     note: (text) => line(oneLine(`--> ${text}`)),
     output: (stream, chunk) => {
-      if (stream === 'stderr') return void process.stderr.write(chunk);
+      if (stream === 'stderr') return write(process.stderr, chunk);
       if (chunk.length) open = chunk.at(-1) !== 0x0a;
-      to.write(chunk);
+      return write(to, chunk);
     },
     end: (_s, ms) => line(`--> done in ${seconds(ms)}`),
     warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
