@@ -10,7 +10,7 @@ import { familiarString, parseReference, parseTagReference, withDefaultTag } fro
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { flagValues, keyValues, parseOutput, platformFlag } from './build-flags.js';
 import { Store } from '../../src/store/store.js';
-import { buildOutput, type ProgressMode } from '../progress.js';
+import { buildOutput, PROGRESS_MODES, type ProgressMode } from '../progress.js';
 import { oneLine } from '../terminal.js';
 import { abortOnSignals } from '../signals.js';
 
@@ -65,7 +65,7 @@ const spec = {
     "      --network MODE           The RUN steps' network: default (the host's), none or host",
     "      --add-host NAME:IP       Add a line to the RUN steps' /etc/hosts (repeatable)",
     '      --allow ENTITLEMENT      Allow network.host or security.insecure (repeatable)',
-    '      --progress MODE          auto, plain or tty (default auto)',
+    '      --progress MODE          auto, plain, tty or rawjson (JSON lines on stderr; default auto)',
     '  -o, --output SPEC            Also write the result (repeatable): type=docker|oci,dest=FILE (an image archive),',
     '                               type=local,dest=DIR or type=tar,dest=FILE|- (the final filesystem),',
     '                               type=image[,name=NAME][,push=true] or type=registry[,name=NAME] (tag, push)',
@@ -114,7 +114,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     }
   }
   const progress = (v.quiet ? 'quiet' : (v.progress ?? 'auto')) as ProgressMode;
-  if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw usageError(`invalid --progress ${progress}: use auto, plain or tty`);
+  if (!PROGRESS_MODES.includes(progress)) throw usageError(`invalid --progress ${progress}: use auto, plain, tty or rawjson`);
   // Loaded only when given: every module is start-up time of every build.
   const secretsModule = v.secret?.length ? await import('../../src/builder/secrets.js') : undefined;
   const sshModule = v.ssh?.length ? await import('../../src/builder/ssh.js') : undefined;
@@ -220,7 +220,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       stdout: out.stdout,
       stderr: out.stderr,
     });
-    out.finish();
+    out.done(result.imageId);
     for (const o of outputs) {
       if (o.type === 'docker' || o.type === 'oci') {
         const { planSave, saveToFile, saveToStream } = await import('../../src/archive/save.js');
@@ -279,8 +279,8 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     }
     return 0;
   } catch (err) {
-    out.finish();
     const code = signals.exitCode();
+    out.failed(code !== undefined ? new Error('build interrupted') : err);
     if (code !== undefined) {
       process.stderr.write(`Error: build interrupted\n`);
       return code;

@@ -9,8 +9,12 @@ import type { PullOptions, PushResult } from '../registry/index.js';
 
 /** What the builder reports while it works; the CLI renders it. */
 export interface BuildEvents {
-  /** A step starts. `index` counts from 1 over every FROM and instruction of the stages built. */
-  step?(e: { index: number; total: number; text: string; loc: SourceLocation }): void;
+  /**
+   * A step starts. `index` counts from 1 over every FROM and instruction of the stages built;
+   * `stage` is the stage's name, or its index when it has none. A step ends when the next one
+   * starts or the build returns.
+   */
+  step?(e: { index: number; total: number; text: string; loc: SourceLocation; stage: string }): void;
   /** The step just announced reused a cached layer. */
   cached?(): void;
   /** The step just announced produced a layer. */

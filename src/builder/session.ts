@@ -286,10 +286,10 @@ export class BuildSession {
   }
 
   /** A step starts: counted and reported. */
-  announce(text: string, loc: SourceLocation): void {
+  announce(text: string, loc: SourceLocation, stage: string): void {
     this.checkAborted();
     this.stepIndex++;
-    this.events.step?.({ index: this.stepIndex, total: this.totalSteps, text, loc });
+    this.events.step?.({ index: this.stepIndex, total: this.totalSteps, text, loc, stage });
   }
 }
 

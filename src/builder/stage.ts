@@ -12,11 +12,11 @@ import { stageConfig, type BuildSession, type StageResult, type StageState } fro
 import { workdirStep } from './workdir-step.js';
 
 export async function buildStage(session: BuildSession, stage: Stage): Promise<StageResult> {
-  session.announce(stage.from.text, stage.from.loc);
-  const { state, triggers, baseId } = await startFrom(session, stage);
   // A step's place, for caches to compare a missed step with the one there before: its stage
   // (by name, which survives stages added before it) and its position in the stage.
   const place = stage.name ?? String(stage.index);
+  session.announce(stage.from.text, stage.from.loc, place);
+  const { state, triggers, baseId } = await startFrom(session, stage);
   for (const [t, trigger] of triggerSteps(stage, triggers).entries()) {
     for (const [n, step] of trigger.steps.entries()) {
       session.events.trigger?.(step.text);
@@ -28,7 +28,7 @@ export async function buildStage(session: BuildSession, stage: Stage): Promise<S
   }
   for (const [n, step] of stage.steps.entries()) {
     await session.checkpoint();
-    session.announce(step.text, step.loc);
+    session.announce(step.text, step.loc, place);
     state.current = { loc: step.loc, text: step.text };
     state.slot = `${place}/${n}`;
     await execute(session, state, step);

@@ -30,8 +30,9 @@ describe('the TTY view and the cache', () => {
         screen = (await execa('tmux', ['-S', socket, 'capture-pane', '-p'])).stdout;
       }
       expect(screen).toMatch(/EXIT=0/);
-      expect(screen).toMatch(/STEP 2\/3: COPY \. \/app\/.*\n--> cache miss: file changed: b\.txt\n/);
-      expect(screen).toContain('--> cache miss: the layer it builds on changed (a step before it ran)');
+      // Under the step's row, and kept there when it ends.
+      expect(screen).toMatch(/^ => \[2\/3\] COPY \. \/app\/ .*\n => => cache miss: file changed: b\.txt\n/m);
+      expect(screen).toMatch(/^ => \[3\/3\] RUN .*\n => => cache miss: the layer it builds on changed \(a step before it ran\)\n/m);
     } finally {
       await execa('tmux', ['-S', socket, 'kill-server'], { reject: false });
       for (const r of roots) await r.cleanup();
