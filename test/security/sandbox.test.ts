@@ -3,7 +3,7 @@
 // the last test goes through `tsbuild build` to show a Dockerfile's RUN gets the same sandbox.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -289,11 +289,14 @@ describe('secrets', () => {
         }
       }
       expect(seen).toEqual([]);
-      // The pipes are closed: the step has only its stdio, the helper no longer holds descriptors 4 and 5.
+      // The pipes are closed: the step has only its stdio, and the helper's descriptors 4 and 5,
+      // where the secrets' pipes came in, are no longer pipes (the helper may reuse the numbers:
+      // 4 is its pidfd of the step now).
       expect(await readdir(`/proc/${step}/fd`)).toEqual(['0', '1', '2']);
       const helper = Number(/^PPid:\s+(\d+)$/m.exec(await readFile(`/proc/${step}/status`, 'utf8'))![1]);
       expect(await readFile(`/proc/${helper}/cmdline`, 'utf8')).toContain('tsbuild-helper');
-      expect((await readdir(`/proc/${helper}/fd`)).filter((fd) => fd === '4' || fd === '5')).toEqual([]);
+      const targets = await Promise.all(['4', '5'].map((fd) => readlink(`/proc/${helper}/fd/${fd}`).catch(() => 'closed')));
+      expect(targets.filter((t) => t.startsWith('pipe:'))).toEqual([]);
       // The secret's tmpfs and the step's mounts are in the step's namespace only.
       expect(await newMounts()).toEqual([]);
     } finally {
