@@ -15,8 +15,7 @@ import {
 import { findCiConfig } from '../../src/analyze/ci-config.js';
 import { shortId } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
-import { exactArgs, parseCommand, storeOptions, usageError } from '../common.js';
-import { Store } from '../../src/store/store.js';
+import { exactArgs, parseCommand, usageError } from '../common.js';
 import { Interrupted, withSources } from '../source.js';
 import { humanSize, table } from '../format.js';
 import { forTerminal } from '../terminal.js';
@@ -75,11 +74,10 @@ export async function run(argv: string[]): Promise<number> {
     const other = v.json ? 'json' : v.ci ? 'ci' : v.html ? 'html' : undefined;
     if (other) throw usageError(`-i and --${other} cannot be combined`);
     if (!process.stdout.isTTY || !process.stdin.isTTY) throw usageError('-i needs a terminal: standard input and output must be a TTY');
-    // The browser reads an image of the store.
-    const store = await Store.open(await storeOptions(v));
-    const id = await store.resolveImage(args.positionals[0]!);
+    // Any source, as the other forms: the view reads its layers before it starts.
     const { runInteractive } = await import('../tui/analyze.js');
-    return runInteractive(store, id);
+    const viewed = await withSources(args.positionals, v, ([source]) => runInteractive(source!));
+    return viewed instanceof Interrupted ? viewed.exitCode : viewed;
   }
   const read = await withSources(args.positionals, v, async ([source]) => ({
     ...(v.html ? await analyzeSourceWithTree(source!) : { analysis: await analyzeSource(source!), tree: undefined }),

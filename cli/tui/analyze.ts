@@ -2,10 +2,10 @@
 // the terminal, until q (exit 0) or Ctrl-C (130). The data is src/analyze's (the layer origins,
 // and ImageTree's replay of the tar-splits); view.ts draws it and screen.ts owns the terminal.
 // SIGINT, SIGTERM and SIGHUP end the view too, with the terminal given back first.
-import type { Digest } from '../../src/digest.js';
 import { layerOrigins, type LayerOrigin } from '../../src/analyze/origin.js';
+import type { LayerEntry } from '../../src/analyze/entries.js';
 import { ImageTree } from '../../src/analyze/imagetree.js';
-import type { Store } from '../../src/store/store.js';
+import type { SourceImage } from '../../src/analyze/index.js';
 import { shortId } from '../../src/digest.js';
 import { Screen } from './screen.js';
 import { View, type ViewModel } from './view.js';
@@ -13,13 +13,13 @@ import { View, type ViewModel } from './view.js';
 /** Signals that end the view (Ctrl-C is a key in raw mode, but `kill -INT` is still a signal). */
 const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
-export async function runInteractive(store: Store, id: Digest): Promise<number> {
+export async function runInteractive(source: SourceImage): Promise<number> {
   // Reading a large image's tar-splits takes seconds: say so, on a line that is cleared after.
   const status = process.stderr.isTTY;
   if (status) process.stderr.write('Reading the layers…');
   let model: ViewModel;
   try {
-    model = await loadModel(store, id);
+    model = await loadModel(source);
   } finally {
     if (status) process.stderr.write('\r\x1b[K');
   }
@@ -73,16 +73,24 @@ export async function runInteractive(store: Store, id: Digest): Promise<number> 
   });
 }
 
-async function loadModel(store: Store, id: Digest): Promise<ViewModel> {
-  const img = await store.image(id);
-  const origins = layerOrigins(img.config, img.layers.length, await store.provenance(id));
-  const tree = await ImageTree.read(img.layers.map((l) => ({ name: `layer ${l.record.chainId}`, entries: () => l.entries() })));
+/** The view's data, from any image source (the store, an archive, a layout, a registry). */
+async function loadModel(img: SourceImage): Promise<ViewModel> {
+  const origins = layerOrigins(img.config, img.layers.length, img.provenance);
+  // An archive's layers are read in order, once each: one at a time.
+  const entries: LayerEntry[][] = [];
+  for (const layer of img.layers) {
+    const list: LayerEntry[] = [];
+    for await (const e of layer.entries()) list.push(e);
+    entries.push(list);
+  }
+  const tree = new ImageTree(entries);
   const hidden = tree.layers.map((l) => l.copies.reduce((n, c) => n + (c.hiddenBy ? c.bytes : 0), 0));
+  const sizes = await Promise.all(img.layers.map((l) => l.size()));
   return {
-    title: `${img.tags[0]?.ref ?? '<none>'} (${shortId(img.id)})`,
-    size: img.size,
+    title: `${img.tags[0] ?? '<none>'} (${shortId(img.id)})`,
+    size: sizes.reduce((a, b) => a + b, 0),
     wastedBytes: hidden.reduce((a, b) => a + b, 0),
-    layers: img.layers.map((l, i) => ({ size: l.record.size, wastedBytes: hidden[i]!, origin: originText(origins[i]!) })),
+    layers: img.layers.map((_, i) => ({ size: sizes[i]!, wastedBytes: hidden[i]!, origin: originText(origins[i]!) })),
     tree: (layer) => tree.at(layer),
   };
 }

@@ -6,8 +6,7 @@
 // takes from one full replay which copies a later layer hides. (./tree.ts is another tree: every
 // copy every layer stores, grouped for the HTML report's treemap; this one is the filesystem a
 // container of the image would see at each layer.)
-import type { TarSplitEntry } from '../layer/tarsplit.js';
-import { readLayerEntries, type LayerEntry, type StoredEntry } from './entries.js';
+import type { LayerEntry, StoredEntry } from './entries.js';
 import { Replay, type Copy, type LayerReplay, type ReplayNode } from './replay.js';
 
 /** What the selected layer did to a path. */
@@ -66,17 +65,6 @@ export class ImageTree {
     entries.forEach((layer, i) => {
       for (const e of layer) if (e.kind === 'symlink' && e.linkTarget !== undefined) this.symlinks.set(`${i}\0${e.path}`, e.linkTarget);
     });
-  }
-
-  /** Reads the layers' entries from their tar-splits (`name` says which layer in an error). */
-  static async read(layers: readonly { readonly name: string; entries(): AsyncIterable<TarSplitEntry> }[]): Promise<ImageTree> {
-    const all: LayerEntry[][] = [];
-    for (const layer of layers) {
-      const entries: LayerEntry[] = [];
-      for await (const e of readLayerEntries(layer.entries(), layer.name)) entries.push(e);
-      all.push(entries);
-    }
-    return new ImageTree(all);
   }
 
   /** The filesystem as of layer `index` (0 = bottom), marked with that layer's changes. */

@@ -2,7 +2,9 @@
 // and read back from the screen: the layer list, the tree as of the selected layer with each
 // entry's change and size, the filters, resizing, and the terminal given back on q and Ctrl-C.
 // The image's layers add, modify and remove files and waste bytes in ways the test chooses.
-import { CLI, contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI, contextOf, ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 import { Tmux } from '../helpers/tmux.js';
 
 const DOCKERFILE = `FROM busybox
@@ -34,8 +36,8 @@ afterAll(async () => {
 });
 
 /** Starts the view on `demo` in a new session; the shell prints the exit status and the tty modes after it. */
-async function startView(cols = 80, rows = 24): Promise<string> {
-  const command = `node ${CLI} analyze --root ${store.root} -i demo; echo EXIT=$?; echo "MODES=$(stty -a | tr ' ' '\\n' | grep -x -e -icanon -e icanon -e -echo -e echo | tr '\\n' ' ')."; sleep 600`;
+async function startView(cols = 80, rows = 24, image = 'demo', root = store.root): Promise<string> {
+  const command = `node ${CLI} analyze --root ${root} -i ${image}; echo EXIT=$?; echo "MODES=$(stty -a | tr ' ' '\\n' | grep -x -e -icanon -e icanon -e -echo -e echo | tr '\\n' ' ')."; sleep 600`;
   const s = await tmux.start(command, cols, rows);
   await tmux.waitFor(s, (l) => l.some((x) => x.includes('INSTRUCTION')), 'the layer list');
   return s;
@@ -169,5 +171,22 @@ describe('analyze -i', () => {
     expect(screen).toContain('EXIT=130');
     expect(screen).toContain('MODES=icanon echo .');
     expect(await tmux.format(s, '#{alternate_on} #{cursor_flag}')).toBe('0 1');
+  });
+
+  test('an image beside the store (docker-archive:FILE): its layers and files, the store never opened', async () => {
+    const dir = await tempDir('tsbuild-tui-archive-');
+    await ok(store.root, ['save', '-o', join(dir, 'demo.tar'), 'demo']);
+    const noStore = join(dir, 'no-store');
+    const s = await startView(80, 24, `docker-archive:${join(dir, 'demo.tar')}`, noStore);
+    // No build record beside an archive: the instructions are the history's.
+    await tmux.keys(s, 'Down');
+    let screen = await tmux.waitFor(s, (l) => l.some((x) => /Layer 1: .*COPY app \/app\//.test(x)), 'layer 1 from the history');
+    await tmux.keys(s, 'Tab', 'Home', 'Enter');
+    screen = await tmux.waitFor(s, (l) => names(l).includes('config.txt'), 'the entries of /app');
+    expect(names(screen)).toContain('app/');
+    await tmux.keys(s, 'q');
+    screen = await tmux.waitFor(s, has('MODES='), 'the exit status');
+    expect(screen).toContain('EXIT=0');
+    await expect(access(noStore)).rejects.toThrow(/ENOENT/);
   });
 });
