@@ -180,9 +180,9 @@ describe('analyze -i', () => {
     const s = await startView(80, 24, `docker-archive:${join(dir, 'demo.tar')}`, noStore);
     // No build record beside an archive: the instructions are the history's.
     await tmux.keys(s, 'Down');
-    let screen = await tmux.waitFor(s, (l) => l.some((x) => /Layer 1: .*COPY app \/app\//.test(x)), 'layer 1 from the history');
+    await tmux.waitFor(s, (l) => l.some((x) => /Layer 1: .*COPY app \/app\//.test(x)), 'layer 1 from the history');
     await tmux.keys(s, 'Tab', 'Home', 'Enter');
-    screen = await tmux.waitFor(s, (l) => names(l).includes('config.txt'), 'the entries of /app');
+    let screen = await tmux.waitFor(s, (l) => names(l).includes('config.txt'), 'the entries of /app');
     expect(names(screen)).toContain('app/');
     await tmux.keys(s, 'q');
     screen = await tmux.waitFor(s, has('MODES='), 'the exit status');
