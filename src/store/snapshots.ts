@@ -70,17 +70,19 @@ export async function commit(parts: StoreParts, snap: ActiveSnapshot, opts: Omit
 /**
  * Unpacks a layer tar on `parent` and publishes it; on failure nothing of it stays. `created` is
  * false when the store had that chain already (the tar was unpacked for nothing, and dropped).
+ * Once `signal` is aborted (Ctrl-C), what was unpacked is removed after this process exits.
  */
 export async function applyLayer(
   parts: StoreParts,
   tar: NodeJS.ReadableStream | AsyncIterable<Uint8Array>,
   parent: LayerRecord | undefined,
+  signal?: AbortSignal,
 ): Promise<Published> {
   const snap = await prepare(parts, parent);
   try {
     return await publish(parts, snap, (tarSplitPath) => apply(snap.mounts, tar, { tarSplitPath }));
   } catch (err) {
-    await discard(parts, snap.key);
+    await discard(parts, snap.key, { afterExit: signal?.aborted === true });
     throw err;
   }
 }

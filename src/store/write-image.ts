@@ -49,7 +49,7 @@ export async function writeImage(parts: StoreParts, image: Image, opts: WriteIma
       }
       let layer: LayerRecord;
       try {
-        const published = await applyLayer(parts, await image.layers[i]!.compressed(), parent);
+        const published = await applyLayer(parts, await image.layers[i]!.compressed(), parent, opts.signal);
         layer = published.record;
         if (published.created) added.push(layer.chainId);
       } catch (err) {
