@@ -62,20 +62,18 @@ interface Seen {
 }
 
 /**
- * The final filesystem of an image, path (without the leading '/') to what is there, as the
- * JSON of its Seen: one string per path rather than two objects, so that the first image's
- * 100,000 paths weigh little while the second is replayed (equal strings are equal states).
+ * The final filesystem of an image: each path (without the leading '/') with the JSON of its
+ * Seen, one string per path rather than two objects, so that the first image's 100,000 paths
+ * weigh little while the second is replayed (equal strings are equal states).
  */
-async function finalFilesystem(img: SourceImage): Promise<Map<string, string>> {
+async function* finalFilesystem(img: SourceImage): AsyncGenerator<[string, string]> {
   const replay = new Replay();
   for (const layer of img.layers) {
     const entries = [];
     for await (const e of layer.entries()) entries.push(e);
     replay.apply(entries);
   }
-  const out = new Map<string, string>();
-  for (const [path, v] of replay.visible()) out.set(path, JSON.stringify(seen(v)));
-  return out;
+  for (const [path, v] of replay.visible()) yield [path, JSON.stringify(seen(v))];
 }
 
 function seen({ entry, copy }: Visible): Seen {
@@ -117,23 +115,25 @@ export function comparePaths(a: string, b: string): number {
 /** Compares two images' final filesystems. Identical image IDs are identical without reading a layer. */
 export async function diffImages(from: SourceImage, to: SourceImage): Promise<ImageDiff> {
   const names = { from: { name: sourceLabel(from), id: from.id }, to: { name: sourceLabel(to), id: to.id } };
-  // One image at a time: each replay is dropped once its final filesystem is taken.
-  const same = from.id === to.id;
-  const a = same ? new Map<string, string>() : await finalFilesystem(from);
-  const b = same ? new Map<string, string>() : await finalFilesystem(to);
+  // One image at a time: the first's final filesystem is kept (its replay dropped), and the
+  // second's compared path by path as it is listed.
   const parse = (json: string): Seen => JSON.parse(json) as Seen;
   const changes: PathChange[] = [];
-  for (const [path, was] of a) {
-    const is = b.get(path);
-    if (is === undefined) changes.push({ path: `/${path}`, change: 'removed', before: parse(was).state, what: [] });
-    else if (is !== was) {
-      const [before, after] = [parse(was), parse(is)];
-      const what = differences(before, after);
-      if (what.length > 0) changes.push({ path: `/${path}`, change: 'changed', before: before.state, after: after.state, what });
+  if (from.id !== to.id) {
+    const a = new Map<string, string>();
+    for await (const [path, json] of finalFilesystem(from)) a.set(path, json);
+    for await (const [path, is] of finalFilesystem(to)) {
+      const was = a.get(path);
+      if (was === undefined) changes.push({ path: `/${path}`, change: 'added', after: parse(is).state, what: [] });
+      else if (is !== was) {
+        const [before, after] = [parse(was), parse(is)];
+        const what = differences(before, after);
+        if (what.length > 0) changes.push({ path: `/${path}`, change: 'changed', before: before.state, after: after.state, what });
+      }
+      a.delete(path);
     }
-  }
-  for (const [path, is] of b) {
-    if (!a.has(path)) changes.push({ path: `/${path}`, change: 'added', after: parse(is).state, what: [] });
+    // What the second did not list is gone.
+    for (const [path, was] of a) changes.push({ path: `/${path}`, change: 'removed', before: parse(was).state, what: [] });
   }
   changes.sort((x, y) => comparePaths(x.path, y.path));
   const count = (c: PathChange['change']): number => changes.filter((x) => x.change === c).length;
