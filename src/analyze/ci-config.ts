@@ -11,7 +11,7 @@
 // YAML is read with the `yaml` package (eemeli/yaml: no dependencies, YAML 1.2, positions for
 // errors) rather than a hand-written subset: users copy such files from dive's examples, with
 // comments, quotes and flow style.
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { InvalidInputError } from '../errors.js';
@@ -78,11 +78,13 @@ export async function findCiConfig(opts: { explicit?: string; dockerfile?: strin
   if (opts.explicit !== undefined) return readCiConfig(opts.explicit);
   const candidates = [...(opts.dockerfile ? [join(dirname(opts.dockerfile), CI_CONFIG_NAME)] : []), join(opts.cwd, CI_CONFIG_NAME)];
   for (const path of candidates) {
-    const exists = await readFile(path).then(
-      () => true,
-      () => false,
-    );
-    if (exists) return readCiConfig(path);
+    if (
+      await access(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return readCiConfig(path);
   }
   return undefined;
 }

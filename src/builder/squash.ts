@@ -26,7 +26,9 @@ import type { BuildSession, StageResult } from './session.js';
  */
 export async function squashStage(session: BuildSession, final: StageResult, layers: readonly LayerRecord[]): Promise<StageResult> {
   const { config } = final;
-  const firstOwn = Math.min(...final.origins.map((o) => o.history));
+  // A loop, not Math.min(...): a Dockerfile of 200,000 steps has as many origins.
+  let firstOwn = Infinity;
+  for (const o of final.origins) firstOwn = Math.min(firstOwn, o.history);
   if (!Number.isFinite(firstOwn)) return final;
   const baseLayers = config.history.slice(0, firstOwn).filter((h) => !h.empty_layer).length;
   if (layers.length <= baseLayers) return final; // the steps made no layer: nothing to merge

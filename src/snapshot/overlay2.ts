@@ -11,13 +11,14 @@
 // Two ways to mount the same directories (OverlayMount.program): the kernel's overlayfs, or
 // fuse-overlayfs where the kernel refuses overlayfs in a user namespace (choose.ts decides). The
 // layout, and so the store, is Docker's either way.
+import { exists } from '../fs/exists.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BindMount, Mount, OverlayMount } from '../runtime/types.js';
 import { inUserNamespace } from '../runtime/userns.js';
-import { exists, removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
+import { removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
 
 const LINK_DIR = 'l';
 const LINK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

@@ -6,7 +6,7 @@
 //
 // Keys are the store's cache-ids: a snapshot keeps its key when committed, so a layer record's
 // cache-id names its directory, as in Docker's layout.
-import { lstat, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Mount } from '../runtime/types.js';
 
 export type DriverName = 'overlay2' | 'vfs';
@@ -71,14 +71,6 @@ export type RemoveTrees = (dirs: readonly string[]) => Promise<void>;
 /** RemoveTrees in this process: what every removal does unless told otherwise. */
 export async function removeTreesNow(dirs: readonly string[]): Promise<void> {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-}
-
-/** Whether `path` exists (not following a final symlink). */
-export async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** A fresh snapshot key: 64 hex digits, like Docker's cache-ids. */

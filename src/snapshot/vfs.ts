@@ -5,10 +5,11 @@
 //   <home>/parents/<key>       the parent snapshot's key, kept outside the rootfs
 //   <home>/init/<key>/         the init files of an active snapshot
 //   <home>/init/<key>.json     the placeholders made for them in the rootfs, to take out at commit
+import { exists } from '../fs/exists.js';
 import { mkdir, readFile, rm, readdir, rmdir, writeFile, lstat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import type { BindMount, Mount } from '../runtime/types.js';
-import { exists, removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
+import { removeTreesNow, type InitLayer, type PrepareOptions, type RemoveTrees, type Snapshotter } from './snapshotter.js';
 
 /**
  * What placing an init layer changed in a rootfs: the placeholders created (in creation order)

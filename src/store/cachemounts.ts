@@ -14,6 +14,7 @@
 // `prune` takes an instance only when it can lock it exclusively without waiting, so a cache in
 // use is never removed under a running step. The locks are the native helper's (lock.ts): the
 // kernel drops them when a build dies, however it dies.
+import { exists } from '../fs/exists.js';
 import { createHash } from 'node:crypto';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,13 +110,6 @@ async function ensureInstance(entry: string, dir: string, req: CacheMountRequest
     await rm(scratch, { recursive: true, force: true });
     throw err;
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Every cache with at least one instance, with its bytes on disk. */
