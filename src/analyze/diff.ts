@@ -5,9 +5,10 @@
 // stored layer's tar-split, any other layer's tar headers. No file content is compared byte by
 // byte: a file's content is its size and CRC-64, which a tar-split records and which is computed
 // the same way while streaming a layer that is not stored, so the two sides compare whatever
-// their sources. mtimes are not compared: every rebuild changes them.
+// their sources. mtimes are not compared: every rebuild changes them. The replay is final-fs.ts's,
+// which keeps one string per path (replay.ts's bookkeeping of every copy is analyze's).
 import type { Digest } from '../digest.js';
-import { Replay, type Visible } from './replay.js';
+import { decodeState, FinalFilesystem, type StateKey } from './final-fs.js';
 import type { SourceImage } from './source.js';
 
 export type PathType = 'file' | 'dir' | 'symlink' | 'special';
@@ -61,35 +62,16 @@ interface Seen {
   readonly fingerprint: string | undefined;
 }
 
-/**
- * The final filesystem of an image: each path (without the leading '/') with the JSON of its
- * Seen, one string per path rather than two objects, so that the first image's 100,000 paths
- * weigh little while the second is replayed (equal strings are equal states).
- */
-async function* finalFilesystem(img: SourceImage): AsyncGenerator<[string, string]> {
-  const replay = new Replay();
-  for (const layer of img.layers) {
-    const entries = [];
-    for await (const e of layer.entries()) entries.push(e);
-    replay.apply(entries);
-  }
-  for (const [path, v] of replay.visible()) yield [path, JSON.stringify(seen(v))];
+/** The final filesystem of an image: its layers replayed, keeping one string per path. */
+async function finalFilesystem(img: SourceImage): Promise<FinalFilesystem> {
+  const fs = new FinalFilesystem();
+  for (const layer of img.layers) await fs.apply(layer.entries());
+  return fs;
 }
 
-function seen({ entry, copy }: Visible): Seen {
-  const common = { mode: entry.mode, uid: entry.uid, gid: entry.gid };
-  switch (entry.kind) {
-    case 'file':
-      return { state: { type: 'file', size: entry.bytes, ...common }, fingerprint: entry.fingerprint };
-    case 'hardlink':
-      // The path is a regular file sharing its target's content (and inode: owner and mode too).
-      return { state: { type: 'file', size: copy?.bytes ?? 0, ...common }, fingerprint: copy?.fingerprint };
-    case 'symlink':
-      return { state: { type: 'symlink', size: entry.bytes, ...common, target: entry.linkTarget ?? '' }, fingerprint: entry.fingerprint };
-    case 'dir':
-    case 'special':
-      return { state: { type: entry.kind, size: 0, ...common }, fingerprint: undefined };
-  }
+function seen(key: StateKey): Seen {
+  const { fingerprint, target, ...rest } = decodeState(key);
+  return { state: { ...rest, ...(rest.type === 'symlink' ? { target: target ?? '' } : {}) }, fingerprint };
 }
 
 /** What differs between one path's two states; empty when nothing does. */
@@ -115,25 +97,19 @@ export function comparePaths(a: string, b: string): number {
 /** Compares two images' final filesystems. Identical image IDs are identical without reading a layer. */
 export async function diffImages(from: SourceImage, to: SourceImage): Promise<ImageDiff> {
   const names = { from: { name: sourceLabel(from), id: from.id }, to: { name: sourceLabel(to), id: to.id } };
-  // One image at a time: the first's final filesystem is kept (its replay dropped), and the
-  // second's compared path by path as it is listed.
-  const parse = (json: string): Seen => JSON.parse(json) as Seen;
   const changes: PathChange[] = [];
   if (from.id !== to.id) {
-    const a = new Map<string, string>();
-    for await (const [path, json] of finalFilesystem(from)) a.set(path, json);
-    for await (const [path, is] of finalFilesystem(to)) {
-      const was = a.get(path);
-      if (was === undefined) changes.push({ path: `/${path}`, change: 'added', after: parse(is).state, what: [] });
-      else if (is !== was) {
-        const [before, after] = [parse(was), parse(is)];
+    // Both final filesystems are walked together: only the paths that differ become objects.
+    const [a, b] = [await finalFilesystem(from), await finalFilesystem(to)];
+    for (const [path, was, is] of FinalFilesystem.compare(a, b)) {
+      if (was === undefined) changes.push({ path: `/${path}`, change: 'added', after: seen(is!).state, what: [] });
+      else if (is === undefined) changes.push({ path: `/${path}`, change: 'removed', before: seen(was).state, what: [] });
+      else {
+        const [before, after] = [seen(was), seen(is)];
         const what = differences(before, after);
         if (what.length > 0) changes.push({ path: `/${path}`, change: 'changed', before: before.state, after: after.state, what });
       }
-      a.delete(path);
     }
-    // What the second did not list is gone.
-    for (const [path, was] of a) changes.push({ path: `/${path}`, change: 'removed', before: parse(was).state, what: [] });
   }
   changes.sort((x, y) => comparePaths(x.path, y.path));
   const count = (c: PathChange['change']): number => changes.filter((x) => x.change === c).length;
