@@ -6,6 +6,7 @@ import { access, mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/pr
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { abortCommands } from './measure.js';
+import { journaledWorkFs, type WorkFs } from './workfs.js';
 
 const CGROUP_FS = '/sys/fs/cgroup';
 
@@ -85,17 +86,29 @@ export class Session {
   private constructor(
     readonly dir: string,
     readonly keep: boolean,
+    /** The journaled filesystem made for the run (workfs.ts), when `dir` is on one. */
+    readonly workFs: WorkFs | undefined,
   ) {
     this.cgroupName = `/tsbuild-bench-${process.pid}`;
   }
 
-  /** A fresh work directory under `base`; short, because Docker's socket paths must fit in 108 bytes. */
-  static async create(base: string, keep: boolean): Promise<Session> {
-    await mkdir(base, { recursive: true });
-    const dir = await mkdtemp(join(base, 'tsb-bench-'));
-    const s = new Session(dir, keep);
-    await mkdir(join(dir, 'logs'));
-    return s;
+  /**
+   * A fresh work directory under `base`; short, because Docker's socket paths must fit in 108
+   * bytes. `journaled`: on a journaled ext4 made for the run under `base` (workfs.ts), unmounted
+   * and removed by close().
+   */
+  static async create(base: string, keep: boolean, journaled: boolean): Promise<Session> {
+    const workFs = journaled ? await journaledWorkFs(base) : undefined;
+    try {
+      await mkdir(base, { recursive: true });
+      const dir = await mkdtemp(join(workFs?.dir ?? base, 'tsb-bench-'));
+      const s = new Session(dir, keep, workFs);
+      await mkdir(join(dir, 'logs'));
+      return s;
+    } catch (err) {
+      await workFs?.remove();
+      throw err;
+    }
   }
 
   path(...parts: string[]): string {
@@ -147,8 +160,13 @@ export class Session {
       if (r.status !== 0) spawnSync('umount', ['-l', m]);
     }
     await this.removeCgroups();
-    if (this.keep) process.stderr.write(`bench: kept ${this.dir}\n`);
-    else await this.removeDir();
+    if (this.keep) {
+      const on = this.workFs ? ` (on ${this.workFs.image}, still mounted at ${this.workFs.dir}: umount it and remove the image after)` : '';
+      process.stderr.write(`bench: kept ${this.dir}${on}\n`);
+      return;
+    }
+    await this.removeDir();
+    await this.workFs?.remove().catch((err: Error) => this.problems.push(`removing the work filesystem: ${err.message}`));
   }
 
   /**
