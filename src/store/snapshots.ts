@@ -51,19 +51,39 @@ export async function view(parts: StoreParts, layer: LayerRecord | undefined): P
   return parts.snapshotter.view(layer?.cacheId);
 }
 
+export interface CommitOptions extends Omit<DiffOptions, 'tarSplitPath'> {
+  /**
+   * The snapshot's mount, still being taken down: its layer is written meanwhile from the upper
+   * dir, and published once this has settled (and only if it succeeded).
+   */
+  readonly unmounted?: Promise<void>;
+}
+
 /**
  * Commits a snapshot as a layer on its parent: the differ writes its tar-split and says its
  * diffID, and the layer is published under its chainID. If that chain exists already, the
  * snapshot was identical to a stored one and is dropped: this is how layers are shared. The
  * snapshot is the caller's to discard if this throws.
  */
-export async function commit(parts: StoreParts, snap: ActiveSnapshot, opts: Omit<DiffOptions, 'tarSplitPath'> = {}): Promise<LayerRecord> {
-  await parts.snapshotter.commit(snap.key);
-  // The snapshot's own mounts as the upper side: the differ reads an overlay's upper dir
-  // directly, and a plain directory beside its parent's (the init layer is gone by now).
-  const { record } = await publish(parts, snap, async (tarSplitPath) =>
-    compare(await parts.snapshotter.view(snap.parent?.cacheId), snap.mounts, { ...opts, tarSplitPath }),
-  );
+export async function commit(parts: StoreParts, snap: ActiveSnapshot, opts: CommitOptions = {}): Promise<LayerRecord> {
+  const { unmounted, ...diff } = opts;
+  const describe = async (tarSplitPath: string): Promise<LayerDescriptor> =>
+    compare(await parts.snapshotter.view(snap.parent?.cacheId), snap.mounts, { ...diff, tarSplitPath });
+  if (unmounted === undefined) {
+    await parts.snapshotter.commit(snap.key);
+    // The snapshot's own mounts as the upper side: the differ reads an overlay's upper dir
+    // directly, and a plain directory beside its parent's (the init layer is gone by now).
+    return (await publish(parts, snap, describe)).record;
+  }
+  // Still being unmounted: the upper dir is read meanwhile (an overlay's layer does not depend
+  // on its init layer, a lower dir of the mount, which goes once the mount has).
+  const { record } = await publish(parts, snap, async (tarSplitPath) => {
+    // Both settle before anything fails: no removal starts while the init layer is being removed.
+    const [desc, committed] = await Promise.allSettled([describe(tarSplitPath), unmounted.then(() => parts.snapshotter.commit(snap.key))]);
+    if (desc.status === 'rejected') throw desc.reason;
+    if (committed.status === 'rejected') throw committed.reason;
+    return desc.value;
+  });
   return record;
 }
 

@@ -9,7 +9,6 @@ import type { Digest } from '../digest.js';
 import type { Image } from '../image/image.js';
 import type { Provenance } from '../image/provenance.js';
 import type { Reference } from '../image/reference.js';
-import type { DiffOptions } from '../layer/differ.js';
 import type { Mount } from '../runtime/types.js';
 import { isRootless, rootlessDataHome } from '../runtime/userns.js';
 import { chooseDriver, type DriverRequest } from '../snapshot/choose.js';
@@ -34,7 +33,7 @@ import { StoreParts } from './parts.js';
 import type { RemovedImage } from './remove.js';
 import { scanLeases } from './leases.js';
 import type { TaggedRef } from './repositories.js';
-import { applyLayer, commit, discard, prepare, useLayer, view, type ActiveSnapshot } from './snapshots.js';
+import { applyLayer, commit, discard, prepare, useLayer, view, type ActiveSnapshot, type CommitOptions } from './snapshots.js';
 import type { WriteImageOptions, WrittenImage } from './write-image.js';
 import type { VerifyReport } from './verify.js';
 
@@ -209,7 +208,7 @@ export class Store {
   }
 
   /** What the snapshot changed, published as a layer on its parent. The snapshot is the caller's to discard if this throws. */
-  commit(snap: ActiveSnapshot, opts: Omit<DiffOptions, 'tarSplitPath'> = {}): Promise<LayerRecord> {
+  commit(snap: ActiveSnapshot, opts: CommitOptions = {}): Promise<LayerRecord> {
     return commit(this.parts, snap, opts);
   }
 
