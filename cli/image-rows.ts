@@ -71,11 +71,11 @@ export async function imageRows(
     if (!entry || !byId.has(entry.imageId)) continue;
     const layers = new Map<string, number>();
     for (const e of ix.entries) for (const l of byId.get(e.imageId)?.layers ?? []) layers.set(l.record.chainId, l.record.size);
-    const index = {
-      id: ix.id,
-      platforms: ix.entries.map((e) => formatPlatform(e.platform)),
-      size: [...layers.values()].reduce((a, b) => a + b, 0),
-    };
+    const platforms = ix.entries.map((e) => formatPlatform(e.platform));
+    // With --platform, the row is that platform's image: its ID and size.
+    const index = opts.platform
+      ? { id: entry.imageId, platforms, size: byId.get(entry.imageId)!.size }
+      : { id: ix.id, platforms, size: [...layers.values()].reduce((a, b) => a + b, 0) };
     indexRows.set(entry.imageId, [...(indexRows.get(entry.imageId) ?? []), { index, refs }]);
   }
   const parents = new Set((await Promise.all(images.map((img) => store.parentOf(img.id)))).filter((p) => p !== undefined));

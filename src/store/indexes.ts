@@ -4,7 +4,7 @@
 // leased, so that prune never takes a half-made multi-platform image for garbage, and a kill in
 // between leaves images and an index that are merely untagged.
 import { hex, isDigest, type Digest } from '../digest.js';
-import { InvalidInputError, NotFoundError, TsbuildError } from '../errors.js';
+import { InvalidInputError, NotFoundError, PlatformNotFoundError, TsbuildError } from '../errors.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
 import type { IndexEntry, StoredIndexRecord } from './indexdb.js';
@@ -14,8 +14,6 @@ import type { StoreParts } from './parts.js';
 export type ResolvedTarget =
   { readonly kind: 'image'; readonly id: Digest } | { readonly kind: 'index'; readonly index: StoredIndexRecord };
 
-/** A platform an index lacks: one clear line naming those it has. */
-export class PlatformNotFoundError extends NotFoundError {}
 
 /**
  * Stores an index over images the store has (and leases it until it is tagged or this process
