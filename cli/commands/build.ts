@@ -128,7 +128,9 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const multi = platforms.length > 1;
   const outputs = (v.output ?? []).map(parseOutput);
   if (multi && outputs.some((o) => o.type === 'local' || o.type === 'tar'))
-    throw usageError(`--platform ${platforms.map(formatPlatform).join(',')}: --output type=local and type=tar take one platform's filesystem`);
+    throw usageError(
+      `--platform ${platforms.map(formatPlatform).join(',')}: --output type=local and type=tar take one platform's filesystem`,
+    );
   // Loaded only when given: the cache's modules are start-up time of every build.
   const cacheSpec = v['cache-from']?.length || v['cache-to']?.length ? await import('../../src/cache/spec.js') : undefined;
   const cacheImports = cacheSpec ? flagValues(v['cache-from'], cacheSpec.parseCacheFrom) : [];

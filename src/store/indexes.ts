@@ -14,7 +14,6 @@ import type { StoreParts } from './parts.js';
 export type ResolvedTarget =
   { readonly kind: 'image'; readonly id: Digest } | { readonly kind: 'index'; readonly index: StoredIndexRecord };
 
-
 /**
  * Stores an index over images the store has (and leases it until it is tagged or this process
  * exits). Every entry's image must be there and be for the platform the entry says.
