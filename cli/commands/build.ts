@@ -232,8 +232,10 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     for (const o of outputs) {
       if (o.type === 'docker' || o.type === 'oci') {
         const { planSave, saveToFile, saveToStream } = await import('../../src/archive/save.js');
+        const { saveTarget } = await import('../../src/archive/select.js');
         const refs = result.tags.map((t) => parseReference(t));
-        const plan = await planSave([{ image: await store.image(result.imageId), refs }], o.type);
+        const index = result.platforms ? { index: await store.index(result.imageId) } : {};
+        const plan = await planSave([await saveTarget(store, { id: result.imageId, refs, ...index })], o.type);
         if (o.dest === '-') await saveToStream(plan, process.stdout, { signal: signals.signal });
         else await saveToFile(plan, o.dest, { signal: signals.signal });
         if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest === '-' ? 'to stdout' : o.dest}\n`);

@@ -132,3 +132,57 @@ test('a reproducible multi-platform build pushes the same index digest as before
     (await execa('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${registry.host}/multi:${tag}`])).stdout;
   expect(await digest('rebuilt')).toBe(await digest('1'));
 });
+
+describe('save and load', () => {
+  const archive = async (name: string) => `${await tempDir('tsbuild-mpsave-')}/${name}`;
+  const ids = async (root: string, ref: string) => (await must(root, ['images', '-q', '--no-trunc', ref])).trim();
+
+  test('an OCI archive holds the index: loaded into an empty store, the same multi-platform image; saved twice, the same bytes', async () => {
+    const file = await archive('multi.oci.tar');
+    await must(src.root, ['save', '--format', 'oci', '-o', file, `${registry.host}/multi:1`]);
+    const again = await archive('again.oci.tar');
+    await must(src.root, ['save', '--format', 'oci', '-o', again, `${registry.host}/multi:1`]);
+    const sum = async (f: string) => (await execa('sha256sum', [f])).stdout.split(' ')[0];
+    expect(await sum(again)).toBe(await sum(file));
+    const index = JSON.parse((await execa('tar', ['-xOf', file, 'index.json'])).stdout) as { manifests: { mediaType: string }[] };
+    expect(index.manifests.map((m) => m.mediaType)).toEqual(['application/vnd.oci.image.index.v1+json']);
+
+    const root = await freshRoot();
+    expect(await must(root, ['load', '-q', '-i', file])).toBe(`Loaded image: ${registry.host}/multi:1\n`);
+    expect(await ids(root, `${registry.host}/multi:1`)).toBe(await ids(src.root, `${registry.host}/multi:1`));
+    expect((await inspect(root, ['--platform', `linux/${FOREIGN}`, `${registry.host}/multi:1`])).Architecture).toBe(FOREIGN);
+    expect(await must(root, ['verify'])).toMatch(/^OK/m);
+  });
+
+  test("a docker archive: one entry per platform (the name on this machine's); Docker 20.10 loads it, tsbuild loads the index back", async () => {
+    const file = await archive('multi.docker.tar');
+    await must(src.root, ['save', '-o', file, `${registry.host}/multi:1`]);
+    const manifest = JSON.parse((await execa('tar', ['-xOf', file, 'manifest.json'])).stdout) as { RepoTags: string[] | null }[];
+    expect(manifest).toHaveLength(2);
+    expect(manifest.filter((m) => m.RepoTags !== null).map((m) => m.RepoTags)).toEqual([[`${registry.host}/multi:1`]]);
+
+    const root = await freshRoot();
+    await must(root, ['load', '-q', '-i', file]);
+    expect(await ids(root, `${registry.host}/multi:1`)).toBe(await ids(src.root, `${registry.host}/multi:1`));
+
+    await dockerd.ok(['rmi', '-f', `${registry.host}/multi:1`]);
+    await dockerd.ok(['load', '-i', file]);
+    const [img] = JSON.parse(await dockerd.ok(['image', 'inspect', `${registry.host}/multi:1`])) as { Id: string; Architecture: string }[];
+    expect([img!.Architecture, img!.Id]).toEqual([HOST, (await inspect(src.root, [`${registry.host}/multi:1`])).Id]);
+  });
+
+  test('save --platform: that platform alone, under the name', async () => {
+    const file = await archive('foreign.tar');
+    await must(src.root, ['save', '--platform', `linux/${FOREIGN}`, '-o', file, `${registry.host}/multi:1`]);
+    const root = await freshRoot();
+    await must(root, ['load', '-q', '-i', file]);
+    const img = await inspect(root, [`${registry.host}/multi:1`]);
+    expect(img.Architecture).toBe(FOREIGN);
+    expect(await must(root, ['images', '--format', '{{.Platforms}}'])).toBe(`linux/${FOREIGN}\n`);
+    const missing = await run(src.root, ['save', '--platform', 'linux/s390x', '-o', file, `${registry.host}/multi:1`]);
+    expect([missing.exitCode, missing.stderr]).toEqual([
+      1,
+      `Error: image ${registry.host}/multi:1 has no linux/s390x image (it has linux/amd64, linux/arm64)\n`,
+    ]);
+  });
+});
