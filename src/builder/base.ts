@@ -28,7 +28,7 @@ export async function startFrom(
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
-  const platform = stagePlatform(session.froms, stage, session.req.platform);
+  const platform = stagePlatform(session.plan, session.froms, stage, session.req.platform);
   // Asked for (--platform, or FROM --platform): the base must be for it. Else a stored base is taken as it is.
   const asked = session.req.platform !== undefined || session.froms[stage.index]?.platform !== undefined;
   // A --build-context directory: its files on scratch (context-base.ts).

@@ -66,7 +66,7 @@ export function planStages(req: BuildRequest): { global: ReturnType<typeof globa
   const global = globalArgs(plan, buildArgs, platformArgs({ build: hostPlatform(), target: platform }, req.target, plan, buildArgs));
   const froms = resolveFroms(plan, global.values);
   const stages = stagesToBuild(plan, froms, req.target);
-  refuseForeignRun(stages, froms, platform);
+  refuseForeignRun(plan, stages, froms, platform);
   return { global, froms, stages };
 }
 

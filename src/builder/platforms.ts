@@ -9,15 +9,22 @@
 import { DockerfileError, PlatformNotFoundError, type SourceLocation } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
-import type { Stage } from '../parse/plan.js';
+import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
 import type { BuildRequest } from './request.js';
 import type { BuildSession, StageState } from './session.js';
 import { stageByName, type ResolvedFrom } from './stages.js';
 
-/** The platform stage `stage` is built for: its FROM --platform, else the build's target. */
-export function stagePlatform(froms: readonly ResolvedFrom[], stage: Stage, target: Platform | undefined): Platform {
-  return froms[stage.index]?.platform ?? target ?? hostPlatform();
+/**
+ * The platform stage `stage` is built for: its FROM --platform, else its base stage's, else the
+ * build's target (BuildKit's dockerfile2llb): `FROM tools` after `FROM --platform=$BUILDPLATFORM
+ * ... AS tools` is for this machine too.
+ */
+export function stagePlatform(plan: BuildPlan, froms: readonly ResolvedFrom[], stage: Stage, target: Platform | undefined): Platform {
+  const own = froms[stage.index]?.platform;
+  if (own !== undefined) return own;
+  const base = froms[stage.index] ? stageByName(plan, froms[stage.index]!.base, stage.index) : undefined;
+  return base ? stagePlatform(plan, froms, base, target) : (target ?? hostPlatform());
 }
 
 /** Whether `p` is another platform than this machine's: its programs do not run here natively. */
@@ -42,9 +49,14 @@ export function checkBasePlatform(name: string, config: ImageConfig, want: Platf
  * A RUN in a stage for a foreign platform: refused before any step runs, with the line, until
  * RUN under emulation exists (the only place that refuses it).
  */
-export function refuseForeignRun(stages: readonly Stage[], froms: readonly ResolvedFrom[], target: Platform | undefined): void {
+export function refuseForeignRun(
+  plan: BuildPlan,
+  stages: readonly Stage[],
+  froms: readonly ResolvedFrom[],
+  target: Platform | undefined,
+): void {
   for (const stage of stages) {
-    const p = stagePlatform(froms, stage, target);
+    const p = stagePlatform(plan, froms, stage, target);
     if (!isForeign(p)) continue;
     const run = stage.steps.find((s) => s.kind === 'RUN');
     if (run) {
@@ -58,7 +70,7 @@ export function refuseForeignRun(stages: readonly Stage[], froms: readonly Resol
 
 /** A RUN's cache-key member for a stage whose platform is foreign (none for this machine's: the keys it always had). */
 export function foreignPlatformKey(session: BuildSession, state: StageState): { platform?: string } {
-  const p = stagePlatform(session.froms, state.stage, session.req.platform);
+  const p = stagePlatform(session.plan, session.froms, state.stage, session.req.platform);
   return isForeign(p) ? { platform: formatPlatform(p) } : {};
 }
 
@@ -78,7 +90,7 @@ export async function checkStoredBases(
   for (const stage of stages) {
     const name = froms[stage.index]!.base;
     if (name === 'scratch' || stageByName(req.plan, name, stage.index) || req.namedContexts?.has(name)) continue;
-    const platform = stagePlatform(froms, stage, req.platform);
+    const platform = stagePlatform(req.plan, froms, stage, req.platform);
     let id;
     try {
       id = await store.resolveImage(name, platform);

@@ -125,7 +125,7 @@ function checkPlatform(plan: BuildPlan, stage: Stage, value: string, host: Platf
   // A stage for another platform builds as long as it runs nothing (the builder's own refusal, platforms.ts).
   const froms: ResolvedFrom[] = [];
   froms[stage.index] = { base: '', platform };
-  refuseForeignRun([stage], froms, host);
+  refuseForeignRun(plan, [stage], froms, host);
 }
 
 function reference(name: string, loc: SourceLocation, what: string): void {

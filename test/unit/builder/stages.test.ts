@@ -90,14 +90,14 @@ describe('FROM --platform', () => {
     const { plan, froms: f } = froms(
       `FROM --platform=$BUILDPLATFORM scratch\nRUN true\nFROM --platform=${formatPlatform(HOST)} scratch\nRUN true\n`,
     );
-    expect(() => refuseForeignRun(plan.stages, f, HOST)).not.toThrow();
+    expect(() => refuseForeignRun(plan, plan.stages, f, HOST)).not.toThrow();
   });
 
   test('a RUN for another platform is refused at its line; a stage for it without RUN is not', () => {
     const { plan, froms: f } = froms(`FROM scratch\nFROM --platform=${FOREIGN} scratch AS other\nCOPY a /\nRUN true\n`);
     let err: unknown;
     try {
-      refuseForeignRun(plan.stages, f, HOST);
+      refuseForeignRun(plan, plan.stages, f, HOST);
     } catch (e) {
       err = e;
     }
@@ -106,13 +106,21 @@ describe('FROM --platform', () => {
       new RegExp(`^Dockerfile:4: RUN for ${FOREIGN} on this ${formatPlatform(HOST)} machine needs emulation`),
     );
     const { plan: p2, froms: f2 } = froms(`FROM --platform=${FOREIGN} scratch\nCOPY a /\n`);
-    expect(() => refuseForeignRun(p2.stages, f2, HOST)).not.toThrow();
+    expect(() => refuseForeignRun(p2, p2.stages, f2, HOST)).not.toThrow();
+  });
+
+  test('a stage on a $BUILDPLATFORM stage is for this machine: its RUN is not refused in a foreign build', () => {
+    const { plan, froms: f } = froms(
+      'FROM --platform=$BUILDPLATFORM scratch AS tools\nFROM tools AS more\nRUN true\nFROM scratch\nCOPY --from=more / /\n',
+    );
+    const target = { os: 'linux', architecture: FOREIGN.split('/')[1]! };
+    expect(() => refuseForeignRun(plan, plan.stages, f, target)).not.toThrow();
   });
 
   test('a stage for another platform that the target does not need is not refused', () => {
     const { plan, froms: f } = froms(`FROM --platform=${FOREIGN} scratch AS other\nRUN true\nFROM scratch AS mine\n`);
-    expect(() => refuseForeignRun(stagesToBuild(plan, f, 'mine'), f, HOST)).not.toThrow();
-    expect(() => refuseForeignRun(stagesToBuild(plan, f, 'other'), f, HOST)).toThrow(/^Dockerfile:2: /);
+    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'mine'), f, HOST)).not.toThrow();
+    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'other'), f, HOST)).toThrow(/^Dockerfile:2: /);
   });
 
   test('an unset or malformed platform is an error at its line', () => {
