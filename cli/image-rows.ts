@@ -3,11 +3,16 @@
 // (dangling, reference, before, since, label), intermediate images hidden without -a, one row
 // per tag (and per repo digest with --digests), digest-only references as `REPO <none>`.
 import { parseReference, familiarName, familiarString, type Reference } from '../src/image/reference.js';
-import type { Store, StoredImage } from '../src/store/store.js';
+import type { Digest } from '../src/digest.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../src/image/platform.js';
+import type { Store, StoredImage, TaggedRef } from '../src/store/store.js';
 import { usageError } from './common.js';
 
 export interface ImageRow {
+  /** The row's image: for a multi-platform image, the platform's shown (this machine's, --platform's, or the first). */
   readonly image: StoredImage;
+  /** A multi-platform image's row: its index ID, platforms, and the bytes of all its platforms' layers, each once. */
+  readonly index?: { readonly id: Digest; readonly platforms: readonly string[]; readonly size: number };
   readonly repository: string;
   readonly tag: string;
   /** The repo digest, `<none>`, or empty for a digest-only row without --digests (as docker). */
@@ -43,9 +48,36 @@ export function parseFilters(values: readonly string[]): ImageFilters {
   return f;
 }
 
-/** The rows `tsbuild images` shows, newest image first. */
-export async function imageRows(store: Store, filters: ImageFilters, opts: { all: boolean; digests: boolean }): Promise<ImageRow[]> {
+/**
+ * The rows `tsbuild images` shows, newest image first. A multi-platform image is one row per
+ * tag, as docker's containerd image store lists it; `platform` keeps the rows that have an
+ * image for it (and shows that image's).
+ */
+export async function imageRows(
+  store: Store,
+  filters: ImageFilters,
+  opts: { all: boolean; digests: boolean; platform?: Platform },
+): Promise<ImageRow[]> {
   const images = await store.images();
+  const byId = new Map(images.map((i) => [i.id, i]));
+  // Each tagged index's row goes where the image it shows comes in the newest-first order.
+  const indexRows = new Map<Digest, { index: ImageRow['index'] & object; refs: TaggedRef[] }[]>();
+  const allTags = await store.allTags();
+  for (const ix of await store.indexes()) {
+    const refs = allTags.filter((t) => t.imageId === ix.id);
+    if (refs.length === 0) continue;
+    const want = opts.platform ?? hostPlatform();
+    const entry = ix.entries.find((e) => platformMatches(want, e.platform)) ?? (opts.platform ? undefined : ix.entries[0]);
+    if (!entry || !byId.has(entry.imageId)) continue;
+    const layers = new Map<string, number>();
+    for (const e of ix.entries) for (const l of byId.get(e.imageId)?.layers ?? []) layers.set(l.record.chainId, l.record.size);
+    const platforms = ix.entries.map((e) => formatPlatform(e.platform));
+    // With --platform, the row is that platform's image: its ID and size.
+    const index = opts.platform
+      ? { id: entry.imageId, platforms, size: byId.get(entry.imageId)!.size }
+      : { id: ix.id, platforms, size: [...layers.values()].reduce((a, b) => a + b, 0) };
+    indexRows.set(entry.imageId, [...(indexRows.get(entry.imageId) ?? []), { index, refs }]);
+  }
   const parents = new Set((await Promise.all(images.map((img) => store.parentOf(img.id)))).filter((p) => p !== undefined));
   const before = filters.before !== undefined ? await createdOf(store, filters.before) : undefined;
   const since = filters.since !== undefined ? await createdOf(store, filters.since) : undefined;
@@ -56,7 +88,19 @@ export async function imageRows(store: Store, filters: ImageFilters, opts: { all
     if (before !== undefined && !(created < before)) continue;
     if (since !== undefined && !(created > since)) continue;
     if (!labelsMatch(filters.labels, img.config.config?.Labels ?? {})) continue;
-    const refs = img.tags
+    for (const { index, refs: indexRefs } of indexRows.get(img.id) ?? []) {
+      const refs = indexRefs
+        .map((t) => parseReference(t.ref))
+        .filter((r) => matchers.length === 0 || matchers.some((m) => m(r)))
+        .sort((a, b) => compare(familiarString(a), familiarString(b)));
+      if (filters.dangling === true || refs.length === 0) continue;
+      rows.push(...rowsOf(img, refs, opts.digests).map((r) => ({ ...r, index })));
+    }
+    if (opts.platform && !platformMatches(opts.platform, img.config)) continue;
+    // One platform of a multi-platform image: listed as its index's row (above), not on its own.
+    const own = img.tags.filter((t) => t.imageId === img.id);
+    if (own.length === 0 && img.tags.length > 0) continue;
+    const refs = own
       .map((t) => parseReference(t.ref))
       .filter((r) => matchers.length === 0 || matchers.some((m) => m(r)))
       .sort((a, b) => compare(familiarString(a), familiarString(b)));

@@ -4,7 +4,8 @@
 // read so that they are removed then too.
 import { openSource, type SourceImage } from '../src/analyze/index.js';
 import { Store } from '../src/store/store.js';
-import { storeOptions } from './common.js';
+import { parsePlatform, type Platform } from '../src/image/platform.js';
+import { storeOptions, usageError } from './common.js';
 import { abortOnSignals } from './signals.js';
 
 /** A read ended by Ctrl-C (or SIGTERM): the command exits with this code, the message printed already. */
@@ -12,14 +13,29 @@ export class Interrupted {
   constructor(readonly exitCode: number) {}
 }
 
+/** `--platform OS/ARCH[/VARIANT]`: which image of a multi-platform image; a bad value is a usage error. */
+export function platformOption(value: unknown): Platform | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return parsePlatform(value);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+}
+
 export async function withSources<T>(
   names: readonly string[],
-  values: { root?: unknown; 'storage-driver'?: unknown },
+  values: { root?: unknown; 'storage-driver'?: unknown; platform?: unknown },
   use: (images: readonly SourceImage[]) => Promise<T>,
 ): Promise<T | Interrupted> {
   let store: Promise<Store> | undefined;
   const signals = abortOnSignals();
-  const opts = { store: async () => (store ??= Store.open(await storeOptions(values))), signal: signals.signal };
+  const platform = platformOption(values.platform);
+  const opts = {
+    store: async () => (store ??= Store.open(await storeOptions(values))),
+    signal: signals.signal,
+    ...(platform ? { platform } : {}),
+  };
   const opened: SourceImage[] = [];
   try {
     for (const name of names) opened.push(await openSource(name, opts));

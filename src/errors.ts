@@ -32,5 +32,8 @@ export class DockerfileError extends TsbuildError {
 /** A reference to an image or layer the store does not have. */
 export class NotFoundError extends TsbuildError {}
 
+/** A multi-platform image without the platform asked for: one line naming those it has. */
+export class PlatformNotFoundError extends NotFoundError {}
+
 /** Input the user gave that cannot be used: a bad flag value, a malformed archive, a source outside the context. */
 export class InvalidInputError extends TsbuildError {}

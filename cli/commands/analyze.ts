@@ -35,10 +35,12 @@ const spec = {
     'highest-user-wasted-percent': { type: 'string' },
     'max-cache-bytes': { type: 'string' },
     'ci-config': { type: 'string' },
+    platform: { type: 'string' },
   },
   optionHelp: [
     '  -i, --interactive            Browse the layers and their files in the terminal',
     '      --json                   Print the analysis as JSON (schema: docs/analyze.md)',
+    "      --platform OS/ARCH       Which image of a multi-platform image (default: this machine's)",
     '      --html FILE              Also write a self-contained HTML report (treemap, layers,',
     '                               hints, CI verdict) to FILE',
     '      --ci                     Check the thresholds below; exit 1 if one is crossed',

@@ -16,18 +16,16 @@ export function flagValues<T>(values: readonly string[] | undefined, parse: (val
 }
 
 /**
- * `--platform linux/amd64`, repeatable and comma-separated as buildx takes it. More than one
- * platform is a multi-platform build, which tsbuild does not do yet; the builder refuses a
- * platform other than this machine's.
+ * `--platform linux/amd64`, repeatable and comma-separated as buildx takes it: each platform
+ * once, in the order given. More than one is a multi-platform build.
  */
-export function platformFlag(values: readonly string[]): Platform | undefined {
+export function platformFlag(values: readonly string[]): Platform[] {
   const list = flagValues(
     values.flatMap((v) => v.split(',')).filter((v) => v.trim() !== ''),
     parsePlatform,
   );
-  const distinct = [...new Set(list.map(formatPlatform))];
-  if (distinct.length > 1) throw usageError(`--platform ${distinct.join(',')}: multi-platform builds are not supported yet`);
-  return list[0];
+  const seen = new Set<string>();
+  return list.filter((p) => !seen.has(formatPlatform(p)) && Boolean(seen.add(formatPlatform(p))));
 }
 
 export type OutputSpec =

@@ -6,6 +6,7 @@ import type { NamedContext } from '../../src/builder/request.js';
 import { shortId, type Digest } from '../../src/digest.js';
 import { InvalidInputError } from '../../src/errors.js';
 import { parseDockerfile } from '../../src/parse/index.js';
+import { formatPlatform, hostPlatform, platformMatches } from '../../src/image/platform.js';
 import { familiarString, parseReference, parseTagReference, withDefaultTag } from '../../src/image/reference.js';
 import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { flagValues, keyValues, parseOutput, platformFlag } from './build-flags.js';
@@ -59,7 +60,7 @@ const spec = {
     '      --reproducible           Clamp timestamps to SOURCE_DATE_EPOCH (0 when unset)',
     "      --squash                 Merge the Dockerfile's layers into one on the base image's",
     '      --target STAGE           Set the target build stage to build',
-    "      --platform OS/ARCH       The image's platform; only this machine's (default: $DOCKER_DEFAULT_PLATFORM)",
+    "      --platform OS/ARCH[,...] The image's platforms; several make a multi-platform image (default: $DOCKER_DEFAULT_PLATFORM, else this machine's)",
     '      --secret SPEC            A secret for RUN --mount=type=secret: id=ID[,src=FILE|env=VAR] (repeatable)',
     '      --ssh SPEC               An SSH agent for RUN --mount=type=ssh: default|ID[=SOCKET|KEY,...] (repeatable)',
     "      --network MODE           The RUN steps' network: default (the host's), none or host",
@@ -123,8 +124,13 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   const addHosts = flagValues(v['add-host'], parseAddHostFlag);
   const allow = flagValues(v.allow, parseAllowFlag);
   const network = v.network === undefined ? undefined : flagValues([v.network], parseNetworkFlag)[0];
-  const platform = platformFlag(v.platform ?? (process.env.DOCKER_DEFAULT_PLATFORM ? [process.env.DOCKER_DEFAULT_PLATFORM] : []));
+  const platforms = platformFlag(v.platform ?? (process.env.DOCKER_DEFAULT_PLATFORM ? [process.env.DOCKER_DEFAULT_PLATFORM] : []));
+  const multi = platforms.length > 1;
   const outputs = (v.output ?? []).map(parseOutput);
+  if (multi && outputs.some((o) => o.type === 'local' || o.type === 'tar'))
+    throw usageError(
+      `--platform ${platforms.map(formatPlatform).join(',')}: --output type=local and type=tar take one platform's filesystem`,
+    );
   // Loaded only when given: the cache's modules are start-up time of every build.
   const cacheSpec = v['cache-from']?.length || v['cache-to']?.length ? await import('../../src/cache/spec.js') : undefined;
   const cacheImports = cacheSpec ? flagValues(v['cache-from'], cacheSpec.parseCacheFrom) : [];
@@ -143,7 +149,9 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
   // type=registry pushes the image as the build holds it, not stored (as buildx's registry
   // output does): layers taken from a cache are then never downloaded. An output that reads the
   // stored image, or --analyze, keeps it stored.
-  const pushOnly = outputs.some((o) => o.type === 'image' && o.registry) && !outputs.some((o) => o.type !== 'image') && v.analyze !== true;
+  // A multi-platform image is stored, then pushed as an index.
+  const pushOnly =
+    !multi && outputs.some((o) => o.type === 'image' && o.registry) && !outputs.some((o) => o.type !== 'image') && v.analyze !== true;
   // `-o -`: the filesystem's tar is the output, on stdout; everything else goes to stderr.
   const tarToStdout = outputs.some((o) => 'dest' in o && o.dest === '-');
   if (outputs.filter((o) => 'dest' in o && o.dest === '-').length > 1) throw usageError('only one --output can go to stdout');
@@ -202,7 +210,7 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
       ...(v.pull ? { alwaysPull: true } : {}),
       ...(namedContexts.size ? { namedContexts } : {}),
       ...(v.target !== undefined ? { target: v.target } : {}),
-      ...(platform !== undefined ? { platform } : {}),
+      ...(platforms.length === 1 ? { platform: platforms[0]! } : multi ? { platforms } : {}),
       noCache: v['no-cache'] === true,
       ...(v.squash ? { squash: true } : {}),
       ...(sde !== undefined ? { sourceDateEpoch: Number(sde) } : {}),
@@ -224,8 +232,10 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     for (const o of outputs) {
       if (o.type === 'docker' || o.type === 'oci') {
         const { planSave, saveToFile, saveToStream } = await import('../../src/archive/save.js');
+        const { saveTarget } = await import('../../src/archive/select.js');
         const refs = result.tags.map((t) => parseReference(t));
-        const plan = await planSave([{ image: await store.image(result.imageId), refs }], o.type);
+        const index = result.platforms ? { index: await store.index(result.imageId) } : {};
+        const plan = await planSave([await saveTarget(store, { id: result.imageId, refs, ...index })], o.type);
         if (o.dest === '-') await saveToStream(plan, process.stdout, { signal: signals.signal });
         else await saveToFile(plan, o.dest, { signal: signals.signal });
         if (progress !== 'quiet') say.write(`Wrote ${o.type} archive ${o.dest === '-' ? 'to stdout' : o.dest}\n`);
@@ -267,7 +277,9 @@ async function runBuild(argv: string[], disposers: (() => Promise<void>)[]): Pro
     if (v.analyze) {
       const { analyzeImage } = await import('../../src/analyze/index.js');
       const { renderAnalysis } = await import('./analyze.js');
-      const text = renderAnalysis(await analyzeImage(store, result.imageId), { summary: true });
+      // A multi-platform build's analysis is of this machine's image (else the first platform's).
+      const host = result.platforms?.find((p) => platformMatches(hostPlatform(), p.platform)) ?? result.platforms?.[0];
+      const text = renderAnalysis(await analyzeImage(store, host?.imageId ?? result.imageId), { summary: true });
       // With -q, stdout stays the image ID alone.
       (progress === 'quiet' ? process.stderr : say).write(`\n${text}`);
     }

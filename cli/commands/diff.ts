@@ -14,8 +14,11 @@ const spec = {
     'the same, 1 when they differ, 2 on trouble. IMAGE is a name in the store, or',
     'docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or docker://REF',
   ].join('\n'),
-  options: { json: { type: 'boolean' } },
-  optionHelp: ['      --json                   Print the differences as JSON (schema: docs/commands/diff.md)'],
+  options: { json: { type: 'boolean' }, platform: { type: 'string' } },
+  optionHelp: [
+    '      --json                   Print the differences as JSON (schema: docs/commands/diff.md)',
+    "      --platform OS/ARCH       Which image of a multi-platform image (default: this machine's)",
+  ],
 } as const;
 
 export async function run(argv: string[]): Promise<number> {

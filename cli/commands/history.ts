@@ -15,12 +15,14 @@ const spec = {
     human: { type: 'boolean', short: 'H' },
     quiet: { type: 'boolean', short: 'q' },
     format: { type: 'string' },
+    platform: { type: 'string' },
   },
   optionHelp: [
     "      --no-trunc               Don't truncate output",
     '  -H, --human                  Print sizes and dates in human readable format (default true)',
     '  -q, --quiet                  Only show image IDs',
     '      --format json            Print one JSON object per line',
+    "      --platform OS/ARCH       Which image of a multi-platform image (default: this machine's)",
   ],
 } as const;
 

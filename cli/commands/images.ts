@@ -3,7 +3,9 @@
 import { hex } from '../../src/digest.js';
 import { humanSize } from '../../src/units.js';
 import { Store } from '../../src/store/store.js';
+import { formatPlatform } from '../../src/image/platform.js';
 import { parseCommand, storeOptions, usageError } from '../common.js';
+import { platformOption } from '../source.js';
 import { ago } from '../format.js';
 import { imageRows, parseFilters, type ImageRow } from '../image-rows.js';
 import { parseFormat, type Fields } from '../template.js';
@@ -18,6 +20,7 @@ const spec = {
     format: { type: 'string' },
     'no-trunc': { type: 'boolean' },
     quiet: { type: 'boolean', short: 'q' },
+    platform: { type: 'string' },
   },
   optionHelp: [
     '  -a, --all                    Show all images (default hides intermediate images)',
@@ -26,6 +29,7 @@ const spec = {
     '      --format string          Pretty-print images using a Go template ({{.Repository}}, table ..., json)',
     "      --no-trunc               Don't truncate output",
     '  -q, --quiet                  Only show image IDs',
+    '      --platform OS/ARCH       Only images for this platform (a multi-platform image shows its image for it)',
   ],
 } as const;
 
@@ -36,6 +40,7 @@ const HEADERS: Fields = {
   CreatedSince: 'CREATED',
   Digest: 'DIGEST',
   ID: 'IMAGE ID',
+  Platforms: 'PLATFORMS',
   Repository: 'REPOSITORY',
   SharedSize: 'SHARED SIZE',
   Size: 'SIZE',
@@ -51,35 +56,42 @@ export async function run(argv: string[]): Promise<void> {
   if (args.positionals.length > 1) throw usageError(`"tsbuild images" requires at most 1 argument. Usage: tsbuild ${spec.usage}`);
   const filters = parseFilters(v.filter ?? []);
   if (args.positionals[0] !== undefined) filters.references.push(args.positionals[0]);
-  const format = parseFormat(chooseFormat(v.format, v.quiet === true, v.digests === true), HEADERS);
+  const platform = platformOption(v.platform);
   const store = await Store.open(await storeOptions(v));
-  const rows = await imageRows(store, filters, { all: v.all === true, digests: v.digests === true });
+  const rows = await imageRows(store, filters, { all: v.all === true, digests: v.digests === true, ...(platform ? { platform } : {}) });
+  // The PLATFORMS column appears once the list holds a multi-platform image, where it tells them apart.
+  const multi = rows.some((r) => r.index !== undefined);
+  const format = parseFormat(chooseFormat(v.format, v.quiet === true, v.digests === true, multi), HEADERS);
   process.stdout.write(format.render(rows.map((r) => fields(r, v['no-trunc'] === true))));
 }
 
 /** docker's NewImageFormat: no --format (or `table`) is the default table, or IDs alone for -q. */
-function chooseFormat(format: string | undefined, quiet: boolean, digests: boolean): string {
+function chooseFormat(format: string | undefined, quiet: boolean, digests: boolean, platforms: boolean): string {
   if (format !== undefined && format !== 'table') return format;
   if (quiet) return '{{.ID}}';
+  const tail = platforms ? '\t{{.Platforms}}' : '';
   return digests
-    ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
-    : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+    ? `table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}${tail}`
+    : `table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}${tail}`;
 }
 
 function fields(row: ImageRow, noTrunc: boolean): Fields {
   const { image } = row;
+  const id = row.index?.id ?? image.id;
+  const size = row.index?.size ?? image.size;
   return {
     Containers: 'N/A',
     CreatedAt: goTime(image.config.created),
     CreatedSince: ago(image.config.created),
     Digest: row.digest,
-    ID: noTrunc ? image.id : hex(image.id).slice(0, 12),
+    ID: noTrunc ? id : hex(id).slice(0, 12),
+    Platforms: row.index ? row.index.platforms.join(',') : formatPlatform(image.config),
     Repository: row.repository,
     SharedSize: 'N/A',
-    Size: humanSize(image.size),
+    Size: humanSize(size),
     Tag: row.tag,
     UniqueSize: 'N/A',
-    VirtualSize: humanSize(image.size, 4),
+    VirtualSize: humanSize(size, 4),
   };
 }
 

@@ -8,8 +8,8 @@ const spec = {
   description:
     'Display detailed information on one or more images, as a JSON array. IMAGE is a name in the\n' +
     'store, or docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or docker://REF',
-  options: {},
-  optionHelp: [],
+  options: { platform: { type: 'string' } },
+  optionHelp: ["      --platform OS/ARCH       Which image of a multi-platform image (default: this machine's)"],
 } as const;
 
 export async function run(argv: string[]): Promise<number | void> {

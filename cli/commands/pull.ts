@@ -2,7 +2,7 @@ import { parsePlatform } from '../../src/image/platform.js';
 import { DockerConfig } from '../../src/registry/credentials.js';
 import { pullImage } from '../../src/registry/pull.js';
 import { familiarString, parseReference } from '../../src/image/reference.js';
-import { exactArgs, storeOptions, parseCommand } from '../common.js';
+import { exactArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 import { abortOnSignals } from '../signals.js';
@@ -12,12 +12,14 @@ const spec = {
   description: 'Download an image from a registry into the store',
   options: {
     platform: { type: 'string' },
+    'all-platforms': { type: 'boolean', short: 'a' },
     'insecure-registry': { type: 'string', multiple: true },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   },
   optionHelp: [
     '      --platform OS/ARCH[/VARIANT]  Platform to pull from a multi-platform image (default: this machine)',
+    '  -a, --all-platforms               Pull every platform of a multi-platform image (stored as one)',
     '      --insecure-registry HOST      Reach HOST over plain HTTP (repeatable; loopback always is)',
     '      --progress MODE               auto, plain or tty (default auto)',
     '  -q, --quiet                       Print only the image reference',
@@ -31,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const ref = parseReference(args.positionals[0]!);
   const platform = v.platform !== undefined ? parsePlatform(v.platform) : undefined;
+  if (platform && v['all-platforms']) throw usageError('--platform and --all-platforms cannot be used together');
   const mode = transferMode(v.progress, v.quiet);
   const store = await Store.open(await storeOptions(v));
   const credentials = await DockerConfig.load();
@@ -39,7 +42,9 @@ export async function run(argv: string[]): Promise<number> {
   out.line(`${ref.digest ?? ref.tag ?? 'latest'}: Pulling from ${ref.path}`);
   const signals = abortOnSignals();
   try {
-    const result = await pullImage(store, ref, {
+    // Loaded only for --all-platforms.
+    const pull = v['all-platforms'] ? (await import('../../src/registry/pull-index.js')).pullAllPlatforms : pullImage;
+    const result = await pull(store, ref, {
       ...(platform ? { platform } : {}),
       insecureRegistries: v['insecure-registry'] ?? [],
       credentials,

@@ -11,12 +11,14 @@ const spec = {
   description: 'Upload an image from the store to a registry',
   options: {
     compression: { type: 'string' },
+    'oci-mediatypes': { type: 'string' },
     'insecure-registry': { type: 'string', multiple: true },
     progress: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
   },
   optionHelp: [
     '      --compression gzip|zstd       Layer compression (default gzip; zstd pushes an OCI manifest)',
+    "      --oci-mediatypes true|false   A multi-platform image: an OCI index (default) or Docker's manifest list (false)",
     '      --insecure-registry HOST      Reach HOST over plain HTTP (repeatable; loopback always is)',
     '      --progress MODE               auto, plain or tty (default auto)',
     '  -q, --quiet                       Print only the pushed reference',
@@ -30,6 +32,8 @@ export async function run(argv: string[]): Promise<number> {
   const v = args.values;
   const compression = v.compression ?? 'gzip';
   if (compression !== 'gzip' && compression !== 'zstd') throw usageError(`invalid --compression ${compression}: use gzip or zstd`);
+  const oci = v['oci-mediatypes'];
+  if (oci !== undefined && oci !== 'true' && oci !== 'false') throw usageError(`invalid --oci-mediatypes ${oci}: use true or false`);
   const ref = parseReference(args.positionals[0]!);
   if (ref.digest !== undefined) throw usageError(`cannot push a digest reference: ${args.positionals[0]}`);
   const mode = transferMode(v.progress, v.quiet);
@@ -42,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const result = await pushImage(store, ref, {
       compression,
+      ...(oci !== undefined ? { ociMediaTypes: oci === 'true' } : {}),
       insecureRegistries: v['insecure-registry'] ?? [],
       credentials,
       progress: out.progress,

@@ -20,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
       const removed = await store.removeImage(name, { force: args.values.force === true });
       for (const ref of removed.untagged) process.stdout.write(`Untagged: ${ref}\n`);
       if (removed.deleted) process.stdout.write(`Deleted: ${removed.deleted}\n`);
+      for (const id of removed.deletedImages ?? []) process.stdout.write(`Deleted: ${id}\n`);
     } catch (err) {
       failed++;
       process.stderr.write(`Error: ${oneLine((err as Error).message)}\n`);

@@ -9,6 +9,7 @@ import { HelperError, type TerminalIO } from '../../src/runtime/helper.js';
 import { fail, minArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
+import { platformOption } from '../source.js';
 
 const spec = {
   usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',
@@ -28,6 +29,7 @@ const spec = {
     workdir: { type: 'string', short: 'w' },
     user: { type: 'string', short: 'u' },
     entrypoint: { type: 'string' },
+    platform: { type: 'string' },
   },
   optionHelp: [
     '  -i, --interactive            Keep STDIN open and pass it to the container (else it reads /dev/null)',
@@ -45,6 +47,7 @@ const spec = {
     '  -w, --workdir DIR            Working directory inside the container',
     '  -u, --user USER[:GROUP]      Username or UID',
     "      --entrypoint CMD         Overwrite the default ENTRYPOINT of the image ('' clears it)",
+    "      --platform OS/ARCH       Which image of a multi-platform image (default: this machine's)",
   ],
 } as const;
 
@@ -106,8 +109,9 @@ export async function run(argv: string[]): Promise<number> {
   const raw = Boolean(v.tty && v.interactive);
   if (raw && !isatty(0)) throw new TsbuildError('the input device is not a TTY');
   const [image, ...cmd] = args.positionals[0] === '--' ? args.positionals.slice(1) : args.positionals;
+  const platform = platformOption(v.platform);
   const store = await Store.open(await storeOptions(v));
-  const imageId = await store.resolveImage(image!);
+  const imageId = await store.resolveImage(image!, platform);
   const signals = abortOnSignals();
   // Restored on every way out: the finally below, and Node's own reset of the terminal at exit.
   if (raw) process.stdin.setRawMode(true);

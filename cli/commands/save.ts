@@ -6,6 +6,7 @@ import { saveTargets } from '../../src/archive/select.js';
 import { minArgs, storeOptions, parseCommand, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
+import { platformOption } from '../source.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 
 const spec = {
@@ -15,11 +16,13 @@ const spec = {
     output: { type: 'string', short: 'o' },
     format: { type: 'string' },
     progress: { type: 'string' },
+    platform: { type: 'string' },
   },
   optionHelp: [
     '  -o, --output FILE            Write to a file, instead of STDOUT',
     '      --format docker|oci      docker: a docker save archive (default); oci: an OCI image layout',
     '      --progress auto|plain|tty  Progress on stderr (default auto: a spinner on a terminal)',
+    '      --platform OS/ARCH       Save only this platform of a multi-platform image (default: all its platforms)',
   ],
 } as const;
 
@@ -31,6 +34,7 @@ export async function run(argv: string[]): Promise<number | void> {
   const format = (v.format ?? 'docker') as ArchiveFormat;
   if (!ARCHIVE_FORMATS.includes(format)) throw usageError(`invalid --format ${JSON.stringify(v.format)}: use docker or oci`);
   const mode = transferMode(v.progress);
+  const platform = platformOption(v.platform);
   const toStdout = v.output === undefined || v.output === '-';
   // As docker: an archive is binary, and a terminal is no place for it.
   if (toStdout && process.stdout.isTTY) throw new TsbuildError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
@@ -48,7 +52,7 @@ export async function run(argv: string[]): Promise<number | void> {
 
   const store = await Store.open(await storeOptions(v));
   // Everything that can fail on a bad name or a missing layer fails here, before the first byte.
-  const plan = await planSave(await saveTargets(store, args.positionals), format);
+  const plan = await planSave(await saveTargets(store, args.positionals, platform), format);
   const out = await transferOutput(mode);
   const signals = abortOnSignals();
   try {

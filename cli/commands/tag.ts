@@ -15,6 +15,7 @@ export async function run(argv: string[]): Promise<void> {
   exactArgs(args.positionals, 2, spec.usage);
   const target = parseTagReference(args.positionals[1]!);
   const store = await Store.open(await storeOptions(args.values));
-  const id = await store.resolveImage(args.positionals[0]!);
-  await store.tag(target, id);
+  // A multi-platform image's tag names its index: the new tag names the same index, all platforms.
+  const source = await store.resolveTarget(args.positionals[0]!);
+  await store.tag(target, source.kind === 'image' ? source.id : source.index.id);
 }

@@ -9,6 +9,7 @@
 // records (tarSplitOf), so that fingerprints compare across sources, and with the tar checked
 // against its diffID. Layers are opened only when entries are asked for: history and inspect of
 // a registry's image download none.
+import type { Platform } from '../image/platform.js';
 import { createHash } from 'node:crypto';
 import { DigestMismatchError, type Digest } from '../digest.js';
 import { InvalidInputError, TsbuildError } from '../errors.js';
@@ -117,6 +118,8 @@ export interface OpenSourceOptions {
   readonly store: () => Promise<Store>;
   /** Ends reading: each layer's entries check it, and archive and registry reads stop. */
   readonly signal?: AbortSignal;
+  /** Which platform's image of a multi-platform image in the store (default: this machine's). */
+  readonly platform?: Platform;
 }
 
 /** Opens what `text` names. The caller closes it. */
@@ -124,7 +127,7 @@ export async function openSource(text: string, opts: OpenSourceOptions): Promise
   const name = parseSourceName(text);
   if (name.transport === 'store') {
     const store = await opts.store();
-    return storeSource(store, await store.resolveImage(name.target), name, opts.signal);
+    return storeSource(store, await store.resolveImage(name.target, opts.platform), name, opts.signal);
   }
   const beside = await import('./source-beside.js');
   return beside.openBeside(name, opts.signal);

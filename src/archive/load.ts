@@ -19,7 +19,8 @@ import { chainIds, sha256, shortId, type Digest } from '../digest.js';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import { parseConfig, type ImageConfig } from '../image/config.js';
 import type { Image, Layer } from '../image/image.js';
-import { MediaType } from '../image/manifest.js';
+import { INDEX_MEDIA_TYPES, MediaType } from '../image/manifest.js';
+import type { Platform } from '../image/platform.js';
 import type { Reference } from '../image/reference.js';
 import { decompress } from '../layer/decompress.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
@@ -35,6 +36,8 @@ export interface LoadedImage {
   readonly tags: readonly { readonly ref: Reference; readonly replaced?: Digest }[];
   /** Layers unpacked (the others were in the store already). */
   readonly addedLayers: number;
+  /** A multi-platform image (`id` is its index's): its platforms' images. */
+  readonly platforms?: readonly { readonly platform: Platform; readonly imageId: Digest }[];
 }
 
 export interface LoadOptions {
@@ -50,20 +53,37 @@ export interface LoadOptions {
   readonly tag?: boolean;
 }
 
-/** Reads until the archive's index is known, and returns the images it describes. */
+/**
+ * Reads until the archive's index is known, and returns the images it describes. A docker
+ * archive whose OCI index.json (tsbuild's and Docker 25's carry one) names a multi-platform
+ * image is read by that index, which keeps the platforms together (manifest.json cannot).
+ */
 export async function plan(archive: ArchiveReader): Promise<PlannedImage[]> {
-  // Docker's rule: manifest.json, when there is one, is the index (a Docker 25 archive also has
-  // an index.json, and Docker 25.0.0 wrote OCI manifests without layers). Without it, the OCI
-  // index.json; that can only be decided at the end.
+  // Docker writes manifest.json last; ours come first (save.ts), and a streaming reader can then
+  // unpack layers without spooling them.
   while (!archive.has(DOCKER_MANIFEST_FILE) && !archive.ended) await archive.advance();
   if (archive.has(DOCKER_MANIFEST_FILE)) {
+    while (!archive.has(OCI_INDEX_FILE) && !archive.ended) await archive.advance();
+    if (archive.has(OCI_INDEX_FILE) && (await namesMultiPlatformImage(archive))) return planOciArchive(archive, { allPlatforms: true });
     return planDockerArchive(await archive.readDocument({ path: DOCKER_MANIFEST_FILE, what: 'image archive' }));
   }
-  if (archive.has(OCI_INDEX_FILE)) return planOciArchive(archive);
+  if (archive.has(OCI_INDEX_FILE)) return planOciArchive(archive, { allPlatforms: true });
   if (archive.has('repositories')) {
     throw new InvalidInputError('image archive has no manifest.json: archives from Docker before 1.10 are not supported');
   }
   throw new InvalidInputError('not an image archive: it has neither manifest.json (docker save) nor index.json (OCI image layout)');
+}
+
+/** Whether index.json names an index (a multi-platform image) rather than only image manifests. */
+async function namesMultiPlatformImage(archive: ArchiveReader): Promise<boolean> {
+  try {
+    const index = JSON.parse((await archive.readDocument({ path: OCI_INDEX_FILE, what: 'image archive' })).toString('utf8')) as {
+      manifests?: { mediaType?: string }[];
+    };
+    return (index.manifests ?? []).some((m) => m.mediaType !== undefined && INDEX_MEDIA_TYPES.has(m.mediaType));
+  } catch {
+    return false; // manifest.json is the docker archive's own index: an unreadable index.json is not this load's concern
+  }
 }
 
 export interface ReadyImage {
@@ -147,6 +167,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
   const spool = await store.tempDir('load');
   const archive = new ArchiveReader(input, spool, opts.signal);
   const createdImages: Digest[] = [];
+  const createdIndexes: Digest[] = [];
   const addedChains: Digest[] = [];
   try {
     const images = await readConfigs(archive, await plan(archive));
@@ -166,7 +187,30 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     opts.signal?.throwIfAborted();
 
     const result: LoadedImage[] = [];
+    // Each multi-platform image: an index over its platforms' images, which its names then name.
+    const groups = new Map<Digest, { entries: { platform: Platform; imageId: Digest }[]; tags: readonly Reference[]; added: number }>();
     for (const [k, img] of images.entries()) {
+      const m = img.plan.member;
+      if (!m) continue;
+      const g = groups.get(m.index) ?? { entries: [], tags: m.tags, added: 0 };
+      g.entries.push({ platform: m.platform, imageId: img.id });
+      g.added += added[k]!;
+      groups.set(m.index, g);
+    }
+    for (const g of groups.values()) {
+      const id = await store.putIndex(g.entries);
+      createdIndexes.push(id);
+      const tags: { ref: Reference; replaced?: Digest }[] = [];
+      for (const ref of opts.tag === false ? [] : g.tags) {
+        const replaced = await store.tag(ref, id);
+        tags.push({ ref, ...(replaced ? { replaced } : {}) });
+      }
+      const loaded: LoadedImage = { id, tags, addedLayers: g.added, platforms: g.entries };
+      result.push(loaded);
+      opts.loaded?.(loaded);
+    }
+    for (const [k, img] of images.entries()) {
+      if (img.plan.member) continue;
       const tags: { ref: Reference; replaced?: Digest }[] = [];
       for (const ref of opts.tag === false ? [] : img.plan.tags) {
         const replaced = await store.tag(ref, img.id);
@@ -181,7 +225,7 @@ export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array>
     try {
       // The images it stored (untagged still, since tags come last) and the layers it unpacked
       // that no image stands on. What was there before stays.
-      await store.rollBack({ images: createdImages, chains: addedChains });
+      await store.rollBack({ indexes: createdIndexes, images: createdImages, chains: addedChains });
     } catch (cleanupErr) {
       throw new TsbuildError(`${(err as Error).message} (and undoing the partial load failed: ${(cleanupErr as Error).message})`, {
         cause: err,

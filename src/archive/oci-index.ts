@@ -11,7 +11,7 @@
 import { isDigest, type Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
 import { Annotation, INDEX_MEDIA_TYPES, LAYER_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType, type Descriptor } from '../image/manifest.js';
-import type { Platform } from '../image/platform.js';
+import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { blobPath, OCI_INDEX_FILE, OCI_LAYOUT_FILE } from './formats.js';
 import { hostArchitecture } from '../image/config.js';
 import { parseReference, withDefaultTag, type Reference } from '../image/reference.js';
@@ -106,17 +106,22 @@ async function resolveManifest(
   return { digest: d.digest, doc: parseJson(await files.readDocument(blobRef(d, what)), what) };
 }
 
-export async function planOciArchive(files: ArchiveFiles): Promise<PlannedImage[]> {
+/**
+ * The images an OCI layout's index.json names. With `allPlatforms` (load), an entry that is an
+ * index of platform images gives every one of them, marked as members of that multi-platform
+ * image; without, the one for this machine, as a single image (analyze, build contexts).
+ */
+export async function planOciArchive(files: ArchiveFiles, opts: { allPlatforms?: boolean } = {}): Promise<PlannedImage[]> {
   const layout = parseJson(await files.readDocument({ path: OCI_LAYOUT_FILE, what: 'OCI image layout' }), OCI_LAYOUT_FILE);
   if (typeof layout.imageLayoutVersion !== 'string' || !layout.imageLayoutVersion.startsWith('1.')) {
     invalid(OCI_LAYOUT_FILE, `unsupported imageLayoutVersion ${JSON.stringify(layout.imageLayoutVersion)}`);
   }
   const index = parseJson(await files.readDocument({ path: OCI_INDEX_FILE, what: 'OCI image layout' }), OCI_INDEX_FILE);
-  const byManifest = new Map<Digest, { config: BlobRef; layers: BlobRef[]; tags: Reference[] }>();
-  for (const [k, top] of descriptorList(index, 'manifests', OCI_INDEX_FILE).entries()) {
-    const what = `image ${k + 1} in ${OCI_INDEX_FILE} (${top.digest})`;
-    const { digest, doc } = await resolveManifest(files, top, what, 0);
-    let image = byManifest.get(digest);
+  const byManifest = new Map<string, PlannedImage & { tags: Reference[] }>();
+  const add = async (d: Descriptor, doc: Record<string, unknown>, what: string, member?: PlannedImage['member']) => {
+    // One platform's image of two multi-platform images is planned once per index.
+    const key = `${d.digest}${member ? ` ${member.index}` : ''}`;
+    let image = byManifest.get(key);
     if (!image) {
       const configDesc = descriptor(doc.config, `${what}: config`);
       if (configDesc.mediaType !== MediaType.ociConfig && configDesc.mediaType !== MediaType.dockerConfig) {
@@ -126,11 +131,52 @@ export async function planOciArchive(files: ArchiveFiles): Promise<PlannedImage[
         if (!LAYER_MEDIA_TYPES.has(l.mediaType)) invalid(what, `layer ${i + 1} has unsupported media type ${l.mediaType}`);
         return blobRef(l, `layer ${i + 1} of ${what}`);
       });
-      image = { config: blobRef(configDesc, `the config of ${what}`), layers, tags: [] };
-      byManifest.set(digest, image);
+      image = { config: blobRef(configDesc, `the config of ${what}`), layers, tags: [], ...(member ? { member } : {}) };
+      byManifest.set(key, image);
     }
+    return image;
+  };
+  for (const [k, top] of descriptorList(index, 'manifests', OCI_INDEX_FILE).entries()) {
+    const what = `image ${k + 1} in ${OCI_INDEX_FILE} (${top.digest})`;
     const name = nameOf(top);
-    if (name && !image.tags.some((t) => t.domain === name.domain && t.path === name.path && t.tag === name.tag)) image.tags.push(name);
+    if (opts.allPlatforms && INDEX_MEDIA_TYPES.has(top.mediaType)) {
+      const members = await platformImages(files, top, what);
+      if (members.length > 0) {
+        for (const m of members) {
+          const image = await add(m.d, m.doc, m.what, { index: top.digest, platform: m.platform, tags: [] });
+          const tags = image.member!.tags as Reference[];
+          if (name && !tags.some((t) => sameRef(t, name))) tags.push(name);
+        }
+        continue;
+      }
+    }
+    const { digest, doc } = await resolveManifest(files, top, what, 0);
+    const image = await add({ ...top, digest }, doc, what);
+    if (name && !image.tags.some((t) => sameRef(t, name))) image.tags.push(name);
   }
   return [...byManifest.values()];
+}
+
+function sameRef(a: Reference, b: Reference): boolean {
+  return a.domain === b.domain && a.path === b.path && a.tag === b.tag;
+}
+
+/** An index's image manifests for a platform (attestations, `unknown/unknown`, left out), each platform once. */
+async function platformImages(
+  files: ArchiveFiles,
+  top: Descriptor,
+  what: string,
+): Promise<{ d: Descriptor; doc: Record<string, unknown>; platform: Platform; what: string }[]> {
+  const doc = parseJson(await files.readDocument(blobRef(top, what)), what);
+  const out: { d: Descriptor; doc: Record<string, unknown>; platform: Platform; what: string }[] = [];
+  const seen = new Set<string>();
+  for (const e of descriptorList(doc, 'manifests', what)) {
+    if (!MANIFEST_MEDIA_TYPES.has(e.mediaType) || !e.platform || e.platform.os === 'unknown') continue;
+    const platform = parsePlatform(formatPlatform(e.platform));
+    if (seen.has(formatPlatform(platform))) continue;
+    seen.add(formatPlatform(platform));
+    const entryWhat = `${what} → ${formatPlatform(platform)}`;
+    out.push({ d: e, doc: parseJson(await files.readDocument(blobRef(e, entryWhat)), entryWhat), platform, what: entryWhat });
+  }
+  return out;
 }

@@ -20,6 +20,7 @@ import { ByteReader, decompress, readTar, type TarHeader, type TarItem } from '.
 import { TruncatedError } from '../layer/bytereader.js';
 import { TarFormatError } from '../layer/tarheader.js';
 import type { Reference } from '../image/reference.js';
+import type { Platform } from '../image/platform.js';
 import { cleanArchivePath, resolveArchiveLink } from './formats.js';
 
 /** The most a JSON document in an archive (manifest.json, index.json, a manifest, a config) may hold. */
@@ -43,6 +44,11 @@ export interface PlannedImage {
   /** Bottom first. */
   readonly layers: readonly BlobRef[];
   readonly tags: readonly Reference[];
+  /**
+   * One platform's image of a multi-platform image (an OCI index the archive's index.json names,
+   * read with `allPlatforms`): `index` is that index's digest, `tags` its names.
+   */
+  readonly member?: { readonly index: Digest; readonly platform: Platform; readonly tags: readonly Reference[] };
 }
 
 /** What a format's planner may read: small files, whole. */

@@ -26,7 +26,7 @@ import { AtomicFile } from '../fs/atomic.js';
 import { NO_PROGRESS, type TransferProgress } from '../progress.js';
 import { familiarName, familiarString, type Reference } from '../image/reference.js';
 import { Annotation, MediaType, type Descriptor, type ImageIndex, type ImageManifest } from '../image/manifest.js';
-import type { Platform } from '../image/platform.js';
+import { hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 import {
   blobPath,
   DOCKER_MANIFEST_FILE,
@@ -66,10 +66,23 @@ interface SavedImage {
   readonly mtime: number;
 }
 
+/** A multi-platform image: its OCI index (a blob the archive's index.json names) over its platforms' images. */
+interface SavedIndex {
+  readonly refs: readonly Reference[];
+  readonly bytes: Buffer;
+  readonly digest: Digest;
+  readonly mtime: number;
+  /** Its platforms' images (in `images` too), and the one Docker's manifest.json gives the names to. */
+  readonly members: readonly SavedImage[];
+  readonly named: SavedImage;
+}
+
 /** Everything about an archive but the layer bytes, worked out before the first byte is written. */
 export interface SavePlan {
   readonly format: ArchiveFormat;
+  /** Every image, a multi-platform image's platforms' included. */
   readonly images: readonly SavedImage[];
+  readonly indexes: readonly SavedIndex[];
 }
 
 /**
@@ -93,16 +106,28 @@ function createdSeconds(c: ImageConfig): number {
   return Number.isFinite(t) && t > 0 ? Math.floor(t / 1000) : 0;
 }
 
-/** An image to save, and the tagged references the archive records for it. */
-export interface SaveTarget {
-  readonly image: Image;
-  readonly refs: readonly Reference[];
-}
+/**
+ * An image to save, or a multi-platform image's platforms' images, and the tagged references
+ * the archive records for it.
+ */
+export type SaveTarget =
+  | { readonly image: Image; readonly refs: readonly Reference[] }
+  | { readonly platforms: readonly { readonly platform: Platform; readonly image: Image }[]; readonly refs: readonly Reference[] };
 
 export async function planSave(targets: readonly SaveTarget[], format: ArchiveFormat): Promise<SavePlan> {
   const sizes = new Map<Digest, Promise<SavedLayer>>(); // by diffID: each layer's size found once
   const images: SavedImage[] = [];
-  for (const { image, refs } of targets) {
+  const indexes: SavedIndex[] = [];
+  // Each image once, with the union of its names: a multi-platform image's images may be saved by name too.
+  const plain = new Map<Digest, { image: Image; refs: Reference[] }>();
+  for (const t of targets) {
+    for (const { image, refs } of 'image' in t ? [t] : t.platforms.map((p) => ({ image: p.image, refs: [] }))) {
+      const seen = plain.get(image.id) ?? { image, refs: [] };
+      seen.refs.push(...refs.filter((r) => !seen.refs.some((q) => familiarString(q) === familiarString(r))));
+      plain.set(image.id, seen);
+    }
+  }
+  for (const { image, refs } of plain.values()) {
     const layers: SavedLayer[] = [];
     for (const layer of image.layers) {
       let saved = sizes.get(layer.diffId);
@@ -127,7 +152,22 @@ export async function planSave(targets: readonly SaveTarget[], format: ArchiveFo
       mtime: createdSeconds(image.config),
     });
   }
-  return { format, images };
+  for (const t of targets) {
+    if ('image' in t) continue;
+    const members = t.platforms.map((p) => images.find((i) => i.id === p.image.id)!);
+    const manifests: Descriptor[] = members.map((m, k) => ({
+      mediaType: MediaType.ociManifest,
+      digest: m.manifestDigest,
+      size: m.manifestBytes.length,
+      platform: platformOf(t.platforms[k]!.image.config),
+    }));
+    const bytes = Buffer.from(goJson({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
+    // Docker's manifest.json cannot give one name to several images: this machine's gets it, else the first.
+    const host = members.find((m) => platformMatches(hostPlatform(), m.config)) ?? members[0]!;
+    const mtime = Math.max(0, ...members.map((m) => m.mtime));
+    indexes.push({ refs: t.refs, bytes, digest: sha256(bytes), mtime, members, named: host });
+  }
+  return { format, images, indexes };
 }
 
 /** The full name containerd and podman read, e.g. `docker.io/library/busybox:latest`. */
@@ -135,9 +175,12 @@ function fullName(r: Reference): string {
   return `${r.domain}/${r.path}:${r.tag}`;
 }
 
-function indexJson(images: readonly SavedImage[]): Buffer {
+function indexJson(images: readonly SavedImage[], indexes: readonly SavedIndex[]): Buffer {
   const manifests: Descriptor[] = [];
+  const members = new Set(indexes.flatMap((ix) => ix.members));
   for (const img of images) {
+    // A multi-platform image's image is named through its index, not on its own.
+    if (members.has(img) && img.refs.length === 0) continue;
     const base = { mediaType: MediaType.ociManifest, digest: img.manifestDigest, size: img.manifestBytes.length };
     const platform = platformOf(img.config);
     if (img.refs.length === 0) manifests.push({ ...base, platform });
@@ -145,14 +188,25 @@ function indexJson(images: readonly SavedImage[]): Buffer {
       manifests.push({ ...base, annotations: { [Annotation.ImageName]: fullName(r), [Annotation.RefName]: r.tag! }, platform });
     }
   }
+  for (const ix of indexes) {
+    const base = { mediaType: MediaType.ociIndex, digest: ix.digest, size: ix.bytes.length };
+    if (ix.refs.length === 0) manifests.push(base);
+    for (const r of ix.refs)
+      manifests.push({ ...base, annotations: { [Annotation.ImageName]: fullName(r), [Annotation.RefName]: r.tag! } });
+  }
   const index: Omit<ImageIndex, 'kind'> = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests };
   return Buffer.from(goJson(index));
 }
 
-function dockerManifestJson(images: readonly SavedImage[]): Buffer {
+/** The names manifest.json and `repositories` give each image: its own, and a multi-platform image's on the one it names. */
+function dockerRefs(img: SavedImage, indexes: readonly SavedIndex[]): readonly Reference[] {
+  return [...img.refs, ...indexes.filter((ix) => ix.named === img).flatMap((ix) => ix.refs)];
+}
+
+function dockerManifestJson(images: readonly SavedImage[], indexes: readonly SavedIndex[]): Buffer {
   const items: DockerManifestItem[] = images.map((img) => ({
     Config: blobPath(img.id),
-    RepoTags: img.refs.length > 0 ? img.refs.map(familiarString) : null,
+    RepoTags: dockerRefs(img, indexes).length > 0 ? dockerRefs(img, indexes).map(familiarString) : null,
     Layers: img.layers.map((l) => blobPath(l.layer.diffId)),
   }));
   // json.Encoder, as Docker writes it: a newline after the document.
@@ -160,12 +214,12 @@ function dockerManifestJson(images: readonly SavedImage[]): Buffer {
 }
 
 /** Docker's legacy `repositories`: {"name": {"tag": "<hex of the top layer>"}}. No reader needs it; Docker writes it. */
-function repositoriesJson(images: readonly SavedImage[]): Buffer | undefined {
+function repositoriesJson(images: readonly SavedImage[], indexes: readonly SavedIndex[]): Buffer | undefined {
   const repos: Record<string, Record<string, string>> = {};
   for (const img of images) {
     const top = img.layers.at(-1);
     if (!top) continue;
-    for (const r of img.refs) (repos[familiarName(r)] ??= {})[r.tag!] = top.layer.diffId.slice('sha256:'.length);
+    for (const r of dockerRefs(img, indexes)) (repos[familiarName(r)] ??= {})[r.tag!] = top.layer.diffId.slice('sha256:'.length);
   }
   return Object.keys(repos).length > 0 ? Buffer.from(`${goJson(repos)}\n`) : undefined;
 }
@@ -173,12 +227,12 @@ function repositoriesJson(images: readonly SavedImage[]): Buffer | undefined {
 function* metadataEntries(plan: SavePlan): Generator<ArchiveEntry> {
   const mtime = Math.max(0, ...plan.images.map((i) => i.mtime));
   if (plan.format === 'docker') {
-    yield { kind: 'file', name: DOCKER_MANIFEST_FILE, mtime, data: dockerManifestJson(plan.images) };
-    const repos = repositoriesJson(plan.images);
+    yield { kind: 'file', name: DOCKER_MANIFEST_FILE, mtime, data: dockerManifestJson(plan.images, plan.indexes) };
+    const repos = repositoriesJson(plan.images, plan.indexes);
     if (repos) yield { kind: 'file', name: DOCKER_REPOSITORIES_FILE, mtime, data: repos };
   }
   yield { kind: 'file', name: OCI_LAYOUT_FILE, mtime, data: Buffer.from(goJson({ imageLayoutVersion: OCI_LAYOUT_VERSION })) };
-  yield { kind: 'file', name: OCI_INDEX_FILE, mtime, data: indexJson(plan.images) };
+  yield { kind: 'file', name: OCI_INDEX_FILE, mtime, data: indexJson(plan.images, plan.indexes) };
   yield { kind: 'dir', name: 'blobs', mtime };
   yield { kind: 'dir', name: 'blobs/sha256', mtime };
 }
@@ -197,6 +251,7 @@ async function* archiveEntries(plan: SavePlan, progress: TransferProgress): Asyn
     if (once(img.manifestDigest)) yield { kind: 'file', name: blobPath(img.manifestDigest), mtime: img.mtime, data: img.manifestBytes };
     if (once(img.id)) yield { kind: 'file', name: blobPath(img.id), mtime: img.mtime, data: img.configBytes };
   }
+  for (const ix of plan.indexes) if (once(ix.digest)) yield { kind: 'file', name: blobPath(ix.digest), mtime: ix.mtime, data: ix.bytes };
   for (const img of plan.images) {
     for (const { layer, tarSize } of img.layers) {
       if (!once(layer.diffId)) continue;

@@ -3,13 +3,15 @@
 // right after the FROM line.
 import { didYouMean } from '../suggest.js';
 import { chainIdOf, type Digest } from '../digest.js';
-import { DockerfileError, NotFoundError, type SourceLocation } from '../errors.js';
-import { hostArchitecture, type ImageConfig } from '../image/config.js';
+import { DockerfileError, NotFoundError, PlatformNotFoundError, type SourceLocation } from '../errors.js';
+import type { ImageConfig } from '../image/config.js';
+import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 import type { StepOrigin } from '../image/provenance.js';
 import { parseTrigger } from '../parse/index.js';
 import type { Stage, Step } from '../parse/plan.js';
 import { contextAsBase } from './context-base.js';
 import { StageDraft, startStage } from './instructions.js';
+import { checkBasePlatform, stagePlatform } from './platforms.js';
 import { stageByName } from './stages.js';
 import type { BuildSession, StageLayer, StageState } from './session.js';
 
@@ -26,10 +28,20 @@ export async function startFrom(
   let origins: StepOrigin[] = [];
   let baseId: Digest | undefined;
   const prev = stageByName(session.plan, name, stage.index);
+  const platform = stagePlatform(session.plan, session.froms, stage, session.req.platform);
+  // Asked for (--platform, or FROM --platform): the base must be for it. Else a stored base is taken as it is.
+  const asked = session.req.platform !== undefined || session.froms[stage.index]?.platform !== undefined;
   // A --build-context directory: its files on scratch (context-base.ts).
   const local = prev ? undefined : session.localContexts.get(name);
   if (name === 'scratch' || local) {
-    config = { architecture: hostArchitecture(), os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+    config = {
+      architecture: platform.architecture,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      os: platform.os,
+      config: {},
+      rootfs: { type: 'layers', diff_ids: [] },
+      history: [],
+    };
   } else if (prev) {
     const r = session.built.get(prev.index);
     if (!r) throw new DockerfileError(from.loc, `stage ${name} was not built`);
@@ -38,7 +50,7 @@ export async function startFrom(
     origins = [...r.origins];
     baseId = r.imageId;
   } else {
-    const base = await baseImage(session, name, from.loc);
+    const base = await baseImage(session, name, from.loc, asked ? platform : undefined);
     config = base.config;
     layers = [...base.layers];
     baseId = base.imageId;
@@ -64,10 +76,18 @@ export interface BaseImage {
  * downloaded only if a step reads their files (a build whose steps all hit needs none of a
  * builder stage's base).
  */
-export async function baseImage(session: BuildSession, name: string, loc: SourceLocation): Promise<BaseImage> {
+export async function baseImage(
+  session: BuildSession,
+  name: string,
+  loc: SourceLocation,
+  asked: Platform | undefined = session.req.platform,
+): Promise<BaseImage> {
   const { store, req } = session;
+  // A platform asked for (--platform, FROM --platform) is the base's to match; else this machine's is preferred.
+  const platform = asked ?? hostPlatform();
   const stored = async (id: Digest): Promise<BaseImage> => {
     const image = await store.image(id);
+    checkBasePlatform(name, image.config, platform, asked !== undefined, loc);
     return { config: image.config, layers: image.layers.map((l) => l.record), imageId: id };
   };
   // --build-context NAME=oci-layout://DIR or NAME=docker-image://REF: that image stands in for NAME.
@@ -75,20 +95,25 @@ export async function baseImage(session: BuildSession, name: string, loc: Source
   if (loaded) return stored(loaded);
   const named = req.namedContexts?.get(name);
   if (named?.kind === 'image') name = named.ref;
-  const pulled = session.pulled.get(name);
+  // One name may be pulled for two platforms (a $BUILDPLATFORM stage's and the target's).
+  const key = asked ? `${name}\n${formatPlatform(asked)}` : name;
+  const pulled = session.pulled.get(key);
   if (pulled) return stored(pulled);
   if (!req.alwaysPull) {
     try {
-      return await stored(await store.resolveImage(name));
+      return await stored(await store.resolveImage(name, platform));
     } catch (err) {
+      // A stored multi-platform image that lacks the platform: said at the line, not pulled
+      // (its name may be the store's only; --pull asks the registry).
+      if (err instanceof PlatformNotFoundError) throw new DockerfileError(loc, err.message, { cause: err });
       if (!(err instanceof NotFoundError)) throw err;
     }
   }
   if (session.remote) {
-    let lazy = session.remoteBases.get(name);
+    let lazy = session.remoteBases.get(key);
     if (!lazy) {
-      lazy = remoteBase(session, name, loc);
-      session.remoteBases.set(name, lazy);
+      lazy = remoteBase(session, name, loc, asked);
+      session.remoteBases.set(key, lazy);
     }
     return lazy;
   }
@@ -96,8 +121,12 @@ export async function baseImage(session: BuildSession, name: string, loc: Source
   try {
     // Loaded only when a base is missing: the registry client is a large part of start-up.
     const { pullImage } = await import('../registry/index.js');
-    const { imageId } = await pullImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
-    session.pulled.set(name, imageId);
+    const { imageId } = await pullImage(store, name, {
+      ...(req.pull ?? {}),
+      ...(asked ? { platform: asked } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    session.pulled.set(key, imageId);
     return stored(imageId);
   } catch (err) {
     throw baseError(session, name, loc, err);
@@ -105,12 +134,13 @@ export async function baseImage(session: BuildSession, name: string, loc: Source
 }
 
 /** A registry's image as pending layers (the store's where it has them), read from its repository when needed. */
-async function remoteBase(session: BuildSession, name: string, loc: SourceLocation): Promise<BaseImage> {
+async function remoteBase(session: BuildSession, name: string, loc: SourceLocation, asked: Platform | undefined): Promise<BaseImage> {
   const { store, req } = session;
   let remote;
   try {
     const { openRemoteImage } = await import('../registry/index.js');
-    remote = await openRemoteImage(store, name, { ...(req.pull ?? {}), ...(req.signal ? { signal: req.signal } : {}) });
+    const platform = asked !== undefined ? { platform: asked } : {};
+    remote = await openRemoteImage(store, name, { ...(req.pull ?? {}), ...platform, ...(req.signal ? { signal: req.signal } : {}) });
   } catch (err) {
     throw baseError(session, name, loc, err);
   }

@@ -8,7 +8,7 @@ import { openContext } from '../context/index.js';
 import { sha256 } from '../digest.js';
 import { InvalidInputError, TsbuildError } from '../errors.js';
 import { serializeConfig } from '../image/config.js';
-import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
+import { hostPlatform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
 import type { Stage } from '../parse/plan.js';
 import type { Store } from '../store/store.js';
@@ -26,9 +26,21 @@ import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
 import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
-import { checkStagePlatforms, resolveFroms, stagesToBuild } from './stages.js';
+import { refuseForeignRun } from './platforms.js';
+import { resolveFroms, stagesToBuild, type ResolvedFrom } from './stages.js';
 
 export async function build(store: Store, request: BuildRequest): Promise<BuildResult> {
+  if ((request.platforms?.length ?? 0) > 1) {
+    // Loaded only for a multi-platform build.
+    const { buildPlatforms } = await import('./multi-platform.js');
+    return buildPlatforms(store, request, { plan: planStages, build: buildOnePlatform });
+  }
+  const only = request.platforms?.[0];
+  return buildOnePlatform(store, only ? { ...request, platform: only } : request);
+}
+
+/** A build for one platform (`request.platform`, else this machine's). */
+async function buildOnePlatform(store: Store, request: BuildRequest): Promise<BuildResult> {
   try {
     return await buildOnce(store, request);
   } catch (err) {
@@ -42,15 +54,27 @@ export async function build(store: Store, request: BuildRequest): Promise<BuildR
   }
 }
 
+/**
+ * What a build for `req.platform` runs, before any step: the ARGs outside a stage, each FROM
+ * resolved, the stages the target needs; and the refusals that need no step (a foreign RUN).
+ * A multi-platform build asks this of every platform before it builds the first.
+ */
+export function planStages(req: BuildRequest): { global: ReturnType<typeof globalArgs>; froms: ResolvedFrom[]; stages: Stage[] } {
+  const { plan } = withContextsForStages(req);
+  const buildArgs = req.buildArgs ?? {};
+  const platform = req.platform ?? hostPlatform();
+  const global = globalArgs(plan, buildArgs, platformArgs({ build: hostPlatform(), target: platform }, req.target, plan, buildArgs));
+  const froms = resolveFroms(plan, global.values);
+  const stages = stagesToBuild(plan, froms, req.target);
+  refuseForeignRun(plan, stages, froms, platform);
+  return { global, froms, stages };
+}
+
 async function buildOnce(store: Store, request: BuildRequest): Promise<BuildResult> {
   const req = withContextsForStages(request);
   const { plan } = req;
   const buildArgs = req.buildArgs ?? {};
-  const platform = targetPlatform(req.platform);
-  const global = globalArgs(plan, buildArgs, platformArgs({ build: hostPlatform(), target: platform }, req.target, plan, buildArgs));
-  const froms = resolveFroms(plan, global.values);
-  const stages = stagesToBuild(plan, froms, req.target);
-  checkStagePlatforms(stages, froms, platform);
+  const { global, froms, stages } = planStages(req);
   if (stages.some((s) => s.steps.some((step) => step.kind === 'RUN' && (step.mounts !== undefined || step.security !== undefined)))) {
     await (await import('./preflight.js')).preflight(store, req, stages);
   }
@@ -235,17 +259,6 @@ function registryOptions(req: BuildRequest): RegistryOptions {
     ...(req.pull?.credentials ? { credentials: req.pull.credentials } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   };
-}
-
-/** The platform the image is built for: this machine's, the only one tsbuild builds for yet. */
-function targetPlatform(asked: Platform | undefined): Platform {
-  const host = hostPlatform();
-  if (asked !== undefined && formatPlatform(asked) !== formatPlatform(host)) {
-    throw new InvalidInputError(
-      `platform ${formatPlatform(asked)}: multi-platform builds are not supported yet; this machine builds ${formatPlatform(host)}`,
-    );
-  }
-  return host;
 }
 
 /**

@@ -35,6 +35,11 @@ export interface RunKey {
   readonly security?: string;
   /** --add-host lines of /etc/hosts. */
   readonly hosts?: string;
+  /**
+   * The stage's platform when it is not this machine's (the command then runs emulated): the
+   * same files and command for another CPU are another step, as BuildKit keys its exec ops.
+   */
+  readonly platform?: string;
 }
 
 /**
@@ -54,6 +59,7 @@ export function runKey(k: RunKey): Digest {
     ...(k.mounts ? { mounts: k.mounts } : {}),
     ...(k.security ? { security: k.security } : {}),
     ...(k.hosts ? { hosts: k.hosts } : {}),
+    ...(k.platform ? { platform: k.platform } : {}),
   });
 }
 

@@ -76,10 +76,15 @@ export interface BuildRequest {
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly target?: string;
   /**
-   * The platform the image is for (--platform; TARGETPLATFORM and its parts). Only this
-   * machine's until multi-platform builds exist: another is refused before any step runs.
+   * The platform the image is for (--platform; TARGETPLATFORM and its parts); default this
+   * machine's. A stage for a foreign platform may not RUN yet (platforms.ts).
    */
   readonly platform?: Platform;
+  /**
+   * Several platforms (--platform P1,P2): the image is built for each, and the tags name the
+   * multi-platform image (an index in the store) that holds them (multi-platform.ts).
+   */
+  readonly platforms?: readonly Platform[];
   readonly noCache?: boolean;
   /** `--label`: labels set on the image built (not on the other stages). */
   readonly labels?: Readonly<Record<string, string>>;
@@ -127,7 +132,10 @@ export interface BuildRequest {
 }
 
 export interface BuildResult {
+  /** The image's ID; for several platforms, the index's. */
   readonly imageId: Digest;
+  /** A multi-platform build's images, by platform, in the order asked. */
+  readonly platforms?: readonly { readonly platform: Platform; readonly imageId: Digest }[];
   readonly tags: readonly string[];
   readonly config: ImageConfig;
   /** What `pushTo` pushed, in its order; the image is then not in the store. */

@@ -17,6 +17,7 @@ import { inlineFilesKey, PIPES_DIR, writePipes } from './heredoc.js';
 import type { RunWork } from './instructions.js';
 import { layerStep } from './layer-step.js';
 import { attachRunMounts, resolveRunMounts, type AttachedRunMounts } from './run-mounts.js';
+import { foreignPlatformKey } from './platforms.js';
 import { atLine, type BuildSession, type StageState } from './session.js';
 
 export async function runStep(
@@ -48,6 +49,7 @@ export async function runStep(
     mounts: mounts.key,
     security: step.security === 'insecure' ? 'insecure' : '',
     hosts,
+    ...foreignPlatformKey(session, state),
   };
   const key = runKey(keyParts);
   // The classic builder names a step's container by 12 hex digits; so does this hostname.

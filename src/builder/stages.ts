@@ -5,7 +5,7 @@
 // stage, needed or not: an error in any FROM line stops the build.
 import { didYouMean } from '../suggest.js';
 import { DockerfileError, TsbuildError } from '../errors.js';
-import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
+import { parsePlatform, type Platform } from '../image/platform.js';
 import { expandWord, type Env } from '../parse/index.js';
 import { parseMountAsWritten } from '../parse/mounts.js';
 import type { BuildPlan, Stage, Step } from '../parse/plan.js';
@@ -38,22 +38,6 @@ export function resolveFroms(plan: BuildPlan, args: Env): ResolvedFrom[] {
       throw new DockerfileError(from.loc, `failed to parse platform ${from.platform}: ${(err as Error).message}`, { cause: err });
     }
   });
-}
-
-/**
- * A stage built here runs on this machine: until tsbuild builds for other platforms, a FROM
- * --platform must name the platform the build is for (what --platform, or else the host, says).
- */
-export function checkStagePlatforms(stages: readonly Stage[], froms: readonly ResolvedFrom[], target: Platform): void {
-  for (const stage of stages) {
-    const p = froms[stage.index]!.platform;
-    if (p !== undefined && formatPlatform(p) !== formatPlatform(target)) {
-      throw new DockerfileError(
-        stage.from.loc,
-        `FROM --platform=${formatPlatform(p)}: multi-platform builds are not supported yet; this build is for ${formatPlatform(target)}`,
-      );
-    }
-  }
 }
 
 /** The stage a FROM or COPY --from of stage `before` names: by name (any case) or by index. */

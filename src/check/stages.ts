@@ -9,7 +9,8 @@
 // from a stage that does: an image's ENV could define any name. UndefinedVar is reported there
 // only (docs/differences.md).
 import { globalArgs, platformArgs } from '../builder/args.js';
-import { stageByName } from '../builder/stages.js';
+import { refuseForeignRun } from '../builder/platforms.js';
+import { stageByName, type ResolvedFrom } from '../builder/stages.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
@@ -99,7 +100,7 @@ function checkDefaultBase(plan: BuildPlan, stage: Stage, defaults: Env, report: 
   }
 }
 
-/** RedundantTargetPlatform, FromPlatformFlagConstDisallowed, and the host-only platform. */
+/** RedundantTargetPlatform, FromPlatformFlagConstDisallowed, and a RUN for a foreign platform. */
 function checkPlatform(plan: BuildPlan, stage: Stage, value: string, host: Platform, report: Report): void {
   const { from } = stage;
   const written = from.platform as string;
@@ -121,9 +122,10 @@ function checkPlatform(plan: BuildPlan, stage: Stage, value: string, host: Platf
   if (names.length === 0 && !name.includes(platform.os) && !name.includes(platform.architecture)) {
     report(RULES.FromPlatformFlagConstDisallowed, from.loc, `FROM --platform flag should not use constant value "${value}"`);
   }
-  if (platform.os !== host.os || platform.architecture !== host.architecture) {
-    throw new DockerfileError(from.loc, `platform ${value} is not supported: this machine builds ${formatPlatform(host)}`);
-  }
+  // A stage for another platform builds as long as it runs nothing (the builder's own refusal, platforms.ts).
+  const froms: ResolvedFrom[] = [];
+  froms[stage.index] = { base: '', platform };
+  refuseForeignRun(plan, [stage], froms, host);
 }
 
 function reference(name: string, loc: SourceLocation, what: string): void {

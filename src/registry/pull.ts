@@ -34,6 +34,8 @@ export interface PullOptions extends RegistryOptions {
    * single-platform image must match it too (Docker refuses the mismatch the same way).
    */
   readonly platform?: Platform;
+  /** Store the image without tagging it (pull-index.ts tags the index it joins). */
+  readonly untagged?: boolean;
   readonly progress?: TransferProgress;
   /** Layers downloaded at once (Docker's default is 3). */
   readonly concurrency?: number;
@@ -95,7 +97,7 @@ export async function pullImage(store: Store, ref: Reference | string, opts: Pul
       };
       await store.writeImage(downloadedImage(configBytes, config, manifest, fileOf, signal), {
         signal,
-        tags: [...(tagRef ? [tagRef] : []), digestRef],
+        tags: opts.untagged ? [] : [...(tagRef ? [tagRef] : []), digestRef],
         layerDone: (i, existed) => {
           if (existed) return;
           downloaded++;
@@ -202,7 +204,7 @@ async function resolveImage(
 }
 
 /** The manifest the reference names, with Docker's wording for the two common failures. */
-async function getTopManifest(repo: Repository, reference: Reference): Promise<FetchedManifest> {
+export async function getTopManifest(repo: Repository, reference: Reference): Promise<FetchedManifest> {
   try {
     return await repo.getManifest(reference.digest ?? reference.tag!);
   } catch (err) {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { hex, shortId, type Digest } from '../digest.js';
+import { hex, sha256, shortId, type Digest } from '../digest.js';
 import { InvalidInputError, NotFoundError, TsbuildError } from '../errors.js';
 import type { Image, Layer } from '../image/image.js';
 import { Limiter } from '../fs/limit.js';
@@ -35,6 +35,13 @@ export interface PushOptions extends RegistryOptions {
   readonly progress?: TransferProgress;
   /** Layers uploaded at once (Docker's default is 5; 3 keeps memory and temp disk modest). */
   readonly concurrency?: number;
+  /**
+   * OCI media types for gzip layers too (BuildKit's oci-mediatypes): what a multi-platform
+   * image's OCI index holds. zstd is always OCI.
+   */
+  readonly ociMediaTypes?: boolean;
+  /** The manifest is put by its digest, not under the tag: one platform's manifest of an index (push-index.ts). */
+  readonly untagged?: boolean;
 }
 
 export type LayerOutcome = 'exists' | 'mounted' | 'pushed';
@@ -58,8 +65,10 @@ export interface PushResult {
   readonly manifestMediaType: string;
   /** Bytes of the manifest, as `docker push` prints them. */
   readonly manifestSize: number;
-  /** Bottom first, one per layer of the image. */
+  /** Bottom first, one per layer of the image (of every platform's, for an index). */
   readonly layers: readonly PushedLayer[];
+  /** A multi-platform image's manifests, one per platform, as the index lists them. */
+  readonly platforms?: readonly PushResult[];
 }
 
 export class PushError extends TsbuildError {}
@@ -69,6 +78,8 @@ const MEDIA_TYPES: Record<LayerCompression, { manifest: string; config: string; 
   zstd: { manifest: MediaType.ociManifest, config: MediaType.ociConfig, layer: MediaType.ociLayerZstd },
 };
 
+const OCI_GZIP = { manifest: MediaType.ociManifest, config: MediaType.ociConfig, layer: MediaType.ociLayerGzip };
+
 /** Known blobs tried per layer before compressing: each costs one HEAD or POST. */
 const MAX_CANDIDATES = 3;
 
@@ -77,6 +88,12 @@ export async function pushImage(store: Store, ref: Reference | string, opts: Pus
   if (reference.tag === undefined) throw new InvalidInputError(`cannot push a digest reference: ${familiarString(reference)}`);
   const imageId = await store.tagged(reference);
   if (!imageId) throw new NotFoundError(`An image does not exist locally with the tag: ${familiarString(reference)}`);
+  const target = await store.resolveTarget(imageId);
+  if (target.kind === 'index') {
+    // Loaded only for a multi-platform image.
+    const { pushIndex } = await import('./push-index.js');
+    return pushIndex(store, target.index, reference, opts);
+  }
   const result = await pushImageView(store, await store.image(imageId), reference, store, opts);
   await store.tag({ domain: reference.domain, path: reference.path, digest: result.manifestDigest }, imageId);
   return result;
@@ -96,7 +113,7 @@ export async function pushImageView(
 ): Promise<PushResult> {
   if (reference.tag === undefined) throw new InvalidInputError(`cannot push a digest reference: ${familiarString(reference)}`);
   const compression = opts.compression ?? 'gzip';
-  const types = MEDIA_TYPES[compression];
+  const types = compression === 'gzip' && opts.ociMediaTypes ? OCI_GZIP : MEDIA_TYPES[compression];
   const progress = opts.progress ?? NO_PROGRESS;
   const imageId = image.id;
   await checkCompressor(compression);
@@ -141,7 +158,7 @@ export async function pushImageView(
       config,
       layers: layers.map((l) => ({ mediaType: types.layer, digest: l.digest, size: l.size })),
     });
-    const manifestDigest = await repo.putManifest(reference.tag, types.manifest, manifest);
+    const manifestDigest = await repo.putManifest(opts.untagged ? sha256(manifest) : reference.tag, types.manifest, manifest);
     return { reference, imageId, manifestDigest, manifestMediaType: types.manifest, manifestSize: manifest.length, layers };
   } catch (err) {
     if (err instanceof UnauthorizedError) {

@@ -44,6 +44,8 @@ export interface DiskUsage {
 
 export interface PrunePlan {
   readonly all: boolean;
+  /** Multi-platform images (indexes) no tag names: their records go first, then their images as any untagged image. */
+  readonly indexes: readonly Digest[];
   /** The images to remove: dangling ones, or with `all` every untagged one. */
   readonly images: readonly ImageUsage[];
   /** Every layer no remaining image would use, top of each chain first. */
@@ -67,13 +69,22 @@ export interface PruneReport {
 /** What the store holds, read once. */
 interface StoreState {
   readonly images: readonly ImageUsage[];
+  /** Indexes no tag names. */
+  readonly untaggedIndexes: readonly Digest[];
   /** Each image's chainIDs. */
   readonly chains: ReadonlyMap<Digest, readonly Digest[]>;
   readonly layers: readonly LayerRecord[];
 }
 
 async function readState(parts: StoreParts): Promise<StoreState> {
-  const [views, layers] = await Promise.all([listImages(parts), parts.layers.list()]);
+  const [views, layers, indexes, tags] = await Promise.all([
+    listImages(parts),
+    parts.layers.list(),
+    parts.indexes.list(),
+    parts.tags.all(),
+  ]);
+  const tagged = new Set(tags.map((t) => t.imageId));
+  const untaggedIndexes = indexes.filter((id) => !tagged.has(id));
   const users = new Map<Digest, number>();
   for (const v of views) for (const { record: l } of v.layers) users.set(l.chainId, (users.get(l.chainId) ?? 0) + 1);
   const parents = new Set<Digest>();
@@ -98,7 +109,7 @@ async function readState(parts: StoreParts): Promise<StoreState> {
       dangling: untagged && !parents.has(v.id),
     };
   });
-  return { images, chains: new Map(views.map((v) => [v.id, v.layers.map((l) => l.record.chainId)])), layers };
+  return { images, untaggedIndexes, chains: new Map(views.map((v) => [v.id, v.layers.map((l) => l.record.chainId)])), layers };
 }
 
 function planFrom(state: StoreState, all: boolean): PrunePlan {
@@ -110,7 +121,7 @@ function planFrom(state: StoreState, all: boolean): PrunePlan {
     state.layers.filter((l) => !used.has(l.chainId)),
     state.layers,
   );
-  return { all, images, layers, bytes: layers.reduce((n, l) => n + l.size, 0) };
+  return { all, indexes: state.untaggedIndexes, images, layers, bytes: layers.reduce((n, l) => n + l.size, 0) };
 }
 
 /** `layers` ordered so that a layer comes before its parent (deepest chains first). */
@@ -157,6 +168,18 @@ export async function prune(parts: StoreParts, plan: PrunePlan): Promise<PruneRe
   const events: PruneEvent[] = [];
   let reclaimed = 0;
   const sizes = new Map(plan.layers.map((l) => [l.chainId, l.size]));
+
+  // Untagged indexes first (their images are untagged then, and go as any other below), checked
+  // again under the lock: one a live build has just stored and is about to tag stays.
+  for (const id of plan.indexes) {
+    const gone = await parts.exclusive(async () => {
+      if (!(await parts.indexes.has(id)) || (await parts.leased()).images.has(id)) return false;
+      if ((await parts.tags.refsOf(id)).length > 0) return false;
+      await parts.indexes.remove(id);
+      return true;
+    });
+    if (gone) events.push({ kind: 'deleted-image', id });
+  }
 
   for (const img of plan.images) {
     // Checked again under the lock: the image may have been tagged, or be one a live build or

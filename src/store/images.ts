@@ -4,14 +4,15 @@
 // tar-split and its snapshot's files and checked against its diffID while it streams: a
 // mismatch is an error at the end of the stream, never a silently different layer.
 import type { Readable } from 'node:stream';
-import { chainIds, hex, isDigest, verifyDigest, type Digest } from '../digest.js';
-import { NotFoundError, TsbuildError } from '../errors.js';
+import { chainIds, isDigest, verifyDigest, type Digest } from '../digest.js';
+import { NotFoundError } from '../errors.js';
 import { parseConfig } from '../image/config.js';
 import type { Image, Layer } from '../image/image.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseProvenance, PROVENANCE_FILE, serializeProvenance, type Provenance } from '../image/provenance.js';
-import { familiarString, parseReference, withDefaultTag, type Reference } from '../image/reference.js';
+import type { Platform } from '../image/platform.js';
 import { readTarSplit, type TarSplitEntry } from '../layer/tarsplit.js';
+import { imageForPlatform, indexMembership, resolveTarget } from './indexes.js';
 import type { LayerRecord } from './layerdb.js';
 import type { StoreParts } from './parts.js';
 import type { TaggedRef } from './repositories.js';
@@ -32,32 +33,31 @@ export interface StoredLayer extends Layer {
 }
 
 /**
- * Resolves what a user typed: a name[:tag] or name@digest, a full image ID (`sha256:...`), or
- * a unique prefix of an ID as `docker` accepts.
+ * Resolves what a user typed to an image: a name[:tag] or name@digest, a full image ID
+ * (`sha256:...`), or a unique prefix of an ID as `docker` accepts. A name (or ID) of a
+ * multi-platform image gives its image for `platform`, this machine's by default.
  */
-export async function resolveImage(parts: StoreParts, s: string): Promise<Digest> {
+export async function resolveImage(parts: StoreParts, s: string, platform?: Platform): Promise<Digest> {
   if (isDigest(s) && (await parts.images.has(s))) return s;
-  if (/^[0-9a-f]{4,64}$/.test(s)) {
-    const matches = (await parts.images.list()).filter((id) => hex(id).startsWith(s));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new TsbuildError(`ambiguous image ID prefix ${s}`);
-  }
-  let ref: Reference;
-  try {
-    ref = parseReference(s);
-  } catch {
-    throw new NotFoundError(`No such image: ${s}`);
-  }
-  const id = await parts.tags.get(ref);
-  if (!id) throw new NotFoundError(`No such image: ${familiarString(withDefaultTag(ref))}`);
-  return id;
+  const target = await resolveTarget(parts, s);
+  return target.kind === 'image' ? target.id : imageForPlatform(target.index, s, platform);
 }
 
-export async function loadImage(parts: StoreParts, id: Digest, allTags?: readonly TaggedRef[]): Promise<StoredImage> {
+/**
+ * A stored image as a view. Its tags are those naming it and those naming an index that holds
+ * it (`indexes`: image ID → index IDs, read once by a caller that loads many images).
+ */
+export async function loadImage(
+  parts: StoreParts,
+  id: Digest,
+  allTags?: readonly TaggedRef[],
+  indexes?: ReadonlyMap<Digest, readonly Digest[]>,
+): Promise<StoredImage> {
   const configBytes = await parts.images.getBytes(id);
   const config = parseConfig(configBytes);
   const records = await Promise.all(chainIds(config.rootfs.diff_ids).map((c) => parts.layers.mustGet(c)));
-  const tags = (allTags ?? (await parts.tags.all())).filter((t) => t.imageId === id);
+  const holders = new Set([id, ...((indexes ?? (await indexMembership(parts)).byImage).get(id) ?? [])]);
+  const tags = (allTags ?? (await parts.tags.all())).filter((t) => holders.has(t.imageId));
   return {
     id,
     configBytes,
@@ -74,10 +74,11 @@ export async function loadImage(parts: StoreParts, id: Digest, allTags?: readonl
  */
 export async function listImages(parts: StoreParts): Promise<StoredImage[]> {
   const tags = await parts.tags.all();
+  const { byImage } = await indexMembership(parts);
   const ids = await parts.images.list();
   const views = await Promise.all(
     ids.map((id) =>
-      loadImage(parts, id, tags).catch(async (err: unknown) => {
+      loadImage(parts, id, tags, byImage).catch(async (err: unknown) => {
         if (err instanceof NotFoundError && !(await parts.images.has(id))) return undefined;
         throw err;
       }),

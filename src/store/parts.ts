@@ -5,6 +5,7 @@
 // The layout under one root directory, Docker's with tsbuild's additions marked (+):
 //   image/<driver>/repositories.json       tags
 //   image/<driver>/imagedb/                 image configs and their metadata
+//   image/<driver>/indexdb/              (+) multi-platform images: {platform, image ID} lists (indexdb.ts)
 //   image/<driver>/layerdb/                 layer records by chainID
 //   image/<driver>/distribution/v2metadata-by-diffid/sha256/  where layers' blobs are known to be
 //   image/<driver>/buildcache/           (+) build cache records
@@ -19,6 +20,7 @@ import { TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
 import type { Snapshotter } from '../snapshot/snapshotter.js';
 import { ImageDb } from './imagedb.js';
+import { IndexDb } from './indexdb.js';
 import { LayerDb, type LayerRecord } from './layerdb.js';
 import { leaseFor, ownerPid, scanLeases, type Lease } from './leases.js';
 import { StoreLock } from './lock.js';
@@ -39,6 +41,7 @@ export class StoreParts {
   readonly paths: StorePaths;
   readonly layers: LayerDb;
   readonly images: ImageDb;
+  readonly indexes: IndexDb;
   readonly tags: Repositories;
   /** The store lock (lock.ts), shared by every process using this root. */
   readonly lock: StoreLock;
@@ -64,6 +67,7 @@ export class StoreParts {
     };
     this.layers = new LayerDb(join(meta, 'layerdb'));
     this.images = new ImageDb(join(meta, 'imagedb'));
+    this.indexes = new IndexDb(join(meta, 'indexdb'));
     this.tags = new Repositories(join(meta, 'repositories.json'), (fn) => this.exclusive(fn));
     this.lock = new StoreLock(join(root, 'lock'));
     this.lease = leaseFor(this.paths.leases);

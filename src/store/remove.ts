@@ -15,13 +15,15 @@ import { TsbuildError } from '../errors.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
 import type { LayerRecord } from './layerdb.js';
 import type { StoreParts } from './parts.js';
-import { resolveImage } from './images.js';
+import { indexesNaming, resolveTarget } from './indexes.js';
 
 export interface RemovedImage {
   /** The references taken off, e.g. `app:1`. */
   readonly untagged: readonly string[];
-  /** The image, when it went too (no tag was left). */
+  /** The image (or a multi-platform image's index), when it went too (no tag was left). */
   readonly deleted?: Digest;
+  /** A multi-platform image's images that went with its index (those no other index or tag names). */
+  readonly deletedImages?: readonly Digest[];
 }
 
 /**
@@ -29,7 +31,19 @@ export interface RemovedImage {
  * tag is left; removing by ID drops every tag, which needs `force` when there are several.
  */
 export async function removeImage(parts: StoreParts, name: string, opts: { force?: boolean } = {}): Promise<RemovedImage> {
-  const id = await resolveImage(parts, name);
+  const target = await resolveTarget(parts, name);
+  const id = target.kind === 'image' ? target.id : target.index.id;
+  if (target.kind === 'image') {
+    const holders = await indexesNaming(parts, id);
+    if (holders.length > 0) {
+      const names = (await parts.tags.all()).filter((t) => holders.includes(t.imageId)).map((t) => t.ref);
+      throw new TsbuildError(
+        `conflict: unable to delete ${hex(id).slice(0, 12)} - image is one platform of the multi-platform image ${
+          names[0] ?? hex(holders[0]!).slice(0, 12)
+        }: remove that instead`,
+      );
+    }
+  }
   const refs = await parts.tags.refsOf(id);
   const byId = isDigest(name) || hex(id).startsWith(name);
   let untag = refs;
@@ -46,9 +60,33 @@ export async function removeImage(parts: StoreParts, name: string, opts: { force
     await parts.tags.delete(parseReference(r.ref));
     untagged.push(r.ref);
   }
+  if (target.kind === 'index') {
+    if ((await parts.tags.refsOf(id)).length > 0) return { untagged };
+    const deletedImages = await deleteIndex(parts, id);
+    return { untagged, ...(deletedImages ? { deleted: id, deletedImages } : {}) };
+  }
   // deleteImage checks again, under the store lock, that no tag came back meanwhile.
   const deleted = (await parts.tags.refsOf(id)).length === 0 && (await deleteImage(parts, id)) ? id : undefined;
   return { untagged, ...(deleted ? { deleted } : {}) };
+}
+
+/**
+ * Deletes an untagged index that no live process leases, then each of its images that no tag
+ * and no other index names. Undefined when the index was tagged again or is gone meanwhile;
+ * else the images deleted.
+ */
+export async function deleteIndex(parts: StoreParts, id: Digest): Promise<Digest[] | undefined> {
+  const members = await parts.exclusive(async () => {
+    if ((await parts.tags.refsOf(id)).length > 0 || !(await parts.indexes.has(id))) return undefined;
+    if ((await parts.leased()).images.has(id)) return undefined;
+    const rec = await parts.indexes.get(id);
+    await parts.indexes.remove(id);
+    return rec.entries.map((e) => e.imageId);
+  });
+  if (!members) return undefined;
+  const deleted: Digest[] = [];
+  for (const image of members) if ((await deleteImage(parts, image)) !== undefined) deleted.push(image);
+  return deleted;
 }
 
 /**
@@ -58,8 +96,10 @@ export async function removeImage(parts: StoreParts, name: string, opts: { force
  */
 export async function deleteImage(parts: StoreParts, id: Digest): Promise<LayerRecord[] | undefined> {
   const released = await parts.exclusive(async () => {
-    // Tagged again, or deleted already by another process (two prunes at once): not ours to delete.
+    // Tagged again, or deleted already by another process (two prunes at once), or one platform
+    // of a multi-platform image: not ours to delete.
     if ((await parts.tags.refsOf(id)).length > 0 || !(await parts.images.has(id))) return undefined;
+    if ((await indexesNaming(parts, id)).length > 0) return undefined;
     const config = await parts.images.get(id);
     await parts.images.remove(id);
     return unpublishUnused(parts, chainIds(config.rootfs.diff_ids).reverse(), id);
@@ -70,14 +110,21 @@ export async function deleteImage(parts: StoreParts, id: Digest): Promise<LayerR
 }
 
 /**
- * Undoes an import that failed half way: the images it stored (still untagged, since importers
+ * Undoes an import that failed half way: the indexes and images it stored (still untagged, since importers
  * tag last) and the layers it published that nothing else needs. What was there before stays.
  * `chains` in the order they were published.
  */
-export async function rollBack(parts: StoreParts, added: { images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
+export async function rollBack(
+  parts: StoreParts,
+  added: { indexes?: readonly Digest[]; images?: readonly Digest[]; chains?: readonly Digest[] },
+): Promise<void> {
   const released = await parts.exclusive(async () => {
+    for (const id of [...(added.indexes ?? [])].reverse()) {
+      if ((await parts.tags.refsOf(id)).length === 0) await parts.indexes.remove(id);
+    }
     for (const id of [...(added.images ?? [])].reverse()) {
-      if ((await parts.tags.refsOf(id)).length === 0 && (await parts.images.has(id))) await parts.images.remove(id);
+      if ((await parts.tags.refsOf(id)).length > 0 || !(await parts.images.has(id))) continue;
+      if ((await indexesNaming(parts, id)).length === 0) await parts.images.remove(id);
     }
     return unpublishUnused(parts, [...(added.chains ?? [])].reverse());
   });

@@ -9,7 +9,7 @@
 //   - mounts below the root are rootfs mounts in the owner's temp dirs (`tmp/rootfs-<pid>-*`),
 //     or overlay2 snapshots' `merged` dirs (where a store's earlier writers mounted them: a store
 //     outlives the tsbuild that wrote it).
-// Layer records, image configs and repositories.json are never half-written (they are renamed
+// Layer records, image configs, index records and repositories.json are never half-written (they are renamed
 // into place whole), so there is nothing to mend in them: a layer published by a process that
 // died before storing its image is merely unused, and prune removes it as Docker's does.
 //
@@ -136,6 +136,7 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
     parts.paths.contexthash,
     parts.paths.distribution,
     join(parts.images.dir, 'content', 'sha256'),
+    parts.indexes.contentDir,
     metadata,
   ];
   for (const name of await readdir(metadata).catch(() => [] as string[])) {

@@ -7,6 +7,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import type { Image } from '../image/image.js';
+import type { Platform } from '../image/platform.js';
 import type { Provenance } from '../image/provenance.js';
 import type { Reference } from '../image/reference.js';
 import type { Mount } from '../runtime/types.js';
@@ -28,6 +29,8 @@ import {
   type StoredImage,
   type StoredLayer,
 } from './images.js';
+import type { IndexEntry, StoredIndexRecord } from './indexdb.js';
+import { indexMembership, putIndex, resolveTarget, type ResolvedTarget } from './indexes.js';
 import type { LayerRecord } from './layerdb.js';
 import { StoreParts } from './parts.js';
 import type { RemovedImage } from './remove.js';
@@ -107,9 +110,32 @@ export class Store {
 
   // --- images ---
 
-  /** The ID of what a user typed: name[:tag], name@digest, an image ID or a unique prefix of one. */
-  resolveImage(name: string): Promise<Digest> {
-    return resolveImage(this.parts, name);
+  /**
+   * The ID of what a user typed: name[:tag], name@digest, an image ID or a unique prefix of one.
+   * A multi-platform image gives its image for `platform` (default: this machine's).
+   */
+  resolveImage(name: string, platform?: Platform): Promise<Digest> {
+    return resolveImage(this.parts, name, platform);
+  }
+
+  /** What a name means: one image, or a multi-platform image's index (indexes.ts). */
+  resolveTarget(name: string): Promise<ResolvedTarget> {
+    return resolveTarget(this.parts, name);
+  }
+
+  /** A stored index's record: its platforms and their image IDs. */
+  index(id: Digest): Promise<StoredIndexRecord> {
+    return this.parts.indexes.get(id);
+  }
+
+  /** Every stored index. */
+  async indexes(): Promise<StoredIndexRecord[]> {
+    return (await indexMembership(this.parts)).indexes;
+  }
+
+  /** Stores a multi-platform image over stored images; leased until this process exits or it is tagged. */
+  putIndex(entries: readonly IndexEntry[]): Promise<Digest> {
+    return putIndex(this.parts, entries);
   }
 
   hasImage(id: Digest): Promise<boolean> {
@@ -152,13 +178,13 @@ export class Store {
   }
 
   /** Undoes what a failed import stored: its untagged images and the layers nothing else needs. */
-  async rollBack(added: { images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
+  async rollBack(added: { indexes?: readonly Digest[]; images?: readonly Digest[]; chains?: readonly Digest[] }): Promise<void> {
     return (await import('./remove.js')).rollBack(this.parts, added);
   }
 
   // --- tags ---
 
-  /** Points `ref` at `id`; returns the image it pointed at before, if another. */
+  /** Points `ref` at `id` (an image's or an index's); returns what it pointed at before, if another. */
   tag(ref: Reference, id: Digest): Promise<Digest | undefined> {
     return this.parts.tags.set(ref, id);
   }
@@ -342,6 +368,11 @@ export class Store {
     return { images: (await this.parts.images.list()).length, layers: (await this.parts.layers.list()).length };
   }
 
+  /** How many multi-platform images (indexes) the store holds. */
+  async indexCount(): Promise<number> {
+    return (await this.parts.indexes.list()).length;
+  }
+
   /** Ends the lock helper (tests that open many stores in one process). */
   close(): void {
     this.parts.lock.close();
@@ -353,7 +384,10 @@ export type {
   BlobRecord,
   CacheRecord,
   DiskUsage,
+  IndexEntry,
   LayerRecord,
+  ResolvedTarget,
+  StoredIndexRecord,
   PrunePlan,
   PruneReport,
   RemovedImage,

@@ -12,6 +12,7 @@ import { chainIdOf, chainIds, sha256, type Digest } from '../digest.js';
 import { parseConfig } from '../image/config.js';
 import { parseReference } from '../image/reference.js';
 import { storedLayer } from './images.js';
+import { parseIndexRecord } from './indexdb.js';
 import type { LayerRecord } from './layerdb.js';
 import type { StoreParts } from './parts.js';
 
@@ -28,6 +29,8 @@ export interface VerifyReport {
   readonly problems: readonly Problem[];
   /** Images broken, or standing on a broken layer. */
   readonly brokenImages: readonly Digest[];
+  /** Multi-platform images (indexes) unreadable, or naming a broken or missing image. */
+  readonly brokenIndexes: readonly Digest[];
   /** Broken layers and the layers above them, bottom first. */
   readonly brokenChains: readonly Digest[];
 }
@@ -95,8 +98,30 @@ export async function verifyStore(parts: StoreParts, only?: readonly Digest[]): 
       brokenImages.add(id);
     }
   }
+  // A multi-platform image is whole when each of its platforms' images is.
+  const brokenIndexes: Digest[] = [];
+  for (const id of await parts.indexes.list()) {
+    let problem: string | undefined;
+    try {
+      const bytes = await parts.indexes.getBytes(id);
+      if (sha256(bytes) !== id) problem = `its record's content hashes to ${sha256(bytes)}`;
+      else {
+        const rec = parseIndexRecord(id, bytes);
+        if (only && !rec.entries.some((e) => only.includes(e.imageId))) continue;
+        const bad = [];
+        for (const e of rec.entries) if (brokenImages.has(e.imageId) || !(await parts.images.has(e.imageId))) bad.push(e.imageId);
+        if (bad.length > 0) problem = `its image ${bad[0]} is broken or not in the store`;
+      }
+    } catch (err) {
+      problem = `its record cannot be read: ${(err as Error).message}`;
+    }
+    if (problem) {
+      problems.push({ kind: 'image', id, problem: `multi-platform image: ${problem}` });
+      brokenIndexes.push(id);
+    }
+  }
   for (const t of await parts.tags.all()) {
-    if (!(await parts.images.has(t.imageId)))
+    if (!(await parts.images.has(t.imageId)) && !(await parts.indexes.has(t.imageId)))
       problems.push({ kind: 'tag', id: t.ref, problem: `it names ${t.imageId}, which is not in the store` });
   }
   const depth = (c: Digest): number => {
@@ -109,6 +134,7 @@ export async function verifyStore(parts: StoreParts, only?: readonly Digest[]): 
     layers: wanted.size,
     problems,
     brokenImages: [...brokenImages],
+    brokenIndexes,
     brokenChains: brokenChains.sort((a, b) => depth(a) - depth(b)),
   };
 }
@@ -132,11 +158,13 @@ async function layerProblem(parts: StoreParts, rec: LayerRecord, records: Readon
   return undefined;
 }
 
-/** Removes what the report found broken: the images (and their tags), then the broken layers. */
+/** Removes what the report found broken: the indexes and images (and their tags), then the broken layers. */
 export async function repairStore(parts: StoreParts, report: VerifyReport): Promise<void> {
   const { rollBack } = await import('./remove.js');
+  const broken = new Set([...report.brokenImages, ...report.brokenIndexes]);
   for (const t of await parts.tags.all()) {
-    if (report.brokenImages.includes(t.imageId) || !(await parts.images.has(t.imageId))) await parts.tags.delete(parseReference(t.ref));
+    const gone = !(await parts.images.has(t.imageId)) && !(await parts.indexes.has(t.imageId));
+    if (broken.has(t.imageId) || gone) await parts.tags.delete(parseReference(t.ref));
   }
-  await rollBack(parts, { images: report.brokenImages, chains: report.brokenChains });
+  await rollBack(parts, { indexes: report.brokenIndexes, images: report.brokenImages, chains: report.brokenChains });
 }

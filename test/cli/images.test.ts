@@ -2,6 +2,7 @@
 // --no-trunc, each --filter and --format with docker's fields; and `tsbuild image SUB`, docker's
 // management command. The images are built for real in a temporary store; the expected output
 // is what docker 20.10 prints for the same images (checked against a private dockerd).
+import { hostArchitecture } from '../../src/image/config.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { busyboxStore, contextOf, ok, tsbuild } from '../helpers/tsbuild.js';
 
@@ -90,6 +91,8 @@ describe('tsbuild images', () => {
         CreatedSince: expect.stringMatching(/ ago$/),
         Digest: '<none>',
         ID: ids.child!.slice(0, 12),
+        // tsbuild's own field (docker has none): the image's platform, a multi-platform image's platforms.
+        Platforms: `linux/${hostArchitecture()}`,
         Repository: 'child',
         SharedSize: 'N/A',
         Size: expect.stringMatching(/^[\d.]+[kMG]?B$/),

@@ -142,6 +142,22 @@ export async function inconsistencies(root: string): Promise<string[]> {
         if (!chains.has(chain)) found.push(`image ${hex}: layer ${chain} is missing`);
       }
     }
+    // Multi-platform images: index records naming stored images; a tag may name one.
+    for (const hex of await names(join(meta, 'indexdb', 'content', 'sha256'))) {
+      if (!HEX64.test(hex)) continue;
+      const bytes = await readFile(join(meta, 'indexdb', 'content', 'sha256', hex));
+      if (createHash('sha256').update(bytes).digest('hex') !== hex) {
+        found.push(`index ${hex}: its record does not hash to its ID`);
+        continue;
+      }
+      images.add(`sha256:${hex}`);
+      try {
+        const rec = JSON.parse(bytes.toString('utf8')) as { manifests?: { image?: string }[] };
+        for (const m of rec.manifests ?? []) if (!images.has(m.image ?? '')) found.push(`index ${hex}: its image ${m.image} is missing`);
+      } catch {
+        found.push(`index ${hex}: its record is not JSON`);
+      }
+    }
     const repos = await readFile(join(meta, 'repositories.json'), 'utf8').catch(() => undefined);
     if (repos !== undefined) {
       let parsed: { Repositories?: Record<string, Record<string, string>> };

@@ -4,7 +4,9 @@
 // parsed for every stage, and refused when it is not the build's platform. In-process, no
 // store; the rules are BuildKit's (dockerfile2llb buildDispatchStates, resolveTarget).
 import { globalArgs, platformArgs, type BuildPlatforms } from '../../../src/builder/args.js';
-import { checkStagePlatforms, resolveFroms, stagesToBuild } from '../../../src/builder/stages.js';
+import { refuseForeignRun } from '../../../src/builder/platforms.js';
+import { resolveFroms, stagesToBuild } from '../../../src/builder/stages.js';
+import { formatPlatform, hostPlatform } from '../../../src/image/platform.js';
 import { DockerfileError } from '../../../src/errors.js';
 import { parseDockerfile } from '../../../src/parse/index.js';
 
@@ -80,29 +82,45 @@ describe('FROM --platform', () => {
     ]);
   });
 
-  test("the build's platform passes the check", () => {
-    const { plan, froms: f } = froms('FROM --platform=$BUILDPLATFORM scratch\nFROM --platform=linux/amd64 scratch\n');
-    expect(() => checkStagePlatforms(plan.stages, f, AMD64.target)).not.toThrow();
+  // The refusal is of a RUN for a platform this machine's CPU does not run (platforms.ts).
+  const HOST = hostPlatform();
+  const FOREIGN = HOST.architecture === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+
+  test("the build's platform passes the check, RUN or not", () => {
+    const { plan, froms: f } = froms(
+      `FROM --platform=$BUILDPLATFORM scratch\nRUN true\nFROM --platform=${formatPlatform(HOST)} scratch\nRUN true\n`,
+    );
+    expect(() => refuseForeignRun(plan, plan.stages, f, HOST)).not.toThrow();
   });
 
-  test('another platform is refused at its line, naming multi-platform builds', () => {
-    const { plan, froms: f } = froms('FROM scratch\nFROM --platform=linux/arm64 scratch AS arm\n');
+  test('a RUN for another platform is refused at its line; a stage for it without RUN is not', () => {
+    const { plan, froms: f } = froms(`FROM scratch\nFROM --platform=${FOREIGN} scratch AS other\nCOPY a /\nRUN true\n`);
     let err: unknown;
     try {
-      checkStagePlatforms(plan.stages, f, AMD64.target);
+      refuseForeignRun(plan, plan.stages, f, HOST);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(DockerfileError);
-    expect((err as Error).message).toBe(
-      'Dockerfile:2: FROM --platform=linux/arm64: multi-platform builds are not supported yet; this build is for linux/amd64',
+    expect((err as Error).message).toMatch(
+      new RegExp(`^Dockerfile:4: RUN for ${FOREIGN} on this ${formatPlatform(HOST)} machine needs emulation`),
     );
+    const { plan: p2, froms: f2 } = froms(`FROM --platform=${FOREIGN} scratch\nCOPY a /\n`);
+    expect(() => refuseForeignRun(p2, p2.stages, f2, HOST)).not.toThrow();
+  });
+
+  test('a stage on a $BUILDPLATFORM stage is for this machine: its RUN is not refused in a foreign build', () => {
+    const { plan, froms: f } = froms(
+      'FROM --platform=$BUILDPLATFORM scratch AS tools\nFROM tools AS more\nRUN true\nFROM scratch\nCOPY --from=more / /\n',
+    );
+    const target = { os: 'linux', architecture: FOREIGN.split('/')[1]! };
+    expect(() => refuseForeignRun(plan, plan.stages, f, target)).not.toThrow();
   });
 
   test('a stage for another platform that the target does not need is not refused', () => {
-    const { plan, froms: f } = froms('FROM --platform=linux/arm64 scratch AS arm\nFROM scratch AS mine\n');
-    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'mine'), f, AMD64.target)).not.toThrow();
-    expect(() => checkStagePlatforms(stagesToBuild(plan, f, 'arm'), f, AMD64.target)).toThrow(/^Dockerfile:1: /);
+    const { plan, froms: f } = froms(`FROM --platform=${FOREIGN} scratch AS other\nRUN true\nFROM scratch AS mine\n`);
+    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'mine'), f, HOST)).not.toThrow();
+    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'other'), f, HOST)).toThrow(/^Dockerfile:2: /);
   });
 
   test('an unset or malformed platform is an error at its line', () => {
