@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, sha256, type Digest } from '../digest.js';
 import { DigestMismatchError } from '../digest.js';
@@ -316,7 +316,12 @@ export class Repository {
         const hash = createHash('sha256');
         const opened = await open();
         src = opened;
+        let sending = false;
         const hashed = (): Readable => {
+          // Asked again (a 401 answered with a fresh token): the stream is partly spent, so this
+          // attempt fails as a transient error and the next one opens a new session and stream.
+          if (sending) return failing(new TransportError(`${source}: the registry asked for the upload again`));
+          sending = true;
           const count = new Transform({
             transform(chunk: Buffer, _enc, cb: TransformCallback) {
               hash.update(chunk);
@@ -336,7 +341,7 @@ export class Repository {
           retry: false, // the body cannot be sent again: a new attempt opens a new session
           deadlineMs: this.registry.blobDeadlineMs,
         });
-        if (patched.status !== 202) return await this.fail(patched, `uploading a blob to ${this.name}`);
+        if (patched.status !== 202) return await this.fail(patched, `uploading ${source} to ${this.name}`);
         await patched.discard();
         const location = patched.header('location');
         const digest = `sha256:${hash.digest('hex')}` as Digest;
@@ -401,6 +406,15 @@ export function withQuery(url: URL, name: string, value: string): URL {
   const param = `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
   out.search = out.search === '' || out.search === '?' ? `?${param}` : `${out.search}&${param}`;
   return out;
+}
+
+/** A stream that fails with `err` when first read. */
+function failing(err: Error): Readable {
+  return new Readable({
+    read() {
+      this.destroy(err);
+    },
+  });
 }
 
 /** Node's HTTP parser refused the answer (its codes start HPE_): the server does not speak HTTP there. */
