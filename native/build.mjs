@@ -2,8 +2,10 @@
 // Run by `npm run build:helper` (and so by `npm install` through `prepare`).
 // A single compiler call on purpose: no make, cmake or node-gyp to install or to debug.
 // Honours $CC (may carry flags, e.g. "ccache gcc") and $CFLAGS, like make does.
+// libdeflate (the gzip subcommand's compressor) is linked statically, so the helper runs on a
+// machine without it; building needs its headers and archive (apt-get install libdeflate-dev).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +29,15 @@ if (probe.error) {
   fail(`no C compiler found (${cc}); install one with: apt-get install -y gcc`);
 }
 
+/** libdeflate's archive, where the compiler finds it, or undefined when it is not installed. */
+function libdeflateArchive() {
+  const r = spawnSync(cc, [...ccArgs, '-print-file-name=libdeflate.a'], { encoding: 'utf8' });
+  const path = r.status === 0 ? r.stdout.trim() : '';
+  return path.startsWith('/') && existsSync(path) ? path : undefined;
+}
+const libdeflate = libdeflateArchive();
+if (!libdeflate) fail('libdeflate.a not found; install it with: apt-get install -y libdeflate-dev');
+
 const sources = readdirSync(sourceDir)
   .filter((name) => name.endsWith('.c'))
   .sort()
@@ -34,7 +45,20 @@ const sources = readdirSync(sourceDir)
 const cflags = (process.env.CFLAGS ?? '').split(/\s+/).filter(Boolean);
 
 mkdirSync(outDir, { recursive: true });
-const args = [...ccArgs, '-std=gnu11', '-D_GNU_SOURCE', '-O2', '-Wall', '-Wextra', ...cflags, '-o', output, ...sources];
+const args = [
+  ...ccArgs,
+  '-std=gnu11',
+  '-D_GNU_SOURCE',
+  '-O2',
+  '-Wall',
+  '-Wextra',
+  ...cflags,
+  '-pthread',
+  '-o',
+  output,
+  ...sources,
+  libdeflate,
+];
 const result = spawnSync(cc, args, { stdio: 'inherit' });
 if (result.error) fail(`${cc}: ${result.error.message}`);
 if (result.status !== 0) fail(`${cc} exited with status ${result.status ?? result.signal}`);

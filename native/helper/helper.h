@@ -1,6 +1,6 @@
 /*
  * tsbuild-helper: the few things Node cannot do itself (namespaces, mount(2), pivot_root(2),
- * mknod(2), xattrs, a fast lstat walk). One binary, one subcommand per file.
+ * mknod(2), xattrs, a fast lstat walk, deflate on several threads). One binary, one subcommand per file.
  *
  * Conventions shared by every subcommand:
  *   - failures print one line "tsbuild-helper: WHAT: WHY" and exit non-zero (die*);
@@ -123,6 +123,7 @@ int cmd_run(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_walk(int argc, char **argv);
+int cmd_gzip(int argc, char **argv);
 int cmd_apply_ops(int argc, char **argv);
 int cmd_supports_dtype(int argc, char **argv);
 int cmd_lock(int argc, char **argv);

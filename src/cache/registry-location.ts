@@ -64,6 +64,10 @@ export class RegistryLocation implements CacheLocation {
     return this.repo.uploadBlob(digest, size, open, onBytes);
   }
 
+  uploadStream(source: string, open: () => Promise<Readable>, onBytes?: (n: number) => void): Promise<{ digest: Digest; size: number }> {
+    return this.repo.uploadStream(source, open, onBytes);
+  }
+
   readBlob(digest: Digest, limit: number): Promise<Buffer> {
     return this.repo.readBlob(digest, limit);
   }

@@ -27,7 +27,11 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** A Buffer, or a function that opens the body afresh, so that a retry can send it again. */
   readonly body?: Buffer | (() => Readable);
-  /** Required with a streamed body: registries want Content-Length, not chunked uploads. */
+  /**
+   * A streamed body's length. Unset, the body goes chunked: only for a blob whose size is not
+   * known before its end (a layer compressed as it is sent, in a PATCH, as `docker push` sends
+   * it); registries want Content-Length on a PUT.
+   */
   readonly contentLength?: number;
   /** Retry after connection errors, 429 and 5xx (default true). */
   readonly retry?: boolean;
@@ -199,8 +203,9 @@ export class Transport {
     const isHttps = url.protocol === 'https:';
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...req.headers };
     if (Buffer.isBuffer(req.body)) headers['Content-Length'] = String(req.body.length);
-    else if (req.body) headers['Content-Length'] = String(req.contentLength ?? 0);
-    else if (req.method === 'PUT' || req.method === 'POST' || req.method === 'PATCH') headers['Content-Length'] = '0';
+    else if (req.body) {
+      if (req.contentLength !== undefined) headers['Content-Length'] = String(req.contentLength);
+    } else if (req.method === 'PUT' || req.method === 'POST' || req.method === 'PATCH') headers['Content-Length'] = '0';
 
     return new Promise<HttpResponse>((resolve, reject) => {
       const r = (isHttps ? https : http).request(url, {

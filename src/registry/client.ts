@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, sha256, type Digest } from '../digest.js';
 import { DigestMismatchError } from '../digest.js';
@@ -290,16 +290,88 @@ export class Repository {
         return;
       } catch (err) {
         onBytes(-sent);
-        const transient =
-          err instanceof TransportError || isBrokenTransfer(err) || (err instanceof RegistryError && (err.status ?? 0) >= 500);
-        if (!transient || isTooSlow(err) || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) {
-          // The PUT's URL is an upload session's, which names neither the blob nor the image.
-          if (err instanceof RequestError)
-            throw new TransportError(`uploading blob ${digest} to ${this.name}: ${err.detail}`, { cause: err });
-          if (isNotHttp(err)) throw new TransportError(`uploading blob ${digest} to ${this.name}: ${notHttp(err)}`, { cause: err });
-          throw err;
-        }
+        this.retryOrThrow(err, attempt, `blob ${digest}`);
       }
+    }
+  }
+
+  /**
+   * Uploads a blob whose digest is known only at its end (a layer compressed as it is sent, as
+   * `docker push` does): POST opens a session, one PATCH streams the body chunked while it is
+   * hashed, and a PUT closes the session with the digest. `open` is called once per attempt and
+   * must give the same bytes each time; its stream is destroyed when the attempt ends. `source`
+   * names the blob in errors until its digest is known ("layer sha256:…").
+   */
+  async uploadStream(
+    source: string,
+    open: () => Promise<Readable>,
+    onBytes: (n: number) => void = () => {},
+  ): Promise<{ digest: Digest; size: number }> {
+    for (let attempt = 1; ; attempt++) {
+      let sent = 0;
+      let src: Readable | undefined;
+      let what = source; // until its last byte has gone
+      try {
+        const session = await this.startUpload();
+        const hash = createHash('sha256');
+        const opened = await open();
+        src = opened;
+        let sending = false;
+        const hashed = (): Readable => {
+          // Asked again (a 401 answered with a fresh token): the stream is partly spent, so this
+          // attempt fails as a transient error and the next one opens a new session and stream.
+          if (sending) return failing(new TransportError(`${source}: the registry asked for the upload again`));
+          sending = true;
+          const count = new Transform({
+            transform(chunk: Buffer, _enc, cb: TransformCallback) {
+              hash.update(chunk);
+              sent += chunk.length;
+              onBytes(chunk.length);
+              cb(null, chunk);
+            },
+          });
+          opened.on('error', (err) => count.destroy(err));
+          return opened.pipe(count);
+        };
+        const patched = await this.send({
+          method: 'PATCH',
+          url: session,
+          headers: { 'Content-Type': 'application/octet-stream' },
+          body: hashed,
+          retry: false, // the body cannot be sent again: a new attempt opens a new session
+          deadlineMs: this.registry.blobDeadlineMs,
+        });
+        if (patched.status !== 202) return await this.fail(patched, `uploading ${source} to ${this.name}`);
+        await patched.discard();
+        const location = patched.header('location');
+        const digest = `sha256:${hash.digest('hex')}` as Digest;
+        what = `blob ${digest}`;
+        const url = withQuery(location === undefined ? session : new URL(location, patched.url), 'digest', digest);
+        const res = await this.send({ method: 'PUT', url, retry: false });
+        if (res.status !== 201 && res.status !== 204) return await this.fail(res, `uploading blob ${digest}`);
+        await res.discard();
+        const header = res.header('docker-content-digest');
+        if (header !== undefined && isDigest(header) && header !== digest) {
+          throw new DigestMismatchError(`the registry stored blob ${digest} as ${header}`);
+        }
+        return { digest, size: sent };
+      } catch (err) {
+        onBytes(-sent);
+        this.retryOrThrow(err, attempt, what);
+      } finally {
+        src?.destroy();
+      }
+    }
+  }
+
+  /** After a failed upload attempt: returns if another is worth making, else throws the error to report. */
+  private retryOrThrow(err: unknown, attempt: number, what: string): void {
+    const transient = err instanceof TransportError || isBrokenTransfer(err) || (err instanceof RegistryError && (err.status ?? 0) >= 500);
+    if (!transient || isTooSlow(err) || attempt >= TRANSFER_ATTEMPTS || this.registry.transport.signal?.aborted) {
+      // The request's URL is an upload session's, which names neither the blob nor the image.
+      if (err instanceof RequestError) throw new TransportError(`uploading ${what} to ${this.name}: ${err.detail}`, { cause: err });
+      if (isNotHttp(err)) throw new TransportError(`uploading ${what} to ${this.name}: ${notHttp(err)}`, { cause: err });
+      throw err;
     }
   }
 
@@ -334,6 +406,15 @@ export function withQuery(url: URL, name: string, value: string): URL {
   const param = `${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
   out.search = out.search === '' || out.search === '?' ? `?${param}` : `${out.search}&${param}`;
   return out;
+}
+
+/** A stream that fails with `err` when first read. */
+function failing(err: Error): Readable {
+  return new Readable({
+    read() {
+      this.destroy(err);
+    },
+  });
 }
 
 /** Node's HTTP parser refused the answer (its codes start HPE_): the server does not speak HTTP there. */

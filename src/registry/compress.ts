@@ -1,20 +1,19 @@
 // Compressing layer tars for a registry. Both compressors are run so their output depends only
-// on the input (gzip: Node's zlib at a fixed level, in blocks cut at fixed input offsets and
-// compressed in parallel, header mtime 0, see pgzip.ts; zstd: the `zstd` tool at a fixed level
+// on the input (gzip: libdeflate in the native helper at a fixed level, in blocks cut at fixed
+// input offsets and compressed in parallel, header mtime 0, see src/runtime/gzip.ts; zstd: the `zstd` tool at a fixed level
 // in its multi-threaded mode, whose output does not depend on the number of workers), which is
 // what lets the push cache trust a recorded digest: the same tar compressed again gives the same
 // blob, as long as the compressor's version is the same. A push that does compress again checks
 // the digest it gets rather than assuming.
 import { pipeline, type Duplex, type Readable } from 'node:stream';
-import { constants } from 'node:zlib';
 import { execa } from 'execa';
 import { TsbuildError } from '../errors.js';
-import { parallelGzip } from './pgzip.js';
+import { helperGzip } from '../runtime/gzip.js';
 
 export type LayerCompression = 'gzip' | 'zstd';
 
-/** zlib's default level, as Docker's gzip writer uses (DefaultCompression). */
-const GZIP_LEVEL = constants.Z_DEFAULT_COMPRESSION;
+/** zlib's default level, 6, as Docker's gzip writer uses (DefaultCompression); libdeflate's 6 is its equal. */
+const GZIP_LEVEL = 6;
 /**
  * zstd's default level, as BuildKit uses; two workers. -T1 and -T2 give the same bytes (zstd
  * cuts jobs by size, not by worker count), so blobs recorded before -T2 still match.
@@ -39,7 +38,7 @@ export async function checkCompressor(kind: LayerCompression): Promise<void> {
  * reader stops reading the input.
  */
 export function compress(input: Readable, kind: LayerCompression): Readable {
-  if (kind === 'gzip') return parallelGzip(input, { level: GZIP_LEVEL });
+  if (kind === 'gzip') return helperGzip(input, { level: GZIP_LEVEL });
   const compressor: Duplex = execa('zstd', ZSTD_ARGS, {
     stdin: 'pipe',
     stdout: 'pipe',

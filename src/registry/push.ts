@@ -6,14 +6,16 @@
 //   2. the metadata names another repository on the same registry holding such a blob: ask the
 //      registry to mount it (one POST, no bytes: "Mounted from ...");
 //   3. compress the layer tar (rebuilt from the store and checked against its diffID as it
-//      streams) into a temp file while hashing it, then HEAD that digest and upload if absent.
+//      streams) and send it as it is compressed, hashing it on the way (as `docker push` does:
+//      the upload overlaps the compression); where blobs cannot be streamed (a cache directory),
+//      compress into a temp file while hashing, then HEAD that digest and copy it if absent.
 // Layers go up a few at a time, then the config, then the manifest: Docker schema 2 for gzip,
 // OCI for zstd (zstd layers have no Docker media type), as Docker and BuildKit choose.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { addAbortSignal, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hex, sha256, shortId, type Digest } from '../digest.js';
 import { InvalidInputError, NotFoundError, TsbuildError } from '../errors.js';
@@ -194,6 +196,8 @@ export interface BlobTarget {
   mountBlob(digest: Digest, from: string): Promise<boolean>;
   addPullScope(path: string): void;
   uploadBlob(digest: Digest, size: number, open: () => Readable, onBytes?: (n: number) => void): Promise<void>;
+  /** A blob sent as it is made, its digest and size known at its end; absent where that cannot be done. */
+  uploadStream?(source: string, open: () => Promise<Readable>, onBytes?: (n: number) => void): Promise<{ digest: Digest; size: number }>;
 }
 
 /** Sends layers to a BlobTarget, reusing what the target has or can mount (the steps above). */
@@ -243,8 +247,20 @@ export class LayerPusher {
     return undefined;
   }
 
-  /** Step 3: compress into a temp file while hashing; upload unless the registry has that digest. */
+  /** Step 3: compress and send at once, hashing on the way. */
   private async upload(layer: Layer): Promise<PushedLayer> {
+    if (!this.repo.uploadStream) return this.uploadFromFile(layer);
+    const id = shortId(layer.diffId);
+    const { digest, size } = await this.repo.uploadStream(
+      `layer ${layer.diffId}`,
+      async () => addAbortSignal(this.signal, compress(await layer.uncompressed(), this.compression)),
+      (n) => this.progress.advance(id, n),
+    );
+    return { diffId: layer.diffId, digest, size, outcome: 'pushed', compressed: true };
+  }
+
+  /** Step 3 where nothing can be streamed: compress into a temp file while hashing; copy it unless the target has it. */
+  private async uploadFromFile(layer: Layer): Promise<PushedLayer> {
     const id = shortId(layer.diffId);
     const file = join(this.tmp, hex(layer.diffId));
     try {

@@ -226,6 +226,8 @@ export async function startProxy(upstream: string, hooks: ProxyHooks = {}): Prom
 export interface TokenProxy extends TestProxy {
   /** Requests to the token endpoint, with whether they carried valid credentials. */
   readonly tokenRequests: { scopes: string[]; authenticated: boolean }[];
+  /** Every token given so far expires when the next request `match` accepts arrives (its body read). */
+  expireTokensAt(match: (req: http.IncomingMessage) => boolean): void;
 }
 
 /**
@@ -236,6 +238,7 @@ export interface TokenProxy extends TestProxy {
 export async function startTokenProxy(upstream: string, user: { user: string; password: string }): Promise<TokenProxy> {
   const tokens = new Map<string, Set<string>>();
   const tokenRequests: TokenProxy['tokenRequests'] = [];
+  let expireAt: ((req: http.IncomingMessage) => boolean) | undefined;
   let realm = '';
   const service = 'tsbuild-test';
   const granted = (req: http.IncomingMessage): Set<string> | undefined => {
@@ -255,6 +258,10 @@ export async function startTokenProxy(upstream: string, user: { user: string; pa
   const repoOf = (url: string): string | undefined => /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url)?.[1];
   const proxy = await startProxy(upstream, {
     intercept(req, res) {
+      if (expireAt?.(req)) {
+        expireAt = undefined;
+        tokens.clear();
+      }
       const url = new URL(req.url ?? '/', 'http://x');
       if (url.pathname === '/token') {
         const scopes = url.searchParams.getAll('scope');
@@ -307,5 +314,11 @@ export async function startTokenProxy(upstream: string, user: { user: string; pa
     },
   });
   realm = `http://${proxy.host}/token`;
-  return { ...proxy, tokenRequests };
+  return {
+    ...proxy,
+    tokenRequests,
+    expireTokensAt(match) {
+      expireAt = match;
+    },
+  };
 }

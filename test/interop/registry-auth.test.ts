@@ -4,7 +4,7 @@
 // fails in one line — and the password shows up in no output and no file but config.json's
 // base64.
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry, startTokenProxy, type TestRegistry, type TokenProxy } from '../helpers/registry.js';
 import { rootWithBusybox, tempDir, tempRoot, tsbuild, type CliResult } from '../helpers/tsbuild.js';
@@ -169,6 +169,26 @@ describe('registries with authentication', () => {
       const dst = await freshRoot();
       await must(dst, ['pull', ref]);
       expect(await imageId(dst, ref)).toBe(await imageId(src.root, 'busybox'));
+    });
+
+    test('a token that expires while a layer streams: the upload starts again in a new session, and the push succeeds', async () => {
+      // A layer no repository has yet, so that it is compressed and streamed (busybox's is mounted).
+      const ctx = await tempDir();
+      await writeFile(join(ctx, 'f'), randomBytes(64 * 1024));
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY f /f\n');
+      await must(src.root, ['build', '-q', '-t', 'expiry', ctx]);
+      await rm(ctx, { recursive: true, force: true });
+      const ref = `${proxy.host}/team/expiry:1`;
+      await must(src.root, ['tag', 'expiry', ref]);
+      const isPatch = (r: { method?: string | undefined; url?: string | undefined }) =>
+        r.method === 'PATCH' && r.url!.includes('/team/expiry/blobs/uploads/');
+      proxy.expireTokensAt(isPatch);
+      await must(src.root, ['push', ref]);
+      // The first PATCH was refused; its body cannot be sent again, so a new session took it.
+      expect(proxy.log.filter(isPatch).map((r) => r.status)).toEqual([401, 202]);
+      const dst = await freshRoot();
+      await must(dst, ['pull', ref]);
+      expect(await imageId(dst, ref)).toBe(await imageId(src.root, 'expiry'));
     });
   });
 

@@ -1,6 +1,6 @@
 // push and pull against a real registry (Debian's docker-registry, distribution 2.8) on
 // 127.0.0.1, checked with skopeo as an independent client: what we push is what other tools
-// read, what we pull runs, a second push sends nothing, a blob another repository holds is
+// read (and decompress), what we pull runs, a second push sends nothing, a blob another repository holds is
 // mounted, zstd round-trips, a multi-platform index resolves to this machine's image, and a
 // corrupted blob fails the pull and leaves the store as it was.
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { hex, sha256, type Digest } from '../../src/digest.js';
 import { Registry } from '../../src/registry/client.js';
 import { MediaType, serializeImageManifest, serializeIndex } from '../../src/image/manifest.js';
 import { pushImage } from '../../src/registry/push.js';
+import { GZIP_BLOCK_SIZE } from '../../src/runtime/gzip.js';
 import { Store } from '../../src/store/store.js';
 import { startProxy, startRegistry, type RequestRecord, type TestRegistry } from '../helpers/registry.js';
 import { CLI, ok, rootWithBusybox, tempDir, tempRoot, tsbuild } from '../helpers/tsbuild.js';
@@ -121,6 +122,27 @@ describe('registry push and pull', () => {
       await skopeo('copy', '--src-tls-verify=false', `docker://${ref}`, `oci:${dir}:1`);
       const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
       expect(index.manifests).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('Go’s gzip reader (skopeo) decompresses each pushed layer whole, one of several gzip members included', async () => {
+    await pushApp();
+    const ref = `${registry.host}/app:1`;
+    const app = await inspect(src.root, 'app');
+    const dir = await tempDir('tsbuild-dir-');
+    try {
+      // dir: with --dest-decompress stores each layer decompressed, named by its digest.
+      await skopeo('copy', '--src-tls-verify=false', '--dest-decompress', `docker://${ref}`, `dir:${dir}`);
+      const sizes: number[] = [];
+      for (const diffId of app.RootFS.Layers as Digest[]) {
+        const tar = await readFile(join(dir, hex(diffId)));
+        expect(sha256(tar)).toBe(diffId);
+        sizes.push(tar.length);
+      }
+      // A gzip member per MiB of tar: busybox's layer has several, and was read past the first.
+      expect(Math.max(...sizes)).toBeGreaterThan(GZIP_BLOCK_SIZE);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

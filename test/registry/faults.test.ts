@@ -60,7 +60,6 @@ describe('registry faults during pull and push', () => {
     req.method === 'GET' && (digest ? req.url!.endsWith(`/blobs/${digest}`) : req.url!.includes('/blobs/'));
   const isManifest = (req: http.IncomingMessage) => req.method === 'GET' && req.url!.includes('/manifests/');
   const oneLine = (stderr: string) => stderr.trimEnd().split('\n');
-  const isUploadRecord = (l: { method: string; url: string }) => l.method === 'PUT' && l.url.includes('/blobs/uploads/');
   const fetchText = (url: string) =>
     new Promise<string>((resolve, reject) => {
       import('node:http').then(({ get }) =>
@@ -331,7 +330,8 @@ describe('registry faults during pull and push', () => {
     res.on('close', () => clearInterval(timer));
     return true;
   }
-  const isUpload = (req: http.IncomingMessage) => req.method === 'PUT' && req.url!.includes('/blobs/uploads/');
+  /** A layer's bytes: a PATCH streaming it as it is compressed (its digest is known only after). */
+  const isUpload = (req: http.IncomingMessage) => req.method === 'PATCH' && req.url!.includes('/blobs/uploads/');
 
   test('push: a registry that answers an upload a byte at a time fails the minimum rate: one line, not retried, no tag', async () => {
     const r = await pushThrough(
@@ -344,43 +344,53 @@ describe('registry faults during pull and push', () => {
     expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: \\d+ bytes in 2s, below the minimum rate of 1024 bytes/s$`,
+          `^Error: uploading layer sha256:[0-9a-f]{64} to ${r.host}/slow: \\d+ bytes in 2s, below the minimum rate of 1024 bytes/s$`,
         ),
       ),
     ]);
     expect(r.seconds).toBeLessThan(15);
-    // Each blob's upload was tried once.
-    const uploads = r.log.filter(isUploadRecord).map((l) => /digest=([^&]+)/.exec(l.url)![1]);
-    expect(new Set(uploads).size).toBe(uploads.length);
+    // No layer's upload was tried twice (some may not have started before the first failed).
+    expect(r.log.filter((l) => l.method === 'PATCH').length).toBeLessThanOrEqual(blobs.length);
     expect(r.tags).not.toMatch(/"1"/);
   }, 60_000);
 
-  test('push: a registry that answers an upload with bytes that are not HTTP: one line naming the blob, no tag', async () => {
-    const r = await pushThrough(
-      {
-        intercept: (req, res) => {
-          if (!isUpload(req)) return false;
-          // The body has been read: the garbage is the answer. The proxy's own objects see the
-          // socket close under them; that is this test's doing, not a fault to report.
-          for (const e of [req, res, req.socket]) e.on('error', () => undefined);
-          req.socket.end('garbage that is not HTTP\r\n\r\n');
-          return true;
+  test.each([
+    ['PATCH', 'layer'], // the streamed body: the blob's digest is not known yet, its layer's is
+    ['PUT', 'blob'], // the request closing the upload with the digest
+  ])(
+    'push: a registry that answers an upload %s with bytes that are not HTTP: one line naming the %s, no tag',
+    async (method, named) => {
+      const r = await pushThrough(
+        {
+          intercept: (req, res) => {
+            if (req.method !== method || !req.url!.includes('/blobs/uploads/')) return false;
+            // The body has been read: the garbage is the answer. The proxy's own objects see the
+            // socket close under them; that is this test's doing, not a fault to report.
+            for (const e of [req, res, req.socket]) e.on('error', () => undefined);
+            req.socket.end('garbage that is not HTTP\r\n\r\n');
+            return true;
+          },
         },
-      },
-      {},
-    );
-    expect(r.exitCode).toBe(1);
-    expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
-      expect.stringMatching(new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: the registry's answer is not HTTP`)),
-    ]);
-    expect(r.tags).not.toMatch(/"1"/);
-  }, 60_000);
+        {},
+      );
+      expect(r.exitCode).toBe(1);
+      expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
+        expect.stringMatching(
+          new RegExp(`^Error: uploading ${named} sha256:[0-9a-f]{64} to ${r.host}/slow: the registry's answer is not HTTP`),
+        ),
+      ]);
+      expect(r.tags).not.toMatch(/"1"/);
+    },
+    60_000,
+  );
 
   test('push: a registry that stops reading an upload trips the idle timeout: one line, no tag', async () => {
     const r = await pushThrough({ interceptHead: (req) => isUpload(req) }, { TSBUILD_REGISTRY_TIMEOUT: '1' });
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
-      expect.stringMatching(new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: no data for 1s \\(idle timeout\\)$`)),
+      expect.stringMatching(
+        new RegExp(`^Error: uploading layer sha256:[0-9a-f]{64} to ${r.host}/slow: no data for 1s \\(idle timeout\\)$`),
+      ),
     ]);
     expect(r.seconds).toBeLessThan(20);
     expect(r.tags).not.toMatch(/"1"/);
@@ -396,7 +406,7 @@ describe('registry faults during pull and push', () => {
     expect(r.exitCode).toBe(1);
     expect(oneLine(r.stderr).filter((l) => l.startsWith('Error'))).toEqual([
       expect.stringMatching(
-        new RegExp(`^Error: uploading blob sha256:[0-9a-f]{64} to ${r.host}/slow: not finished within 3s \\(deadline\\)$`),
+        new RegExp(`^Error: uploading layer sha256:[0-9a-f]{64} to ${r.host}/slow: not finished within 3s \\(deadline\\)$`),
       ),
     ]);
     expect(r.seconds).toBeLessThan(15);
