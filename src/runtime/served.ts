@@ -1,13 +1,16 @@
 // mount and umount through one long-lived `tsbuild-helper serve` process (native/helper/serve.c)
 // instead of a helper launch per call: a launch from Node forks the whole Node process and
 // costs several milliseconds, and every RUN or COPY step mounts and unmounts its root
-// filesystem. Requests go one at a time on the helper's stdin; the answer is the exit status
-// and stderr that the same subcommand run on its own would have given, so callers see the same
+// filesystem. A request goes on a helper's stdin; the answer is the exit status and stderr
+// that the same subcommand run on its own would have given, so callers see the same
 // HelperError either way.
 //
-// The process is started on first use, and between requests it does not keep Node's event loop
-// alive. When tsbuild exits or is killed, its stdin closes and it exits. If it dies, the
-// request in flight fails and the next one starts a new one.
+// Each process answers one request at a time, and a request that finds them all busy starts
+// another: calls overlap as separate launches did (an overlay's unmount syncs its upper
+// filesystem and can take a second, which a mount made meanwhile must not wait for). A build
+// step after step needs one. Between requests they do not keep Node's event loop alive; when
+// tsbuild exits or is killed, their stdin closes and they exit. One that dies fails the request
+// it was running; its next request starts it again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { failed, helperPath, HelperError, type HelperOutcome } from './binary.js';
@@ -24,7 +27,11 @@ class HelperServer {
   private child: ChildProcess | undefined;
   private buffered = Buffer.alloc(0);
   private pending: Pending | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Whether a request is in flight. */
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
 
   private start(): ChildProcess {
     if (this.child) return this.child;
@@ -70,33 +77,31 @@ class HelperServer {
     for (const s of [child.stdin, child.stdout, child.stderr] as (Unrefable | null)[]) s?.unref?.();
   }
 
-  private busy(child: ChildProcess): void {
+  private hold(child: ChildProcess): void {
     child.ref();
     for (const s of [child.stdin, child.stdout, child.stderr] as (Unrefable | null)[]) s?.ref?.();
   }
 
-  /** Runs `args` (mount or umount and its arguments) as `tsbuild-helper ARGS` would. */
+  /** Runs `args` (mount or umount and its arguments) as `tsbuild-helper ARGS` would; one at a time. */
   invoke(args: readonly string[]): Promise<HelperOutcome> {
     const command = [helperPath(), ...args];
-    const run = (): Promise<HelperOutcome> =>
-      new Promise<HelperOutcome>((resolve, reject) => {
-        const child = this.start();
-        this.busy(child);
-        this.pending = { command, resolve, reject };
-        const parts = [Buffer.from(`${args.length}\n`)];
-        for (const a of args) parts.push(Buffer.from(a), Buffer.alloc(1));
-        (child.stdin as Writable).write(Buffer.concat(parts));
-      });
-    const result = this.tail.then(run, run);
-    this.tail = result.catch(() => undefined);
-    return result;
+    return new Promise<HelperOutcome>((resolve, reject) => {
+      const child = this.start();
+      this.hold(child);
+      this.pending = { command, resolve, reject };
+      const parts = [Buffer.from(`${args.length}\n`)];
+      for (const a of args) parts.push(Buffer.from(a), Buffer.alloc(1));
+      (child.stdin as Writable).write(Buffer.concat(parts));
+    });
   }
 }
 
-const server = new HelperServer();
+const pool: HelperServer[] = [];
 
 /** Like runHelper: any non-zero exit is a HelperError worded by the helper. */
 export async function runServed(args: readonly string[]): Promise<HelperOutcome> {
+  let server = pool.find((s) => !s.busy);
+  if (server === undefined) pool.push((server = new HelperServer()));
   const outcome = await server.invoke(args);
   if (outcome.exitCode !== 0) throw failed(outcome);
   return outcome;
