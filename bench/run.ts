@@ -38,6 +38,7 @@ import {
   type ToolId,
 } from './lib/tools.js';
 import { selectWorkloads, type Workload, type WorkloadEnv } from './lib/workloads.js';
+import { currentNode, resolveNode, type NodeRuntime } from './lib/node-lines.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const COMMAND_TIMEOUT_MS = 30 * 60_000;
@@ -59,6 +60,10 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
                     creates (W1, W2, W3 only; tsbuild-rootless or buildah-rootless for one)
   --rev REV         measure tsbuild as committed at REV (built in a scratch checkout)
                     instead of the working tree's build
+  --node LIST       run tsbuild on each of these Node.js lines in turn, a table each:
+                    majors (22,24,26: the npm registry's node package, installed once
+                    into ~/.cache/tsbuild-bench/node) or paths to node (default: the node
+                    running the bench; the rootless columns always use that one)
   --seed S          seed of the generated inputs (default tsbuild-bench-1)
   --work-dir DIR    where the scratch directory goes (default: a journaled ext4 made for
                     the run, a loop-mounted image in $TMPDIR or /tmp, removed at the end)
@@ -79,6 +84,7 @@ interface Options {
   only: string | undefined;
   peers: ToolId[];
   rev: string | undefined;
+  node: string[];
   seed: string;
   /** Undefined: a journaled ext4 made for the run in the temp directory (lib/workfs.ts). */
   workDir: string | undefined;
@@ -99,6 +105,7 @@ function parseOptions(argv: string[]): Options {
       only: { type: 'string' },
       peers: { type: 'string' },
       rev: { type: 'string' },
+      node: { type: 'string' },
       seed: { type: 'string' },
       'work-dir': { type: 'string' },
       out: { type: 'string' },
@@ -131,6 +138,7 @@ function parseOptions(argv: string[]): Options {
     only: values.only,
     peers: peers as ToolId[],
     rev: values.rev,
+    node: values.node === undefined ? [] : values.node.split(',').map((n) => n.trim()),
     seed: values.seed ?? 'tsbuild-bench-1',
     workDir: values['work-dir'] === undefined ? undefined : resolve(values['work-dir']),
     out: resolve(values.out ?? join(REPO, 'bench', 'results')),
@@ -183,6 +191,7 @@ class Runner {
       untimed: (tool, cmd) => run(cmd, { logFile: log(tool), timeoutMs: COMMAND_TIMEOUT_MS }),
       startRegistry: () => startRegistry(session),
       tsbuild: (root, command, args) => tsbuild.at(root, command, args),
+      node: () => tsbuild.node.path,
       baseArchive,
       note: (id, stats) => {
         this.inputs[id] = stats;
@@ -424,6 +433,9 @@ async function main(): Promise<number> {
     // The revision is read when the snapshot is taken: commits made during a long run are not in it.
     const revision = describeRevision(REPO, opts.rev);
     await snapshotTsbuild(source, app);
+    const lines: NodeRuntime[] = [];
+    for (const spec of opts.node) lines.push(await resolveNode(spec, say));
+    if (lines.length === 0) lines.push(currentNode());
     if (opts.cpuProf) await mkdir(opts.cpuProf, { recursive: true });
     const baseArchive = session.path('busybox.tar');
     const tools = makeTools(
@@ -432,6 +444,8 @@ async function main(): Promise<number> {
       opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf] : [],
       opts.peers,
     );
+    const tsbuild = tools.find((t): t is TsbuildTool => t instanceof TsbuildTool)!;
+    tsbuild.node = lines[0]!;
     for (const t of tools) {
       try {
         await t.start();
@@ -443,15 +457,32 @@ async function main(): Promise<number> {
       }
     }
     for (const id of PEER_IDS) if (!opts.peers.includes(id)) say(`bench: ${LABELS[id]} not requested (--peers)`);
-    const machine = await describeMachine(session.dir);
-    const runner = new Runner(session, opts, tools, await session.cgroup('floor'), baseArchive);
-    const results: WorkloadResult[] = [];
-    for (const w of workloads) results.push(await runner.workload(w));
+    const machine = { ...(await describeMachine(session.dir)), node: lines.map((n) => n.version).join(', ') };
+    const floorCgroup = await session.cgroup('floor');
+    // Each Node.js line gets the whole set of workloads, the peers measured again beside it:
+    // its ratios are those of tools measured in turn under the same load.
+    const byNode: { node: string; workloads: WorkloadResult[]; targets: ReturnType<typeof evaluateTargets> }[] = [];
+    let inputs: Record<string, TreeStats> = {};
+    for (const node of lines) {
+      tsbuild.node = node;
+      if (lines.length > 1) say(`\n=== tsbuild on Node.js ${node.version} (${node.path})`);
+      const runner = new Runner(session, opts, tools, floorCgroup, baseArchive);
+      const results: WorkloadResult[] = [];
+      for (const w of workloads) results.push(await runner.workload(w));
+      byNode.push({ node: node.version, workloads: results, targets: evaluateTargets(results) });
+      inputs = { ...inputs, ...runner.inputs };
+    }
     await session.close();
     for (const p of session.problems) say(`bench: ${p}`);
 
-    const targets = evaluateTargets(results);
-    const markdown = renderMarkdown(results, targets);
+    // One line: the table as before. Several: a section per line, the first one's also as the
+    // report's own workloads and targets.
+    const first = byNode[0]!;
+    const targets = first.targets;
+    const markdown =
+      byNode.length === 1
+        ? renderMarkdown(first.workloads, first.targets)
+        : byNode.map((b) => `## tsbuild on Node.js ${b.node}\n\n${renderMarkdown(b.workloads, b.targets)}`).join('\n');
     const report = {
       schema: 1,
       startedAt: startedAt.toISOString(),
@@ -468,9 +499,10 @@ async function main(): Promise<number> {
           (id) => [id, { started: false, error: 'not requested (--peers)' }] as const,
         ),
       ]),
-      inputs: runner.inputs,
-      workloads: results,
+      inputs,
+      workloads: first.workloads,
       targets,
+      ...(byNode.length > 1 ? { byNode } : {}),
       problems: session.problems,
     };
     await mkdir(opts.out, { recursive: true });
@@ -486,8 +518,10 @@ async function main(): Promise<number> {
     }
     process.stdout.write(`\n${markdown}`);
     say(`\nbench: results in ${join(opts.out, 'latest.json')} and latest.md`);
-    const missed = targets.filter((t) => t.met !== true).length;
-    say(`bench: ${targets.length - missed} of ${targets.length} targets met`);
+    for (const b of byNode) {
+      const missed = b.targets.filter((t) => t.met !== true).length;
+      say(`bench: ${b.targets.length - missed} of ${b.targets.length} targets met${byNode.length > 1 ? ` on Node.js ${b.node}` : ''}`);
+    }
     return 0;
   } finally {
     await session.close();

@@ -1,14 +1,12 @@
 // What every command shares: global options, opening the store, and error rendering.
 import { didYouMean } from '../src/suggest.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { TsbuildError } from '../src/errors.js';
 import { oneLine } from './terminal.js';
 import type { StoreOptions } from '../src/store/store.js';
 import type { DriverRequest } from '../src/snapshot/choose.js';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
+export { VERSION } from './version.js';
 
 /** A mistake in how a command was called: printed with the command's usage hint. */
 export class UsageError extends TsbuildError {}

@@ -1,9 +1,6 @@
-#!/usr/bin/env -S node --
-// tsbuild's entry point: finds the command, loads only its module (start-up time matters: CI
-// scripts call us many times), runs it, and turns any error into one line on stderr.
-// (`node --` above: Node 20 reads `--env-file` anywhere on its command line, ours included, so
-// `tsbuild run --env-file F` would be Node's unless its options end before the script;
-// nodejs/node#54232.)
+// tsbuild's command line, loaded by the entry point (start.ts): finds the command, loads only its
+// module (start-up time matters: CI scripts call us many times), runs it, and turns any error
+// into one line on stderr.
 import { didYouMean } from '../src/suggest.js';
 import { availableParallelism } from 'node:os';
 import { TsbuildError } from '../src/errors.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { capture, run, type Command } from './measure.js';
 import { DOCKER, startDockerd } from './dockerd.js';
 import { RootlessBuildahTool, RootlessTsbuildTool, RootlessUser } from './rootless.js';
+import { currentNode, type NodeRuntime } from './node-lines.js';
 import type { Session } from './session.js';
 
 export type ToolId = 'tsbuild' | 'classic' | 'buildkit' | 'buildah' | 'tsbuild-rootless' | 'buildah-rootless';
@@ -88,6 +89,8 @@ export class TsbuildTool implements Tool {
   readonly root: string;
   private cgroup: string | undefined;
   private readonly entry: string;
+  /** The node that runs it: the bench's own unless --node names others (useNode). */
+  node: NodeRuntime = currentNode();
 
   constructor(
     private readonly ctx: ToolContext,
@@ -101,8 +104,10 @@ export class TsbuildTool implements Tool {
 
   private cmd(args: readonly string[], env?: Record<string, string>): Command {
     return {
-      argv: [process.execPath, ...this.nodeFlags, this.entry, ...args],
-      env: { TSBUILD_ROOT: '', ...env },
+      argv: [this.node.path, ...this.nodeFlags, this.entry, ...args],
+      // Node's compile cache (22.1+) in the scratch directory: filled by the warm-up, as it would
+      // be after a user's first build, and never left behind in ~/.cache.
+      env: { TSBUILD_ROOT: '', XDG_CACHE_HOME: this.ctx.session.path('xdg-cache'), ...env },
       ...(this.cgroup ? { cgroup: this.cgroup } : {}),
     };
   }
@@ -119,7 +124,7 @@ export class TsbuildTool implements Tool {
 
   async start(): Promise<void> {
     this.cgroup = await this.ctx.session.cgroup('tsbuild');
-    this.version = (await capture([process.execPath, this.entry, '--version'])).trim();
+    this.version = (await capture([this.node.path, this.entry, '--version'])).trim();
     await run(this.store('bootstrap', ['busybox']), { logFile: this.ctx.log('tsbuild') });
     await run(this.store('save', ['-o', this.ctx.baseArchive, 'busybox:latest']), { logFile: this.ctx.log('tsbuild') });
   }
@@ -142,7 +147,7 @@ export class TsbuildTool implements Tool {
     return this.store('push', ['--compression', compression, '-q', ref]);
   }
   cliStart(): Step {
-    return { argv: [process.execPath, this.entry, '--version'] };
+    return { argv: [this.node.path, this.entry, '--version'], env: { XDG_CACHE_HOME: this.ctx.session.path('xdg-cache') } };
   }
 }
 

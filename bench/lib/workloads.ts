@@ -27,6 +27,8 @@ export interface WorkloadEnv {
   note(id: string, stats: TreeStats): void;
   /** A tsbuild command on a store root of the workload's own (an empty runner's, a seeding one). */
   tsbuild(root: string, command: string, args: readonly string[]): Command;
+  /** The node executable that runs tsbuild (CLI start's floor is it starting alone). */
+  node(): string;
   /** The busybox base as a Docker archive (what the Docker columns load at start). */
   readonly baseArchive: string;
   floorCgroup: string | undefined;
@@ -368,7 +370,7 @@ export const WORKLOADS: readonly Workload[] = [
     // Not a ratio target: what no Node.js program can start below, shown beside the Go peers.
     floor: {
       what: "Node.js's own start, `node -e 0` with the node that runs tsbuild (no Node.js program starts faster)",
-      spec: () => ({ command: { argv: [process.execPath, '-e', '0'] } }),
+      spec: (env) => ({ command: { argv: [env.node(), '-e', '0'] } }),
     },
   },
   {

@@ -127,6 +127,7 @@ int cmd_gzip(int argc, char **argv);
 int cmd_apply_ops(int argc, char **argv);
 int cmd_supports_dtype(int argc, char **argv);
 int cmd_lock(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_userns_exec(int argc, char **argv);
 int cmd_reap(int argc, char **argv);
 int cmd_die_with_parent(int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct {
 	{"gzip", cmd_gzip, "gzip [--level 1-12] [--block-size BYTES] [--threads N] < IN > OUT.gz"},
 	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},
 	{"supports-dtype", cmd_supports_dtype, "supports-dtype DIR"},
+	{"serve", cmd_serve, "serve   (then mount and umount requests on stdin: native/helper/serve.c)"},
 	{"lock", cmd_lock, "lock FILE   (then x, s or u on stdin; answers ok)"},
 	{"die-with-parent", cmd_die_with_parent, "die-with-parent PID -- ARGV...   (killed when PID ends)"},
 	{"reap", cmd_reap, "reap --into DIR --leases DIR PATH...   (renames, answers ok, then removes)"},

@@ -10,7 +10,6 @@
 // /run/secrets/<id>; an SSH mount's id is `default` and its target /run/buildkit/ssh_agent.<n>.
 import { posix } from 'node:path';
 import { chmod, chown, copyFile, lstat, mkdir, rm } from 'node:fs/promises';
-import { execa } from 'execa';
 import { openRootfsSource, type BuildContext } from '../context/index.js';
 import { openView } from '../container/runner.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
@@ -337,6 +336,9 @@ async function writableCopy(session: BuildSession, source: string, releases: Rel
   if (overlay === undefined) {
     // vfs: no overlay at all. The source is copied, as vfs copies a parent for each snapshot.
     const copy = posix.join(scratch, 'copy');
+    // Loaded here only: execa and its dependencies are ~240 KB that every other build would
+    // compile at start.
+    const { execa } = await import('execa');
     await execa('cp', ['-a', '--reflink=auto', source, copy]);
     return copy;
   }

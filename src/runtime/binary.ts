@@ -1,5 +1,5 @@
 // Locating and invoking the native helper (native/helper/*.c), and the error it raises.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsbuildError } from '../errors.js';
@@ -9,18 +9,25 @@ let packageRootCache: string | undefined;
 
 /**
  * The directory holding tsbuild's package.json. This module runs from src/runtime (tests,
- * through ts-jest) and from dist/src/runtime (compiled), so walk up instead of assuming a depth.
+ * through ts-jest), from dist/src/runtime (compiled) and from dist/bin (the bundle, whose own
+ * package.json only says its entry is CommonJS), so walk up instead of assuming a depth.
  */
 function packageRoot(): string {
   if (packageRootCache !== undefined) return packageRootCache;
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
+  while (!isPackageRoot(dir)) {
     const parent = dirname(dir);
     if (parent === dir) throw new TsbuildError(`cannot find tsbuild's package.json above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
   packageRootCache = dir;
   return dir;
+}
+
+function isPackageRoot(dir: string): boolean {
+  const file = join(dir, 'package.json');
+  if (!existsSync(file)) return false;
+  return (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'tsbuild';
 }
 
 /** The helper binary: $TSBUILD_HELPER if set, else native/out/tsbuild-helper in the package. */

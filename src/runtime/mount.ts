@@ -1,11 +1,12 @@
-// mount(2) and umount2(2) through the helper: single mounts for the storage probe and repair, and
+// mount(2) and umount2(2) through the helper (its one long-lived `serve` process: served.ts): single mounts for the storage probe and repair, and
 // a snapshot's Mount list (runtime/types.ts) turned into a root filesystem to work in.
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { TsbuildError } from '../errors.js';
-import { helperPath, runHelper } from './binary.js';
+import { helperPath } from './binary.js';
 import { mountsUnder } from './mountinfo.js';
+import { runServed } from './served.js';
 import { exited } from './spawn.js';
 import type { BindMount, Mount, OverlayMount } from './types.js';
 
@@ -40,12 +41,12 @@ export async function mount(m: MountSpec): Promise<void> {
   if (m.upperdir !== undefined) args.push('--upperdir', m.upperdir);
   if (m.workdir !== undefined) args.push('--workdir', m.workdir);
   args.push('--', m.target);
-  await runHelper(args);
+  await runServed(args);
 }
 
 /** Unmount TARGET; `detach` (MNT_DETACH) detaches it now and frees it once it is no longer busy. */
 export async function unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
-  await runHelper(['umount', ...(opts.detach ? ['--detach'] : []), '--', target]);
+  await runServed(['umount', ...(opts.detach ? ['--detach'] : []), '--', target]);
 }
 
 /** The kernel copies mount options into a single page. */

@@ -36,7 +36,12 @@ export function reapLater(paths: readonly string[], places: ReapPlaces): Promise
         );
     };
     // "ok" comes, and stdout closes, once the paths are renamed and leased; the removal follows.
-    child.stdout.on('end', () => settle(out.trim() === 'ok'));
+    // Without it the helper says why on stderr as it exits, which may reach us after stdout's end.
+    child.stdout.on('end', () => {
+      if (out.trim() === 'ok') settle(true);
+      else if (child.stderr.readableEnded) settle(false);
+      else child.stderr.once('end', () => settle(false));
+    });
     child.on('error', () => settle(false));
   });
 }

@@ -174,3 +174,34 @@ describe('supportsDType', () => {
     );
   });
 });
+
+// mount and unmount go through one long-lived `tsbuild-helper serve` (src/runtime/served.ts).
+describe('mount and unmount through the serving helper', () => {
+  test('requests made at once are each answered, a failure with the helper’s own words, and the next one still works', async () => {
+    const targets = ['a', 'b', 'c'].map((n) => join(home, n));
+    for (const t of targets) await mkdir(t);
+    const missing = join(home, 'missing');
+    const results = await Promise.allSettled([
+      ...targets.map((t) => mount({ type: 'tmpfs', source: 'tmpfs', target: t, options: 'size=1m' })),
+      mount({ type: 'tmpfs', source: 'tmpfs', target: missing, options: 'size=1m' }),
+    ]);
+    expect(results.slice(0, 3).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const bad = results[3] as PromiseRejectedResult;
+    expect(bad.reason).toBeInstanceOf(HelperError);
+    expect((bad.reason as HelperError).message).toMatch(/^tsbuild-helper: mount .*missing.*: No such file or directory$/);
+    expect((await mountsUnder(home)).sort()).toEqual(targets);
+    await Promise.all(targets.map((t) => unmount(t)));
+    expect(await mountsUnder(home)).toEqual([]);
+    await expect(unmount(targets[0]!)).rejects.toThrow(/umount .*: Invalid argument/);
+  });
+
+  test('a path with a newline or a leading dash arrives as it was', async () => {
+    const odd = join(home, '-odd\nname');
+    await mkdir(odd);
+    await mount({ type: 'tmpfs', source: 'tmpfs', target: odd, options: 'size=1m' });
+    await writeFile(join(odd, 'f'), 'x');
+    expect(await readdir(odd)).toEqual(['f']);
+    await unmount(odd);
+    expect(await readdir(odd)).toEqual([]);
+  });
+});

@@ -1,0 +1,20 @@
+#!/usr/bin/env -S node --
+// The tsbuild executable's first module (the bundle's CommonJS entry, dist/bin/tsbuild.js:
+// scripts/bundle.mjs). It answers `tsbuild --version` with nothing else loaded, since scripts
+// call that many times and each call pays Node's start plus whatever modules we load;
+// everything else goes to main.ts, with Node's compile cache turned on first (compile-cache.ts)
+// so that main and the command's modules load from it.
+// (`node --` above: Node 20 reads `--env-file` anywhere on its command line, ours included, so
+// `tsbuild run --env-file F` would be Node's unless its options end before the script;
+// nodejs/node#54232.)
+import { enableCompileCache } from './compile-cache.js';
+import { VERSION } from './version.js';
+
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  process.stdout.write(`tsbuild version ${VERSION}\n`);
+} else {
+  enableCompileCache();
+  // main.ts runs the command and reports its errors itself.
+  void import('./main.js');
+}
