@@ -111,8 +111,9 @@ export function evaluateTargets(results: readonly WorkloadResult[]): Target[] {
       });
     }
     const floor = w.columns.floor?.median?.wall;
-    // CLI: issue 22's start-up target, against Node.js starting alone.
-    const floorLimit = w.id === 'W2' ? 2 : w.id === 'W3' ? 1.3 : w.id === 'CLI' ? 1.15 : undefined;
+    // Issue 22's floors: W2 (on the bench's journaled ext4) ≤ 3 ×, W3 ≤ 1.2 ×, and CLI start
+    // against Node.js starting alone ≤ 1.15 ×.
+    const floorLimit = w.id === 'W2' ? 3 : w.id === 'W3' ? 1.2 : w.id === 'CLI' ? 1.15 : undefined;
     if (floorLimit !== undefined) {
       if (t === undefined || floor === undefined)
         out.push({ workload: w.id, what: `tsbuild ≤ ${floorLimit} × floor`, met: null, detail: 'no time for tsbuild or the floor' });
