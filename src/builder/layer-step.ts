@@ -54,7 +54,6 @@ export async function layerStep(
     return;
   }
   await session.explainMiss(state, opts);
-  const { store } = session;
   // The step works on the stage's files: layers known from a cache are unpacked now.
   const parent = (await session.storedStack(state)).at(-1);
   const layer = await newLayer(session, parent, opts.init, work);
@@ -66,7 +65,7 @@ export async function layerStep(
     const empty = { ...entry, empty_layer: true };
     addHistory(state, empty);
     for (const k of second ? [key, second] : [key]) {
-      await store.putCacheRecord(k, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
+      await session.putRecord(k, { ...(parent ? { chainId: parent.chainId } : {}), history: empty });
       session.logRecord(
         state,
         k,
@@ -78,7 +77,7 @@ export async function layerStep(
   }
   pushLayer(state, layer, entry);
   for (const k of second ? [key, second] : [key]) {
-    await store.putCacheRecord(k, { chainId: layer.chainId, history: entry });
+    await session.putRecord(k, { chainId: layer.chainId, history: entry });
     session.logRecord(
       state,
       k,
@@ -111,7 +110,7 @@ export async function linkedLayerStep(
   const key = withEpoch(stepKey, req.sourceDateEpoch);
   let alone: StageLayer | undefined;
   let entry: HistoryEntry | undefined;
-  const hit = req.noCache ? undefined : await session.findRecord(key);
+  const hit = await session.usableRecord(key);
   // A record without a layer is a step that changed nothing (layerStep's): not a --link layer.
   if (hit?.top && !hit.history.empty_layer) {
     alone = hit.top;
@@ -127,7 +126,7 @@ export async function linkedLayerStep(
       return;
     }
     entry = stamped;
-    await store.putCacheRecord(key, { chainId: alone.chainId, history: entry });
+    await session.putRecord(key, { chainId: alone.chainId, history: entry });
   }
   session.logRecord(state, key, { history: entry!, ...info(cacheInfo) }, [alone!]);
   const parent = state.layers.at(-1);
@@ -209,7 +208,7 @@ async function recordBoth(
   // A record names a stored layer; a pending one is recorded by the cache it came from.
   if (!top || !isPending(top)) {
     const rec = { ...(top ? { chainId: top.chainId } : {}), history };
-    for (const k of [primary, byContent]) await session.store.putCacheRecord(k, rec);
+    for (const k of [primary, byContent]) await session.putRecord(k, rec);
   }
   session.logRecord(state, byContent, { history, ...contentInfo(opts) }, state.layers);
   session.logRecord(state, primary, { history, ...info(opts), twin: true }, state.layers);
@@ -238,9 +237,8 @@ async function reuseCached(
   cacheInfo: StepCacheInfo,
   createdBy?: string,
 ): Promise<boolean> {
-  if (session.req.noCache) return false;
   const parent = state.layers.at(-1);
-  const hit = await session.findRecord(key);
+  const hit = await session.usableRecord(key);
   if (hit?.history.empty_layer) {
     // The step ran before on this parent and changed nothing.
     if (hit.top?.chainId !== parent?.chainId) return false;

@@ -31,7 +31,7 @@ export async function settleMetadata(session: BuildSession, state: StageState): 
   const start = state.pendingMetadata;
   if (start === undefined) return;
   state.pendingMetadata = undefined;
-  const { req, store } = session;
+  const { req } = session;
   // SOURCE_DATE_EPOCH gives every entry the same time on every build already.
   if (req.sourceDateEpoch !== undefined) return;
   const parent = state.layers.at(-1)?.chainId;
@@ -44,16 +44,14 @@ export async function settleMetadata(session: BuildSession, state: StageState): 
     config,
   });
   const history = { empty_layer: true };
-  if (!req.noCache) {
-    const hit = await session.findRecord(key);
-    const times = hit?.createdTimes;
-    if (hit && hit.top?.chainId === parent && times !== undefined && times.length === run.length) {
-      run.forEach((h, i) => (state.history[start + i] = { ...h, created: times[i]! }));
-      session.logRecord(state, key, { history, createdTimes: times }, state.layers);
-      return;
-    }
+  const hit = await session.usableRecord(key);
+  const times = hit?.createdTimes;
+  if (hit && hit.top?.chainId === parent && times !== undefined && times.length === run.length) {
+    run.forEach((h, i) => (state.history[start + i] = { ...h, created: times[i]! }));
+    session.logRecord(state, key, { history, createdTimes: times }, state.layers);
+    return;
   }
   const created = run.map((h) => h.created ?? '');
-  await store.putCacheRecord(key, { ...(parent ? { chainId: parent } : {}), history, createdTimes: created });
+  await session.putRecord(key, { ...(parent ? { chainId: parent } : {}), history, createdTimes: created });
   session.logRecord(state, key, { history, createdTimes: created }, state.layers);
 }

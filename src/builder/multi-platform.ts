@@ -2,10 +2,12 @@
 // one multi-platform image (an index in the store, src/store/indexes.ts) over their images, and
 // the tags name it. As in BuildKit, a stage for `--platform=$BUILDPLATFORM` is the same for every
 // target unless it reads a TARGET* ARG: the first target's build stores its steps in the build
-// cache and the others take them from there, so it runs once, on this machine.
+// cache and the others take them from there (also under --no-cache, which ignores only what
+// earlier builds recorded), so it runs once, on this machine.
 //
 // With --reproducible, each platform's image is byte-identical across runs, and so is the index
 // record, which is made from their IDs alone.
+import type { Digest } from '../digest.js';
 import { InvalidInputError } from '../errors.js';
 import { formatPlatform, type Platform } from '../image/platform.js';
 import { familiarString, parseReference, withDefaultTag } from '../image/reference.js';
@@ -24,7 +26,10 @@ export interface PlatformBuilder {
 export async function buildPlatforms(store: Store, request: BuildRequest, one: PlatformBuilder): Promise<BuildResult> {
   const platforms = distinct(request.platforms ?? []);
   refuseUnsupported(request);
-  const { tags: _tags, platforms: _platforms, ...perPlatform } = request;
+  const { tags: _tags, platforms: _platforms, ...rest } = request;
+  // A step the first target recorded is the same step for the next (a $BUILDPLATFORM stage):
+  // taken from the cache even under --no-cache, so it runs once.
+  const perPlatform = { ...rest, recordedThisBuild: new Set<Digest>() };
   // Every platform's refusals before the first platform's first step.
   for (const platform of platforms) {
     const { froms, stages } = one.plan({ ...perPlatform, platform });

@@ -86,6 +86,12 @@ export interface BuildRequest {
    */
   readonly platforms?: readonly Platform[];
   readonly noCache?: boolean;
+  /**
+   * Cache keys this invocation recorded, which --no-cache does not ignore: a multi-platform
+   * build's targets share the steps of a `$BUILDPLATFORM` stage through them, so that it runs
+   * once, as BuildKit solves identical steps once (multi-platform.ts).
+   */
+  readonly recordedThisBuild?: Set<Digest>;
   /** `--label`: labels set on the image built (not on the other stages). */
   readonly labels?: Readonly<Record<string, string>>;
   /**

@@ -15,7 +15,7 @@ import { rfc3339, type HistoryEntry, type ImageConfig } from '../image/config.js
 import type { StepOrigin } from '../image/provenance.js';
 import type { BuildContext } from '../context/index.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
-import type { LayerRecord, Store } from '../store/store.js';
+import type { CacheRecord, LayerRecord, Store } from '../store/store.js';
 import type { BuildScope, StageDraft } from './instructions.js';
 import type { BuildEvents, BuildRequest } from './request.js';
 import type { Secrets } from './secrets.js';
@@ -156,6 +156,21 @@ export class BuildSession {
     if (!hit) return undefined;
     const top = hit.chain.at(-1);
     return { history: hit.history, ...(hit.createdTimes ? { createdTimes: hit.createdTimes } : {}), ...(top ? { top } : {}) };
+  }
+
+  /**
+   * The record for `key` if this build may use it: under --no-cache, only one this invocation
+   * recorded itself (request.ts's recordedThisBuild).
+   */
+  async usableRecord(key: Digest): Promise<FoundRecord | undefined> {
+    if (this.req.noCache && !this.req.recordedThisBuild?.has(key)) return undefined;
+    return this.findRecord(key);
+  }
+
+  /** Records a step's result in the store's build cache. */
+  async putRecord(key: Digest, rec: CacheRecord): Promise<void> {
+    await this.store.putCacheRecord(key, rec);
+    this.req.recordedThisBuild?.add(key);
   }
 
   /** Notes a record the build used or made, for --cache-to. */

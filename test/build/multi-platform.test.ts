@@ -112,21 +112,33 @@ describe('build --platform P1,P2', () => {
     }
   });
 
+  /** The result line (`--> ...`) after each step whose text contains `text`, in the order shown. */
+  const resultsOf = (output: string, text: string): string[] => {
+    const lines = output.split('\n');
+    const found: string[] = [];
+    lines.forEach((l, i) => {
+      if (l.includes(text)) found.push(lines.slice(i + 1).find((n) => n.startsWith('--> '))!);
+    });
+    return found;
+  };
+
   test('a $BUILDPLATFORM stage without TARGET ARGs runs once; one that reads TARGETARCH runs per target', () => {
-    const lines = out.split('\n');
-    const resultOf = (text: string): string[] => {
-      const out: string[] = [];
-      lines.forEach((l, i) => {
-        if (l.includes(text)) out.push(lines.slice(i + 1).find((n) => n.startsWith('--> '))!);
-      });
-      return out;
-    };
-    const tools = resultOf('RUN echo "tools built on');
+    const tools = resultsOf(out, 'RUN echo "tools built on');
     expect(tools).toHaveLength(2);
     expect(tools[1]).toBe('--> CACHED');
-    expect(lines.filter((l) => l.includes(`[linux/${FOREIGN}] RUN echo "tools built on`))).toHaveLength(1);
-    const perTarget = resultOf('RUN echo "for $TARGETARCH"');
+    expect(out.split('\n').filter((l) => l.includes(`[linux/${FOREIGN}] RUN echo "tools built on`))).toHaveLength(1);
+    const perTarget = resultsOf(out, 'RUN echo "for $TARGETARCH"');
     expect(perTarget).toHaveLength(2);
+    expect(perTarget.every((r) => r !== '--> CACHED')).toBe(true);
+  });
+
+  test('--no-cache: the shared stage still runs once (what earlier builds recorded is ignored, not what this one did)', async () => {
+    const again = await ok(store.root, ['build', '--progress', 'plain', '--no-cache', '--platform', BOTH, ctx]);
+    const tools = resultsOf(again, 'RUN echo "tools built on');
+    expect(tools).toHaveLength(2);
+    expect(tools[0]).not.toBe('--> CACHED');
+    expect(tools[1]).toBe('--> CACHED');
+    const perTarget = resultsOf(again, 'RUN echo "for $TARGETARCH"');
     expect(perTarget.every((r) => r !== '--> CACHED')).toBe(true);
   });
 
