@@ -28,6 +28,12 @@ export function isUnsupported(s: Step): s is Unsupported {
   return (s as Unsupported).unsupported !== undefined;
 }
 
+export interface BuildOptions {
+  readonly noCache: boolean;
+  /** `--platform` (tsbuild and buildah only: W10). */
+  readonly platform?: string;
+}
+
 export interface Tool {
   readonly id: ToolId;
   readonly label: string;
@@ -37,8 +43,10 @@ export interface Tool {
   /** Memory is polled for this tool's commands (tsbuild only: its targets are about itself). */
   readonly pollMemory: boolean;
   start(): Promise<void>;
-  build(context: string, tag: string, opts: { noCache: boolean }): Command;
+  build(context: string, tag: string, opts: BuildOptions): Command;
   tag(src: string, dst: string): Command;
+  /** Loads a Docker image archive, keeping its tags (the tools that measure W10). */
+  load?(file: string): Command;
   /** Removes tags; dangling images and unused layers go with pruneAll. */
   rmi(refs: readonly string[]): Command;
   pruneAll(): Command[];
@@ -128,8 +136,12 @@ export class TsbuildTool implements Tool {
     await run(this.store('bootstrap', ['busybox']), { logFile: this.ctx.log('tsbuild') });
     await run(this.store('save', ['-o', this.ctx.baseArchive, 'busybox:latest']), { logFile: this.ctx.log('tsbuild') });
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
-    return this.store('build', [...(opts.noCache ? ['--no-cache'] : []), '-q', '-t', tag, context]);
+  build(context: string, tag: string, opts: BuildOptions): Command {
+    const platform = opts.platform !== undefined ? ['--platform', opts.platform] : [];
+    return this.store('build', [...(opts.noCache ? ['--no-cache'] : []), ...platform, '-q', '-t', tag, context]);
+  }
+  load(file: string): Command {
+    return this.store('load', ['-i', file]);
   }
   tag(src: string, dst: string): Command {
     return this.store('tag', [src, dst]);
@@ -191,7 +203,7 @@ export class DockerTool implements Tool {
     const v = (await capture([DOCKER, 'version', '--format', '{{.Server.Version}}'], this.env)).trim();
     this.version = `Docker Engine ${v}${this.id === 'buildkit' ? ' (BuildKit)' : ' (classic builder)'}`;
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
+  build(context: string, tag: string, opts: BuildOptions): Command {
     // The classic builder's RUN containers have no network here (no bridge); BuildKit's use the host's.
     const network = this.id === 'classic' ? 'none' : 'host';
     return this.cmd(['build', ...(opts.noCache ? ['--no-cache'] : []), '--network', network, '-q', '-t', tag, context], {
@@ -258,9 +270,24 @@ export class BuildahTool implements Tool {
     });
     await run(this.cmd(['pull', '-q', `docker-archive:${this.ctx.baseArchive}`]), { logFile: this.ctx.log('buildah') });
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
+  build(context: string, tag: string, opts: BuildOptions): Command {
     // --layers: one image layer per step and a layer cache, as Docker and tsbuild make.
-    return this.cmd(['bud', '--isolation', 'chroot', '--layers', ...(opts.noCache ? ['--no-cache'] : []), '-q', '-t', tag, context]);
+    const platform = opts.platform !== undefined ? ['--platform', opts.platform] : [];
+    return this.cmd([
+      'bud',
+      '--isolation',
+      'chroot',
+      '--layers',
+      ...(opts.noCache ? ['--no-cache'] : []),
+      ...platform,
+      '-q',
+      '-t',
+      tag,
+      context,
+    ]);
+  }
+  load(file: string): Command {
+    return this.cmd(['pull', '-q', `docker-archive:${file}`]);
   }
   tag(src: string, dst: string): Command {
     return this.cmd(['tag', src, dst]);
