@@ -161,11 +161,16 @@ export class EmulationError extends TsbuildError {}
  * Checks that programs for `target` run here: natively, or through an enabled binfmt_misc
  * handler with the F flag. Throws one line naming what is missing and how to register it.
  */
-export function checkEmulation(target: Machine, opts: { host: string; dir?: string }): void {
+export function checkEmulation(
+  target: Machine,
+  /** `doing`: what needs the emulator, as the error starts; default `RUN for linux/ARCH`. */
+  opts: { host: string; dir?: string; doing?: (platform: string) => string },
+): void {
   const arch = target.architecture;
   const header = elfHeader(arch);
   if (runsNatively(opts.host, arch)) return;
-  const what = `RUN for linux/${[arch, ...(target.variant ? [target.variant] : [])].join('/')} needs QEMU user emulation`;
+  const platform = `linux/${[arch, ...(target.variant ? [target.variant] : [])].join('/')}`;
+  const what = `${opts.doing ? opts.doing(platform) : `RUN for ${platform}`} needs QEMU user emulation`;
   const hint = registerHint(arch);
   const dir = opts.dir ?? BINFMT_MISC;
   const registered = readHandlers(dir);
