@@ -32,6 +32,8 @@ export interface BuildOptions {
   readonly noCache: boolean;
   /** `--platform` (tsbuild and buildah only: W10). */
   readonly platform?: string;
+  /** buildah: the tag names a manifest list (`bud --manifest`), as several platforms need. */
+  readonly manifest?: boolean;
 }
 
 export interface Tool {
@@ -47,6 +49,8 @@ export interface Tool {
   tag(src: string, dst: string): Command;
   /** Loads a Docker image archive, keeping its tags (the tools that measure W10). */
   load?(file: string): Command;
+  /** buildah: a manifest list `name` over local images (W10's two-platform base). */
+  manifestList?(name: string, images: readonly string[]): Command[];
   /** Removes tags; dangling images and unused layers go with pruneAll. */
   rmi(refs: readonly string[]): Command;
   pruneAll(): Command[];
@@ -273,6 +277,9 @@ export class BuildahTool implements Tool {
   build(context: string, tag: string, opts: BuildOptions): Command {
     // --layers: one image layer per step and a layer cache, as Docker and tsbuild make.
     const platform = opts.platform !== undefined ? ['--platform', opts.platform] : [];
+    // A manifest list names the base too (W10): --pull=never takes the local list, which buildah
+    // would otherwise look up in a registry.
+    const name = opts.manifest ? ['--pull=never', '--manifest', tag] : ['-t', tag];
     return this.cmd([
       'bud',
       '--isolation',
@@ -281,13 +288,15 @@ export class BuildahTool implements Tool {
       ...(opts.noCache ? ['--no-cache'] : []),
       ...platform,
       '-q',
-      '-t',
-      tag,
+      ...name,
       context,
     ]);
   }
   load(file: string): Command {
     return this.cmd(['pull', '-q', `docker-archive:${file}`]);
+  }
+  manifestList(name: string, images: readonly string[]): Command[] {
+    return [this.cmd(['manifest', 'create', name]), ...images.map((i) => this.cmd(['manifest', 'add', name, `containers-storage:${i}`]))];
   }
   tag(src: string, dst: string): Command {
     return this.cmd(['tag', src, dst]);
