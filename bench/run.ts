@@ -54,7 +54,7 @@ bench/results/latest.{json,md} (and a run-<time>.json that git ignores).
   --warmup N        unmeasured runs before them (default 1; CLI start: 3)
   --only LIST       workloads, comma-separated: CLI,W1,W2,W2c,W3,W5,W5-1k,W5-100k,W6,W6-100,W7,
                     W7-save,W7-push-gzip,W7-push-zstd,W8,W9,W9-hit,
-                    W9-change (default: all)
+                    W9-change,W10 (default: all)
   --peers LIST      classic,buildkit,buildah (default: all three; "none" for tsbuild alone);
                     "rootless" adds tsbuild and buildah bud as an ordinary user the run
                     creates (W1, W2, W3 only; tsbuild-rootless or buildah-rootless for one)

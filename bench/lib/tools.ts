@@ -28,6 +28,14 @@ export function isUnsupported(s: Step): s is Unsupported {
   return (s as Unsupported).unsupported !== undefined;
 }
 
+export interface BuildOptions {
+  readonly noCache: boolean;
+  /** `--platform` (tsbuild and buildah only: W10). */
+  readonly platform?: string;
+  /** buildah: the tag names a manifest list (`bud --manifest`), as several platforms need. */
+  readonly manifest?: boolean;
+}
+
 export interface Tool {
   readonly id: ToolId;
   readonly label: string;
@@ -37,8 +45,12 @@ export interface Tool {
   /** Memory is polled for this tool's commands (tsbuild only: its targets are about itself). */
   readonly pollMemory: boolean;
   start(): Promise<void>;
-  build(context: string, tag: string, opts: { noCache: boolean }): Command;
+  build(context: string, tag: string, opts: BuildOptions): Command;
   tag(src: string, dst: string): Command;
+  /** Loads a Docker image archive, keeping its tags (the tools that measure W10). */
+  load?(file: string): Command;
+  /** buildah: a manifest list `name` over local images (W10's two-platform base). */
+  manifestList?(name: string, images: readonly string[]): Command[];
   /** Removes tags; dangling images and unused layers go with pruneAll. */
   rmi(refs: readonly string[]): Command;
   pruneAll(): Command[];
@@ -128,8 +140,12 @@ export class TsbuildTool implements Tool {
     await run(this.store('bootstrap', ['busybox']), { logFile: this.ctx.log('tsbuild') });
     await run(this.store('save', ['-o', this.ctx.baseArchive, 'busybox:latest']), { logFile: this.ctx.log('tsbuild') });
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
-    return this.store('build', [...(opts.noCache ? ['--no-cache'] : []), '-q', '-t', tag, context]);
+  build(context: string, tag: string, opts: BuildOptions): Command {
+    const platform = opts.platform !== undefined ? ['--platform', opts.platform] : [];
+    return this.store('build', [...(opts.noCache ? ['--no-cache'] : []), ...platform, '-q', '-t', tag, context]);
+  }
+  load(file: string): Command {
+    return this.store('load', ['-i', file]);
   }
   tag(src: string, dst: string): Command {
     return this.store('tag', [src, dst]);
@@ -191,7 +207,7 @@ export class DockerTool implements Tool {
     const v = (await capture([DOCKER, 'version', '--format', '{{.Server.Version}}'], this.env)).trim();
     this.version = `Docker Engine ${v}${this.id === 'buildkit' ? ' (BuildKit)' : ' (classic builder)'}`;
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
+  build(context: string, tag: string, opts: BuildOptions): Command {
     // The classic builder's RUN containers have no network here (no bridge); BuildKit's use the host's.
     const network = this.id === 'classic' ? 'none' : 'host';
     return this.cmd(['build', ...(opts.noCache ? ['--no-cache'] : []), '--network', network, '-q', '-t', tag, context], {
@@ -258,9 +274,29 @@ export class BuildahTool implements Tool {
     });
     await run(this.cmd(['pull', '-q', `docker-archive:${this.ctx.baseArchive}`]), { logFile: this.ctx.log('buildah') });
   }
-  build(context: string, tag: string, opts: { noCache: boolean }): Command {
+  build(context: string, tag: string, opts: BuildOptions): Command {
     // --layers: one image layer per step and a layer cache, as Docker and tsbuild make.
-    return this.cmd(['bud', '--isolation', 'chroot', '--layers', ...(opts.noCache ? ['--no-cache'] : []), '-q', '-t', tag, context]);
+    const platform = opts.platform !== undefined ? ['--platform', opts.platform] : [];
+    // A manifest list names the base too (W10): --pull=never takes the local list, which buildah
+    // would otherwise look up in a registry.
+    const name = opts.manifest ? ['--pull=never', '--manifest', tag] : ['-t', tag];
+    return this.cmd([
+      'bud',
+      '--isolation',
+      'chroot',
+      '--layers',
+      ...(opts.noCache ? ['--no-cache'] : []),
+      ...platform,
+      '-q',
+      ...name,
+      context,
+    ]);
+  }
+  load(file: string): Command {
+    return this.cmd(['pull', '-q', `docker-archive:${file}`]);
+  }
+  manifestList(name: string, images: readonly string[]): Command[] {
+    return [this.cmd(['manifest', 'create', name]), ...images.map((i) => this.cmd(['manifest', 'add', name, `containers-storage:${i}`]))];
   }
   tag(src: string, dst: string): Command {
     return this.cmd(['tag', src, dst]);

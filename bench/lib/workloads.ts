@@ -10,6 +10,7 @@ import type { Registry } from './registry.js';
 import type { Session } from './session.js';
 import { DOCKER } from './dockerd.js';
 import { DockerTool, isUnsupported, type Step, type Tool, type ToolId } from './tools.js';
+import { W10 } from './w10.js';
 
 export interface RunSpec {
   readonly command: Step;
@@ -472,6 +473,7 @@ export const WORKLOADS: readonly Workload[] = [
   },
   w9('hit', 'empty runner, registry cache, nothing changed: a two-stage build of 300 source files'),
   w9('change', 'empty runner, registry cache, one source file changed: the same build from the COPY on'),
+  W10,
 ];
 
 /** `W5` selects W5-1k and W5-100k, `W7` the three W7 workloads; ids are case-insensitive. */

@@ -3,6 +3,7 @@
 // sha256 of what the user gave us, decompressed.
 import type { Digest } from '../digest.js';
 import { hostArchitecture, rfc3339, serializeConfig, type ImageConfig, type RuntimeConfig } from '../image/config.js';
+import type { Platform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 
@@ -14,6 +15,8 @@ export interface ImportOptions {
   /** Runtime config to start from (e.g. Cmd for a base image). */
   readonly config?: RuntimeConfig;
   readonly created?: Date;
+  /** The platform the files are for (docker import --platform); default this machine's. */
+  readonly platform?: Platform;
 }
 
 export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opts: ImportOptions): Promise<Digest> {
@@ -21,8 +24,9 @@ export async function importRootfs(store: Store, tar: NodeJS.ReadableStream, opt
   const layer = await store.applyLayer(tar);
   const created = rfc3339(opts.created ?? new Date());
   const config: ImageConfig = {
-    architecture: hostArchitecture(),
-    os: 'linux',
+    architecture: opts.platform?.architecture ?? hostArchitecture(),
+    ...(opts.platform?.variant ? { variant: opts.platform.variant } : {}),
+    os: opts.platform?.os ?? 'linux',
     created,
     config: opts.config ?? {},
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },

@@ -1,5 +1,7 @@
 // A small base image made offline from the host's statically linked busybox (Debian's
 // busybox-static package): there is no registry to pull `busybox` from on a closed network.
+// For another platform, the busybox of that architecture's busybox-static package (deb.ts); its
+// applet list is asked of it under QEMU user emulation, as its RUN steps will run.
 // Deterministic: the same busybox binary gives the same image ID on any machine.
 import { mkdir, mkdtemp, rm, symlink, writeFile, chmod, stat, copyFile, utimes, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,8 +9,12 @@ import { createReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { Digest } from '../digest.js';
-import { TsbuildError } from '../errors.js';
+import { InvalidInputError, TsbuildError } from '../errors.js';
 import { importRootfs } from '../archive/rootfs.js';
+import { hostArchitecture } from '../image/config.js';
+import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
+import { checkEmulation } from '../runtime/binfmt.js';
+import { busyboxDeb, debianArchitecture, unpackBusybox } from './deb.js';
 import type { Store } from '../store/store.js';
 
 export const BUSYBOX_BINARY = '/bin/busybox';
@@ -54,9 +60,9 @@ async function hostBusybox(): Promise<{ path: string; mtime: Date }> {
   return { path: BUSYBOX_BINARY, mtime: st.mtime };
 }
 
-/** Writes a busybox root filesystem into `dir` (which must exist and be empty). */
-export async function writeBusyboxRootfs(dir: string): Promise<Date> {
-  const { path, mtime } = await hostBusybox();
+/** Writes a busybox root filesystem into `dir` (which must exist and be empty), from that busybox binary. */
+export async function writeBusyboxRootfs(dir: string, busybox?: { path: string; mtime: Date }): Promise<Date> {
+  const { path, mtime } = busybox ?? (await hostBusybox());
   for (const d of ['bin', 'dev', 'etc', 'home', 'proc', 'root', 'sys', 'tmp', 'usr/bin', 'usr/sbin', 'sbin', 'var/spool/mail', 'var/www']) {
     await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
   }
@@ -80,13 +86,34 @@ export async function writeBusyboxRootfs(dir: string): Promise<Date> {
   return mtime;
 }
 
+export interface BootstrapOptions {
+  /** The platform the image is for; default this machine's (the host's /bin/busybox). */
+  readonly platform?: Platform;
+  /** For another platform: its busybox-static package file; default: `apt-get download` it. */
+  readonly deb?: string;
+}
+
 /** Creates (or re-creates identically) the busybox image in the store and tags it. */
-export async function bootstrapBusybox(store: Store, ref = 'busybox:latest'): Promise<Digest> {
+export async function bootstrapBusybox(store: Store, ref = 'busybox:latest', opts: BootstrapOptions = {}): Promise<Digest> {
+  const platform = opts.platform;
+  if (platform !== undefined && platform.os !== 'linux')
+    throw new InvalidInputError(`platform ${formatPlatform(platform)}: busybox images are for linux`);
+  const foreign = platform !== undefined && formatPlatform(platform) !== formatPlatform(hostPlatform());
+  if (!foreign && opts.deb !== undefined)
+    throw new InvalidInputError(`--deb is for another platform than this machine's (${formatPlatform(hostPlatform())})`);
   const tmp = await mkdtemp(join(tmpdir(), 'tsbuild-busybox-'));
   try {
     const rootfs = join(tmp, 'rootfs');
     await mkdir(rootfs);
-    const mtime = await writeBusyboxRootfs(rootfs);
+    let busybox: { path: string; mtime: Date } | undefined;
+    if (foreign) {
+      // A package given is checked first; then, before one is downloaded, the emulator that
+      // lists the applets (by running the foreign busybox) and will run the image's steps.
+      const given = opts.deb !== undefined ? await busyboxDeb(platform, tmp, opts.deb) : undefined;
+      checkEmulation(platform, { host: hostArchitecture() });
+      busybox = await unpackBusybox(given ?? (await busyboxDeb(platform, tmp)), tmp);
+    }
+    const mtime = await writeBusyboxRootfs(rootfs, busybox);
     await utimes(rootfs, mtime, mtime);
     // Through a file: the import reads the tar only after it has prepared a snapshot, and a
     // pipe nobody reads yet would be drained by execa.
@@ -107,7 +134,8 @@ export async function bootstrapBusybox(store: Store, ref = 'busybox:latest'): Pr
     ]);
     const id = await importRootfs(store, createReadStream(tarball), {
       ref,
-      source: 'busybox-static',
+      source: foreign ? `busybox-static:${debianArchitecture(platform)}` : 'busybox-static',
+      ...(platform ? { platform } : {}),
       config: { Cmd: ['sh'] },
       created: mtime,
     });

@@ -26,7 +26,7 @@ import { PREDEFINED_ARGS } from './instructions.js';
 import type { BuildRequest, BuildResult } from './request.js';
 import { BuildSession, type StageResult } from './session.js';
 import { buildStage } from './stage.js';
-import { refuseForeignRun } from './platforms.js';
+import { checkForeignRun } from './platforms.js';
 import { resolveFroms, stagesToBuild, type ResolvedFrom } from './stages.js';
 
 export async function build(store: Store, request: BuildRequest): Promise<BuildResult> {
@@ -66,7 +66,7 @@ export function planStages(req: BuildRequest): { global: ReturnType<typeof globa
   const global = globalArgs(plan, buildArgs, platformArgs({ build: hostPlatform(), target: platform }, req.target, plan, buildArgs));
   const froms = resolveFroms(plan, global.values);
   const stages = stagesToBuild(plan, froms, req.target);
-  refuseForeignRun(plan, stages, froms, platform);
+  checkForeignRun(plan, stages, froms, platform);
   return { global, froms, stages };
 }
 

@@ -3,13 +3,16 @@
 // that runs the build's tools on the host) or else the build's target platform; its base image
 // must be for that platform, and FROM scratch is labelled with it.
 //
-// A RUN of a foreign stage needs the foreign CPU's instructions run under emulation; until
-// then it is refused here, before any step of the build runs, in this one place
-// (`refuseForeignRun`), so that the emulation that lifts it changes one function.
+// A RUN of a foreign stage runs the foreign CPU's programs under QEMU user emulation, which the
+// kernel starts through a binfmt_misc handler (src/runtime/binfmt.ts). `checkForeignRun` checks,
+// before any step of the build runs, that each such stage's emulator is registered (with the F
+// flag, so it works inside the step's root), and otherwise says at the RUN's line how to
+// register it.
 import { DockerfileError, PlatformNotFoundError, type SourceLocation } from '../errors.js';
-import type { ImageConfig } from '../image/config.js';
+import { hostArchitecture, type ImageConfig } from '../image/config.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../image/platform.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
+import { checkEmulation } from '../runtime/binfmt.js';
 import type { Store } from '../store/store.js';
 import type { BuildRequest } from './request.js';
 import type { BuildSession, StageState } from './session.js';
@@ -46,24 +49,28 @@ export function checkBasePlatform(name: string, config: ImageConfig, want: Platf
 }
 
 /**
- * A RUN in a stage for a foreign platform: refused before any step runs, with the line, until
- * RUN under emulation exists (the only place that refuses it).
+ * A RUN in a stage for a foreign platform needs its emulator: checked once per platform before
+ * any step runs, the error at the first such RUN's line. `binfmtDir`: where binfmt_misc is read
+ * (tests give a directory of their own).
  */
-export function refuseForeignRun(
+export function checkForeignRun(
   plan: BuildPlan,
   stages: readonly Stage[],
   froms: readonly ResolvedFrom[],
   target: Platform | undefined,
+  binfmtDir?: string,
 ): void {
+  const checked = new Set<string>();
   for (const stage of stages) {
     const p = stagePlatform(plan, froms, stage, target);
-    if (!isForeign(p)) continue;
+    if (!isForeign(p) || checked.has(formatPlatform(p))) continue;
     const run = stage.steps.find((s) => s.kind === 'RUN');
-    if (run) {
-      throw new DockerfileError(
-        run.loc,
-        `RUN for ${formatPlatform(p)} on this ${formatPlatform(hostPlatform())} machine needs emulation, which tsbuild does not do yet: build ${formatPlatform(p)} without RUN, or on a ${formatPlatform(p)} machine`,
-      );
+    if (!run) continue;
+    checked.add(formatPlatform(p));
+    try {
+      checkEmulation(p, { host: hostArchitecture(), ...(binfmtDir !== undefined ? { dir: binfmtDir } : {}) });
+    } catch (err) {
+      throw new DockerfileError(run.loc, (err as Error).message, { cause: err });
     }
   }
 }

@@ -34,6 +34,11 @@ export async function runStep(
       'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure',
     );
   }
+  try {
+    session.canRun(state.stage);
+  } catch (err) {
+    throw new DockerfileError(step.loc, (err as Error).message, { cause: err });
+  }
   const mounts = await resolveRunMounts(session, state, step, work.cwd);
   // RUN --network wins over the build's --network; neither: the host's, as docker build.
   const network = step.network ?? req.network ?? work.network;

@@ -11,7 +11,9 @@ import type { ExportRecord } from '../cache/export.js';
 import type { CacheSources } from '../cache/sources.js';
 import type { Digest } from '../digest.js';
 import { DockerfileError, TsbuildError, type SourceLocation } from '../errors.js';
-import { rfc3339, type HistoryEntry, type ImageConfig } from '../image/config.js';
+import { hostArchitecture, rfc3339, type HistoryEntry, type ImageConfig } from '../image/config.js';
+import { formatPlatform } from '../image/platform.js';
+import { checkEmulation } from '../runtime/binfmt.js';
 import type { StepOrigin } from '../image/provenance.js';
 import type { BuildContext } from '../context/index.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
@@ -22,6 +24,7 @@ import type { Secrets } from './secrets.js';
 import type { SshAgents } from './ssh.js';
 import type { BaseImage } from './base.js';
 import type { ResolvedFrom } from './stages.js';
+import { stagePlatform } from './platforms.js';
 
 /** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
 export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
@@ -114,6 +117,7 @@ export class BuildSession {
   private scratchDir: Promise<string> | undefined;
   private blobs: Promise<BlobFiles> | undefined;
   private stepIndex = 0;
+  private readonly emulation = new Set<string>();
   // Loaded on first use: only Dockerfiles with secret or ssh mounts need them.
   private secretsLoaded: Promise<Secrets> | undefined;
   private sshLoaded: Promise<SshAgents> | undefined;
@@ -131,6 +135,19 @@ export class BuildSession {
     opts: { logRecords?: boolean } = {},
   ) {
     this.cacheLog = opts.logRecords ? new Map() : undefined;
+  }
+
+  /**
+   * Whether this machine runs the stage's RUN steps (natively or under an emulator), checked once
+   * per platform: the check before the build sees the Dockerfile's RUN steps, this one an ONBUILD
+   * trigger's too.
+   */
+  canRun(stage: Stage): void {
+    const p = stagePlatform(this.plan, this.froms, stage, this.req.platform);
+    const key = formatPlatform(p);
+    if (this.emulation.has(key)) return;
+    checkEmulation(p, { host: hostArchitecture() });
+    this.emulation.add(key);
   }
 
   /** Whether the image carries its cache (--cache-to type=inline). */

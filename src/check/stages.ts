@@ -9,7 +9,7 @@
 // from a stage that does: an image's ENV could define any name. UndefinedVar is reported there
 // only (docs/differences.md).
 import { globalArgs, platformArgs } from '../builder/args.js';
-import { refuseForeignRun } from '../builder/platforms.js';
+import { checkForeignRun } from '../builder/platforms.js';
 import { stageByName, type ResolvedFrom } from '../builder/stages.js';
 import { DockerfileError, type SourceLocation } from '../errors.js';
 import { hostPlatform, parsePlatform, formatPlatform, type Platform } from '../image/platform.js';
@@ -125,7 +125,7 @@ function checkPlatform(plan: BuildPlan, stage: Stage, value: string, host: Platf
   // A stage for another platform builds as long as it runs nothing (the builder's own refusal, platforms.ts).
   const froms: ResolvedFrom[] = [];
   froms[stage.index] = { base: '', platform };
-  refuseForeignRun(plan, [stage], froms, host);
+  checkForeignRun(plan, [stage], froms, host);
 }
 
 function reference(name: string, loc: SourceLocation, what: string): void {

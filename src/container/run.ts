@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
-import { DEFAULT_PATH } from '../image/config.js';
+import { DEFAULT_PATH, hostArchitecture } from '../image/config.js';
+import { checkEmulation, knownArchitectures } from '../runtime/binfmt.js';
 import type { Store } from '../store/store.js';
 import { runInContainer, type TerminalIO } from '../runtime/helper.js';
 import { mountOrder, type RunMount } from './run-options.js';
@@ -53,6 +54,10 @@ export async function runContainer(store: Store, req: ContainerRequest): Promise
   const cmd = req.cmd && req.cmd.length > 0 ? [...req.cmd] : req.entrypoint !== undefined ? [] : (c.Cmd ?? []);
   const argv = [...entrypoint, ...cmd];
   if (argv.length === 0) throw new TsbuildError('no command specified: the image has no Cmd or Entrypoint');
+  // Another architecture's image runs under QEMU: say how to register it rather than fail with ENOEXEC.
+  if (knownArchitectures().includes(image.config.architecture)) {
+    checkEmulation(image.config, { host: hostArchitecture(), doing: (p) => `running a ${p} image` });
+  }
   const hostname = req.hostname ?? randomBytes(6).toString('hex');
   return inThrowaway(store, image.layers.at(-1)?.record, { init: await initLayerFor(hostname) }, async (mounted) => {
     const user = await resolveUser(mounted.rootfs, req.user ?? c.User ?? '');

@@ -1,6 +1,7 @@
 // Rootless tsbuild (docs/rootless.md): ordinary users that this file creates, one with a
 // subordinate ID range and one without, bootstrap, build, run and list images with their own
-// store, and get the same layers as root.
+// store, and get the same layers as root; an arm64 build's RUN runs under QEMU in the user
+// namespace (scripts/setup.sh registers the aarch64 handler).
 //
 // Runs as root (it creates the users, test/rootless/users.ts) and needs `newuidmap`/`newgidmap`
 // (Debian's uidmap) and fuse-overlayfs. A machine's /dev/fuse may be closed to ordinary users
@@ -49,6 +50,15 @@ describe('rootless, with a subordinate ID range', () => {
     expect(await okAsUser(withRange, ['images'])).toMatch(/^rl\s+1\s/m);
     const out = await okAsUser(withRange, ['run', 'rl:1', 'sh', '-c', 'cat /uid /a.txt; stat -c %u:%g /f']);
     expect(out).toBe('0\nhello\n1000:1000\n');
+  });
+
+  test('build --platform linux/arm64: RUN under QEMU in the user namespace (the handler has the F flag)', async () => {
+    // The arm64 busybox-static package, downloaded by the user's own apt-get download.
+    await okAsUser(withRange, ['bootstrap', 'busybox', '--platform', 'linux/arm64', '-t', 'busybox:arm64']);
+    const ctx = await context(withRange, 'FROM busybox:arm64\nRUN uname -m > /arch && id -u > /uid && touch /f && chown 1000:1000 /f\n');
+    await okAsUser(withRange, ['build', '--platform', 'linux/arm64', '-t', 'rl:arm64', ctx]);
+    const out = await okAsUser(withRange, ['run', 'rl:arm64', 'sh', '-c', 'cat /arch /uid; stat -c %u:%g /f']);
+    expect(out).toBe('aarch64\n0\n1000:1000\n');
   });
 
   test('a USER of the subordinate range runs its step', async () => {

@@ -1,10 +1,13 @@
 // Stage selection (src/builder/stages.ts): every FROM line is expanded with the ARGs outside a
 // stage before a stage is chosen, so a stage named through an ARG (`FROM ${SRC}`,
 // `FROM build-$VARIANT`) is built, and --target works with it; FROM --platform is expanded and
-// parsed for every stage, and refused when it is not the build's platform. In-process, no
-// store; the rules are BuildKit's (dockerfile2llb buildDispatchStates, resolveTarget).
+// parsed for every stage, and a RUN for another architecture needs its emulator (checked
+// against binfmt_misc directories made here). In-process, no store; the rules are BuildKit's (dockerfile2llb buildDispatchStates, resolveTarget).
 import { globalArgs, platformArgs, type BuildPlatforms } from '../../../src/builder/args.js';
-import { refuseForeignRun } from '../../../src/builder/platforms.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkForeignRun } from '../../../src/builder/platforms.js';
 import { resolveFroms, stagesToBuild } from '../../../src/builder/stages.js';
 import { formatPlatform, hostPlatform } from '../../../src/image/platform.js';
 import { DockerfileError } from '../../../src/errors.js';
@@ -82,31 +85,39 @@ describe('FROM --platform', () => {
     ]);
   });
 
-  // The refusal is of a RUN for a platform this machine's CPU does not run (platforms.ts).
+  // The check is of a RUN for a platform this machine's CPU does not run (platforms.ts), against
+  // a binfmt_misc with no handler registered.
   const HOST = hostPlatform();
   const FOREIGN = HOST.architecture === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+  let noHandlers = '';
+  beforeAll(() => {
+    noHandlers = mkdtempSync(join(tmpdir(), 'tsbuild-binfmt-'));
+    writeFileSync(join(noHandlers, 'status'), 'enabled\n');
+  });
+  afterAll(() => rmSync(noHandlers, { recursive: true, force: true }));
+  const withoutEmulators = (...args: Parameters<typeof checkForeignRun>) => checkForeignRun(args[0], args[1], args[2], args[3], noHandlers);
 
   test("the build's platform passes the check, RUN or not", () => {
     const { plan, froms: f } = froms(
       `FROM --platform=$BUILDPLATFORM scratch\nRUN true\nFROM --platform=${formatPlatform(HOST)} scratch\nRUN true\n`,
     );
-    expect(() => refuseForeignRun(plan, plan.stages, f, HOST)).not.toThrow();
+    expect(() => withoutEmulators(plan, plan.stages, f, HOST)).not.toThrow();
   });
 
-  test('a RUN for another platform is refused at its line; a stage for it without RUN is not', () => {
+  test('a RUN for another platform without an emulator is refused at its line; a stage for it without RUN is not', () => {
     const { plan, froms: f } = froms(`FROM scratch\nFROM --platform=${FOREIGN} scratch AS other\nCOPY a /\nRUN true\n`);
     let err: unknown;
     try {
-      refuseForeignRun(plan, plan.stages, f, HOST);
+      withoutEmulators(plan, plan.stages, f, HOST);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(DockerfileError);
     expect((err as Error).message).toMatch(
-      new RegExp(`^Dockerfile:4: RUN for ${FOREIGN} on this ${formatPlatform(HOST)} machine needs emulation`),
+      new RegExp(`^Dockerfile:4: RUN for ${FOREIGN} needs QEMU user emulation, and no binfmt_misc handler is registered for `),
     );
     const { plan: p2, froms: f2 } = froms(`FROM --platform=${FOREIGN} scratch\nCOPY a /\n`);
-    expect(() => refuseForeignRun(p2, p2.stages, f2, HOST)).not.toThrow();
+    expect(() => withoutEmulators(p2, p2.stages, f2, HOST)).not.toThrow();
   });
 
   test('a stage on a $BUILDPLATFORM stage is for this machine: its RUN is not refused in a foreign build', () => {
@@ -114,13 +125,13 @@ describe('FROM --platform', () => {
       'FROM --platform=$BUILDPLATFORM scratch AS tools\nFROM tools AS more\nRUN true\nFROM scratch\nCOPY --from=more / /\n',
     );
     const target = { os: 'linux', architecture: FOREIGN.split('/')[1]! };
-    expect(() => refuseForeignRun(plan, plan.stages, f, target)).not.toThrow();
+    expect(() => withoutEmulators(plan, plan.stages, f, target)).not.toThrow();
   });
 
   test('a stage for another platform that the target does not need is not refused', () => {
     const { plan, froms: f } = froms(`FROM --platform=${FOREIGN} scratch AS other\nRUN true\nFROM scratch AS mine\n`);
-    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'mine'), f, HOST)).not.toThrow();
-    expect(() => refuseForeignRun(plan, stagesToBuild(plan, f, 'other'), f, HOST)).toThrow(/^Dockerfile:2: /);
+    expect(() => withoutEmulators(plan, stagesToBuild(plan, f, 'mine'), f, HOST)).not.toThrow();
+    expect(() => withoutEmulators(plan, stagesToBuild(plan, f, 'other'), f, HOST)).toThrow(/^Dockerfile:2: /);
   });
 
   test('an unset or malformed platform is an error at its line', () => {
