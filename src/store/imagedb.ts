@@ -1,7 +1,8 @@
 // image/<driver>/imagedb: content/sha256/<imageID> holds an image's config bytes, and the
 // image ID *is* their sha256, so the file name proves the content. metadata/sha256/<imageID>/
 // holds what is not part of the image itself (parent image, lastUpdated).
-import { access, readFile, readdir, rm, rename, mkdir } from 'node:fs/promises';
+import { readFile, readdir, rm, rename, mkdir } from 'node:fs/promises';
+import { exists } from '../fs/exists.js';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hex, parseDigest, sha256, type Digest } from '../digest.js';
@@ -47,12 +48,7 @@ export class ImageDb {
 
   /** Whether the config `id` is stored (without reading it). */
   async has(id: Digest): Promise<boolean> {
-    try {
-      await access(this.contentPath(id));
-      return true;
-    } catch {
-      return false;
-    }
+    return exists(this.contentPath(id));
   }
 
   /** The entries of `notes` whose stored value differs (or is missing). */

@@ -10,7 +10,8 @@
 // the store keeps no manifest, and save and push make the OCI index or manifest list from the
 // images when they write one. A tag in repositories.json names either an image ID or an index
 // ID; an ID is an index's when this database has it.
-import { access, readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { exists } from '../fs/exists.js';
 import { join } from 'node:path';
 import { hex, isDigest, parseDigest, sha256, type Digest } from '../digest.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
@@ -86,12 +87,7 @@ export class IndexDb {
   }
 
   async has(id: Digest): Promise<boolean> {
-    try {
-      await access(this.contentPath(id));
-      return true;
-    } catch {
-      return false;
-    }
+    return exists(this.contentPath(id));
   }
 
   async getBytes(id: Digest): Promise<Buffer> {
