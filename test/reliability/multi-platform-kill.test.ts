@@ -8,61 +8,16 @@
 //
 // Kill points come from a seeded generator, printed at the start: rerun a failure with
 // TSBUILD_KILL_SEED=<seed>.
-import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOTH, FOREIGN, multiPlatformBase } from '../helpers/platforms.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { CLI, ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { ok, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { generator, runCli } from './kill-runner.js';
 import { inconsistencies, leftovers, tags } from './store-check.js';
 
 const SEED = Number(process.env.TSBUILD_KILL_SEED ?? Math.floor(Math.random() * 1_000_000));
 const ROUNDS = Number(process.env.TSBUILD_KILL_ROUNDS ?? 5);
-
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Runs tsbuild in its own process group, killed with SIGKILL after `killAfter` ms unless it ended first. */
-function runKilled(
-  args: readonly string[],
-  env: Record<string, string>,
-  killAfter?: number,
-): Promise<{ killed: boolean; ms: number; code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn('node', [CLI, ...args], {
-      cwd: REPO,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env, TSBUILD_ROOT: '' },
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    let killed = false;
-    const timer =
-      killAfter === undefined
-        ? undefined
-        : setTimeout(() => {
-            if (child.exitCode !== null) return;
-            killed = true;
-            process.kill(-child.pid!, 'SIGKILL');
-          }, killAfter);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ killed, ms: Date.now() - started, code, output });
-    });
-  });
-}
 
 let store: { root: string; cleanup(): Promise<void> };
 let registry: TestRegistry;
@@ -107,13 +62,13 @@ test('build --platform, load and pull --all-platforms survive kill -9 anywhere, 
   for (const [name, argv] of Object.entries(work)) {
     // Uninterrupted first (into the same store: the load and the pull then find what they need
     // in part, as a repeated command does), so that kill points spread over a whole run.
-    const clean = await runKilled(argv(0), env);
+    const clean = await runCli(argv(0), env);
     expect([name, clean.code]).toEqual([name, 0]);
     for (let round = 1; round <= ROUNDS; round++) {
       if (name !== 'build') await ok(root, ['rmi', `${registry.host}/app:v1`]).catch(() => undefined);
       const before = await tags(root);
       const at = Math.floor(random() * clean.ms);
-      const r = await runKilled(argv(round), env, at);
+      const r = await runCli(argv(round), env, at);
       if (r.killed) kills++;
       // The next command repairs what the killed one left.
       await ok(root, ['images', '-q']);
@@ -124,7 +79,7 @@ test('build --platform, load and pull --all-platforms survive kill -9 anywhere, 
       for (const [ref, id] of Object.entries(before))
         if (ref !== `${registry.host}/app:v1`) expect([where, ref, after[ref]]).toEqual([where, ref, id]);
       // The same work now succeeds.
-      const again = await runKilled(argv(round), env);
+      const again = await runCli(argv(round), env);
       expect([where, again.code, again.killed]).toEqual([where, 0, false]);
     }
   }
