@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { capture, run, type Command } from './measure.js';
 import { terminate } from './session.js';
 import type { Session } from './session.js';
-import { cliEntry, type Step, type Tool, type ToolContext } from './tools.js';
+import { cliEntry, entryNodeFlags, type Step, type Tool, type ToolContext } from './tools.js';
 
 /** The workloads the rootless columns measure (issue 19: small, many files, big output). */
 export const ROOTLESS_WORKLOADS: readonly string[] = ['W1', 'W2', 'W3'];
@@ -166,6 +166,7 @@ export class RootlessTsbuildTool implements Tool {
   failure?: string;
   private cgroup: string | undefined;
   private readonly entry: string;
+  private readonly entryFlags: string[];
 
   constructor(
     private readonly ctx: ToolContext,
@@ -173,11 +174,12 @@ export class RootlessTsbuildTool implements Tool {
     app: string,
   ) {
     this.entry = cliEntry(app);
+    this.entryFlags = entryNodeFlags(this.entry);
   }
 
   private cmd(args: readonly string[]): Command {
     return {
-      argv: this.user.argv([process.execPath, this.entry, ...args]),
+      argv: this.user.argv([process.execPath, ...this.entryFlags, this.entry, ...args]),
       cwd: this.user.home,
       ...(this.cgroup ? { cgroup: this.cgroup } : {}),
     };

@@ -2,7 +2,7 @@
 // rebuild of dist/ during the run cannot change what is measured), Docker Engine's classic
 // builder and BuildKit (one private daemon, chosen per command by DOCKER_BUILDKIT), and buildah
 // (its own --root/--runroot in the work directory). Each starts from the same busybox archive.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capture, run, type Command } from './measure.js';
@@ -92,6 +92,16 @@ export function cliEntry(app: string): string {
   return existsSync(bundle) ? bundle : join(app, 'dist', 'cli', 'main.js');
 }
 
+/**
+ * The node options of the entry's `#!/usr/bin/env -S node OPTIONS --` line: an installed
+ * `tsbuild` runs with them, so the bench, which picks the node binary itself, passes them too.
+ */
+export function entryNodeFlags(entry: string): string[] {
+  const first = readFileSync(entry, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node((?: [^ ]+)*?) --$/.exec(first);
+  return m ? m[1]!.split(' ').filter(Boolean) : [];
+}
+
 export class TsbuildTool implements Tool {
   readonly id = 'tsbuild' as const;
   readonly label = 'tsbuild';
@@ -101,6 +111,8 @@ export class TsbuildTool implements Tool {
   readonly root: string;
   private cgroup: string | undefined;
   private readonly entry: string;
+  /** The entry's own node options (entryNodeFlags). */
+  private readonly entryFlags: string[];
   /** The node that runs it: the bench's own unless --node names others (useNode). */
   node: NodeRuntime = currentNode();
 
@@ -112,11 +124,12 @@ export class TsbuildTool implements Tool {
   ) {
     this.root = ctx.session.path('tsbuild-root');
     this.entry = cliEntry(app);
+    this.entryFlags = entryNodeFlags(this.entry);
   }
 
   private cmd(args: readonly string[], env?: Record<string, string>): Command {
     return {
-      argv: [this.node.path, ...this.nodeFlags, this.entry, ...args],
+      argv: [this.node.path, ...this.entryFlags, ...this.nodeFlags, this.entry, ...args],
       // Node's compile cache (22.1+) in the scratch directory: filled by the warm-up, as it would
       // be after a user's first build, and never left behind in ~/.cache.
       env: { TSBUILD_ROOT: '', XDG_CACHE_HOME: this.ctx.session.path('xdg-cache'), ...env },
@@ -136,7 +149,7 @@ export class TsbuildTool implements Tool {
 
   async start(): Promise<void> {
     this.cgroup = await this.ctx.session.cgroup('tsbuild');
-    this.version = (await capture([this.node.path, this.entry, '--version'])).trim();
+    this.version = (await capture([this.node.path, ...this.entryFlags, this.entry, '--version'])).trim();
     await run(this.store('bootstrap', ['busybox']), { logFile: this.ctx.log('tsbuild') });
     await run(this.store('save', ['-o', this.ctx.baseArchive, 'busybox:latest']), { logFile: this.ctx.log('tsbuild') });
   }
@@ -163,7 +176,10 @@ export class TsbuildTool implements Tool {
     return this.store('push', ['--compression', compression, '-q', ref]);
   }
   cliStart(): Step {
-    return { argv: [this.node.path, this.entry, '--version'], env: { XDG_CACHE_HOME: this.ctx.session.path('xdg-cache') } };
+    return {
+      argv: [this.node.path, ...this.entryFlags, this.entry, '--version'],
+      env: { XDG_CACHE_HOME: this.ctx.session.path('xdg-cache') },
+    };
   }
 }
 
