@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { lutimes, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { lutimes, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readTarSplit, regenerateLayer, writeLayer, type Change } from '../../src/layer/index.js';
@@ -84,6 +84,24 @@ describe('writeLayer', () => {
     expect(records.get('shared')?.['trusted.overlay.opaque']).toBeUndefined();
     expect(tar.includes(Buffer.from('SCHILY.xattr.user.note=hello\n'))).toBe(true);
     expect(tar.includes(Buffer.from('trusted.overlay'))).toBe(false);
+  });
+
+  test('the walk reports xattr lists and values longer than its first buffer (256 bytes) whole', async () => {
+    const dir = join(work, 'long-xattrs');
+    await mkdir(dir);
+    await writeFile(join(dir, 'f'), 'x');
+    // 10 names of ~40 bytes (a list of ~400 bytes) and one value of 1,500 bytes (ext4 holds
+    // about 4 KiB of xattrs per file).
+    const names = Array.from({ length: 10 }, (_, i) => `user.a-rather-long-attribute-name-${String(i).padStart(2, '0')}`);
+    for (const n of names) await execa('setfattr', ['-n', n, '-v', n.toUpperCase(), join(dir, 'f')]);
+    const big = 'v'.repeat(1500);
+    await execa('setfattr', ['-n', 'user.big', '-v', big, join(dir, 'f')]);
+    const records = [];
+    for await (const r of walk(dir)) records.push(r);
+    const xattrs = records.find((r) => r.path === 'f')?.xattrs ?? {};
+    expect(Object.keys(xattrs).sort()).toEqual([...names, 'user.big'].sort());
+    for (const n of names) expect(xattrs[n]?.toString()).toBe(n.toUpperCase());
+    expect(xattrs['user.big']?.toString()).toBe(big);
   });
 
   test('GNU tar extracts the same files', async () => {
