@@ -3,7 +3,9 @@
 //
 // The builder has mounted the step's snapshot at `rootfs`; everything is written through paths
 // resolved inside it (resolveInRoot), so the image's own symlinks (`/var/run -> /run`, or a
-// hostile `/evil -> /`) lead somewhere inside the rootfs, never onto the host.
+// hostile `/evil -> /`) lead somewhere inside the rootfs, never onto the host. (A destination
+// directory the copy creates is then filled in the overlay's upper dir, the same directory
+// without the mount's costs: inUpperDir.)
 //
 // The destination:
 //  - relative to WORKDIR unless absolute; `.`, `` and anything ending in `/` or `/.` name a
@@ -28,10 +30,12 @@
 // previous at the same path (moby/buildkit#1853, #4550). tsbuild treats the destination as a
 // directory then, and refuses with the classic builder's message only when it exists as a file.
 import { applyOps } from '../runtime/helper.js';
+import { lstatSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { dirname, isAbsolute, join, posix, relative } from 'node:path';
 import { openRootfsSource, resolveSelected, type BuildContext, type ContextSource, type SelectOptions } from '../context/index.js';
 import { InvalidInputError } from '../errors.js';
+import { hostPath as fsPath } from '../fs/bytename.js';
 import { copyTree, type TreeSource } from '../fs/copytree.js';
 import { withImagePaths } from '../fs/errors.js';
 import { Limiter } from '../fs/limit.js';
@@ -56,6 +60,11 @@ export interface CopyIntoRootfsOptions {
   readonly workdir: string;
   /** The mounted snapshot: the image's whole filesystem as the step sees it. */
   readonly rootfs: string;
+  /**
+   * The snapshot's own directory below `rootfs`, when `rootfs` is an overlay over it
+   * (MountedRootfs.upperDir): a destination directory this copy creates is filled there.
+   */
+  readonly upperDir?: string;
   /** --chown, already resolved against the image. Default 0:0 (the context's owners are never kept). */
   readonly chown?: Ownership;
   /**
@@ -183,10 +192,11 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
       }
     }
     const { target, created } = await prepareTarget(source, dest.path, destIsDir, { mode: parentMode, owner, root: opts.rootfs });
+    const direct = created ? inUpperDir(opts, target) : undefined;
     // A URL source is a single file: copyTree never asks the context to list it.
-    await copyTree(tree, source, target, {
+    await copyTree(tree, source, direct ?? target, {
       ...(opts.keepOwners && !opts.chown ? {} : { owner }),
-      root: opts.rootfs,
+      root: direct !== undefined ? opts.upperDir! : opts.rootfs,
       limiter,
       targetIsNew: created,
       ...(opts.chmod !== undefined ? { mode: opts.chmod } : {}),
@@ -194,6 +204,30 @@ async function copyItems(opts: CopyIntoRootfsOptions, items: readonly CopyItem[]
         applyOps(files.map((f) => ({ op: 'copyxattr', from: f.from, path: f.to, name: 'security.capability' }) as const)),
     });
   }
+}
+
+/**
+ * Where to fill a destination directory that prepareTarget just created through the overlay:
+ * the same directory in the overlay's upper dir, or undefined to copy through the mount.
+ *
+ * Why: every entry created through overlayfs costs it a lookup in each lower layer and its own
+ * bookkeeping; W2's COPY of 20,000 files into a new directory took 0.95-0.99 s through the
+ * mount and 0.69-0.79 s here (the two taking turns, same tree and machine). Why it is
+ * sound: the directory had nothing below it when overlayfs made it (had it merged a lower
+ * directory, it would have existed already), so the merged view of everything under it is
+ * the upper dir's alone, whiteouts and opaque markers included, whatever is written there;
+ * only a lower directory's contents could make the mount show more, and there is none. Nothing
+ * was looked up under it through the mount yet, so the mount has no cached entry to go stale,
+ * and what is looked up later (a second source copied into the same directory) is found in
+ * the upper dir as it is now. The differ reads the upper dir anyway.
+ */
+function inUpperDir(opts: CopyIntoRootfsOptions, target: string): string | undefined {
+  if (opts.upperDir === undefined) return undefined;
+  const rel = relative(opts.rootfs, target);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  const there = join(opts.upperDir, rel);
+  // Made by overlayfs in the upper dir at the same path; anything else and the mount is used.
+  return lstatSync(fsPath(there), { throwIfNoEntry: false })?.isDirectory() ? there : undefined;
 }
 
 interface Destination {

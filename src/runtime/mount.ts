@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { helperPath } from './binary.js';
 import { mountsUnder } from './mountinfo.js';
@@ -60,6 +61,13 @@ export interface MountedRootfs {
   readonly binds: readonly BindMount[];
   /** The mount point to unmount when done; undefined when the rootfs is a directory used in place. */
   readonly mountpoint: string | undefined;
+  /**
+   * The upper directory, when the rootfs is the kernel's overlayfs over one. A directory made
+   * through the mount where nothing was before has no lower directory merged into it: it is
+   * the same directory here, with the same path, and may be filled here directly
+   * (builder/copy.ts). Not for fuse-overlayfs, whose upper dir conventions are its own.
+   */
+  readonly upperDir?: string;
 }
 
 /**
@@ -76,7 +84,8 @@ export async function mountRootfs(mounts: readonly Mount[], target: () => Promis
   const dir = await target();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await mountOverlay(root, dir);
-  return { rootfs: dir, binds, mountpoint: dir };
+  const upperDir = root.upper !== undefined && root.program === undefined ? resolve(root.cwd, root.upper.dir) : undefined;
+  return { rootfs: dir, binds, mountpoint: dir, ...(upperDir !== undefined ? { upperDir } : {}) };
 }
 
 /** Undoes mountRootfs. */
