@@ -381,7 +381,7 @@ async function writeFilesystem(store: Store, imageId: Digest, o: { readonly type
   if (o.type === 'local') return exportFilesystem(store, top, { type: 'local', dir: o.dest });
   if (o.dest === '-') return exportFilesystem(store, top, { type: 'tar', sink: process.stdout });
   const { AtomicFile } = await import('../../src/fs/atomic.js');
-  const file = AtomicFile.create(o.dest);
+  const file = AtomicFile.create(o.dest, { durable: false });
   try {
     await exportFilesystem(store, top, { type: 'tar', sink: file.stream });
     file.stream.end();

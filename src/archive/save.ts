@@ -289,7 +289,7 @@ export async function saveToFile(
   path: string,
   opts: { progress?: TransferProgress; signal?: AbortSignal } = {},
 ): Promise<void> {
-  const file = AtomicFile.create(path);
+  const file = AtomicFile.create(path, { durable: false });
   try {
     await pipeline(archiveStream(plan, opts), file.stream, opts.signal ? { signal: opts.signal } : {});
     await file.commit();

@@ -111,23 +111,32 @@ export async function sweepTemps(dir: string, isDead: (name: string, path: strin
   return gone;
 }
 
-/** A file written as a stream, then published whole by commit() or dropped by abort(). */
+/**
+ * A file written as a stream, then published whole by commit() or dropped by abort().
+ * `durable: false` (an export out of the store: `save -o`, `build -o type=tar`) skips the
+ * fsync: the file still appears whole or not at all to any process, killed or not, but a power
+ * cut may leave it short, as `docker save -o` and `buildah push docker-archive:` leave theirs.
+ * Waiting for the disk cost W7-save (a 300 MB archive) 0.7-0.9 s of its 1.8-2.1 s.
+ */
 export class AtomicFile {
   readonly stream: Writable;
   private readonly done: Promise<void>;
   private readonly tmpPath: string;
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    private readonly durable: boolean,
+  ) {
     this.tmpPath = tempNameBeside(path);
     // `flush: true` fsyncs the descriptor before it is closed.
-    this.stream = createWriteStream(this.tmpPath, { flags: 'wx', mode: 0o644, flush: true });
+    this.stream = createWriteStream(this.tmpPath, { flags: 'wx', mode: 0o644, flush: durable });
     this.done = finished(this.stream);
     // A failure is reported by commit(); keep Node from calling it unhandled meanwhile.
     this.done.catch(() => undefined);
   }
 
-  static create(path: string): AtomicFile {
-    return new AtomicFile(path);
+  static create(path: string, opts: { durable?: boolean } = {}): AtomicFile {
+    return new AtomicFile(path, opts.durable ?? true);
   }
 
   /** Resolves when the stream has been ended and flushed; rejects if writing failed. */
@@ -139,7 +148,7 @@ export class AtomicFile {
   async commit(): Promise<void> {
     await this.done;
     await rename(this.tmpPath, this.path);
-    await fsyncDir(dirname(this.path));
+    if (this.durable) await fsyncDir(dirname(this.path));
   }
 
   async abort(): Promise<void> {
