@@ -32,15 +32,26 @@ async function unusedPid(): Promise<number> {
   }
 }
 
-/** `sleep 60` as process `pid`: the last PID handed out is set to the one before (retried, as other processes fork too). */
-async function spawnAs(pid: number): Promise<ChildProcess> {
+/**
+ * `sleep 60` as process `pid`: the last PID handed out is set to the one before (retried, as
+ * other processes fork too). Undefined once another process or thread holds `pid`: the caller
+ * starts over with another.
+ */
+async function spawnAs(pid: number): Promise<ChildProcess | undefined> {
   for (let i = 0; i < 50; i++) {
     await writeFile('/proc/sys/kernel/ns_last_pid', String(pid - 1));
     const p = spawn('sleep', ['60'], { stdio: 'ignore' });
     if (p.pid === pid) return p;
     p.kill();
+    if (
+      await access(`/proc/${pid}`).then(
+        () => true,
+        () => false,
+      )
+    )
+      return undefined;
   }
-  throw new Error(`could not start a process as PID ${pid}`);
+  return undefined;
 }
 
 async function imageId(root: string, ref: string): Promise<string> {
@@ -331,24 +342,37 @@ describe.each([
   test('a dead process’s .tmp- files and temp dirs go even when its PID now belongs to a live process', async () => {
     const root = store.root;
     const meta = join(root, 'image', driver);
-    const pid = await unusedPid();
-    const temps = [
-      join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256', `.tmp-${'a'.repeat(64)}-${pid}-0123456789ab`),
-      join(meta, 'buildcache', `.tmp-${'b'.repeat(64)}-${pid}-0123456789ab`),
-      join(meta, `.tmp-repositories.json-${pid}-0123456789ab`),
-    ];
-    // And its temp dirs: a build's work dir (with files in it) and a layer write set.
-    const dirs = [join(root, 'tmp', `build-${pid}-Ab12Cd`), join(meta, 'layerdb', 'tmp', `write-set-${pid}-0123456789abcdef`)];
-    for (const t of temps) {
-      await mkdir(dirname(t), { recursive: true });
-      await writeFile(t, '[]');
+    // The PID is chosen before the files are made (their names carry it) and taken three seconds
+    // later; on a busy machine another process or thread may take it first: start over.
+    let pid = 0;
+    let temps: string[] = [];
+    let dirs: string[] = [];
+    let other: ChildProcess | undefined;
+    for (let attempt = 0; attempt < 10 && other === undefined; attempt++) {
+      pid = await unusedPid();
+      temps = [
+        join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256', `.tmp-${'a'.repeat(64)}-${pid}-0123456789ab`),
+        join(meta, 'buildcache', `.tmp-${'b'.repeat(64)}-${pid}-0123456789ab`),
+        join(meta, `.tmp-repositories.json-${pid}-0123456789ab`),
+      ];
+      // And its temp dirs: a build's work dir (with files in it) and a layer write set.
+      dirs = [join(root, 'tmp', `build-${pid}-Ab12Cd`), join(meta, 'layerdb', 'tmp', `write-set-${pid}-0123456789abcdef`)];
+      for (const t of temps) {
+        await mkdir(dirname(t), { recursive: true });
+        await writeFile(t, '[]');
+      }
+      for (const d of dirs) {
+        await mkdir(join(d, 'sub'), { recursive: true });
+        await writeFile(join(d, 'sub', 'file'), 'x');
+      }
+      // The live process must have started over a second after the files changed (ownerGone's
+      // slack), as /proc tells it: btime is whole seconds, so a start time read there may be up
+      // to a second early. 1.5 s passed only when the machine had booted early in its second.
+      await new Promise((r) => setTimeout(r, 3000));
+      other = await spawnAs(pid);
+      if (other === undefined) for (const f of [...temps, ...dirs]) await rm(f, { recursive: true, force: true });
     }
-    for (const d of dirs) {
-      await mkdir(join(d, 'sub'), { recursive: true });
-      await writeFile(join(d, 'sub', 'file'), 'x');
-    }
-    await new Promise((r) => setTimeout(r, 1500)); // the dead process's files are older than the live one
-    const other = await spawnAs(pid);
+    if (other === undefined) throw new Error('could not start a process as a chosen PID in 10 tries');
     try {
       // The dead process's lease: its PID, with a start time that is not the live process's.
       await writeFile(join(root, 'leases', `${pid}-1`), '');
