@@ -4,7 +4,7 @@
 // tar-split and its snapshot's files and checked against its diffID while it streams: a
 // mismatch is an error at the end of the stream, never a silently different layer.
 import type { Readable } from 'node:stream';
-import { chainIds, isDigest, verifyDigest, type Digest } from '../digest.js';
+import { chainIds, isDigest, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
 import { parseConfig } from '../image/config.js';
 import type { Image, Layer } from '../image/image.js';
@@ -94,11 +94,8 @@ export function storedLayer(parts: StoreParts, record: LayerRecord): StoredLayer
   let tarSize: Promise<number> | undefined;
   const open = async (): Promise<Readable> => {
     // Loaded here: a build reads no layer tar back.
-    const { regenerateLayer } = await import('../layer/regenerate.js');
-    const tar = regenerateLayer(tarSplit, parts.snapshotter.fileRoot(record.cacheId));
-    const check = verifyDigest(record.diffId, `layer ${record.diffId}`);
-    tar.on('error', (err) => check.destroy(err));
-    return tar.pipe(check);
+    const { regenerateVerified } = await import('../layer/regenerate.js');
+    return regenerateVerified(tarSplit, parts.snapshotter.fileRoot(record.cacheId), record.diffId, `layer ${record.diffId}`);
   };
   return {
     record,

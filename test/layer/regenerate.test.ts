@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
-import { CorruptLayerError, applyLayer, regenerateLayer, writeLayer } from '../../src/layer/index.js';
+import { createHash } from 'node:crypto';
+import { DigestMismatchError, type Digest } from '../../src/digest.js';
+import { CorruptLayerError, applyLayer, regenerateLayer, regenerateVerified, writeLayer } from '../../src/layer/index.js';
 import { buildTar, changesOf, cleanup, header, streamBytes, tempDir } from './fixtures.js';
 
 describe('regenerateLayer', () => {
@@ -43,6 +45,48 @@ describe('regenerateLayer', () => {
     await expect(streamBytes(regenerateLayer(split, dir))).rejects.toThrow(
       /"a\/one" .* has changed since the layer was recorded \(crc64 mismatch\)/,
     );
+  });
+
+  describe('checked against the diffID (regenerateVerified)', () => {
+    // Big enough to be streamed in chunks rather than read whole.
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5, 'x');
+    const bigTar = (): Buffer =>
+      buildTar([
+        { h: header('a/', { type: 'dir', mode: 0o755 }) },
+        { h: header('a/small'), content: Buffer.from('small\n') },
+        { h: header('a/big', { size: big.length }), content: big },
+      ]);
+    const diffIdOf = (tar: Buffer): Digest => `sha256:${createHash('sha256').update(tar).digest('hex')}` as Digest;
+
+    test('a whole layer streams back byte for byte', async () => {
+      const tar = bigTar();
+      const { dir, split } = await applied(tar);
+      expect((await streamBytes(regenerateVerified(split, dir, diffIdOf(tar), 'layer x'))).equals(tar)).toBe(true);
+    });
+
+    test('without the crc64s a changed file streams on; the digest fails and the file is named', async () => {
+      const tar = bigTar();
+      for (const name of ['a/small', 'a/big']) {
+        const { dir, split } = await applied(tar);
+        const file = join(dir, name);
+        const bytes = await readFile(file);
+        bytes[bytes.length - 1] = 0x59; // same size, other content
+        await writeFile(file, bytes);
+        expect((await streamBytes(regenerateLayer(split, dir, { checkFiles: false }))).length).toBe(tar.length);
+        const err = await streamBytes(regenerateVerified(split, dir, diffIdOf(tar), 'layer x')).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(CorruptLayerError);
+        expect((err as Error).message).toMatch(new RegExp(`"${name}" .* has changed since the layer was recorded \\(crc64 mismatch\\)`));
+      }
+    });
+
+    test('when every file matches, a wrong digest is a digest mismatch', async () => {
+      const tar = bigTar();
+      const { dir, split } = await applied(tar);
+      const wrong = `sha256:${'0'.repeat(64)}` as Digest;
+      const err = await streamBytes(regenerateVerified(split, dir, wrong, 'layer x')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect((err as Error).message).toBe(`layer x: digest mismatch: expected ${wrong}, got ${diffIdOf(tar)}`);
+    });
   });
 
   test('a missing file, and a file swapped for a symlink, are errors', async () => {
