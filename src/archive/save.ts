@@ -16,8 +16,9 @@
 //
 // Nothing is held in memory but JSON: each layer tar is regenerated from its tar-split while it
 // is written, and checked against its diffID on the way (a mismatch fails the save).
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { writeGivingBack } from '../chunks.js';
 import { sha256, shortId, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import type { ImageConfig } from '../image/config.js';
@@ -291,7 +292,9 @@ export async function saveToFile(
 ): Promise<void> {
   const file = AtomicFile.create(path, { durable: false });
   try {
-    await pipeline(archiveStream(plan, opts), file.stream, opts.signal ? { signal: opts.signal } : {});
+    if (opts.signal) addAbortSignal(opts.signal, file.stream);
+    // The file is the last holder of each chunk: lent ones go back once written (chunks.ts).
+    await writeGivingBack(tarChunks(archiveEntries(plan, opts.progress ?? NO_PROGRESS)), file.stream);
     await file.commit();
   } catch (err) {
     await file.abort();

@@ -6,13 +6,12 @@ import { lstat, realpath } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { borrowChunk, LENT_CHUNK_SIZE } from '../chunks.js';
 import { DigestMismatchError, type Digest } from '../digest.js';
 import { TsbuildError } from '../errors.js';
 import { Crc64, crc64 } from './crc64.js';
 import { READ_AHEAD, SMALL_FILE, mapAhead, readSmallFileSync } from './readahead.js';
 import { readTarSplit, type TarSplitEntry } from './tarsplit.js';
-
-const READ_CHUNK = 1 << 20;
 
 /** A stored layer no longer matches its tar-split: a file changed size or content, or is missing. */
 export class CorruptLayerError extends TsbuildError {}
@@ -152,8 +151,8 @@ export async function* regenerateChunks(
       const crc = checkFiles ? new Crc64() : undefined;
       let pos = 0;
       while (pos < entry.size) {
-        // A fresh buffer per chunk: the consumer may still hold the previous one.
-        const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, entry.size - pos));
+        // Lent: the consumer may still hold the previous chunk, or give it back (chunks.ts).
+        const buf = borrowChunk(Math.min(LENT_CHUNK_SIZE, entry.size - pos));
         const { bytesRead } = await readAt(fd, buf, 0, buf.length, pos);
         if (bytesRead === 0) throw new CorruptLayerError(`layer file ${shown(entry)} in ${fileRoot} shrank while being read`);
         const chunk = buf.subarray(0, bytesRead);

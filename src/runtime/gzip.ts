@@ -7,7 +7,8 @@
 // stops the input and the helper at once.
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { writeGivingBack } from '../chunks.js';
 import { failed, helperPath, notRunning } from './binary.js';
 import { collect, exited } from './spawn.js';
 
@@ -54,7 +55,8 @@ export function helperGzip(input: Readable, opts: GzipOptions): Readable {
     inputError = err;
     output.destroy(err);
   });
-  const fed = new Promise<void>((resolve) => pipeline(input, child.stdin!, () => resolve()));
+  // The helper's stdin is the input's last holder: lent chunks go back once written (chunks.ts).
+  const fed = writeGivingBack(input, child.stdin!).catch(() => undefined);
   child.stdout!.pipe(output, { end: false });
   child.stdout!.once('end', () => {
     void Promise.all([done, fed]).then(async ([result]) => {
