@@ -1,19 +1,25 @@
 /*
- * serve: runs mount and umount requests for the process that started it, one at a time,
+ * serve: runs mount, umount and walk requests for the process that started it, one at a time,
  * without a new process launch for each.
  *
- * A build mounts and unmounts a root filesystem for every RUN and COPY step. Launched from
- * Node, each helper call costs a fork of the whole Node process, an exec and a round trip
- * through the event loop, several milliseconds, while the mount itself takes well under one.
- * So tsbuild keeps one `serve` process (src/runtime/served.ts) and writes requests on its stdin:
- *   ARGC "\n", then ARGC arguments, each ending in a NUL byte: "mount" or "umount" and that
- *   subcommand's arguments, exactly as on a command line.
+ * A build mounts and unmounts a root filesystem for every RUN and COPY step, and walks the upper
+ * directory of each to commit it. Launched from Node, each helper call costs a fork of the whole
+ * Node process, an exec and a round trip through the event loop, several milliseconds (a walk's
+ * launch was ~7 ms of the main thread), while the mount itself takes well under one. So tsbuild
+ * keeps one `serve` process (src/runtime/served.ts) and writes requests on its stdin:
+ *   ARGC "\n", then ARGC arguments, each ending in a NUL byte: "mount", "umount" or "walk" and
+ *   that subcommand's arguments, exactly as on a command line.
  * Each request runs in a forked child, so that it fails as the subcommand always does (die()
- * exits) and leaves nothing behind in this process. The answer, once the child has exited:
+ * exits) and leaves nothing behind in this process. A walk's stdout comes first, as it is
+ * written, in data frames:
+ *   "D " LEN "\n", then LEN bytes.
+ * The answer, once the child has exited:
  *   STATUS " " LEN "\n", then LEN bytes: its stderr (the error line, if it failed).
  * STATUS is the child's exit status, or 128+N if signal N killed it.
  * When tsbuild exits or is killed, its end of stdin closes and this process exits. SIGINT and
- * SIGTERM are ignored, as by `lock`: after a Ctrl-C, tsbuild still unmounts what it mounted.
+ * SIGTERM are ignored, as by `lock`: after a Ctrl-C, tsbuild still unmounts what it mounted. A
+ * walk that tsbuild stops reading is ended by killing this process (SIGKILL): the walk's next
+ * write then fails.
  */
 #include "helper.h"
 
@@ -22,6 +28,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,46 +50,103 @@ static void write_all(int fd, const char *buf, size_t len)
 	}
 }
 
-/* Runs one request in a child; answers with its status and stderr. */
+/* Appends what is readable on fd to text; returns 0 at end of file. */
+static int gather(int fd, char **text, size_t *len, size_t *cap)
+{
+	if (*len == *cap) {
+		*cap = *cap ? *cap * 2 : 512;
+		*text = xrealloc(*text, *cap);
+	}
+	ssize_t n = read(fd, *text + *len, *cap - *len);
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n <= 0)
+		return 0;
+	*len += (size_t)n;
+	return 1;
+}
+
+/* Forwards what is readable on fd as one data frame; returns 0 at end of file. */
+static int forward(int fd)
+{
+	static char buf[64 * 1024];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n < 0 && errno == EINTR)
+		return 1;
+	if (n <= 0)
+		return 0;
+	char head[32];
+	int h = snprintf(head, sizeof head, "D %zd\n", n);
+	write_all(STDOUT_FILENO, head, (size_t)h);
+	write_all(STDOUT_FILENO, buf, (size_t)n);
+	return 1;
+}
+
+/*
+ * Runs one request in a child; answers with its status and stderr. A walk's stdout (its
+ * records) is forwarded as it comes, in data frames, before the answer.
+ */
 static void serve_one(int argc, char **argv)
 {
 	int (*fn)(int, char **) = NULL;
+	int streams = 0;
 	if (strcmp(argv[0], "mount") == 0)
 		fn = cmd_mount;
 	else if (strcmp(argv[0], "umount") == 0)
 		fn = cmd_umount;
-	else
-		die("serve: unknown request '%s' (mount or umount)", argv[0]);
+	else if (strcmp(argv[0], "walk") == 0) {
+		fn = cmd_walk;
+		streams = 1;
+	} else
+		die("serve: unknown request '%s' (mount, umount or walk)", argv[0]);
 
-	int err[2];
-	if (pipe2(err, O_CLOEXEC) < 0)
+	int err[2], out[2] = {-1, -1};
+	if (pipe2(err, O_CLOEXEC) < 0 || (streams && pipe2(out, O_CLOEXEC) < 0))
 		die_errno("serve: pipe");
 	pid_t pid = fork();
 	if (pid < 0)
 		die_errno("serve: fork");
 	if (pid == 0) {
+		/*
+		 * No exec follows, so O_CLOEXEC closes nothing here: the pipes' read ends must be closed
+		 * by hand. A walk holding its own stdout's read end would never see EPIPE, and would
+		 * block for ever on a full pipe once this process is killed.
+		 */
+		close(err[0]);
+		if (streams)
+			close(out[0]);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 || dup2(err[1], STDERR_FILENO) < 0)
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(streams ? out[1] : null, STDOUT_FILENO) < 0 ||
+		    dup2(err[1], STDERR_FILENO) < 0)
 			_exit(EXIT_HELPER);
+		close(null);
+		close(err[1]);
+		if (streams)
+			close(out[1]);
 		optind = 1; /* a fresh getopt, as in a new process */
 		_exit(fn(argc, argv));
 	}
 	close(err[1]);
+	if (streams)
+		close(out[1]);
 	char *text = NULL;
 	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 512;
-			text = xrealloc(text, cap);
+	int err_open = 1, out_open = streams;
+	while (err_open || out_open) {
+		struct pollfd fds[2] = {{.fd = err_open ? err[0] : -1, .events = POLLIN}, {.fd = out_open ? out[0] : -1, .events = POLLIN}};
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("serve: poll");
 		}
-		ssize_t n = read(err[0], text + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+		if (fds[0].revents && !gather(err[0], &text, &len, &cap))
+			err_open = 0;
+		if (fds[1].revents && !forward(out[0]))
+			out_open = 0;
 	}
 	close(err[0]);
+	if (streams)
+		close(out[0]);
 	int wstatus;
 	while (waitpid(pid, &wstatus, 0) < 0)
 		if (errno != EINTR)

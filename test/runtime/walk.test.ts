@@ -1,6 +1,6 @@
 // walk and applyOps through the helper: every file type, xattrs, tar order, no symlink following.
 import { existsSync } from 'node:fs';
-import { chmod, link, mkdir, mkdtemp, rm, symlink, utimes, writeFile, lstat } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HelperError, applyOps, helperPath, walk } from '../../src/runtime/helper.js';
@@ -133,7 +133,7 @@ describe('walk', () => {
   test('streams: stopping early ends the helper, even on a large tree', async () => {
     for (let d = 0; d < 20; d++) {
       await mkdir(join(dir, `d${d}`));
-      await Promise.all(Array.from({ length: 500 }, (_, f) => writeFile(join(dir, `d${d}`, `f${f}`), '')));
+      await Promise.all(Array.from({ length: 500 }, (_, f) => writeFile(join(dir, `d${d}`, `f${f}-${'x'.repeat(200)}`), '')));
     }
     let seen = 0;
     for await (const r of walk(dir)) {
@@ -142,10 +142,52 @@ describe('walk', () => {
       break;
     }
     expect(seen).toBe(1);
+    // The walk runs in a served helper (served.ts): stopping it ends that, and no walk is left
+    // running (one not stopped would block on its full pipe, its output unread).
+    const deadline = Date.now() + 5000;
+    while ((await walksBelow(dir)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const left = await walksBelow(dir);
+    for (const pid of left) process.kill(pid, 'SIGKILL'); // ours: not left behind by a failure
+    expect(left).toEqual([]);
     // And a full walk of the same 10,020 entries.
     let count = 0;
     for await (const _ of walk(dir)) count++;
     expect(count).toBe(20 * 501);
+  });
+
+  test('walks at once each get their own records, in order, with a slow reader among them', async () => {
+    for (const top of ['a', 'b']) {
+      for (let d = 0; d < 10; d++) {
+        await mkdir(join(dir, top, `d${d}`), { recursive: true });
+        await Promise.all(
+          Array.from({ length: 400 }, (_, f) => writeFile(join(dir, top, `d${d}`, `${top}-file-with-a-longer-name-${f}`), '')),
+        );
+      }
+    }
+    const slow = async (): Promise<string[]> => {
+      const paths: string[] = [];
+      for await (const r of walk(join(dir, 'a'))) {
+        paths.push(r.path);
+        if (paths.length % 500 === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      return paths;
+    };
+    const [a, b] = await Promise.all([slow(), collect(join(dir, 'b')).then((rs) => rs.map((r) => r.path))]);
+    for (const [top, paths] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      expect(paths).toHaveLength(10 * 401);
+      expect(paths.every((p) => p.startsWith('d') && (!p.includes('/') || p.includes(`/${top}-file`)))).toBe(true);
+      expect(paths[0]).toBe('d0');
+      expect(paths.at(-1)).toBe(
+        'd9/' +
+          [...Array(400).keys()]
+            .map((f) => `${top}-file-with-a-longer-name-${f}`)
+            .sort()
+            .at(-1),
+      );
+    }
   });
 });
 
@@ -189,3 +231,21 @@ describe('applyOps', () => {
     await expect(applyOps([{ op: 'setxattr', path: `${dir}/a\0b`, name: 'user.x', value: Buffer.from('') }])).rejects.toThrow(/NUL byte/);
   });
 });
+
+/**
+ * PIDs of served helpers (served.ts) that still have something below `root` open: a walk of it
+ * still running, in a child of `tsbuild-helper serve` (a fork, so its command line is serve's),
+ * whether or not its serve process is still there.
+ */
+async function walksBelow(root: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'latin1').catch(() => '')).split('\0');
+    if (argv[1] !== 'serve') continue;
+    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
+    const open = await Promise.all(fds.map((fd) => readlink(`/proc/${entry}/fd/${fd}`).catch(() => '')));
+    if (open.some((target) => target === root || target.startsWith(`${root}/`))) found.push(Number(entry));
+  }
+  return found;
+}
