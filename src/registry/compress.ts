@@ -5,9 +5,10 @@
 // what lets the push cache trust a recorded digest: the same tar compressed again gives the same
 // blob, as long as the compressor's version is the same. A push that does compress again checks
 // the digest it gets rather than assuming.
-import { pipeline, type Duplex, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { TsbuildError } from '../errors.js';
+import { filterThrough } from '../runtime/filter.js';
 import { helperGzip } from '../runtime/gzip.js';
 
 export type LayerCompression = 'gzip' | 'zstd';
@@ -39,14 +40,14 @@ export async function checkCompressor(kind: LayerCompression): Promise<void> {
  */
 export function compress(input: Readable, kind: LayerCompression): Readable {
   if (kind === 'gzip') return helperGzip(input, { level: GZIP_LEVEL });
-  const compressor: Duplex = execa('zstd', ZSTD_ARGS, {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false },
-  }).duplex();
-  pipeline(input, compressor, () => {
-    // Errors reach the reader through `compressor`; nothing else is to be done with them here.
+  return filterThrough(input, 'zstd', ZSTD_ARGS, {
+    notRunning: (result) =>
+      new TsbuildError(
+        result.code === 'ENOENT'
+          ? 'pushing with --compression zstd needs the zstd tool (apt-get install zstd)'
+          : `zstd ${result.signal ? `was killed by ${result.signal}` : `could not be started: ${result.originalMessage ?? result.code}`}`,
+      ),
+    failed: (exitCode, stderr) =>
+      new TsbuildError(`zstd exited with status ${exitCode}${stderr.trim() ? `: ${stderr.trim().split('\n').at(-1)}` : ''}`),
   });
-  return compressor;
 }
