@@ -124,10 +124,18 @@ describe('the TTY view', () => {
   });
 
   test('a list taller than the terminal: the live frame keeps the header and the newest rows; the final list is whole, once', async () => {
-    const runs = Array.from({ length: 12 }, (_, i) => `RUN echo step-${i + 1}`);
+    // The last step runs for 2 s, so that the live frame showing it is there to be captured
+    // (quick steps can all be over between two captures, leaving only the final list).
+    const runs = Array.from({ length: 12 }, (_, i) => `RUN echo step-${i + 1}${i === 11 ? '; sleep 2' : ''}`);
     const ctx = await contextOf({ Dockerfile: `FROM busybox\n${runs.join('\n')}\n` });
     const s = await build(ctx, 60, 10);
-    const live = await until(s, has(/^ => \[1[0-3]\/13\] RUN/), 'a late step');
+    // A live frame with the last step running (not the final list, which has no running step;
+    // not a capture taken halfway through a redraw, whose top line is still a row).
+    const live = await until(
+      s,
+      (lines) => has(/^ => \[13\/13\] RUN/)(lines) && !exited(lines) && (lines[0] ?? '').startsWith('[+] Building'),
+      'a late step',
+    );
     expect(live[0]).toMatch(/^\[\+\] Building \d+\.\ds \(\d+\/13\)$/);
     expect(live.some((l) => l.includes('[1/13] FROM'))).toBe(false);
     await tmux.waitFor(s, exited, 'the build to end');

@@ -119,27 +119,30 @@ test('Ctrl-C during a push of a 160 MB layer stops it at once: exit 130, no tag 
 }, 300_000);
 
 test('Ctrl-C while a pull unpacks a layer of 60,000 files stops it at once: exit 130, the store as it was', async () => {
-  // Timed whole first, into a root of its own.
+  // The same pull, run whole into a root of its own at the same time: it meets the same load
+  // (this machine's disk speed moves threefold within minutes, and the other test worker's
+  // I/O comes and goes), which a pull timed before or after does not.
   const timedRoot = await tempRoot();
   roots.push(timedRoot);
-  const timed = start(timedRoot.root, ['pull', `${registry.host}/many:1`]);
-  const whole = await timed.done;
-  expect(whole.exitCode).toBe(0);
-  const pullTime = whole.endedAt - timed.startedAt;
-
-  // Interrupted once the layer's files are seen arriving in its snapshot: the pull is unpacking.
-  // (A fixed delay raced: a second pull of the same blobs can finish in less than half the first's time.)
   const t = await tempRoot();
   roots.push(t);
   const before = await contents(t.root);
+  const timed = start(timedRoot.root, ['pull', `${registry.host}/many:1`]);
   const pull = start(t.root, ['pull', `${registry.host}/many:1`]);
+  // Interrupted once the layer's files are seen arriving in its snapshot: the pull is unpacking.
+  // (A fixed delay raced: a second pull of the same blobs can finish in less than half the first's time.)
   await waitFor('the pull to unpack /m', () => unpacking(t.root, 'm'), 120_000);
   const sentAt = pull.kill('SIGINT');
   const r = await pull.done;
   expect(r.exitCode).toBe(130);
   expect(r.all).toMatch(/^Error: pull interrupted$/m);
   const stopTime = r.endedAt - sentAt;
-  expect({ quick: stopTime < 0.25 * pullTime, stopTime, pullTime }).toMatchObject({ quick: true });
+  const whole = await timed.done;
+  expect(whole.exitCode).toBe(0);
+  const pullTime = whole.endedAt - timed.startedAt;
+  // Stopped at once: in a small part of the whole pull's time (here 0.09-0.17 of it, idle or
+  // beside another test's I/O); a pull that went on unpacking after Ctrl-C would take most of it.
+  expect({ quick: stopTime < 0.3 * pullTime, stopTime, pullTime }).toMatchObject({ quick: true });
   await waitFor('the remover to finish', async () => ((await leftovers(t.root)).length === 0 ? true : undefined), 60_000);
   expect(await contents(t.root)).toEqual(before);
   expect(await inconsistencies(t.root)).toEqual([]);
