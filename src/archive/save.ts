@@ -275,9 +275,14 @@ async function* archiveEntries(plan: SavePlan, progress: TransferProgress): Asyn
   }
 }
 
+/** The archive's bytes, chunk by chunk; layer chunks are lent ones (chunks.ts). */
+function archiveChunks(plan: SavePlan, progress: TransferProgress | undefined): AsyncGenerator<Buffer, void, undefined> {
+  return tarChunks(archiveEntries(plan, progress ?? NO_PROGRESS));
+}
+
 /** The archive's bytes. Errors (a layer that no longer matches its diffID, a missing file) fail the stream. */
 export function archiveStream(plan: SavePlan, opts: { progress?: TransferProgress } = {}): Readable {
-  return Readable.from(tarChunks(archiveEntries(plan, opts.progress ?? NO_PROGRESS)), { objectMode: false });
+  return Readable.from(archiveChunks(plan, opts.progress), { objectMode: false });
 }
 
 /**
@@ -294,7 +299,7 @@ export async function saveToFile(
   try {
     if (opts.signal) addAbortSignal(opts.signal, file.stream);
     // The file is the last holder of each chunk: lent ones go back once written (chunks.ts).
-    await writeGivingBack(tarChunks(archiveEntries(plan, opts.progress ?? NO_PROGRESS)), file.stream);
+    await writeGivingBack(archiveChunks(plan, opts.progress), file.stream);
     await file.commit();
   } catch (err) {
     await file.abort();
