@@ -133,14 +133,23 @@ async function urlPart(url: string, downloads: Downloads, pinned: PinnedChecksum
   return `u\0${JSON.stringify({ name: file.name, mode: 0o600, checksum: file.digest, lastModified })}\n`;
 }
 
-/** One cache per (context, cacheDir) for the life of the BuildContext: loaded once per build. */
+/**
+ * One cache per (context, cacheDir) for the life of the BuildContext: loaded once per build. The
+ * context lists its directories through it from then on, for the copy's walk too.
+ */
 const caches = new WeakMap<BuildContext, Map<string, Promise<ContextHashCache>>>();
 
 function hashCacheOf(context: BuildContext, cacheDir: string): Promise<ContextHashCache> {
   let byDir = caches.get(context);
   if (!byDir) caches.set(context, (byDir = new Map()));
   let cache = byDir.get(cacheDir);
-  if (!cache) byDir.set(cacheDir, (cache = ContextHashCache.load(cacheDir, context.root)));
+  if (!cache) {
+    cache = ContextHashCache.load(cacheDir, context.root).then((loaded) => {
+      context.useListings(loaded);
+      return loaded;
+    });
+    byDir.set(cacheDir, cache);
+  }
   return cache;
 }
 

@@ -34,6 +34,17 @@ export interface OpenContextOptions {
   readonly dockerfile?: string;
 }
 
+/**
+ * Directory listings remembered from earlier builds (the context's metadata cache,
+ * hashcache.ts), consulted before a directory is read.
+ */
+export interface ListingMemo {
+  /** The names (in byte order) of the directory at `path` whose lstat is `st`, if remembered for it. */
+  listing(path: string, st: Stats): string[] | undefined;
+  /** Remember the names (in byte order) read from it; the read began at `readStartedMs`. */
+  recordListing(path: string, st: Stats, names: readonly string[], readStartedMs: number): void;
+}
+
 /** A COPY/ADD source resolved in the context. Symlinks named or matched are followed. */
 export interface ContextSource extends TreeEntry {
   /**
@@ -64,6 +75,7 @@ export async function openRootfsSource(dir: string): Promise<BuildContext> {
 export class BuildContext implements TreeSource {
   /** Excluded directories found to hold a re-included entry (or not). */
   private readonly dirVisibility = new Map<string, Promise<boolean>>();
+  private listings: ListingMemo | undefined;
 
   /**
    * Use openContext (or openRootfsSource). `root` must be a real path (no symlinks).
@@ -75,6 +87,11 @@ export class BuildContext implements TreeSource {
     readonly ignore: IgnoreRules,
     private readonly symlinks: 'context' | 'rootfs' = 'context',
   ) {}
+
+  /** From now on, directories are listed through `memo` (what it remembers, it is asked first). */
+  useListings(memo: ListingMemo): void {
+    this.listings = memo;
+  }
 
   /** Is this context-relative path excluded by .dockerignore (before any `!` re-inclusion below it)? */
   isExcluded(path: string): boolean {
@@ -129,7 +146,7 @@ export class BuildContext implements TreeSource {
    * round trip through the pool was idle time (5,000 directories: ~250 ms).
    */
   async readDir(dir: TreeEntry): Promise<NamedEntry[]> {
-    const names = sortBytewise(readdirNamesSync(dir.hostPath));
+    const names = this.listNames(dir);
     const out: NamedEntry[] = [];
     const prefix = dir.path === '' ? '' : `${dir.path}/`;
     const hostPrefix = dir.hostPath.endsWith('/') ? dir.hostPath : `${dir.hostPath}/`;
@@ -143,6 +160,16 @@ export class BuildContext implements TreeSource {
       if (visible === true || (visible !== false && (await visible))) out.push({ name, path, hostPath, stats });
     }
     return out;
+  }
+
+  /** Every name in a directory, in byte order: remembered, or read (and remembered). */
+  private listNames(dir: TreeEntry): string[] {
+    const remembered = this.listings?.listing(dir.path, dir.stats);
+    if (remembered) return remembered;
+    const started = Date.now();
+    const names = sortBytewise(readdirNamesSync(dir.hostPath));
+    this.listings?.recordListing(dir.path, dir.stats, names, started);
+    return names;
   }
 
   /** Entries below `dir` whose relative path matches `pattern` (one element per component). */

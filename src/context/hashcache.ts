@@ -17,11 +17,19 @@
 // microsecond today) rather than BigIntStats' nanoseconds: by the rule above a change moves
 // ctime by seconds, and BigIntStats made the walk of an unchanged context markedly slower.
 //
+// Directories are remembered the same way: the names a directory held when it was listed, under
+// its mtime, ctime and inode. Creating, removing or renaming an entry sets the directory's mtime
+// and ctime, so a directory whose three are unchanged (and not racily recent) lists the same
+// names, and the walk of an unchanged context lstats its entries without reading a directory
+// (a 20,000-file tree: ~50 ms of getdents on 5,000 directories, in the kernel).
+//
 // One file per context root, `<cacheDir>/<sha256 of the root path>`, replaced atomically
 // (written aside, fsynced, renamed). It is text, streamed in and out:
-//   tsbuild-contexthash 1 <root as JSON>
+//   tsbuild-contexthash 2 <root as JSON>
 //   <sha256 hex> <size> <mtimeMs> <ctimeMs> <inode> <mode> <path as JSON>     (one per file)
+//   dir <mtimeMs> <ctimeMs> <inode> <path as JSON> <names joined by / as JSON> (one per directory)
 //   end <entries> <sha256 hex of every line above, newlines included>
+// (A name holds neither `/` nor NUL, so `/` joins a listing; names are in byte order.)
 // A file that does not read back exactly so (truncated, edited, another version, another root)
 // is ignored as a whole and rebuilt: the cache can only save reads, never change a checksum.
 import { createHash } from 'node:crypto';
@@ -30,9 +38,10 @@ import { mkdir, open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { AtomicFile } from '../fs/atomic.js';
+import type { ListingMemo } from './context.js';
 
 const MAGIC = 'tsbuild-contexthash';
-const VERSION = 1;
+const VERSION = 2;
 /**
  * A file whose ctime is this close to the moment its content is read may still change within
  * the same timestamp tick unnoticed. Ticks are a few ms on local filesystems; some (FAT, ext3,
@@ -52,11 +61,25 @@ interface Entry extends Signature {
   seen: boolean;
 }
 
+/** The fields of a directory's lstat that adding, removing or renaming an entry always moves. */
+type DirSignature = Pick<Stats, 'mtimeMs' | 'ctimeMs' | 'ino'>;
+
+interface DirEntry extends DirSignature {
+  /** The names, in byte order, joined by `/`. */
+  readonly names: string;
+  /** Looked up or recorded since loading: the directory exists. */
+  seen: boolean;
+}
+
 function sameSignature(a: Signature, b: Signature): boolean {
   return a.ctimeMs === b.ctimeMs && a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino && a.mode === b.mode;
 }
 
-export class ContextHashCache {
+function sameDirSignature(a: DirSignature, b: DirSignature): boolean {
+  return a.ctimeMs === b.ctimeMs && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+}
+
+export class ContextHashCache implements ListingMemo {
   /** Directories whose whole listing has been walked since loading. */
   private readonly listed = new Set<string>();
   private dirty: boolean;
@@ -66,6 +89,7 @@ export class ContextHashCache {
     readonly file: string,
     readonly root: string,
     private readonly entries: Map<string, Entry>,
+    private readonly dirs: Map<string, DirEntry>,
     /** Why the file on disk was not used, when it was there but is not an intact cache. */
     readonly discarded: string | undefined,
   ) {
@@ -76,12 +100,17 @@ export class ContextHashCache {
   static async load(cacheDir: string, root: string): Promise<ContextHashCache> {
     const file = join(cacheDir, createHash('sha256').update(root).digest('hex'));
     const read = await readCacheFile(file, root);
-    return new ContextHashCache(file, root, read.entries, read.discarded);
+    return new ContextHashCache(file, root, read.entries, read.dirs, read.discarded);
   }
 
   /** How many files it knows. */
   get size(): number {
     return this.entries.size;
+  }
+
+  /** How many directory listings it knows. */
+  get listings(): number {
+    return this.dirs.size;
   }
 
   /** The content digest (hex) recorded for this file, if its lstat is unchanged since. */
@@ -113,6 +142,35 @@ export class ContextHashCache {
     this.dirty = true;
   }
 
+  /** The names (in byte order) recorded for this directory, if its lstat is unchanged since. */
+  listing(path: string, st: Stats): string[] | undefined {
+    const d = this.dirs.get(path);
+    if (!d) return undefined;
+    d.seen = true;
+    if (!sameDirSignature(d, st)) return undefined;
+    return d.names === '' ? [] : d.names.split('/');
+  }
+
+  /**
+   * Remember a directory's names (in byte order), listed from a directory whose lstat was `st`
+   * before the listing began at `readStartedMs`. Racily recent directories are not remembered.
+   */
+  recordListing(path: string, st: Stats, names: readonly string[], readStartedMs: number): void {
+    if (st.ctimeMs >= readStartedMs - RACY_MARGIN_MS) {
+      if (this.dirs.delete(path)) this.dirty = true;
+      return;
+    }
+    const joined = names.join('/');
+    const old = this.dirs.get(path);
+    if (old && sameDirSignature(old, st) && old.names === joined) {
+      old.seen = true;
+      return;
+    }
+    const { mtimeMs, ctimeMs, ino } = st;
+    this.dirs.set(path, { mtimeMs, ctimeMs, ino, names: joined, seen: true });
+    this.dirty = true;
+  }
+
   /**
    * A directory was walked in full, to the bottom: entries below it that were not seen since
    * loading are gone (deleted, excluded, or no longer regular files).
@@ -132,10 +190,12 @@ export class ContextHashCache {
 
   private async write(): Promise<void> {
     if (this.listed.size > 0) {
-      for (const [path, e] of this.entries) {
-        if (!e.seen && this.belowListed(path)) {
-          this.entries.delete(path);
-          this.dirty = true;
+      for (const known of [this.entries, this.dirs]) {
+        for (const [path, e] of known) {
+          if (!e.seen && this.belowListed(path)) {
+            known.delete(path);
+            this.dirty = true;
+          }
         }
       }
     }
@@ -144,7 +204,7 @@ export class ContextHashCache {
     await mkdir(dirname(this.file), { recursive: true });
     const out = AtomicFile.create(this.file);
     try {
-      await writeEntries(out, this.root, this.entries);
+      await writeEntries(out, this.root, this.entries, this.dirs);
       await out.commit();
     } catch (err) {
       this.dirty = true;
@@ -166,7 +226,7 @@ function parentOf(path: string): string {
   return i === -1 ? '' : path.slice(0, i);
 }
 
-async function writeEntries(out: AtomicFile, root: string, entries: Map<string, Entry>): Promise<void> {
+async function writeEntries(out: AtomicFile, root: string, entries: Map<string, Entry>, dirs: Map<string, DirEntry>): Promise<void> {
   const body = createHash('sha256');
   let chunk = `${MAGIC} ${VERSION} ${JSON.stringify(root)}\n`;
   const flush = async (): Promise<void> => {
@@ -180,8 +240,12 @@ async function writeEntries(out: AtomicFile, root: string, entries: Map<string, 
     chunk += `${e.hex} ${e.size} ${e.mtimeMs} ${e.ctimeMs} ${e.ino} ${e.mode} ${JSON.stringify(path)}\n`;
     if (chunk.length >= 64 * 1024) await flush();
   }
+  for (const [path, d] of dirs) {
+    chunk += `dir ${d.mtimeMs} ${d.ctimeMs} ${d.ino} ${JSON.stringify(path)} ${JSON.stringify(d.names)}\n`;
+    if (chunk.length >= 64 * 1024) await flush();
+  }
   await flush();
-  out.stream.end(`end ${entries.size} ${body.digest('hex')}\n`);
+  out.stream.end(`end ${entries.size + dirs.size} ${body.digest('hex')}\n`);
   await out.written;
 }
 
@@ -196,13 +260,14 @@ const READ_CHUNK = 1 << 20;
  * outside its directory walk, so each line costs a few indexOf calls and no regular expression
  * beyond the digest's.
  */
-async function readCacheFile(file: string, root: string): Promise<{ entries: Map<string, Entry>; discarded?: string }> {
+async function readCacheFile(file: string, root: string): Promise<CacheContents> {
   const entries = new Map<string, Entry>();
+  const dirs = new Map<string, DirEntry>();
   const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw err;
   });
-  if (!fh) return { entries };
+  if (!fh) return { entries, dirs };
   const header = `${MAGIC} ${VERSION} ${JSON.stringify(root)}`;
   const body = createHash('sha256');
   let lineNo = 0;
@@ -238,7 +303,7 @@ async function readCacheFile(file: string, root: string): Promise<{ entries: Map
           hashedTo = -1;
           trailer = TRAILER_RE.exec(text.slice(start, nl)) ?? undefined;
           if (!trailer) bad = 'malformed end line';
-        } else if (!parseEntry(text, start, nl, entries)) {
+        } else if (text.startsWith('dir ', start) ? !parseDir(text, start, nl, dirs) : !parseEntry(text, start, nl, entries)) {
           bad = `malformed line ${lineNo}`;
         }
         if (bad !== undefined) break read;
@@ -252,9 +317,15 @@ async function readCacheFile(file: string, root: string): Promise<{ entries: Map
   }
   if (!bad && lineNo === 0) bad = 'empty';
   if (!bad && !trailer) bad = 'truncated (no end line)';
-  if (!bad && Number(trailer![1]) !== entries.size) bad = 'entry count does not match';
+  if (!bad && Number(trailer![1]) !== entries.size + dirs.size) bad = 'entry count does not match';
   if (!bad && trailer![2] !== body.digest('hex')) bad = 'checksum does not match';
-  return bad ? { entries: new Map(), discarded: bad } : { entries };
+  return bad ? { entries: new Map(), dirs: new Map(), discarded: bad } : { entries, dirs };
+}
+
+interface CacheContents {
+  entries: Map<string, Entry>;
+  dirs: Map<string, DirEntry>;
+  discarded?: string;
 }
 
 /** One of the five numbers of an entry line, or NaN. */
@@ -267,6 +338,43 @@ function numberAt(text: string, from: number, to: number): number {
 }
 
 /**
+ * `count` space-separated numbers from text[from..end), each followed by a space; into `out`.
+ * Returns where the text after them starts, or -1 if they are malformed.
+ */
+function numbersAt(text: string, from: number, end: number, count: number, out: number[]): number {
+  for (let field = 0; field < count; field++) {
+    const next = text.indexOf(' ', from);
+    if (next === -1 || next >= end) return -1;
+    const n = numberAt(text, from, next);
+    if (Number.isNaN(n)) return -1;
+    out.push(n);
+    from = next + 1;
+  }
+  return from;
+}
+
+/** The JSON string text[from..to) (quotes included), or undefined if it is not one. */
+function quotedAt(text: string, from: number, to: number): string | undefined {
+  if (to - from < 2 || text.charCodeAt(from) !== 34 || text.charCodeAt(to - 1) !== 34) return undefined;
+  const quoted = text.slice(from, to);
+  // JSON.stringify escapes `"`, `\` and control characters only; no backslash means nothing to undo.
+  if (quoted.includes('\\')) return parseJsonString(quoted);
+  const inner = quoted.slice(1, -1);
+  return inner.includes('"') ? undefined : inner;
+}
+
+/** Where the JSON string starting at text[from] (a quote) ends, just past its closing quote; -1 if it does not. */
+function quotedEnd(text: string, from: number, end: number): number {
+  if (text.charCodeAt(from) !== 34) return -1;
+  for (let i = from + 1; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 92) i++;
+    else if (c === 34) return i + 1;
+  }
+  return -1;
+}
+
+/**
  * `<hex> <size> <mtime> <ctime> <ino> <mode> <"path">` (text[start..end)) into `into`; false if
  * the line is malformed.
  */
@@ -275,24 +383,27 @@ function parseEntry(text: string, start: number, end: number, into: Map<string, 
   const hex = text.slice(start, start + 64);
   if (!HEX_RE.test(hex)) return false;
   const fields: number[] = [];
-  let from = start + 65;
-  for (let field = 0; field < 5; field++) {
-    const next = text.indexOf(' ', from);
-    if (next === -1 || next >= end) return false;
-    const n = numberAt(text, from, next);
-    if (Number.isNaN(n)) return false;
-    fields.push(n);
-    from = next + 1;
-  }
-  if (end - from < 2 || text.charCodeAt(from) !== 34 || text.charCodeAt(end - 1) !== 34) return false;
-  const quoted = text.slice(from, end);
-  // JSON.stringify escapes `"`, `\` and control characters only; no backslash means nothing to undo.
-  let path: string | undefined;
-  if (quoted.includes('\\')) path = parseJsonString(quoted);
-  else if (!quoted.slice(1, -1).includes('"')) path = quoted.slice(1, -1);
+  const from = numbersAt(text, start + 65, end, 5, fields);
+  if (from === -1) return false;
+  const path = quotedAt(text, from, end);
   if (path === undefined) return false;
   const [size, mtimeMs, ctimeMs, ino, mode] = fields as [number, number, number, number, number];
   into.set(path, { hex, size, mtimeMs, ctimeMs, ino, mode, seen: false });
+  return true;
+}
+
+/** `dir <mtime> <ctime> <ino> <"path"> <"names">` (text[start..end)) into `into`; false if malformed. */
+function parseDir(text: string, start: number, end: number, into: Map<string, DirEntry>): boolean {
+  const fields: number[] = [];
+  const from = numbersAt(text, start + 4, end, 3, fields);
+  if (from === -1) return false;
+  const pathEnd = quotedEnd(text, from, end);
+  if (pathEnd === -1 || text.charCodeAt(pathEnd) !== 32) return false;
+  const path = quotedAt(text, from, pathEnd);
+  const names = quotedAt(text, pathEnd + 1, end);
+  if (path === undefined || names === undefined) return false;
+  const [mtimeMs, ctimeMs, ino] = fields as [number, number, number];
+  into.set(path, { mtimeMs, ctimeMs, ino, names, seen: false });
   return true;
 }
 

@@ -273,6 +273,49 @@ describe('the metadata cache', () => {
     await writeFile(join(dir, 'f'), 'yyyy', { flag: 'r+' });
     expect(await checksum(dir, ['.'], { cacheDir })).not.toBe(before);
   });
+
+  it('lists an unchanged directory from the cache, and reads it again once an entry is added, removed or renamed', async () => {
+    const dirs = ['added', 'removed', 'renamed'];
+    const tree: Tree = {};
+    for (const d of dirs) Object.assign(tree, { [`${d}/a`]: 'a', [`${d}/b`]: 'b' });
+    const dir = await contextDir(tree);
+    const cacheDir = await tempDir('tsbuild-cache-');
+    await settle();
+    await checksum(dir, ['.'], { cacheDir });
+    const cache = await ContextHashCache.load(cacheDir, await realRoot(dir));
+    expect(cache.listings).toBe(4); // the root and the three directories
+    expect(cache.listing('added', await lstat(join(dir, 'added')))).toEqual(['a', 'b']);
+    // Rewrite the cache, intact, to claim that each directory holds `a` alone: the checksum
+    // follows the claim, so the directories were not read.
+    const file = await cacheFileOf(cacheDir);
+    await writeIntactCache(
+      file,
+      (await cacheLines(file)).map((l) => l.replace(/^(dir .* "(?:added|removed|renamed)") "a\/b"$/, '$1 "a"')),
+    );
+    for (const d of dirs) expect(await checksum(dir, [d], { cacheDir })).not.toBe(await checksum(dir, [d]));
+    // Each change moves its directory's mtime and ctime: that one is read again, and right.
+    await writeFile(join(dir, 'added/c'), 'c');
+    await rm(join(dir, 'removed/b'));
+    await rename(join(dir, 'renamed/b'), join(dir, 'renamed/c'));
+    for (const d of dirs) expect(await checksum(dir, [d], { cacheDir })).toBe(await checksum(dir, [d]));
+  });
+
+  it('does not remember directories changed within the racy margin; keeps odd names whole', async () => {
+    const odd = 'with\nnewline "quoted" back\\slash é';
+    const dir = await contextDir({ [`old/${odd}`]: 'x', 'old/y': 'y' });
+    await writeFile(Buffer.concat([Buffer.from(join(dir, 'old/bad')), Buffer.of(0xff)]), 'not UTF-8');
+    const cacheDir = await tempDir('tsbuild-cache-');
+    await settle();
+    await writeTree(dir, { 'fresh/z': 'z' });
+    const plain = await checksum(dir);
+    expect(await checksum(dir, ['.'], { cacheDir })).toBe(plain);
+    const cache = await ContextHashCache.load(cacheDir, await realRoot(dir));
+    // Byte order: `bad\xff` (0x62) before `w...` (0x77) before `y`.
+    expect(cache.listing('old', await lstat(join(dir, 'old')))).toEqual(['bad\udcff', odd, 'y']);
+    expect(cache.listing('fresh', await lstat(join(dir, 'fresh')))).toBeUndefined();
+    expect(cache.listing('', await lstat(dir))).toBeUndefined(); // `fresh` was just made in it
+    expect(await checksum(dir, ['.'], { cacheDir })).toBe(plain);
+  });
 });
 
 describe('URL sources', () => {
