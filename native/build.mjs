@@ -2,8 +2,10 @@
 // Run by `npm run build:helper` (and so by `npm install` through `prepare`).
 // A single compiler call on purpose: no make, cmake or node-gyp to install or to debug.
 // Honours $CC (may carry flags, e.g. "ccache gcc") and $CFLAGS, like make does.
-// libdeflate (the gzip subcommand's compressor) is linked statically, so the helper runs on a
-// machine without it; building needs its headers and archive (apt-get install libdeflate-dev).
+// libdeflate (the gzip subcommand's compressor) and OpenSSL's libcrypto (its sha256 of a layer,
+// with the CPU's SHA instructions where it has them, as Node's own) are linked statically, so
+// the helper runs on a machine without them; building needs their headers and archives
+// (apt-get install libdeflate-dev libssl-dev).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,14 +31,15 @@ if (probe.error) {
   fail(`no C compiler found (${cc}); install one with: apt-get install -y gcc`);
 }
 
-/** libdeflate's archive, where the compiler finds it, or undefined when it is not installed. */
-function libdeflateArchive() {
-  const r = spawnSync(cc, [...ccArgs, '-print-file-name=libdeflate.a'], { encoding: 'utf8' });
+/** A static library's archive where the compiler finds it; fails naming the package when it is not installed. */
+function archive(file, pkg) {
+  const r = spawnSync(cc, [...ccArgs, `-print-file-name=${file}`], { encoding: 'utf8' });
   const path = r.status === 0 ? r.stdout.trim() : '';
-  return path.startsWith('/') && existsSync(path) ? path : undefined;
+  if (!path.startsWith('/') || !existsSync(path)) fail(`${file} not found; install it with: apt-get install -y ${pkg}`);
+  return path;
 }
-const libdeflate = libdeflateArchive();
-if (!libdeflate) fail('libdeflate.a not found; install it with: apt-get install -y libdeflate-dev');
+const libdeflate = archive('libdeflate.a', 'libdeflate-dev');
+const libcrypto = archive('libcrypto.a', 'libssl-dev');
 
 const sources = readdirSync(sourceDir)
   .filter((name) => name.endsWith('.c'))
@@ -58,6 +61,7 @@ const args = [
   output,
   ...sources,
   libdeflate,
+  libcrypto,
 ];
 const result = spawnSync(cc, args, { stdio: 'inherit' });
 if (result.error) fail(`${cc}: ${result.error.message}`);

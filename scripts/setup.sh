@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   gcc libc6-dev          # the native helper (native/helper/*.c)
-  libdeflate-dev         # its gzip subcommand (linked statically: not needed where tsbuild only runs)
+  libdeflate-dev libssl-dev   # its gzip subcommand's deflate and sha256 (linked statically: not needed where tsbuild only runs)
   busybox-static         # the offline base image (tsbuild bootstrap busybox)
   tar gzip bzip2 xz-utils zstd file   # archives for ADD/import and the tests that make them
   debootstrap            # the Debian base image for examples/nginx (scripts/debian-image.sh)

@@ -21,6 +21,29 @@ export interface Layer {
   compressed(): Promise<Readable>;
   /** The layer tar. */
   uncompressed(): Promise<Readable>;
+  /**
+   * The layer tar as pieces, its big files by reference, for a sink that reads files itself
+   * (the push's gzip helper: their bytes then never pass through Node). Only a source whose
+   * layers are files on disk (the store) has it.
+   */
+  tarPieces?(): Promise<LayerPieces>;
+}
+
+/**
+ * A piece of a layer tar: bytes in hand, or the `size` bytes of the regular file at `path`
+ * (absolute; checked to be the layer's own, to be opened without following a symlink).
+ */
+export type TarPiece = Uint8Array | { readonly path: Buffer; readonly size: number };
+
+export interface LayerPieces {
+  readonly pieces: AsyncIterable<TarPiece>;
+  /**
+   * Takes the sha256 of the tar the pieces made and fails, as uncompressed() would have, when
+   * it is not the diffID (naming the file that changed where it can).
+   */
+  verify(tarDigest: Digest): Promise<void>;
+  /** Checks each file against the layer's record: the error naming the first that changed, if one did. */
+  diagnose(): Promise<Error | undefined>;
 }
 
 /** An image: its config and its layers. */

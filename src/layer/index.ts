@@ -4,7 +4,14 @@ export type { Change, LayerDescriptor, LayerWriteOptions } from './types.js';
 export { writeLayer, type LayerWriteTarget } from './write.js';
 export { applyLayer, type ApplyLayerOptions } from './apply.js';
 export { compare, apply, DifferError, type DiffOptions } from './differ.js';
-export { regenerateLayer, regenerateChunks, regenerateVerified, CorruptLayerError, type RegenerateOptions } from './regenerate.js';
+export {
+  regenerateLayer,
+  regenerateChunks,
+  regeneratePieces,
+  regenerateVerified,
+  CorruptLayerError,
+  type RegenerateOptions,
+} from './regenerate.js';
 export { detectCompression, decompress, type Compression } from './decompress.js';
 export { readTarSplit, type TarSplitEntry } from './tarsplit.js';
 // Tar primitives, for the outer archives of save/load (docker save writes them the same way).

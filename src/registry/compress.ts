@@ -8,8 +8,9 @@
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { TsbuildError } from '../errors.js';
+import type { Layer } from '../image/image.js';
 import { filterThrough } from '../runtime/filter.js';
-import { helperGzip } from '../runtime/gzip.js';
+import { helperGzip, helperGzipPieces } from '../runtime/gzip.js';
 
 export type LayerCompression = 'gzip' | 'zstd';
 
@@ -31,6 +32,15 @@ export async function checkCompressor(kind: LayerCompression): Promise<void> {
   if ((r as { code?: string }).code === 'ENOENT' || r.failed) {
     throw new TsbuildError('pushing with --compression zstd needs the zstd tool (apt-get install zstd)');
   }
+}
+
+/**
+ * A layer's blob: compressed from its tar, or, for gzip from a layer whose files are on disk
+ * (the store's), from its pieces, the helper reading the big files itself. Same bytes either way.
+ */
+export async function compressLayer(layer: Layer, kind: LayerCompression): Promise<Readable> {
+  if (kind === 'gzip' && layer.tarPieces) return helperGzipPieces(await layer.tarPieces(), { level: GZIP_LEVEL });
+  return compress(await layer.uncompressed(), kind);
 }
 
 /**

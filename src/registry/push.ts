@@ -27,7 +27,7 @@ import type { Store } from '../store/store.js';
 import { DockerConfig } from './credentials.js';
 import { Registry, type RegistryOptions } from './client.js';
 import { UnauthorizedError } from './errors.js';
-import { checkCompressor, compress, type LayerCompression } from './compress.js';
+import { checkCompressor, compressLayer, type LayerCompression } from './compress.js';
 import { MediaType, serializeImageManifest, type Descriptor } from '../image/manifest.js';
 import type { BlobRecord } from '../store/distribution.js';
 
@@ -253,7 +253,7 @@ export class LayerPusher {
     const id = shortId(layer.diffId);
     const { digest, size } = await this.repo.uploadStream(
       `layer ${layer.diffId}`,
-      async () => addAbortSignal(this.signal, compress(await layer.uncompressed(), this.compression)),
+      async () => addAbortSignal(this.signal, await compressLayer(layer, this.compression)),
       (n) => this.progress.advance(id, n),
     );
     return { diffId: layer.diffId, digest, size, outcome: 'pushed', compressed: true };
@@ -290,7 +290,7 @@ export class LayerPusher {
         cb(null, chunk);
       },
     });
-    await pipeline(compress(await layer.uncompressed(), this.compression), measure, createWriteStream(file, { mode: 0o600 }), {
+    await pipeline(await compressLayer(layer, this.compression), measure, createWriteStream(file, { mode: 0o600 }), {
       signal: this.signal,
     });
     return { digest: `sha256:${hash.digest('hex')}` as Digest, size };

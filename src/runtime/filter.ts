@@ -4,7 +4,9 @@
 // error, at once (the process, its stdin closed, would otherwise end its output early and exit
 // 0); a process that fails or cannot start fails it with the error `errors` words; destroying
 // the output stops the input and the process at once. The process's stdin is the input's last
-// holder: lent chunks (src/chunks.ts) go back as they are written to it.
+// holder: lent chunks (src/chunks.ts) go back as they are written to it. A process that also
+// reports on fd 3 (the gzip helper's digest of its input) has the report checked before the
+// output ends.
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { writeGivingBack } from '../chunks.js';
@@ -13,14 +15,29 @@ import { collect, exited, type Exited } from './spawn.js';
 export interface FilterErrors {
   /** It could not be started, or was killed by a signal. */
   notRunning(result: Exited, stderr: string): Error;
-  /** It exited with a status other than 0. */
-  failed(exitCode: number, stderr: string): Error;
+  /** It exited with a status other than 0 (the caller may look further to say why). */
+  failed(exitCode: number, stderr: string): Error | Promise<Error>;
 }
 
-export function filterThrough(input: Readable, file: string, args: readonly string[], errors: FilterErrors): Readable {
-  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export interface FilterOptions {
+  /**
+   * The process also reports on fd 3 (a pipe). Once it has exited 0, `check` gets what it said
+   * there, and the output ends only if that gives no error (it fails with it otherwise).
+   */
+  readonly check?: (report: string) => Promise<Error | undefined>;
+}
+
+export function filterThrough(
+  input: Readable,
+  file: string,
+  args: readonly string[],
+  errors: FilterErrors,
+  opts: FilterOptions = {},
+): Readable {
+  const child = spawn(file, args, { stdio: opts.check ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] });
   const done = exited(child);
   const stderr = collect(child.stderr);
+  const report = opts.check ? collect(child.stdio[3] as Readable) : undefined;
   const output = new PassThrough({
     destroy(err, cb) {
       input.destroy();
@@ -44,8 +61,16 @@ export function filterThrough(input: Readable, file: string, args: readonly stri
       if (output.destroyed) return;
       if (inputError) return output.destroy(inputError);
       const said = await stderr;
-      if (result.exitCode === undefined) output.destroy(errors.notRunning(result, said));
-      else if (result.exitCode !== 0) output.destroy(errors.failed(result.exitCode, said));
+      let wrong: Error | undefined;
+      try {
+        if (result.exitCode === undefined) wrong = errors.notRunning(result, said);
+        else if (result.exitCode !== 0) wrong = await errors.failed(result.exitCode, said);
+        else if (opts.check) wrong = await opts.check(await report!);
+      } catch (err) {
+        wrong = err as Error;
+      }
+      if (output.destroyed) return;
+      if (wrong) output.destroy(wrong);
       else output.end();
     });
   });

@@ -112,6 +112,10 @@ export function storedLayer(parts: StoreParts, record: LayerRecord): StoredLayer
       })()),
     compressed: open,
     uncompressed: open,
+    tarPieces: async () => {
+      const { regeneratePieces } = await import('../layer/regenerate.js');
+      return regeneratePieces(tarSplit, parts.snapshotter.fileRoot(record.cacheId), record.diffId, `layer ${record.diffId}`);
+    },
     entries: () => readTarSplit(tarSplit),
   };
 }

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DigestMismatchError, type Digest } from '../../src/digest.js';
-import { CorruptLayerError, applyLayer, regenerateLayer, regenerateVerified, writeLayer } from '../../src/layer/index.js';
+import { CorruptLayerError, applyLayer, regenerateLayer, regeneratePieces, regenerateVerified, writeLayer } from '../../src/layer/index.js';
+import { helperGzip, helperGzipPieces } from '../../src/runtime/gzip.js';
 import { buildTar, changesOf, cleanup, header, streamBytes, tempDir } from './fixtures.js';
 
 describe('regenerateLayer', () => {
@@ -84,6 +85,65 @@ describe('regenerateLayer', () => {
       const { dir, split } = await applied(tar);
       const wrong = `sha256:${'0'.repeat(64)}` as Digest;
       const err = await streamBytes(regenerateVerified(split, dir, wrong, 'layer x')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect((err as Error).message).toBe(`layer x: digest mismatch: expected ${wrong}, got ${diffIdOf(tar)}`);
+    });
+  });
+
+  describe('gzipped from its pieces, the helper reading the big files (helperGzipPieces)', () => {
+    const big = Buffer.concat([Buffer.alloc(2 * 1024 * 1024, 'layer bytes '), randomBytes(1024 * 1024 + 77)]);
+    const tarOf = (bigName?: Buffer): Buffer =>
+      buildTar([
+        { h: header('a/', { type: 'dir', mode: 0o755 }) },
+        { h: header('a/small'), content: Buffer.from('small\n') },
+        { h: header('a/big', { size: big.length, ...(bigName ? { name: bigName } : {}) }), content: big },
+        { h: header('a/after'), content: Buffer.from('after the big one\n') },
+      ]);
+    const diffIdOf = (tar: Buffer): Digest => `sha256:${createHash('sha256').update(tar).digest('hex')}` as Digest;
+    const gzipOf = (split: string, dir: string, diffId: Digest): Promise<Buffer> =>
+      streamBytes(helperGzipPieces(regeneratePieces(split, dir, diffId, 'layer x'), { level: 6 }));
+
+    test('the same blob as the tar gzipped whole, which gunzips to the layer tar', async () => {
+      for (const tar of [tarOf(), tarOf(Buffer.from([0x62, 0x69, 0x67, 0xff])), buildTar([{ h: header('only-empty') }])]) {
+        const { dir, split } = await applied(tar);
+        const blob = await gzipOf(split, dir, diffIdOf(tar));
+        expect(blob.equals(await streamBytes(helperGzip(Readable.from([tar]), { level: 6 })))).toBe(true);
+        expect(gunzipSync(blob).equals(tar)).toBe(true);
+      }
+    });
+
+    test('a file changed in place (same size) fails the output, named', async () => {
+      const tar = tarOf();
+      for (const name of ['a/small', 'a/big']) {
+        const { dir, split } = await applied(tar);
+        const bytes = await readFile(join(dir, name));
+        bytes[bytes.length - 1] = 0xff - bytes.at(-1)!;
+        await writeFile(join(dir, name), bytes);
+        const err = await gzipOf(split, dir, diffIdOf(tar)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(CorruptLayerError);
+        expect((err as Error).message).toMatch(new RegExp(`"${name}" .* has changed since the layer was recorded \\(crc64 mismatch\\)`));
+      }
+    });
+
+    test('a big file grown, or swapped for a symlink, stops the helper; the error names it', async () => {
+      const tar = tarOf();
+      const grown = await applied(tar);
+      await writeFile(join(grown.dir, 'a/big'), Buffer.concat([big, Buffer.from('more')]));
+      await expect(gzipOf(grown.split, grown.dir, diffIdOf(tar))).rejects.toThrow(
+        new RegExp(`"a/big" .* has ${big.length + 4} bytes, the layer recorded ${big.length}`),
+      );
+      const swapped = await applied(tar);
+      await writeFile(join(work, 'look-alike'), big);
+      await rm(join(swapped.dir, 'a/big'));
+      await symlink(join(work, 'look-alike'), join(swapped.dir, 'a/big'));
+      await expect(gzipOf(swapped.split, swapped.dir, diffIdOf(tar))).rejects.toThrow(/"a\/big" cannot be read/);
+    });
+
+    test('when every file matches, a wrong diffID is a digest mismatch', async () => {
+      const tar = tarOf();
+      const { dir, split } = await applied(tar);
+      const wrong = `sha256:${'0'.repeat(64)}` as Digest;
+      const err = await gzipOf(split, dir, wrong).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DigestMismatchError);
       expect((err as Error).message).toBe(`layer x: digest mismatch: expected ${wrong}, got ${diffIdOf(tar)}`);
     });
