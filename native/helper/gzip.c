@@ -99,10 +99,10 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void write_all(const unsigned char *p, size_t len)
+static void write_all(int fd, const unsigned char *p, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(STDOUT_FILENO, p, len);
+		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -124,7 +124,7 @@ static void *writer(void *arg)
 		if (q.end && next == q.filled)
 			break;
 		pthread_mutex_unlock(&q.lock);
-		write_all(s->out, s->out_len);
+		write_all(STDOUT_FILENO, s->out, s->out_len);
 		pthread_mutex_lock(&q.lock);
 		s->state = FREE;
 		pthread_cond_broadcast(&q.changed);
@@ -244,6 +244,26 @@ static uint64_t le64(const unsigned char *p)
 	return v;
 }
 
+/*
+ * Exactly `len` bytes of fd into the blocks: a frame's payload from stdin (`path` NULL) or a
+ * file's content.
+ */
+static void fill_exactly(int fd, uint64_t len, const char *path)
+{
+	while (len > 0) {
+		size_t n = fill_from(fd, len < SIZE_MAX ? (size_t)len : SIZE_MAX);
+		if (n == (size_t)-1 && path)
+			die_errno("gzip: read %s", path);
+		if (n == (size_t)-1)
+			die_errno("gzip: read");
+		if (n == 0 && path)
+			die("gzip: %s shrank while being read", path);
+		if (n == 0)
+			die("gzip: the input ended inside a frame");
+		len -= n;
+	}
+}
+
 /* `size` bytes of the regular file `path` into the blocks. */
 static void read_file(const char *path, uint64_t size)
 {
@@ -258,14 +278,7 @@ static void read_file(const char *path, uint64_t size)
 	if ((uint64_t)st.st_size != size)
 		die("gzip: %s has %lld bytes, the layer recorded %llu", path, (long long)st.st_size, (unsigned long long)size);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (size > 0) {
-		size_t n = fill_from(fd, size < SIZE_MAX ? (size_t)size : SIZE_MAX);
-		if (n == (size_t)-1)
-			die_errno("gzip: read %s", path);
-		if (n == 0)
-			die("gzip: %s shrank while being read", path);
-		size -= n;
-	}
+	fill_exactly(fd, size, path);
 	close(fd);
 }
 
@@ -278,14 +291,7 @@ static void read_framed(void)
 		uint64_t a = le64(header + 1), b = le64(header + 9);
 		switch (header[0]) {
 		case 'B':
-			while (a > 0) {
-				size_t n = fill_from(STDIN_FILENO, a < SIZE_MAX ? (size_t)a : SIZE_MAX);
-				if (n == (size_t)-1)
-					die_errno("gzip: read");
-				if (n == 0)
-					die("gzip: the input ended inside a frame");
-				a -= n;
-			}
+			fill_exactly(STDIN_FILENO, a, NULL);
 			break;
 		case 'F':
 			if (b == 0 || b > PATH_MAX)
@@ -384,20 +390,12 @@ int cmd_gzip(int argc, char **argv)
 	if (in.sha) {
 		unsigned char md[SHA256_DIGEST_LENGTH];
 		SHA256_Final(md, in.sha);
-		unsigned len = SHA256_DIGEST_LENGTH;
 		char line[8 + 64 + 2];
 		int at = snprintf(line, sizeof line, "sha256:");
-		for (unsigned i = 0; i < len; i++)
+		for (unsigned i = 0; i < SHA256_DIGEST_LENGTH; i++)
 			at += snprintf(line + at, sizeof line - (size_t)at, "%02x", md[i]);
 		line[at++] = '\n';
-		for (int done = 0; done < at;) {
-			ssize_t n = write(digest_fd, line + done, (size_t)(at - done));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				die_errno("gzip: write the digest");
-			done += (int)n;
-		}
+		write_all(digest_fd, (const unsigned char *)line, (size_t)at);
 		free(in.sha);
 	}
 

@@ -15,16 +15,6 @@ import { readdirSync } from 'node:fs';
 /** Lone low surrogates in U+DC80..U+DCFF (not the second half of a pair): escaped bytes. */
 const ESCAPED = /(?<![\ud800-\udbff])[\udc80-\udcff]/;
 
-/**
- * Whether `s` may hold an escaped byte. An escaped byte is a lone surrogate, which a well-formed
- * string has none of; V8 answers that without a scan for a string of Latin-1 characters (most
- * names), and with a plain loop otherwise, where the regular expression's lookbehind costs
- * several times more (a 20,000-file checksum's text: ~10 ms of regex on Node 24).
- */
-function mayHoldEscapes(s: string): boolean {
-  return !s.isWellFormed();
-}
-
 /** The length of the strict UTF-8 sequence at b[i] (no overlongs, surrogates or > U+10FFFF), 0 if none. */
 function sequenceLength(b: Uint8Array, i: number): number {
   const c = b[i]!;
@@ -63,9 +53,15 @@ export function decodeName(b: Buffer): string {
   return out + b.subarray(start).toString('utf8');
 }
 
-/** Whether `s` holds escaped bytes (and so needs encodeName before it meets the filesystem). */
+/**
+ * Whether `s` holds escaped bytes (and so needs encodeName before it meets the filesystem). An
+ * escaped byte is a lone surrogate, which a well-formed string has none of: V8 answers that
+ * without a scan for a string of Latin-1 characters (most names), and with a plain loop
+ * otherwise, where the regular expression's lookbehind costs several times more (a 20,000-file
+ * checksum's text: ~10 ms of regex on Node 24). Only a string that is not well formed is searched.
+ */
 export function hasEscapedBytes(s: string): boolean {
-  return mayHoldEscapes(s) && ESCAPED.test(s);
+  return !s.isWellFormed() && ESCAPED.test(s);
 }
 
 /** The bytes a decodeName string stands for. */
