@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TreeStats } from './lib/inputs.js';
 import { describeMachine, describeRevision } from './lib/machine.js';
-import { Aborted, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
+import { Aborted, capture, checkAborted, measure, run, type Command, type Sample } from './lib/measure.js';
 import {
   evaluateTargets,
   fmtTime,
@@ -215,6 +215,11 @@ class Runner {
       return { ok: false, wall: 0, error: `preparing the run: ${(err as Error).message}` };
     }
     if (isUnsupported(spec.command)) return spec.command;
+    // Each run starts with nothing left to write back: what a setup, a cleanup or the previous
+    // tool wrote (a 100,000-file base, a removed image) is written out now, untimed, rather than
+    // by the kernel's flusher during the next tool's run, or by that tool's own sync (an
+    // overlay's unmount syncs its whole upper filesystem).
+    await capture(['sync']);
     try {
       return await measure(spec.command as Command, {
         logFile: this.session.path('logs', `${column}.log`),
