@@ -51,10 +51,11 @@ export async function inNewLayer(
         return undefined;
       }
     } else {
-      // Unmounting an overlay syncs its upper filesystem (overlayfs's sync_fs): after a COPY of
-      // 80 MB, most of a second spent waiting for the disk. The differ reads the upper dir,
-      // not the mount, so the layer is written meanwhile; it is published once the unmount is
-      // done, its files on disk before its record.
+      // The differ reads the upper dir, not the mount, so the layer is written while the
+      // overlay is taken down; it is published once the unmount is done, so that no process
+      // can still be writing into it. (A `volatile` overlay's unmount syncs nothing: see
+      // snapshot/overlay2.ts. Without it, where the kernel is older than 5.10, the unmount
+      // syncs the whole upper filesystem: after a COPY of 80 MB, most of a second.)
       unmounted = close();
       unmounted.catch(() => undefined); // awaited by the commit, or below
     }

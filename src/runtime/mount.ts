@@ -2,7 +2,7 @@
 // a snapshot's Mount list (runtime/types.ts) turned into a root filesystem to work in.
 import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { helperPath } from './binary.js';
@@ -68,6 +68,20 @@ export interface MountedRootfs {
    * (builder/copy.ts). Not for fuse-overlayfs, whose upper dir conventions are its own.
    */
   readonly upperDir?: string;
+  /** The marker a `volatile` overlay leaves in its work dir (volatileMarker), removed after the unmount. */
+  readonly volatileMarker?: string;
+}
+
+/**
+ * Where a `volatile` overlay marks its work dir (`<workdir>/work/incompat/volatile`): the kernel
+ * refuses to mount that upper and work dir again while the marker is there, since what an
+ * unsynced mount wrote may be lost in a crash. The marker is ours to remove: after the unmount
+ * (so a layer's directory holds what Docker's would), and before a mount, where a killed
+ * process left one.
+ */
+function volatileMarker(m: OverlayMount): string | undefined {
+  if (m.upper === undefined || m.program !== undefined || !m.options.includes('volatile')) return undefined;
+  return resolve(m.cwd, m.upper.work, 'work', 'incompat');
 }
 
 /**
@@ -82,15 +96,26 @@ export async function mountRootfs(mounts: readonly Mount[], target: () => Promis
   if (root === undefined) return { rootfs: await target(), binds, mountpoint: undefined };
   if (root.type === 'bind') return { rootfs: root.source, binds, mountpoint: undefined };
   const dir = await target();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const marker = volatileMarker(root);
+  await Promise.all([
+    mkdir(dir, { recursive: true, mode: 0o700 }),
+    marker !== undefined ? rm(marker, { recursive: true, force: true }) : undefined,
+  ]);
   await mountOverlay(root, dir);
   const upperDir = root.upper !== undefined && root.program === undefined ? resolve(root.cwd, root.upper.dir) : undefined;
-  return { rootfs: dir, binds, mountpoint: dir, ...(upperDir !== undefined ? { upperDir } : {}) };
+  return {
+    rootfs: dir,
+    binds,
+    mountpoint: dir,
+    ...(upperDir !== undefined ? { upperDir } : {}),
+    ...(marker !== undefined ? { volatileMarker: marker } : {}),
+  };
 }
 
 /** Undoes mountRootfs. */
 export async function unmountRootfs(m: MountedRootfs): Promise<void> {
   if (m.mountpoint !== undefined) await unmount(m.mountpoint);
+  if (m.volatileMarker !== undefined) await rm(m.volatileMarker, { recursive: true, force: true });
 }
 
 async function mountOverlay(m: OverlayMount, target: string): Promise<void> {

@@ -15,6 +15,7 @@ import { exists } from '../fs/exists.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
+import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BindMount, Mount, OverlayMount } from '../runtime/types.js';
 import { inUserNamespace } from '../runtime/userns.js';
@@ -48,6 +49,23 @@ function diffSafeOptions(): string[] {
   return ['index', 'redirect_dir', 'metacopy'].filter((p) => existsSync(join(params, p))).map((p) => `${p}=off`);
 }
 
+/**
+ * `volatile` (Linux 5.10+) for overlays with an upper dir. Without it, unmounting an overlay
+ * syncs the whole filesystem under its upper dir (overlayfs's sync_fs): every RUN step, and every
+ * COPY through a mount, waited for a journal commit and for the disk to take whatever any
+ * process had written there, 256 MB after W3's RUN. A layer's files are then in the page cache
+ * and written out by the kernel later, as those of a COPY or a pulled layer always were: a
+ * killed tsbuild loses nothing, a power cut is not covered (docs/reliability.md), and the
+ * store's records are fsynced as before. BuildKit-based Dagger mounts its overlays so too. The
+ * runtime clears the marker volatile leaves in the work dir (runtime/mount.ts).
+ */
+function volatileOption(): string[] {
+  const [major = 0, minor = 0] = release()
+    .split('.')
+    .map((n) => parseInt(n, 10));
+  return major > 5 || (major === 5 && minor >= 10) ? ['volatile'] : [];
+}
+
 /** Who mounts the overlay: the kernel, or the FUSE program fuse-overlayfs. */
 export type OverlayMounter = 'kernel' | 'fuse-overlayfs';
 
@@ -59,12 +77,15 @@ export class Overlay2Snapshotter implements Snapshotter {
   readonly name = 'overlay2' as const;
   /** The kernel's options; fuse-overlayfs takes none of them (it has no index, redirect or metacopy). */
   private readonly extraOptions: readonly string[];
+  /** The kernel's options for a writable overlay (volatileOption). */
+  private readonly upperOptions: readonly string[];
 
   constructor(
     readonly home: string,
     readonly mounter: OverlayMounter = 'kernel',
   ) {
     this.extraOptions = mounter === 'kernel' ? diffSafeOptions() : [];
+    this.upperOptions = mounter === 'kernel' ? [...this.extraOptions, ...volatileOption()] : [];
   }
 
   /** How an overlay of this snapshotter is mounted. */
@@ -74,7 +95,7 @@ export class Overlay2Snapshotter implements Snapshotter {
       cwd: this.home,
       lowerdirs,
       ...(upper ? { upper } : {}),
-      options: this.extraOptions,
+      options: upper ? this.upperOptions : this.extraOptions,
       ...(this.mounter === 'fuse-overlayfs' ? { program: 'fuse-overlayfs' as const } : {}),
     };
   }

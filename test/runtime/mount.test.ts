@@ -1,9 +1,19 @@
-// mount/unmount through the helper: overlay stacks longer than one page of options, mountsUnder.
+// mount/unmount through the helper: overlay stacks longer than one page of options, mountsUnder, volatile writable overlays.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HelperError, helperPath, mount, mountsUnder, supportsDType, unmount } from '../../src/runtime/helper.js';
+import {
+  HelperError,
+  helperPath,
+  mount,
+  mountRootfs,
+  mountsUnder,
+  supportsDType,
+  unmount,
+  unmountRootfs,
+} from '../../src/runtime/helper.js';
+import { Overlay2Snapshotter } from '../../src/snapshot/overlay2.js';
 
 let home: string;
 
@@ -203,5 +213,45 @@ describe('mount and unmount through the serving helper', () => {
     expect(await readdir(odd)).toEqual(['f']);
     await unmount(odd);
     expect(await readdir(odd)).toEqual([]);
+  });
+});
+
+/** The superblock options of the mount at `target`, from /proc/self/mountinfo (after its " - "). */
+async function superOptions(target: string): Promise<string[]> {
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const [mine, theirs] = line.split(' - ');
+    if (mine?.split(' ')[4] === target) return (theirs?.split(' ')[2] ?? '').split(',');
+  }
+  throw new Error(`${target} is not mounted`);
+}
+
+describe('a snapshot’s writable overlay', () => {
+  test('is volatile (its unmount syncs nothing), leaves no marker, and mounts again after a process killed before cleaning one', async () => {
+    const snapshotter = new Overlay2Snapshotter(join(home, 'overlay2'));
+    await snapshotter.prepare('base', undefined);
+    await writeFile(join(snapshotter.fileRoot('base'), 'base.txt'), 'base\n');
+    const mounts = await snapshotter.prepare('top', 'base');
+    const marker = join(home, 'overlay2', 'top', 'work', 'work', 'incompat');
+
+    const first = await mountRootfs(mounts, async () => join(home, 'first'));
+    // Linux 6.x shows the option as `fsync=volatile`, 5.10 to 6.5 as `volatile`.
+    expect((await superOptions(first.rootfs)).filter((o) => o === 'volatile' || o === 'fsync=volatile')).toHaveLength(1);
+    await writeFile(join(first.rootfs, 'new.txt'), 'new\n');
+    expect(existsSync(join(marker, 'volatile'))).toBe(true);
+    await unmountRootfs(first);
+    expect(existsSync(marker)).toBe(false);
+    expect(await readdir(join(home, 'overlay2', 'top', 'work'))).toEqual(['work']);
+    expect(await readFile(join(snapshotter.fileRoot('top'), 'new.txt'), 'utf8')).toBe('new\n');
+
+    // A process killed between its unmount and the marker's removal: the kernel would refuse
+    // this upper and work dir until the marker is gone.
+    const killed = await mountRootfs(mounts, async () => join(home, 'killed'));
+    await unmount(killed.rootfs);
+    expect(existsSync(join(marker, 'volatile'))).toBe(true);
+    const again = await mountRootfs(mounts, async () => join(home, 'again'));
+    expect(await readFile(join(again.rootfs, 'new.txt'), 'utf8')).toBe('new\n');
+    expect(await readFile(join(again.rootfs, 'base.txt'), 'utf8')).toBe('base\n');
+    await unmountRootfs(again);
+    expect(existsSync(marker)).toBe(false);
   });
 });
