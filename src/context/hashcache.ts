@@ -286,10 +286,12 @@ async function readCacheFile(file: string, root: string): Promise<CacheContents>
         rest = Buffer.from(piece);
         continue;
       }
-      const text = piece.toString('utf8', 0, last + 1);
+      const lines = piece.subarray(0, last + 1);
+      const text = lines.toString('utf8');
       rest = Buffer.from(piece.subarray(last + 1));
       let start = 0;
-      let hashedTo = 0;
+      /** The bytes of this piece before its end line: all of them unless the end line is here. */
+      let hashed = lines.length;
       while (start < text.length) {
         const nl = text.indexOf('\n', start);
         lineNo++;
@@ -298,9 +300,8 @@ async function readCacheFile(file: string, root: string): Promise<CacheContents>
         } else if (lineNo === 1) {
           if (text.slice(start, nl) !== header) bad = 'not a cache of this context in this version';
         } else if (text.startsWith('end ', start)) {
-          // The digest covers everything before the end line.
-          body.update(text.slice(hashedTo, start));
-          hashedTo = -1;
+          // The digest covers everything before the end line (the last line: after it is `bad`).
+          hashed = lines.length - Buffer.byteLength(text.slice(start));
           trailer = TRAILER_RE.exec(text.slice(start, nl)) ?? undefined;
           if (!trailer) bad = 'malformed end line';
         } else if (text.startsWith('dir ', start) ? !parseDir(text, start, nl, dirs) : !parseEntry(text, start, nl, entries)) {
@@ -309,7 +310,8 @@ async function readCacheFile(file: string, root: string): Promise<CacheContents>
         if (bad !== undefined) break read;
         start = nl + 1;
       }
-      if (hashedTo !== -1) body.update(text.slice(hashedTo));
+      // The bytes as read: hashing the decoded text would encode it back to UTF-8, a char at a time.
+      body.update(lines.subarray(0, hashed));
     }
     if (!bad && rest.length > 0) bad = 'truncated (last line incomplete)';
   } finally {
