@@ -109,6 +109,18 @@ describe('what the checksum sees', () => {
     expect(await checksum(dir)).not.toBe(file);
   });
 
+  it('is the sha256 of its listing as UTF-8, names beyond ASCII and a symlink (reads queued) included', async () => {
+    const dir = await contextDir({ 'café/é.txt': 'é', 'z/日本.txt': 'x', 'plain.txt': 'p' });
+    await symlink('café/é.txt', join(dir, 'link'));
+    let listing = '';
+    const digest = await checksum(dir, ['.'], { onListing: (text) => (listing = text) });
+    expect(listing).toContain('café/é.txt');
+    expect(listing).toContain('日本.txt');
+    // The digest is that of the listing's hex digest (checksum.ts).
+    const listed = createHash('sha256').update(Buffer.from(listing, 'utf8')).digest('hex');
+    expect(digest).toBe(`sha256:${createHash('sha256').update(listed).digest('hex')}`);
+  });
+
   it('leaves out what .dockerignore excludes', async () => {
     const dir = await contextDir({ ...TREE, '.dockerignore': 'secret\n' });
     const before = await checksum(dir);
