@@ -162,7 +162,12 @@ class TreeHasher {
   private readonly hash = createHash('sha256');
   private text = '';
   /** Text and reads in order, once a read is pending. */
-  private readonly queue: (string | Promise<string>)[] = [];
+  /**
+   * Queued text is kept as its bytes unless it is also captured: as a string it is a rope of
+   * every piece pushed, thousands of small objects that each scavenge copied until the end
+   * (W2's listing behind its first symlink: ~9 MB of them).
+   */
+  private readonly queue: (string | Buffer | Promise<string>)[] = [];
   private readonly pending: Promise<string>[] = [];
   private readonly reads: Limiter;
   private readonly owners: boolean;
@@ -255,6 +260,10 @@ class TreeHasher {
     this.flush();
     await settleAll(this.pending);
     for (const p of this.queue) {
+      if (Buffer.isBuffer(p)) {
+        this.hash.update(p);
+        continue;
+      }
       const text = typeof p === 'string' ? p : await p;
       hashText(this.hash, text);
       this.captured?.push(text);
@@ -272,7 +281,7 @@ class TreeHasher {
     if (this.queue.length === 0) {
       hashText(this.hash, this.text);
       this.captured?.push(this.text);
-    } else this.queue.push(this.text);
+    } else this.queue.push(this.captured ? this.text : textBytes(this.text));
     this.text = '';
   }
 
@@ -322,6 +331,12 @@ function hashText(hash: Hash, text: string): void {
   if (hasEscapedBytes(text)) hash.update(encodeName(text));
   else if (NON_ASCII.test(text)) hash.update(text, 'utf8');
   else hash.update(text, 'latin1');
+}
+
+/** The bytes hashText hashes. */
+function textBytes(text: string): Buffer {
+  if (hasEscapedBytes(text)) return encodeName(text);
+  return Buffer.from(text, NON_ASCII.test(text) ? 'utf8' : 'latin1');
 }
 
 function kindOf(st: Stats): string {
