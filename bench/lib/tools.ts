@@ -237,7 +237,10 @@ export class DockerTool implements Tool {
     return this.cmd(['rmi', '-f', ...refs]);
   }
   pruneAll(): Command[] {
-    return this.id === 'classic' ? [this.cmd(['image', 'prune', '-f'])] : [this.cmd(['builder', 'prune', '-af'])];
+    // A failed classic build leaves its step's container, which keeps its images: gone first.
+    return this.id === 'classic'
+      ? [this.cmd(['container', 'prune', '-f']), this.cmd(['image', 'prune', '-f'])]
+      : [this.cmd(['builder', 'prune', '-af'])];
   }
   save(tag: string, file: string): Step {
     if (this.id === 'buildkit') return { unsupported: 'same engine as classic' };
