@@ -161,11 +161,10 @@ function hashCacheOf(context: BuildContext, cacheDir: string): Promise<ContextHa
 class TreeHasher {
   private readonly hash = createHash('sha256');
   private text = '';
-  /** Text and reads in order, once a read is pending. */
   /**
-   * Queued text is kept as its bytes unless it is also captured: as a string it is a rope of
-   * every piece pushed, thousands of small objects that each scavenge copied until the end
-   * (W2's listing behind its first symlink: ~9 MB of them).
+   * Text and reads in order, once a read is pending. The text is kept as its bytes unless it is
+   * also captured: as a string it is a rope of every piece pushed, thousands of small objects
+   * that each scavenge copied until the end (W2's listing behind its first symlink: ~9 MB).
    */
   private readonly queue: (string | Buffer | Promise<string>)[] = [];
   private readonly pending: Promise<string>[] = [];
@@ -321,19 +320,16 @@ class TreeHasher {
 
 const NON_ASCII = /[\u0080-\uffff]/;
 
-/**
- * Text into the hash as its bytes. Names that are not UTF-8 (fs/bytename.ts) enter as their own
- * bytes: UTF-8 would turn every such byte into the same U+FFFD, and `a\xff` and `a\xfe` would
- * give one key. ASCII text, nearly all of it, is its own UTF-8 and goes in as Latin-1, which is
- * copied rather than encoded a character at a time (a 20,000-file listing: ~15 ms -> ~2 ms).
- */
 function hashText(hash: Hash, text: string): void {
-  if (hasEscapedBytes(text)) hash.update(encodeName(text));
-  else if (NON_ASCII.test(text)) hash.update(text, 'utf8');
-  else hash.update(text, 'latin1');
+  hash.update(textBytes(text));
 }
 
-/** The bytes hashText hashes. */
+/**
+ * Text as the bytes the hash takes. Names that are not UTF-8 (fs/bytename.ts) enter as their own
+ * bytes: UTF-8 would turn every such byte into the same U+FFFD, and `a\xff` and `a\xfe` would
+ * give one key. ASCII text, nearly all of it, is its own UTF-8 and is taken as Latin-1, which is
+ * copied rather than encoded a character at a time (a 20,000-file listing: ~15 ms -> ~2 ms).
+ */
 function textBytes(text: string): Buffer {
   if (hasEscapedBytes(text)) return encodeName(text);
   return Buffer.from(text, NON_ASCII.test(text) ? 'utf8' : 'latin1');
