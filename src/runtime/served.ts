@@ -7,11 +7,12 @@
 // the answer, in data frames, and is streamed to its caller.
 //
 // Each process answers one request at a time, and a request that finds them all busy starts
-// another: calls overlap as separate launches did (an overlay's unmount syncs its upper
-// filesystem and can take a second, which a mount made meanwhile must not wait for). A build
-// step after step needs one. Between requests they do not keep Node's event loop alive; when
-// tsbuild exits or is killed, their stdin closes and they exit. One that dies fails the request
-// it was running; its next request starts it again.
+// another: calls overlap as separate launches did (on a kernel older than 5.10, which has no
+// `volatile`, an overlay's unmount syncs its upper filesystem and can take a second, which a
+// mount made meanwhile must not wait for). A build step after step needs one. Between requests
+// they do not keep Node's event loop alive; when tsbuild exits or is killed, their stdin closes
+// and they exit. One that dies fails the request it was running; its next request starts it
+// again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { failed, helperPath, HelperError, type HelperOutcome } from './binary.js';
