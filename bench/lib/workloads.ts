@@ -278,12 +278,9 @@ function w9DockerImages(host: string, tool: Tool, variant: W9Variant): { out: st
  * Makes the Docker engine an empty runner: no container (a failed classic build leaves its
  * step's, which keeps its image and that image's parents), no image at all (bases, caches, built
  * images, the classic builder's intermediate images, the busybox loaded at start, which holds the
- * same layer as the registry's base) and no BuildKit cache; fails if any image is left. `after` loads that
- * busybox back for the workloads that follow. (It used to remove images by reference: after a
- * classic run, busybox was then a parent of the pulled cache images' chain, its removal failed
- * unnoticed, and BuildKit's next run found the base's layer already there: 275-339 ms against
- * 381-465 ms from an empty engine. In a full run the containers W6's failed classic builds left
- * kept it there for every Docker run of W9.)
+ * same layer as the registry's base) and no BuildKit cache. It fails if an image is left: a
+ * leftover base makes the next Docker run a warm one (BuildKit's W9-hit: ~300 ms instead of
+ * ~400). `after` loads that busybox back for the workloads that follow.
  */
 function emptyDocker(tool: DockerTool): Command {
   const script = `set -e

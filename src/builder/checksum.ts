@@ -17,7 +17,7 @@
 //
 // A git source (ADD) enters as its remote, the commit its ref resolves to (ls-remote), its
 // subdir and --keep-git-dir: the commit is the content, so a cached step fetches nothing.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, readlink } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -264,7 +264,7 @@ class TreeHasher {
         continue;
       }
       const text = typeof p === 'string' ? p : await p;
-      hashText(this.hash, text);
+      this.hash.update(textBytes(text));
       this.captured?.push(text);
     }
     return sha256(this.hash.digest('hex'));
@@ -278,7 +278,7 @@ class TreeHasher {
   private flush(): void {
     if (this.text === '') return;
     if (this.queue.length === 0) {
-      hashText(this.hash, this.text);
+      this.hash.update(textBytes(this.text));
       this.captured?.push(this.text);
     } else this.queue.push(this.captured ? this.text : textBytes(this.text));
     this.text = '';
@@ -319,10 +319,6 @@ class TreeHasher {
 }
 
 const NON_ASCII = /[\u0080-\uffff]/;
-
-function hashText(hash: Hash, text: string): void {
-  hash.update(textBytes(text));
-}
 
 /**
  * Text as the bytes the hash takes. Names that are not UTF-8 (fs/bytename.ts) enter as their own

@@ -1,4 +1,5 @@
-// mount/unmount through the helper: overlay stacks longer than one page of options, mountsUnder, volatile writable overlays.
+// mount/unmount through the helper: overlay stacks longer than one page of options, mountsUnder,
+// volatile writable overlays.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
