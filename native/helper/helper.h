@@ -123,6 +123,7 @@ int cmd_run(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_walk(int argc, char **argv);
+int cmd_stamp(int argc, char **argv);
 int cmd_gzip(int argc, char **argv);
 int cmd_apply_ops(int argc, char **argv);
 int cmd_supports_dtype(int argc, char **argv);

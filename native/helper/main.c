@@ -19,6 +19,7 @@ static const struct {
 	 "      [--lowerdir DIR... --upperdir DIR --workdir DIR] TARGET"},
 	{"umount", cmd_umount, "umount [--detach] TARGET"},
 	{"walk", cmd_walk, "walk DIR"},
+	{"stamp", cmd_stamp, "stamp [--threads N] [--prune REL]... DIR"},
 	{"gzip", cmd_gzip, "gzip [--level 1-12] [--block-size BYTES] [--threads N] [--framed] [--digest-fd FD] < IN > OUT.gz"},
 	{"apply-ops", cmd_apply_ops, "apply-ops < OPS"},
 	{"supports-dtype", cmd_supports_dtype, "supports-dtype DIR"},

@@ -1,16 +1,16 @@
 /*
- * serve: runs mount, umount and walk requests for the process that started it, one at a time,
- * without a new process launch for each.
+ * serve: runs mount, umount, walk and stamp requests for the process that started it, one at a
+ * time, without a new process launch for each.
  *
  * A build mounts and unmounts a root filesystem for every RUN and COPY step, and walks the upper
  * directory of each to commit it. Launched from Node, each helper call costs a fork of the whole
  * Node process, an exec and a round trip through the event loop, several milliseconds (a walk's
  * launch was ~7 ms of the main thread), while the mount itself takes well under one. So tsbuild
  * keeps one `serve` process (src/runtime/served.ts) and writes requests on its stdin:
- *   ARGC "\n", then ARGC arguments, each ending in a NUL byte: "mount", "umount" or "walk" and
- *   that subcommand's arguments, exactly as on a command line.
+ *   ARGC "\n", then ARGC arguments, each ending in a NUL byte: "mount", "umount", "walk" or
+ *   "stamp" and that subcommand's arguments, exactly as on a command line.
  * Each request runs in a forked child, so that it fails as the subcommand always does (die()
- * exits) and leaves nothing behind in this process. A walk's stdout comes first, as it is
+ * exits) and leaves nothing behind in this process. A walk's or stamp's stdout comes first, as it is
  * written, in data frames:
  *   "D " LEN "\n", then LEN bytes.
  * The answer, once the child has exited:
@@ -83,8 +83,8 @@ static int forward(int fd)
 }
 
 /*
- * Runs one request in a child; answers with its status and stderr. A walk's stdout (its
- * records) is forwarded as it comes, in data frames, before the answer.
+ * Runs one request in a child; answers with its status and stderr. A walk's or a stamp's stdout
+ * is forwarded as it comes, in data frames, before the answer.
  */
 static void serve_one(int argc, char **argv)
 {
@@ -97,8 +97,11 @@ static void serve_one(int argc, char **argv)
 	else if (strcmp(argv[0], "walk") == 0) {
 		fn = cmd_walk;
 		streams = 1;
+	} else if (strcmp(argv[0], "stamp") == 0) {
+		fn = cmd_stamp;
+		streams = 1;
 	} else
-		die("serve: unknown request '%s' (mount, umount or walk)", argv[0]);
+		die("serve: unknown request '%s' (mount, umount, walk or stamp)", argv[0]);
 
 	int err[2], out[2] = {-1, -1};
 	if (pipe2(err, O_CLOEXEC) < 0 || (streams && pipe2(out, O_CLOEXEC) < 0))

@@ -1,4 +1,4 @@
-// mount, umount and walk through one long-lived `tsbuild-helper serve` process
+// mount, umount, walk and stamp through one long-lived `tsbuild-helper serve` process
 // (native/helper/serve.c) instead of a helper launch per call: a launch from Node forks the
 // whole Node process and costs several milliseconds, and every RUN or COPY step mounts and
 // unmounts its root filesystem and walks its upper directory. A request goes on a helper's
@@ -138,7 +138,7 @@ export async function runServed(args: readonly string[]): Promise<HelperOutcome>
   return outcome;
 }
 
-/** A served request whose stdout is streamed: a walk. */
+/** A served request whose stdout is streamed: a walk or a stamp. */
 export interface ServedStream {
   /** The subcommand's stdout; ends when it has exited, is cut short if the helper could not answer. */
   readonly stdout: Readable;
