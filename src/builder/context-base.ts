@@ -20,7 +20,9 @@ export async function contextAsBase(
   context: BuildContext,
   loc: SourceLocation,
 ): Promise<void> {
-  const checksum = await atLine(loc, () => sourcesChecksum(context, ['.'], { cacheDir: session.store.contextHashDir, isAdd: false }));
+  const checksum = await atLine(loc, () =>
+    sourcesChecksum(context, ['.'], { cacheDir: session.store.contextHashDir, memoDir: session.store.treeMemoDir, isAdd: false }),
+  );
   const parts: CopyKey = {
     parent: '',
     kind: 'COPY',

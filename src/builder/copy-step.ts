@@ -88,6 +88,7 @@ async function copyFromContext(
         () =>
           sourcesChecksum(context, work.sources, {
             cacheDir: store.contextHashDir,
+            memoDir: store.treeMemoDir,
             isAdd,
             downloads,
             gits,

@@ -189,7 +189,7 @@ async function keyOf(session: BuildSession, loc: SourceLocation, m: ResolvedMoun
   const origin = async (from: MountSource, source: string): Promise<string> =>
     from.kind === 'layers'
       ? `${from.layers.at(-1)?.chainId ?? 'scratch'}:${source}`
-      : `context:${await atLine(loc, () => sourcesChecksum(from.context ?? session.context, [source], { cacheDir: session.store.contextHashDir, isAdd: false }))}`;
+      : `context:${await atLine(loc, () => sourcesChecksum(from.context ?? session.context, [source], { cacheDir: session.store.contextHashDir, memoDir: session.store.treeMemoDir, isAdd: false }))}`;
   switch (m.type) {
     case 'bind':
       return { ...m, from: await origin(m.from, m.source) };

@@ -136,7 +136,8 @@ export class BuildContext implements TreeSource {
   }
 
   /**
-   * The visible children of a directory, sorted by name (bytewise, as Go sorts).
+   * The visible children of a directory, sorted by name (bytewise, as Go sorts). `onHidden`
+   * hears of each child that .dockerignore hides.
    *
    * An lstat is a few microseconds in the kernel; through libuv's pool (fs.promises) each one
    * also costs a thread hop and a promise, several times the syscall, and a listing is nothing
@@ -145,7 +146,7 @@ export class BuildContext implements TreeSource {
    * is synchronous for the same reason: a walk awaits one directory after another, so each
    * round trip through the pool was idle time (5,000 directories: ~250 ms).
    */
-  async readDir(dir: TreeEntry): Promise<NamedEntry[]> {
+  async readDir(dir: TreeEntry, onHidden?: (path: string, stats: Stats) => void): Promise<NamedEntry[]> {
     const names = this.listNames(dir);
     const out: NamedEntry[] = [];
     const prefix = dir.path === '' ? '' : `${dir.path}/`;
@@ -158,6 +159,7 @@ export class BuildContext implements TreeSource {
       const stats = lstatSync(fsPath(hostPath));
       const visible = this.isVisible(path, stats);
       if (visible === true || (visible !== false && (await visible))) out.push({ name, path, hostPath, stats });
+      else onHidden?.(path, stats);
     }
     return out;
   }

@@ -8,6 +8,8 @@ import dockerignore from '@balena/dockerignore';
 export interface IgnoreRules {
   /** The file the rules were read from; undefined when there is none. */
   readonly file: string | undefined;
+  /** The file's text ('' when there is none): what a memo of a walk under these rules is keyed by. */
+  readonly text: string;
   /**
    * Whether some rule is an exception (`!path`). Only then can an excluded directory hold
    * included files, so only then is it worth looking inside one.
@@ -46,6 +48,7 @@ export function parseIgnoreRules(text: string, file: string | undefined): Ignore
   const hasRules = lines.some((line) => !line.startsWith('#') && line.trim() !== '');
   return {
     file,
+    text,
     hasExceptions,
     excludes: hasRules ? (path) => path !== '' && matcher.ignores(path) : () => false,
   };

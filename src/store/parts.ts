@@ -10,6 +10,7 @@
 //   image/<driver>/distribution/v2metadata-by-diffid/sha256/  where layers' blobs are known to be
 //   image/<driver>/buildcache/           (+) build cache records
 //   image/<driver>/contexthash/          (+) file checksums of build contexts
+//   image/<driver>/contexthash/trees/    (+) what a COPY's checksum saw of a directory, and its stamp
 //   <driver>/                               the snapshot directories (src/snapshot)
 //   lock, leases/, tmp/                  (+) the store lock, live processes' leases, scratch dirs
 import { existsSync, readdirSync } from 'node:fs';
@@ -31,6 +32,7 @@ export interface StorePaths {
   readonly meta: string;
   readonly buildcache: string;
   readonly contexthash: string;
+  readonly treememo: string;
   /** distribution/v2metadata-by-diffid/sha256: the blobs known for each layer, one file per diffID. */
   readonly distribution: string;
   readonly leases: string;
@@ -61,6 +63,7 @@ export class StoreParts {
       meta,
       buildcache: join(meta, 'buildcache'),
       contexthash: join(meta, 'contexthash'),
+      treememo: join(meta, 'contexthash', 'trees'),
       distribution: join(meta, 'distribution', 'v2metadata-by-diffid', 'sha256'),
       leases: join(root, 'leases'),
       tmp: join(root, 'tmp'),

@@ -134,6 +134,7 @@ export async function repair(parts: StoreParts): Promise<RepairReport> {
     meta,
     parts.paths.buildcache,
     parts.paths.contexthash,
+    parts.paths.treememo,
     parts.paths.distribution,
     join(parts.images.dir, 'content', 'sha256'),
     parts.indexes.contentDir,

@@ -271,6 +271,12 @@ export class Store {
     return this.parts.paths.contexthash;
   }
 
+  /** Where a build remembers the checksum text of whole context directories (treememo.ts); written as above. */
+  get treeMemoDir(): string {
+    this.parts.lease.registerSync();
+    return this.parts.paths.treememo;
+  }
+
   /** The build cache's record for a step key, if its layer is still stored. */
   cacheRecord(key: Digest): Promise<CacheRecord | undefined> {
     return getCacheRecord(this.parts, key);
