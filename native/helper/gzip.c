@@ -11,6 +11,14 @@
  * Docker, containerd, the registries and skopeo, unpigz, gzip -d, zlib's gunzip in Node);
  * eStargz layers are built the same way.
  *
+ * Bytes that deflate cannot shrink are stored instead of searched (store_member): a block is
+ * judged in 64 KiB chunks, and a run of chunks that look like random bytes (already compressed
+ * files, encrypted or random data) becomes a member of stored deflate blocks, the rest members
+ * compressed at the level. Deflate at level 6 spends as long on such bytes as on text (~95 MB/s
+ * here) to emit them as they are; stored, they cost a histogram and a look for repeats, at
+ * memory speed, and come out the same size. (Fast deflaters do the same; klauspost/compress's
+ * levels skip incompressible input.)
+ *
  * The output depends only on the input bytes, the level, the block size and libdeflate's
  * version, never on how the input arrives or on the number of threads: the push cache relies on
  * "same tar, same blob digest". An empty input gives one empty member, a valid gzip file.
@@ -72,6 +80,126 @@ static struct {
 	size_t block_size, out_cap;
 } q = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
 
+/* What a block is judged in: each chunk is stored or deflated (the last one may be shorter). */
+#define CHUNK (64 * 1024)
+/* A shorter chunk is always deflated: too few bytes to judge, and few to gain. */
+#define MIN_JUDGED 4096
+
+/*
+ * Whether deflate would gain (next to) nothing on these bytes: their byte histogram is flat,
+ * so no Huffman code shortens them, and no 8-byte string recurs, so LZ77 finds no matches.
+ *
+ * Flat: the sum of the squared counts is within 2 % of the uniform one, n²/256; random bytes
+ * are ~0.4 % over it (the variance), text and machine code several times over. Recurring
+ * strings: random data repeated (two copies of a compressed file) has a flat histogram too, so
+ * 8-byte values at content-defined anchors (1 position in 16, picked by the bytes themselves,
+ * so that a copy has the same anchors) go into a small table; a few repeats say "deflate".
+ */
+static bool incompressible(const unsigned char *p, size_t n)
+{
+	if (n < MIN_JUDGED)
+		return false;
+	uint32_t counts[256] = {0};
+	for (size_t i = 0; i < n; i++)
+		counts[p[i]]++;
+	uint64_t squares = 0;
+	for (int b = 0; b < 256; b++)
+		squares += (uint64_t)counts[b] * counts[b];
+	uint64_t uniform = (uint64_t)n * n / 256;
+	if (squares > uniform + uniform / 50)
+		return false;
+
+	enum { SLOTS = 8192 };
+	static __thread uint64_t table[SLOTS];
+	static __thread uint32_t epoch_of[SLOTS], epoch;
+	epoch++;
+	int repeats = 0;
+	for (size_t i = 0; i + 8 <= n; i++) {
+		uint32_t v32;
+		memcpy(&v32, p + i, 4);
+		if ((v32 * 2654435761u) >> 28 != 0)
+			continue;
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		uint32_t slot = (uint32_t)((v * 0x9e3779b97f4a7c15ull) >> 51) & (SLOTS - 1);
+		if (epoch_of[slot] == epoch && table[slot] == v) {
+			if (++repeats >= 4)
+				return false;
+		}
+		epoch_of[slot] = epoch;
+		table[slot] = v;
+	}
+	return true;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/*
+ * `len` bytes as one gzip member of stored deflate blocks (RFC 1951 3.2.4, at most 65,535
+ * bytes each); returns its size. `out` has room for it (member_bound).
+ */
+static size_t store_member(const unsigned char *in, size_t len, unsigned char *out)
+{
+	static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}; /* as libdeflate writes it */
+	size_t o = sizeof header;
+	memcpy(out, header, sizeof header);
+	size_t at = 0;
+	do {
+		size_t n = len - at < 65535 ? len - at : 65535;
+		out[o++] = at + n == len ? 1 : 0; /* BFINAL on the last; BTYPE 00: stored */
+		out[o++] = (unsigned char)n;
+		out[o++] = (unsigned char)(n >> 8);
+		out[o++] = (unsigned char)~n;
+		out[o++] = (unsigned char)(~n >> 8);
+		memcpy(out + o, in + at, n);
+		o += n;
+		at += n;
+	} while (at < len);
+	put_le32(out + o, libdeflate_crc32(0, in, len));
+	put_le32(out + o + 4, (uint32_t)len);
+	return o + 8;
+}
+
+/* Room for a block's members, whichever chunks are stored: each chunk at its own worst case. */
+static size_t member_bound(struct libdeflate_compressor *c, size_t block_size)
+{
+	size_t chunks = block_size / CHUNK + 1;
+	size_t deflated = libdeflate_gzip_compress_bound(c, CHUNK);
+	size_t stored = 18 + CHUNK + 5 * (CHUNK / 65535 + 1);
+	return chunks * (deflated > stored ? deflated : stored);
+}
+
+/* One block as its members: runs of chunks stored or deflated alike. Returns the size written. */
+static size_t compress_block(struct libdeflate_compressor *c, const unsigned char *in, size_t len, unsigned char *out)
+{
+	if (len == 0)
+		return libdeflate_gzip_compress(c, in, 0, out, q.out_cap);
+	size_t o = 0;
+	size_t start = 0;
+	bool stored = incompressible(in, len < CHUNK ? len : CHUNK);
+	while (start < len) {
+		size_t end = start;
+		bool next = stored;
+		do {
+			end += len - end < CHUNK ? len - end : CHUNK;
+			if (end < len)
+				next = incompressible(in + end, len - end < CHUNK ? len - end : CHUNK);
+		} while (end < len && next == stored);
+		size_t n = stored ? store_member(in + start, end - start, out + o)
+				  : libdeflate_gzip_compress(c, in + start, end - start, out + o, q.out_cap - o);
+		if (n == 0)
+			die("gzip: a block did not fit its bound");
+		o += n;
+		start = end;
+		stored = next;
+	}
+	return o;
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
@@ -86,9 +214,7 @@ static void *worker(void *arg)
 			break;
 		struct slot *s = &q.slots[q.taken++ % q.nslots];
 		pthread_mutex_unlock(&q.lock);
-		size_t n = libdeflate_gzip_compress(c, s->in, s->in_len, s->out, q.out_cap);
-		if (n == 0)
-			die("gzip: a block did not fit its bound");
+		size_t n = compress_block(c, s->in, s->in_len, s->out);
 		pthread_mutex_lock(&q.lock);
 		s->out_len = n;
 		s->state = COMPRESSED;
@@ -361,7 +487,7 @@ int cmd_gzip(int argc, char **argv)
 	struct libdeflate_compressor *probe = libdeflate_alloc_compressor(q.level);
 	if (!probe)
 		die("gzip: out of memory");
-	q.out_cap = libdeflate_gzip_compress_bound(probe, q.block_size);
+	q.out_cap = member_bound(probe, q.block_size);
 	libdeflate_free_compressor(probe);
 
 	q.nslots = threads + 2;

@@ -30,6 +30,13 @@ function layerLike(size: number): Buffer {
   return out;
 }
 
+/** How many gzip members `blob` holds, as Python's zlib reads them one after another. */
+async function memberCount(blob: Buffer): Promise<number> {
+  const script =
+    'import sys, zlib\nd = sys.stdin.buffer.read()\nn = 0\nwhile d:\n  o = zlib.decompressobj(31); o.decompress(d); d = o.unused_data; n += 1\nprint(n)';
+  return Number((await execa('python3', ['-c', script], { input: blob })).stdout);
+}
+
 /** `data` in pieces of the given sizes, cycled; none lines up with a block. */
 function chunked(data: Buffer, sizes: readonly number[]): Readable {
   const pieces: Buffer[] = [];
@@ -116,6 +123,27 @@ describe('gzip in parallel blocks', () => {
     // Each block starts with an empty window (its own member), which libdeflate's better
     // matching more than makes up for on layer tars; here, within a percent of zlib's level 6.
     expect(blob.length).toBeLessThan(gzipSync(data, { level: 6 }).length * 1.01);
+  });
+
+  test('random bytes are stored as their own member, repeated random bytes are deflated', async () => {
+    const text = (n: number): Buffer => Buffer.from('a line of some source file, say;\n'.repeat(n / 32).padEnd(n, '.'));
+    const chunk = 64 * 1024; // what gzip.c judges a block in
+    const random = randomBytes(2 * chunk);
+    // Pieces long enough that the histogram of a chunk is as flat as random bytes' (shorter ones
+    // repeated are uneven enough to be deflated for that alone), close enough for LZ77's window.
+    const piece = randomBytes(24 * 1024);
+    const repeated = Buffer.concat([piece, piece, piece, piece, piece, piece]).subarray(0, 2 * chunk);
+    for (const [middle, members] of [
+      [random, 3], // text, stored, text
+      [repeated, 1], // one deflated member: LZ77 finds the repeats
+    ] as const) {
+      const data = Buffer.concat([text(chunk), middle, text(chunk)]); // one block
+      const blob = await collect(helperGzip(Readable.from([data]), { level: 6 }));
+      expect(gunzipSync(blob).equals(data)).toBe(true);
+      expect(await memberCount(blob)).toBe(members);
+      if (middle === random) expect(blob.length).toBeLessThan(random.length + 2 * 1024);
+      else expect(blob.length).toBeLessThan(piece.length + 4 * 1024);
+    }
   });
 
   test('a helper that fails fails the output with its own words', async () => {
