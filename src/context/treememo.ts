@@ -18,7 +18,7 @@
 // (`!`), none are, as hiding then depends on what a directory holds.
 //
 // One file per key, `<dir>/<sha256 of the key>` (in the store's contexthash/trees), replaced
-// atomically:
+// atomically (renamed into place, not fsynced):
 //   tsbuild-treememo 1 <key as JSON>
 //   {"stamp": "sha256:…" or null, "prune": [paths], "bytes": N}
 //   N bytes: what the checksum hashed (names that are not UTF-8 as their own bytes)
@@ -82,7 +82,9 @@ export class TreeMemos {
     const head = `${MAGIC} ${keyText}\n${JSON.stringify({ stamp: memo.stamp, prune: memo.prune, bytes: length })}\n`;
     const digest = createHash('sha256').update(head);
     await mkdir(this.dir, { recursive: true });
-    const out = AtomicFile.create(file);
+    // Not fsynced: a power cut may leave the file short, and a short file is no memo (its end
+    // line). A build that records one need not wait for the disk.
+    const out = AtomicFile.create(file, { durable: false });
     try {
       for (const b of memo.bytes) digest.update(b);
       out.stream.write(head);
