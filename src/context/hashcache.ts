@@ -24,7 +24,8 @@
 // (a 20,000-file tree: ~50 ms of getdents on 5,000 directories, in the kernel).
 //
 // One file per context root, `<cacheDir>/<sha256 of the root path>`, replaced atomically
-// (written aside, fsynced, renamed). It is text, streamed in and out:
+// (written aside and renamed; not fsynced: a file cut short is ignored). It is text, streamed in
+// and out:
 //   tsbuild-contexthash 2 <root as JSON>
 //   <sha256 hex> <size> <mtimeMs> <ctimeMs> <inode> <mode> <path as JSON>     (one per file)
 //   dir <mtimeMs> <ctimeMs> <inode> <path as JSON> <names joined by / as JSON> (one per directory)
@@ -202,7 +203,8 @@ export class ContextHashCache implements ListingMemo {
     if (!this.dirty) return;
     this.dirty = false;
     await mkdir(dirname(this.file), { recursive: true });
-    const out = AtomicFile.create(this.file);
+    // Not fsynced: a file a power cut cut short fails its end line and is rebuilt (see the top).
+    const out = AtomicFile.create(this.file, { durable: false });
     try {
       await writeEntries(out, this.root, this.entries, this.dirs);
       await out.commit();

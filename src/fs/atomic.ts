@@ -8,7 +8,7 @@
 // commit). Files that are published together are therefore written and fsynced concurrently,
 // and their directory fsynced once: concurrent fsyncs share one journal commit.
 import { createWriteStream } from 'node:fs';
-import { open, rename, mkdir, rm, readdir, link, copyFile } from 'node:fs/promises';
+import { open, rename, mkdir, rm, readdir, link, copyFile, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
@@ -48,12 +48,17 @@ export async function writeFileSynced(path: string, data: string | Uint8Array, m
   }
 }
 
+/** fsync(2) of several files and directories at once: concurrent fsyncs share a journal commit. */
+export async function fsyncAll(paths: readonly string[]): Promise<void> {
+  await Promise.all(paths.map(fsyncPath));
+}
+
 /**
- * Gives a private directory `dest` a durable copy of `src`, a file already fsynced by its
- * writer: a hard link when both are on one filesystem (no bytes copied; the caller's fsync of
- * the directory makes the name durable), else a copy, fsynced.
+ * Gives a private directory `dest` a copy of `src`: a hard link when both are on one
+ * filesystem (no bytes copied), else a copy. Not fsynced: the caller fsyncs it (fsyncAll) with
+ * the rest of what it publishes.
  */
-export async function linkOrCopySynced(src: string, dest: string): Promise<void> {
+export async function linkOrCopy(src: string, dest: string): Promise<void> {
   try {
     await link(src, dest);
     return;
@@ -61,30 +66,46 @@ export async function linkOrCopySynced(src: string, dest: string): Promise<void>
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
   await copyFile(src, dest);
-  await fsyncPath(dest);
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await writeFilesAtomic(dirname(path), { [basename(path)]: data }, mode);
+export interface AtomicWriteOptions {
+  readonly mode?: number;
+  /**
+   * false: no fsync, for a cache whose files are checked when read (a build cache record, a
+   * context's checksums): still whole or absent to every process, killed or not, but a power
+   * cut may lose or cut short what was written last, which then reads as a miss.
+   */
+  readonly durable?: boolean;
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFilesAtomic(dirname(path), { [basename(path)]: data }, opts);
 }
 
 /**
  * Publishes several files of one directory, each whole or not at all (a crash can leave some
  * published and not others). The temp files are written and fsynced concurrently, renamed,
- * and the directory is fsynced once.
+ * and the directory is fsynced once (none of the fsyncs with `durable: false`).
  */
-export async function writeFilesAtomic(dir: string, files: Record<string, string | Uint8Array>, mode = 0o644): Promise<void> {
+export async function writeFilesAtomic(
+  dir: string,
+  files: Record<string, string | Uint8Array>,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
+  const { mode = 0o644, durable = true } = opts;
   await mkdir(dir, { recursive: true });
   const names = Object.keys(files);
   const temps = names.map((n) => tempNameBeside(join(dir, n)));
   try {
-    await Promise.all(names.map((n, i) => writeFileSynced(temps[i]!, files[n]!, mode)));
+    await Promise.all(
+      names.map((n, i) => (durable ? writeFileSynced(temps[i]!, files[n]!, mode) : writeFile(temps[i]!, files[n]!, { flag: 'wx', mode }))),
+    );
     for (let i = 0; i < names.length; i++) await rename(temps[i]!, join(dir, names[i]!));
   } catch (err) {
     await Promise.all(temps.map((t) => rm(t, { force: true })));
     throw err;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
 
 /** Publishes a fully written directory under its final name. Fails if the name exists. */

@@ -43,8 +43,12 @@ export async function getCacheRecord(parts: StoreParts, key: Digest): Promise<Ca
   return { chainId, history: raw.history, ...extra };
 }
 
+/**
+ * Not fsynced: a record only saves work. A kill leaves it whole or absent (the rename); a power
+ * cut may lose or cut short the last ones written, and getCacheRecord reads those as misses.
+ */
 export async function putCacheRecord(parts: StoreParts, key: Digest, rec: CacheRecord): Promise<void> {
-  await writeFileAtomic(join(parts.paths.buildcache, hex(key)), JSON.stringify(rec));
+  await writeFileAtomic(join(parts.paths.buildcache, hex(key)), JSON.stringify(rec), { durable: false });
 }
 
 /** Removes the records whose layer no longer exists; returns their names. */

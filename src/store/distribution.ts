@@ -68,6 +68,8 @@ export class DistributionMetadata {
   async add(diffId: Digest, rec: BlobRecord): Promise<void> {
     const entries = (await this.read(diffId)).filter((e) => !(e.Digest === rec.digest && e.SourceRepository === rec.sourceRepository));
     entries.unshift({ Digest: rec.digest, SourceRepository: rec.sourceRepository, HMAC: '', Compression: rec.compression, Size: rec.size });
-    await writeFileAtomic(this.file(diffId), JSON.stringify(entries.slice(0, MAX_ENTRIES)));
+    // Not fsynced: where a blob is known to be only saves an upload or a download, and a record
+    // a power cut cut short reads as none (read above).
+    await writeFileAtomic(this.file(diffId), JSON.stringify(entries.slice(0, MAX_ENTRIES)), { durable: false });
   }
 }
