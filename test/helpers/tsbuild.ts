@@ -18,7 +18,7 @@ export interface CliResult {
 export async function tsbuild(
   root: string,
   args: readonly string[],
-  opts: { cwd?: string; input?: string; env?: Record<string, string> } = {},
+  opts: { cwd?: string; input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   // --root goes right after the command name: for `run`, what follows the image is its command.
   const withRoot = args[0]?.startsWith('-') ? ['--root', root, ...args] : [...args.slice(0, 1), '--root', root, ...args.slice(1)];
@@ -28,8 +28,11 @@ export async function tsbuild(
     cwd: opts.cwd ?? REPO,
     env: { ...opts.env, TSBUILD_ROOT: '' },
     ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' }),
+    ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
   });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+  // Killed at the deadline: said so, rather than as an exit code.
+  const stderr = r.timedOut ? `${String(r.stderr)}\n(killed: not finished in ${opts.timeoutMs} ms)` : String(r.stderr);
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr };
 }
 
 /** Like tsbuild(), but fails the test with the command's output if it did not exit 0. */

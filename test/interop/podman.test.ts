@@ -28,7 +28,10 @@ async function podmanIn(dir: string) {
     'none',
   ];
   return async (args: readonly string[]): Promise<string> => {
-    const r = await execa(PODMAN, [...global, ...args], { reject: false, cwd: dir, stdin: 'ignore' });
+    // Bounded well inside the test's own timeout: a podman that hangs (seen once in CI, the test
+    // timing out with no word of which command) is then named with what it had printed.
+    const r = await execa(PODMAN, [...global, ...args], { reject: false, cwd: dir, stdin: 'ignore', timeout: 60_000 });
+    if (r.timedOut) throw new Error(`podman ${args.join(' ')} did not finish in 60 s\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     if (r.exitCode !== 0) throw new Error(`podman ${args.join(' ')} exited ${r.exitCode}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     return String(r.stdout);
   };
@@ -113,9 +116,11 @@ describe('podman interop', () => {
   });
 
   test('tsbuild load takes what podman saves, as docker-archive (symlinked layers) and as oci-archive (gzip layers)', async () => {
+    // Each command bounded, so that one that hangs is named (this test timed out once in CI).
+    const bounded = { timeoutMs: 60_000 };
     const dir = await tmp.dir();
     const file = join(dir, 'ours.tar');
-    await ok(env.root, ['save', '-o', file, image.ref]);
+    await ok(env.root, ['save', '-o', file, image.ref], bounded);
     await podman(['load', '-i', file]);
 
     const dockerArchive = join(dir, 'podman-docker.tar');
@@ -123,16 +128,16 @@ describe('podman interop', () => {
     expect((await tarNames(dockerArchive)).some((n) => n.endsWith('/layer.tar'))).toBe(true);
     const fresh = await rootWithBusybox();
     try {
-      const out = await ok(fresh.root, ['load', '-i', dockerArchive]);
+      const out = await ok(fresh.root, ['load', '-i', dockerArchive], bounded);
       expect(out).toBe('Loaded image: interop/forpodman:2\n');
       expect((await inspectImage(fresh.root, 'interop/forpodman:2')).id).toBe(image.id);
-      expect(await ok(fresh.root, ['run', 'interop/forpodman:2', 'cat', '/d/f'])).toBe('second\n');
+      expect(await ok(fresh.root, ['run', 'interop/forpodman:2', 'cat', '/d/f'], bounded)).toBe('second\n');
 
       // podman's OCI archive rewrites the config (so the image ID differs) and gzips the layers;
       // the diffIDs, checked layer by layer, stay ours.
       const ociArchive = join(dir, 'podman-oci.tar');
       await podman(['save', '--format', 'oci-archive', '-o', ociArchive, 'docker.io/interop/forpodman:2']);
-      expect(await ok(fresh.root, ['load', '-i', ociArchive])).toBe('Loaded image: interop/forpodman:2\n');
+      expect(await ok(fresh.root, ['load', '-i', ociArchive], bounded)).toBe('Loaded image: interop/forpodman:2\n');
       expect((await inspectImage(fresh.root, 'interop/forpodman:2')).layers).toEqual(image.layers);
     } finally {
       await fresh.cleanup();
