@@ -79,7 +79,7 @@ export async function sourcesChecksum(
   opts: SourcesChecksumOptions = {},
 ): Promise<Digest> {
   const pinned = checkRemoteSources(sources, { isAdd: opts.isAdd ?? true, checksum: opts.checksum });
-  // Loaded for a walk only: a directory whose stamp is unchanged needs none (memoizedDirText).
+  // Loaded for a walk only: a directory whose stamp is unchanged needs none (memoizedDirBytes).
   const cacheDir = opts.cacheDir;
   const cache = cacheDir === undefined ? undefined : new LazyCache(() => hashCacheOf(context, cacheDir));
   const memos = opts.memoDir === undefined ? undefined : new TreeMemos(opts.memoDir);
