@@ -48,17 +48,12 @@ export async function writeFileSynced(path: string, data: string | Uint8Array, m
   }
 }
 
-/** fsync(2) of several files and directories at once: concurrent fsyncs share a journal commit. */
-export async function fsyncAll(paths: readonly string[]): Promise<void> {
-  await Promise.all(paths.map(fsyncPath));
-}
-
 /**
- * Gives a private directory `dest` a copy of `src`: a hard link when both are on one
- * filesystem (no bytes copied), else a copy. Not fsynced: the caller fsyncs it (fsyncAll) with
- * the rest of what it publishes.
+ * Gives a private directory `dest` a durable copy of `src`, a file already fsynced by its
+ * writer: a hard link when both are on one filesystem (no bytes copied; the caller's fsync of
+ * the directory makes the name durable), else a copy, fsynced.
  */
-export async function linkOrCopy(src: string, dest: string): Promise<void> {
+export async function linkOrCopySynced(src: string, dest: string): Promise<void> {
   try {
     await link(src, dest);
     return;
@@ -66,6 +61,7 @@ export async function linkOrCopy(src: string, dest: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
   await copyFile(src, dest);
+  await fsyncPath(dest);
 }
 
 export interface AtomicWriteOptions {
