@@ -4,7 +4,7 @@
 // builds a path below the root; every verb that changes what other processes read or delete
 // runs under the store lock (lock.ts) and leases what it uses (leases.ts).
 import { access, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Digest } from '../digest.js';
 import type { Image } from '../image/image.js';
 import type { Platform } from '../image/platform.js';
@@ -73,7 +73,8 @@ export class Store {
 
   /** Opens (creating if need be) the store at `opts.root`, repairing what a killed process left. */
   static async open(opts: StoreOptions = {}): Promise<Store> {
-    const root = opts.root ?? defaultRoot();
+    // Absolute, as dockerd makes --data-root: the helper mounts and runs in other directories.
+    const root = resolve(opts.root ?? defaultRoot());
     await mkdir(root, { recursive: true, mode: 0o711 });
     const { snapshotter, reason } = await chooseDriver(root, opts.driver);
     const parts = new StoreParts(root, snapshotter, reason);

@@ -2,7 +2,7 @@
 // and that the bundled CLI (dist/bin) runs the code paths a bundler can break.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 describe('cli', () => {
@@ -82,6 +82,18 @@ describe('cli', () => {
     expect(info).toMatch(/^Storage driver: overlay2$/m);
     expect(info).toMatch(/Why: .+/);
     expect(info).toContain(`Store root: ${env.root}`);
+  });
+
+  test('--root relative to the working directory is the same store: a RUN builds, info names it absolute', async () => {
+    // The helper mounts and runs in directories of its own: a relative root must not reach it as such.
+    const rel = { cwd: dirname(env.root) };
+    const ctx = await tempDir();
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY a /a\nRUN cat /a > /b\n');
+    await writeFile(join(ctx, 'a'), 'relative\n');
+    await ok(basename(env.root), ['build', '-q', '-t', 'relative:root', ctx], rel);
+    expect(await ok(basename(env.root), ['run', 'relative:root', 'cat', '/b'], rel)).toBe('relative\n');
+    expect(await ok(basename(env.root), ['info'], rel)).toContain(`Store root: ${env.root}\n`);
+    expect(await ok(env.root, ['images'])).toMatch(/^relative\s+root\s/m);
   });
 
   test('a RUN writing a file big enough for the crc64 worker thread builds from the bundle', async () => {
