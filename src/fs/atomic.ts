@@ -7,7 +7,7 @@
 // fsync is most of what publishing a small layer costs (about 2 ms each on ext4, a journal
 // commit). Files that are published together are therefore written and fsynced concurrently,
 // and their directory fsynced once: concurrent fsyncs share one journal commit.
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, open as openFd, fsync as fsyncFd, close as closeFd } from 'node:fs';
 import { open, rename, mkdir, rm, readdir, link, copyFile, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -20,14 +20,21 @@ export function tempNameBeside(path: string): string {
   return join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** fsync(2) of a file or directory by path (a directory: so the names in it survive a crash). */
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+/**
+ * fsync(2) of a file or directory by path (a directory: so the names in it survive a crash).
+ * Through the callback API on a plain descriptor: open, fsync and close are three requests to
+ * libuv's thread pool and nothing else, without a FileHandle's reference counting and promise
+ * plumbing, which a bare fsync does not need (and which is where the one hang seen in this code
+ * sat: a `tsbuild load` on Node 20 idle for good between a FileHandle's open and its close, the
+ * pool empty; never reproduced, see docs/reliability.md).
+ */
+function fsyncPath(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    openFd(path, 'r', (openErr, fd) => {
+      if (openErr) return reject(openErr);
+      fsyncFd(fd, (syncErr) => closeFd(fd, (closeErr) => (syncErr || closeErr ? reject(syncErr ?? closeErr) : resolve())));
+    });
+  });
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -49,11 +56,21 @@ export async function writeFileSynced(path: string, data: string | Uint8Array, m
 }
 
 /**
- * Gives a private directory `dest` a durable copy of `src`, a file already fsynced by its
- * writer: a hard link when both are on one filesystem (no bytes copied; the caller's fsync of
- * the directory makes the name durable), else a copy, fsynced.
+ * fsync(2) of several files and directories at once: concurrent fsyncs share a journal commit.
+ * Settles only when every one has (the first failure is thrown then), so that a caller that
+ * removes the files on failure does not race descriptors still open on them.
  */
-export async function linkOrCopySynced(src: string, dest: string): Promise<void> {
+export async function fsyncAll(paths: readonly string[]): Promise<void> {
+  const failed = (await Promise.allSettled(paths.map(fsyncPath))).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Gives a private directory `dest` a copy of `src`: a hard link when both are on one
+ * filesystem (no bytes copied), else a copy. Not fsynced: the caller fsyncs it (fsyncAll) with
+ * the rest of what it publishes.
+ */
+export async function linkOrCopy(src: string, dest: string): Promise<void> {
   try {
     await link(src, dest);
     return;
@@ -61,7 +78,6 @@ export async function linkOrCopySynced(src: string, dest: string): Promise<void>
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
   }
   await copyFile(src, dest);
-  await fsyncPath(dest);
 }
 
 export interface AtomicWriteOptions {

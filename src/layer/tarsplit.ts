@@ -49,7 +49,9 @@ export class TarSplitWriter {
   private readonly seen = new Set<string>();
 
   constructor(path: string) {
-    this.out = AtomicFile.create(path);
+    // Not fsynced here: the file is private (a publish's temp dir, a scratch dir) until a
+    // layer's write set links it in and fsyncs it with the rest (store/layerdb.ts).
+    this.out = AtomicFile.create(path, { durable: false });
     this.gzip = createGzip();
     this.piped = pipeline(this.gzip, this.out.stream);
     this.piped.catch(() => undefined); // a failure is reported by flush() or commit()

@@ -6,12 +6,12 @@
 //   tar-split.json.gz what rebuilds the exact layer tar from those files
 // A layer is published by renaming a complete `tmp/write-set-*` directory into place, so a
 // reader never sees a half-written one (Docker does the same).
-import { readFile, readdir, rename, rm, mkdir, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chainIdOf, hex, parseDigest, type Digest } from '../digest.js';
 import { NotFoundError } from '../errors.js';
-import { fsyncDir, linkOrCopySynced, writeFileSynced } from '../fs/atomic.js';
+import { fsyncAll, fsyncDir, linkOrCopy } from '../fs/atomic.js';
 
 export interface LayerRecord {
   readonly chainId: Digest;
@@ -105,15 +105,16 @@ export class LayerDb {
     await mkdir(ws, { recursive: true });
     try {
       // The write set is private until renamed: its files need no temp names of their own, only
-      // to be durable (all fsynced at once) before the rename publishes them.
+      // to be durable before the rename publishes them. Every file is made first, then the files
+      // and the directory are fsynced at once (one journal commit; the tar-split's writer left
+      // it to this fsync).
+      const files: Record<string, string> = { diff: layer.diffId, size: String(layer.size), 'cache-id': layer.cacheId };
+      if (layer.parent !== undefined) files.parent = layer.parent;
       await Promise.all([
-        writeFileSynced(join(ws, 'diff'), layer.diffId),
-        writeFileSynced(join(ws, 'size'), String(layer.size)),
-        writeFileSynced(join(ws, 'cache-id'), layer.cacheId),
-        ...(layer.parent !== undefined ? [writeFileSynced(join(ws, 'parent'), layer.parent)] : []),
-        linkOrCopySynced(layer.tarSplitFile, join(ws, 'tar-split.json.gz')),
+        ...Object.entries(files).map(([name, data]) => writeFile(join(ws, name), data, { flag: 'wx' })),
+        linkOrCopy(layer.tarSplitFile, join(ws, 'tar-split.json.gz')),
       ]);
-      await fsyncDir(ws);
+      await fsyncAll([...Object.keys(files), 'tar-split.json.gz'].map((name) => join(ws, name)).concat(ws));
       await mkdir(join(this.dir, 'sha256'), { recursive: true });
       try {
         await rename(ws, this.layerDir(chainId));

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/digest.js';
-import { linkOrCopySynced, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/fs/atomic.js';
+import { fsyncAll, linkOrCopy, sweepTemps, writeFileAtomic, writeFilesAtomic } from '../../src/fs/atomic.js';
 import { chainIdOf } from '../../src/digest.js';
 import { LayerDb } from '../../src/store/layerdb.js';
 
@@ -49,15 +49,28 @@ test('writeFilesAtomic that fails replaces nothing and removes its temp files', 
   expect((await readdir(d)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
 });
 
-test('linkOrCopySynced gives the destination the same bytes, as a hard link on one filesystem', async () => {
+test('linkOrCopy gives the destination the same bytes, as a hard link on one filesystem', async () => {
   const src = join(dir, 'tar-split.json.gz');
   await writeFile(src, 'split bytes');
   await mkdir(join(dir, 'ws'));
-  await linkOrCopySynced(src, join(dir, 'ws', 'tar-split.json.gz'));
+  await linkOrCopy(src, join(dir, 'ws', 'tar-split.json.gz'));
   expect((await stat(join(dir, 'ws', 'tar-split.json.gz'))).ino).toBe((await stat(src)).ino);
   await rm(src);
   expect(await readFile(join(dir, 'ws', 'tar-split.json.gz'), 'utf8')).toBe('split bytes');
-  await expect(linkOrCopySynced(join(dir, 'missing'), join(dir, 'ws', 'x'))).rejects.toThrow(/ENOENT/);
+  await expect(linkOrCopy(join(dir, 'missing'), join(dir, 'ws', 'x'))).rejects.toThrow(/ENOENT/);
+});
+
+test('fsyncAll syncs files and directories together, fails on a missing path, and closes every descriptor', async () => {
+  const ws = join(dir, 'ws-sync');
+  await mkdir(ws);
+  const names = Array.from({ length: 200 }, (_, i) => `f${i}`);
+  await Promise.all(names.map((n) => writeFile(join(ws, n), n)));
+  const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+  const before = await openFds();
+  await fsyncAll(names.map((n) => join(ws, n)).concat(ws, dir));
+  // A failure is thrown once the batch's other fsyncs have finished: none is left open.
+  await expect(fsyncAll([join(ws, 'f1'), join(ws, 'missing'), ws])).rejects.toThrow(/ENOENT.*missing/);
+  expect(await openFds()).toBe(before);
 });
 
 test('sweepTemps removes what an interrupted write left, and only what the judge calls dead', async () => {
