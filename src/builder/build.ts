@@ -93,6 +93,7 @@ async function buildOnce(store: Store, request: BuildRequest): Promise<BuildResu
     { logRecords: (req.cacheExports?.length ?? 0) > 0 },
   );
   try {
+    session.startChecksums(stages);
     if (req.cacheImports?.length) {
       const { CacheSources } = await import('../cache/sources.js');
       const sources = await CacheSources.load(store, req.cacheImports, {

@@ -82,25 +82,28 @@ async function copyFromContext(
   // Kept only when a cache may have to say which file made the step miss, or will be written.
   let listing: string | undefined;
   const keepListing = session.explainsMisses || session.cacheLog !== undefined;
-  const checksum = work.sources.length
-    ? await atLine(
-        step.loc,
-        () =>
-          sourcesChecksum(context, work.sources, {
-            cacheDir: store.contextHashDir,
-            memoDir: store.treeMemoDir,
-            isAdd,
-            downloads,
-            gits,
-            select: selectOf(work),
-            ...(session.req.signal ? { signal: session.req.signal } : {}),
-            ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
-            ...(pin !== undefined ? { checksum: pin } : {}),
-            ...(keepListing ? { onListing: (text: string) => (listing = text) } : {}),
-          }),
-        `${step.kind} failed: `,
-      )
-    : '';
+  // Started with the build when nothing before the step could change it (checksums-ahead.ts).
+  const ahead = !isAdd && context === session.context ? session.checksumAhead(work.sources, selectOf(work)) : undefined;
+  const computed = async (): Promise<string> => {
+    const early = await ahead;
+    if (early !== undefined && (!keepListing || early.listing !== undefined)) {
+      listing = early.listing;
+      return early.digest;
+    }
+    return sourcesChecksum(context, work.sources, {
+      cacheDir: store.contextHashDir,
+      memoDir: store.treeMemoDir,
+      isAdd,
+      downloads,
+      gits,
+      select: selectOf(work),
+      ...(session.req.signal ? { signal: session.req.signal } : {}),
+      ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
+      ...(pin !== undefined ? { checksum: pin } : {}),
+      ...(keepListing ? { onListing: (text: string) => (listing = text) } : {}),
+    });
+  };
+  const checksum = work.sources.length ? await atLine(step.loc, computed, `${step.kind} failed: `) : '';
   const keyParts = {
     // A --link layer does not depend on the one below (linkedLayerStep).
     parent: work.link ? '' : (state.layers.at(-1)?.chainId ?? ''),

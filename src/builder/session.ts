@@ -15,7 +15,7 @@ import { hostArchitecture, rfc3339, type HistoryEntry, type ImageConfig } from '
 import { formatPlatform } from '../image/platform.js';
 import { checkEmulation } from '../runtime/binfmt.js';
 import type { StepOrigin } from '../image/provenance.js';
-import type { BuildContext } from '../context/index.js';
+import type { BuildContext, SelectOptions } from '../context/index.js';
 import type { BuildPlan, Stage } from '../parse/plan.js';
 import type { CacheRecord, LayerRecord, Store } from '../store/store.js';
 import type { BuildScope, StageDraft } from './instructions.js';
@@ -25,6 +25,7 @@ import type { SshAgents } from './ssh.js';
 import type { BaseImage } from './base.js';
 import type { ResolvedFrom } from './stages.js';
 import { stagePlatform } from './platforms.js';
+import { ChecksumsAhead, type AheadChecksum } from './checksums-ahead.js';
 
 /** --cache-from's images indexed by "<parent chainID> <created_by>" (cache-from.ts). */
 export type CacheFromIndex = ReadonlyMap<string, { readonly layer: LayerRecord; readonly history: HistoryEntry }>;
@@ -108,6 +109,7 @@ export class BuildSession {
   /** Registry images this build reads without pulling them (base.ts remoteBase), by name as written. */
   readonly remoteBases = new Map<string, Promise<BaseImage>>();
   private readonly closers: (() => void | Promise<void>)[] = [];
+  private ahead: ChecksumsAhead | undefined;
   /** --cache-from caches beyond the store (src/cache/sources.ts); undefined without any. */
   remote: CacheSources | undefined;
   /** The records used or made, by key, when a cache is to be exported. */
@@ -199,6 +201,36 @@ export class BuildSession {
   ): void {
     if (!this.cacheLog) return;
     this.cacheLog.set(key, { key, stage: state.stage.index, chain: [...chain], ...(state.slot ? { slot: state.slot } : {}), ...rec });
+  }
+
+  /**
+   * Starts the checksums of the COPY steps of `stages` that nothing in the build can change
+   * (checksums-ahead.ts); the steps take them with checksumAhead. Stopped and waited for when the
+   * build closes.
+   */
+  startChecksums(stages: readonly Stage[]): void {
+    const stop = new AbortController();
+    const signal = this.req.signal ? AbortSignal.any([this.req.signal, stop.signal]) : stop.signal;
+    const ahead = new ChecksumsAhead({
+      context: this.context,
+      cacheDir: this.store.contextHashDir,
+      memoDir: this.store.treeMemoDir,
+      escapeChar: this.scope.escapeChar,
+      // A cache that explains misses, or one being written, keeps each step's listing.
+      listings: (this.req.cacheImports?.length ?? 0) > 0 || this.cacheLog !== undefined,
+      signal,
+    });
+    ahead.start(stages);
+    this.ahead = ahead;
+    this.onClose(async () => {
+      stop.abort();
+      await ahead.settled();
+    });
+  }
+
+  /** The checksum startChecksums started for a COPY of these sources, if it did. */
+  checksumAhead(sources: readonly string[], select: SelectOptions): Promise<AheadChecksum> | undefined {
+    return this.ahead?.take(sources, select);
   }
 
   /** Runs `f` when the build ends, however it ends. */
