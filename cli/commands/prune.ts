@@ -15,7 +15,8 @@ const spec = {
   optionHelp: [
     '  -a, --all                    Remove every untagged image, not just dangling ones',
     '  -f, --force                  Do not prompt for confirmation',
-    '      --cache                  Also remove the directories of RUN --mount=type=cache (--all does too)',
+    "      --cache                  Also remove the directories of RUN --mount=type=cache and the build contexts' checksum",
+    '                               caches (--all does too)',
   ],
 } as const;
 
@@ -30,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
       (all
         ? 'WARNING! This will remove all images without at least one tag, and every layer no remaining image uses (build cache included'
         : 'WARNING! This will remove all dangling images, and every layer no remaining image uses (build cache included') +
-      (cacheMounts ? ', and the cache mounts no running build uses).' : ').');
+      (cacheMounts ? ", the cache mounts no running build uses, and the build contexts' checksum caches)." : ').');
     if (!process.stdin.isTTY) {
       throw new TsbuildError(
         `${warning.replace('WARNING! This will', 'prune would')} Not asking without a terminal: run with --force (-f) to confirm.`,
@@ -41,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   const store = await Store.open(await storeOptions(args.values));
   const report = await store.prune(await store.planPrune({ all }));
   const caches = cacheMounts ? await store.pruneCacheMounts() : [];
+  const checksums = cacheMounts ? await store.pruneContextCaches() : { files: 0, size: 0 };
   const deleted = report.events.filter((e) => e.kind !== 'deleted-cache');
   const cache = report.events.filter((e) => e.kind === 'deleted-cache');
   const out: string[] = [];
@@ -64,7 +66,11 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of caches) out.push(c.id);
     out.push('');
   }
-  out.push(`Total reclaimed space: ${humanSize(report.reclaimed + caches.reduce((n, c) => n + c.size, 0))}`);
+  if (checksums.files > 0) {
+    out.push(`Deleted build context checksum caches: ${checksums.files} files`);
+    out.push('');
+  }
+  out.push(`Total reclaimed space: ${humanSize(report.reclaimed + caches.reduce((n, c) => n + c.size, 0) + checksums.size)}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return 0;
 }

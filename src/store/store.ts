@@ -16,6 +16,7 @@ import { chooseDriver, type DriverRequest } from '../snapshot/choose.js';
 import type { DriverName, PrepareOptions } from '../snapshot/snapshotter.js';
 import { getCacheRecord, putCacheRecord, type CacheRecord } from './buildcache.js';
 import type { CacheMountRequest, CacheMountUsage, HeldCacheMount } from './cachemounts.js';
+import type { RemovedContextCaches } from './contextcaches.js';
 import type { BlobRecord, DistributionMetadata } from './distribution.js';
 import type { DiskUsage, PrunePlan, PruneReport } from './gc.js';
 import {
@@ -306,6 +307,12 @@ export class Store {
   async pruneCacheMounts(): Promise<CacheMountUsage[]> {
     const { removeCacheMounts } = await import('./cachemounts.js');
     return this.parts.exclusive(() => removeCacheMounts(this.root));
+  }
+
+  /** Removes the build contexts' checksum caches and directory memos (contextcaches.ts). */
+  async pruneContextCaches(): Promise<RemovedContextCaches> {
+    const { removeContextCaches } = await import('./contextcaches.js');
+    return removeContextCaches([this.parts.paths.contexthash, this.parts.paths.treememo]);
   }
 
   /** The compressed blobs a layer is known to have in registries, newest first. */

@@ -1,11 +1,12 @@
 // RUN --mount on real builds: bind mounts of the context and of stages (read-only, and rw whose
 // writes vanish), cache mounts that survive between builds and follow BuildKit's sharing rules
 // when builds run at the same time, tmpfs, and mount targets that leave no trace in the layer.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CLI, contextOf, ok, rootWithBusybox, tsbuild } from '../helpers/tsbuild.js';
 import type { Digest } from '../../src/digest.js';
+import { RACY_MARGIN_MS } from '../../src/context/index.js';
 import { layerEntries } from '../helpers/layers.js';
 
 const context = contextOf;
@@ -102,6 +103,30 @@ describe('RUN --mount', () => {
     await writeFile(join(ctx, 'Dockerfile'), dockerfile(3));
     await ok(env.root, ['build', '-t', 'cache-3', ctx]);
     expect(await cat('cache-3', '/log')).toBe('3\n');
+  });
+
+  test("prune --cache also clears the build contexts' checksum caches, and a build then hashes again to the same key", async () => {
+    const ctx = await context({ Dockerfile: 'FROM busybox\nCOPY src/ /src/\n', 'src/a.txt': 'a\n', 'src/b/c.txt': 'c\n' });
+    // Files changed within the racy margin are not remembered: let them age, as real contexts have.
+    await new Promise((r) => setTimeout(r, RACY_MARGIN_MS + 200));
+    const first = (await ok(env.root, ['build', '-q', '-t', 'ctx-sums', ctx])).trim();
+    const dir = join(env.root, 'image', 'overlay2', 'contexthash');
+    const files = async (): Promise<string[]> => (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    expect((await files()).length).toBeGreaterThan(0);
+    // A live writer's temp file is not the prune's to take.
+    const live = `.tmp-ctx-${process.pid}-000000000000`;
+    await writeFile(join(dir, live), 'half');
+    await ok(env.root, ['prune', '-f']);
+    expect((await files()).length).toBeGreaterThan(1);
+    expect((await readdir(join(dir, 'trees'), { withFileTypes: true })).filter((e) => e.isFile()).length).toBeGreaterThan(0);
+    const out = await ok(env.root, ['prune', '-f', '--cache']);
+    expect(out).toMatch(/^Deleted build context checksum caches: \d+ files$/m);
+    expect(await files()).toEqual([live]);
+    expect((await readdir(join(dir, 'trees'), { withFileTypes: true })).filter((e) => e.isFile())).toEqual([]);
+    // The same sources hash to the same key without the cache: the COPY is a hit, the image the same.
+    expect((await ok(env.root, ['build', '-q', '-t', 'ctx-sums', ctx])).trim()).toBe(first);
+    expect((await files()).length).toBeGreaterThan(1);
+    await rm(join(dir, live));
   });
 
   test('a cache mount gets its mode and owner, and its first content from a stage', async () => {
