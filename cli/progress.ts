@@ -79,7 +79,7 @@ export function seconds(ms: number): string {
  */
 export async function buildOutput(mode: ProgressMode, to: NodeJS.WriteStream = process.stdout): Promise<BuildOutput> {
   let view: ProgressView;
-  if (mode === 'quiet') view = QUIET;
+  if (mode === 'quiet') view = quietView();
   else if (mode === 'rawjson') view = new (await import('./progress-json.js')).JsonView(process.stderr);
   else if (mode === 'tty' || (mode === 'auto' && to.isTTY === true)) view = new (await import('./progress-tty.js')).TtyView(to);
   else view = plainView(to);
@@ -160,17 +160,44 @@ function write(to: NodeJS.WritableStream, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => to.write(chunk, (err) => (err ? reject(err) : resolve())));
 }
 
-/** `-q`: stdout is the image ID's alone; warnings and commands' stderr still go to stderr. */
-const QUIET: ProgressView = {
-  start() {},
-  cached() {},
-  layer() {},
-  note() {},
-  output: (stream, chunk) => (stream === 'stderr' ? write(process.stderr, chunk) : undefined),
-  end() {},
-  warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
-  close() {},
-};
+/** The most of a failed step's output `-q` keeps to show: its last bytes. */
+const QUIET_KEEP = 256 * 1024;
+
+/**
+ * `-q`: stdout is the image ID's alone, and a command's output is not shown while it runs; a
+ * failed step's is shown when the build fails (its last 256 KiB), before the error, as
+ * `docker build -q` prints what it held back. Warnings still go to stderr.
+ */
+function quietView(): ProgressView {
+  let held: Buffer[] = [];
+  let bytes = 0;
+  return {
+    start() {
+      held = [];
+      bytes = 0;
+    },
+    cached() {},
+    layer() {},
+    note() {},
+    output: (_stream, chunk) => {
+      held.push(chunk);
+      bytes += chunk.length;
+      while (bytes - held[0]!.length >= QUIET_KEEP) bytes -= held.shift()!.length;
+    },
+    end() {
+      held = [];
+      bytes = 0;
+    },
+    warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
+    close(end) {
+      if (!end.error || bytes === 0) return;
+      const out = Buffer.concat(held);
+      const shown = out.subarray(Math.max(0, out.length - QUIET_KEEP));
+      process.stderr.write(shown);
+      if (shown.at(-1) !== 0x0a) process.stderr.write('\n');
+    },
+  };
+}
 
 /**
  * Podman's plain lines, each step's time after it, and the total: `STEP 2/5: RUN make`, the

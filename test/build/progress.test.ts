@@ -49,6 +49,27 @@ describe('--progress plain', () => {
   });
 });
 
+describe('-q', () => {
+  test("only the image ID while it works; a failed step's output, then the error, when it fails", async () => {
+    const ctx = await contextOf({ Dockerfile: DOCKERFILE });
+    const r = await tsbuild(store.root, ['build', '-q', '--no-cache', ctx]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(r.stderr).toBe('');
+    const failing = await contextOf({ Dockerfile: 'FROM busybox\nRUN echo fine\nRUN echo out; echo err >&2; printf last; exit 3\n' });
+    const f = await tsbuild(store.root, ['build', '-q', failing]);
+    expect(f.exitCode).toBe(1);
+    expect(f.stdout).toBe('');
+    // The failed step's output alone (not the step before's; its streams interleave as they
+    // came), ended with a newline, then the one error line.
+    const [held, error] = f.stderr.split(/(?=^Error: )/m);
+    expect(error).toMatch(/^Error: Dockerfile:3: RUN echo out.* exited with code 3\n$/);
+    expect(held).toMatch(/\n$/);
+    expect(held!.replace(/out|err|last|\n/g, '')).toBe('');
+    expect([/out/, /err/, /last/].every((re) => re.test(held!))).toBe(true);
+  });
+});
+
 type Event = Record<string, unknown> & { type: string };
 
 /** The JSON lines of stderr, each one checked to be an object with a type. */
