@@ -3,7 +3,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
+import { execa } from 'execa';
+import { CLI, ok, REPO, rootWithBusybox, tempDir, tsbuild } from '../helpers/tsbuild.js';
 
 describe('cli', () => {
   let env: Awaited<ReturnType<typeof rootWithBusybox>>;
@@ -21,7 +22,11 @@ describe('cli', () => {
   });
 
   test('version', async () => {
-    expect(await ok(env.root, ['--version'])).toMatch(/^tsbuild version \d+\.\d+\.\d+/);
+    expect(await ok(env.root, ['--version'])).toMatch(/^tsbuild version \d+\.\d+\.\d+\n$/);
+    expect(await ok(env.root, ['-v'])).toMatch(/^tsbuild version \d+\.\d+\.\d+\n$/);
+    // Nobody reading (the pipe's reader closed it first): no stack trace, exit 0.
+    const r = await execa('sh', ['-c', '(node "$0" --version; echo "rc=$?" >&2) | (exec 0<&-; sleep 0.3)', CLI], { reject: false });
+    expect(r.stderr).toBe('rc=0');
   });
 
   test('an unknown command or flag is one error and a non-zero exit', async () => {
