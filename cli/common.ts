@@ -2,6 +2,7 @@
 import { didYouMean } from '../src/suggest.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { TsbuildError } from '../src/errors.js';
+import { parsePlatform, type Platform } from '../src/image/platform.js';
 import { oneLine } from './terminal.js';
 import type { StoreOptions } from '../src/store/store.js';
 import type { DriverRequest } from '../src/snapshot/choose.js';
@@ -13,6 +14,16 @@ export class UsageError extends TsbuildError {}
 
 export function usageError(message: string): UsageError {
   return new UsageError(message);
+}
+
+/** `--platform OS/ARCH[/VARIANT]`: which image of a multi-platform image; a bad value is a usage error. */
+export function platformOption(value: unknown): Platform | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return parsePlatform(value);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
 }
 
 /** Prints an error as one line (two for usage mistakes) and returns the exit code. */

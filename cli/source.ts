@@ -4,23 +4,12 @@
 // read so that they are removed then too.
 import { openSource, type SourceImage } from '../src/analyze/index.js';
 import { Store } from '../src/store/store.js';
-import { parsePlatform, type Platform } from '../src/image/platform.js';
-import { storeOptions, usageError } from './common.js';
+import { platformOption, storeOptions } from './common.js';
 import { abortOnSignals } from './signals.js';
 
 /** A read ended by Ctrl-C (or SIGTERM): the command exits with this code, the message printed already. */
 export class Interrupted {
   constructor(readonly exitCode: number) {}
-}
-
-/** `--platform OS/ARCH[/VARIANT]`: which image of a multi-platform image; a bad value is a usage error. */
-export function platformOption(value: unknown): Platform | undefined {
-  if (typeof value !== 'string') return undefined;
-  try {
-    return parsePlatform(value);
-  } catch (err) {
-    throw usageError((err as Error).message);
-  }
 }
 
 export async function withSources<T>(

@@ -6,10 +6,9 @@ import { runContainer } from '../../src/container/run.js';
 import { parseMount, parseTmpfs, parseVolume, readEnvFile, type RunMount } from '../../src/container/run-options.js';
 import { InvalidInputError, TsbuildError } from '../../src/errors.js';
 import { HelperError, type TerminalIO } from '../../src/runtime/helper.js';
-import { fail, minArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { fail, minArgs, parseCommand, platformOption, storeOptions, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
-import { platformOption } from '../source.js';
 
 const spec = {
   usage: 'run [OPTIONS] IMAGE [COMMAND] [ARG...]',

@@ -3,10 +3,9 @@ import { dirname } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { ARCHIVE_FORMATS, planSave, saveToFile, saveToStream, type ArchiveFormat } from '../../src/archive/save.js';
 import { saveTargets } from '../../src/archive/select.js';
-import { minArgs, storeOptions, parseCommand, usageError } from '../common.js';
+import { minArgs, parseCommand, platformOption, storeOptions, usageError } from '../common.js';
 import { Store } from '../../src/store/store.js';
 import { abortOnSignals } from '../signals.js';
-import { platformOption } from '../source.js';
 import { transferMode, transferOutput } from '../transfer-progress.js';
 
 const spec = {
