@@ -171,11 +171,12 @@ const QUIET_KEEP = 256 * 1024;
 function quietView(): ProgressView {
   let held: Buffer[] = [];
   let bytes = 0;
+  const drop = (): void => {
+    held = [];
+    bytes = 0;
+  };
   return {
-    start() {
-      held = [];
-      bytes = 0;
-    },
+    start: drop,
     cached() {},
     layer() {},
     note() {},
@@ -184,10 +185,7 @@ function quietView(): ProgressView {
       bytes += chunk.length;
       while (bytes - held[0]!.length >= QUIET_KEEP) bytes -= held.shift()!.length;
     },
-    end() {
-      held = [];
-      bytes = 0;
-    },
+    end: drop,
     warning: (m) => void process.stderr.write(`${oneLine(m)}\n`),
     close(end) {
       if (!end.error || bytes === 0) return;

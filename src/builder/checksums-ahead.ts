@@ -10,7 +10,7 @@
 // sources are fetched under the step's own rules), from the build context (not --from), with
 // no heredoc-only source list. A checksum that fails is reported by its step, as before; one
 // whose step never runs (an earlier step failed) is waited for when the build closes.
-import type { BuildContext } from '../context/index.js';
+import { selectionOf, type BuildContext, type SelectOptions } from '../context/index.js';
 import type { Digest } from '../digest.js';
 import type { CopyStep, Stage } from '../parse/plan.js';
 import { sourcesChecksum } from './checksum.js';
@@ -57,7 +57,7 @@ export class ChecksumsAhead {
   }
 
   /** The checksum started for these sources and selection, if one was. */
-  take(sources: readonly string[], select: { exclude?: readonly string[]; parents?: boolean }): Promise<AheadChecksum> | undefined {
+  take(sources: readonly string[], select: SelectOptions): Promise<AheadChecksum> | undefined {
     return this.started.get(keyOf(sources, select));
   }
 
@@ -80,7 +80,7 @@ export class ChecksumsAhead {
       cacheDir,
       memoDir,
       isAdd: false,
-      select: { ...(step.exclude ? { exclude: step.exclude } : {}), ...(step.parents ? { parents: true } : {}) },
+      select: selectionOf(step),
       ...(signal ? { signal } : {}),
       ...(listings ? { onListing: (text: string) => (listing = text) } : {}),
     });
@@ -89,6 +89,6 @@ export class ChecksumsAhead {
 }
 
 /** The sources and the selection that decide a checksum: equal keys, equal checksums. */
-function keyOf(sources: readonly string[], select: { exclude?: readonly string[]; parents?: boolean }): string {
+function keyOf(sources: readonly string[], select: SelectOptions): string {
   return JSON.stringify([sources, select.exclude ?? [], select.parents === true]);
 }

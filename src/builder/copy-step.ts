@@ -4,7 +4,7 @@
 // read-only view. With --link the copy goes into an empty rootfs instead, and the layer it
 // makes is stacked on the stage's (layer-step.ts, linkedLayerStep).
 import { rm } from 'node:fs/promises';
-import { openRootfsSource, type BuildContext, type SelectOptions } from '../context/index.js';
+import { openRootfsSource, selectionOf, type BuildContext } from '../context/index.js';
 import { inView, type MountedRootfs } from '../container/runner.js';
 import type { Digest } from '../digest.js';
 import { resolveChown } from '../container/users.js';
@@ -83,7 +83,7 @@ async function copyFromContext(
   let listing: string | undefined;
   const keepListing = session.explainsMisses || session.cacheLog !== undefined;
   // Started with the build when nothing before the step could change it (checksums-ahead.ts).
-  const ahead = !isAdd && context === session.context ? session.checksumAhead(work.sources, selectOf(work)) : undefined;
+  const ahead = !isAdd && context === session.context ? session.checksumAhead(work.sources, selectionOf(work)) : undefined;
   const computed = async (): Promise<string> => {
     const early = await ahead;
     if (early !== undefined && (!keepListing || early.listing !== undefined)) {
@@ -96,7 +96,7 @@ async function copyFromContext(
       isAdd,
       downloads,
       gits,
-      select: selectOf(work),
+      select: selectionOf(work),
       ...(session.req.signal ? { signal: session.req.signal } : {}),
       ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
       ...(pin !== undefined ? { checksum: pin } : {}),
@@ -141,7 +141,7 @@ async function copyFromContext(
             isAdd,
             downloads,
             gits,
-            select: selectOf(work),
+            select: selectionOf(work),
             ...(work.keepGitDir !== undefined ? { keepGitDir: work.keepGitDir } : {}),
             ...(pin !== undefined ? { checksum: pin } : {}),
           });
@@ -210,7 +210,7 @@ async function copyFrom(
         sourcesChecksum(await openRootfsSource(root), work.sources, {
           isAdd: false,
           owners: true,
-          select: selectOf(work),
+          select: selectionOf(work),
           ...(session.req.signal ? { signal: session.req.signal } : {}),
         }),
       );
@@ -235,7 +235,7 @@ async function copyFrom(
             ...(mounted.upperDir !== undefined ? { upperDir: mounted.upperDir } : {}),
             isAdd: false,
             keepOwners: true,
-            select: selectOf(work),
+            select: selectionOf(work),
             ...(session.req.signal ? { signal: session.req.signal } : {}),
             ...(owner ? { chown: owner } : {}),
             ...(work.chmod !== undefined ? { chmod: work.chmod } : {}),
@@ -263,10 +263,6 @@ function inLayer(
 /** --chmod in the cache key: octal bits as before symbolic modes existed, else the text. */
 function chmodKey(mode: ModeChange | undefined): number | string {
   return mode === undefined ? '' : (mode.octal ?? mode.text);
-}
-
-function selectOf(work: CopyWork): SelectOptions {
-  return { ...(work.exclude ? { exclude: work.exclude } : {}), ...(work.parents ? { parents: true } : {}) };
 }
 
 /** What joins the key only when used, so that plain steps keep their keys. */

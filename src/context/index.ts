@@ -4,4 +4,4 @@ export { ContextHashCache, RACY_MARGIN_MS } from './hashcache.js';
 export { TreeMemos, type TreeMemo, type TreeMemoKey } from './treememo.js';
 export { loadIgnoreRules, parseIgnoreRules, type IgnoreRules } from './ignore.js';
 export { compileMatch, hasWildcards } from './pattern.js';
-export { resolveSelected, type SelectedSource, type SelectOptions } from './select.js';
+export { resolveSelected, selectionOf, type SelectedSource, type SelectOptions } from './select.js';

@@ -29,6 +29,14 @@ export interface SelectOptions {
   readonly parents?: boolean;
 }
 
+/**
+ * Only the options a COPY/ADD uses, from its instruction or its work: the same selection is the
+ * same object shape (what the checksum is given, and what checksums-ahead.ts keys on).
+ */
+export function selectionOf(x: SelectOptions): SelectOptions {
+  return { ...(x.exclude ? { exclude: x.exclude } : {}), ...(x.parents ? { parents: true } : {}) };
+}
+
 /** A source to copy, and the view of its tree to walk (the context itself when nothing is filtered). */
 export interface SelectedSource {
   readonly source: ContextSource;

@@ -26,7 +26,7 @@ export function tempNameBeside(path: string): string {
  * libuv's thread pool and nothing else, without a FileHandle's reference counting and promise
  * plumbing, which a bare fsync does not need (and which is where the one hang seen in this code
  * sat: a `tsbuild load` on Node 20 idle for good between a FileHandle's open and its close, the
- * pool empty; never reproduced, see docs/reliability.md).
+ * pool empty; never reproduced: docs/performance.md, issue 22's sixth and seventh rounds).
  */
 function fsyncPath(path: string): Promise<void> {
   return new Promise((resolve, reject) => {

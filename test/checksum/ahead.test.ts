@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { sourcesChecksum } from '../../src/builder/checksum.js';
 import { ChecksumsAhead } from '../../src/builder/checksums-ahead.js';
-import { openContext, type BuildContext } from '../../src/context/index.js';
+import { openContext, selectionOf, type BuildContext } from '../../src/context/index.js';
 import { parseDockerfile, type CopyStep } from '../../src/parse/index.js';
 import { removeTempDirs, tempDir, writeTree } from '../copy/tmp.js';
 
@@ -39,7 +39,7 @@ async function setup(listings = false): Promise<{ context: BuildContext; ahead: 
   return { context, ahead, copies, cacheDir };
 }
 
-const select = (s: CopyStep) => ({ ...(s.exclude ? { exclude: s.exclude } : {}), ...(s.parents ? { parents: true } : {}) });
+const select = selectionOf;
 
 test('starts the COPYs from the context written without variables, quotes or URLs, and nothing else', async () => {
   const { ahead, copies } = await setup();
